@@ -1,0 +1,57 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE := data/example.csv
+RUN_ARGS := --data $(EXAMPLE) --label is_fraud --label-time event_time --id transaction_id
+
+# Offline machines: Prefect's telemetry would try DNS and log errors.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: run run-collapse test lint typecheck pytest report-schema benchmark clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "retrain-guard needs Python 3.11+; run: make PYTHON=python3.11 ..." >&2; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(EXAMPLE): flows/example_data.py | $(STAMP)
+	$(BIN)/retrain-guard example --out $@
+
+## run: train on the bundled example; the gate passes and a model is published under out/
+run: $(STAMP) $(EXAMPLE)
+	$(BIN)/retrain-guard run $(RUN_ARGS) --schema example --report out/report.json
+
+## run-collapse: the same data without class weights; the gate halts (exit 1 is the expected outcome)
+run-collapse: $(STAMP) $(EXAMPLE)
+	@$(BIN)/retrain-guard run $(RUN_ARGS) --schema example --class-weight none \
+		--report out/collapse-report.json; status=$$?; \
+	if [ $$status -eq 1 ]; then echo "(exit 1: halted by the gate, as intended)"; else exit $$status; fi
+
+## test: lint, format check, type check and the whole test suite (unit, flow, end-to-end)
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## report-schema: regenerate schemas/report.schema.json from the pydantic report model
+report-schema: $(STAMP)
+	$(BIN)/python -m schemas.export > schemas/report.schema.json
+
+## benchmark: time each stage of the flow at 1M rows (writes benchmarks/RESULTS.md)
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/stages.py --rows 1000000
+
+clean:
+	rm -rf out data .pytest_cache .mypy_cache .ruff_cache

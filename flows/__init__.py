@@ -1,0 +1,1 @@
+"""Prefect flows of retrain-guard, its command line and the example data generator."""

@@ -1,0 +1,272 @@
+"""The `retrain-guard` command line: run, validate, example.
+
+Exit codes: 0 passed (warnings allowed); 1 halted by a check, report written;
+2 bad invocation or unreadable input, one line on stderr and no traceback.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.params import ModelName, RetrainParams, Sampler, load_config, merge
+
+EXIT_PASSED, EXIT_HALTED, EXIT_USAGE = 0, 1, 2
+SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
+MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
+
+
+class UsageError(Exception):
+    """A bad invocation or unusable input: reported as one line, exit 2."""
+
+
+def _columns_arg(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retrain-guard",
+        description="Validate training data, train, and halt a model that predicts one class.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", help="CSV or Parquet training table")
+        p.add_argument("--label", help="label column (two classes)")
+        p.add_argument("--label-time", help="column with the moment a prediction is made")
+        p.add_argument("--id", dest="id_column", help="row id column (never a feature)")
+        p.add_argument("--drop", type=_columns_arg, help="columns to leave out: a,b,c")
+        p.add_argument("--schema", help="named schema in schemas/ (default: baseline schema)")
+        p.add_argument("--config", help="YAML file with (part of) the parameters")
+        p.add_argument("--report", help="write the JSON report here (in every case)")
+        p.add_argument("--output-dir", help="directory for reports and published models")
+
+    run = sub.add_parser("run", help="validate, train, evaluate, gate and publish")
+    data_options(run)
+    run.add_argument("--sampler", choices=SAMPLERS, help="resampling of the training part")
+    run.add_argument("--model", choices=MODELS, help="estimator")
+    run.add_argument("--class-weight", choices=("none", "balanced"))
+    run.add_argument("--threshold", type=float, help="decision threshold of the positive class")
+    run.add_argument("--C", type=float, dest="C", help="logistic_regression regularisation")
+
+    validate = sub.add_parser("validate", help="data checks only: schema, label, leakage")
+    data_options(validate)
+
+    example = sub.add_parser("example", help="write the bundled example dataset")
+    example.add_argument("--out", required=True, help="target .csv or .parquet file")
+    example.add_argument("--rows", type=int, default=20_000)
+    example.add_argument("--positive-rate", type=float, default=0.008)
+    example.add_argument("--signal", type=float, default=1.5)
+    example.add_argument("--seed", type=int, default=7)
+    example.add_argument("--leaky", action="store_true", help="add a post-label date column")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> RetrainParams:
+    """Merge the YAML config and the flags (flags win) into the validated parameter model."""
+    base: dict[str, Any] = {}
+    if args.config:
+        try:
+            base = load_config(args.config)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--config {args.config}: {exc}") from exc
+    flags: dict[str, Any] = {
+        "data": {
+            "path": args.data,
+            "label": args.label,
+            "label_time": args.label_time,
+            "id_column": args.id_column,
+            "drop": args.drop,
+        },
+        "schema": {"name": args.schema},
+        "publish": {"output_dir": args.output_dir},
+    }
+    if args.command == "run":
+        flags["resample"] = {"sampler": args.sampler}
+        flags["model"] = {
+            "name": args.model,
+            "class_weight": args.class_weight,
+            "decision_threshold": args.threshold,
+            "C": args.C,
+        }
+    merged = merge(base, _without_none(flags))
+    try:
+        return RetrainParams.model_validate(merged)
+    except ValidationError as exc:
+        raise UsageError(_describe_validation(exc)) from exc
+
+
+def _without_none(tree: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            inner = _without_none(value)
+            if inner:
+                cleaned[key] = inner
+        elif value is not None:
+            cleaned[key] = value
+    return cleaned
+
+
+_FLAG_OF = {
+    "data.path": "--data",
+    "data.label": "--label",
+    "data.label_time": "--label-time",
+    "data.id_column": "--id",
+}
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        flag = _FLAG_OF.get(where)
+        name = f"{where} ({flag})" if flag else where or "parameters"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "invalid parameters: " + "; ".join(parts)
+
+
+def preflight(params: RetrainParams) -> None:
+    """Check what can be checked without reading the rows: file, columns, schema name."""
+    from schemas import SCHEMAS
+    from tasks.load import InputError, read_columns
+    from tasks.training import feature_columns
+
+    data = params.data
+    try:
+        columns = read_columns(data.path)
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    roles = {"--label": data.label, "--label-time": data.label_time, "--id": data.id_column}
+    for flag, column in roles.items():
+        if column and column not in columns:
+            raise UsageError(
+                f"{flag} {column!r}: no such column in {data.path}; columns: {', '.join(columns)}"
+            )
+    unknown_drops = [c for c in data.drop if c not in columns]
+    if unknown_drops:
+        raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
+    if not feature_columns(columns, data):
+        raise UsageError(f"{data.path}: no feature columns left after label, time, id and drops")
+    if params.schema_.name is not None and params.schema_.name not in SCHEMAS:
+        raise UsageError(
+            f"--schema {params.schema_.name!r}: unknown; known: {', '.join(sorted(SCHEMAS))}"
+        )
+
+
+def _prefect_env() -> None:
+    # Offline machines: telemetry would try DNS and log errors on every run.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def run_flow(command: str, params: RetrainParams) -> Any:
+    """Run the flow locally and return the report, whether it passed or halted."""
+    _prefect_env()
+    from flows.retrain import retrain, validate_data
+    from schemas.report import Report, RetrainGuardHalt
+
+    chosen = retrain if command == "run" else validate_data
+    state = chosen(params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, RetrainGuardHalt):
+        return result.report
+    if isinstance(result, Report):
+        return result
+    if isinstance(result, BaseException):
+        raise result
+    raise RuntimeError(f"flow ended {state.type.value} without a report: {state.message}")
+
+
+def format_summary(report: Any) -> str:
+    """Return the readable end-of-run summary."""
+    lines = [""]
+    verdict = "PASSED" if report.status == "passed" else f"HALTED  {report.one_line()}"
+    lines.append(f"retrain-guard: {verdict}")
+    timings = report.run.get("timings_seconds", {})
+    if timings:
+        lines.append("stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    for check in report.checks:
+        lines.append(f"  [{check.status:>7}] {check.code}: {check.summary}")
+    resampling = report.metrics.get("resampling")
+    if resampling:
+        lines.append(
+            f"class balance (training part): before {resampling['before']} -> after "
+            f"{resampling['after']} (sampler {resampling['sampler']}, class_weight "
+            f"{resampling['class_weight']})"
+        )
+    holdout = report.metrics.get("holdout")
+    if holdout:
+        lines.append(
+            "holdout: "
+            + ", ".join(
+                f"{k} {holdout.get(k)}"
+                for k in ("roc_auc", "pr_auc", "pr_auc_no_skill", "balanced_accuracy", "mcc")
+            )
+        )
+        lines.append(
+            f"predicted classes on the holdout: {holdout['predicted_class_counts']} "
+            f"(true: {holdout['true_class_counts']})"
+        )
+    if report.diagnosis:
+        lines.append("diagnosis (most likely first):")
+        for i, cause in enumerate(report.diagnosis, 1):
+            lines.append(f"  {i}. {cause.title}: {cause.evidence}")
+            lines.append(f"     remedy: {cause.remedy}")
+    if report.published:
+        lines.append(f"model: {report.published.model_path}")
+    return "\n".join(lines)
+
+
+def _example(args: argparse.Namespace) -> int:
+    from flows.example_data import make_transactions, write_table
+
+    try:
+        frame = make_transactions(args.rows, args.positive_rate, args.signal, args.seed, args.leaky)
+        path = write_table(frame, args.out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"wrote {len(frame)} rows ({int(frame['is_fraud'].sum())} positive) to {path}")
+    return EXIT_PASSED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "example":
+            return _example(args)
+        if not args.config and (args.data is None or args.label is None):
+            raise UsageError("--data and --label are required (or give them in --config)")
+        params = params_from_args(args)
+        preflight(params)
+        report = run_flow(args.command, params)
+    except UsageError as exc:
+        print(f"retrain-guard: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from tasks.publish import write_report
+
+    report_path = Path(args.report) if args.report else Path(str(report.run.get("report_path")))
+    if args.report:
+        write_report(report, report_path)
+    print(format_summary(report))
+    print(f"report: {report_path}")
+    if report.failure and report.failure.code == "input_unreadable":
+        print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_PASSED if report.status == "passed" else EXIT_HALTED
+
+
+def report_json(report: Any) -> str:
+    """Return the report as the JSON text the CLI writes."""
+    return json.dumps(report.model_dump(mode="json"), indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The retraining flow and the validation-only flow: they sequence the tasks, nothing more."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.states import Failed, State
+
+from schemas.params import RetrainParams
+from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt
+from tasks.artifacts import publish_artifacts_task
+from tasks.evaluation import evaluate_task, measure_predictions, threshold_for_share
+from tasks.gate import Evidence, diagnose, gate_task
+from tasks.leakage import detect_leakage_task
+from tasks.load import InputError, load_task
+from tasks.profile import LabelProfile, profile_label_task
+from tasks.publish import publish_task, write_report
+from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
+from tasks.split import split_task
+from tasks.training import InsufficientMinority, feature_columns, positive_scores, train_task
+from tasks.validation import validate_schema_task
+
+INPUT_UNREADABLE = "input_unreadable"
+
+
+def _run_name() -> str:
+    context = FlowRunContext.get()
+    if context and context.flow_run:
+        return f"{context.flow_run.name}-{str(context.flow_run.id)[:8]}"
+    return "local"
+
+
+def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State[Any]:
+    """Write and publish the report; a failed check ends the run Failed with its code first."""
+    report = recorder.build(failed)
+    report_path = Path(recorder.params.publish.output_dir) / "reports" / f"{_run_name()}.json"
+    report = report.model_copy(update={"run": {**report.run, "report_path": str(report_path)}})
+    write_report(report, report_path)
+    publish_artifacts_task(report, str(report_path))
+    logger = get_run_logger()
+    if failed is None:
+        logger.info("Passed; report %s", report_path)
+        return report
+    logger.error("Halted: %s; report %s", report.one_line(), report_path)
+    # A returned Failed state (not a raised exception) keeps the state message starting with
+    # the failure code and spares the operator a traceback; the data is persisted.
+    return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
+
+
+def _data_stages(
+    params: RetrainParams, recorder: RunRecorder
+) -> tuple[pd.DataFrame, LabelProfile] | CheckResult:
+    """Load, validate, profile and check leakage; return the frame or the failing check."""
+    data = params.data
+    with recorder.stage("load"):
+        try:
+            frame = load_task(data.path)
+        except (InputError, OSError) as exc:
+            unreadable = CheckResult(
+                code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc)
+            )
+            recorder.add(unreadable)
+            return unreadable
+    recorder.data = DataSummary(rows=len(frame), columns=[str(c) for c in frame.columns])
+
+    with recorder.stage("schema"):
+        validated, check = validate_schema_task(frame, data, params.schema_)
+    if (failed := recorder.add(check)) or validated is None:
+        return failed or check
+    frame = validated
+
+    with recorder.stage("profile"):
+        profile, check = profile_label_task(frame, data.label)
+    recorder.data = recorder.data.model_copy(update={"class_counts": dict(profile.counts)})
+    if failed := recorder.add(check):
+        return failed
+
+    with recorder.stage("leakage"):
+        role_columns = {c for c in (data.id_column, *data.drop) if c}
+        checks = detect_leakage_task(frame, data.label_time, role_columns, params.leakage)
+    if failed := recorder.add(*checks):
+        return failed
+    return frame, profile
+
+
+@flow(name="validate-data", persist_result=True)
+def validate_data(params: RetrainParams) -> Report | State[Any]:
+    """Check a training table without training: schema, label classes and leakage.
+
+    Ends Completed when every check passed (warnings allowed), Failed with the failure
+    code first in the state message when a check halted it. The report is published as
+    artifacts (retrain-guard-summary, retrain-guard-checks) and written under
+    <publish.output_dir>/reports/.
+    """
+    recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
+    outcome = _data_stages(params, recorder)
+    return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
+
+
+@flow(name="retrain", persist_result=True)
+def retrain(params: RetrainParams) -> Report | State[Any]:
+    """Retrain a binary classifier and halt before publishing a model that predicts one class.
+
+    Stages: load, schema validation (pandera), label profile, temporal leakage, time split,
+    resampling of the training part only, training, evaluation on the untouched holdout,
+    the gate, and publishing. A failing check ends the run Failed with the failure code
+    first in the state message; the report (with a ranked diagnosis when the gate fires)
+    is published as artifacts and written under <publish.output_dir>/reports/. A model
+    is published to <publish.output_dir>/models/ only when every gate passed.
+    """
+    recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
+    outcome = _data_stages(params, recorder)
+    if isinstance(outcome, CheckResult):
+        return _finish(recorder, outcome)
+    frame, profile = outcome
+    data = params.data
+    y = (frame[data.label] == profile.positive).to_numpy().astype("int64")
+    class_names = (str(profile.negative), str(profile.positive))
+
+    with recorder.stage("split"):
+        split, checks = split_task(frame, data, params.split, profile.positive)
+    recorder.metrics["split"] = split.describe()
+    if failed := recorder.add(*checks):
+        return _finish(recorder, failed)
+
+    features = feature_columns([str(c) for c in frame.columns], data)
+    X_train, y_train = frame.iloc[split.train][features], y[split.train]
+    X_holdout, y_holdout = frame.iloc[split.holdout][features], y[split.holdout]
+
+    with recorder.stage("train"):
+        try:
+            trained = train_task(X_train, y_train, params.model, params.resample)
+        except InsufficientMinority as exc:
+            too_few = CheckResult(
+                code="insufficient_minority",
+                stage="resample",
+                status="fail",
+                columns=[data.label],
+                summary=str(exc),
+                metrics={"minority_rows": exc.have, "needed": exc.need, "sampler": exc.sampler},
+            )
+            recorder.add(too_few)
+            return _finish(recorder, too_few)
+    named = dict(zip(("0", "1"), class_names, strict=True))
+    recorder.metrics["resampling"] = {
+        "sampler": params.resample.sampler,
+        "class_weight": params.model.class_weight,
+        "before": {named[k]: v for k, v in trained.counts_before.items()},
+        "after": {named[k]: v for k, v in trained.counts_after.items()},
+    }
+    recorder.metrics["features"] = list(features)
+
+    with recorder.stage("evaluate"):
+        holdout_scores = positive_scores(trained.model, X_holdout)
+        holdout_pred = np.asarray(trained.model.predict(X_holdout))
+        holdout = evaluate_task(y_holdout, holdout_pred, holdout_scores, class_names)
+        train_scores = positive_scores(trained.model, X_train)
+        train_pred = np.asarray(trained.model.predict(X_train))
+        on_train = measure_predictions(y_train, train_pred, train_scores, class_names)
+    recorder.metrics["holdout"] = holdout
+    recorder.metrics["training_part"] = {
+        k: on_train[k] for k in ("roc_auc", "pr_auc", "predicted_class_counts")
+    }
+    recorder.metrics["predicted_class_counts"] = holdout["predicted_class_counts"]
+
+    with recorder.stage("gate"):
+        verdict = gate_task(holdout)
+    if failed := recorder.add(verdict):
+        evidence = Evidence(
+            train_minority_count=int(y_train.sum()),
+            train_rows=len(y_train),
+            sampler=params.resample.sampler,
+            class_weight=params.model.class_weight,
+            model=params.model.name,
+            C=params.model.C,
+            decision_threshold=params.model.decision_threshold,
+            holdout_roc_auc=_float(holdout["roc_auc"]),
+            holdout_max_score=_float(holdout["max_positive_score"]),
+            threshold_for_prior=threshold_for_share(train_scores, float(y_train.mean())),
+            train_predicted_counts=_counts(on_train["predicted_class_counts"]),
+            train_roc_auc=_float(on_train["roc_auc"]),
+            train_accuracy=float(np.mean(train_pred == y_train)),
+            leakage_findings=[c for c in recorder.checks if c.stage == "leakage"],
+        )
+        recorder.diagnosis = diagnose(evidence, params)
+        return _finish(recorder, failed)
+
+    with recorder.stage("publish"):
+        report = recorder.build(None)
+        publication = publish_task(trained.model, report, params.publish.output_dir)
+    recorder.published = publication.report.published
+    return _finish(recorder, None)
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _counts(value: object) -> dict[str, int]:
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}

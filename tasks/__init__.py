@@ -1,0 +1,1 @@
+"""One module per stage: plain functions first, thin Prefect task wrappers at the bottom."""

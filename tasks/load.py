@@ -1,0 +1,139 @@
+"""Reading the training table: CSV or Parquet, with date columns recognised."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from pandas.api.types import is_object_dtype, is_string_dtype
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+
+SUPPORTED = (".csv", ".parquet", ".pq")
+# An ISO-looking date at the start of a string: cheap to test on a sample, and it keeps
+# ids such as "20250101" or free text from being read as dates.
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+_SAMPLE = 200
+
+
+class InputError(ValueError):
+    """The input cannot be used as given; the message names the file, column or setting."""
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise InputError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet"
+        )
+    return "parquet" if suffix in (".parquet", ".pq") else "csv"
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """Return the file's column names, reading only its header or metadata.
+
+    Raises:
+        InputError: the file is missing, not a file, of an unsupported type, or unreadable.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise InputError(f"{target}: no such file")
+    if not target.is_file():
+        raise InputError(f"{target}: not a file")
+    kind = _kind(target)
+    try:
+        if kind == "parquet":
+            return list(pq.read_schema(target).names)
+        header = pd.read_csv(target, nrows=5)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc
+    if header.columns.empty:
+        raise InputError(f"{target}: has no columns")
+    return [str(c) for c in header.columns]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; ISO date strings in CSV become datetime columns.
+
+    Raises:
+        InputError: the content cannot be parsed.
+        OSError: the file could not be read (may be transient).
+    """
+    target = Path(path)
+    kind = _kind(target)
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(target)
+        else:
+            frame = pd.read_csv(target, low_memory=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{target}: cannot be parsed as {kind}: {_first_line(exc)}") from exc
+    except OSError:
+        raise
+    except ValueError as exc:
+        raise InputError(f"{target}: cannot be parsed as {kind}: {_first_line(exc)}") from exc
+    frame.columns = [str(c) for c in frame.columns]
+    return parse_iso_dates(frame)
+
+
+def looks_like_dates(values: pd.Series) -> bool:
+    """Return whether every sampled non-null string is an ISO date or datetime."""
+    sample = values.dropna()
+    if sample.empty:
+        return False
+    sample = sample.iloc[: _SAMPLE * 5 : 5] if len(sample) > _SAMPLE * 5 else sample.iloc[:_SAMPLE]
+    return bool(sample.astype(str).str.match(_ISO_DATE).all())
+
+
+def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Convert string columns whose values are all ISO dates into datetime columns.
+
+    A column that looks like dates on a sample but fails to parse whole stays a string
+    column; the schema stage reports it.
+    """
+    converted = {}
+    for column in frame.columns:
+        values = frame[column]
+        if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+            continue
+        if not looks_like_dates(values):
+            continue
+        try:
+            converted[column] = pd.to_datetime(values, format="ISO8601")
+        except (ValueError, TypeError):
+            continue
+    if not converted:
+        return frame
+    return frame.assign(**converted)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bool:
+    """Retry on I/O errors that may pass (network file systems), not on missing files."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:
+        return False
+    permanent = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+    return isinstance(exc, OSError) and not isinstance(exc, permanent)
+
+
+@task(
+    name="load-data",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_transient_io_error,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def load_task(path: str) -> pd.DataFrame:
+    """Read the training table."""
+    return read_table(path)

@@ -1,0 +1,88 @@
+"""Label profile: which classes there are, how many of each, which one is the minority."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.report import CheckResult, JsonDict
+
+CODE = "single_class_target"
+# Below this minority share a model without resampling or class weights very often
+# collapses to the majority class; warn so the diagnosis can point to it.
+EXTREME_IMBALANCE_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class LabelProfile:
+    """Classes of the label as found in the data; the minority is the positive class."""
+
+    counts: dict[str, int]
+    values: tuple[object, ...]
+    positive: object | None
+    negative: object | None
+
+    @property
+    def minority_share(self) -> float:
+        total = sum(self.counts.values())
+        return min(self.counts.values()) / total if total and len(self.counts) > 1 else 0.0
+
+
+def measure_label(frame: pd.DataFrame, label: str) -> LabelProfile:
+    """Count the label's classes; the rarer class (ties: the larger value) is the positive."""
+    counts = frame[label].value_counts(dropna=True)
+    values = sorted(counts.index.tolist(), key=str)
+    if len(values) < 2:
+        return LabelProfile(
+            counts={str(v): int(counts[v]) for v in values},
+            values=tuple(values),
+            positive=None,
+            negative=values[0] if values else None,
+        )
+    ordered = sorted(values, key=lambda v: (int(counts[v]), str(v)))
+    positive = ordered[0] if counts[ordered[0]] != counts[ordered[1]] else ordered[1]
+    negative = next(v for v in values if v != positive)
+    return LabelProfile(
+        counts={str(v): int(counts[v]) for v in values},
+        values=tuple(values),
+        positive=positive,
+        negative=negative,
+    )
+
+
+def judge_label(profile: LabelProfile, label: str) -> CheckResult:
+    """Fail on fewer than two classes; warn on extreme imbalance."""
+    metrics: JsonDict = {
+        "class_counts": {k: v for k, v in profile.counts.items()},
+        "positive_class": None if profile.positive is None else str(profile.positive),
+        "minority_share": round(profile.minority_share, 6),
+    }
+    if profile.positive is None:
+        only = next(iter(profile.counts), "(no labelled rows)")
+        return CheckResult(
+            code=CODE,
+            stage="profile",
+            status="fail",
+            columns=[label],
+            summary=f"label {label!r} has one class ({only}); a classifier needs two",
+            metrics=metrics,
+        )
+    share = profile.minority_share
+    status = "warn" if share < EXTREME_IMBALANCE_SHARE else "pass"
+    return CheckResult(
+        code=CODE,
+        stage="profile",
+        status=status,
+        columns=[label],
+        summary=f"label {label!r}: minority class {profile.positive!s} is {share:.2%} of rows"
+        + (" (extreme imbalance)" if status == "warn" else ""),
+        metrics=metrics,
+    )
+
+
+@task(name="profile-label", cache_policy=NO_CACHE, persist_result=False)
+def profile_label_task(frame: pd.DataFrame, label: str) -> tuple[LabelProfile, CheckResult]:
+    """Measure the label and judge it."""
+    profile = measure_label(frame, label)
+    return profile, judge_label(profile, label)

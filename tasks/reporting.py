@@ -1,0 +1,121 @@
+"""Collecting check results, metrics and timings of one run into its report."""
+
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from pydantic import JsonValue
+
+from schemas.params import RetrainParams
+from schemas.report import Cause, CheckResult, DataSummary, Failure, Published, Report, Stage
+
+PACKAGES = (
+    "retrain-guard",
+    "prefect",
+    "pandera",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "imbalanced-learn",
+    "pyarrow",
+    "skops",
+)
+
+# The checks each flow runs, in order; those not reached before a halt are reported not_run.
+DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
+    ("schema_invalid", "schema"),
+    ("single_class_target", "profile"),
+    ("temporal_leakage", "leakage"),
+)
+RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
+    *DATA_CHECKS,
+    ("insufficient_minority", "split"),
+    ("single_class_prediction", "gate"),
+)
+
+
+def versions() -> dict[str, JsonValue]:
+    """Return the Python and library versions this run used."""
+    found: dict[str, JsonValue] = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+class RunRecorder:
+    """Accumulates what the stages of one run report, and builds the Report from it."""
+
+    def __init__(
+        self, params: RetrainParams, expected: tuple[tuple[str, Stage], ...], flow: str
+    ) -> None:
+        self.params = params
+        self.expected = expected
+        self.flow = flow
+        self.checks: list[CheckResult] = []
+        self.metrics: dict[str, JsonValue] = {}
+        self.data = DataSummary()
+        self.diagnosis: list[Cause] = []
+        self.timings: dict[str, JsonValue] = {}
+        self.published: Published | None = None
+        self.started = datetime.now(UTC)
+
+    @contextmanager
+    def stage(self, name: Stage) -> Iterator[None]:
+        """Time a stage; the seconds go into report.run.timings."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 4)
+
+    def add(self, *checks: CheckResult) -> CheckResult | None:
+        """Record checks; return the first failing one, if any."""
+        self.checks.extend(checks)
+        return next((c for c in checks if c.status == "fail"), None)
+
+    def build(self, failed: CheckResult | None = None) -> Report:
+        """Return the report: passed, or failed on `failed` with unreached checks not_run."""
+        checks = list(self.checks)
+        ran = {c.code for c in checks}
+        for code, stage in self.expected:
+            if code not in ran:
+                checks.append(
+                    CheckResult(
+                        code=code,
+                        stage=stage,
+                        status="not_run",
+                        summary="not run: the run halted before this check",
+                    )
+                )
+        failure = None
+        if failed is not None:
+            failure = Failure(
+                code=failed.code,
+                stage=failed.stage,
+                summary=failed.summary,
+                details={"columns": list(failed.columns), **failed.metrics},
+            )
+        finished = datetime.now(UTC)
+        return Report(
+            status="failed" if failed else "passed",
+            failure=failure,
+            checks=checks,
+            diagnosis=list(self.diagnosis),
+            metrics=dict(self.metrics),
+            data=self.data,
+            run={
+                "flow": self.flow,
+                "parameters": self.params.to_json_dict(),
+                "versions": versions(),
+                "timings_seconds": dict(self.timings),
+                "started_at": self.started.isoformat(),
+                "finished_at": finished.isoformat(),
+            },
+            published=self.published,
+        )

@@ -1,0 +1,63 @@
+"""Shared builders: small, seeded frames and parameters."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.example_data import make_transactions, write_table
+from schemas.params import RetrainParams
+
+# Offline: Prefect's telemetry would try DNS. Set before any test imports a server.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def params_for(path: Path | str, output_dir: Path | str, **overrides: object) -> RetrainParams:
+    """Parameters for the example table; `overrides` are nested dicts per section."""
+    base: dict[str, object] = {
+        "data": {
+            "path": str(path),
+            "label": "is_fraud",
+            "label_time": "event_time",
+            "id_column": "transaction_id",
+        },
+        "publish": {"output_dir": str(output_dir)},
+    }
+    for section, values in overrides.items():
+        current = base.get(section, {})
+        assert isinstance(current, dict) and isinstance(values, dict)
+        base[section] = {**current, **values}
+    return RetrainParams.model_validate(base)
+
+
+@pytest.fixture(scope="session")
+def example_frame() -> pd.DataFrame:
+    return make_transactions()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def example_csv(data_dir: Path, example_frame: pd.DataFrame) -> Path:
+    return write_table(example_frame, data_dir / "example.csv")
+
+
+@pytest.fixture(scope="session")
+def collapse_csv(data_dir: Path) -> Path:
+    """About 0.5% positives and a weak signal: an unweighted model predicts one class."""
+    return write_table(
+        make_transactions(rows=20_000, positive_rate=0.005, signal=0.3, seed=11),
+        data_dir / "collapse.csv",
+    )
+
+
+@pytest.fixture(scope="session")
+def leaky_parquet(data_dir: Path) -> Path:
+    return write_table(make_transactions(leaky=True), data_dir / "leaky.parquet")
