@@ -1,0 +1,22 @@
+import pandas as pd
+
+from tasks.profile import judge_label, measure_label
+
+
+def test_minority_class_is_the_positive_one_whatever_its_value() -> None:
+    profile = measure_label(pd.DataFrame({"y": ["ok"] * 9 + ["fraud"]}), "y")
+    assert profile.positive == "fraud" and profile.negative == "ok"
+    assert profile.counts == {"fraud": 1, "ok": 9}
+    assert judge_label(profile, "y").status == "pass"
+
+
+def test_one_class_fails_with_single_class_target() -> None:
+    check = judge_label(measure_label(pd.DataFrame({"y": [0, 0, 0]}), "y"), "y")
+    assert check.code == "single_class_target" and check.status == "fail"
+    assert check.columns == ["y"] and "one class" in check.summary
+
+
+def test_extreme_imbalance_warns() -> None:
+    check = judge_label(measure_label(pd.DataFrame({"y": [0] * 999 + [1]}), "y"), "y")
+    assert check.status == "warn" and "extreme imbalance" in check.summary
+    assert check.metrics["minority_share"] == 0.001
