@@ -1,0 +1,204 @@
+"""Time each stage of the retrain flow on the example data at scale; write benchmarks/RESULTS.md.
+
+Run on demand (not in tests): `make benchmark`, or
+`.venv/bin/python benchmarks/stages.py --rows 1000000`.
+
+Each stage's plain functions run once, in order, on the previous stage's output; a sampler
+thread records the process's peak resident memory during the stage, reported as growth over
+the memory held when the stage began. Prefect's orchestration is left out: its cost per task
+does not grow with the rows.
+"""
+
+import argparse
+import gc
+import os
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flows.example_data import make_transactions, write_table
+from schemas.params import RetrainParams
+from schemas.report import Report
+from tasks.evaluation import measure_predictions
+from tasks.gate import judge_predictions
+from tasks.leakage import check_temporal_leakage
+from tasks.load import read_table
+from tasks.profile import judge_label, measure_label
+from tasks.publish import publish
+from tasks.split import judge_split, make_split
+from tasks.training import feature_columns, fit_model, positive_scores
+from tasks.validation import resolve_schema, validate_frame
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SECTION = "## Stages of the retrain flow (issue 2)"
+
+
+def machine() -> str:
+    """Describe the machine and library versions in one line."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    libs = ", ".join(
+        f"{p} {version(p)}"
+        for p in ("prefect", "pandera", "pandas", "numpy", "scikit-learn", "imbalanced-learn")
+    )
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}; {libs}"
+
+
+class RssPeak:
+    """Sample this process's resident memory every few milliseconds and keep the peak.
+
+    tracemalloc misses Arrow's allocator, so the resident set is the honest measure of
+    what a stage costs the machine.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * PAGE
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "RssPeak":
+        self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+
+def measure(step: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run `step`; return its result, wall seconds and peak resident memory growth in MiB."""
+    gc.collect()
+    with RssPeak() as sampler:
+        before = RssPeak.rss()
+        start = time.perf_counter()
+        result = step()
+        seconds = time.perf_counter() - start
+    return result, seconds, max(0, sampler.peak - before) / 2**20
+
+
+def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
+    frame = make_transactions(rows=rows)
+    path = write_table(frame, workdir / "example.parquet")
+    params = RetrainParams.model_validate(
+        {
+            "data": {
+                "path": str(path),
+                "label": "is_fraud",
+                "label_time": "event_time",
+                "id_column": "transaction_id",
+            },
+            "schema": {"name": "example"},
+            "publish": {"output_dir": str(workdir / "out")},
+        }
+    )
+    data = params.data
+    table: list[tuple[str, float, float]] = []
+
+    def stage(name: str, step: Callable[[], Any]) -> Any:
+        result, seconds, peak = measure(step)
+        table.append((name, seconds, peak))
+        print(f"{name:>10}: {seconds:8.2f} s  {peak:9.1f} MiB", flush=True)
+        return result
+
+    loaded = stage("load", lambda: read_table(path))
+    schema = resolve_schema(params.schema_, data, list(loaded.columns))
+    validated, _ = stage("schema", lambda: validate_frame(loaded, schema, data, params.schema_))
+    profile_value = stage("profile", lambda: measure_label(validated, data.label))
+    judge_label(profile_value, data.label)
+    stage(
+        "leakage",
+        lambda: check_temporal_leakage(
+            validated, data.label_time, {"transaction_id"}, params.leakage
+        ),
+    )
+    split = stage("split", lambda: make_split(validated, data, params.split))
+    judge_split(split, validated[data.label], profile_value.positive, data)
+    features = feature_columns(list(validated.columns), data)
+    y = (validated[data.label] == profile_value.positive).to_numpy().astype("int64")
+    X_train, y_train = validated.iloc[split.train][features], y[split.train]
+    X_holdout, y_holdout = validated.iloc[split.holdout][features], y[split.holdout]
+    trained = stage("train", lambda: fit_model(X_train, y_train, params.model, params.resample))
+
+    def evaluate() -> dict[str, Any]:
+        scores = positive_scores(trained.model, X_holdout)
+        predicted = np.asarray(trained.model.predict(X_holdout))
+        return measure_predictions(y_holdout, predicted, scores, ("0", "1"))
+
+    holdout = stage("evaluate", evaluate)
+    stage("gate", lambda: judge_predictions(holdout))
+    stage("publish", lambda: publish(trained.model, Report(status="passed"), workdir / "out"))
+    return table
+
+
+def write_results(rows: int, table: list[tuple[str, float, float]]) -> None:
+    total = sum(seconds for _, seconds, _ in table)
+    lines = [
+        SECTION,
+        "",
+        f"Example data (`flows/example_data.py`), {rows:,} rows, Parquet; default parameters "
+        "(logistic_regression, class_weight balanced, no resampling), example schema. "
+        "`python benchmarks/stages.py --rows N`; peak = growth of the resident set during the "
+        "stage over what the process held when it began.",
+        "",
+        f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| stage | seconds | share of total | peak memory growth MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, seconds, peak in table:
+        lines.append(f"| {name} | {seconds:.2f} | {seconds / total:.0%} | {peak:.0f} |")
+    lines.append(f"| **total** | **{total:.2f}** | 100% | |")
+    replace_section(SECTION, "\n".join(lines) + "\n")
+
+
+def replace_section(heading: str, body: str) -> None:
+    """Replace the section starting at `heading` in RESULTS.md (up to the next '## '), or append."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        table = run(args.rows, Path(tmp))
+    write_results(args.rows, table)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
