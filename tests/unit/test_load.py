@@ -63,3 +63,22 @@ def test_unusable_files_raise_input_error_naming_the_file(
 def test_directory_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a file"):
         read_columns(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError(5, "Input/output error"), True),
+        (TimeoutError("slow mount"), True),
+        (FileNotFoundError("gone"), False),
+        (PermissionError("denied"), False),
+        (InputError("bad csv"), False),
+    ],
+)
+def test_only_transient_io_errors_are_retried(error: Exception, retried: bool) -> None:
+    from prefect.states import Failed
+
+    from tasks.load import _transient_io_error, load_task
+
+    assert load_task.retries == 2
+    assert _transient_io_error(load_task, None, Failed(data=error)) is retried
