@@ -275,10 +275,12 @@ def summarise_failures(
     cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), None)
     # pandera reports a failed coercion twice (coerce_dtype and dtype): keep one.
     cases["check"] = cases["check"].astype(str)
-    is_dtype_echo = cases["check"].str.startswith("dtype(") & cases.duplicated(
-        subset=["column", "index"], keep=False
-    )
-    cases = cases[~is_dtype_echo]
+    is_coerce = cases["check"].str.startswith("coerce_dtype(")
+    if bool(is_coerce.any()):
+        keys = pd.MultiIndex.from_frame(cases[["column", "index"]].astype(str))
+        coerced = keys[is_coerce.to_numpy()]
+        is_dtype_echo = cases["check"].str.startswith("dtype(").to_numpy() & keys.isin(coerced)
+        cases = cases[~is_dtype_echo]
     # A dataframe-level check lists a failing row once per column: one group per check.
     frame_level = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
     cases.loc[frame_level, "column"] = None
