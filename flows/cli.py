@@ -204,7 +204,9 @@ def _label_from_schema(args: argparse.Namespace) -> None:
     if args.label is not None or not args.schema:
         return
     try:
-        declared = declare_schema(SchemaParams(name=args.schema), DataParams(**_PLACEHOLDER_DATA_ARGS), [])
+        declared = declare_schema(
+            SchemaParams(name=args.schema), DataParams(**_PLACEHOLDER_DATA_ARGS), []
+        )
     except SchemaDeclarationError as exc:
         raise UsageError(f"--schema: {exc}") from exc
     args.label = declared.roles.label

@@ -257,7 +257,7 @@ def spec_problems(spec: SchemaSpec) -> list[str]:
 def _dtype(column: ColumnSpec) -> Any:
     if column.dtype == "datetime":
         if column.time_zone:
-            return pandas_engine.DateTime(tz=column.time_zone)
+            return pandas_engine.DateTime(tz=column.time_zone)  # type: ignore[call-arg]
         return "datetime64[ns]"
     return pandas_engine.Engine.dtype(column.dtype)
 

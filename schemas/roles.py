@@ -9,7 +9,7 @@ import pandas as pd
 
 # "-1d", "+30d", "0d", "-6h", "-90min", "-2w", "-30s": a signed amount and a unit.
 _OFFSET = re.compile(r"^\s*([+-]?)(\d+(?:\.\d+)?)\s*(w|d|h|min|s)\s*$")
-_UNIT = {"w": "weeks", "d": "days", "h": "hours", "min": "minutes", "s": "seconds"}
+_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
 _FORMAT_UNITS = (("w", pd.Timedelta(weeks=1)), ("d", pd.Timedelta(days=1)),
                  ("h", pd.Timedelta(hours=1)), ("min", pd.Timedelta(minutes=1)),
                  ("s", pd.Timedelta(seconds=1)))  # fmt: skip
@@ -30,7 +30,7 @@ def parse_offset(text: str) -> pd.Timedelta | None:
     if match is None:
         return None
     sign, amount, unit = match.groups()
-    delta = pd.Timedelta(**{_UNIT[unit]: float(amount)})
+    delta = pd.Timedelta(seconds=float(amount) * _SECONDS[unit])
     return -delta if sign == "-" else delta
 
 

@@ -55,7 +55,7 @@ def _round_out(low: float, high: float, integer: bool) -> tuple[float | int, flo
         return math.floor(low), math.ceil(high)
     # Two significant decimals past the span's magnitude keep the YAML readable.
     span = high - low
-    digits = max(0, 2 - int(math.floor(math.log10(span)))) if span > 0 else 2
+    digits = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 2
     scale = 10.0**digits
     return math.floor(low * scale) / scale, math.ceil(high * scale) / scale
 

@@ -295,21 +295,22 @@ def summarise_failures(
         if label is None and len(with_index):
             with_index = with_index.drop_duplicates(subset=["index"])
         number = group["check_number"].iloc[0]
+        rows = _rows(with_index, frame, schema, label, number, id_column, max_cases)
+        if redact_values:
+            # Whole-column failures carry a dtype name or an error, not a data value.
+            rows = [
+                {**row, "value": redact(row.get("value"))} if isinstance(row, dict) else row
+                for row in rows
+            ]
         entry: dict[str, JsonValue] = {
             "column": label,
             "check": str(check),
             "threshold": _threshold(schema, label, str(check), number, frame),
             "count": len(with_index) if len(with_index) else None,
-            "rows": _rows(with_index, frame, schema, label, number, id_column, max_cases),
+            "rows": rows,
         }
         if not len(with_index):
             entry["value"] = _jsonable(group["failure_case"].iloc[0])
-        if redact_values:
-            entry["rows"] = [
-                {**row, "value": redact(row.get("value"))} if isinstance(row, dict) else row
-                for row in entry["rows"] or []
-            ]
-            # Whole-column failures carry a dtype name or an error, not a data value.
         count = entry["count"]
         entry["message"] = _describe(label, str(check), count if isinstance(count, int) else None)
         summary.append(entry)

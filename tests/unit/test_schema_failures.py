@@ -15,7 +15,7 @@ DATA = DataParams(path="x", label="is_fraud", label_time="event_time", id_column
 
 
 def _validate(frame: pd.DataFrame, name: str = EXAMPLE_YAML, cap: int = 100, **kw: object):  # type: ignore[no-untyped-def]
-    params = SchemaParams(name=name, max_failure_cases=cap, **kw)  # type: ignore[arg-type]
+    params = SchemaParams(name=name, max_failure_cases=cap, **kw)
     declared = declare_schema(params, DATA, [str(c) for c in frame.columns])
     return validate_frame(frame, declared, DATA, params)
 
@@ -85,7 +85,7 @@ def schema_failures_table_for(check) -> dict[tuple[object, object], dict]:  # ty
 def test_mixed_time_zones_fail_by_row_unless_normalised(frame: pd.DataFrame) -> None:
     text = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     text.loc[[2, 5]] = frame.loc[[2, 5], "event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S+02:00")
-    text.loc[7] = frame.loc[7, "event_time"].strftime("%Y-%m-%dT%H:%M:%S")  # naive
+    text.loc[7] = frame.loc[[7], "event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S").iloc[0]
     frame["event_time"] = text.astype(object)
     _, check = _validate(frame)
     mixed = _by_check(check)[("event_time", "single_time_zone")]
@@ -110,9 +110,8 @@ def test_a_schema_that_says_how_to_normalise_accepts_mixed_zones(
     schema = tmp_path / "tz.yaml"
     schema.write_text(text)
     times = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").astype(object)
-    times.loc[2] = (frame.loc[2, "event_time"] + pd.Timedelta(hours=2)).strftime(
-        "%Y-%m-%dT%H:%M:%S+02:00"
-    )
+    shifted = frame.loc[[2], "event_time"] + pd.Timedelta(hours=2)
+    times.loc[2] = shifted.dt.strftime("%Y-%m-%dT%H:%M:%S+02:00").iloc[0]
     frame["event_time"] = times
     validated, check = _validate(frame, str(schema))
     assert check.status == "pass", check.metrics.get("failures")
@@ -144,9 +143,7 @@ def test_yaml_schema_can_ask_for_redaction(frame: pd.DataFrame, tmp_path: Path) 
     assert "secret-channel" not in str(check.model_dump())
 
 
-def test_extra_columns_fail_or_are_ignored_per_schema(
-    frame: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_extra_columns_fail_or_are_ignored_per_schema(frame: pd.DataFrame, tmp_path: Path) -> None:
     frame["notes"] = "x"
     _, check = _validate(frame)
     assert check.status == "fail"
@@ -178,8 +175,8 @@ def test_summary_of_a_million_failing_rows_is_exact_and_capped() -> None:
     params = SchemaParams(name=None, max_failure_cases=5)
     import pandera.pandas as pa
 
-    from tasks.validation import DeclaredSchema
     from schemas.roles import SchemaRoles
+    from tasks.validation import DeclaredSchema
 
     declared = DeclaredSchema(
         pa.DataFrameSchema({"x": pa.Column("int64", pa.Check.ge(0))}, name="big"),
@@ -190,4 +187,5 @@ def test_summary_of_a_million_failing_rows_is_exact_and_capped() -> None:
     )
     _, check = validate_frame(frame, declared, DataParams(path="x", label="x"), params)
     failure = check.metrics["failures"][0]
+    assert isinstance(failure, dict) and isinstance(failure["rows"], list)
     assert failure["count"] == rows and len(failure["rows"]) == 5

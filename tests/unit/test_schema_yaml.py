@@ -45,7 +45,7 @@ checks:
 """
 
 
-def _check_names(schema: pa.DataFrameSchema) -> dict[str, list[tuple[str, object]]]:
+def _check_names(schema: pa.DataFrameSchema) -> dict[str, list[tuple[str, str]]]:
     out = {
         str(n): sorted((str(c.name), str(c.statistics)) for c in col.checks)
         for n, col in schema.columns.items()
