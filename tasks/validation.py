@@ -1,6 +1,8 @@
 """Schema validation with pandera: every failure collected, each with its rows."""
 
+import copy
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -256,6 +258,31 @@ def _threshold(
     return {str(k): _jsonable(v) for k, v in found.statistics.items()}
 
 
+def capped_schema(schema: pa.DataFrameSchema, max_cases: int) -> pa.DataFrameSchema:
+    """Return a copy whose checks keep at most max_cases failure cases each.
+
+    pandera formats every failure case into its error message in Python; capping keeps a
+    million failing rows cheap. The exact counts come from exact_counts instead.
+    """
+    capped = copy.deepcopy(schema)
+    for check in [*capped.checks, *(c for col in capped.columns.values() for c in col.checks)]:
+        check.n_failure_cases = max_cases
+    return capped
+
+
+def exact_counts(errors: pa.errors.SchemaErrors) -> dict[tuple[str | None, int], int]:
+    """Return failing rows per (column or None for the table, check number) from the outputs."""
+    counts: dict[tuple[str | None, int], int] = {}
+    for error in errors.schema_errors:
+        output = getattr(error, "check_output", None)
+        number = getattr(error, "check_index", None)
+        if not isinstance(output, pd.Series) or number is None:
+            continue
+        column = str(error.schema.name) if isinstance(error.schema, pa.Column) else None
+        counts[(column, int(number))] = int((~output.astype(bool)).sum())
+    return counts
+
+
 def summarise_failures(
     failure_cases: pd.DataFrame,
     frame: pd.DataFrame,
@@ -263,12 +290,15 @@ def summarise_failures(
     max_cases: int,
     schema: pa.DataFrameSchema | None = None,
     redact_values: bool = False,
+    counts: Mapping[tuple[str | None, int], int] | None = None,
 ) -> list[dict[str, JsonValue]]:
     """Group pandera's failure cases per (column, check) with exact counts and capped rows.
 
     Work is done on whole columns of the failure-case table; only the listed (capped) rows
     are visited one by one, so a million failing rows cost a few vectorised passes.
+    `counts` (from exact_counts) gives the true count of a check whose cases were capped.
     """
+    counts = counts or {}
     schema = schema if schema is not None else pa.DataFrameSchema({})
     cases = failure_cases[["schema_context", "column", "check", "check_number", "index"]].copy()
     cases["failure_case"] = failure_cases["failure_case"]
@@ -302,17 +332,19 @@ def summarise_failures(
                 {**row, "value": redact(row.get("value"))} if isinstance(row, dict) else row
                 for row in rows
             ]
+        count: int | None = len(with_index) if len(with_index) else None
+        if count is not None and _is_number(number):
+            count = counts.get((label, int(number)), count)
         entry: dict[str, JsonValue] = {
             "column": label,
             "check": str(check),
             "threshold": _threshold(schema, label, str(check), number, frame),
-            "count": len(with_index) if len(with_index) else None,
+            "count": count,
             "rows": rows,
         }
         if not len(with_index):
             entry["value"] = _jsonable(group["failure_case"].iloc[0])
-        count = entry["count"]
-        entry["message"] = _describe(label, str(check), count if isinstance(count, int) else None)
+        entry["message"] = _describe(label, str(check), count)
         summary.append(entry)
     return summary
 
@@ -351,6 +383,14 @@ def _rows(
             row["id"] = _jsonable(frame.at[index, id_column])
         rows.append(row)
     return rows
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _describe(column: str | None, check: str, count: int | None) -> str:
@@ -392,7 +432,11 @@ def validate_frame(
     schema = declared.schema
     extra = extra_columns(declared, [str(c) for c in frame.columns])
     try:
-        validated = schema.validate(frame, lazy=True)
+        # A shallow copy validated in place: pandas copies on write, so the caller's frame
+        # is untouched and pandera skips its own full copy.
+        validated = capped_schema(schema, params.max_failure_cases).validate(
+            frame.copy(deep=False), lazy=True, inplace=True
+        )
     except pa.errors.SchemaErrors as err:
         failures = summarise_failures(
             err.failure_cases,
@@ -401,6 +445,7 @@ def validate_frame(
             params.max_failure_cases,
             schema,
             declared.redact_values,
+            exact_counts(err),
         )
         return None, _failed(declared, failures, extra, read="rows")
     ignored = f"; extra columns ignored: {', '.join(extra)}" if extra else ""
