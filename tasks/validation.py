@@ -311,8 +311,11 @@ def summarise_failures(
         coerced = keys[is_coerce.to_numpy()]
         is_dtype_echo = cases["check"].str.startswith("dtype(").to_numpy() & keys.isin(coerced)
         cases = cases[~is_dtype_echo]
-    # A dataframe-level check lists a failing row once per column: one group per check.
-    frame_level = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
+    # A dataframe-level check lists a failing row once per column (or, when it raised,
+    # names the schema as its column): one group per check, about the table.
+    frame_level = (cases["schema_context"] == "DataFrameSchema") & ~cases["check"].isin(
+        [MISSING_CHECK, EXTRA_CHECK]
+    )
     cases.loc[frame_level, "column"] = None
     summary: list[dict[str, JsonValue]] = []
     grouped = cases.groupby(["schema_context", "column", "check"], dropna=False, sort=False)
@@ -344,9 +347,19 @@ def summarise_failures(
         }
         if not len(with_index):
             entry["value"] = _jsonable(group["failure_case"].iloc[0])
-        entry["message"] = _describe(label, str(check), count)
+        entry["message"] = _describe(label, str(check), count, entry.get("value"))
         summary.append(entry)
-    return summary
+    # Causes before consequences: absent columns, then dtypes, then values, then the table.
+    return sorted(summary, key=_order)
+
+
+def _order(entry: dict[str, JsonValue]) -> int:
+    check = str(entry["check"])
+    if check in (MISSING_CHECK, EXTRA_CHECK):
+        return 0
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return 1
+    return 2 if entry["column"] is not None else 3
 
 
 def _rows(
@@ -393,10 +406,11 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _describe(column: str | None, check: str, count: int | None) -> str:
+def _describe(column: str | None, check: str, count: int | None, value: JsonValue = None) -> str:
     where = f"column {column!r}" if column else "the table"
     if count is None:
-        return f"{where} fails {check}"
+        # Without rows the value is what pandera saw: a dtype, or the error the check raised.
+        return f"{where} fails {check}" + (f": got {value}" if value is not None else "")
     return f"{where} fails {check} on {count} row(s)"
 
 
@@ -461,6 +475,8 @@ def validate_frame(
             "failing_checks": 0,
             "failing_cases": 0,
             "extra_columns": list(extra),
+            # What the schema declares for later stages (known_at feeds the leakage checks).
+            "roles": declared.roles.to_mapping(),
         },
     )
 
