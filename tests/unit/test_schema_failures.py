@@ -98,6 +98,20 @@ def test_mixed_time_zones_fail_by_row_unless_normalised(frame: pd.DataFrame) -> 
     assert compared["count"] is None and "TypeError" in str(compared["value"])
 
 
+def test_unparseable_dates_are_listed_by_row(frame: pd.DataFrame) -> None:
+    # As a CSV reader leaves it: a text column, since one value is not a date.
+    text = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S").astype("str")
+    text.loc[11] = "yesterday-ish"
+    frame["event_time"] = text
+    _, check = _validate(frame)
+    found = _by_check(check)
+    # pandera's dtype check names the rows that are not datetimes.
+    dtype = found[("event_time", "dtype('datetime64[ns]')")]
+    assert dtype["count"] == 1
+    assert dtype["rows"] == [{"index": 11, "value": "yesterday-ish", "id": "tx-0000011"}]
+    assert ("event_time", "single_time_zone") not in found, "one bad value is not a zone mix"
+
+
 def test_a_schema_that_says_how_to_normalise_accepts_mixed_zones(
     frame: pd.DataFrame, tmp_path: Path
 ) -> None:
