@@ -26,9 +26,23 @@ Format (every key but `name` and `columns` optional)::
       amount: {dtype: float64, ge: 0}
       event_time: {dtype: datetime}
       created_at: {dtype: datetime, time_zone: UTC, normalise_time_zones: true}
+    # Column keys: dtype (required), nullable, unique, coerce, required (all true/false,
+    # default false except required), description, ge, gt, le, lt, isin, notin,
+    # str_matches, and for datetimes time_zone and normalise_time_zones. Strict by default:
+    # no coercion, no nulls, and a datetime column mixing zones (or aware and naive values)
+    # fails by row unless it sets time_zone and normalise_time_zones (naive values are then
+    # taken to be in time_zone).
     checks:                        # dataframe-level comparisons, row by row
       - {left: account_opened_at, op: "<=", right: event_time}
       - {left: shipped_at, op: "<=", right: event_time, offset: "+1d", name: shipped_in_time}
+
+Offsets are a sign, a number and a unit among w, d, h, min, s ("-1d", "+30d", "-90min").
+A known-at offset must not be positive: a feature known only after the label time is a
+declaration error, reported before any data row is read. A known-at column names the
+column holding the moment the feature became known; the leakage stage compares it with
+the label time row by row. Comparisons skip rows where either side is missing (nullable
+is the column's rule). `redact_values` hides failing values, not ids: pick an id column
+that is not personal data.
 """
 
 from collections.abc import Mapping
@@ -262,7 +276,7 @@ def _dtype(column: ColumnSpec) -> Any:
     return pandas_engine.Engine.dtype(column.dtype)
 
 
-def _zone_of(values: pd.Series) -> pd.Series:
+def zone_of(values: pd.Series) -> pd.Series:
     """Return each value's UTC offset text ('+01:00'), 'naive', or NaN for missing values."""
     text = values.astype("str").where(values.notna())
     zone = text.str.extract(_ZONE_SUFFIX, expand=False)
@@ -279,7 +293,7 @@ def single_time_zone(values: pd.Series) -> pd.Series | bool:
     """
     if is_datetime64_any_dtype(values.dtype):
         return True
-    zone = _zone_of(values)
+    zone = zone_of(values)
     present = zone.dropna()
     if present.empty:
         return True

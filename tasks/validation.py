@@ -19,6 +19,7 @@ from schemas.declaration import (
     is_yaml_reference,
     load_spec,
     with_time_zone_checks,
+    zone_of,
 )
 from schemas.params import DataParams, SchemaParams
 from schemas.report import CheckResult
@@ -248,9 +249,7 @@ def _threshold(
     if check == "not_nullable":
         return {"nullable": False}
     if check == TIME_ZONE_CHECK and column in frame.columns:
-        from schemas.declaration import _zone_of
-
-        zones = _zone_of(frame[column]).value_counts()
+        zones = zone_of(frame[column]).value_counts()
         return {"time_zones_seen": {str(k): int(v) for k, v in zones.items()}}
     found = _check_object(schema, column, number)
     if found is None or not found.statistics:
@@ -330,7 +329,6 @@ def summarise_failures(
         number = group["check_number"].iloc[0]
         rows = _rows(with_index, frame, schema, label, number, id_column, max_cases)
         if redact_values:
-            # Whole-column failures carry a dtype name or an error, not a data value.
             rows = [
                 {**row, "value": redact(row.get("value"))} if isinstance(row, dict) else row
                 for row in rows
@@ -346,7 +344,10 @@ def summarise_failures(
             "rows": rows,
         }
         if not len(with_index):
-            entry["value"] = _jsonable(group["failure_case"].iloc[0])
+            value = _jsonable(group["failure_case"].iloc[0])
+            # A dtype name is not data; anything else a check returned or raised may be.
+            is_dtype = str(check).startswith(("dtype(", "coerce_dtype("))
+            entry["value"] = redact(value) if redact_values and not is_dtype else value
         entry["message"] = _describe(label, str(check), count, entry.get("value"))
         summary.append(entry)
     # Causes before consequences: absent columns, then dtypes, then values, then the table.

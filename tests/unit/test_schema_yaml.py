@@ -182,3 +182,33 @@ def test_schema_roles_fill_empty_data_roles_and_conflicts_are_errors() -> None:
     assert (filled.label_time, filled.id_column) == ("t", "key")
     with pytest.raises(SchemaDeclarationError, match=r"--label-time\) is 'when'"):
         apply_roles(DataParams(path="x", label="y", label_time="when"), roles)
+
+
+def test_flow_step_turns_a_declaration_error_into_schema_invalid(tmp_path: Path) -> None:
+    from tasks.validation import declare_schema_task
+
+    schema = tmp_path / "late.yaml"
+    schema.write_text(EXAMPLE_YAML.read_text().replace("    amount: 0d\n", "    amount: +30d\n"))
+    data = DataParams(path="x", label="is_fraud")
+    outcome = declare_schema_task.fn(data, SchemaParams(name=str(schema)), ["is_fraud"])
+    assert not isinstance(outcome, tuple)
+    assert outcome.code == "schema_invalid" and outcome.status == "fail"
+    assert outcome.metrics["checked"] == "declaration"
+    assert "known at label time +30d" in outcome.summary
+
+
+def test_flow_step_fills_roles_and_checks_the_header() -> None:
+    from tasks.validation import declare_schema_task
+
+    header = list(Transactions.to_schema().columns)
+    outcome = declare_schema_task.fn(
+        DataParams(path="x", label="is_fraud"), SchemaParams(name="example"), header
+    )
+    assert isinstance(outcome, tuple)
+    data, declared = outcome
+    assert (data.label_time, data.id_column) == ("event_time", "transaction_id")
+    assert declared.roles.known_at["amount"] == KnownAt(offset=pd.Timedelta(0))
+    missing = declare_schema_task.fn(
+        DataParams(path="x", label="is_fraud"), SchemaParams(name="example"), header[1:]
+    )
+    assert not isinstance(missing, tuple) and missing.columns == ["transaction_id"]
