@@ -1,4 +1,4 @@
-"""The `retrain-guard` command line: run, validate, example.
+"""The `retrain-guard` command line: run, validate, infer-schema, example.
 
 Exit codes: 0 passed (warnings allowed); 1 halted by a check, report written;
 2 bad invocation or unreadable input, one line on stderr and no traceback.
@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--label-time", help="column with the moment a prediction is made")
         p.add_argument("--id", dest="id_column", help="row id column (never a feature)")
         p.add_argument("--drop", type=_columns_arg, help="columns to leave out: a,b,c")
-        p.add_argument("--schema", help="named schema in schemas/ (default: baseline schema)")
+        p.add_argument(
+            "--schema",
+            help="named schema in schemas/, or a YAML schema file (.yaml/.yml); "
+            "default: the baseline schema",
+        )
         p.add_argument("--config", help="YAML file with (part of) the parameters")
         p.add_argument("--report", help="write the JSON report here (in every case)")
         p.add_argument("--output-dir", help="directory for reports and published models")
@@ -57,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="data checks only: schema, label, leakage")
     data_options(validate)
+
+    infer = sub.add_parser("infer-schema", help="draft a YAML schema from a reference table")
+    infer.add_argument("--data", required=True, help="CSV or Parquet reference table")
+    infer.add_argument("--label", required=True, help="label column")
+    infer.add_argument("--label-time", help="column with the moment a prediction is made")
+    infer.add_argument("--id", dest="id_column", help="row id column (guessed when left out)")
+    infer.add_argument("--out", required=True, help="YAML file to write")
+    infer.add_argument("--name", help="schema name (default: the file's stem)")
+    infer.add_argument(
+        "--margin", type=float, default=0.1, help="widen numeric ranges by this share of the span"
+    )
+    infer.add_argument(
+        "--max-categories",
+        type=int,
+        default=20,
+        help="text columns with at most this many distinct values get an isin list",
+    )
 
     example = sub.add_parser("example", help="write the bundled example dataset")
     example.add_argument("--out", required=True, help="target .csv or .parquet file")
@@ -133,18 +154,30 @@ def _describe_validation(exc: ValidationError) -> str:
     return "invalid parameters: " + "; ".join(parts)
 
 
-def preflight(params: RetrainParams) -> None:
-    """Check what can be checked without reading the rows: file, columns, schema name."""
-    from schemas import SCHEMAS
+def preflight(params: RetrainParams) -> RetrainParams:
+    """Check what can be checked without reading the rows: file, columns, the schema.
+
+    Returns the parameters with the roles the schema declares filled in. A schema that
+    is wrong in itself is a usage error; columns it names but the file lacks are left to
+    the flow, which halts with schema_invalid and a report, still before reading rows.
+    """
+    from schemas.roles import SchemaDeclarationError
     from tasks.load import InputError, read_columns
     from tasks.training import feature_columns
+    from tasks.validation import apply_roles, declare_schema
 
-    data = params.data
     try:
-        columns = read_columns(data.path)
+        columns = read_columns(params.data.path)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
-    roles = {"--label": data.label, "--label-time": data.label_time, "--id": data.id_column}
+    try:
+        declared = declare_schema(params.schema_, params.data, columns)
+        data = apply_roles(params.data, declared.roles)
+    except SchemaDeclarationError as exc:
+        raise UsageError(f"--schema: {exc}") from exc
+    given = params.data
+    params = params.model_copy(update={"data": data})
+    roles = {"--label": given.label, "--label-time": given.label_time, "--id": given.id_column}
     for flag, column in roles.items():
         if column and column not in columns:
             raise UsageError(
@@ -155,10 +188,64 @@ def preflight(params: RetrainParams) -> None:
         raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
     if not feature_columns(columns, data):
         raise UsageError(f"{data.path}: no feature columns left after label, time, id and drops")
-    if params.schema_.name is not None and params.schema_.name not in SCHEMAS:
-        raise UsageError(
-            f"--schema {params.schema_.name!r}: unknown; known: {', '.join(sorted(SCHEMAS))}"
+    return params
+
+
+# The schema's roles do not depend on the data parameters; the baseline needs none of them.
+_PLACEHOLDER_DATA_ARGS = {"path": "-", "label": "-"}
+
+
+def _label_from_schema(args: argparse.Namespace) -> None:
+    """Take the label from the schema's roles when --label is left out."""
+    from schemas.params import DataParams, SchemaParams
+    from schemas.roles import SchemaDeclarationError
+    from tasks.validation import declare_schema
+
+    if args.label is not None or not args.schema:
+        return
+    try:
+        declared = declare_schema(
+            SchemaParams(name=args.schema), DataParams(**_PLACEHOLDER_DATA_ARGS), []
         )
+    except SchemaDeclarationError as exc:
+        raise UsageError(f"--schema: {exc}") from exc
+    args.label = declared.roles.label
+
+
+def _infer_schema(args: argparse.Namespace) -> int:
+    from tasks.load import InputError, read_columns, read_table
+    from tasks.schema_draft import draft_schema, render_draft
+
+    try:
+        columns = read_columns(args.data)
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    for flag, column in (("--label", args.label), ("--label-time", args.label_time),
+                         ("--id", args.id_column)):  # fmt: skip
+        if column and column not in columns:
+            raise UsageError(f"{flag} {column!r}: no such column in {args.data}")
+    try:
+        frame = read_table(args.data)
+        draft = draft_schema(
+            frame,
+            label=args.label,
+            label_time=args.label_time,
+            id_column=args.id_column,
+            name=args.name or Path(args.out).stem,
+            margin=args.margin,
+            max_categories=args.max_categories,
+            source=str(args.data),
+        )
+    except (InputError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_draft(draft), encoding="utf-8")
+    print(
+        f"wrote a draft schema of {len(draft.spec.columns)} columns to {out}; "
+        f"review the {len(draft.review)} place(s) marked REVIEW"
+    )
+    return EXIT_PASSED
 
 
 def _prefect_env() -> None:
@@ -242,10 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "example":
             return _example(args)
+        if args.command == "infer-schema":
+            return _infer_schema(args)
+        _label_from_schema(args)
         if not args.config and (args.data is None or args.label is None):
-            raise UsageError("--data and --label are required (or give them in --config)")
-        params = params_from_args(args)
-        preflight(params)
+            raise UsageError(
+                "--data and --label are required (or give them in --config, or declare "
+                "roles.label in the --schema)"
+            )
+        params = preflight(params_from_args(args))
         report = run_flow(args.command, params)
     except UsageError as exc:
         print(f"retrain-guard: error: {exc}", file=sys.stderr)

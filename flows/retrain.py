@@ -15,13 +15,13 @@ from tasks.artifacts import publish_artifacts_task
 from tasks.evaluation import evaluate_task, measure_predictions, threshold_for_share
 from tasks.gate import Evidence, diagnose, gate_task
 from tasks.leakage import detect_leakage_task
-from tasks.load import InputError, load_task
+from tasks.load import InputError, load_task, read_columns
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
 from tasks.training import InsufficientMinority, feature_columns, positive_scores, train_task
-from tasks.validation import validate_schema_task
+from tasks.validation import DeclaredSchema, declare_schema_task, validate_schema_task
 
 INPUT_UNREADABLE = "input_unreadable"
 
@@ -50,8 +50,33 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
 
 
-def _data_stages(
+def _declare(
     params: RetrainParams, recorder: RunRecorder
+) -> tuple[RetrainParams, DeclaredSchema] | CheckResult:
+    """Resolve the schema and its roles and check the header, before any data row is read."""
+    data = params.data
+    with recorder.stage("schema"):
+        try:
+            columns = read_columns(data.path)
+        except InputError as exc:
+            unreadable = CheckResult(
+                code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc)
+            )
+            recorder.add(unreadable)
+            return unreadable
+        declared = declare_schema_task(data, params.schema_, columns)
+    if isinstance(declared, CheckResult):
+        recorder.add(declared)
+        return declared
+    data, schema = declared
+    # Roles the schema declares fill the ones the run left empty; later stages see them.
+    params = params.model_copy(update={"data": data})
+    recorder.params = params
+    return params, schema
+
+
+def _data_stages(
+    params: RetrainParams, recorder: RunRecorder, declared: DeclaredSchema
 ) -> tuple[pd.DataFrame, LabelProfile] | CheckResult:
     """Load, validate, profile and check leakage; return the frame or the failing check."""
     data = params.data
@@ -67,7 +92,7 @@ def _data_stages(
     recorder.data = DataSummary(rows=len(frame), columns=[str(c) for c in frame.columns])
 
     with recorder.stage("schema"):
-        validated, check = validate_schema_task(frame, data, params.schema_)
+        validated, check = validate_schema_task(frame, declared, data, params.schema_)
     if (failed := recorder.add(check)) or validated is None:
         return failed or check
     frame = validated
@@ -96,7 +121,11 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     <publish.output_dir>/reports/.
     """
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
-    outcome = _data_stages(params, recorder)
+    declared = _declare(params, recorder)
+    if isinstance(declared, CheckResult):
+        return _finish(recorder, declared)
+    params, schema = declared
+    outcome = _data_stages(params, recorder, schema)
     return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
 
 
@@ -112,7 +141,11 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
-    outcome = _data_stages(params, recorder)
+    declared = _declare(params, recorder)
+    if isinstance(declared, CheckResult):
+        return _finish(recorder, declared)
+    params, schema = declared
+    outcome = _data_stages(params, recorder, schema)
     if isinstance(outcome, CheckResult):
         return _finish(recorder, outcome)
     frame, profile = outcome

@@ -28,6 +28,23 @@ class Transactions(pa.DataFrameModel):
     class Config:
         name = "transactions"
         strict = False
+        # Read by the schema stage (pandera keeps it on the model): same form as YAML roles.
+        metadata = {  # noqa: RUF012
+            "roles": {
+                "label": LABEL,
+                "label_time": LABEL_TIME,
+                "id": ID,
+                "known_at": {
+                    "amount": "0d",
+                    "merchant_category": "0d",
+                    "channel": "0d",
+                    "card_age_days": "0d",
+                    "txn_count_24h": "0d",
+                    "distance_from_home_km": "0d",
+                    "account_opened_at": "account_opened_at",
+                },
+            }
+        }
 
     @pa.dataframe_check(name="account_opened_before_event")
     def account_opened_before_event(cls, df: pd.DataFrame) -> Series[bool]:

@@ -37,11 +37,17 @@ class SchemaParams(_Params):
 
     name: str | None = Field(
         default=None,
-        description="Name of a schema in schemas/ (e.g. 'example'). Empty: the baseline schema "
+        description="Name of a schema in schemas/ (e.g. 'example'), or the path of a YAML "
+        "schema (ending .yaml or .yml). Empty: the baseline schema "
         "(label present with two classes, label time parseable, no column entirely null).",
     )
     max_failure_cases: int = Field(
         default=100, ge=1, le=100_000, description="Failing rows listed per check in the report."
+    )
+    redact_values: bool = Field(
+        default=False,
+        description="Show failing values as their type and a hash instead of the value (PII); "
+        "a YAML schema can also ask for it.",
     )
 
 

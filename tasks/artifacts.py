@@ -1,5 +1,6 @@
 """The report as Prefect artifacts: a markdown summary and tables, under stable kebab-case keys."""
 
+import json
 import re
 
 from prefect import task
@@ -103,6 +104,7 @@ def schema_failures_table(report: Report) -> list[dict[str, JsonValue]]:
                 {
                     "column": failure.get("column"),
                     "check": failure.get("check"),
+                    "threshold": _threshold_text(failure.get("threshold")),
                     "failing_rows": failure.get("count"),
                     "row_index": case.get("index"),
                     "id": case.get("id"),
@@ -110,6 +112,11 @@ def schema_failures_table(report: Report) -> list[dict[str, JsonValue]]:
                 }
             )
     return rows
+
+
+def _threshold_text(threshold: JsonValue) -> str | None:
+    # A table cell shows text: the check's statistics as compact JSON.
+    return None if threshold is None else json.dumps(threshold, default=str)
 
 
 def artifact_key(key: str) -> str:

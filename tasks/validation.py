@@ -1,6 +1,10 @@
 """Schema validation with pandera: every failure collected, each with its rows."""
 
-from typing import Any
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pandas as pd
 import pandera.pandas as pa
@@ -9,10 +13,38 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
 from schemas import SCHEMAS
+from schemas.declaration import (
+    TIME_ZONE_CHECK,
+    compile_spec,
+    is_yaml_reference,
+    load_spec,
+    with_time_zone_checks,
+    zone_of,
+)
 from schemas.params import DataParams, SchemaParams
 from schemas.report import CheckResult
+from schemas.roles import SchemaDeclarationError, SchemaRoles
 
 CODE = "schema_invalid"
+BASELINE = "baseline"
+MISSING_CHECK = "column_in_dataframe"
+EXTRA_CHECK = "column_in_schema"
+
+
+@dataclass(frozen=True)
+class DeclaredSchema:
+    """A resolved schema with what it declares beyond pandera: roles and reporting policies."""
+
+    schema: pa.DataFrameSchema
+    roles: SchemaRoles
+    extra_columns: Literal["fail", "ignore"]
+    redact_values: bool
+    source: str
+
+    @property
+    def lists_columns(self) -> bool:
+        """Whether the schema names its columns (the baseline adapts to any table)."""
+        return self.source != BASELINE
 
 
 def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
@@ -32,29 +64,222 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
     )
     if data.label_time:
         spec[data.label_time] = pa.Column(pa.DateTime, coerce=True, nullable=False)
-    return pa.DataFrameSchema(spec, name="baseline", strict=False)
+    return pa.DataFrameSchema(spec, name=BASELINE, strict=False)
 
 
-def resolve_schema(
-    params: SchemaParams, data: DataParams, columns: list[str]
-) -> pa.DataFrameSchema:
-    """Return the named schema, or the baseline schema when none is named.
+def _model_roles(model: type[pa.DataFrameModel]) -> SchemaRoles:
+    config = getattr(model, "Config", None)
+    metadata = getattr(config, "metadata", None) or {}
+    return SchemaRoles.from_mapping(metadata.get("roles"), model.to_schema().columns)
+
+
+def declare_schema(params: SchemaParams, data: DataParams, columns: list[str]) -> DeclaredSchema:
+    """Return the schema `schema.name` selects: a registered model, a YAML file, or the baseline.
+
+    Args:
+        params: the schema parameters (a name in schemas/, or a path ending .yaml/.yml).
+        data: the data parameters (the baseline schema is built from their roles).
+        columns: the table's columns, read from its header.
 
     Raises:
-        ValueError: no schema has that name.
+        SchemaDeclarationError: unknown name, unreadable YAML, or wrong role declarations;
+            raised before any data row is read.
     """
     if params.name is None:
-        return baseline_schema(columns, data)
+        return DeclaredSchema(
+            schema=baseline_schema(columns, data),
+            roles=SchemaRoles(),
+            extra_columns="ignore",
+            redact_values=params.redact_values,
+            source=BASELINE,
+        )
+    if is_yaml_reference(params.name):
+        spec = load_spec(params.name)
+        return DeclaredSchema(
+            schema=compile_spec(spec),
+            roles=spec.parsed_roles(),
+            extra_columns=spec.extra_columns,
+            redact_values=params.redact_values or spec.redact_values,
+            source=params.name,
+        )
     model = SCHEMAS.get(params.name)
     if model is None:
         known = ", ".join(sorted(SCHEMAS)) or "(none)"
-        raise ValueError(f"schema.name {params.name!r} is not a known schema; known: {known}")
-    schema: pa.DataFrameSchema = model.to_schema()
-    if data.label_time and data.label_time in schema.columns:
-        # Date strings from CSV are parsed before validation whatever the schema says.
-        column = schema.columns[data.label_time]
-        schema = schema.update_column(data.label_time, dtype=column.dtype, coerce=True)
-    return schema
+        raise SchemaDeclarationError(
+            [f"{params.name!r} is not a known schema; known: {known}, or a path to a .yaml file"],
+            "schema.name",
+        )
+    schema = with_time_zone_checks(model.to_schema())
+    roles = _model_roles(model)
+    problems = roles.problems(schema.columns)
+    if problems:
+        raise SchemaDeclarationError(problems, f"schema {params.name}")
+    return DeclaredSchema(
+        schema=schema,
+        roles=roles,
+        extra_columns="fail" if schema.strict is True else "ignore",
+        redact_values=params.redact_values,
+        source=params.name,
+    )
+
+
+def apply_roles(data: DataParams, roles: SchemaRoles) -> DataParams:
+    """Fill the data roles the user left empty from the schema's roles.
+
+    Raises:
+        SchemaDeclarationError: a role given by the user names another column than the schema.
+    """
+    pairs = (("label", "label", "--label"), ("label_time", "label_time", "--label-time"),
+             ("id_column", "id", "--id"))  # fmt: skip
+    update: dict[str, str] = {}
+    conflicts: list[str] = []
+    for field, role, flag in pairs:
+        given, declared = getattr(data, field), getattr(roles, role)
+        if declared is None:
+            continue
+        if given is None:
+            update[field] = declared
+        elif given != declared:
+            conflicts.append(
+                f"data.{field} ({flag}) is {given!r} but the schema declares roles.{role} "
+                f"{declared!r}; give the same column or leave the flag out"
+            )
+    if conflicts:
+        raise SchemaDeclarationError(conflicts, "roles")
+    return data.model_copy(update=update) if update else data
+
+
+def check_header(
+    declared: DeclaredSchema, data: DataParams, columns: list[str]
+) -> CheckResult | None:
+    """Fail on missing (and, when the schema says so, extra) columns from the header alone."""
+    present = set(columns)
+    wanted = [str(n) for n, c in declared.schema.columns.items() if c.required]
+    wanted += [c for c in (data.label, data.label_time, data.id_column) if c]
+    missing = list(dict.fromkeys(c for c in wanted if c not in present))
+    extra = extra_columns(declared, columns)
+    failing_extra = extra if declared.extra_columns == "fail" else []
+    if not missing and not failing_extra:
+        return None
+    failures = [_column_failure(c, MISSING_CHECK) for c in missing]
+    failures += [_column_failure(c, EXTRA_CHECK) for c in failing_extra]
+    return _failed(declared, failures, extra, read="header")
+
+
+def extra_columns(declared: DeclaredSchema, columns: list[str]) -> list[str]:
+    """Return the table's columns the schema does not list (none for the baseline)."""
+    if not declared.lists_columns:
+        return []
+    return [c for c in columns if c not in declared.schema.columns]
+
+
+def _column_failure(column: str, check: str) -> dict[str, JsonValue]:
+    message = (
+        f"column {column!r} is missing"
+        if check == MISSING_CHECK
+        else f"column {column!r} is not in the schema (extra_columns: fail)"
+    )
+    return {"column": column, "check": check, "count": None, "rows": [], "message": message}
+
+
+def _failed(
+    declared: DeclaredSchema,
+    failures: list[dict[str, JsonValue]],
+    extra: list[str],
+    read: Literal["header", "rows"],
+) -> CheckResult:
+    columns = sorted({str(f["column"]) for f in failures if f.get("column")})
+    total = sum(int(f["count"]) if isinstance(f["count"], int) else 1 for f in failures)
+    first = failures[0]["message"] if failures else "schema validation failed"
+    more = f" (and {len(failures) - 1} more failing checks)" if len(failures) > 1 else ""
+    return CheckResult(
+        code=CODE,
+        stage="schema",
+        status="fail",
+        columns=columns,
+        summary=f"{first}{more}",
+        metrics={
+            "schema": declared.schema.name,
+            "source": declared.source,
+            "checked": read,
+            "failing_checks": len(failures),
+            "failing_cases": total,
+            "extra_columns": list(extra),
+            "redacted": declared.redact_values,
+            "failures": list(failures),
+        },
+    )
+
+
+def redact(value: JsonValue) -> JsonValue:
+    """Return a value as its type and a short hash: rows stay matchable, the value unseen.
+
+    The hash is unsalted: it hides a value from a reader of the report, but a low-entropy
+    value (a short code) can be found again by trying candidates.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    digest = hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
+    return f"<{type(value).__name__} sha256:{digest}>"
+
+
+def _check_object(schema: pa.DataFrameSchema, column: Any, number: Any) -> pa.Check | None:
+    try:
+        index = int(number)
+    except (TypeError, ValueError):
+        return None
+    if column is None:
+        checks = schema.checks
+    elif column in schema.columns:
+        checks = schema.columns[column].checks
+    else:
+        return None
+    return checks[index] if 0 <= index < len(checks) else None
+
+
+def _threshold(
+    schema: pa.DataFrameSchema, column: str | None, check: str, number: Any, frame: pd.DataFrame
+) -> JsonValue:
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return {"dtype": check.split("'")[1] if "'" in check else check}
+    if check == "field_uniqueness":
+        return {"unique": True}
+    if check == "not_nullable":
+        return {"nullable": False}
+    if check == TIME_ZONE_CHECK and column in frame.columns:
+        zones = zone_of(frame[column]).value_counts()
+        return {"time_zones_seen": {str(k): int(v) for k, v in zones.items()}}
+    found = _check_object(schema, column, number)
+    if found is None or not found.statistics:
+        return None
+    return {str(k): _jsonable(v) for k, v in found.statistics.items()}
+
+
+def capped_schema(schema: pa.DataFrameSchema, max_cases: int) -> pa.DataFrameSchema:
+    """Return a copy whose checks keep at most max_cases failure cases each.
+
+    pandera formats every failure case into its error message in Python; capping keeps a
+    million failing rows cheap. The exact counts come from exact_counts instead.
+    """
+    capped = copy.deepcopy(schema)
+    for check in [*capped.checks, *(c for col in capped.columns.values() for c in col.checks)]:
+        check.n_failure_cases = max_cases
+    return capped
+
+
+def exact_counts(errors: pa.errors.SchemaErrors) -> dict[tuple[str | None, int], int]:
+    """Return failing rows per (column or None for the table, check number) from the outputs."""
+    counts: dict[tuple[str | None, int], int] = {}
+    for error in errors.schema_errors:
+        output = getattr(error, "check_output", None)
+        number = getattr(error, "check_index", None)
+        if not isinstance(output, pd.Series) or number is None:
+            continue
+        column = str(error.schema.name) if isinstance(error.schema, pa.Column) else None
+        counts[(column, int(number))] = int((~output.astype(bool)).sum())
+    return counts
 
 
 def summarise_failures(
@@ -62,58 +287,131 @@ def summarise_failures(
     frame: pd.DataFrame,
     id_column: str | None,
     max_cases: int,
+    schema: pa.DataFrameSchema | None = None,
+    redact_values: bool = False,
+    counts: Mapping[tuple[str | None, int], int] | None = None,
 ) -> list[dict[str, JsonValue]]:
-    """Group pandera's failure cases per (column, check) with exact counts and capped rows."""
-    cases = failure_cases.copy()
-    cases["column"] = cases["column"].where(cases["column"].notna(), None)
+    """Group pandera's failure cases per (column, check) with exact counts and capped rows.
+
+    Work is done on whole columns of the failure-case table; only the listed (capped) rows
+    are visited one by one, so a million failing rows cost a few vectorised passes.
+    `counts` (from exact_counts) gives the true count of a check whose cases were capped.
+    """
+    counts = counts or {}
+    schema = schema if schema is not None else pa.DataFrameSchema({})
+    cases = failure_cases[["schema_context", "column", "check", "check_number", "index"]].copy()
+    cases["failure_case"] = failure_cases["failure_case"]
+    cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), None)
     # pandera reports a failed coercion twice (coerce_dtype and dtype): keep one.
     cases["check"] = cases["check"].astype(str)
-    is_dtype_echo = cases["check"].str.startswith("dtype(") & cases.duplicated(
-        subset=["column", "index"], keep=False
+    is_coerce = cases["check"].str.startswith("coerce_dtype(")
+    if bool(is_coerce.any()):
+        keys = pd.MultiIndex.from_frame(cases[["column", "index"]].astype(str))
+        coerced = keys[is_coerce.to_numpy()]
+        is_dtype_echo = cases["check"].str.startswith("dtype(").to_numpy() & keys.isin(coerced)
+        cases = cases[~is_dtype_echo]
+    # A dataframe-level check lists a failing row once per column (or, when it raised,
+    # names the schema as its column): one group per check, about the table.
+    frame_level = (cases["schema_context"] == "DataFrameSchema") & ~cases["check"].isin(
+        [MISSING_CHECK, EXTRA_CHECK]
     )
-    cases = cases[~is_dtype_echo]
+    cases.loc[frame_level, "column"] = None
     summary: list[dict[str, JsonValue]] = []
     grouped = cases.groupby(["schema_context", "column", "check"], dropna=False, sort=False)
     for (context, column, check), group in grouped:
-        if context == "DataFrameSchema" and check == "column_in_dataframe":
-            for missing in group["failure_case"].astype(str):
-                summary.append(
-                    {
-                        "column": missing,
-                        "check": "column_in_dataframe",
-                        "count": None,
-                        "rows": [],
-                        "message": f"column {missing!r} is missing",
-                    }
-                )
-            continue
-        rows: list[JsonValue] = []
-        with_index = group[group["index"].notna()]
-        for _, case in with_index.head(max_cases).iterrows():
-            row: dict[str, JsonValue] = {"index": _jsonable(case["index"])}
-            row["value"] = _jsonable(case["failure_case"])
-            if id_column and id_column in frame.columns and case["index"] in frame.index:
-                row["id"] = _jsonable(frame.at[case["index"], id_column])
-            rows.append(row)
         label = None if column is None or column != column else str(column)
-        count = len(with_index) if len(with_index) else None
+        if context == "DataFrameSchema" and check in (MISSING_CHECK, EXTRA_CHECK):
+            summary += [_column_failure(str(c), str(check)) for c in group["failure_case"]]
+            continue
+        with_index = group[group["index"].notna()]
+        if label is None and len(with_index):
+            with_index = with_index.drop_duplicates(subset=["index"])
+        number = group["check_number"].iloc[0]
+        rows = _rows(with_index, frame, schema, label, number, id_column, max_cases)
+        if redact_values:
+            rows = [
+                {**row, "value": redact(row.get("value"))} if isinstance(row, dict) else row
+                for row in rows
+            ]
+        count: int | None = len(with_index) if len(with_index) else None
+        if count is not None and _is_number(number):
+            count = counts.get((label, int(number)), count)
         entry: dict[str, JsonValue] = {
             "column": label,
             "check": str(check),
+            "threshold": _threshold(schema, label, str(check), number, frame),
             "count": count,
             "rows": rows,
         }
         if not len(with_index):
-            entry["value"] = _jsonable(group["failure_case"].iloc[0])
-        entry["message"] = _describe(label, str(check), count)
+            value = _jsonable(group["failure_case"].iloc[0])
+            # A dtype name is not data; anything else a check returned or raised may be.
+            is_dtype = str(check).startswith(("dtype(", "coerce_dtype("))
+            entry["value"] = redact(value) if redact_values and not is_dtype else value
+        entry["message"] = _describe(label, str(check), count, entry.get("value"))
         summary.append(entry)
-    return summary
+    # Causes before consequences: absent columns, then dtypes, then values, then the table.
+    return sorted(summary, key=_order)
 
 
-def _describe(column: str | None, check: str, count: int | None) -> str:
+def _order(entry: dict[str, JsonValue]) -> int:
+    check = str(entry["check"])
+    if check in (MISSING_CHECK, EXTRA_CHECK):
+        return 0
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return 1
+    return 2 if entry["column"] is not None else 3
+
+
+def _rows(
+    with_index: pd.DataFrame,
+    frame: pd.DataFrame,
+    schema: pa.DataFrameSchema,
+    column: str | None,
+    number: Any,
+    id_column: str | None,
+    max_cases: int,
+) -> list[JsonValue]:
+    listed = with_index.head(max_cases)
+    compared: list[str] = []
+    if column is None:
+        found = _check_object(schema, None, number)
+        statistics = (found.statistics or {}) if found is not None else {}
+        compared = [str(statistics[k]) for k in ("left", "right") if k in statistics]
+    has_id = bool(id_column) and id_column in frame.columns
+    rows: list[JsonValue] = []
+    for index, value in zip(listed["index"], listed["failure_case"], strict=True):
+        row: dict[str, JsonValue] = {"index": _jsonable(index)}
+        known = index in frame.index
+        if column is None:
+            # The row's values of the compared columns, or of every column for a check in code.
+            names = compared or [str(c) for c in frame.columns]
+            row["value"] = (
+                {n: _jsonable(frame.at[index, n]) for n in names if n in frame.columns}
+                if known
+                else None
+            )
+        else:
+            row["value"] = _jsonable(value)
+        if has_id and known:
+            row["id"] = _jsonable(frame.at[index, id_column])
+        rows.append(row)
+    return rows
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _describe(column: str | None, check: str, count: int | None, value: JsonValue = None) -> str:
     where = f"column {column!r}" if column else "the table"
     if count is None:
-        return f"{where} fails {check}"
+        # Without rows the value is what pandera saw: a dtype, or the error the check raised.
+        return f"{where} fails {check}" + (f": got {value}" if value is not None else "")
     return f"{where} fails {check} on {count} row(s)"
 
 
@@ -124,6 +422,10 @@ def _jsonable(value: Any) -> JsonValue:
         return None
     if isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is pd.NaT or (not isinstance(value, list | dict) and _is_missing(value)):
+        return None
     if hasattr(value, "item"):
         item = value.item()
         if isinstance(item, bool | int | float | str):
@@ -131,47 +433,83 @@ def _jsonable(value: Any) -> JsonValue:
     return str(value)
 
 
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def validate_frame(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
 ) -> tuple[pd.DataFrame | None, CheckResult]:
     """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check."""
+    schema = declared.schema
+    extra = extra_columns(declared, [str(c) for c in frame.columns])
     try:
-        validated = schema.validate(frame, lazy=True)
+        # A shallow copy validated in place: pandas copies on write, so the caller's frame
+        # is untouched and pandera skips its own full copy.
+        validated = capped_schema(schema, params.max_failure_cases).validate(
+            frame.copy(deep=False), lazy=True, inplace=True
+        )
     except pa.errors.SchemaErrors as err:
         failures = summarise_failures(
-            err.failure_cases, frame, data.id_column, params.max_failure_cases
+            err.failure_cases,
+            frame,
+            data.id_column,
+            params.max_failure_cases,
+            schema,
+            declared.redact_values,
+            exact_counts(err),
         )
-        columns = sorted({str(f["column"]) for f in failures if f.get("column")})
-        total = sum(int(f["count"]) if isinstance(f["count"], int) else 1 for f in failures)
-        first = failures[0]["message"] if failures else "schema validation failed"
-        more = f" (and {len(failures) - 1} more failing checks)" if len(failures) > 1 else ""
-        return None, CheckResult(
-            code=CODE,
-            stage="schema",
-            status="fail",
-            columns=columns,
-            summary=f"{first}{more}",
-            metrics={
-                "schema": schema.name,
-                "failing_checks": len(failures),
-                "failing_cases": total,
-                "failures": list(failures),
-            },
-        )
+        return None, _failed(declared, failures, extra, read="rows")
+    ignored = f"; extra columns ignored: {', '.join(extra)}" if extra else ""
     return validated, CheckResult(
         code=CODE,
         stage="schema",
         status="pass",
         columns=[],
-        summary=f"{len(validated)} rows match schema {schema.name!r}",
-        metrics={"schema": schema.name, "failing_checks": 0, "failing_cases": 0},
+        summary=f"{len(validated)} rows match schema {schema.name!r}{ignored}",
+        metrics={
+            "schema": schema.name,
+            "source": declared.source,
+            "failing_checks": 0,
+            "failing_cases": 0,
+            "extra_columns": list(extra),
+            # What the schema declares for later stages (known_at feeds the leakage checks).
+            "roles": declared.roles.to_mapping(),
+        },
     )
+
+
+def declaration_failure(error: SchemaDeclarationError) -> CheckResult:
+    """Return the schema_invalid failure of a schema that is wrong before any data is read."""
+    return CheckResult(
+        code=CODE,
+        stage="schema",
+        status="fail",
+        summary=f"schema declaration: {error}",
+        metrics={"checked": "declaration", "declaration_errors": list(error.problems)},
+    )
+
+
+@task(name="declare-schema", cache_policy=NO_CACHE, persist_result=False)
+def declare_schema_task(
+    data: DataParams, params: SchemaParams, columns: list[str]
+) -> tuple[DataParams, DeclaredSchema] | CheckResult:
+    """Resolve the schema and its roles, and check the header, before reading any row."""
+    try:
+        declared = declare_schema(params, data, columns)
+        data = apply_roles(data, declared.roles)
+    except SchemaDeclarationError as exc:
+        return declaration_failure(exc)
+    failed = check_header(declared, data, columns)
+    return failed if failed is not None else (data, declared)
 
 
 @task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)
 def validate_schema_task(
-    frame: pd.DataFrame, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
 ) -> tuple[pd.DataFrame | None, CheckResult]:
-    """Validate the table against the named or baseline schema, collecting every failure."""
-    schema = resolve_schema(params, data, [str(c) for c in frame.columns])
-    return validate_frame(frame, schema, data, params)
+    """Validate the table against the declared schema, collecting every failure."""
+    return validate_frame(frame, declared, data, params)
