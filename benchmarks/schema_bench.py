@@ -14,8 +14,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,8 @@ from tasks.validation import (
     summarise_failures,
     validate_frame,
 )
+
+T = TypeVar("T")
 
 HEADING = "## Schema validation (issue 3)"
 CATEGORIES = ["a", "b", "c", "d", "e", "f", "g"]
@@ -89,8 +94,9 @@ def schema_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    best, result = float("inf"), None
+def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Return the best wall time of `repeat` calls and the last call's result."""
+    best = float("inf")
     for _ in range(repeat):
         gc.collect()
         start = time.perf_counter()
@@ -99,7 +105,7 @@ def timed(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-d
     return best, result
 
 
-def peak_bytes(fn) -> int:  # type: ignore[no-untyped-def]
+def peak_bytes(fn: Callable[[], object]) -> int:
     gc.collect()
     tracemalloc.start()
     fn()
@@ -187,8 +193,8 @@ def main() -> None:
         for _ in range(args.repeat):
             read_round, frame = timed(lambda: read_table(path), 1)
             assert isinstance(frame, pd.DataFrame)
-            validate_round, (_validated, check) = timed(  # type: ignore[misc]
-                lambda frame=frame: validate_frame(frame, declared, data, params), 1
+            validate_round, (_validated, check) = timed(
+                partial(validate_frame, frame, declared, data, params), 1
             )
             reads.append(read_round)
             validations.append(validate_round)
@@ -205,9 +211,7 @@ def main() -> None:
         broken["i0"] = -1
         late = np.random.default_rng(1).random(len(broken)) < 0.1
         broken.loc[late, "d0"] = broken.loc[late, "event_time"] + pd.Timedelta(days=1)
-        fail_s, (_, failed) = timed(  # type: ignore[misc]
-            lambda: validate_frame(broken, declared, data, params), 1
-        )
+        fail_s, (_, failed) = timed(lambda: validate_frame(broken, declared, data, params), 1)
         try:
             capped_schema(declared.schema, 100).validate(broken, lazy=True)
         except pa.errors.SchemaErrors as err:
@@ -218,7 +222,9 @@ def main() -> None:
             ),
             1,
         )
-        counts = {f["check"]: f["count"] for f in failed.metrics["failures"]}
+        listed = failed.metrics["failures"]
+        assert isinstance(listed, list)
+        fail_counts = {str(f["check"]): f["count"] for f in listed if isinstance(f, dict)}
         fail_peak = peak_bytes(lambda: validate_frame(broken, declared, data, params))
 
     ratio_time = max(validate_s / read_s, ratios[len(ratios) // 2])
@@ -247,7 +253,7 @@ def main() -> None:
             "failing: validate + summarise, every row failing one check, 10% a comparison",
             f"{fail_s:.2f} s, of which summarise_failures {summarise_s:.2f} s; traced peak "
             f"{fail_peak / mib:,.0f} MiB (counts: "
-            + ", ".join(f"{k} {v:,}" for k, v in counts.items() if isinstance(v, int))
+            + ", ".join(f"{k} {v:,}" for k, v in fail_counts.items() if isinstance(v, int))
             + ")",
         ),
     ]

@@ -34,7 +34,7 @@ from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
 from tasks.split import judge_split, make_split
 from tasks.training import feature_columns, fit_model, positive_scores
-from tasks.validation import resolve_schema, validate_frame
+from tasks.validation import declare_schema, validate_frame
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -128,7 +128,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
         return result
 
     loaded = stage("load", lambda: read_table(path))
-    schema = resolve_schema(params.schema_, data, list(loaded.columns))
+    schema = declare_schema(params.schema_, data, list(loaded.columns))
     validated, _ = stage("schema", lambda: validate_frame(loaded, schema, data, params.schema_))
     profile_value = stage("profile", lambda: measure_label(validated, data.label))
     judge_label(profile_value, data.label)
