@@ -21,6 +21,7 @@ from imblearn.under_sampling import RandomUnderSampler
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import JsonValue
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -36,6 +37,7 @@ from sklearn.preprocessing import (
 )
 
 from schemas.params import DataParams, ModelParams, ResampleParams
+from schemas.report import CheckResult
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 
@@ -406,6 +408,37 @@ def fit_model(
         counts_after={str(k): int(v) for k, v in sorted(sampler.counts_after_.items())},
         features=list(X_train.columns),
         adaptations=list(sampler.adaptations_),
+    )
+
+
+ADAPTED = "sampler_adapted"
+
+
+def resampling_check(trained: Trained, params: ResampleParams) -> CheckResult:
+    """Report the class counts around resampling; warn when the sampler had to be adapted."""
+    metrics: dict[str, JsonValue] = {
+        "sampler": params.sampler,
+        "before": dict(trained.counts_before),
+        "after": dict(trained.counts_after),
+        "adaptations": list(trained.adaptations),
+    }
+    counts = f"class counts {trained.counts_before} -> {trained.counts_after}"
+    if trained.adaptations:
+        return CheckResult(
+            code=ADAPTED,
+            stage="resample",
+            status="warn",
+            summary=f"{params.sampler} adapted to the training part: "
+            + "; ".join(trained.adaptations)
+            + f" ({counts})",
+            metrics=metrics,
+        )
+    return CheckResult(
+        code=ADAPTED,
+        stage="resample",
+        status="pass",
+        summary=f"{params.sampler} ran as configured ({counts})",
+        metrics=metrics,
     )
 
 
