@@ -172,7 +172,7 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
     if e.train_one_class and (strong or flat):
         setting, remedy_params = strong or ("", {"model.name": "hist_gradient_boosting"})
         spread = (
-            f"; its scores span only {e.train_score_spread:.4f}"
+            f"; its scores span only {e.train_score_spread:.2g}"
             if e.train_score_spread is not None
             else ""
         )
