@@ -76,10 +76,9 @@ def judge_cardinality(measured: list[dict[str, JsonValue]], params: ModelParams)
     )
 
 
-def _input_column(name: str) -> str | None:
-    """Map a prepared column name back to its input column; None for missing indicators."""
-    _, _, rest = name.partition("__")
-    return None if rest.startswith("missingindicator_") else rest
+def _input_column(name: str) -> str:
+    """Map a prepared column name (e.g. numeric__missingindicator_x) to its input column."""
+    return name.partition("__")[2].removeprefix("missingindicator_")
 
 
 def prepared_training_part(trained: Trained, X_train: pd.DataFrame) -> pd.DataFrame:
@@ -94,11 +93,13 @@ def measure_constant_features(
 ) -> dict[str, JsonValue]:
     """Name the input features that are empty, or constant once preprocessed."""
     empty: list[JsonValue] = [str(c) for c in X_train.columns if X_train[c].isna().all()]
-    constant: list[str] = []
+    # A column counts as constant only if its values and its missing-value indicator
+    # are both constant: a column present only for one class is information, not noise.
+    varies: dict[str, bool] = {}
     for name in prepared.columns:
         column = _input_column(name)
-        if column is not None and prepared[name].nunique(dropna=False) <= 1:
-            constant.append(column)
+        varies[column] = varies.get(column, False) or prepared[name].nunique(dropna=False) > 1
+    constant = [c for c, v in varies.items() if not v]
     return {
         "features": len(X_train.columns),
         "empty": empty,
@@ -155,7 +156,7 @@ def measure_separation(prepared: pd.DataFrame, y_train: np.ndarray) -> dict[str,
         if np.unique(values).size < 2:
             continue
         auc = float(roc_auc_score(y_train, values))
-        column = name.partition("__")[2].removeprefix("missingindicator_")
+        column = _input_column(name)
         best[column] = max(best.get(column, 0.0), round(max(auc, 1.0 - auc), 6))
     return dict(sorted(best.items(), key=lambda kv: -kv[1]))
 

@@ -1,0 +1,128 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.example_data import make_transactions
+from tasks.evaluation import (
+    analyse_threshold,
+    apply_threshold,
+    best_f1_threshold,
+    measure_baseline,
+    measure_predictions,
+    measure_training_part,
+    validation_slice,
+)
+from tests.conftest import params_for
+
+NAMES = ("0", "1")
+
+
+def test_metrics_of_a_two_class_holdout() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1])
+    pred = np.array([0, 0, 1, 0, 1, 0])
+    scores = np.array([0.1, 0.2, 0.7, 0.3, 0.9, 0.4])
+    m = measure_predictions(y, pred, scores, NAMES)
+    assert m["geometric_mean"] == pytest.approx(np.sqrt(0.75 * 0.5), abs=1e-6)
+    assert m["roc_auc"] == pytest.approx(0.875)
+    assert m["pr_auc_no_skill"] == pytest.approx(1 / 3, abs=1e-6)
+    assert m["predicted_class_counts"] == {"0": 4, "1": 2}
+    assert m["confusion_matrix"]["rows_true_columns_predicted"] == [[3, 1], [1, 1]]  # type: ignore[index, call-overload]
+    assert m["undefined"] == {}
+    distribution = m["score_distribution"]
+    assert sum(distribution["histogram"]["1"]) == 2  # type: ignore[index, call-overload, arg-type]
+    assert distribution["quantiles"]["1"]["max"] == 0.9  # type: ignore[index, call-overload]
+
+
+def test_one_class_predictions_give_zeros_where_defined_and_null_with_reason_elsewhere() -> None:
+    y = np.array([0, 0, 0, 1])
+    pred = np.zeros(4, dtype="int64")
+    m = measure_predictions(y, pred, np.array([0.1, 0.2, 0.1, 0.3]), NAMES)
+    assert m["geometric_mean"] == 0.0
+    assert m["mcc"] is None and "one class only" in m["undefined"]["mcc"]  # type: ignore[index, call-overload]
+    assert m["per_class"]["1"]["precision"] is None  # type: ignore[index, call-overload]
+    assert "no holdout row was predicted 1" in m["undefined"]["precision[1]"]  # type: ignore[index, call-overload]
+
+
+def test_one_class_holdout_labels_make_ranking_metrics_null_not_warnings() -> None:
+    y = np.zeros(5, dtype="int64")
+    m = measure_predictions(y, np.array([0, 1, 0, 0, 1]), np.linspace(0, 1, 5), NAMES)
+    for name in ("roc_auc", "pr_auc", "geometric_mean", "balanced_accuracy", "mcc"):
+        assert m[name] is None
+        assert m["undefined"][name]  # type: ignore[index, call-overload]
+
+
+def test_baseline_always_predicts_the_training_majority() -> None:
+    y = np.array([0] * 9 + [1])
+    b = measure_baseline(y, np.array([0] * 8 + [1, 1]), 0, NAMES)
+    assert b["predicts"] == "0"
+    assert b["accuracy"] == 0.9 and b["balanced_accuracy"] == 0.5
+    assert b["minority_recall"] == 0.0 and b["geometric_mean"] == 0.0
+    assert b["model_accuracy"] == 0.9 and b["model_accuracy_gain"] == 0.0
+
+
+def test_best_f1_threshold_separates_a_clean_ranking() -> None:
+    y = np.array([0, 0, 0, 1, 1])
+    choice = best_f1_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]))
+    assert choice.threshold == 0.35 and choice.validation_f1 == 1.0
+    off = apply_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]), 0.35, NAMES)
+    assert off["predicted_class_counts"] == {"0": 3, "1": 2}
+    assert off["recall[1]"] == 1.0
+
+
+def test_best_f1_threshold_is_null_with_a_reason_when_the_slice_has_one_class() -> None:
+    choice = best_f1_threshold(np.zeros(4, dtype="int64"), np.linspace(0, 1, 4))
+    assert choice.threshold is None and choice.reason == "the validation slice has no positive row"
+
+
+def test_validation_slice_is_the_latest_rows_by_label_time() -> None:
+    times = pd.Series(pd.to_datetime(["2025-01-05", "2025-01-01", "2025-01-04", "2025-01-02"]))
+    fit, val = validation_slice(np.array([0, 1, 0, 1]), times, 0.5, 0)
+    assert val.tolist() == [0, 2] and fit.tolist() == [1, 3]
+
+
+def test_validation_slice_without_times_is_stratified() -> None:
+    y = np.array([0] * 16 + [1] * 4)
+    fit, val = validation_slice(y, None, 0.25, 0)
+    assert len(val) == 5 and y[val].sum() == 1
+    assert sorted([*fit, *val]) == list(range(20))
+
+
+def test_threshold_analysis_never_uses_the_holdout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    frame = make_transactions(rows=1500, positive_rate=0.05, seed=2)
+    features = [c for c in frame.columns if c not in ("transaction_id", "event_time", "is_fraud")]
+    y = frame["is_fraud"].to_numpy()
+    params = params_for("x.csv", tmp_path, model={"name": "logistic_regression"})
+    train, holdout = slice(0, 1200), slice(1200, 1500)
+    # Poisoned holdout labels: an analysis that looked at them would change its threshold.
+    result = analyse_threshold(
+        frame[features].iloc[train],
+        y[train],
+        frame["event_time"].iloc[train],
+        params,
+        np.linspace(0, 1, 300),
+        1 - y[holdout],
+        NAMES,
+    )
+    again = analyse_threshold(
+        frame[features].iloc[train],
+        y[train],
+        frame["event_time"].iloc[train],
+        params,
+        np.linspace(0, 1, 300),
+        y[holdout],
+        NAMES,
+    )
+    assert result["threshold"] is not None
+    assert result["threshold"] == again["threshold"]
+    assert result["validation_rows"] == 240 and result["slice"] == "latest by label time"
+    on_holdout = result["on_holdout"]
+    assert (
+        isinstance(on_holdout, dict) and sum(on_holdout["predicted_class_counts"].values()) == 300
+    )  # type: ignore[union-attr]
+
+
+def test_training_part_measures_score_spread_and_accuracy() -> None:
+    y = np.array([0, 0, 1, 1])
+    m = measure_training_part(y, np.array([0, 0, 0, 0]), np.array([0.1, 0.1, 0.1, 0.1]), NAMES)
+    assert m["score_spread"] == 0.0 and m["accuracy"] == 0.5
+    assert m["predicted_class_counts"] == {"0": 4, "1": 0}

@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tasks.publish as publishing
+from schemas.params import ModelParams, ResampleParams
+from schemas.report import Report
+from tasks.publish import ModelIntegrityError, latest_version, load_model, publish
+from tasks.training import fit_model
+
+
+@pytest.fixture(scope="module")
+def model() -> object:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], 60)})
+    y = (frame["x"] > 0.8).astype("int64").to_numpy()
+    return fit_model(
+        frame, y, ModelParams(name="random_forest", n_estimators=5), ResampleParams(sampler="smote")
+    ).model
+
+
+def _report() -> Report:
+    return Report(status="passed", run={"versions": {"scikit-learn": "x"}})
+
+
+def test_publish_writes_model_report_and_hash_and_moves_latest(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    first = publish(model, _report(), tmp_path, version="v1")
+    assert latest_version(tmp_path) == "v1"
+    assert first.report.published is not None
+    stored = Report.model_validate_json((first.directory / "report.json").read_text())
+    assert stored.published == first.report.published
+    assert stored.run["versions"] == {"scikit-learn": "x"}
+    loaded = load_model(first.directory)
+    frame = pd.DataFrame({"x": [0.0, 2.0], "c": ["a", "never-seen"]})
+    assert loaded.predict(frame).tolist() == model.predict(frame).tolist()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fail_at", ["model", "report", "rename"])
+def test_an_interrupted_publish_leaves_the_previous_model_and_no_partial_directory(
+    tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch, fail_at: str
+) -> None:  # type: ignore[no-untyped-def]
+    publish(model, _report(), tmp_path, version="v1")
+    before = sorted(p.name for p in (tmp_path / "models").iterdir())
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    if fail_at == "model":
+        monkeypatch.setattr(publishing.sio, "dumps", crash)
+    elif fail_at == "report":
+        monkeypatch.setattr(publishing, "write_report", crash)
+    else:
+        monkeypatch.setattr(publishing.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        publish(model, _report(), tmp_path, version="v2")
+    monkeypatch.undo()
+
+    assert latest_version(tmp_path) == "v1"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == before
+    load_model(tmp_path / "models" / "v1")
+
+
+def test_loading_refuses_a_model_whose_hash_differs(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    published = publish(model, _report(), tmp_path, version="v1")
+    path = published.directory / "model.skops"
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError, match="differs from the report"):
+        load_model(published.directory)
