@@ -4,6 +4,7 @@ Each cause is a rule over measured evidence; its score says how strongly this ru
 it, and its remedy names the parameter to change and the value to try.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue
@@ -16,7 +17,8 @@ from tasks.features import SEPARATES_AUC
 IMBALANCE_SHARE = 0.1
 # Holdout ROC-AUC from which the scores are taken to rank the classes.
 RANKS_AUC = 0.65
-# Holdout ROC-AUC within this distance of 0.5 means no usable signal.
+# Holdout ROC-AUC within this distance of 0.5 (or two standard errors of a chance AUC on a
+# holdout this size, if wider) means no usable signal.
 NO_SIGNAL_MARGIN = 0.05
 # Fewer minority rows than these in the training part leave too little to learn from.
 SMALL_MINORITY_ROWS = 30
@@ -57,6 +59,7 @@ class Evidence:
     constant_features: list[str] = field(default_factory=list)
     separation: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, JsonValue] = field(default_factory=dict)
+    holdout_class_counts: tuple[int, int] = (0, 0)
 
     @property
     def train_minority_share(self) -> float:
@@ -65,6 +68,16 @@ class Evidence:
     @property
     def train_one_class(self) -> bool:
         return sum(1 for n in self.train_predicted_counts.values() if n) < 2
+
+    @property
+    def chance_margin(self) -> float:
+        """Half-width around 0.5 within which a holdout ROC-AUC is indistinguishable from chance."""
+        negatives, positives = self.holdout_class_counts
+        if not negatives or not positives:
+            return NO_SIGNAL_MARGIN
+        # Hanley & McNeil: the standard error of an AUC of 0.5 with these class sizes.
+        se = math.sqrt((negatives + positives + 1) / (12.0 * negatives * positives))
+        return max(NO_SIGNAL_MARGIN, 2.0 * se)
 
     @property
     def unusable_features(self) -> list[str]:
@@ -197,13 +210,15 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
                 score=0.97 if strong and flat else 0.85 if strong else 0.55,
             )
         )
-    if auc is not None and abs(auc - 0.5) <= NO_SIGNAL_MARGIN:
+    margin = e.chance_margin
+    if auc is not None and abs(auc - 0.5) <= margin:
         train_flat = e.train_roc_auc is not None and abs(e.train_roc_auc - 0.5) <= NO_SIGNAL_MARGIN
         causes.append(
             Cause(
                 cause="no_signal",
                 title="No signal: the model cannot tell the classes apart",
-                evidence=f"holdout ROC-AUC is {auc:.3f} (chance is 0.5)"
+                evidence=f"holdout ROC-AUC is {auc:.3f} (chance is 0.5 +/- {margin:.3f} on a "
+                f"holdout of {sum(e.holdout_class_counts)} rows)"
                 + (
                     f", and {e.train_roc_auc:.3f} on the training part itself"
                     if e.train_roc_auc is not None
@@ -217,7 +232,11 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
                 remedy="add informative features (the ones given do not separate the classes), "
                 "or try a more flexible model: model.name: hist_gradient_boosting",
                 remedy_params={"model.name": "hist_gradient_boosting"},
-                metrics={"holdout_roc_auc": auc, "train_roc_auc": e.train_roc_auc},
+                metrics={
+                    "holdout_roc_auc": auc,
+                    "train_roc_auc": e.train_roc_auc,
+                    "chance_margin": round(margin, 6),
+                },
                 score=0.8 if train_flat else 0.6,
             )
         )
@@ -372,6 +391,7 @@ def evidence_from_run(
     constant = next((c for c in feature_checks if c.code == "constant_features"), None)
     metrics = constant.metrics if constant else {}
     on_holdout = threshold.get("on_holdout")
+    true_counts = list(_counts(holdout.get("true_class_counts")).values())
     model = params.model
     return Evidence(
         train_minority_count=y_train_minority,
@@ -399,6 +419,7 @@ def evidence_from_run(
         empty_features=[str(c) for c in metrics.get("empty", []) or []],  # type: ignore[union-attr]
         constant_features=[str(c) for c in metrics.get("constant", []) or []],  # type: ignore[union-attr]
         separation=dict(separation),
+        holdout_class_counts=(true_counts[0], true_counts[1]) if len(true_counts) == 2 else (0, 0),
         hyperparameters={
             "learning_rate": model.learning_rate,
             "forest_min_samples_leaf": model.forest_min_samples_leaf,

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from tasks.training import fit_model
 
 
 @pytest.fixture(scope="module")
-def model() -> object:
+def model() -> Any:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], 60)})
     y = (frame["x"] > 0.8).astype("int64").to_numpy()
@@ -25,7 +26,7 @@ def _report() -> Report:
     return Report(status="passed", run={"versions": {"scikit-learn": "x"}})
 
 
-def test_publish_writes_model_report_and_hash_and_moves_latest(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+def test_publish_writes_model_report_and_hash_and_moves_latest(tmp_path: Path, model: Any) -> None:
     first = publish(model, _report(), tmp_path, version="v1")
     assert latest_version(tmp_path) == "v1"
     assert first.report.published is not None
@@ -34,13 +35,13 @@ def test_publish_writes_model_report_and_hash_and_moves_latest(tmp_path: Path, m
     assert stored.run["versions"] == {"scikit-learn": "x"}
     loaded = load_model(first.directory)
     frame = pd.DataFrame({"x": [0.0, 2.0], "c": ["a", "never-seen"]})
-    assert loaded.predict(frame).tolist() == model.predict(frame).tolist()  # type: ignore[attr-defined]
+    assert loaded.predict(frame).tolist() == model.predict(frame).tolist()
 
 
 @pytest.mark.parametrize("fail_at", ["model", "report", "rename"])
 def test_an_interrupted_publish_leaves_the_previous_model_and_no_partial_directory(
-    tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch, fail_at: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, model: Any, monkeypatch: pytest.MonkeyPatch, fail_at: str
+) -> None:
     publish(model, _report(), tmp_path, version="v1")
     before = sorted(p.name for p in (tmp_path / "models").iterdir())
 
@@ -62,7 +63,7 @@ def test_an_interrupted_publish_leaves_the_previous_model_and_no_partial_directo
     load_model(tmp_path / "models" / "v1")
 
 
-def test_loading_refuses_a_model_whose_hash_differs(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+def test_loading_refuses_a_model_whose_hash_differs(tmp_path: Path, model: Any) -> None:
     published = publish(model, _report(), tmp_path, version="v1")
     path = published.directory / "model.skops"
     path.write_bytes(path.read_bytes() + b"\0")
