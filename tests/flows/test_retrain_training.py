@@ -56,11 +56,11 @@ def test_a_run_with_each_sampler_on_the_example_completes(
     split = report.check("insufficient_minority")
     assert split is not None
     # The training part's counts before resampling are exactly those of the split.
-    assert before == split.metrics["class_counts"]["train"]  # type: ignore[index, call-overload]
+    assert before == split.metrics["class_counts"]["train"]
     holdout = report.metrics["holdout"]
     assert isinstance(holdout, dict)
     # The holdout keeps the split's rows and classes whatever the sampler did.
-    assert holdout["true_class_counts"] == split.metrics["class_counts"]["holdout"]  # type: ignore[index, call-overload]
+    assert holdout["true_class_counts"] == split.metrics["class_counts"]["holdout"]
     if sampler != "none":
         assert after != before
     for key in ("geometric_mean", "score_distribution"):
