@@ -152,7 +152,9 @@ def judge_perfection(
             code=PERFECT,
             stage="gate",
             status="pass",
-            summary=f"holdout ROC-AUC {auc} is below gate.max_roc_auc {gate.max_roc_auc}",
+            summary=f"holdout ROC-AUC {auc} is below gate.max_roc_auc {gate.max_roc_auc}"
+            if auc is not None
+            else "holdout ROC-AUC is undefined (the holdout lacks a class)",
             metrics={"roc_auc": auc, "threshold": gate.max_roc_auc},
         )
     findings = [c for c in leakage_findings if c.status in ("warn", "fail")]
