@@ -118,7 +118,9 @@ class ResampleParams(_Params):
         "minority rows than k_neighbors + 1 it is lowered to (minority rows - 1) and the "
         "report records it; with a single minority row the run halts (insufficient_minority).",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the sampler.")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Seed of the sampler (numpy's seed range)."
+    )
 
 
 class ModelParams(_Params):
@@ -193,7 +195,9 @@ class ModelParams(_Params):
         lt=1.0,
         description="Score of the positive class at or above which a row is predicted positive.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the estimator.")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Seed of the estimator (numpy's seed range)."
+    )
 
 
 class GateParams(_Params):

@@ -69,3 +69,21 @@ def test_loading_refuses_a_model_whose_hash_differs(tmp_path: Path, model: Any) 
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelIntegrityError, match="differs from the report"):
         load_model(published.directory)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["logistic_regression", "hist_gradient_boosting", "random_forest", "balanced_random_forest"],
+)
+def test_every_model_round_trips_through_skops_with_trusted_types_only(
+    tmp_path: Path, name: str
+) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "c": rng.choice(["a", "b", "c"], 80)})
+    y = (frame["x"] > 0.7).astype("int64").to_numpy()
+    fitted = fit_model(
+        frame, y, ModelParams(name=name, n_estimators=5), ResampleParams(sampler="smotenc")
+    ).model
+    published = publish(fitted, _report(), tmp_path, version="v1")
+    loaded = load_model(published.directory)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), fitted.predict_proba(frame))
