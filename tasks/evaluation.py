@@ -178,6 +178,14 @@ def measure_baseline(
     model_accuracy = float(np.mean(y_true == y_pred))
     minority = 1 - majority
     has_minority = bool(np.any(y_true == minority))
+    undefined: dict[str, JsonValue] = (
+        {}
+        if has_minority
+        else {
+            name: f"the holdout has no row of class {class_names[minority]}"
+            for name in ("balanced_accuracy", "minority_recall", "geometric_mean")
+        }
+    )
     return {
         "predicts": class_names[majority],
         "accuracy": round(accuracy, 6),
@@ -188,6 +196,7 @@ def measure_baseline(
         "geometric_mean": 0.0 if has_minority else None,
         "model_accuracy": round(model_accuracy, 6),
         "model_accuracy_gain": round(model_accuracy - accuracy, 6),
+        "undefined": undefined,
     }
 
 

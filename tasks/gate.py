@@ -7,7 +7,12 @@ from pydantic import JsonValue
 
 from schemas.params import GateParams
 from schemas.report import CheckResult
+from tasks.diagnosis import Evidence, diagnose
 from tasks.features import SEPARATES_AUC
+
+# Evidence and diagnose lived here before the diagnosis grew its own module; keep them
+# importable from here for callers written against that layout.
+__all__ = ["GATE_CODES", "Evidence", "diagnose", "judge_holdout", "judge_predictions"]
 
 CODE = "single_class_prediction"
 NEAR = "near_single_class_prediction"

@@ -60,6 +60,13 @@ def test_baseline_always_predicts_the_training_majority() -> None:
     assert b["accuracy"] == 0.9 and b["balanced_accuracy"] == 0.5
     assert b["minority_recall"] == 0.0 and b["geometric_mean"] == 0.0
     assert b["model_accuracy"] == 0.9 and b["model_accuracy_gain"] == 0.0
+    assert b["undefined"] == {}
+
+
+def test_baseline_metrics_without_a_minority_row_are_null_with_a_reason() -> None:
+    b = measure_baseline(np.zeros(4, dtype="int64"), np.zeros(4, dtype="int64"), 0, NAMES)
+    assert b["minority_recall"] is None and b["geometric_mean"] is None
+    assert b["undefined"]["minority_recall"] == "the holdout has no row of class 1"
 
 
 def test_best_f1_threshold_separates_a_clean_ranking() -> None:
