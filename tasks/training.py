@@ -74,7 +74,7 @@ def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list
     return numeric, categorical, dates
 
 
-# Samplers that add minority rows: they have nothing to do once the target ratio is reached.
+# Samplers that interpolate between minority neighbours: they need k_neighbors + 1 minority rows.
 NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
 # Categorical codes stay categorical through smotenc, so one-hot encoding runs after it.
 RESAMPLE_BEFORE_ENCODING = ("smotenc",)
