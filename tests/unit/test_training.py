@@ -216,3 +216,28 @@ def test_a_sampler_that_empties_a_class_halts_with_a_clear_message(
     y = np.array([0, 0, 0, 1, 1])
     with pytest.raises(InsufficientMinority, match="removed every training row of class 1"):
         RecordingSampler("smote_enn").fit_resample(X, y)
+
+
+def test_cross_validation_resamples_each_training_fold_only(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from tasks.training import build_model
+
+    X_train, y_train, _, _ = parts
+    seen: list[int] = []
+    original = RecordingSampler.fit_resample
+
+    def counting(self: RecordingSampler, X: Any, y: Any) -> Any:
+        seen.append(len(y))
+        return original(self, X, y)
+
+    monkeypatch.setattr(RecordingSampler, "fit_resample", counting)
+    model = build_model(X_train, _small("logistic_regression"), ResampleParams(sampler="smote"))
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    predictions = cross_val_predict(model, X_train, y_train, cv=folds)
+    # One resampling per fold, each on that fold's training rows; every row predicted once.
+    assert sorted(seen) == sorted(len(train) for train, _ in folds.split(X_train, y_train))
+    assert len(predictions) == len(y_train)
