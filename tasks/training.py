@@ -78,6 +78,8 @@ def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list
 NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
 # Categorical codes stay categorical through smotenc, so one-hot encoding runs after it.
 RESAMPLE_BEFORE_ENCODING = ("smotenc",)
+# imblearn's default neighbourhood for borderline_smote's danger test.
+BORDERLINE_M_NEIGHBORS = 10
 
 
 def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransformer:
@@ -221,8 +223,16 @@ def make_sampler(
     if name == "adasyn":
         return ADASYN(sampling_strategy=ratio, n_neighbors=k, random_state=seed), adaptations
     if name == "borderline_smote":
+        # The danger test looks at m neighbours among all rows, so it needs m + 1 rows.
+        rows = sum(counts.values())
+        m = min(BORDERLINE_M_NEIGHBORS, rows - 1)
+        if m < BORDERLINE_M_NEIGHBORS:
+            adaptations.append(
+                f"borderline_smote's m_neighbors lowered from {BORDERLINE_M_NEIGHBORS} to {m}: "
+                f"the training part has {rows} rows"
+            )
         return BorderlineSMOTE(
-            sampling_strategy=ratio, k_neighbors=k, random_state=seed
+            sampling_strategy=ratio, k_neighbors=k, m_neighbors=m, random_state=seed
         ), adaptations
     if name == "smote_tomek":
         return SMOTETomek(smote=smote, random_state=seed), adaptations

@@ -168,6 +168,15 @@ def test_a_ratio_already_reached_resamples_nothing(sampler: str) -> None:
     assert "already reaches resample.target_ratio 0.1" in notes[0]
 
 
+def test_borderline_smote_on_very_few_rows_lowers_its_danger_neighbourhood() -> None:
+    X = np.array([[0.0], [0.2], [0.4], [0.6], [0.8], [1.0], [0.5], [0.7]])
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    sampler = RecordingSampler("borderline_smote", 1.0, 5, 0, 0)
+    _, y_out = sampler.fit_resample(X, y)
+    assert any("m_neighbors lowered from 10 to 7" in n for n in sampler.adaptations_)
+    assert sampler.counts_before_ == {0: 6, 1: 2} and len(y_out) >= len(y)
+
+
 def test_smotenc_without_categorical_or_numeric_columns_falls_back_and_says_so() -> None:
     built, notes = make_sampler("smotenc", 1.0, 5, 0, COUNTS | {1: 10}, 0, 3)
     assert type(built).__name__ == "SMOTE" and "ran as smote" in notes[0]
