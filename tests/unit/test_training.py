@@ -177,6 +177,15 @@ def test_borderline_smote_on_very_few_rows_lowers_its_danger_neighbourhood() -> 
     assert sampler.counts_before_ == {0: 6, 1: 2} and len(y_out) >= len(y)
 
 
+def test_adasyn_falls_back_to_smote_when_no_minority_row_has_a_majority_neighbour() -> None:
+    X = np.array([[float(i)] for i in range(20)] + [[100.0 + i] for i in range(6)])
+    y = np.array([0] * 20 + [1] * 6)
+    sampler = RecordingSampler("adasyn", 1.0, 5, 0, 0)
+    _, y_out = sampler.fit_resample(X, y)
+    assert any("smote was used instead" in n for n in sampler.adaptations_)
+    assert np.bincount(y_out).tolist() == [20, 20]
+
+
 def test_smotenc_without_categorical_or_numeric_columns_falls_back_and_says_so() -> None:
     built, notes = make_sampler("smotenc", 1.0, 5, 0, COUNTS | {1: 10}, 0, 3)
     assert type(built).__name__ == "SMOTE" and "ran as smote" in notes[0]
