@@ -12,15 +12,29 @@ from prefect.states import Failed, State
 from schemas.params import RetrainParams
 from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt
 from tasks.artifacts import publish_artifacts_task
-from tasks.evaluation import evaluate_task, measure_predictions, threshold_for_share
-from tasks.gate import Evidence, diagnose, gate_task
+from tasks.diagnosis import diagnose, evidence_from_run
+from tasks.evaluation import (
+    evaluate_task,
+    measure_baseline,
+    measure_training_part,
+    threshold_for_share,
+    threshold_task,
+)
+from tasks.features import check_features_task
+from tasks.gate import gate_holdout_task
 from tasks.leakage import detect_leakage_task
 from tasks.load import InputError, load_task, read_columns
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
-from tasks.training import InsufficientMinority, feature_columns, positive_scores, train_task
+from tasks.training import (
+    InsufficientMinority,
+    feature_columns,
+    positive_scores,
+    resampling_check,
+    train_task,
+)
 from tasks.validation import DeclaredSchema, declare_schema_task, validate_schema_task
 
 INPUT_UNREADABLE = "input_unreadable"
@@ -162,6 +176,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     features = feature_columns([str(c) for c in frame.columns], data)
     X_train, y_train = frame.iloc[split.train][features], y[split.train]
     X_holdout, y_holdout = frame.iloc[split.holdout][features], y[split.holdout]
+    train_times = frame.iloc[split.train][data.label_time] if data.label_time else None
 
     with recorder.stage("train"):
         try:
@@ -177,14 +192,20 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
             )
             recorder.add(too_few)
             return _finish(recorder, too_few)
+        feature_checks, separation = check_features_task(trained, X_train, y_train, params.model)
+    recorder.add(resampling_check(trained, params.resample))
     named = dict(zip(("0", "1"), class_names, strict=True))
     recorder.metrics["resampling"] = {
         "sampler": params.resample.sampler,
         "class_weight": params.model.class_weight,
+        "target_ratio": params.resample.target_ratio,
         "before": {named[k]: v for k, v in trained.counts_before.items()},
         "after": {named[k]: v for k, v in trained.counts_after.items()},
+        "change": {named[k]: trained.counts_after[k] - v for k, v in trained.counts_before.items()},
+        "adaptations": list(trained.adaptations),
     }
     recorder.metrics["features"] = list(features)
+    recorder.add(*feature_checks)
 
     with recorder.stage("evaluate"):
         holdout_scores = positive_scores(trained.model, X_holdout)
@@ -192,31 +213,37 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
         holdout = evaluate_task(y_holdout, holdout_pred, holdout_scores, class_names)
         train_scores = positive_scores(trained.model, X_train)
         train_pred = np.asarray(trained.model.predict(X_train))
-        on_train = measure_predictions(y_train, train_pred, train_scores, class_names)
+        on_train = measure_training_part(y_train, train_pred, train_scores, class_names)
+        majority = int(np.mean(y_train) > 0.5)
+        baseline = measure_baseline(y_holdout, holdout_pred, majority, class_names)
+        threshold = threshold_task(
+            X_train, y_train, train_times, params, holdout_scores, y_holdout, class_names
+        )
     recorder.metrics["holdout"] = holdout
-    recorder.metrics["training_part"] = {
-        k: on_train[k] for k in ("roc_auc", "pr_auc", "predicted_class_counts")
-    }
+    recorder.metrics["baseline"] = baseline
+    recorder.metrics["threshold_analysis"] = threshold
+    recorder.metrics["training_part"] = on_train
+    recorder.metrics["single_feature_roc_auc"] = dict(separation)
     recorder.metrics["predicted_class_counts"] = holdout["predicted_class_counts"]
 
+    leakage_findings = [c for c in recorder.checks if c.stage == "leakage"]
     with recorder.stage("gate"):
-        verdict = gate_task(holdout)
-    if failed := recorder.add(verdict):
-        evidence = Evidence(
-            train_minority_count=int(y_train.sum()),
-            train_rows=len(y_train),
-            sampler=params.resample.sampler,
-            class_weight=params.model.class_weight,
-            model=params.model.name,
-            C=params.model.C,
-            decision_threshold=params.model.decision_threshold,
-            holdout_roc_auc=_float(holdout["roc_auc"]),
-            holdout_max_score=_float(holdout["max_positive_score"]),
-            threshold_for_prior=threshold_for_share(train_scores, float(y_train.mean())),
-            train_predicted_counts=_counts(on_train["predicted_class_counts"]),
-            train_roc_auc=_float(on_train["roc_auc"]),
-            train_accuracy=float(np.mean(train_pred == y_train)),
-            leakage_findings=[c for c in recorder.checks if c.stage == "leakage"],
+        verdicts = gate_holdout_task(
+            holdout, params.gate, class_names[1], leakage_findings, separation
+        )
+    if failed := recorder.add(*verdicts):
+        evidence = evidence_from_run(
+            params,
+            int(y_train.sum()),
+            len(y_train),
+            holdout,
+            on_train,
+            threshold,
+            threshold_for_share(train_scores, float(y_train.mean())),
+            failed.code,
+            feature_checks,
+            separation,
+            leakage_findings,
         )
         recorder.diagnosis = diagnose(evidence, params)
         return _finish(recorder, failed)
@@ -226,11 +253,3 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
         publication = publish_task(trained.model, report, params.publish.output_dir)
     recorder.published = publication.report.published
     return _finish(recorder, None)
-
-
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _counts(value: object) -> dict[str, int]:
-    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}

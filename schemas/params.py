@@ -6,8 +6,20 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Sampler = Literal["none", "random_over", "random_under", "smote"]
-ModelName = Literal["logistic_regression", "hist_gradient_boosting"]
+Sampler = Literal[
+    "none",
+    "random_over",
+    "random_under",
+    "smote",
+    "smotenc",
+    "adasyn",
+    "borderline_smote",
+    "smote_tomek",
+    "smote_enn",
+]
+ModelName = Literal[
+    "logistic_regression", "hist_gradient_boosting", "random_forest", "balanced_random_forest"
+]
 
 
 class _Params(BaseModel):
@@ -89,18 +101,32 @@ class ResampleParams(_Params):
     """Resampling of the training part (never the holdout)."""
 
     sampler: Sampler = Field(
-        default="none", description="imbalanced-learn sampler applied to the training part only."
+        default="none",
+        description="imbalanced-learn sampler applied to the training part only, inside the "
+        "fitted pipeline: random_over / random_under duplicate or drop rows; smote, "
+        "borderline_smote and adasyn interpolate synthetic minority rows; smotenc does so "
+        "with categorical columns kept categorical; smote_tomek and smote_enn oversample, "
+        "then clean both classes.",
     )
     target_ratio: float = Field(
         default=1.0,
         gt=0.0,
         le=1.0,
-        description="Minority/majority ratio the sampler aims for in the training part.",
+        description="Minority/majority ratio the sampler aims for in the training part. "
+        "When the training part already has this ratio (over-samplers) or is below it "
+        "(under-samplers would have to add rows), nothing is resampled and the report says so.",
     )
     k_neighbors: int = Field(
-        default=5, ge=1, le=50, description="Neighbours SMOTE interpolates between."
+        default=5,
+        ge=1,
+        le=50,
+        description="Neighbours the SMOTE family and adasyn interpolate between. With fewer "
+        "minority rows than k_neighbors + 1 it is lowered to (minority rows - 1) and the "
+        "report records it; with a single minority row the run halts (insufficient_minority).",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the sampler.")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Seed of the sampler (numpy's seed range)."
+    )
 
 
 class ModelParams(_Params):
@@ -125,13 +151,43 @@ class ModelParams(_Params):
         default=0.1, gt=0.0, le=1.0, description="hist_gradient_boosting: shrinkage per tree."
     )
     max_depth: int | None = Field(
-        default=None, ge=1, le=64, description="hist_gradient_boosting: tree depth (empty: none)."
+        default=None,
+        ge=1,
+        le=64,
+        description="hist_gradient_boosting, random_forest, balanced_random_forest: tree depth "
+        "(empty: unlimited).",
     )
     max_leaf_nodes: int = Field(
         default=31, ge=2, le=4096, description="hist_gradient_boosting: leaves per tree."
     )
     min_samples_leaf: int = Field(
         default=20, ge=1, le=100_000, description="hist_gradient_boosting: rows per leaf."
+    )
+    n_estimators: int = Field(
+        default=100,
+        ge=1,
+        le=5000,
+        description="random_forest, balanced_random_forest: number of trees; "
+        "hist_gradient_boosting: boosting iterations.",
+    )
+    forest_min_samples_leaf: int = Field(
+        default=1,
+        ge=1,
+        le=100_000,
+        description="random_forest, balanced_random_forest: rows per leaf (larger = smoother, "
+        "less overfitting).",
+    )
+    max_features: Literal["sqrt", "log2", "all"] = Field(
+        default="sqrt",
+        description="random_forest, balanced_random_forest: features tried per split.",
+    )
+    high_cardinality: int = Field(
+        default=100,
+        ge=2,
+        le=1_000_000,
+        description="A string column with more distinct values than this in the training part "
+        "is reported as high-cardinality (high_cardinality_features); its categories beyond "
+        "max_categories share one 'infrequent' slot either way.",
     )
     max_categories: int = Field(
         default=20,
@@ -145,7 +201,55 @@ class ModelParams(_Params):
         lt=1.0,
         description="Score of the positive class at or above which a row is predicted positive.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the estimator.")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Seed of the estimator (numpy's seed range)."
+    )
+
+
+class GateParams(_Params):
+    """When the holdout results halt the run; single_class_prediction is always on."""
+
+    min_predicted_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=0.5,
+        description="Smallest share of holdout rows each class must be predicted for; below "
+        "it the run halts with near_single_class_prediction (0: off).",
+    )
+    min_pr_auc_lift: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=100.0,
+        description="Smallest ratio of holdout PR-AUC to its no-skill baseline (the positive "
+        "share); below it the run halts with pr_auc_lift (1: no better than chance; 0: off).",
+    )
+    min_minority_recall: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Smallest holdout recall of the minority class; below it the run halts "
+        "with minority_recall (0: off).",
+    )
+    max_roc_auc: float = Field(
+        default=0.999,
+        gt=0.5,
+        le=1.0,
+        description="Holdout ROC-AUC at or above which the result is suspiciously perfect "
+        "(probable leakage): the run halts with suspiciously_perfect.",
+    )
+    suspiciously_perfect: Literal["fail", "warn"] = Field(
+        default="fail",
+        description="fail: a suspiciously perfect holdout halts the run; warn: it is reported "
+        "and the model is published.",
+    )
+    validation_fraction: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=0.5,
+        description="Share of the training part (its latest rows by label time, else a "
+        "stratified random share) held out of a second fit to find the F1-maximising "
+        "threshold; the holdout is never used for it.",
+    )
 
 
 class PublishParams(_Params):
@@ -171,6 +275,7 @@ class RetrainParams(_Params):
     split: SplitParams = Field(default_factory=SplitParams)
     resample: ResampleParams = Field(default_factory=ResampleParams)
     model: ModelParams = Field(default_factory=ModelParams)
+    gate: GateParams = Field(default_factory=GateParams)
     publish: PublishParams = Field(default_factory=PublishParams)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -21,8 +21,8 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: Report, report_path: str | None = None) -> str:
-    """Return the summary: verdict and failure code first, then diagnosis, checks, metrics."""
+def render_markdown(report: Report, report_path: str | None = None, images: bool = True) -> str:
+    """Return the summary: verdict, then the diagnosis, then the evidence tables and charts."""
     lines: list[str] = []
     if report.failure:
         lines += [
@@ -41,6 +41,28 @@ def render_markdown(report: Report, report_path: str | None = None) -> str:
                 f"   - Evidence: {cause.evidence}",
                 f"   - Remedy: {cause.remedy}",
             ]
+            if cause.remedy_params:
+                lines.append(
+                    "   - Try: "
+                    + ", ".join(f"`{k}: {_json(v)}`" for k, v in cause.remedy_params.items())
+                )
+        lines.append("")
+    holdout = report.metrics.get("holdout")
+    if isinstance(holdout, dict):
+        lines += _holdout_tables(holdout, report)
+        if images:
+            lines += _charts(holdout, report)
+    resampling = report.metrics.get("resampling")
+    if isinstance(resampling, dict):
+        lines += [
+            "## Class balance of the training part",
+            "",
+            f"- before resampling: {resampling.get('before')}",
+            f"- after resampling ({resampling.get('sampler')}): {resampling.get('after')}",
+        ]
+        adaptations = resampling.get("adaptations")
+        for note in adaptations if isinstance(adaptations, list) else []:
+            lines.append(f"- adapted: {note}")
         lines.append("")
     lines += ["## Checks", "", "| status | code | stage | summary |", "|---|---|---|---|"]
     for check in report.checks:
@@ -49,28 +71,114 @@ def render_markdown(report: Report, report_path: str | None = None) -> str:
             f"{_cell(check.summary)} |"
         )
     lines.append("")
-    resampling = report.metrics.get("resampling")
-    if isinstance(resampling, dict):
-        lines += [
-            "## Class balance of the training part",
-            "",
-            f"- before resampling: {resampling.get('before')}",
-            f"- after resampling ({resampling.get('sampler')}): {resampling.get('after')}",
-            "",
-        ]
-    holdout = report.metrics.get("holdout")
-    if isinstance(holdout, dict):
-        lines += ["## Holdout metrics", "", "| metric | value |", "|---|---|"]
-        for name in ("balanced_accuracy", "mcc", "roc_auc", "pr_auc", "pr_auc_no_skill"):
-            lines.append(f"| {name} | {holdout.get(name)} |")
-        lines.append(f"| predicted_class_counts | {holdout.get('predicted_class_counts')} |")
-        lines.append(f"| true_class_counts | {holdout.get('true_class_counts')} |")
-        lines.append("")
     if report.published:
         lines += [f"Model: `{report.published.model_path}` (sha256 {report.published.sha256})", ""]
     if report_path:
         lines += [f"Report: `{report_path}`", ""]
     return "\n".join(lines)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value)
+
+
+def _holdout_tables(holdout: dict[str, JsonValue], report: Report) -> list[str]:
+    baseline = report.metrics.get("baseline")
+    baseline = baseline if isinstance(baseline, dict) else {}
+    lines = [
+        "## Holdout metrics",
+        "",
+        "| metric | model | most-frequent-class baseline |",
+        "|---|---|---|",
+    ]
+    undefined = holdout.get("undefined")
+    undefined = undefined if isinstance(undefined, dict) else {}
+    for name in ("balanced_accuracy", "geometric_mean", "mcc", "roc_auc", "pr_auc"):
+        value = holdout.get(name)
+        shown = value if value is not None else f"undefined: {undefined.get(name, '')}"
+        base = baseline.get(name, "")
+        if name == "pr_auc":
+            base = holdout.get("pr_auc_no_skill")
+        lines.append(f"| {name} | {_cell(shown)} | {_cell(base)} |")
+    lines.append(
+        f"| accuracy | {baseline.get('model_accuracy', '')} | {baseline.get('accuracy', '')} |"
+    )
+    lines.append(
+        f"| predicted_class_counts | {_cell(holdout.get('predicted_class_counts'))} | "
+        f"all {baseline.get('predicts', '')} |"
+    )
+    lines.append(f"| true_class_counts | {_cell(holdout.get('true_class_counts'))} | |")
+    lines.append("")
+    per_class = holdout.get("per_class")
+    if isinstance(per_class, dict):
+        lines += ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for name, entry in per_class.items():
+            if isinstance(entry, dict):
+                lines.append(
+                    f"| {name} | {entry.get('precision')} | {entry.get('recall')} | "
+                    f"{entry.get('f1')} | {entry.get('support')} |"
+                )
+        lines.append("")
+    distribution = holdout.get("score_distribution")
+    quantiles = distribution.get("quantiles") if isinstance(distribution, dict) else None
+    if isinstance(quantiles, dict):
+        lines += [
+            "### Score of the positive class, per true class",
+            "",
+            "| true class | min | p50 | p90 | p99 | max |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, q in quantiles.items():
+            if isinstance(q, dict):
+                lines.append(
+                    f"| {name} | "
+                    + " | ".join(str(q.get(k, "")) for k in ("min", "p50", "p90", "p99", "max"))
+                    + " |"
+                )
+        lines.append("")
+    threshold = report.metrics.get("threshold_analysis")
+    if isinstance(threshold, dict):
+        lines += ["### Threshold analysis (validation slice of the training part)", ""]
+        if threshold.get("threshold") is None:
+            lines.append(f"No threshold: {threshold.get('reason')}")
+        else:
+            on_holdout = threshold.get("on_holdout")
+            lines.append(
+                f"The F1-maximising threshold on the {threshold.get('validation_rows')} rows of "
+                f"the validation slice ({threshold.get('slice')}) is "
+                f"**{threshold.get('threshold')}** (F1 {threshold.get('validation_f1')}; the "
+                f"current threshold is {threshold.get('current_threshold')})."
+            )
+            if isinstance(on_holdout, dict):
+                lines.append(
+                    f"On the holdout it would predict {on_holdout.get('predicted_class_counts')}: "
+                    + ", ".join(
+                        f"{k} {v}"
+                        for k, v in on_holdout.items()
+                        if k not in ("threshold", "predicted_class_counts")
+                    )
+                    + "."
+                )
+        lines.append("")
+    return lines
+
+
+def _charts(holdout: dict[str, JsonValue], report: Report) -> list[str]:
+    from tasks.charts import confusion_matrix_png, data_uri, score_histogram_png
+
+    parameters = report.run.get("parameters")
+    model = parameters.get("model") if isinstance(parameters, dict) else None
+    threshold = model.get("decision_threshold") if isinstance(model, dict) else None
+    lines = []
+    matrix = confusion_matrix_png(holdout)
+    if matrix:
+        lines.append(f"![Holdout confusion matrix]({data_uri(matrix)})")
+    histogram = score_histogram_png(
+        holdout, float(threshold) if isinstance(threshold, int | float) else 0.5
+    )
+    if histogram:
+        lines.append(f"![Holdout scores per true class]({data_uri(histogram)})")
+    return [*lines, ""] if lines else []
 
 
 def checks_table(report: Report) -> list[dict[str, JsonValue]]:

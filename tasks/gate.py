@@ -1,22 +1,25 @@
-"""The gate (halt when the model predicts one class) and the diagnosis of why it collapsed."""
-
-from dataclasses import dataclass, field
+"""The gate: halt when the model predicts one class, nearly one class, no better than chance,
+or suspiciously perfectly. The diagnosis of why lives in tasks/diagnosis.py."""
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import Cause, CheckResult
+from schemas.params import GateParams
+from schemas.report import CheckResult
+from tasks.diagnosis import Evidence, diagnose
+from tasks.features import SEPARATES_AUC
+
+# Evidence and diagnose lived here before the diagnosis grew its own module; keep them
+# importable from here for callers written against that layout.
+__all__ = ["GATE_CODES", "Evidence", "diagnose", "judge_holdout", "judge_predictions"]
 
 CODE = "single_class_prediction"
-# Minority share of the training part below which an unweighted model tends to collapse.
-IMBALANCE_SHARE = 0.1
-# Holdout ROC-AUC from which the scores are taken to rank the classes.
-RANKS_AUC = 0.65
-# Holdout ROC-AUC within this distance of 0.5 means no usable signal.
-NO_SIGNAL_MARGIN = 0.05
-SMALL_MINORITY_ROWS = 30
+NEAR = "near_single_class_prediction"
+LIFT = "pr_auc_lift"
+RECALL = "minority_recall"
+PERFECT = "suspiciously_perfect"
+GATE_CODES = (CODE, NEAR, LIFT, RECALL, PERFECT)
 
 
 def judge_predictions(holdout: dict[str, JsonValue]) -> CheckResult:
@@ -45,172 +48,169 @@ def judge_predictions(holdout: dict[str, JsonValue]) -> CheckResult:
     )
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """What a run measured that can explain a collapse."""
-
-    train_minority_count: int
-    train_rows: int
-    sampler: str
-    class_weight: str
-    model: str
-    C: float
-    decision_threshold: float
-    holdout_roc_auc: float | None
-    holdout_max_score: float | None
-    threshold_for_prior: float | None
-    train_predicted_counts: dict[str, int]
-    train_roc_auc: float | None
-    train_accuracy: float | None
-    leakage_findings: list[CheckResult] = field(default_factory=list)
-
-    @property
-    def train_minority_share(self) -> float:
-        return self.train_minority_count / self.train_rows if self.train_rows else 0.0
-
-    @property
-    def train_one_class(self) -> bool:
-        return sum(1 for n in self.train_predicted_counts.values() if n) < 2
+def _off(code: str, setting: str) -> CheckResult:
+    return CheckResult(
+        code=code, stage="gate", status="pass", summary=f"off ({setting} is 0)", metrics={}
+    )
 
 
-def diagnose(evidence: Evidence, params: RetrainParams) -> list[Cause]:
-    """Rank the likely causes of a one-class model, strongest evidence first."""
-    e = evidence
-    causes: list[Cause] = []
-    share, count = e.train_minority_share, e.train_minority_count
-    corrected = e.sampler != "none" or e.class_weight == "balanced"
+def judge_near_collapse(holdout: dict[str, JsonValue], gate: GateParams) -> CheckResult:
+    """Fail when a class gets a smaller share of the holdout predictions than allowed."""
+    counts = holdout["predicted_class_counts"]
+    rows = holdout["rows"]
+    assert isinstance(counts, dict) and isinstance(rows, int)
+    if gate.min_predicted_share == 0:
+        return _off(NEAR, "gate.min_predicted_share")
+    rarest, n = min(counts.items(), key=lambda kv: kv[1] if isinstance(kv[1], int) else 0)
+    share = (n if isinstance(n, int) else 0) / rows if rows else 0.0
+    metrics: dict[str, JsonValue] = {
+        "predicted_class_counts": counts,
+        "smallest_predicted_share": round(share, 6),
+        "threshold": gate.min_predicted_share,
+    }
+    failed = share < gate.min_predicted_share
+    return CheckResult(
+        code=NEAR,
+        stage="gate",
+        status="fail" if failed else "pass",
+        summary=f"class {rarest} is predicted for {share:.2%} of holdout rows "
+        + (
+            f"(below gate.min_predicted_share {gate.min_predicted_share:.2%})"
+            if failed
+            else f"(gate.min_predicted_share {gate.min_predicted_share:.2%})"
+        ),
+        metrics=metrics,
+    )
 
-    if share < IMBALANCE_SHARE:
-        # The less the imbalance was corrected for, the likelier it is the cause.
-        score = (0.95 if not corrected else 0.4) * (1.0 - share / IMBALANCE_SHARE) ** 0.25
-        remedy_params: dict[str, JsonValue] = (
-            {"model.class_weight": "balanced"}
-            if e.class_weight != "balanced"
-            else {"resample.sampler": "smote"}
+
+def judge_pr_auc_lift(holdout: dict[str, JsonValue], gate: GateParams) -> CheckResult:
+    """Fail when PR-AUC is not enough times its no-skill baseline (the positive share)."""
+    if gate.min_pr_auc_lift == 0:
+        return _off(LIFT, "gate.min_pr_auc_lift")
+    pr_auc, no_skill = holdout.get("pr_auc"), holdout.get("pr_auc_no_skill")
+    if not isinstance(pr_auc, int | float) or not isinstance(no_skill, int | float) or not no_skill:
+        return CheckResult(
+            code=LIFT,
+            stage="gate",
+            status="warn",
+            summary="PR-AUC lift is undefined: the holdout lacks a class",
+            metrics={"pr_auc": pr_auc, "pr_auc_no_skill": no_skill},
         )
-        how = (
-            "neither resampling nor class weights were used"
-            if not corrected
-            else f"resample.sampler={e.sampler}, model.class_weight={e.class_weight}"
-        )
-        causes.append(
-            Cause(
-                cause="extreme_imbalance",
-                title="Extreme class imbalance",
-                evidence=f"the minority class is {share:.2%} of the training part ({count} of "
-                f"{e.train_rows} rows) and {how}",
-                remedy="weight the classes (model.class_weight: balanced) or resample the "
-                "training part (resample.sampler: smote or random_over)",
-                remedy_params=remedy_params,
-                metrics={"train_minority_share": round(share, 6), "train_minority_count": count},
-                score=round(score, 4),
-            )
-        )
+    lift = pr_auc / no_skill
+    failed = lift < gate.min_pr_auc_lift
+    return CheckResult(
+        code=LIFT,
+        stage="gate",
+        status="fail" if failed else "pass",
+        summary=f"holdout PR-AUC {pr_auc:.4f} is {lift:.2f} times the no-skill baseline "
+        f"{no_skill:.4f} ({'below' if failed else 'at least'} gate.min_pr_auc_lift "
+        f"{gate.min_pr_auc_lift})",
+        metrics={
+            "pr_auc": pr_auc,
+            "pr_auc_no_skill": no_skill,
+            "lift": round(lift, 6),
+            "threshold": gate.min_pr_auc_lift,
+        },
+    )
 
-    auc = e.holdout_roc_auc
-    if auc is not None and auc >= RANKS_AUC and e.threshold_for_prior is not None:
-        score = min(0.9, 0.5 + (auc - RANKS_AUC))
-        causes.append(
-            Cause(
-                cause="decision_threshold",
-                title="Scores rank the classes but none crosses the threshold",
-                evidence=f"holdout ROC-AUC is {auc:.3f}, so the scores separate the classes, but "
-                f"the highest positive score is {e.holdout_max_score:.3f}, below the decision "
-                f"threshold {e.decision_threshold}",
-                remedy=f"lower model.decision_threshold to about {e.threshold_for_prior:.4f} "
-                "(predicts the training part's positive share), or weight the classes",
-                remedy_params={"model.decision_threshold": e.threshold_for_prior},
-                metrics={"holdout_roc_auc": auc, "holdout_max_score": e.holdout_max_score},
-                score=round(score, 4),
-            )
-        )
 
-    if auc is not None and abs(auc - 0.5) <= NO_SIGNAL_MARGIN:
-        strong_reg = e.model == "logistic_regression" and e.C < 0.1
-        remedy = (
-            f"weaken regularisation: model.C from {e.C} to 1.0"
-            if strong_reg
-            else "add informative features, or try model.name: hist_gradient_boosting"
+def judge_minority_recall(
+    holdout: dict[str, JsonValue], gate: GateParams, positive: str
+) -> CheckResult:
+    """Fail when the holdout recall of the minority (positive) class is below the minimum."""
+    if gate.min_minority_recall == 0:
+        return _off(RECALL, "gate.min_minority_recall")
+    per_class = holdout["per_class"]
+    assert isinstance(per_class, dict)
+    entry = per_class.get(positive)
+    recall = entry.get("recall") if isinstance(entry, dict) else None
+    if not isinstance(recall, int | float):
+        return CheckResult(
+            code=RECALL,
+            stage="gate",
+            status="warn",
+            summary=f"recall of {positive} is undefined: the holdout has no row of it",
+            metrics={"recall": None},
         )
-        causes.append(
-            Cause(
-                cause="no_signal",
-                title="No signal: the model cannot tell the classes apart",
-                evidence=f"holdout ROC-AUC is {auc:.3f} (chance is 0.5)"
-                + (
-                    ", and the training part is also predicted as one class"
-                    if e.train_one_class
-                    else ""
-                )
-                + (f"; model.C={e.C} is very strong regularisation" if strong_reg else ""),
-                remedy=remedy,
-                remedy_params={"model.C": 1.0}
-                if strong_reg
-                else {"model.name": "hist_gradient_boosting"},
-                metrics={
-                    "holdout_roc_auc": auc,
-                    "train_predicted_counts": dict(e.train_predicted_counts),
-                },
-                score=0.85 if strong_reg else 0.6,
-            )
-        )
-    elif e.train_one_class and e.model == "logistic_regression" and e.C < 0.1:
-        causes.append(
-            Cause(
-                cause="underfitting",
-                title="Underfitting: regularisation too strong",
-                evidence=f"the training part itself is predicted as one class with model.C={e.C}",
-                remedy=f"weaken regularisation: model.C from {e.C} to 1.0",
-                remedy_params={"model.C": 1.0},
-                metrics={"train_predicted_counts": dict(e.train_predicted_counts)},
-                score=0.8,
-            )
-        )
+    failed = recall < gate.min_minority_recall
+    return CheckResult(
+        code=RECALL,
+        stage="gate",
+        status="fail" if failed else "pass",
+        summary=f"holdout recall of minority class {positive} is {recall:.4f} "
+        f"({'below' if failed else 'at least'} gate.min_minority_recall "
+        f"{gate.min_minority_recall})",
+        metrics={"recall": recall, "threshold": gate.min_minority_recall},
+    )
 
-    if e.train_roc_auc is not None and e.train_roc_auc >= 0.999 and not e.train_one_class:
-        causes.append(
-            Cause(
-                cause="overfitting",
-                title="Overfitting: perfect on the training part, one class on the holdout",
-                evidence=f"training-part ROC-AUC is {e.train_roc_auc:.4f} while the holdout gets "
-                "one class",
-                remedy="regularise more (model.C: 0.1, or model.max_depth: 4 with "
-                "model.min_samples_leaf: 100) and check the leakage findings",
-                remedy_params={"model.C": 0.1, "model.max_depth": 4},
-                metrics={"train_roc_auc": e.train_roc_auc},
-                score=0.7,
-            )
-        )
 
-    for check in e.leakage_findings:
-        if check.status in ("warn", "fail"):
-            causes.append(
-                Cause(
-                    cause="leakage",
-                    title=f"Leakage: {check.code}",
-                    evidence=check.summary,
-                    remedy="drop the named columns (data.drop) or fix how they are built",
-                    remedy_params={"data.drop": list(check.columns)},
-                    metrics={"check": check.code},
-                    score=0.75 if check.status == "fail" else 0.45,
-                )
-            )
-
-    if count < SMALL_MINORITY_ROWS:
-        causes.append(
-            Cause(
-                cause="minority_too_small",
-                title="Too few minority rows after the split",
-                evidence=f"the training part holds {count} row(s) of the minority class",
-                remedy="use a longer history, or a smaller split.holdout_fraction",
-                remedy_params={
-                    "split.holdout_fraction": max(0.1, params.split.holdout_fraction / 2)
-                },
-                metrics={"train_minority_count": count},
-                score=0.65 if count < 10 else 0.5,
-            )
+def judge_perfection(
+    holdout: dict[str, JsonValue],
+    gate: GateParams,
+    leakage_findings: list[CheckResult],
+    separation: dict[str, float],
+) -> CheckResult:
+    """Flag a holdout ROC-AUC at or above gate.max_roc_auc as probable leakage."""
+    auc = holdout.get("roc_auc")
+    if not isinstance(auc, int | float) or auc < gate.max_roc_auc:
+        return CheckResult(
+            code=PERFECT,
+            stage="gate",
+            status="pass",
+            summary=f"holdout ROC-AUC {auc} is below gate.max_roc_auc {gate.max_roc_auc}"
+            if auc is not None
+            else "holdout ROC-AUC is undefined (the holdout lacks a class)",
+            metrics={"roc_auc": auc, "threshold": gate.max_roc_auc},
         )
-    return sorted(causes, key=lambda c: -c.score)
+    findings = [c for c in leakage_findings if c.status in ("warn", "fail")]
+    separating = [c for c, a in separation.items() if a >= SEPARATES_AUC]
+    pointers = [f"{c.code}: {', '.join(c.columns) or c.summary}" for c in findings]
+    if separating:
+        pointers.append("columns that alone separate the classes: " + ", ".join(separating))
+    return CheckResult(
+        code=PERFECT,
+        stage="gate",
+        status=gate.suspiciously_perfect,
+        columns=sorted({*separating, *(col for c in findings for col in c.columns)}),
+        summary=f"holdout ROC-AUC {auc:.4f} >= gate.max_roc_auc {gate.max_roc_auc}: too good "
+        "to be true, probably leakage; "
+        + ("see " + "; ".join(pointers) if pointers else "no leakage check named a column"),
+        metrics={
+            "roc_auc": auc,
+            "threshold": gate.max_roc_auc,
+            "leakage_findings": [c.code for c in findings],
+            "separating_columns": {c: separation[c] for c in separating},
+        },
+    )
+
+
+def judge_holdout(
+    holdout: dict[str, JsonValue],
+    gate: GateParams,
+    positive: str,
+    leakage_findings: list[CheckResult],
+    separation: dict[str, float],
+) -> list[CheckResult]:
+    """Run every gate check: one class predicted, near-collapse, PR-AUC lift, recall, perfection."""
+    return [
+        judge_predictions(holdout),
+        judge_near_collapse(holdout, gate),
+        judge_pr_auc_lift(holdout, gate),
+        judge_minority_recall(holdout, gate, positive),
+        judge_perfection(holdout, gate, leakage_findings, separation),
+    ]
+
+
+@task(name="gate-holdout", cache_policy=NO_CACHE, persist_result=False)
+def gate_holdout_task(
+    holdout: dict[str, JsonValue],
+    gate: GateParams,
+    positive: str,
+    leakage_findings: list[CheckResult],
+    separation: dict[str, float],
+) -> list[CheckResult]:
+    """Judge the holdout results against every gate."""
+    return judge_holdout(holdout, gate, positive, leakage_findings, separation)
 
 
 @task(name="gate-predictions", cache_policy=NO_CACHE, persist_result=False)

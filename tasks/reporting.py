@@ -33,7 +33,14 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
 RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
     *DATA_CHECKS,
     ("insufficient_minority", "split"),
+    ("sampler_adapted", "resample"),
+    ("high_cardinality_features", "train"),
+    ("constant_features", "train"),
     ("single_class_prediction", "gate"),
+    ("near_single_class_prediction", "gate"),
+    ("pr_auc_lift", "gate"),
+    ("minority_recall", "gate"),
+    ("suspiciously_perfect", "gate"),
 )
 
 

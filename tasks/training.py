@@ -1,27 +1,43 @@
 """Training: preprocessing, resampling of the training part only, and the estimator."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.combine import SMOTEENN, SMOTETomek
+from imblearn.ensemble import BalancedRandomForestClassifier
+from imblearn.over_sampling import (
+    ADASYN,
+    SMOTE,
+    SMOTEN,
+    SMOTENC,
+    BorderlineSMOTE,
+    RandomOverSampler,
+)
 from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import JsonValue
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 from schemas.params import DataParams, ModelParams, ResampleParams
+from schemas.report import CheckResult
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 
@@ -58,12 +74,37 @@ def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list
     return numeric, categorical, dates
 
 
-def build_preprocessor(features: pd.DataFrame, params: ModelParams) -> ColumnTransformer:
-    """Impute and scale numbers, one-hot strings (rare ones pooled), turn dates into days."""
+# Samplers that interpolate between minority neighbours: they need k_neighbors + 1 minority rows.
+NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
+# Categorical codes stay categorical through smotenc, so one-hot encoding runs after it.
+RESAMPLE_BEFORE_ENCODING = ("smotenc",)
+# imblearn's default neighbourhood for borderline_smote's danger test.
+BORDERLINE_M_NEIGHBORS = 10
+
+
+def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransformer:
+    """Impute and scale numbers, code strings as integers (rare ones pooled), dates as days.
+
+    The categorical codes come first, one column per input column, so later steps
+    (smotenc, the one-hot encoder) find them at fixed positions 0..k-1.
+    """
     numeric, categorical, dates = split_feature_kinds(features)
     to_str = FunctionTransformer(_as_object_strings, feature_names_out="one-to-one")
     return ColumnTransformer(
         [
+            (
+                "categorical",
+                make_pipeline(
+                    to_str,
+                    SimpleImputer(strategy="constant", fill_value="(missing)"),
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=-1,
+                        max_categories=params.max_categories,
+                    ),
+                ),
+                categorical,
+            ),
             (
                 "numeric",
                 make_pipeline(
@@ -71,19 +112,6 @@ def build_preprocessor(features: pd.DataFrame, params: ModelParams) -> ColumnTra
                     StandardScaler(),
                 ),
                 numeric,
-            ),
-            (
-                "categorical",
-                make_pipeline(
-                    to_str,
-                    SimpleImputer(strategy="constant", fill_value="(missing)"),
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        max_categories=params.max_categories,
-                        sparse_output=False,
-                    ),
-                ),
-                categorical,
             ),
             (
                 "dates",
@@ -100,6 +128,20 @@ def build_preprocessor(features: pd.DataFrame, params: ModelParams) -> ColumnTra
     )
 
 
+def build_encoder(n_categorical: int) -> ColumnTransformer:
+    """One-hot the leading categorical codes; unseen codes (-1) become all zeros."""
+    return ColumnTransformer(
+        [
+            (
+                "onehot",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                list(range(n_categorical)),
+            )
+        ],
+        remainder="passthrough",
+    )
+
+
 def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """Make every categorical value a Python string or None, whatever its dtype."""
     return (
@@ -107,67 +149,181 @@ def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-class RecordingSampler(BaseEstimator):
-    """Wrap an imblearn sampler and remember the class counts it produced.
-
-    imblearn's Pipeline calls `fit_resample` during fit only, so the wrapped sampler
-    touches the training rows and never the rows a fitted pipeline predicts on.
-    """
-
-    def __init__(self, sampler: Any = None) -> None:
-        self.sampler = sampler
-
-    def fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
-        self.counts_before_ = dict(Counter(np.asarray(y).tolist()))
-        if self.sampler is None:
-            X_out, y_out = X, y
-        else:
-            X_out, y_out = self.sampler.fit_resample(X, y)
-        self.counts_after_ = dict(Counter(np.asarray(y_out).tolist()))
-        return X_out, y_out
-
-
-def make_sampler(params: ResampleParams, minority_count: int) -> Any:
-    """Return the imblearn sampler named by the parameters, or None for 'none'.
-
-    Raises:
-        ValueError: the minority class is too small for the sampler.
-    """
-    ratio = params.target_ratio
-    if params.sampler == "none":
-        return None
-    if params.sampler == "random_over":
-        return RandomOverSampler(sampling_strategy=ratio, random_state=params.seed)
-    if params.sampler == "random_under":
-        return RandomUnderSampler(sampling_strategy=ratio, random_state=params.seed)
-    if params.sampler == "smote":
-        if minority_count < 2:
-            raise InsufficientMinority(minority_count, 2, "smote")
-        k = min(params.k_neighbors, minority_count - 1)
-        return SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=params.seed)
-    raise ValueError(f"resample.sampler {params.sampler!r} is not supported")
-
-
 class InsufficientMinority(ValueError):
     """The training part has too few minority rows for the chosen sampler."""
 
-    def __init__(self, have: int, need: int, sampler: str) -> None:
+    def __init__(self, have: int, need: int, sampler: str, detail: str | None = None) -> None:
         super().__init__(
-            f"resample.sampler {sampler!r} needs at least {need} minority rows in the training "
-            f"part; it has {have}"
+            detail
+            or f"resample.sampler {sampler!r} needs at least {need} minority rows in the "
+            f"training part; it has {have}"
         )
         self.have, self.need, self.sampler = have, need, sampler
 
 
+def make_sampler(
+    name: str,
+    ratio: float,
+    k_neighbors: int,
+    seed: int,
+    counts: dict[Any, int],
+    n_categorical: int = 0,
+    n_columns: int = 0,
+) -> tuple[Any, list[str]]:
+    """Return the imblearn sampler for these class counts and the adaptations made to it.
+
+    Adaptations keep imblearn's own errors from reaching the user: a target ratio the
+    data already meets resamples nothing, k_neighbors shrinks to the minority rows
+    available, smotenc without numeric or categorical columns runs as smoten or smote.
+
+    Raises:
+        InsufficientMinority: a neighbour-based sampler and a single minority row.
+    """
+    if name == "none" or len(counts) < 2:
+        return None, []
+    minority, majority = min(counts.values()), max(counts.values())
+    current = minority / majority
+    if current >= ratio:
+        return None, [
+            f"the training part's minority/majority ratio {current:.4f} already reaches "
+            f"resample.target_ratio {ratio}: {name} resampled nothing"
+        ]
+    if name == "random_over":
+        return RandomOverSampler(sampling_strategy=ratio, random_state=seed), []
+    if name == "random_under":
+        return RandomUnderSampler(sampling_strategy=ratio, random_state=seed), []
+    if name not in NEIGHBOUR_SAMPLERS:
+        raise ValueError(f"resample.sampler {name!r} is not supported")
+    if minority < 2:
+        raise InsufficientMinority(minority, 2, name)
+    adaptations: list[str] = []
+    k = k_neighbors
+    if minority < k + 1:
+        k = minority - 1
+        adaptations.append(
+            f"resample.k_neighbors lowered from {k_neighbors} to {k}: the training part has "
+            f"{minority} minority rows and {name} needs k_neighbors + 1 of them"
+        )
+    smote = SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+    if name == "smote":
+        return smote, adaptations
+    if name == "smotenc":
+        if n_categorical == 0:
+            adaptations.append("smotenc found no categorical feature and ran as smote")
+            return smote, adaptations
+        if n_categorical >= n_columns:
+            adaptations.append("smotenc found only categorical features and ran as smoten")
+            return SMOTEN(sampling_strategy=ratio, k_neighbors=k, random_state=seed), adaptations
+        return SMOTENC(
+            categorical_features=list(range(n_categorical)),
+            sampling_strategy=ratio,
+            k_neighbors=k,
+            random_state=seed,
+        ), adaptations
+    if name == "adasyn":
+        return ADASYN(sampling_strategy=ratio, n_neighbors=k, random_state=seed), adaptations
+    if name == "borderline_smote":
+        # The danger test looks at m neighbours among all rows, so it needs m + 1 rows.
+        rows = sum(counts.values())
+        m = min(BORDERLINE_M_NEIGHBORS, rows - 1)
+        if m < BORDERLINE_M_NEIGHBORS:
+            adaptations.append(
+                f"borderline_smote's m_neighbors lowered from {BORDERLINE_M_NEIGHBORS} to {m}: "
+                f"the training part has {rows} rows"
+            )
+        return BorderlineSMOTE(
+            sampling_strategy=ratio, k_neighbors=k, m_neighbors=m, random_state=seed
+        ), adaptations
+    if name == "smote_tomek":
+        return SMOTETomek(smote=smote, random_state=seed), adaptations
+    return SMOTEENN(smote=smote, random_state=seed), adaptations
+
+
+class RecordingSampler(BaseEstimator):
+    """Build the named imblearn sampler at fit time and remember what it did.
+
+    imblearn's Pipeline calls `fit_resample` during fit only, so the sampler touches the
+    training rows and never the rows a fitted pipeline predicts on. The sampler is built
+    from the class counts it actually receives, so any refit (e.g. on a validation split)
+    adapts to its own data. Only plain numbers and strings are kept after fitting, which
+    keeps the persisted model small and its types trusted.
+    """
+
+    def __init__(
+        self,
+        sampler: str = "none",
+        target_ratio: float = 1.0,
+        k_neighbors: int = 5,
+        seed: int = 0,
+        n_categorical: int = 0,
+    ) -> None:
+        self.sampler = sampler
+        self.target_ratio = target_ratio
+        self.k_neighbors = k_neighbors
+        self.seed = seed
+        self.n_categorical = n_categorical
+
+    def fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
+        before = Counter(np.asarray(y).tolist())
+        self.counts_before_ = {int(k): int(v) for k, v in before.items()}
+        sampler, adaptations = make_sampler(
+            self.sampler,
+            self.target_ratio,
+            self.k_neighbors,
+            self.seed,
+            self.counts_before_,
+            self.n_categorical,
+            int(np.shape(X)[1]),
+        )
+        X_out, y_out = X, y
+        if sampler is not None:
+            try:
+                X_out, y_out = sampler.fit_resample(X, y)
+            except RuntimeError as exc:
+                # ADASYN cannot weight rows when no minority row has a majority neighbour.
+                if self.sampler != "adasyn":
+                    raise
+                adaptations.append(f"adasyn could not run ({exc}); smote was used instead")
+                X_out, y_out = SMOTE(
+                    sampling_strategy=self.target_ratio,
+                    k_neighbors=sampler.n_neighbors,
+                    random_state=self.seed,
+                ).fit_resample(X, y)
+            except ValueError as exc:
+                if "No samples will be generated" not in str(exc):
+                    raise
+                adaptations.append(f"{self.sampler} generated no rows ({exc})")
+        after = Counter(np.asarray(y_out).tolist())
+        self.counts_after_ = {int(k): int(after.get(k, 0)) for k in self.counts_before_}
+        if sampler is not None and self.counts_after_ == self.counts_before_:
+            adaptations.append(
+                f"{self.sampler} left the class counts unchanged (e.g. no minority row was "
+                "near the class border)"
+            )
+        emptied = [k for k, n in self.counts_after_.items() if n == 0]
+        if emptied:
+            raise InsufficientMinority(
+                self.counts_before_[emptied[0]],
+                2,
+                self.sampler,
+                f"resample.sampler {self.sampler!r} removed every training row of class "
+                f"{emptied[0]}; choose another sampler (e.g. smote)",
+            )
+        self.adaptations_ = adaptations
+        return X_out, y_out
+
+
 def make_estimator(params: ModelParams) -> Any:
-    """Return the scikit-learn estimator named by the parameters."""
+    """Return the estimator named by the parameters, seeded and single-threaded."""
     weight = "balanced" if params.class_weight == "balanced" else None
+    max_features = None if params.max_features == "all" else params.max_features
     if params.name == "logistic_regression":
         return LogisticRegression(
             C=params.C, max_iter=params.max_iter, class_weight=weight, random_state=params.seed
         )
     if params.name == "hist_gradient_boosting":
         return HistGradientBoostingClassifier(
+            max_iter=params.n_estimators,
             learning_rate=params.learning_rate,
             max_depth=params.max_depth,
             max_leaf_nodes=params.max_leaf_nodes,
@@ -175,17 +331,57 @@ def make_estimator(params: ModelParams) -> Any:
             class_weight=weight,
             random_state=params.seed,
         )
+    if params.name == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            min_samples_leaf=params.forest_min_samples_leaf,
+            max_features=max_features,
+            class_weight=weight,
+            random_state=params.seed,
+            n_jobs=1,
+        )
+    if params.name == "balanced_random_forest":
+        # Each tree sees a bootstrap under-sampled to balance; the explicit arguments are
+        # imblearn's current defaults, spelled out so a change of defaults cannot go unseen.
+        return BalancedRandomForestClassifier(
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            min_samples_leaf=params.forest_min_samples_leaf,
+            max_features=max_features,
+            class_weight=weight,
+            sampling_strategy="all",
+            replacement=True,
+            bootstrap=False,
+            random_state=params.seed,
+            n_jobs=1,
+        )
     raise ValueError(f"model.name {params.name!r} is not supported")
 
 
 def build_model(
-    features: pd.DataFrame, model: ModelParams, resample: ResampleParams, minority_count: int
+    features: pd.DataFrame, model: ModelParams, resample: ResampleParams
 ) -> FixedThresholdClassifier:
-    """Return the unfitted model: preprocess -> resample (fit only) -> estimator, thresholded."""
+    """Return the unfitted model: prepare -> encode/resample (fit only) -> estimator.
+
+    smotenc resamples the categorical codes before one-hot encoding; every other
+    sampler resamples the encoded matrix.
+    """
+    n_categorical = len(split_feature_kinds(features)[1])
+    sampler = RecordingSampler(
+        resample.sampler, resample.target_ratio, resample.k_neighbors, resample.seed, n_categorical
+    )
+    encode = ("encode", build_encoder(n_categorical))
+    resample_step = ("resample", sampler)
+    middle = (
+        [resample_step, encode]
+        if resample.sampler in RESAMPLE_BEFORE_ENCODING
+        else [encode, resample_step]
+    )
     pipeline = Pipeline(
         [
-            ("preprocess", build_preprocessor(features, model)),
-            ("resample", RecordingSampler(make_sampler(resample, minority_count))),
+            ("prepare", build_preparer(features, model)),
+            *middle,
             ("estimator", make_estimator(model)),
         ]
     )
@@ -202,14 +398,18 @@ class Trained:
     counts_before: dict[str, int]
     counts_after: dict[str, int]
     features: list[str]
+    adaptations: list[str] = field(default_factory=list)
 
 
 def fit_model(
     X_train: pd.DataFrame, y_train: np.ndarray, model: ModelParams, resample: ResampleParams
 ) -> Trained:
-    """Fit on the training part; y is 1 for the positive (minority) class, else 0."""
-    minority = int(np.sum(y_train == 1))
-    fitted = build_model(X_train, model, resample, minority)
+    """Fit on the training part; y is 1 for the positive (minority) class, else 0.
+
+    Raises:
+        InsufficientMinority: the sampler cannot work with this few minority rows.
+    """
+    fitted = build_model(X_train, model, resample)
     fitted.fit(X_train, y_train)
     sampler: RecordingSampler = fitted.estimator_.named_steps["resample"]
     return Trained(
@@ -217,6 +417,38 @@ def fit_model(
         counts_before={str(k): int(v) for k, v in sorted(sampler.counts_before_.items())},
         counts_after={str(k): int(v) for k, v in sorted(sampler.counts_after_.items())},
         features=list(X_train.columns),
+        adaptations=list(sampler.adaptations_),
+    )
+
+
+ADAPTED = "sampler_adapted"
+
+
+def resampling_check(trained: Trained, params: ResampleParams) -> CheckResult:
+    """Report the class counts around resampling; warn when the sampler had to be adapted."""
+    metrics: dict[str, JsonValue] = {
+        "sampler": params.sampler,
+        "before": dict(trained.counts_before),
+        "after": dict(trained.counts_after),
+        "adaptations": list(trained.adaptations),
+    }
+    counts = f"class counts {trained.counts_before} -> {trained.counts_after}"
+    if trained.adaptations:
+        return CheckResult(
+            code=ADAPTED,
+            stage="resample",
+            status="warn",
+            summary=f"{params.sampler} adapted to the training part: "
+            + "; ".join(trained.adaptations)
+            + f" ({counts})",
+            metrics=metrics,
+        )
+    return CheckResult(
+        code=ADAPTED,
+        stage="resample",
+        status="pass",
+        summary=f"{params.sampler} ran as configured ({counts})",
+        metrics=metrics,
     )
 
 

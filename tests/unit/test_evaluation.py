@@ -1,40 +1,137 @@
-import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 
-from tasks.evaluation import measure_predictions
+from flows.example_data import make_transactions
+from tasks.evaluation import (
+    analyse_threshold,
+    apply_threshold,
+    best_f1_threshold,
+    measure_baseline,
+    measure_predictions,
+    measure_training_part,
+    validation_slice,
+)
+from tests.conftest import params_for
 
 NAMES = ("0", "1")
 
 
-def test_one_class_predictions_give_nulls_with_reasons_and_no_warning() -> None:
-    y_true = np.array([0] * 95 + [1] * 5)
-    scores = np.linspace(0.0, 0.4, 100)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        metrics = measure_predictions(y_true, np.zeros(100, dtype=int), scores, NAMES)
-    assert metrics["predicted_class_counts"] == {"0": 100, "1": 0}
-    assert metrics["per_class"]["1"]["precision"] is None
-    assert "precision[1]" in metrics["undefined"]
-    assert metrics["mcc"] is None and "mcc" in metrics["undefined"]
-    assert metrics["roc_auc"] == 1.0, "scores still rank the classes"
-    assert metrics["pr_auc_no_skill"] == 0.05
+def test_metrics_of_a_two_class_holdout() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1])
+    pred = np.array([0, 0, 1, 0, 1, 0])
+    scores = np.array([0.1, 0.2, 0.7, 0.3, 0.9, 0.4])
+    m = measure_predictions(y, pred, scores, NAMES)
+    assert m["geometric_mean"] == pytest.approx(np.sqrt(0.75 * 0.5), abs=1e-6)
+    assert m["roc_auc"] == pytest.approx(0.875)
+    assert m["pr_auc_no_skill"] == pytest.approx(1 / 3, abs=1e-6)
+    assert m["predicted_class_counts"] == {"0": 4, "1": 2}
+    assert m["confusion_matrix"]["rows_true_columns_predicted"] == [[3, 1], [1, 1]]
+    assert m["undefined"] == {}
+    distribution = m["score_distribution"]
+    assert distribution["histogram"]["1"] == [0] * 8 + [1] + [0] * 9 + [1, 0]
+    assert distribution["quantiles"]["1"]["max"] == 0.9
 
 
-def test_one_class_holdout_labels_make_ranking_metrics_null() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        metrics = measure_predictions(
-            np.zeros(10, dtype=int), np.array([0, 1] * 5), np.linspace(0, 1, 10), NAMES
-        )
-    assert metrics["roc_auc"] is None and metrics["pr_auc"] is None
-    assert metrics["undefined"]["roc_auc"] == "the holdout has one class only"
+def test_one_class_predictions_give_zeros_where_defined_and_null_with_reason_elsewhere() -> None:
+    y = np.array([0, 0, 0, 1])
+    pred = np.zeros(4, dtype="int64")
+    m = measure_predictions(y, pred, np.array([0.1, 0.2, 0.1, 0.3]), NAMES)
+    assert m["geometric_mean"] == 0.0
+    assert m["mcc"] is None and "one class only" in m["undefined"]["mcc"]
+    assert m["per_class"]["1"]["precision"] is None
+    assert "no holdout row was predicted 1" in m["undefined"]["precision[1]"]
 
 
-def test_confusion_matrix_and_per_class_values() -> None:
-    y_true = np.array([0, 0, 0, 1, 1])
-    y_pred = np.array([0, 0, 1, 1, 0])
-    metrics = measure_predictions(y_true, y_pred, y_pred.astype(float), NAMES)
-    assert metrics["confusion_matrix"]["rows_true_columns_predicted"] == [[2, 1], [1, 1]]
-    assert metrics["per_class"]["1"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
-    assert metrics["balanced_accuracy"] == round((2 / 3 + 1 / 2) / 2, 6)
+def test_one_class_holdout_labels_make_ranking_metrics_null_not_warnings() -> None:
+    y = np.zeros(5, dtype="int64")
+    m = measure_predictions(y, np.array([0, 1, 0, 0, 1]), np.linspace(0, 1, 5), NAMES)
+    for name in ("roc_auc", "pr_auc", "geometric_mean", "balanced_accuracy", "mcc"):
+        assert m[name] is None
+        assert m["undefined"][name]
+
+
+def test_baseline_always_predicts_the_training_majority() -> None:
+    y = np.array([0] * 9 + [1])
+    b = measure_baseline(y, np.array([0] * 8 + [1, 1]), 0, NAMES)
+    assert b["predicts"] == "0"
+    assert b["accuracy"] == 0.9 and b["balanced_accuracy"] == 0.5
+    assert b["minority_recall"] == 0.0 and b["geometric_mean"] == 0.0
+    assert b["model_accuracy"] == 0.9 and b["model_accuracy_gain"] == 0.0
+    assert b["undefined"] == {}
+
+
+def test_baseline_metrics_without_a_minority_row_are_null_with_a_reason() -> None:
+    b = measure_baseline(np.zeros(4, dtype="int64"), np.zeros(4, dtype="int64"), 0, NAMES)
+    assert b["minority_recall"] is None and b["geometric_mean"] is None
+    assert b["undefined"]["minority_recall"] == "the holdout has no row of class 1"
+
+
+def test_best_f1_threshold_separates_a_clean_ranking() -> None:
+    y = np.array([0, 0, 0, 1, 1])
+    choice = best_f1_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]))
+    assert choice.threshold == 0.35 and choice.validation_f1 == 1.0
+    off = apply_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]), 0.35, NAMES)
+    assert off["predicted_class_counts"] == {"0": 3, "1": 2}
+    assert off["recall[1]"] == 1.0
+
+
+def test_best_f1_threshold_is_null_with_a_reason_when_the_slice_has_one_class() -> None:
+    choice = best_f1_threshold(np.zeros(4, dtype="int64"), np.linspace(0, 1, 4))
+    assert choice.threshold is None and choice.reason == "the validation slice has no positive row"
+
+
+def test_validation_slice_is_the_latest_rows_by_label_time() -> None:
+    times = pd.Series(pd.to_datetime(["2025-01-05", "2025-01-01", "2025-01-04", "2025-01-02"]))
+    fit, val = validation_slice(np.array([0, 1, 0, 1]), times, 0.5, 0)
+    assert val.tolist() == [0, 2] and fit.tolist() == [1, 3]
+
+
+def test_validation_slice_without_times_is_stratified() -> None:
+    y = np.array([0] * 16 + [1] * 4)
+    fit, val = validation_slice(y, None, 0.25, 0)
+    assert len(val) == 5 and y[val].sum() == 1
+    assert sorted([*fit, *val]) == list(range(20))
+
+
+def test_threshold_analysis_never_uses_the_holdout(tmp_path: Path) -> None:
+    frame = make_transactions(rows=1500, positive_rate=0.05, seed=2)
+    features = [c for c in frame.columns if c not in ("transaction_id", "event_time", "is_fraud")]
+    y = frame["is_fraud"].to_numpy()
+    params = params_for("x.csv", tmp_path, model={"name": "logistic_regression"})
+    train, holdout = slice(0, 1200), slice(1200, 1500)
+    # Poisoned holdout labels: an analysis that looked at them would change its threshold.
+    result = analyse_threshold(
+        frame[features].iloc[train],
+        y[train],
+        frame["event_time"].iloc[train],
+        params,
+        np.linspace(0, 1, 300),
+        1 - y[holdout],
+        NAMES,
+    )
+    again = analyse_threshold(
+        frame[features].iloc[train],
+        y[train],
+        frame["event_time"].iloc[train],
+        params,
+        np.linspace(0, 1, 300),
+        y[holdout],
+        NAMES,
+    )
+    assert result["threshold"] is not None
+    assert result["threshold"] == again["threshold"]
+    assert result["validation_rows"] == 240 and result["slice"] == "latest by label time"
+    on_holdout = result["on_holdout"]
+    assert isinstance(on_holdout, dict)
+    counts = on_holdout["predicted_class_counts"]
+    assert isinstance(counts, dict) and sum(int(str(v)) for v in counts.values()) == 300
+
+
+def test_training_part_measures_score_spread_and_accuracy() -> None:
+    y = np.array([0, 0, 1, 1])
+    m = measure_training_part(y, np.array([0, 0, 0, 0]), np.array([0.1, 0.1, 0.1, 0.1]), NAMES)
+    assert m["score_spread"] == 0.0 and m["accuracy"] == 0.5
+    assert m["predicted_class_counts"] == {"0": 4, "1": 0}

@@ -1,0 +1,429 @@
+"""The diagnosis: why a model collapsed, ranked by the strength of what the run measured.
+
+Each cause is a rule over measured evidence; its score says how strongly this run shows
+it, and its remedy names the parameter to change and the value to try.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from schemas.params import RetrainParams
+from schemas.report import Cause, CheckResult
+from tasks.features import SEPARATES_AUC
+
+# Minority share of the training part below which an uncorrected model tends to collapse.
+IMBALANCE_SHARE = 0.1
+# Holdout ROC-AUC from which the scores are taken to rank the classes.
+RANKS_AUC = 0.65
+# Holdout ROC-AUC within this distance of 0.5 (or two standard errors of a chance AUC on a
+# holdout this size, if wider) means no usable signal.
+NO_SIGNAL_MARGIN = 0.05
+# Fewer minority rows than these in the training part leave too little to learn from.
+SMALL_MINORITY_ROWS = 30
+TINY_MINORITY_ROWS = 10
+# Training-part score spread (p99 - p1) below which the model barely uses its features.
+FLAT_SCORES = 0.02
+# Logistic regression C at or below which regularisation dominates the fit.
+STRONG_C = 0.01
+# Training-part ROC-AUC from which the model has memorised its training rows.
+MEMORISED_AUC = 0.99
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a run measured that can explain a collapse."""
+
+    train_minority_count: int
+    train_rows: int
+    sampler: str
+    class_weight: str
+    model: str
+    C: float
+    decision_threshold: float
+    holdout_roc_auc: float | None
+    holdout_max_score: float | None
+    threshold_for_prior: float | None
+    train_predicted_counts: dict[str, int]
+    train_roc_auc: float | None
+    train_accuracy: float | None
+    leakage_findings: list[CheckResult] = field(default_factory=list)
+    gate_code: str = "single_class_prediction"
+    holdout_min_score: float | None = None
+    train_score_spread: float | None = None
+    best_threshold: float | None = None
+    best_threshold_holdout_counts: dict[str, int] = field(default_factory=dict)
+    features: int = 0
+    empty_features: list[str] = field(default_factory=list)
+    constant_features: list[str] = field(default_factory=list)
+    separation: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, JsonValue] = field(default_factory=dict)
+    holdout_class_counts: tuple[int, int] = (0, 0)
+
+    @property
+    def train_minority_share(self) -> float:
+        return self.train_minority_count / self.train_rows if self.train_rows else 0.0
+
+    @property
+    def train_one_class(self) -> bool:
+        return sum(1 for n in self.train_predicted_counts.values() if n) < 2
+
+    @property
+    def chance_margin(self) -> float:
+        """Half-width around 0.5 within which a holdout ROC-AUC is indistinguishable from chance."""
+        negatives, positives = self.holdout_class_counts
+        if not negatives or not positives:
+            return NO_SIGNAL_MARGIN
+        # Hanley & McNeil: the standard error of an AUC of 0.5 with these class sizes.
+        se = math.sqrt((negatives + positives + 1) / (12.0 * negatives * positives))
+        return max(NO_SIGNAL_MARGIN, 2.0 * se)
+
+    @property
+    def unusable_features(self) -> list[str]:
+        return [*self.empty_features, *self.constant_features]
+
+
+def _extreme_imbalance(e: Evidence) -> Cause | None:
+    share, count = e.train_minority_share, e.train_minority_count
+    if share >= IMBALANCE_SHARE:
+        return None
+    corrected = e.sampler != "none" or e.class_weight == "balanced"
+    # The less the imbalance was corrected for, the likelier it is the cause.
+    score = (0.95 if not corrected else 0.4) * (1.0 - share / IMBALANCE_SHARE) ** 0.25
+    how = (
+        "neither resampling nor class weights were used"
+        if not corrected
+        else f"resample.sampler={e.sampler}, model.class_weight={e.class_weight}"
+    )
+    remedy_params: dict[str, JsonValue] = (
+        {"model.class_weight": "balanced"}
+        if e.class_weight != "balanced"
+        else {"resample.sampler": "smote"}
+    )
+    return Cause(
+        cause="extreme_imbalance",
+        title="Extreme class imbalance",
+        evidence=f"the minority class is {share:.2%} of the training part ({count} of "
+        f"{e.train_rows} rows) and {how}",
+        remedy="weight the classes (model.class_weight: balanced)"
+        if e.class_weight != "balanced"
+        else "also resample the training part (resample.sampler: smote, or random_over)",
+        remedy_params=remedy_params,
+        metrics={"train_minority_share": round(share, 6), "train_minority_count": count},
+        score=round(score, 4),
+    )
+
+
+def _decision_threshold(e: Evidence) -> Cause | None:
+    auc = e.holdout_roc_auc
+    if auc is None or auc < RANKS_AUC:
+        return None
+    below = e.holdout_max_score is not None and e.holdout_max_score < e.decision_threshold
+    above = e.holdout_min_score is not None and e.holdout_min_score >= e.decision_threshold
+    if not (below or above):
+        return None
+    target = e.best_threshold if e.best_threshold is not None else e.threshold_for_prior
+    if target is None:
+        return None
+    source = (
+        "the F1-maximising threshold on the validation slice of the training part"
+        if e.best_threshold is not None
+        else "the threshold predicting the training part's positive share"
+    )
+    where = (
+        f"the highest holdout score is {e.holdout_max_score:.4f}, below"
+        if below
+        else f"the lowest holdout score is {e.holdout_min_score:.4f}, at or above"
+    )
+    would = (
+        f"; on the holdout it would predict {e.best_threshold_holdout_counts}"
+        if e.best_threshold is not None and e.best_threshold_holdout_counts
+        else ""
+    )
+    return Cause(
+        cause="decision_threshold",
+        title="Scores rank the classes but none crosses the threshold",
+        evidence=f"holdout ROC-AUC is {auc:.3f}, so the scores separate the classes, but "
+        f"{where} the decision threshold {e.decision_threshold}",
+        remedy=f"set model.decision_threshold to {target:.4f} ({source}{would})",
+        remedy_params={"model.decision_threshold": target},
+        metrics={
+            "holdout_roc_auc": auc,
+            "holdout_max_score": e.holdout_max_score,
+            "holdout_min_score": e.holdout_min_score,
+            "suggested_threshold": target,
+        },
+        score=round(min(0.9, 0.5 + (auc - RANKS_AUC)), 4),
+    )
+
+
+def _strong_regularisation(e: Evidence) -> tuple[str, dict[str, JsonValue]] | None:
+    """Return the setting that regularises hard, and the value to try, if any."""
+    hp = e.hyperparameters
+    if e.model == "logistic_regression" and e.C <= STRONG_C:
+        return f"model.C={e.C}", {"model.C": 1.0}
+    leaf = hp.get("forest_min_samples_leaf")
+    if (
+        e.model in ("random_forest", "balanced_random_forest")
+        and isinstance(leaf, int)
+        and e.train_rows
+        and leaf >= 0.05 * e.train_rows
+    ):
+        return f"model.forest_min_samples_leaf={leaf}", {"model.forest_min_samples_leaf": 1}
+    rate = hp.get("learning_rate")
+    if e.model == "hist_gradient_boosting" and isinstance(rate, float) and rate <= 0.001:
+        return f"model.learning_rate={rate}", {"model.learning_rate": 0.1}
+    return None
+
+
+def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
+    auc = e.holdout_roc_auc
+    flat = e.train_score_spread is not None and e.train_score_spread < FLAT_SCORES
+    strong = _strong_regularisation(e)
+    causes = []
+    if e.train_one_class and (strong or flat):
+        setting, remedy_params = strong or ("", {"model.name": "hist_gradient_boosting"})
+        spread = (
+            f"; its scores span only {e.train_score_spread:.2g}"
+            if e.train_score_spread is not None
+            else ""
+        )
+        causes.append(
+            Cause(
+                cause="underfitting",
+                title="Underfitting: the model does not fit even its training part",
+                evidence=f"the training part itself is predicted as one class "
+                f"({e.train_predicted_counts}){spread}"
+                + (f"; {setting} regularises hard" if setting else ""),
+                remedy=(
+                    "weaken regularisation: "
+                    + ", ".join(f"{k}: {v}" for k, v in remedy_params.items())
+                    if strong
+                    else "use a more flexible model: model.name: hist_gradient_boosting"
+                ),
+                remedy_params=remedy_params,
+                metrics={
+                    "train_predicted_counts": dict(e.train_predicted_counts),
+                    "train_score_spread": e.train_score_spread,
+                },
+                score=0.97 if strong and flat else 0.85 if strong else 0.55,
+            )
+        )
+    margin = e.chance_margin
+    if auc is not None and abs(auc - 0.5) <= margin:
+        train_flat = e.train_roc_auc is not None and abs(e.train_roc_auc - 0.5) <= NO_SIGNAL_MARGIN
+        causes.append(
+            Cause(
+                cause="no_signal",
+                title="No signal: the model cannot tell the classes apart",
+                evidence=f"holdout ROC-AUC is {auc:.3f} (chance is 0.5 +/- {margin:.3f} on a "
+                f"holdout of {sum(e.holdout_class_counts)} rows)"
+                + (
+                    f", and {e.train_roc_auc:.3f} on the training part itself"
+                    if e.train_roc_auc is not None
+                    else ""
+                )
+                + (
+                    "; the training part is also predicted as one class"
+                    if e.train_one_class
+                    else ""
+                ),
+                remedy="add informative features (the ones given do not separate the classes), "
+                "or try a more flexible model: model.name: hist_gradient_boosting",
+                remedy_params={"model.name": "hist_gradient_boosting"},
+                metrics={
+                    "holdout_roc_auc": auc,
+                    "train_roc_auc": e.train_roc_auc,
+                    "chance_margin": round(margin, 6),
+                },
+                score=0.8 if train_flat else 0.6,
+            )
+        )
+    return causes
+
+
+def _overfitting(e: Evidence) -> Cause | None:
+    train_auc, auc = e.train_roc_auc, e.holdout_roc_auc
+    if train_auc is None or train_auc < MEMORISED_AUC or e.train_one_class:
+        return None
+    if auc is not None and auc >= 0.95:
+        return None  # as good on the holdout: memorising is not the problem there
+    gap = train_auc - (auc if auc is not None else 0.5)
+    tree = e.model != "logistic_regression"
+    remedy_params: dict[str, JsonValue] = (
+        {"model.max_depth": 6, "model.forest_min_samples_leaf": 20}
+        if e.model in ("random_forest", "balanced_random_forest")
+        else {"model.max_depth": 4, "model.min_samples_leaf": 100}
+        if tree
+        else {"model.C": 0.1}
+    )
+    return Cause(
+        cause="overfitting",
+        title="Overfitting: perfect on the training part, collapsed on the holdout",
+        evidence=f"training-part ROC-AUC is {train_auc:.4f} against "
+        + (f"{auc:.4f}" if auc is not None else "an undefined value")
+        + " on the holdout, where the gate failed",
+        remedy="regularise: " + ", ".join(f"{k}: {v}" for k, v in remedy_params.items()),
+        remedy_params=remedy_params,
+        metrics={"train_roc_auc": train_auc, "holdout_roc_auc": auc, "gap": round(gap, 6)},
+        score=round(0.6 + 0.35 * min(1.0, max(0.0, gap) / 0.3), 4),
+    )
+
+
+def _constant_features(e: Evidence) -> Cause | None:
+    unusable = e.unusable_features
+    if not unusable or not e.features:
+        return None
+    share = len(set(unusable)) / e.features
+    every = share >= 1.0
+    parts = []
+    if e.empty_features:
+        parts.append(f"empty: {', '.join(e.empty_features)}")
+    if e.constant_features:
+        parts.append(f"constant after preprocessing: {', '.join(e.constant_features)}")
+    return Cause(
+        cause="constant_features",
+        title="Constant or empty features",
+        evidence=f"{len(set(unusable))} of {e.features} features carry no information in the "
+        f"training part ({'; '.join(parts)})",
+        remedy="fix how these columns are produced upstream"
+        + (" (no feature is left to learn from)" if every else "")
+        + ", or leave them out with data.drop",
+        remedy_params={"data.drop": sorted(set(unusable))},
+        metrics={"unusable_share": round(share, 6), "features": e.features},
+        score=0.98 if every else round(0.3 + 0.5 * share, 4),
+    )
+
+
+def _leakage(e: Evidence) -> Cause | None:
+    findings = [c for c in e.leakage_findings if c.status in ("warn", "fail")]
+    separating = {c: a for c, a in e.separation.items() if a >= SEPARATES_AUC}
+    perfect = e.gate_code == "suspiciously_perfect"
+    if not (findings or separating or perfect):
+        return None
+    parts = [f"{c.code}: {c.summary}" for c in findings]
+    if separating:
+        parts.append(
+            "alone separating the classes in the training part: "
+            + ", ".join(f"{c} (ROC-AUC {a:.3f})" for c, a in separating.items())
+        )
+    if perfect:
+        parts.insert(0, f"the holdout ROC-AUC is {e.holdout_roc_auc}, too good to be true")
+    columns = sorted({*separating, *(col for c in findings for col in c.columns)})
+    score = (
+        0.96
+        if perfect
+        else 0.75
+        if any(c.status == "fail" for c in findings) or separating
+        else 0.45
+    )
+    return Cause(
+        cause="leakage",
+        title="Leakage: features known only after the label",
+        evidence="; ".join(parts),
+        remedy=(
+            f"leave out {', '.join(columns)} (data.drop) or rebuild them from data known at "
+            "the label time"
+            if columns
+            else "look for columns built after the label time and leave them out (data.drop)"
+        ),
+        remedy_params={"data.drop": columns},
+        metrics={"findings": [c.code for c in findings], "separating_columns": separating},
+        score=score,
+    )
+
+
+def _minority_too_small(e: Evidence, params: RetrainParams) -> Cause | None:
+    count = e.train_minority_count
+    if count >= SMALL_MINORITY_ROWS:
+        return None
+    return Cause(
+        cause="minority_too_small",
+        title="Too few minority rows after the split",
+        evidence=f"the training part holds {count} row(s) of the minority class "
+        f"(fewer than {SMALL_MINORITY_ROWS} leave too little to learn from)",
+        remedy="use a longer history, or a smaller split.holdout_fraction",
+        remedy_params={"split.holdout_fraction": max(0.1, params.split.holdout_fraction / 2)},
+        metrics={"train_minority_count": count},
+        score=0.9 if count < TINY_MINORITY_ROWS else 0.7,
+    )
+
+
+def diagnose(evidence: Evidence, params: RetrainParams) -> list[Cause]:
+    """Rank the likely causes of a failed gate, strongest evidence first."""
+    found = [
+        _extreme_imbalance(evidence),
+        _decision_threshold(evidence),
+        *_no_signal_or_underfitting(evidence),
+        _overfitting(evidence),
+        _constant_features(evidence),
+        _leakage(evidence),
+        _minority_too_small(evidence, params),
+    ]
+    return sorted((c for c in found if c is not None), key=lambda c: -c.score)
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _counts(value: object) -> dict[str, int]:
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def evidence_from_run(
+    params: RetrainParams,
+    y_train_minority: int,
+    train_rows: int,
+    holdout: dict[str, JsonValue],
+    on_train: dict[str, JsonValue],
+    threshold: dict[str, JsonValue],
+    threshold_for_prior: float | None,
+    gate_code: str,
+    feature_checks: list[CheckResult],
+    separation: dict[str, float],
+    leakage_findings: list[CheckResult],
+) -> Evidence:
+    """Collect the measured numbers the diagnosis rules read."""
+    quantiles = holdout.get("score_quantiles")
+    train_quantiles = on_train.get("score_spread")
+    constant = next((c for c in feature_checks if c.code == "constant_features"), None)
+    metrics = constant.metrics if constant else {}
+    on_holdout = threshold.get("on_holdout")
+    true_counts = list(_counts(holdout.get("true_class_counts")).values())
+    model = params.model
+    return Evidence(
+        train_minority_count=y_train_minority,
+        train_rows=train_rows,
+        sampler=params.resample.sampler,
+        class_weight=model.class_weight,
+        model=model.name,
+        C=model.C,
+        decision_threshold=model.decision_threshold,
+        holdout_roc_auc=_float(holdout.get("roc_auc")),
+        holdout_max_score=_float(holdout.get("max_positive_score")),
+        holdout_min_score=_float(quantiles.get("min")) if isinstance(quantiles, dict) else None,
+        threshold_for_prior=threshold_for_prior,
+        train_predicted_counts=_counts(on_train.get("predicted_class_counts")),
+        train_roc_auc=_float(on_train.get("roc_auc")),
+        train_accuracy=_float(on_train.get("accuracy")),
+        train_score_spread=_float(train_quantiles),
+        leakage_findings=leakage_findings,
+        gate_code=gate_code,
+        best_threshold=_float(threshold.get("threshold")),
+        best_threshold_holdout_counts=_counts(
+            on_holdout.get("predicted_class_counts") if isinstance(on_holdout, dict) else None
+        ),
+        features=int(metrics.get("features", 0) or 0),  # type: ignore[arg-type]
+        empty_features=[str(c) for c in metrics.get("empty", []) or []],  # type: ignore[union-attr]
+        constant_features=[str(c) for c in metrics.get("constant", []) or []],  # type: ignore[union-attr]
+        separation=dict(separation),
+        holdout_class_counts=(true_counts[0], true_counts[1]) if len(true_counts) == 2 else (0, 0),
+        hyperparameters={
+            "learning_rate": model.learning_rate,
+            "forest_min_samples_leaf": model.forest_min_samples_leaf,
+            "max_depth": model.max_depth,
+            "min_samples_leaf": model.min_samples_leaf,
+        },
+    )

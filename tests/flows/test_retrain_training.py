@@ -1,0 +1,151 @@
+"""The retrain flow end to end: every sampler, the gate's halts and their diagnosis."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from flows.example_data import make_transactions, write_table
+from flows.retrain import retrain
+from schemas.params import RetrainParams, Sampler
+from schemas.report import Report, RetrainGuardHalt
+from tasks.publish import latest_version, load_model
+from tests.conftest import params_for
+
+SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def small_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's columns and signal at a fifth of its rows, for the per-sampler runs."""
+    frame = make_transactions(rows=4000, positive_rate=0.02, seed=7)
+    return write_table(frame, tmp_path_factory.mktemp("small") / "example.csv")
+
+
+def few_positives(tmp_path: Path, training_positions: list[int]) -> Path:
+    """600 time-ordered rows: positives at these early positions and three in the holdout."""
+    frame = make_transactions(rows=600, positive_rate=0.03, seed=4)
+    label = np.zeros(len(frame), dtype="int64")
+    label[[*training_positions, 550, 570, 590]] = 1
+    frame["is_fraud"] = label
+    return write_table(frame, tmp_path / "few.csv")
+
+
+def run(params: RetrainParams) -> Report:
+    state = retrain(params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, RetrainGuardHalt):
+        assert state.is_failed() and state.message
+        assert state.message.startswith(result.report.failure.code)  # type: ignore[union-attr]
+        return result.report
+    assert isinstance(result, Report), result
+    return result
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_run_with_each_sampler_on_the_example_completes(
+    small_example: Path, tmp_path: Path, sampler: str
+) -> None:
+    report = run(params_for(small_example, tmp_path, resample={"sampler": sampler}))
+    assert report.status == "passed", report.one_line()
+    resampling = report.metrics["resampling"]
+    assert isinstance(resampling, dict)
+    before, after = resampling["before"], resampling["after"]
+    assert isinstance(before, dict) and isinstance(after, dict)
+    split = report.check("insufficient_minority")
+    assert split is not None
+    # The training part's counts before resampling are exactly those of the split.
+    assert before == split.metrics["class_counts"]["train"]
+    holdout = report.metrics["holdout"]
+    assert isinstance(holdout, dict)
+    # The holdout keeps the split's rows and classes whatever the sampler did.
+    assert holdout["true_class_counts"] == split.metrics["class_counts"]["holdout"]
+    if sampler != "none":
+        assert after != before
+    for key in ("geometric_mean", "score_distribution"):
+        assert key in holdout
+    assert report.metrics["baseline"] and report.metrics["threshold_analysis"]
+    assert report.published is not None
+    assert load_model(Path(report.published.model_path).parent) is not None
+
+
+def test_unweighted_example_halts_ranks_imbalance_first_and_keeps_the_last_good_model(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    good = run(params_for(example_csv, tmp_path))
+    assert good.published is not None
+    models_before = sorted(p.name for p in (tmp_path / "models").iterdir())
+
+    report = run(params_for(example_csv, tmp_path, model={"class_weight": "none"}))
+    assert report.failure is not None and report.failure.code == "single_class_prediction"
+    assert report.diagnosis[0].cause == "extreme_imbalance"
+    assert report.diagnosis[0].remedy_params == {"model.class_weight": "balanced"}
+    causes = [c.cause for c in report.diagnosis]
+    assert "decision_threshold" in causes
+    assert latest_version(tmp_path) == good.published.version
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == models_before
+
+
+def test_a_threshold_above_every_score_ranks_the_threshold_first(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    report = run(params_for(example_csv, tmp_path, model={"decision_threshold": 0.999}))
+    assert report.failure is not None and report.failure.code == "single_class_prediction"
+    first = report.diagnosis[0]
+    assert first.cause == "decision_threshold"
+    suggested = first.remedy_params["model.decision_threshold"]
+    assert isinstance(suggested, float) and suggested < 0.999
+
+
+def test_leaky_data_halts_as_suspiciously_perfect_and_names_the_leak(
+    leaky_parquet: Path, tmp_path: Path
+) -> None:
+    # Let the temporal check only warn, so the leak reaches the model and the gate.
+    params = params_for(leaky_parquet, tmp_path, leakage={"max_share_after_label_time": 1.0})
+    report = run(params)
+    assert report.failure is not None and report.failure.code == "suspiciously_perfect"
+    assert "chargeback_at" in report.failure.summary
+    assert report.diagnosis[0].cause == "leakage"
+    assert report.diagnosis[0].remedy_params == {"data.drop": ["chargeback_at"]}
+    assert report.published is None and latest_version(tmp_path) is None
+
+
+def test_overfitting_forest_halts_on_near_collapse_and_ranks_overfitting_first(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    params = params_for(
+        example_csv,
+        tmp_path,
+        model={"name": "random_forest", "n_estimators": 50},
+        gate={"min_predicted_share": 0.005},
+    )
+    report = run(params)
+    assert report.failure is not None
+    assert report.failure.code == "near_single_class_prediction"
+    assert report.diagnosis[0].cause == "overfitting"
+
+
+def test_a_single_training_minority_row_halts_smote_with_the_count(tmp_path: Path) -> None:
+    path = few_positives(tmp_path, [10])
+    report = run(params_for(path, tmp_path, resample={"sampler": "smote"}))
+    assert report.failure is not None and report.failure.code == "insufficient_minority"
+    assert report.failure.stage == "resample"
+    assert report.failure.details["minority_rows"] == 1
+    assert "needs at least 2 minority rows in the training part; it has 1" in (
+        report.failure.summary
+    )
+
+
+def test_few_training_minority_rows_adapt_k_neighbors_and_record_it(tmp_path: Path) -> None:
+    path = few_positives(tmp_path, [10, 100, 200])
+    report = run(params_for(path, tmp_path, resample={"sampler": "smote"}))
+    check = report.check("sampler_adapted")
+    assert check is not None and check.status == "warn"
+    assert "k_neighbors lowered from 5 to 2" in check.summary
+    resampling: Any = report.metrics["resampling"]
+    majority = resampling["before"]["0"]
+    assert resampling["before"]["1"] == 3
+    assert resampling["after"] == {"0": majority, "1": majority}
+    assert resampling["change"] == {"0": 0, "1": majority - 3}
+    assert any("k_neighbors lowered" in note for note in resampling["adaptations"])

@@ -1,0 +1,217 @@
+"""Each cause of the diagnosis, induced on purpose in a small synthetic table, ranks first."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from schemas.params import RetrainParams
+from schemas.report import Cause, CheckResult
+from tasks.diagnosis import diagnose, evidence_from_run
+from tasks.evaluation import (
+    analyse_threshold,
+    measure_predictions,
+    measure_training_part,
+    threshold_for_share,
+)
+from tasks.features import (
+    judge_constant_features,
+    measure_constant_features,
+    measure_separation,
+    prepared_training_part,
+)
+from tasks.gate import judge_holdout
+from tasks.training import fit_model, positive_scores
+from tests.conftest import params_for
+
+NAMES = ("0", "1")
+
+
+def synthetic(
+    rows: int = 2000,
+    positive_share: float = 0.2,
+    signal: float = 1.0,
+    seed: int = 0,
+    leak: bool = False,
+    constant: bool = False,
+) -> pd.DataFrame:
+    """Rows in time order; the label is the top `positive_share` of a noisy score."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    score = signal * (x1 + 0.5 * x2 + (colour == "red")) + rng.logistic(size=rows)
+    label = np.zeros(rows, dtype="int64")
+    label[np.argsort(-score)[: max(1, round(positive_share * rows))]] = 1
+    frame = pd.DataFrame(
+        {
+            "event_time": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(rows), unit="h"),
+            "x1": x1,
+            "x2": x2,
+            "colour": colour,
+            "label": label,
+        }
+    )
+    if leak:
+        frame["settled_amount"] = np.where(label == 1, 100.0, np.nan)
+    if constant:
+        frame = frame.assign(x1=1.0, x2=np.nan, colour="red")
+    return frame
+
+
+def params(tmp_path: Path, **overrides: Any) -> RetrainParams:
+    base = params_for(tmp_path / "t.csv", tmp_path).to_json_dict()
+    base["data"] = {"path": "t.csv", "label": "label", "label_time": "event_time"}
+    for section, values in overrides.items():
+        base[section] = {**base.get(section, {}), **values}
+    return RetrainParams.model_validate(base)
+
+
+def run_pure(
+    frame: pd.DataFrame,
+    p: RetrainParams,
+    leakage_findings: list[CheckResult] | None = None,
+    train_rows: int | None = None,
+) -> tuple[CheckResult, list[Cause]]:
+    """Run the stages the flow runs after the split, through the pure functions."""
+    cut = train_rows or int(len(frame) * 0.8)
+    features = ["x1", "x2", "colour", *(["settled_amount"] if "settled_amount" in frame else [])]
+    y = frame["label"].to_numpy()
+    X_train, y_train = frame[features].iloc[:cut], y[:cut]
+    X_holdout, y_holdout = frame[features].iloc[cut:], y[cut:]
+    trained = fit_model(X_train, y_train, p.model, p.resample)
+    prepared = prepared_training_part(trained, X_train)
+    feature_checks = [judge_constant_features(measure_constant_features(prepared, X_train))]
+    separation = measure_separation(prepared, y_train)
+    scores = positive_scores(trained.model, X_holdout)
+    holdout = measure_predictions(y_holdout, trained.model.predict(X_holdout), scores, NAMES)
+    train_scores = positive_scores(trained.model, X_train)
+    on_train = measure_training_part(y_train, trained.model.predict(X_train), train_scores, NAMES)
+    times = frame["event_time"].iloc[:cut]
+    threshold = analyse_threshold(X_train, y_train, times, p, scores, y_holdout, NAMES)
+    findings = leakage_findings or []
+    verdicts = judge_holdout(holdout, p.gate, "1", findings, separation)
+    failed = next((c for c in verdicts if c.status == "fail"), None)
+    assert failed is not None, f"the gate did not halt: {[c.summary for c in verdicts]}"
+    evidence = evidence_from_run(
+        p,
+        int(y_train.sum()),
+        len(y_train),
+        holdout,
+        on_train,
+        threshold,
+        threshold_for_share(train_scores, float(y_train.mean())),
+        failed.code,
+        feature_checks,
+        separation,
+        findings,
+    )
+    return failed, diagnose(evidence, p)
+
+
+def assert_first(causes: list[Cause], expected: str) -> Cause:
+    assert causes, "no cause found"
+    assert causes[0].cause == expected, [(c.cause, c.score) for c in causes]
+    first = causes[0]
+    assert first.evidence and first.remedy and first.remedy_params
+    return first
+
+
+def test_extreme_imbalance_without_correction_ranks_first(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.01, signal=0.8)
+    failed, causes = run_pure(frame, params(tmp_path, model={"class_weight": "none"}))
+    assert failed.code == "single_class_prediction"
+    first = assert_first(causes, "extreme_imbalance")
+    assert first.remedy_params == {"model.class_weight": "balanced"}
+    assert "neither resampling nor class weights" in first.evidence
+
+
+def test_a_threshold_no_score_reaches_ranks_first_and_names_a_better_one(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.05, signal=0.8)
+    p = params(tmp_path, model={"decision_threshold": 0.999})
+    failed, causes = run_pure(frame, p)
+    assert failed.code == "single_class_prediction"
+    first = assert_first(causes, "decision_threshold")
+    suggested = first.remedy_params["model.decision_threshold"]
+    assert isinstance(suggested, float) and 0.0 < suggested < 0.999
+    assert "validation slice" in first.remedy
+
+
+def test_no_signal_ranks_first(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.2, signal=0.0)
+    p = params(tmp_path, gate={"min_pr_auc_lift": 1.5})
+    failed, causes = run_pure(frame, p)
+    assert failed.code == "pr_auc_lift"
+    first = assert_first(causes, "no_signal")
+    assert "chance is 0.5" in first.evidence
+
+
+def test_regularisation_so_strong_the_training_part_is_one_class_ranks_first(
+    tmp_path: Path,
+) -> None:
+    frame = synthetic(positive_share=0.15, signal=1.0)
+    p = params(tmp_path, model={"C": 1e-6, "class_weight": "none"})
+    failed, causes = run_pure(frame, p)
+    assert failed.code == "single_class_prediction"
+    first = assert_first(causes, "underfitting")
+    assert first.remedy_params == {"model.C": 1.0}
+    assert "model.C=1e-06" in first.evidence
+
+
+def test_overfitting_ranks_first(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.05, signal=0.3)
+    p = params(
+        tmp_path,
+        model={"name": "random_forest", "n_estimators": 30},
+        gate={"min_predicted_share": 0.04},
+    )
+    failed, causes = run_pure(frame, p)
+    assert failed.code == "near_single_class_prediction"
+    first = assert_first(causes, "overfitting")
+    assert "model.forest_min_samples_leaf" in first.remedy_params
+
+
+def test_constant_and_empty_features_rank_first(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.2, constant=True)
+    failed, causes = run_pure(frame, params(tmp_path))
+    assert failed.code == "single_class_prediction"
+    first = assert_first(causes, "constant_features")
+    assert first.remedy_params == {"data.drop": ["colour", "x1", "x2"]}
+    assert "empty: x2" in first.evidence
+
+
+def test_leakage_behind_a_perfect_holdout_ranks_first(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.05, leak=True)
+    finding = CheckResult(
+        code="temporal_leakage",
+        stage="leakage",
+        status="warn",
+        columns=["settled_at"],
+        summary="dates after the label time: settled_at",
+    )
+    failed, causes = run_pure(frame, params(tmp_path), [finding])
+    assert failed.code == "suspiciously_perfect"
+    first = assert_first(causes, "leakage")
+    assert first.remedy_params == {"data.drop": ["settled_amount", "settled_at"]}
+    assert "settled_amount (ROC-AUC 1.000)" in first.evidence
+
+
+def test_a_minority_too_small_after_the_split_ranks_first(tmp_path: Path) -> None:
+    frame = synthetic(rows=1000, positive_share=0.2, signal=1.0)
+    # Keep 6 positives in the training part (the first 400 rows), all in the holdout.
+    train_positive = np.flatnonzero(frame["label"].iloc[:400].to_numpy() == 1)
+    frame.loc[train_positive[6:], "label"] = 0
+    p = params(tmp_path, gate={"min_pr_auc_lift": 100.0})
+    failed, causes = run_pure(frame, p, train_rows=400)
+    assert failed.code == "pr_auc_lift"
+    first = assert_first(causes, "minority_too_small")
+    assert "holds 6 row(s)" in first.evidence
+    assert first.remedy_params == {"split.holdout_fraction": 0.1}
+
+
+def test_every_cause_carries_a_remedy_naming_a_parameter(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.01, signal=0.8)
+    _, causes = run_pure(frame, params(tmp_path, model={"class_weight": "none"}))
+    for cause in causes:
+        assert all("." in key for key in cause.remedy_params), cause
+        assert 0.0 <= cause.score <= 1.0

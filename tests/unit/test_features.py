@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+
+from schemas.params import ModelParams, ResampleParams
+from tasks.features import (
+    judge_cardinality,
+    judge_constant_features,
+    measure_cardinality,
+    measure_constant_features,
+    measure_separation,
+    prepared_training_part,
+)
+from tasks.training import fit_model
+
+
+def _frame(rows: int = 200) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = (rng.random(rows) < 0.2).astype("int64")
+    frame = pd.DataFrame(
+        {
+            "signal": y * 2.0 + rng.normal(size=rows),
+            "noise": rng.normal(size=rows),
+            "same": 3.0,
+            "nothing": np.nan,
+            "colour": rng.choice(["red", "blue"], rows),
+            "user_id": [f"u{i}" for i in range(rows)],
+            "leak": np.where(y == 1, 1.0, np.nan),
+        }
+    )
+    return frame, y
+
+
+def test_identifier_like_strings_are_reported_as_high_cardinality() -> None:
+    frame, _ = _frame()
+    params = ModelParams(high_cardinality=50, max_categories=10)
+    check = judge_cardinality(measure_cardinality(frame, params), params)
+    assert check.status == "warn" and check.columns == ["user_id"]
+    assert "looks like an identifier" in check.summary
+    assert "95.5% of rows pooled" in check.summary  # all but the 9 kept categories
+
+
+def test_empty_and_constant_features_are_named() -> None:
+    frame, y = _frame()
+    trained = fit_model(frame, y, ModelParams(), ResampleParams())
+    measured = measure_constant_features(prepared_training_part(trained, frame), frame)
+    assert measured["empty"] == ["nothing"] and measured["constant"] == ["same"]
+    check = judge_constant_features(measured)
+    assert check.status == "warn" and check.columns == ["nothing", "same"]
+
+
+def test_a_column_that_alone_separates_the_classes_is_measured() -> None:
+    frame, y = _frame()
+    trained = fit_model(frame, y, ModelParams(), ResampleParams())
+    separation = measure_separation(prepared_training_part(trained, frame), y)
+    assert next(iter(separation)) == "leak" and separation["leak"] == 1.0
+    assert separation["noise"] < 0.7
+    assert "same" not in separation and "colour" not in separation

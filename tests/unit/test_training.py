@@ -1,0 +1,261 @@
+"""Contract tests of the training pipeline, parametrised over every sampler and every model."""
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.example_data import make_transactions
+from schemas.params import ModelName, ModelParams, ResampleParams, Sampler
+from tasks.training import (
+    InsufficientMinority,
+    RecordingSampler,
+    fit_model,
+    make_sampler,
+    positive_scores,
+    resampling_check,
+)
+
+SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
+MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
+ROLE_COLUMNS = ("transaction_id", "event_time", "is_fraud")
+# Samplers that only add rows of the minority class, and those that only remove majority rows.
+ADDS_MINORITY = ("random_over", "smote", "smotenc", "adasyn", "borderline_smote")
+
+
+@pytest.fixture(scope="module")
+def parts() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    frame = make_transactions(rows=400, positive_rate=0.06, seed=5)
+    features = [c for c in frame.columns if c not in ROLE_COLUMNS]
+    y = frame["is_fraud"].to_numpy()
+    return frame[features].iloc[:300], y[:300], frame[features].iloc[300:], y[300:]
+
+
+def _small(name: str, **extra: Any) -> ModelParams:
+    return ModelParams.model_validate({"name": name, "n_estimators": 10, **extra})
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_resampling_touches_the_training_part_only_and_the_model_predicts_new_data(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+    sampler: str,
+    model: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X_train, y_train, X_holdout, y_holdout = parts
+    holdout_before = X_holdout.copy()
+    seen: list[int] = []
+    original = RecordingSampler.fit_resample
+
+    def counting(self: RecordingSampler, X: Any, y: Any) -> Any:
+        seen.append(len(y))
+        return original(self, X, y)
+
+    monkeypatch.setattr(RecordingSampler, "fit_resample", counting)
+    trained = fit_model(X_train, y_train, _small(model), ResampleParams(sampler=sampler))
+    predictions = trained.model.predict(X_holdout)
+    scores = positive_scores(trained.model, X_holdout)
+
+    # The sampler ran once, during fit, on exactly the training rows.
+    assert seen == [len(y_train)]
+    train_counts = {
+        str(k): int(v) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)
+    }
+    assert trained.counts_before == train_counts
+    # The holdout is neither changed nor resampled: one prediction per original row.
+    pd.testing.assert_frame_equal(X_holdout, holdout_before)
+    assert len(predictions) == len(scores) == len(y_holdout)
+    before, after = trained.counts_before, trained.counts_after
+    if sampler == "none":
+        assert after == before
+    elif sampler in ADDS_MINORITY:
+        assert after["0"] == before["0"] and after["1"] > before["1"]
+    elif sampler == "random_under":
+        assert after["1"] == before["1"] and after["0"] < before["0"]
+    else:  # smote_tomek, smote_enn: oversample, then clean
+        assert after["1"] > before["1"] and after["0"] <= before["0"]
+
+    # New rows with categories never seen in training and missing values still predict.
+    new = X_holdout.head(5).copy()
+    new["merchant_category"] = ["never-seen", None, "grocery", "another-new", "fuel"]
+    new["channel"] = ["teleport", "pos", None, "online", "pos"]
+    new.loc[new.index[0], "amount"] = np.nan
+    new.loc[new.index[1], "account_opened_at"] = pd.NaT
+    new_scores = positive_scores(trained.model, new)
+    assert set(np.unique(trained.model.predict(new))) <= {0, 1}
+    assert len(new_scores) == 5 and np.all((new_scores >= 0) & (new_scores <= 1))
+
+
+def test_smotenc_keeps_categorical_codes_categorical(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+) -> None:
+    X_train, y_train, _, _ = parts
+    trained = fit_model(
+        X_train, y_train, _small("logistic_regression"), ResampleParams(sampler="smotenc")
+    )
+    pipeline = trained.model.estimator_
+    steps = [name for name, _ in pipeline.steps]
+    assert steps == ["prepare", "resample", "encode", "estimator"]
+    coded = pipeline.named_steps["prepare"].transform(X_train)
+    sampler = pipeline.named_steps["resample"]
+    X_res, _ = RecordingSampler(
+        sampler.sampler, sampler.target_ratio, sampler.k_neighbors, 0, sampler.n_categorical
+    ).fit_resample(coded, y_train)
+    # Synthetic rows carry existing whole-number category codes, never interpolations.
+    categorical = X_res[:, : sampler.n_categorical]
+    assert np.array_equal(categorical, np.round(categorical))
+    assert set(np.unique(categorical)) <= set(np.unique(coded[:, : sampler.n_categorical]))
+
+
+def test_other_samplers_resample_after_one_hot(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+) -> None:
+    X_train, y_train, _, _ = parts
+    trained = fit_model(
+        X_train, y_train, _small("logistic_regression"), ResampleParams(sampler="smote")
+    )
+    assert [n for n, _ in trained.model.estimator_.steps] == [
+        "prepare",
+        "encode",
+        "resample",
+        "estimator",
+    ]
+
+
+def test_fits_are_reproducible(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+) -> None:
+    X_train, y_train, X_holdout, _ = parts
+    runs = [
+        positive_scores(
+            fit_model(
+                X_train, y_train, _small("random_forest"), ResampleParams(sampler="smote")
+            ).model,
+            X_holdout,
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+COUNTS = {0: 100, 1: 4}
+
+
+@pytest.mark.parametrize(
+    "sampler", ["smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn"]
+)
+def test_too_few_minority_rows_lower_k_neighbors_and_say_so(sampler: str) -> None:
+    built, notes = make_sampler(sampler, 1.0, 5, 0, COUNTS, n_categorical=1, n_columns=3)
+    assert built is not None
+    assert any("k_neighbors lowered from 5 to 3" in n and "4 minority rows" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    "sampler", ["smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn"]
+)
+def test_a_single_minority_row_halts_with_the_count_and_the_need(sampler: str) -> None:
+    with pytest.raises(InsufficientMinority, match=r"at least 2 minority rows.*it has 1") as caught:
+        make_sampler(sampler, 1.0, 5, 0, {0: 100, 1: 1}, n_categorical=1, n_columns=3)
+    assert (caught.value.have, caught.value.need, caught.value.sampler) == (1, 2, sampler)
+
+
+@pytest.mark.parametrize("sampler", ["random_over", "random_under", "smote"])
+def test_a_ratio_already_reached_resamples_nothing(sampler: str) -> None:
+    built, notes = make_sampler(sampler, 0.1, 5, 0, {0: 100, 1: 40})
+    assert built is None
+    assert "already reaches resample.target_ratio 0.1" in notes[0]
+
+
+def test_borderline_smote_on_very_few_rows_lowers_its_danger_neighbourhood() -> None:
+    X = np.array([[0.0], [0.2], [0.4], [0.6], [0.8], [1.0], [0.5], [0.7]])
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    sampler = RecordingSampler("borderline_smote", 1.0, 5, 0, 0)
+    _, y_out = sampler.fit_resample(X, y)
+    assert any("m_neighbors lowered from 10 to 7" in n for n in sampler.adaptations_)
+    assert sampler.counts_before_ == {0: 6, 1: 2} and len(y_out) >= len(y)
+
+
+def test_adasyn_falls_back_to_smote_when_no_minority_row_has_a_majority_neighbour() -> None:
+    X = np.array([[float(i)] for i in range(20)] + [[100.0 + i] for i in range(6)])
+    y = np.array([0] * 20 + [1] * 6)
+    sampler = RecordingSampler("adasyn", 1.0, 5, 0, 0)
+    _, y_out = sampler.fit_resample(X, y)
+    assert any("smote was used instead" in n for n in sampler.adaptations_)
+    assert np.bincount(y_out).tolist() == [20, 20]
+
+
+def test_smotenc_without_categorical_or_numeric_columns_falls_back_and_says_so() -> None:
+    built, notes = make_sampler("smotenc", 1.0, 5, 0, COUNTS | {1: 10}, 0, 3)
+    assert type(built).__name__ == "SMOTE" and "ran as smote" in notes[0]
+    built, notes = make_sampler("smotenc", 1.0, 5, 0, COUNTS | {1: 10}, 3, 3)
+    assert type(built).__name__ == "SMOTEN" and "ran as smoten" in notes[0]
+
+
+def test_target_ratio_sets_the_class_balance_after_resampling(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+) -> None:
+    X_train, y_train, _, _ = parts
+    trained = fit_model(
+        X_train,
+        y_train,
+        _small("logistic_regression"),
+        ResampleParams(sampler="random_over", target_ratio=0.5),
+    )
+    assert trained.counts_after["1"] == round(0.5 * trained.counts_after["0"])
+
+
+def test_adaptations_reach_the_sampler_check(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+) -> None:
+    X_train, y_train, _, _ = parts
+    keep = np.flatnonzero(y_train == 0).tolist() + np.flatnonzero(y_train == 1)[:3].tolist()
+    params = ResampleParams(sampler="smote")
+    trained = fit_model(X_train.iloc[keep], y_train[keep], _small("logistic_regression"), params)
+    check = resampling_check(trained, params)
+    assert check.status == "warn" and check.code == "sampler_adapted"
+    assert "k_neighbors lowered from 5 to 2" in check.summary
+    assert trained.counts_after["1"] == trained.counts_after["0"]
+
+
+def test_a_sampler_that_empties_a_class_halts_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class RemovesClassOne:
+        """What an edited-nearest-neighbours cleaning can do to a tiny minority."""
+
+        def fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
+            keep = np.asarray(y) == 0
+            return np.asarray(X)[keep], np.asarray(y)[keep]
+
+    monkeypatch.setattr("tasks.training.make_sampler", lambda *a, **k: (RemovesClassOne(), []))
+    X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    y = np.array([0, 0, 0, 1, 1])
+    with pytest.raises(InsufficientMinority, match="removed every training row of class 1"):
+        RecordingSampler("smote_enn").fit_resample(X, y)
+
+
+def test_cross_validation_resamples_each_training_fold_only(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from tasks.training import build_model
+
+    X_train, y_train, _, _ = parts
+    seen: list[int] = []
+    original = RecordingSampler.fit_resample
+
+    def counting(self: RecordingSampler, X: Any, y: Any) -> Any:
+        seen.append(len(y))
+        return original(self, X, y)
+
+    monkeypatch.setattr(RecordingSampler, "fit_resample", counting)
+    model = build_model(X_train, _small("logistic_regression"), ResampleParams(sampler="smote"))
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    predictions = cross_val_predict(model, X_train, y_train, cv=folds)
+    # One resampling per fold, each on that fold's training rows; every row predicted once.
+    assert sorted(seen) == sorted(len(train) for train, _ in folds.split(X_train, y_train))
+    assert len(predictions) == len(y_train)
