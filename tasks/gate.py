@@ -49,8 +49,13 @@ def judge_predictions(holdout: dict[str, JsonValue]) -> CheckResult:
 
 
 def _off(code: str, setting: str) -> CheckResult:
+    # A check switched off did not run: it must not read as passed.
     return CheckResult(
-        code=code, stage="gate", status="pass", summary=f"off ({setting} is 0)", metrics={}
+        code=code,
+        stage="gate",
+        status="not_run",
+        summary=f"not run: switched off ({setting} is 0)",
+        metrics={},
     )
 
 
