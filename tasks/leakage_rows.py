@@ -4,8 +4,9 @@
   feature vector alone) more often than columns of that many distinct values explain.
 - resampling_leakage (L1.2): in the input, minority rows copied more often than majority
   rows of the same count are, or lying on the segment between two other minority rows (as
-  SMOTE makes them) more often than majority rows do. Majority rows of the same count are
-  the control: they share the columns' granularity but were never resampled.
+  SMOTE makes them) more often than majority rows do. Majority rows are the control: they
+  share the columns' granularity but were not resampled (all of them for copies, as many
+  as the minority rows for segments, since neighbour density grows with the count).
 """
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+from pandas.api.types import is_float_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -168,7 +169,7 @@ def check_split_leakage(
 
 @dataclass(frozen=True)
 class ResamplingTrace:
-    """A share of minority rows that looks resampled, against majority rows of the same count."""
+    """A share of minority rows that looks resampled, against the same share among majority rows."""
 
     kind: Literal["copies", "segments"]
     minority_rows: int
@@ -195,12 +196,19 @@ class ResamplingTrace:
         }
 
 
-def copy_share(frame: pd.DataFrame) -> float:
-    """Return the share of rows that repeat an earlier row."""
+def copy_share(frame: pd.DataFrame, key: str) -> float:
+    """Return the share of rows that repeat an earlier row.
+
+    Only rows whose `key` value repeats can repeat whole, so only those are hashed whole.
+    """
     if not len(frame):
         return 0.0
-    hashes = row_hashes(frame)
-    return 1.0 - len(np.unique(hashes)) / len(hashes)
+    key_hash = pd.Index(row_hashes(frame[[key]]))
+    candidates = np.asarray(key_hash.duplicated(keep=False))
+    if not candidates.any():
+        return 0.0
+    hashes = row_hashes(frame[candidates])
+    return (len(hashes) - len(np.unique(hashes))) / len(frame)
 
 
 def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
@@ -248,10 +256,14 @@ def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
 
 
 def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
+    """Return the float columns with many distinct values: where SMOTE leaves its traces.
+
+    SMOTE's output is fractional, so a column still of integer type was not interpolated;
+    leaving integers out also avoids lattices on which points line up by chance.
+    """
     chosen = []
     for column in features:
-        dtype = frame[column].dtype
-        if is_bool_dtype(dtype) or is_datetime64_any_dtype(dtype) or not is_numeric_dtype(dtype):
+        if not is_float_dtype(frame[column].dtype):
             continue
         if frame[column].nunique() >= min(_MIN_DISTINCT, max(3, len(frame) // 2)):
             chosen.append(column)
@@ -279,8 +291,17 @@ def measure_resampling(
     control_rows = np.sort(rng.choice(majority_rows, len(minority_rows), replace=False))
     minority = frame.iloc[minority_rows][features]
     control = frame.iloc[control_rows][features]
+    # Copies are compared with all majority rows: uniform copying gives both classes the
+    # same share, while chance repeats of few distinct values only grow with more rows.
+    key = _key_column(minority, features)
     traces = [
-        ResamplingTrace("copies", len(minority_rows), copy_share(minority), copy_share(control), ())
+        ResamplingTrace(
+            "copies",
+            len(minority_rows),
+            copy_share(minority, key),
+            copy_share(frame.iloc[majority_rows][features], key),
+            (),
+        )
     ]
     columns = _continuous_columns(minority, features)
     if len(columns) >= 2:
@@ -320,7 +341,7 @@ def judge_resampling(
                 threshold=threshold,
                 taxonomy="L1.2",
                 detail=f"{m.minority_share:.1%} of the {m.minority_rows} minority rows {what}, "
-                f"against {m.control_share:.1%} of as many majority rows: the input looks "
+                f"against {m.control_share:.1%} of majority rows: the input looks "
                 f"{'oversampled' if m.kind == 'copies' else 'SMOTE-resampled'} before the "
                 "split, so synthetic rows reach the holdout",
                 severity=m.excess / threshold if threshold > 0 else float("inf"),
