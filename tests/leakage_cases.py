@@ -9,6 +9,7 @@ data that resembles a leak and names the columns that must not be reported.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,7 @@ def date_only_positives(frame: pd.DataFrame) -> Case:
 
 def noisy_label_copy(frame: pd.DataFrame) -> Case:
     rng = _rng(frame)
-    out = frame.assign(review_score=frame[LABEL] + rng.normal(0, 0.3, len(frame)))
+    out = frame.assign(review_score=frame[LABEL] + rng.normal(0, 0.25, len(frame)))
     return Case("noisy copy of the label", out, {"target_leakage": ("review_score",)})
 
 
@@ -304,12 +305,18 @@ def run_checks(case: Case) -> list[CheckResult]:
     return [*outcome.checks, check_split_leakage(case.frame, split, case.data, case.leakage)]
 
 
+def rows_of(check: CheckResult, key: str) -> list[dict[str, Any]]:
+    """Return the list of mappings stored under `key` in the check's metrics."""
+    rows = check.metrics.get(key)
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
 def flagged(checks: list[CheckResult]) -> dict[str, set[str]]:
     """Return, per check code with findings, the columns named (row order as 'row order')."""
     found: dict[str, set[str]] = {}
     for check in checks:
-        for finding in check.metrics.get("findings") or []:  # type: ignore[union-attr]
-            columns = set(finding["columns"]) or {"row order"}  # type: ignore[index,call-overload]
+        for finding in rows_of(check, "findings"):
+            columns = set(finding["columns"]) or {"row order"}
             found.setdefault(check.code, set()).update(columns)
     return found
 
