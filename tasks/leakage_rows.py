@@ -30,7 +30,7 @@ SPLIT = "split_leakage"
 RESAMPLING = "resampling_leakage"
 _NEIGHBOURS = 10
 # Query rows of the segment test; the share is estimated on at most this many rows.
-_MAX_QUERIES = 2_000
+_MAX_QUERIES = 1_000
 # Minority rows indexed for neighbours; beyond it a seeded sample keeps the cost bounded.
 _MAX_INDEXED = 50_000
 # A point is on a segment when its distance to the line is below this share of the length.
@@ -196,19 +196,19 @@ class ResamplingTrace:
         }
 
 
-def copy_share(frame: pd.DataFrame, key: str) -> float:
-    """Return the share of rows that repeat an earlier row.
+def copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str], key: str) -> float:
+    """Return the share of `rows` whose features repeat an earlier one of `rows`.
 
     Only rows whose `key` value repeats can repeat whole, so only those are hashed whole.
     """
-    if not len(frame):
+    if not len(rows):
         return 0.0
-    key_hash = pd.Index(row_hashes(frame[[key]]))
-    candidates = np.asarray(key_hash.duplicated(keep=False))
-    if not candidates.any():
+    key_hash = pd.Index(row_hashes(frame[[key]])[rows])
+    candidates = rows[np.asarray(key_hash.duplicated(keep=False))]
+    if not len(candidates):
         return 0.0
-    hashes = row_hashes(frame[candidates])
-    return (len(hashes) - len(np.unique(hashes))) / len(frame)
+    hashes = row_hashes(frame.iloc[candidates][features])
+    return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
 def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
@@ -298,8 +298,8 @@ def measure_resampling(
         ResamplingTrace(
             "copies",
             len(minority_rows),
-            copy_share(minority, key),
-            copy_share(frame.iloc[majority_rows][features], key),
+            copy_share(frame, minority_rows, features, key),
+            copy_share(frame, majority_rows, features, key),
             (),
         )
     ]

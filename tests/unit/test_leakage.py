@@ -18,6 +18,7 @@ from tasks.leakage import (
     measure_declared_availability,
     measure_target_auc,
     parse_date_like,
+    screen_auc,
 )
 from tasks.leakage_rows import check_split_leakage
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
@@ -377,3 +378,30 @@ def test_every_leakage_code_is_expected_by_the_report() -> None:
         "resampling_leakage",
     } <= data_codes
     assert ("split_leakage", "split") in RETRAIN_CHECKS
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.95])
+def test_auc_with_missing_values_in_both_classes_matches_sklearn(rate: float) -> None:
+    rng = np.random.default_rng(7)
+    y = rng.random(3000) < rate
+    x = np.round(rng.normal(size=3000) + 0.5 * y, 1)
+    x[rng.random(3000) < 0.2] = np.nan
+    auc, side = auc_with_missing(x, y)
+    fill = -1e9 if side == "low" else 1e9
+    expected = roc_auc_score(y, np.where(np.isnan(x), fill, x))
+    assert auc == pytest.approx(max(expected, 1 - expected), abs=1e-12)
+
+
+def test_histogram_screen_bounds_the_exact_auc_and_defers_strong_columns() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.random(20_000) < 0.05
+    for shift in (0.0, 0.5, 1.0):
+        x = rng.lognormal(0, 1, 20_000) + shift * y
+        x[rng.random(20_000) < 0.1] = np.nan
+        screened = screen_auc(x, y, 0.95)
+        assert screened is not None
+        estimate, _, error = screened
+        exact, _ = auc_with_missing(x, y)
+        assert abs(estimate - exact) <= error + 1e-12 and error < 0.01
+    strong = rng.normal(size=20_000) + 4.0 * y
+    assert screen_auc(strong, y, 0.95) is None
