@@ -31,7 +31,7 @@ from pydantic import JsonValue
 
 from schemas.params import DataParams, LeakageParams, parse_offset
 from schemas.report import CheckResult
-from tasks.leakage_findings import Finding, apply_policy, check_from_findings
+from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 
 TEMPORAL = "temporal_leakage"
 MISSINGNESS = "missingness_leakage"
@@ -304,7 +304,7 @@ def judge_post_label_dates(
                 detail=f"{m.column}: {m.share:.1%} of values ({m.after_label_time} of "
                 f"{m.non_null}) after {label_time}, up to {m.max_lead_days:.0f} days after "
                 f"({m.source})",
-                severity=m.share / threshold if threshold > 0 else float("inf"),
+                severity=m.share / threshold if threshold > 0 else UNBOUNDED,
                 evidence=m.as_json(),
             )
         )

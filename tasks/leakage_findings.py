@@ -18,6 +18,8 @@ TAXONOMY: dict[str, str] = {
 # Findings that a column drop cannot remove: they are about rows, not features.
 ROW_CHECKS = frozenset({"split_leakage", "resampling_leakage", "order_leakage"})
 _STATUS_RANK = {"fail": 0, "warn": 1}
+# Severity of a finding past a threshold of 0 (any amount is too much); JSON has no infinity.
+UNBOUNDED = 1e9
 _LISTED = 5
 
 
@@ -54,7 +56,7 @@ class Finding:
 
 
 def _round(value: float) -> float:
-    return round(float(value), 6) if value == value and abs(value) != float("inf") else value
+    return round(min(max(float(value), -UNBOUNDED), UNBOUNDED), 6)
 
 
 def worst_first(findings: Iterable[Finding]) -> list[Finding]:

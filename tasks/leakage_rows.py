@@ -22,8 +22,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
-from tasks.leakage import leakage_features
-from tasks.leakage_findings import Finding, apply_policy, check_from_findings
+from tasks.leakage import as_naive_utc, leakage_features
+from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 from tasks.split import Split
 
 SPLIT = "split_leakage"
@@ -119,12 +119,48 @@ def measure_split_sharing(
     )
 
 
+def holdout_before_training_end(
+    label_times: pd.Series, train: np.ndarray, holdout: np.ndarray
+) -> int:
+    """Count holdout rows whose label time is not after every training row's label time."""
+    times = as_naive_utc(label_times).reset_index(drop=True)
+    if not len(train) or not len(holdout):
+        return 0
+    latest = times.iloc[train].max()
+    return int((times.iloc[holdout] <= latest).sum())
+
+
 def judge_split_sharing(
-    measured: SharedRows, params: LeakageParams, features: list[str]
+    measured: SharedRows,
+    params: LeakageParams,
+    features: list[str],
+    time_overlap: tuple[str, int] | None = None,
 ) -> CheckResult:
-    """Fail above max_shared_row_share of the holdout; warn on fewer rows beyond chance."""
+    """Fail above max_shared_row_share of the holdout; warn on fewer rows beyond chance.
+
+    With a time split, `time_overlap` (label time column, holdout rows not after the
+    training part) fails when any holdout row is not in the training part's future.
+    """
     threshold = params.max_shared_row_share
     findings = []
+    if time_overlap is not None and time_overlap[1] > 0:
+        column, count = time_overlap
+        share = count / measured.holdout_rows if measured.holdout_rows else 0.0
+        findings.append(
+            Finding(
+                check=SPLIT,
+                status="fail",
+                columns=(column,),
+                measure="holdout_rows_not_after_training",
+                value=count,
+                threshold=0,
+                taxonomy="L3.1",
+                detail=f"{count} holdout rows ({share:.1%}) have a {column} no later than the "
+                "latest training row: the holdout is not the training part's future",
+                severity=UNBOUNDED,
+                evidence={"holdout_rows_not_after_training": count},
+            )
+        )
     noise = 3.0 * float(np.sqrt(measured.expected_by_chance)) + 1.0
     if measured.excess >= noise:
         findings.append(
@@ -140,7 +176,7 @@ def judge_split_sharing(
                 f"repeat a training row's features ({measured.shared_rows} with the same "
                 f"label; {measured.expected_by_chance:.1f} expected by chance): the holdout "
                 "measures memory, not generalisation",
-                severity=measured.share / threshold if threshold > 0 else float("inf"),
+                severity=measured.share / threshold if threshold > 0 else UNBOUNDED,
                 evidence=measured.as_json(),
             )
         )
@@ -160,7 +196,13 @@ def check_split_leakage(
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
     features = leakage_features(frame, data)
     measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout)
-    judged, _ = apply_policy([judge_split_sharing(measured, params, features)], params.on_leakage)
+    overlap = None
+    if split.strategy == "time" and data.label_time:
+        count = holdout_before_training_end(frame[data.label_time], split.train, split.holdout)
+        overlap = (data.label_time, count)
+    judged, _ = apply_policy(
+        [judge_split_sharing(measured, params, features, overlap)], params.on_leakage
+    )
     return judged[0]
 
 
@@ -344,7 +386,7 @@ def judge_resampling(
                 f"against {m.control_share:.1%} of majority rows: the input looks "
                 f"{'oversampled' if m.kind == 'copies' else 'SMOTE-resampled'} before the "
                 "split, so synthetic rows reach the holdout",
-                severity=m.excess / threshold if threshold > 0 else float("inf"),
+                severity=m.excess / threshold if threshold > 0 else UNBOUNDED,
                 evidence=m.as_json(),
             )
         )

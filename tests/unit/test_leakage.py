@@ -22,7 +22,7 @@ from tasks.leakage import (
 )
 from tasks.leakage_rows import check_split_leakage
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
-from tasks.split import make_split
+from tasks.split import Split, make_split
 from tests.leakage_cases import (
     LEAKS,
     LOOKALIKES,
@@ -405,3 +405,26 @@ def test_histogram_screen_bounds_the_exact_auc_and_defers_strong_columns() -> No
         assert abs(estimate - exact) <= error + 1e-12 and error < 0.01
     strong = rng.normal(size=20_000) + 4.0 * y
     assert screen_auc(strong, y, 0.95) is None
+
+
+def test_time_split_whose_holdout_reaches_into_training_time_fails() -> None:
+    case = LOOKALIKES["clean"](2000, 0)
+    good = make_split(case.frame, case.data, SplitParams())
+    assert check_split_leakage(case.frame, good, case.data, LeakageParams()).status == "pass"
+    overlapping = Split(
+        train=good.train,
+        holdout=np.append(good.holdout, good.train[-5:]),
+        strategy="time",
+        cut=good.cut,
+        gap_rows=0,
+    )
+    check = check_split_leakage(case.frame, overlapping, case.data, LeakageParams())
+    assert check.status == "fail" and check.columns[0] == TIME
+    assert rows_of(check, "findings")[0]["value"] == 5
+
+
+def test_tiny_tables_are_checked_without_errors() -> None:
+    frame = clean_frame(12, positive_rate=0.3, seed=1)
+    frame.loc[:3, "y"] = 1
+    checks = run_checks(Case("tiny", frame))
+    assert len(checks) == 6 and all(c.status in ("pass", "warn", "fail") for c in checks)
