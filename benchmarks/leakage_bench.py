@@ -81,12 +81,12 @@ def detection(sizes: list[int], seeds: int) -> str:
         "findings: findings of other checks on the same data (not necessarily wrong: a copied "
         "row also repeats its id order, etc.).",
         "",
-        "| leak | expected check | runs | found (recall) | halted | other findings |",
-        "|---|---|---|---|---|---|",
+        "| leak | expected check | intended | runs | found (recall) | halted | other findings |",
+        "|---|---|---|---|---|---|---|",
     ]
     for inject in LEAKS.values():
         runs = found = halted = other = 0
-        expected_code = ""
+        expected_code = wanted = ""
         for rows in sizes:
             for seed in range(seeds):
                 case = inject(clean_frame(rows, seed=seed))
@@ -98,9 +98,10 @@ def detection(sizes: list[int], seeds: int) -> str:
                     next(c for c in checks if c.code == code).status == "fail"
                     for code in case.expected
                 )
+                wanted = case.status
                 other += sum(1 for code in flagged(checks) if code not in case.expected)
         lines.append(
-            f"| {inject(clean_frame(500, seed=0)).name} | {expected_code} | {runs} | "
+            f"| {inject(clean_frame(500, seed=0)).name} | {expected_code} | {wanted} | {runs} | "
             f"{found}/{runs} ({found / runs:.0%}) | {halted}/{runs} | {other} |"
         )
     lines += [

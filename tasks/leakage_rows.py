@@ -37,6 +37,8 @@ _MAX_INDEXED = 50_000
 _COLLINEAR_TOLERANCE = 1e-6
 # Columns with fewer distinct minority values form a lattice where points line up by chance.
 _MIN_DISTINCT = 20
+_MAX_MISSING = 0.2
+_CHUNK = 250
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -253,27 +255,19 @@ def copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str], key: 
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
-def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
-    """Return the share of (sampled) points on a segment between two of their neighbours.
-
-    SMOTE makes a row as a + u (b - a) with a, b minority rows and u in (0, 1): it lies
-    on the segment between two rows that are among its nearest neighbours.
-    """
-    n = len(points)
-    if n < 3:
-        return 0.0
-    if n > _MAX_INDEXED:
-        points = points[rng.choice(n, _MAX_INDEXED, replace=False)]
-        n = _MAX_INDEXED
-    k = min(_NEIGHBOURS, n - 1)
-    queries = rng.choice(n, min(n, _MAX_QUERIES), replace=False)
-    index = NearestNeighbors(n_neighbors=k + 1).fit(points)
-    _, neighbours = index.kneighbors(points[queries])
+def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Return the k nearest other rows of each query row in this space."""
+    index = NearestNeighbors(n_neighbors=k + 1).fit(space)
+    _, found = index.kneighbors(space[queries])
     # Drop the query itself (a duplicate may take its place at distance 0; keep k others).
-    is_self = neighbours == queries[:, None]
+    is_self = found == queries[:, None]
     keep = np.where(is_self.any(axis=1, keepdims=True), ~is_self, np.arange(k + 1) < k)
-    neighbours = neighbours[keep].reshape(len(queries), k)
-    first, second = np.triu_indices(k, 1)
+    return np.asarray(found[keep].reshape(len(queries), k))
+
+
+def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Return, per query, whether it lies inside the segment between two of its neighbours."""
+    first, second = np.triu_indices(neighbours.shape[1], 1)
     s = points[queries][:, None, :]
     a = points[neighbours[:, first]]
     b = points[neighbours[:, second]]
@@ -294,7 +288,38 @@ def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
         & (np.einsum("qpj,qpj->qp", v, v) > tiny)
         & (np.einsum("qpj,qpj->qp", s - b, s - b) > tiny)
     )
-    return float(on.any(axis=1).mean())
+    return np.asarray(on.any(axis=1))
+
+
+def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
+    """Return the share of (sampled) points on a segment between two of their neighbours.
+
+    SMOTE makes a row as a + u (b - a) with a, b minority rows and u in (0, 1): it lies
+    on the segment between two rows that are among its nearest neighbours. Which rows
+    are neighbours depends on the scaling SMOTE saw, unknown here; neighbours are taken
+    both in the raw units and in standardised units. Lying on a segment does not depend
+    on the scaling, and is tested in standardised units.
+    """
+    n = len(points)
+    if n < 3:
+        return 0.0
+    if n > _MAX_INDEXED:
+        points = points[rng.choice(n, _MAX_INDEXED, replace=False)]
+        n = _MAX_INDEXED
+    spread = points.std(axis=0)
+    spread[spread == 0] = 1.0
+    scaled = (points - points.mean(axis=0)) / spread
+    k = min(_NEIGHBOURS, n - 1)
+    queries = rng.choice(n, min(n, _MAX_QUERIES), replace=False)
+    on = np.zeros(len(queries), dtype=bool)
+    # Chunks keep the (queries x pairs x columns) arrays small.
+    for start in range(0, len(queries), _CHUNK):
+        chunk = queries[start : start + _CHUNK]
+        neighbours = np.concatenate(
+            [_neighbours(points, chunk, k), _neighbours(scaled, chunk, k)], axis=1
+        )
+        on[start : start + _CHUNK] = _on_segment(scaled, chunk, neighbours)
+    return float(on.mean())
 
 
 def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
@@ -307,17 +332,18 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     for column in features:
         if not is_float_dtype(frame[column].dtype):
             continue
+        # SMOTE cannot interpolate missing values; a mostly empty column would only
+        # remove rows from the test.
+        if frame[column].isna().mean() > _MAX_MISSING:
+            continue
         if frame[column].nunique() >= min(_MIN_DISTINCT, max(3, len(frame) // 2)):
             chosen.append(column)
     return chosen
 
 
-def _standardised(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     values = frame[columns].to_numpy(dtype="float64", na_value=np.nan)
-    values = values[~np.isnan(values).any(axis=1)]
-    spread = values.std(axis=0) if len(values) else np.ones(len(columns))
-    spread[spread == 0] = 1.0
-    return (values - values.mean(axis=0)) / spread
+    return values[~np.isnan(values).any(axis=1)]
 
 
 def measure_resampling(
@@ -351,8 +377,8 @@ def measure_resampling(
             ResamplingTrace(
                 "segments",
                 len(minority_rows),
-                segment_share(_standardised(minority, columns), np.random.default_rng(1)),
-                segment_share(_standardised(control, columns), np.random.default_rng(1)),
+                segment_share(_complete_rows(minority, columns), np.random.default_rng(1)),
+                segment_share(_complete_rows(control, columns), np.random.default_rng(1)),
                 tuple(columns),
             )
         )

@@ -37,6 +37,8 @@ class Case:
     innocent: tuple[str, ...] = ()
     leakage: LeakageParams = field(default_factory=LeakageParams)
     drop: tuple[str, ...] = ()
+    # The status the expected checks must reach: subtle leaks only warn by design.
+    status: str = "fail"
 
     @property
     def data(self) -> DataParams:
@@ -94,13 +96,30 @@ def date_after_all(frame: pd.DataFrame) -> Case:
     return Case("date after label time (all rows)", out, {"temporal_leakage": ("settled_at",)})
 
 
-def date_after_share(frame: pd.DataFrame) -> Case:
+def _late_share(frame: pd.DataFrame, share: float) -> pd.DataFrame:
     rng = _rng(frame)
     lead = _days(rng, -30, -1, len(frame)).to_numpy().copy()
-    late = rng.random(len(frame)) < 0.05
+    late = np.zeros(len(frame), dtype=bool)
+    late[rng.choice(len(frame), max(1, round(share * len(frame))), replace=False)] = True
     lead[late] = -lead[late]
-    out = frame.assign(updated_at=frame[TIME] + lead)
-    return Case("date after label time (5% of rows)", out, {"temporal_leakage": ("updated_at",)})
+    return frame.assign(updated_at=frame[TIME] + lead)
+
+
+def date_after_share(frame: pd.DataFrame) -> Case:
+    return Case(
+        "date after label time (5% of rows)",
+        _late_share(frame, 0.05),
+        {"temporal_leakage": ("updated_at",)},
+    )
+
+
+def date_after_few(frame: pd.DataFrame) -> Case:
+    return Case(
+        "date after label time (0.5% of rows: warns)",
+        _late_share(frame, 0.005),
+        {"temporal_leakage": ("updated_at",)},
+        status="warn",
+    )
 
 
 def date_only_positives(frame: pd.DataFrame) -> Case:
@@ -113,6 +132,31 @@ def date_only_positives(frame: pd.DataFrame) -> Case:
         out,
         {"missingness_leakage": ("flagged_at",)},
         innocent=(),
+    )
+
+
+def partial_presence(frame: pd.DataFrame) -> Case:
+    rng = _rng(frame)
+    filled = (frame[LABEL] == 1) & (rng.random(len(frame)) < 0.2)
+    out = frame.assign(refund_amount=rng.gamma(2.0, 20.0, len(frame))).assign(
+        refund_amount=lambda f: f["refund_amount"].where(filled)
+    )
+    return Case(
+        "value present for 20% of positives only",
+        out,
+        {"missingness_leakage": ("refund_amount",)},
+    )
+
+
+def noisier_label_copy(frame: pd.DataFrame) -> Case:
+    rng = _rng(frame)
+    # Noise sd 0.4: ROC-AUC about 0.96, between the warning and the failure level.
+    out = frame.assign(review_score=frame[LABEL] + rng.normal(0, 0.4, len(frame)))
+    return Case(
+        "noisier copy of the label (AUC ~0.96: warns)",
+        out,
+        {"target_leakage": ("review_score",)},
+        status="warn",
     )
 
 
@@ -167,18 +211,32 @@ def declared_offset(frame: pd.DataFrame) -> Case:
 
 def rows_by_class(frame: pd.DataFrame) -> Case:
     out = frame.sort_values(LABEL, kind="stable").reset_index(drop=True)
-    return Case("rows ordered by class", out, {"order_leakage": ()})
+    return Case("rows ordered by class", out, {"order_leakage": ()}, status="warn")
+
+
+def _shared(frame: pd.DataFrame, share: float) -> pd.DataFrame:
+    """Copy rows of the training period into the holdout period (the last 20 days)."""
+    rng = _rng(frame)
+    early = frame.iloc[: int(len(frame) * 0.7)]
+    copies = early.sample(max(1, int(len(frame) * share)), random_state=1).copy()
+    last = frame[TIME].max()
+    copies[TIME] = last - _days(rng, 0, 20, len(copies))
+    return _renumbered(pd.concat([frame, copies], ignore_index=True))
 
 
 def shared_rows(frame: pd.DataFrame) -> Case:
-    """Copy 5% of the rows of the training period into the holdout period."""
-    rng = _rng(frame)
-    early = frame.iloc[: int(len(frame) * 0.7)]
-    copies = early.sample(int(len(frame) * 0.05), random_state=1).copy()
-    last = frame[TIME].max()
-    copies[TIME] = last - _days(rng, 0, 20, len(copies))
-    out = pd.concat([frame, copies], ignore_index=True)
-    return Case("rows shared across the split", _renumbered(out), {"split_leakage": ()})
+    return Case(
+        "rows shared across the split (5% of rows)", _shared(frame, 0.05), {"split_leakage": ()}
+    )
+
+
+def few_shared_rows(frame: pd.DataFrame) -> Case:
+    return Case(
+        "rows shared across the split (0.1% of rows: warns)",
+        _shared(frame, 0.001),
+        {"split_leakage": ()},
+        status="warn",
+    )
 
 
 def _resampled(frame: pd.DataFrame, sampler: object, name: str) -> Case:
@@ -214,6 +272,16 @@ def smote_before_split(frame: pd.DataFrame) -> Case:
     )
 
 
+def light_smote_before_split(frame: pd.DataFrame) -> Case:
+    """Minority/majority from about 0.11 to 0.13: about 15% of minority rows synthetic."""
+    ratio = float((frame[LABEL] == 1).mean() / (frame[LABEL] == 0).mean())
+    return _resampled(
+        frame,
+        SMOTE(sampling_strategy=ratio * 1.18, random_state=0),
+        "light SMOTE before the split (15% synthetic)",
+    )
+
+
 def oversampled_before_split(frame: pd.DataFrame) -> Case:
     return _resampled(
         frame,
@@ -225,8 +293,11 @@ def oversampled_before_split(frame: pd.DataFrame) -> Case:
 LEAKS: dict[str, Callable[[pd.DataFrame], Case]] = {
     "date_after_all": date_after_all,
     "date_after_share": date_after_share,
+    "date_after_few": date_after_few,
     "date_only_positives": date_only_positives,
+    "partial_presence": partial_presence,
     "noisy_label_copy": noisy_label_copy,
+    "noisier_label_copy": noisier_label_copy,
     "label_function": label_function,
     "year_after": year_after,
     "string_dates_after": string_dates_after,
@@ -234,7 +305,9 @@ LEAKS: dict[str, Callable[[pd.DataFrame], Case]] = {
     "declared_offset": declared_offset,
     "rows_by_class": rows_by_class,
     "shared_rows": shared_rows,
+    "few_shared_rows": few_shared_rows,
     "smote_before_split": smote_before_split,
+    "light_smote_before_split": light_smote_before_split,
     "oversampled_before_split": oversampled_before_split,
 }
 
