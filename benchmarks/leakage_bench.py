@@ -25,7 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.params import DataParams, LeakageParams, SplitParams
 from tasks.leakage import (
+    auc_with_missing,
+    category_codes,
     check_temporal_leakage,
+    fold_of_rows,
     judge_missingness,
     judge_order,
     judge_target_auc,
@@ -33,6 +36,8 @@ from tasks.leakage import (
     measure_missingness,
     measure_order,
     measure_target_auc,
+    numeric_view,
+    out_of_fold_rates,
     time_bins,
 )
 from tasks.leakage_rows import check_resampling_leakage, check_split_leakage
@@ -195,6 +200,20 @@ def time_checks(frame: pd.DataFrame, data: DataParams, params: LeakageParams) ->
     return timings
 
 
+def exact_auc_seconds(frame: pd.DataFrame, data: DataParams) -> float:
+    """Return the seconds of the exact sorting AUC of every feature (no histogram bound)."""
+    features = leakage_features(frame, data)
+    positive = (frame[data.label] == 1).to_numpy()
+    folds = fold_of_rows(len(positive))
+    start = time.perf_counter()
+    for column in features:
+        numbers = numeric_view(frame[column])
+        if numbers is None:
+            numbers = out_of_fold_rates(category_codes(frame[column]), positive, folds)
+        auc_with_missing(numbers, positive)
+    return time.perf_counter() - start
+
+
 def speed(rows: int, repeats: int) -> str:
     """Return the speed table: Parquet read vs every leakage check, same process."""
     data = DataParams(path="-", label="y", label_time="event_time", id_column="txn_id")
@@ -213,6 +232,7 @@ def speed(rows: int, repeats: int) -> str:
     for _ in range(repeats):
         for key, value in time_checks(frame, data, params).items():
             parts.setdefault(key, []).append(value)
+    exact = float(np.median([exact_auc_seconds(frame, data) for _ in range(repeats)]))
     read = float(np.median(reads))
     medians = {k: float(np.median(v)) for k, v in parts.items()}
     total = sum(medians.values())
@@ -234,6 +254,11 @@ def speed(rows: int, repeats: int) -> str:
         "",
         f"Target: all leakage checks within 3x the Parquet read time: **{verdict}** "
         f"({total / read:.2f}x).",
+        "",
+        "target_leakage bounds each column's AUC with an O(n) histogram first and sorts only "
+        "columns whose bound may reach the warning level (0.95). Worst case, every column "
+        f"measured by the exact sorting AUC: {exact:.3f} s ({exact / read:.2f}x the read), "
+        f"i.e. {exact / max(1, frame.shape[1] - 3) * 1000:.0f} ms per column.",
     ]
     return "\n".join(lines)
 

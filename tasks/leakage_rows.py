@@ -392,7 +392,10 @@ def judge_resampling(
     threshold = params.max_resampled_share
     findings = []
     for m in measured:
-        if m.excess <= 0 or m.excess_rows < params.min_evidence_rows:
+        # Four standard deviations of a count with the control's rate: repeats that are
+        # spread over both classes by chance (a re-ingested batch) stay below it.
+        noise = 4.0 * float(np.sqrt(m.control_share * m.minority_rows))
+        if m.excess <= 0 or m.excess_rows < max(params.min_evidence_rows, noise):
             continue
         what = (
             "repeat another minority row"
