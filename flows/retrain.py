@@ -109,10 +109,11 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     Stages: load, schema validation (pandera), label profile, leakage (dates after the label
     time, label-revealing features and missingness, resampling traces), time split (and rows
     shared across it), resampling of the training part only, training, evaluation on the
-    untouched holdout, the gate, and publishing. A failing check ends the run Failed with the failure code
-    first in the state message; the report (with a ranked diagnosis when the gate fires)
-    is published as artifacts and written under <publish.output_dir>/reports/. A model
-    is published to <publish.output_dir>/models/ only when every gate passed.
+    untouched holdout, the gate, and publishing. A failing check ends the run Failed with
+    the failure code first in the state message; the report (with a ranked diagnosis when
+    the gate fires) is published as artifacts and written under
+    <publish.output_dir>/reports/. A model is published to <publish.output_dir>/models/
+    only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
     outcome = _data_stages(params, recorder)
