@@ -61,7 +61,9 @@ class LeakageParams(_Params):
         description="Declared availability: feature column -> when its value becomes known, "
         "either another column holding that time (e.g. 'score': 'score_computed_at') or an "
         "offset from the label time such as '+30d' or '-1d' (units w, d, h, min, s). Values "
-        "known after the label time count like dates after it (temporal_leakage).",
+        "known after the label time count like dates after it (temporal_leakage). A declared "
+        "column is judged by its declaration only: declare a future date known in advance "
+        "(a scheduled due date) as '-0d'.",
     )
     target_auc_fail: float = Field(
         default=0.99,

@@ -325,7 +325,11 @@ def judge_post_label_dates(
 def check_temporal_leakage(
     frame: pd.DataFrame, label_time: str | None, features: list[str], params: LeakageParams
 ) -> CheckResult:
-    """Measure and judge every date-like column and every declaration against the label time."""
+    """Measure and judge every date-like column and every declaration against the label time.
+
+    A declared column is judged by its declaration only: a date that lies in the future
+    but is known in advance (a scheduled due date) is declared with offset '-0d'.
+    """
     if label_time is None:
         return CheckResult(
             code=TEMPORAL,
@@ -333,7 +337,8 @@ def check_temporal_leakage(
             status="not_run",
             summary="no label time given (data.label_time), so dates cannot be checked",
         )
-    measured = measure_post_label_dates(frame, label_time, features)
+    undeclared = [c for c in features if c not in params.known_at]
+    measured = measure_post_label_dates(frame, label_time, undeclared)
     if params.known_at:
         measured += measure_declared_availability(
             frame, label_time, declarations_from_params(params)

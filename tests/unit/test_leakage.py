@@ -428,3 +428,13 @@ def test_tiny_tables_are_checked_without_errors() -> None:
     frame.loc[:3, "y"] = 1
     checks = run_checks(Case("tiny", frame))
     assert len(checks) == 6 and all(c.status in ("pass", "warn", "fail") for c in checks)
+
+
+def test_future_date_known_in_advance_passes_once_declared() -> None:
+    frame = clean_frame(2000, seed=3)
+    frame = frame.assign(due_date=(frame[TIME] + pd.Timedelta(days=30)).dt.floor("D"))
+    data = Case("x", frame).data
+    undeclared = detect_leakage(frame, data, LeakageParams(), 1).checks
+    assert _check(undeclared, TIME_CHECK).columns == ["due_date"]
+    declared = LeakageParams(known_at={"due_date": "-0d"})
+    assert _check(detect_leakage(frame, data, declared, 1).checks, TIME_CHECK).status == "pass"
