@@ -1,10 +1,15 @@
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import run_flow
+from tasks.artifacts import LEAKAGE_KEY
 from tests.conftest import params_for
 
 
@@ -23,6 +28,20 @@ def test_validate_halts_on_the_post_label_date(
     assert report.failure.details["columns"] == ["chargeback_at"]
     codes = {c.code: c.status for c in report.checks}
     assert codes["missingness_leakage"] == "fail" and codes["target_leakage"] == "fail"
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[LEAKAGE_KEY])),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    assert artifacts, "the leakage findings table was not published"
+    rows = json.loads(str(artifacts[0].data))
+    assert [r["status"] for r in rows] == ["fail", "fail", "fail"]
+    assert {r["check"] for r in rows} == {
+        "temporal_leakage",
+        "missingness_leakage",
+        "target_leakage",
+    }
+    assert all(r["columns"] == "chargeback_at" for r in rows)
 
 
 def test_drop_policy_trains_without_the_flagged_column(
