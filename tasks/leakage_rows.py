@@ -30,15 +30,15 @@ SPLIT = "split_leakage"
 RESAMPLING = "resampling_leakage"
 _NEIGHBOURS = 10
 # Query rows of the segment test; the share is estimated on at most this many rows.
-_MAX_QUERIES = 1_000
+_MAX_QUERIES = 2_000
 # Minority rows indexed for neighbours; beyond it a seeded sample keeps the cost bounded.
 _MAX_INDEXED = 50_000
-# A point is on a segment when its distance to the line is below this share of the length.
-_COLLINEAR_TOLERANCE = 1e-6
+# Directions count as opposite below this cosine: an angle within 1e-6 radians of 180
+# degrees (1 + cos = angle^2 / 2), far above float error, far below chance alignment.
+_OPPOSITE = -1.0 + 0.5e-12
 # Columns with fewer distinct minority values form a lattice where points line up by chance.
 _MIN_DISTINCT = 20
 _MAX_MISSING = 0.2
-_CHUNK = 250
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -266,29 +266,21 @@ def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 
 def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """Return, per query, whether it lies inside the segment between two of its neighbours."""
-    first, second = np.triu_indices(neighbours.shape[1], 1)
+    """Return, per query, whether it lies inside the segment between two of its neighbours.
+
+    The query s is strictly between a and b exactly when the directions s->a and s->b are
+    opposite: the cosine of the angle between them is -1. One batched Gram matrix of the
+    unit directions to all neighbours tests every pair at once.
+    """
     s = points[queries][:, None, :]
-    a = points[neighbours[:, first]]
-    b = points[neighbours[:, second]]
-    d = b - a
-    v = s - a
-    length2 = np.einsum("qpj,qpj->qp", d, d)
-    scale = np.einsum("qpj,qpj->qp", v, d)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = scale / length2
-    residual = v - t[..., None] * d
-    off_line2 = np.einsum("qpj,qpj->qp", residual, residual)
-    tiny = 1e-12
-    on = (
-        (length2 > tiny)
-        & (t > 1e-9)
-        & (t < 1 - 1e-9)
-        & (off_line2 <= _COLLINEAR_TOLERANCE**2 * length2)
-        & (np.einsum("qpj,qpj->qp", v, v) > tiny)
-        & (np.einsum("qpj,qpj->qp", s - b, s - b) > tiny)
+    towards = points[neighbours] - s
+    length = np.sqrt(np.einsum("qkj,qkj->qk", towards, towards))
+    # A neighbour at the query's own position (a copy) has no direction.
+    unit = np.divide(
+        towards, length[..., None], out=np.zeros_like(towards), where=length[..., None] > 1e-12
     )
-    return np.asarray(on.any(axis=1))
+    cosine = np.matmul(unit, unit.transpose(0, 2, 1))
+    return np.asarray((cosine <= _OPPOSITE).any(axis=(1, 2)))
 
 
 def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
@@ -311,15 +303,10 @@ def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
     scaled = (points - points.mean(axis=0)) / spread
     k = min(_NEIGHBOURS, n - 1)
     queries = rng.choice(n, min(n, _MAX_QUERIES), replace=False)
-    on = np.zeros(len(queries), dtype=bool)
-    # Chunks keep the (queries x pairs x columns) arrays small.
-    for start in range(0, len(queries), _CHUNK):
-        chunk = queries[start : start + _CHUNK]
-        neighbours = np.concatenate(
-            [_neighbours(points, chunk, k), _neighbours(scaled, chunk, k)], axis=1
-        )
-        on[start : start + _CHUNK] = _on_segment(scaled, chunk, neighbours)
-    return float(on.mean())
+    neighbours = np.concatenate(
+        [_neighbours(points, queries, k), _neighbours(scaled, queries, k)], axis=1
+    )
+    return float(_on_segment(scaled, queries, neighbours).mean())
 
 
 def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
