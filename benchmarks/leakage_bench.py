@@ -54,6 +54,24 @@ from tests.leakage_cases import (
 )
 
 HEADING = "## Leakage detection (issue 4)"
+NOTES = """### Notes
+
+- Detection data: `clean_frame` has 10% positives, a year of label times, dates, categories,
+  10% missing values in one column and free text; every leak is injected into it with a
+  known column. The look-alikes are the ones the checks are most likely to confuse.
+- Limits by design: a noisy label copy whose ROC-AUC stays under 0.95 is not reported (an
+  honest feature can be that strong); SMOTE traces need at least two float columns with 20
+  or more distinct minority values (SMOTE output is fractional; integer columns line up by
+  chance); copies count only when every feature value repeats; the chance level of rows
+  shared across the split assumes independent columns, so strongly correlated
+  low-cardinality columns can look like copies.
+- Speed: whole-table checks are O(n) or O(n log m) (m = minority rows); the resampling
+  check works on minority rows (at most 50,000 indexed, 1,000 queried) and an equal-size
+  majority sample. The exact sorting AUC runs only for columns whose histogram bound may
+  reach the warning level, so a table where every column is that strong would take the
+  worst-case time above, over the 3x target on this machine.
+- The machine is shared: the Parquet read and the checks are timed in the same process, one
+  after the other, so their ratio is meaningful even when absolute times move."""
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -291,6 +309,7 @@ def main() -> None:
         sections += [detection(sizes, args.seeds), ""]
     if not args.skip_speed:
         sections += [speed(args.rows, args.repeats), ""]
+    sections += [NOTES, ""]
     text = "\n".join(sections).rstrip("\n")
     print(text)
     if args.write:

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
@@ -30,7 +31,7 @@ SPLIT = "split_leakage"
 RESAMPLING = "resampling_leakage"
 _NEIGHBOURS = 10
 # Query rows of the segment test; the share is estimated on at most this many rows.
-_MAX_QUERIES = 2_000
+_MAX_QUERIES = 1_000
 # Minority rows indexed for neighbours; beyond it a seeded sample keeps the cost bounded.
 _MAX_INDEXED = 50_000
 # Directions count as opposite below this cosine: an angle within 1e-6 radians of 180
@@ -258,7 +259,10 @@ def copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str], key: 
 def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Return the k nearest other rows of each query row in this space."""
     index = NearestNeighbors(n_neighbors=k + 1).fit(space)
-    _, found = index.kneighbors(space[queries])
+    # One thread: on a shared machine OpenMP threads waiting for busy cores made the
+    # search three times slower than a single thread.
+    with threadpool_limits(limits=1):
+        _, found = index.kneighbors(space[queries])
     # Drop the query itself (a duplicate may take its place at distance 0; keep k others).
     is_self = found == queries[:, None]
     keep = np.where(is_self.any(axis=1, keepdims=True), ~is_self, np.arange(k + 1) < k)
