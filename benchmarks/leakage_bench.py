@@ -241,26 +241,31 @@ def speed(rows: int, repeats: int) -> str:
         wide_frame(rows).to_parquet(path, index=False)
         size_mb = path.stat().st_size / 1e6
         pd.read_parquet(path)  # warm the file cache and imports once
-        reads = []
+        reads: list[float] = []
+        ratios: list[float] = []
+        parts: dict[str, list[float]] = {}
+        # Each round reads the file, then runs every check on what it read: the load of the
+        # shared machine changes between rounds, so each round gives its own ratio.
         for _ in range(repeats):
             start = time.perf_counter()
             frame = pd.read_parquet(path)
             reads.append(time.perf_counter() - start)
-    parts: dict[str, list[float]] = {}
-    for _ in range(repeats):
-        for key, value in time_checks(frame, data, params).items():
-            parts.setdefault(key, []).append(value)
+            timings = time_checks(frame, data, params)
+            for key, value in timings.items():
+                parts.setdefault(key, []).append(value)
+            ratios.append(sum(timings.values()) / reads[-1])
     exact = float(np.median([exact_auc_seconds(frame, data) for _ in range(repeats)]))
     read = float(np.median(reads))
     medians = {k: float(np.median(v)) for k, v in parts.items()}
     total = sum(medians.values())
-    verdict = "met" if total <= 3 * read else "MISSED"
+    ratio = float(np.median(ratios))
+    verdict = "met" if ratio <= 3 else "MISSED"
     lines = [
         f"### Speed: {rows:,} rows x {frame.shape[1]} columns Parquet ({size_mb:.0f} MB)",
         "",
-        f"Median of {repeats} runs in one process; 1% positives; 19 float columns (5% missing "
-        "in some), 3 integer, 3 string (40 categories), 2 date columns, a string id, the label "
-        "time and the label.",
+        f"Median of {repeats} rounds (read, then every check) in one process; 1% positives; "
+        "19 float columns (5% missing in some), 3 integer, 3 string (40 categories), "
+        "2 date columns, a string id, the label time and the label.",
         "",
         "| step | seconds | x Parquet read |",
         "|---|---|---|",
@@ -271,7 +276,8 @@ def speed(rows: int, repeats: int) -> str:
         f"| **all leakage checks** | **{total:.3f}** | **{total / read:.2f}** |",
         "",
         f"Target: all leakage checks within 3x the Parquet read time: **{verdict}** "
-        f"({total / read:.2f}x).",
+        f"(median ratio of the {repeats} rounds {ratio:.2f}x, range {min(ratios):.2f}x to "
+        f"{max(ratios):.2f}x).",
         "",
         "target_leakage bounds each column's AUC with an O(n) histogram first and sorts only "
         "columns whose bound may reach the warning level (0.95). Worst case, every column "
