@@ -129,7 +129,10 @@ def leakage_table(report: Report) -> list[dict[str, JsonValue]]:
             row: dict[str, JsonValue] = {
                 "status": finding.get("status"),
                 "check": check.code,
-                "columns": ", ".join(str(c) for c in columns) if isinstance(columns, list) else "",
+                # Row findings (row order, copied rows) have no column to name.
+                "columns": ", ".join(str(c) for c in columns)
+                if isinstance(columns, list) and columns
+                else "(rows)",
                 "measure": finding.get("measure"),
                 "value": finding.get("value"),
                 "threshold": finding.get("threshold"),

@@ -397,17 +397,18 @@ def judge_resampling(
             Finding(
                 check=RESAMPLING,
                 status="fail" if m.excess > threshold else "warn",
-                columns=(label, *m.columns),
+                columns=m.columns,
                 measure=f"excess_share_{m.kind}",
                 value=m.excess,
                 threshold=threshold,
                 taxonomy="L1.2",
-                detail=f"{m.minority_share:.1%} of the {m.minority_rows} minority rows {what}, "
+                detail=f"{m.minority_share:.1%} of the {m.minority_rows} minority rows "
+                f"({label}) {what}, "
                 f"against {m.control_share:.1%} of majority rows: the input looks "
                 f"{'oversampled' if m.kind == 'copies' else 'SMOTE-resampled'} before the "
                 "split, so synthetic rows reach the holdout",
                 severity=m.excess / threshold if threshold > 0 else UNBOUNDED,
-                evidence=m.as_json(),
+                evidence={"label": label, **m.as_json()},
             )
         )
     return check_from_findings(

@@ -7,13 +7,14 @@ from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
 from flows.example_data import make_transactions
-from schemas.params import DataParams, LeakageParams, SplitParams
+from schemas.params import DataParams, LeakageParams, RetrainParams, SplitParams
 from schemas.report import CheckResult, Report
 from tasks.artifacts import LEAKAGE_KEY, leakage_table
 from tasks.leakage import (
     DeclarationError,
     auc_pairs,
     auc_with_missing,
+    declarations_from_params,
     detect_leakage,
     measure_declared_availability,
     measure_target_auc,
@@ -438,3 +439,27 @@ def test_future_date_known_in_advance_passes_once_declared() -> None:
     assert _check(undeclared, TIME_CHECK).columns == ["due_date"]
     declared = LeakageParams(known_at={"due_date": "-0d"})
     assert _check(detect_leakage(frame, data, declared, 1).checks, TIME_CHECK).status == "pass"
+
+
+def test_leakage_settings_come_from_a_config_mapping() -> None:
+    params = RetrainParams.model_validate(
+        {
+            "data": {"path": "x.csv", "label": "y", "label_time": "t"},
+            "leakage": {"known_at": {"score": "+30d", "risk": "risk_at"}, "on_leakage": "drop"},
+        }
+    )
+    assert params.leakage.on_leakage == "drop"
+    assert declarations_from_params(params.leakage) == {
+        "score": pd.Timedelta(days=30),
+        "risk": "risk_at",
+    }
+    with pytest.raises(ValidationError, match="on_leakage"):
+        RetrainParams.model_validate(
+            {"data": {"path": "x", "label": "y"}, "leakage": {"on_leakage": "ignore"}}
+        )
+
+
+def test_row_findings_are_listed_as_rows_in_the_table() -> None:
+    checks = run_checks(leak_case("rows_by_class", rows=2000, seed=0))
+    table = leakage_table(Report(status="passed", checks=checks))
+    assert [(r["check"], r["columns"]) for r in table] == [("order_leakage", "(rows)")]
