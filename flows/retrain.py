@@ -93,8 +93,7 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
 
     Ends Completed when every check passed (warnings allowed), Failed with the failure
     code first in the state message when a check halted it. The report is published as
-    artifacts (retrain-guard-summary, retrain-guard-checks, and retrain-guard-leakage when
-    leakage was found) and written under
+    artifacts (retrain-guard-summary, retrain-guard-checks) and written under
     <publish.output_dir>/reports/.
     """
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
@@ -106,14 +105,12 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
 def retrain(params: RetrainParams) -> Report | State[Any]:
     """Retrain a binary classifier and halt before publishing a model that predicts one class.
 
-    Stages: load, schema validation (pandera), label profile, leakage (dates after the label
-    time, label-revealing features and missingness, resampling traces), time split (and rows
-    shared across it), resampling of the training part only, training, evaluation on the
-    untouched holdout, the gate, and publishing. A failing check ends the run Failed with
-    the failure code first in the state message; the report (with a ranked diagnosis when
-    the gate fires) is published as artifacts and written under
-    <publish.output_dir>/reports/. A model is published to <publish.output_dir>/models/
-    only when every gate passed.
+    Stages: load, schema validation (pandera), label profile, temporal leakage, time split,
+    resampling of the training part only, training, evaluation on the untouched holdout,
+    the gate, and publishing. A failing check ends the run Failed with the failure code
+    first in the state message; the report (with a ranked diagnosis when the gate fires)
+    is published as artifacts and written under <publish.output_dir>/reports/. A model
+    is published to <publish.output_dir>/models/ only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
     outcome = _data_stages(params, recorder)
