@@ -199,6 +199,12 @@ class DateLead:
         }
 
 
+def whole_days(times: pd.Series) -> bool:
+    """Return whether every present time is a midnight: the label time is only a date."""
+    present = times.dropna()
+    return bool(len(present)) and bool((present == present.dt.floor("D")).all())
+
+
 def _lead(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
     known = as_naive_utc(known)
     present = known.notna() & reference.notna()
@@ -212,9 +218,19 @@ def _lead(column: str, known: pd.Series, reference: pd.Series, source: str) -> D
 def measure_post_label_dates(
     frame: pd.DataFrame, label_time: str, columns: list[str]
 ) -> list[DateLead]:
-    """Measure, per date-like column, how many non-null values fall after the label time."""
+    """Measure, per date-like column, how many non-null values fall after the label time.
+
+    A label time given as a date says nothing about the hour: a value later that same day
+    may still precede the prediction, so then only later days count.
+    """
     reference = as_naive_utc(frame[label_time])
-    return [_lead(d.column, d.values, reference, d.how) for d in date_like_columns(frame, columns)]
+    by_day = whole_days(reference)
+    return [
+        _lead(
+            d.column, as_naive_utc(d.values).dt.floor("D") if by_day else d.values, reference, d.how
+        )
+        for d in date_like_columns(frame, columns)
+    ]
 
 
 class DeclarationError(ValueError):

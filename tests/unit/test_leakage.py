@@ -463,3 +463,18 @@ def test_row_findings_are_listed_as_rows_in_the_table() -> None:
     checks = run_checks(leak_case("rows_by_class", rows=2000, seed=0))
     table = leakage_table(Report(status="passed", checks=checks))
     assert [(r["check"], r["columns"]) for r in table] == [("order_leakage", "(rows)")]
+
+
+def test_label_time_given_as_a_date_counts_only_later_days() -> None:
+    days = pd.date_range("2025-01-01", periods=40, freq="D")
+    frame = pd.DataFrame(
+        {
+            "t": days,
+            "submitted_at": days + pd.Timedelta(hours=15),  # the same day, later hours
+            "settled_at": days + pd.Timedelta(days=2),
+            "y": [0, 1] * 20,
+        }
+    )
+    data = DataParams(path="-", label="y", label_time="t")
+    temporal = _check(detect_leakage(frame, data, LeakageParams(), 1).checks, TIME_CHECK)
+    assert temporal.columns == ["settled_at"]
