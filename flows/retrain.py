@@ -23,6 +23,7 @@ from tasks.evaluation import (
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
 from tasks.leakage import detect_leakage_task
+from tasks.leakage_rows import split_leakage_task
 from tasks.load import InputError, load_task, read_columns
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
@@ -118,11 +119,11 @@ def _data_stages(
         return failed
 
     with recorder.stage("leakage"):
-        role_columns = {c for c in (data.id_column, *data.drop) if c}
-        checks = detect_leakage_task(frame, data.label_time, role_columns, params.leakage)
-    if failed := recorder.add(*checks):
+        leakage = detect_leakage_task(frame, data, params.leakage, profile.positive)
+    recorder.metrics["leakage"] = leakage.describe()
+    if failed := recorder.add(*leakage.checks):
         return failed
-    return frame, profile
+    return frame.drop(columns=leakage.dropped), profile
 
 
 @flow(name="validate-data", persist_result=True)
@@ -169,6 +170,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
 
     with recorder.stage("split"):
         split, checks = split_task(frame, data, params.split, profile.positive)
+        checks = [*checks, split_leakage_task(frame, split, data, params.leakage)]
     recorder.metrics["split"] = split.describe()
     if failed := recorder.add(*checks):
         return _finish(recorder, failed)

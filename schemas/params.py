@@ -1,10 +1,11 @@
 """The flow's one parameter: a frozen, documented pydantic model (the Prefect UI renders it)."""
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Sampler = Literal[
     "none",
@@ -73,6 +74,108 @@ class LeakageParams(_Params):
         description="Largest share of a date column's values that may fall after the row's "
         "label time before the run halts with temporal_leakage (any share above 0 warns).",
     )
+    known_at: dict[str, str] = Field(
+        default_factory=dict,
+        description="Declared availability: feature column -> when its value becomes known, "
+        "either another column holding that time (e.g. 'score': 'score_computed_at') or an "
+        "offset from the label time such as '+30d' or '-1d' (units w, d, h, min, s). Values "
+        "known after the label time count like dates after it (temporal_leakage). A declared "
+        "column is judged by its declaration only: declare a future date known in advance "
+        "(a scheduled due date) as '-0d'.",
+    )
+    target_auc_fail: float = Field(
+        default=0.99,
+        ge=0.5,
+        le=1.0,
+        description="Single-feature ROC-AUC (folded to >= 0.5) at or above which a feature "
+        "halts the run with target_leakage; a feature equal to a function of the label fails.",
+    )
+    target_auc_warn: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=1.0,
+        description="Single-feature ROC-AUC at or above which target_leakage warns.",
+    )
+    order_auc_warn: float = Field(
+        default=0.75,
+        ge=0.5,
+        le=1.0,
+        description="ROC-AUC of the row order or of data.id_column at or above which "
+        "order_leakage warns, unless the label time explains it (AUC within time bins).",
+    )
+    missingness_ratio_fail: float = Field(
+        default=100.0,
+        ge=1.0,
+        le=1e9,
+        description="missingness_leakage fails when a column is present (or absent) this many "
+        "times more often in one class than in the other (e.g. a date filled only for positives).",
+    )
+    missingness_ratio_warn: float = Field(
+        default=20.0, ge=1.0, le=1e9, description="Ratio at which missingness_leakage warns."
+    )
+    max_shared_row_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="split_leakage fails when more than this share of the holdout repeats a "
+        "training row (beyond chance); fewer shared rows, if more than chance explains, warn.",
+    )
+    max_resampled_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="resampling_leakage fails when more than this share of minority rows look "
+        "made by resampling before the split (excess copies, or points on a segment between "
+        "two other minority rows as SMOTE makes them); a smaller excess warns.",
+    )
+    min_evidence_rows: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        description="Rows of evidence a missingness, duplicate or resampling finding needs.",
+    )
+    on_leakage: Literal["fail", "drop", "warn"] = Field(
+        default="fail",
+        description="fail: a leakage finding above its threshold halts the run; drop: remove "
+        "the flagged feature columns, record them in the report and continue (row findings "
+        "such as duplicates still halt); warn: report every finding and continue.",
+    )
+
+    @field_validator("known_at")
+    @classmethod
+    def _check_known_at(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, when in value.items():
+            if not when.strip():
+                raise ValueError(f"leakage.known_at[{column!r}] is empty")
+            if when.strip()[0] in "+-" and parse_offset(when) is None:
+                raise ValueError(
+                    f"leakage.known_at[{column!r}] = {when!r}: an offset looks like '+30d', "
+                    "'-1d', '+12h', '+90min' or '+2w'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check_order(self) -> "LeakageParams":
+        if self.target_auc_warn > self.target_auc_fail:
+            raise ValueError("leakage.target_auc_warn must not exceed leakage.target_auc_fail")
+        if self.missingness_ratio_warn > self.missingness_ratio_fail:
+            raise ValueError(
+                "leakage.missingness_ratio_warn must not exceed leakage.missingness_ratio_fail"
+            )
+        return self
+
+
+_OFFSET = re.compile(r"^\s*([+-])\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|s)\s*$")
+_OFFSET_UNITS = {"w": "weeks", "d": "days", "h": "hours", "min": "minutes", "s": "seconds"}
+
+
+def parse_offset(text: str) -> dict[str, float] | None:
+    """Return a known-at offset such as '+30d' as timedelta keyword arguments, else None."""
+    match = _OFFSET.match(text)
+    if match is None:
+        return None
+    sign = -1.0 if match.group(1) == "-" else 1.0
+    return {_OFFSET_UNITS[match.group(3)]: sign * float(match.group(2))}
 
 
 class SplitParams(_Params):

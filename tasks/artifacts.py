@@ -13,6 +13,7 @@ from schemas.report import Report
 SUMMARY_KEY = "retrain-guard-summary"
 CHECKS_KEY = "retrain-guard-checks"
 SCHEMA_FAILURES_KEY = "retrain-guard-schema-failures"
+LEAKAGE_KEY = "retrain-guard-leakage"
 _KEY = re.compile(r"^[a-z0-9-]+$")
 _STATUS_MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "not_run": "not run"}
 
@@ -227,6 +228,39 @@ def _threshold_text(threshold: JsonValue) -> str | None:
     return None if threshold is None else json.dumps(threshold, default=str)
 
 
+_FINDING_RANK = {"fail": 0, "warn": 1}
+
+
+def leakage_table(report: Report) -> list[dict[str, JsonValue]]:
+    """Return one row per leakage finding of any check, worst first (fail, then severity)."""
+    rows: list[tuple[int, float, dict[str, JsonValue]]] = []
+    for check in report.checks:
+        findings = check.metrics.get("findings")
+        for finding in findings if isinstance(findings, list) else []:
+            if not isinstance(finding, dict):
+                continue
+            columns = finding.get("columns")
+            severity = finding.get("severity")
+            row: dict[str, JsonValue] = {
+                "status": finding.get("status"),
+                "check": check.code,
+                # Row findings (row order, copied rows) have no column to name.
+                "columns": ", ".join(str(c) for c in columns)
+                if isinstance(columns, list) and columns
+                else "(rows)",
+                "measure": finding.get("measure"),
+                "value": finding.get("value"),
+                "threshold": finding.get("threshold"),
+                "type": f"{finding.get('taxonomy')} {finding.get('taxonomy_name')}",
+                "check_status": check.status,
+                "detail": finding.get("detail"),
+            }
+            rank = _FINDING_RANK.get(str(finding.get("status")), 2)
+            rows.append((rank, -float(severity) if isinstance(severity, int | float) else 0, row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [row for _, _, row in rows]
+
+
 def artifact_key(key: str) -> str:
     """Return the key if Prefect accepts it; raise otherwise (a bad key crashes a run late)."""
     if not _KEY.match(key):
@@ -246,6 +280,11 @@ def publish_artifacts_task(report: Report, report_path: str | None = None) -> No
     create_table_artifact(
         table=checks_table(report), key=artifact_key(CHECKS_KEY), description=verdict
     )
+    leaks = leakage_table(report)
+    if leaks:
+        create_table_artifact(
+            table=leaks, key=artifact_key(LEAKAGE_KEY), description="Leakage findings, worst first"
+        )
     failures = schema_failures_table(report)
     if failures:
         create_table_artifact(

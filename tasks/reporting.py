@@ -29,10 +29,15 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("schema_invalid", "schema"),
     ("single_class_target", "profile"),
     ("temporal_leakage", "leakage"),
+    ("missingness_leakage", "leakage"),
+    ("target_leakage", "leakage"),
+    ("order_leakage", "leakage"),
+    ("resampling_leakage", "leakage"),
 )
 RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
     *DATA_CHECKS,
     ("insufficient_minority", "split"),
+    ("split_leakage", "split"),
     ("sampler_adapted", "resample"),
     ("high_cardinality_features", "train"),
     ("constant_features", "train"),
