@@ -138,11 +138,11 @@ def detection(sizes: list[int], seeds: int) -> str:
         label = name
         for rows in sizes:
             for seed in range(seeds):
-                case: Case = build(rows, seed)
-                label = case.name
-                checks = run_checks(case)
+                lookalike: Case = build(rows, seed)
+                label = lookalike.name
+                checks = run_checks(lookalike)
                 runs += 1
-                alarms += bool(false_alarms(case, checks))
+                alarms += bool(false_alarms(lookalike, checks))
                 failures += any(c.status == "fail" for c in checks)
                 warnings += any(c.status == "warn" for c in checks)
         lines.append(f"| {label} | {runs} | {alarms} | {failures} | {warnings} |")

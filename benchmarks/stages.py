@@ -28,7 +28,7 @@ from schemas.params import RetrainParams
 from schemas.report import Report
 from tasks.evaluation import measure_predictions
 from tasks.gate import judge_predictions
-from tasks.leakage import check_temporal_leakage
+from tasks.leakage import detect_leakage
 from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
@@ -134,9 +134,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     judge_label(profile_value, data.label)
     stage(
         "leakage",
-        lambda: check_temporal_leakage(
-            validated, data.label_time, {"transaction_id"}, params.leakage
-        ),
+        lambda: detect_leakage(validated, data, params.leakage, profile_value.positive),
     )
     split = stage("split", lambda: make_split(validated, data, params.split))
     judge_split(split, validated[data.label], profile_value.positive, data)

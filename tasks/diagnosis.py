@@ -296,6 +296,16 @@ def _constant_features(e: Evidence) -> Cause | None:
     )
 
 
+FEATURE_LEAKS = frozenset({"temporal_leakage", "missingness_leakage", "target_leakage"})
+ROW_LEAK_REMEDIES = {
+    "order_leakage": "find out why the id or row order predicts the label (ids issued after "
+    "the outcome, a table sorted by label) and fix the extract; ids are never features",
+    "resampling_leakage": "resample only inside retrain-guard (resample.sampler), on raw "
+    "rows extracted before any oversampling",
+    "split_leakage": "remove duplicated rows from the source table before training",
+}
+
+
 def _leakage(e: Evidence) -> Cause | None:
     findings = [c for c in e.leakage_findings if c.status in ("warn", "fail")]
     separating = {c: a for c, a in e.separation.items() if a >= SEPARATES_AUC}
@@ -310,7 +320,12 @@ def _leakage(e: Evidence) -> Cause | None:
         )
     if perfect:
         parts.insert(0, f"the holdout ROC-AUC is {e.holdout_roc_auc}, too good to be true")
-    columns = sorted({*separating, *(col for c in findings for col in c.columns)})
+    # Only feature leaks are mended by dropping columns; row-level findings (id or row order,
+    # copied or synthetic rows, rows shared across the split) name roles or rows instead.
+    columns = sorted(
+        {*separating, *(col for c in findings if c.code in FEATURE_LEAKS for col in c.columns)}
+    )
+    row_remedies = [ROW_LEAK_REMEDIES[c.code] for c in findings if c.code in ROW_LEAK_REMEDIES]
     score = (
         0.96
         if perfect
@@ -322,13 +337,19 @@ def _leakage(e: Evidence) -> Cause | None:
         cause="leakage",
         title="Leakage: features known only after the label",
         evidence="; ".join(parts),
-        remedy=(
-            f"leave out {', '.join(columns)} (data.drop) or rebuild them from data known at "
-            "the label time"
-            if columns
-            else "look for columns built after the label time and leave them out (data.drop)"
-        ),
-        remedy_params={"data.drop": columns},
+        remedy="; ".join(
+            (
+                [
+                    f"leave out {', '.join(columns)} (data.drop) or rebuild them from data "
+                    "known at the label time"
+                ]
+                if columns
+                else []
+            )
+            + row_remedies
+        )
+        or "look for columns built after the label time and leave them out (data.drop)",
+        remedy_params={"data.drop": columns} if columns else {},
         metrics={"findings": [c.code for c in findings], "separating_columns": separating},
         score=score,
     )

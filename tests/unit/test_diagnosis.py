@@ -196,6 +196,21 @@ def test_leakage_behind_a_perfect_holdout_ranks_first(tmp_path: Path) -> None:
     assert "settled_amount (ROC-AUC 1.000)" in first.evidence
 
 
+def test_row_level_leak_findings_never_suggest_dropping_role_columns(tmp_path: Path) -> None:
+    frame = synthetic(positive_share=0.05, leak=True)
+    order = CheckResult(
+        code="order_leakage",
+        stage="leakage",
+        status="warn",
+        columns=["transaction_id"],
+        summary="the id predicts the label",
+    )
+    _, causes = run_pure(frame, params(tmp_path), [order])
+    first = assert_first(causes, "leakage")
+    assert first.remedy_params == {"data.drop": ["settled_amount"]}, "the id is not dropped"
+    assert "ids are never features" in first.remedy
+
+
 def test_a_minority_too_small_after_the_split_ranks_first(tmp_path: Path) -> None:
     frame = synthetic(rows=1000, positive_share=0.2, signal=1.0)
     # Keep 6 positives in the training part (the first 400 rows), all in the holdout.
