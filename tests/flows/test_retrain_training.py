@@ -101,8 +101,8 @@ def test_a_threshold_above_every_score_ranks_the_threshold_first(
 def test_leaky_data_halts_as_suspiciously_perfect_and_names_the_leak(
     leaky_parquet: Path, tmp_path: Path
 ) -> None:
-    # Let the temporal check only warn, so the leak reaches the model and the gate.
-    params = params_for(leaky_parquet, tmp_path, leakage={"max_share_after_label_time": 1.0})
+    # Let the leakage stage only warn, so the leak reaches the model and the gate.
+    params = params_for(leaky_parquet, tmp_path, leakage={"on_leakage": "warn"})
     report = run(params)
     assert report.failure is not None and report.failure.code == "suspiciously_perfect"
     assert "chargeback_at" in report.failure.summary
