@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="YAML file with (part of) the parameters")
         p.add_argument("--report", help="write the JSON report here (in every case)")
         p.add_argument("--output-dir", help="directory for reports and published models")
+        p.add_argument(
+            "--on-leakage",
+            choices=("fail", "drop", "warn"),
+            help="a leakage finding halts the run (fail), drops the flagged columns, or warns",
+        )
 
     run = sub.add_parser("run", help="validate, train, evaluate, gate and publish")
     data_options(run)
@@ -107,6 +112,7 @@ def params_from_args(args: argparse.Namespace) -> RetrainParams:
         },
         "schema": {"name": args.schema},
         "publish": {"output_dir": args.output_dir},
+        "leakage": {"on_leakage": args.on_leakage},
     }
     if args.command == "run":
         flags["resample"] = {"sampler": args.sampler}
