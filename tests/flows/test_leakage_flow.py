@@ -1,27 +1,16 @@
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import run_flow
 from tasks.artifacts import LEAKAGE_KEY
 from tests.conftest import params_for
 
 
-@pytest.fixture(scope="session")
-def leakage_harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
-def test_validate_halts_on_the_post_label_date(
-    leakage_harness: None, leaky_parquet: Path, tmp_path: Path
-) -> None:
+def test_validate_halts_on_the_post_label_date(leaky_parquet: Path, tmp_path: Path) -> None:
     report = run_flow("validate", params_for(leaky_parquet, tmp_path))
     assert report.status == "failed" and report.failure is not None
     assert report.failure.code == "temporal_leakage"
@@ -44,9 +33,7 @@ def test_validate_halts_on_the_post_label_date(
     assert all(r["columns"] == "chargeback_at" for r in rows)
 
 
-def test_drop_policy_trains_without_the_flagged_column(
-    leakage_harness: None, leaky_parquet: Path, tmp_path: Path
-) -> None:
+def test_drop_policy_trains_without_the_flagged_column(leaky_parquet: Path, tmp_path: Path) -> None:
     params = params_for(leaky_parquet, tmp_path, leakage={"on_leakage": "drop"})
     report = run_flow("run", params)
     assert report.status == "passed", report.one_line()
