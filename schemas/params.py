@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Sampler = Literal["none", "random_over", "random_under", "smote"]
 ModelName = Literal["logistic_regression", "hist_gradient_boosting"]
+# numpy's legacy seeding (used by scikit-learn's random_state) accepts 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 class _Params(BaseModel):
@@ -17,8 +19,12 @@ class _Params(BaseModel):
 class DataParams(_Params):
     """Where the training table is and what its columns mean."""
 
-    path: str = Field(description="CSV or Parquet file with one row per labelled example.")
-    label: str = Field(description="Column holding the class to predict (two classes).")
+    path: str = Field(
+        min_length=1, description="CSV or Parquet file with one row per labelled example."
+    )
+    label: str = Field(
+        min_length=1, description="Column holding the class to predict (two classes)."
+    )
     label_time: str | None = Field(
         default=None,
         description="Column holding the moment a prediction would be made for the row "
@@ -76,7 +82,7 @@ class SplitParams(_Params):
         description="Days between the last training label time and the first holdout label time; "
         "rows inside the gap are left out of both.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the random split.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of the random split.")
 
 
 class ResampleParams(_Params):
@@ -94,7 +100,7 @@ class ResampleParams(_Params):
     k_neighbors: int = Field(
         default=5, ge=1, le=50, description="Neighbours SMOTE interpolates between."
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the sampler.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of the sampler.")
 
 
 class ModelParams(_Params):
@@ -139,7 +145,7 @@ class ModelParams(_Params):
         lt=1.0,
         description="Score of the positive class at or above which a row is predicted positive.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the estimator.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of the estimator.")
 
 
 class PublishParams(_Params):
@@ -155,17 +161,27 @@ class PublishParams(_Params):
 class RetrainParams(_Params):
     """Everything one retraining run needs; the Prefect UI shows it as the run form."""
 
-    data: DataParams
+    data: DataParams = Field(description="The training table and the roles of its columns.")
     schema_: SchemaParams = Field(
         default_factory=SchemaParams,
         alias="schema",
         description="Schema validation.",
     )
-    leakage: LeakageParams = Field(default_factory=LeakageParams)
-    split: SplitParams = Field(default_factory=SplitParams)
-    resample: ResampleParams = Field(default_factory=ResampleParams)
-    model: ModelParams = Field(default_factory=ModelParams)
-    publish: PublishParams = Field(default_factory=PublishParams)
+    leakage: LeakageParams = Field(
+        default_factory=LeakageParams, description="Leakage policy: when a finding halts the run."
+    )
+    split: SplitParams = Field(
+        default_factory=SplitParams, description="How the untouched holdout is cut."
+    )
+    resample: ResampleParams = Field(
+        default_factory=ResampleParams, description="Sampler of the training part only."
+    )
+    model: ModelParams = Field(
+        default_factory=ModelParams, description="Estimator, class weights, decision threshold."
+    )
+    publish: PublishParams = Field(
+        default_factory=PublishParams, description="Where models and reports are written."
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -185,6 +201,13 @@ class RetrainParams(_Params):
             raise ValueError(
                 "split.strategy 'time' needs data.label_time; set it, or choose split.strategy "
                 "'random' for data without a time"
+            )
+        if self.split.gap_days > 0 and (
+            self.split.strategy == "random" or self.data.label_time is None
+        ):
+            raise ValueError(
+                "split.gap_days > 0 needs a time split: set data.label_time and split.strategy "
+                "'time' or 'auto', or set split.gap_days to 0"
             )
         return self
 

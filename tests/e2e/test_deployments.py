@@ -142,3 +142,14 @@ def test_worker_runs_flows_from_the_repository(stack: LocalStack) -> None:
     # The pull step resolved RETRAIN_GUARD_HOME at deploy time: the worker runs this checkout.
     shown = stack.run("deployment", "inspect", "retrain/manual")
     assert str(stack.repo) in shown.stdout
+
+
+def test_cross_field_rules_are_checked_when_the_run_starts(
+    api: httpx.Client, example_csv: Path, output_dir: Path
+) -> None:
+    # Each field is within its bounds, so the server accepts the run; the flow rejects it.
+    params = deployment_params(example_csv, output_dir, split={"strategy": "random", "gap_days": 7})
+    run = wait_final(api, start_run(api, "validate-data/validate", params))
+    assert run["state_type"] == "FAILED"
+    assert "split.gap_days" in run["state"]["message"]
+    assert "split.strategy" in run["state"]["message"]
