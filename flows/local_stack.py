@@ -251,7 +251,7 @@ def configure_notifications(
     Slack or email instead: save a SlackWebhook or an email notification block in the UI
     (Blocks) and pass its document id to `load_automation` instead of the webhook block's.
     """
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    with retrying_client(httpx.Client(base_url=api_url, timeout=30)) as client:
         block_type = _ok(client.get("/block_types/slug/custom-webhook")).json()
         schemas = _ok(
             client.post(
@@ -294,6 +294,22 @@ def _ok(response: httpx.Response) -> httpx.Response:
             f"{response.text[:1000]}"
         )
     return response
+
+
+def retrying_client(client: httpx.Client) -> httpx.Client:
+    """Return the client with a hook that retries answers a busy SQLite server gives."""
+    send = client.send
+
+    def send_with_retries(request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        for delay in (0.5, 1, 2, 4, 8):
+            response = send(request, **kwargs)
+            if response.status_code not in (429, 503):
+                return response
+            time.sleep(delay)
+        return send(request, **kwargs)
+
+    client.send = send_with_retries  # type: ignore[method-assign]
+    return client
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.local_stack import LocalStack, free_port
+from flows.local_stack import LocalStack, free_port, retrying_client
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -81,7 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
 
 @pytest.fixture(scope="session")
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with retrying_client(httpx.Client(base_url=stack.api_url, timeout=30)) as client:
         yield client
 
 
@@ -136,3 +136,20 @@ def artifacts_of(api: httpx.Client, run_id: str) -> dict[str, dict[str, Any]]:
     )
     response.raise_for_status()
     return {a["key"]: a for a in response.json() if a.get("key")}
+
+
+@pytest.fixture(scope="session")
+def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-out")
+
+
+@pytest.fixture(scope="session")
+def two_runs(api: httpx.Client, example_csv: Path, output_dir: Path) -> dict[str, dict[str, Any]]:
+    """A passing and a collapsing run of retrain/manual, started together."""
+    passing = start_run(api, "retrain/manual", deployment_params(example_csv, output_dir))
+    collapsing = start_run(
+        api,
+        "retrain/manual",
+        deployment_params(example_csv, output_dir, model={"class_weight": "none"}),
+    )
+    return {"passing": wait_final(api, passing), "collapsing": wait_final(api, collapsing)}

@@ -15,23 +15,6 @@ from tests.e2e.conftest import Receiver, artifacts_of, deployment_params, start_
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("e2e-out")
-
-
-@pytest.fixture(scope="module")
-def two_runs(api: httpx.Client, example_csv: Path, output_dir: Path) -> dict[str, dict[str, Any]]:
-    """A passing and a collapsing run of retrain/manual, started together."""
-    passing = start_run(api, "retrain/manual", deployment_params(example_csv, output_dir))
-    collapsing = start_run(
-        api,
-        "retrain/manual",
-        deployment_params(example_csv, output_dir, model={"class_weight": "none"}),
-    )
-    return {"passing": wait_final(api, passing), "collapsing": wait_final(api, collapsing)}
-
-
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
