@@ -14,8 +14,8 @@ from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt
 from tasks.artifacts import publish_artifacts_task
 from tasks.evaluation import evaluate_task, measure_predictions, threshold_for_share
 from tasks.gate import Evidence, diagnose, gate_task
-from tasks.leakage import detect_leakage_task
 from tasks.load import InputError, load_task
+from tasks.parallel import leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
@@ -80,7 +80,7 @@ def _data_stages(
 
     with recorder.stage("leakage"):
         role_columns = {c for c in (data.id_column, *data.drop) if c}
-        checks = detect_leakage_task(frame, data.label_time, role_columns, params.leakage)
+        checks = leakage_checks(frame, data.label_time, role_columns, params)
     if failed := recorder.add(*checks):
         return failed
     return frame, profile

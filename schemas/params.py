@@ -158,6 +158,28 @@ class PublishParams(_Params):
     )
 
 
+class ComputeParams(_Params):
+    """Where the per-column checks run when the data outgrows one process."""
+
+    task_runner: Literal["default", "dask"] = Field(
+        default="default",
+        description="default: the per-column checks run in turn in the flow's process; dask: "
+        "each column's check is a Prefect task on a Dask cluster (needs prefect-dask).",
+    )
+    dask_workers: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="dask: worker processes of the local cluster started for the run.",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        max_length=500,
+        description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
+        "empty: start a local cluster of dask_workers processes for the run.",
+    )
+
+
 class RetrainParams(_Params):
     """Everything one retraining run needs; the Prefect UI shows it as the run form."""
 
@@ -181,6 +203,9 @@ class RetrainParams(_Params):
     )
     publish: PublishParams = Field(
         default_factory=PublishParams, description="Where models and reports are written."
+    )
+    compute: ComputeParams = Field(
+        default_factory=ComputeParams, description="Task runner of the per-column checks."
     )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from flows.retrain import retrain, validate_data
 from schemas.params import RetrainParams
 
-SECTIONS = ["data", "schema", "leakage", "split", "resample", "model", "publish"]
+SECTIONS = ["data", "schema", "leakage", "split", "resample", "model", "publish", "compute"]
 
 
 def _form(flow: Any) -> dict[str, Any]:
