@@ -136,3 +136,17 @@ def test_cross_field_rules_are_checked_when_the_run_starts(
     assert run["state_type"] == "FAILED"
     assert "split.gap_days" in run["state"]["message"]
     assert "split.strategy" in run["state"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["docker", "kubernetes"])
+def test_container_work_pools_accept_the_base_job_templates(
+    stack: LocalStack, api: httpx.Client, kind: str
+) -> None:
+    # No container engine here: the pools are created and read back, no flow runs in them.
+    pool = f"retrain-guard-{kind}"
+    template = f"deploy/{kind}/base-job-template.json"
+    stack.run("work-pool", "create", pool, "--type", kind, "--base-job-template", template)
+    found = api.get(f"/work_pools/{pool}")
+    found.raise_for_status()
+    stored = found.json()["base_job_template"]
+    assert stored["variables"]["properties"]["image"]["default"] == "retrain-guard:0.1.0"
