@@ -5,6 +5,7 @@ group leaders and their PIDs written to <home>/<name>.pid, so `stop` ends exactl
 started (the worker first: a worker that has run flows may ignore the first SIGTERM).
 
     python -m flows.local_stack start --home .prefect-local --port 4200 [--notify-url URL]
+    python -m flows.local_stack notify --port 4200 (--notify-url URL | --notify-block SLUG/NAME)
     python -m flows.local_stack stop --home .prefect-local
 """
 
@@ -248,8 +249,8 @@ def configure_notifications(
 ) -> str:
     """Save a webhook notification block and (re)create the failure automation; return its id.
 
-    Slack or email instead: save a SlackWebhook or an email notification block in the UI
-    (Blocks) and pass its document id to `load_automation` instead of the webhook block's.
+    Slack or email instead: save a Slack Webhook or an email block in the UI (Blocks) and
+    use `notify_with_block` (command line: `notify --notify-block slug/name`).
     """
     with retrying_client(httpx.Client(base_url=api_url, timeout=30)) as client:
         block_type = _ok(client.get("/block_types/slug/custom-webhook")).json()
@@ -279,12 +280,32 @@ def configure_notifications(
                 },
             )
         ).json()
-        automation = load_automation(automation_file, document["id"])
-        for found in _ok(client.post("/automations/filter", json={})).json():
-            if found["name"] == automation["name"]:
-                _ok(client.delete(f"/automations/{found['id']}"))
-        created = _ok(client.post("/automations/", json=automation)).json()
-    return str(created["id"])
+        return _create_automation(client, load_automation(automation_file, document["id"]))
+
+
+def notify_with_block(api_url: str, block: str, automation_file: Path) -> str:
+    """(Re)create the failure automation sending through a saved block; return its id.
+
+    Args:
+        block: "<block type slug>/<block name>" of a notification block saved in Prefect,
+            e.g. "slack-webhook/data-team" or "email-server-credentials/..." via the UI.
+    """
+    slug, _, name = block.partition("/")
+    if not slug or not name:
+        raise StackError(f"--notify-block {block!r}: expected <block type slug>/<block name>")
+    with retrying_client(httpx.Client(base_url=api_url, timeout=30)) as client:
+        found = client.get(f"/block_types/slug/{slug}/block_documents/name/{name}")
+        if found.status_code == 404:
+            raise StackError(f"--notify-block {block!r}: no such block saved on {api_url}")
+        return _create_automation(client, load_automation(automation_file, _ok(found).json()["id"]))
+
+
+def _create_automation(client: httpx.Client, automation: dict[str, Any]) -> str:
+    # One automation per name: re-running `notify` replaces it instead of sending twice.
+    for found in _ok(client.post("/automations/filter", json={})).json():
+        if found["name"] == automation["name"]:
+            _ok(client.delete(f"/automations/{found['id']}"))
+    return str(_ok(client.post("/automations/", json=automation)).json()["id"])
 
 
 def _ok(response: httpx.Response) -> httpx.Response:
@@ -318,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default=".prefect-local", help="state, logs and PID files")
     parser.add_argument("--port", type=int, default=4200)
     parser.add_argument("--notify-url", help="webhook that receives failed-run notifications")
+    parser.add_argument(
+        "--notify-block",
+        help="notify through a saved block instead: <block type slug>/<name>, "
+        "e.g. slack-webhook/data-team",
+    )
     args = parser.parse_args(argv)
     stack = LocalStack(home=Path(args.home).resolve(), port=args.port)
     try:
@@ -326,9 +352,15 @@ def main(argv: list[str] | None = None) -> int:
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
             return 0
         if args.command == "notify":
-            if not args.notify_url:
-                parser.error("notify needs --notify-url")
-            print(f"automation {stack.configure_notifications(args.notify_url)}")
+            if args.notify_block:
+                automation = notify_with_block(
+                    stack.api_url, args.notify_block, stack.repo / AUTOMATION_FILE
+                )
+            elif args.notify_url:
+                automation = stack.configure_notifications(args.notify_url)
+            else:
+                parser.error("notify needs --notify-url or --notify-block")
+            print(f"automation {automation} sends failed retrain runs' notifications")
             return 0
         if stack.pid_file("server").exists():
             print(f"already started (see {stack.pid_file('server')}); run `make stop` first")

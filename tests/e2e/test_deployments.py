@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.local_stack import LocalStack
+from flows.local_stack import AUTOMATION_FILE, LocalStack, StackError, notify_with_block
 from tests.e2e.conftest import Receiver, artifacts_of, deployment_params, start_run, wait_final
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +150,15 @@ def test_container_work_pools_accept_the_base_job_templates(
     found.raise_for_status()
     stored = found.json()["base_job_template"]
     assert stored["variables"]["properties"]["image"]["default"] == "retrain-guard:0.1.0"
+
+
+def test_notifications_can_go_through_a_saved_block(stack: LocalStack, api: httpx.Client) -> None:
+    # Slack and email blocks are chosen the same way; the stack saved this webhook block.
+    automation_id = notify_with_block(
+        stack.api_url, "custom-webhook/retrain-guard-failures", stack.repo / AUTOMATION_FILE
+    )
+    automation = api.get(f"/automations/{automation_id}").json()
+    block = api.get("/block_types/slug/custom-webhook/block_documents/name/retrain-guard-failures")
+    assert automation["actions"][0]["block_document_id"] == block.json()["id"]
+    with pytest.raises(StackError, match="no such block"):
+        notify_with_block(stack.api_url, "slack-webhook/missing", stack.repo / AUTOMATION_FILE)
