@@ -6,6 +6,7 @@ Screenshots are written to tests/output/ for a person to look at.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -122,6 +123,15 @@ def test_run_form_shows_the_parameter_fields(
     # values, which the screenshot shows; a DOM dump holds no input values).
     assert "imbalanced-learn sampler applied to the training part only." in dom
     assert "CSV or Parquet file with one row per labelled example." in dom
+    # Choices are dropdowns holding exactly the allowed values.
+    dropdowns = [
+        re.findall(r'<option[^>]*value="([^"]*)"', select)
+        for select in re.findall(r"<select[^>]*>(.*?)</select>", dom)
+    ]
+    assert ["none", "random_over", "random_under", "smote"] in dropdowns
+    assert ["none", "balanced"] in dropdowns
+    assert ["auto", "time", "random"] in dropdowns
+    assert ["default", "dask"] in dropdowns
 
 
 def test_failed_run_pages_show_the_failure_code(
