@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
+from flows.example_data import write_table
 from flows.local_stack import AUTOMATION_FILE, LocalStack, StackError, notify_with_block
 from tests.e2e.conftest import Receiver, artifacts_of, deployment_params, start_run, wait_final
 
@@ -162,3 +164,21 @@ def test_notifications_can_go_through_a_saved_block(stack: LocalStack, api: http
     assert automation["actions"][0]["block_document_id"] == block.json()["id"]
     with pytest.raises(StackError, match="no such block"):
         notify_with_block(stack.api_url, "slack-webhook/missing", stack.repo / AUTOMATION_FILE)
+
+
+def test_schema_failures_are_published_as_a_table(
+    api: httpx.Client, example_frame: pd.DataFrame, data_dir: Path, output_dir: Path
+) -> None:
+    broken = example_frame.copy()
+    broken.loc[[3, 17], "amount"] = -5.0
+    path = write_table(broken, data_dir / "negative-amounts.csv")
+    run = wait_final(
+        api, start_run(api, "validate-data/validate", deployment_params(path, output_dir))
+    )
+    assert run["state_type"] == "FAILED"
+    assert run["state"]["message"].startswith("schema_invalid: ")
+    artifacts = artifacts_of(api, run["id"])
+    rows = json.loads(artifacts["retrain-guard-schema-failures"]["data"])
+    amount_rows = [r for r in rows if r["column"] == "amount"]
+    assert sorted(r["row_index"] for r in amount_rows) == [3, 17]
+    assert {r["value"] for r in amount_rows} == {-5.0}
