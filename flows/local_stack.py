@@ -119,8 +119,12 @@ class LocalStack:
             start_new_session=True,
         )
         log.close()
-        self.pid_file(service).write_text(f"{process.pid}\n")
+        self.record(service, process.pid)
         return process.pid
+
+    def record(self, service: str, pid: int) -> None:
+        """Write the service's PID file: the PID and the process's start time."""
+        self.pid_file(service).write_text(f"{pid} {_started_at(pid)}\n")
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run a prefect CLI command against this stack; raise StackError when it fails."""
@@ -158,7 +162,7 @@ class LocalStack:
         raise StackError(f"server not healthy after {timeout:.0f}s; see {self.log_file('server')}")
 
     def create_pool(self) -> None:
-        """Create the process work pool the deployments name (kept if it exists)."""
+        """Create the process work pool the deployments name (replaced if it exists)."""
         self.run("work-pool", "create", POOL, "--type", "process", "--overwrite")
 
     def deploy(self) -> None:
@@ -193,11 +197,24 @@ class LocalStack:
             pid_file = self.pid_file(service)
             if not pid_file.exists():
                 continue
-            pid = int(pid_file.read_text().strip())
-            if terminate_group(pid, grace):
+            pid_text, _, started = pid_file.read_text().strip().partition(" ")
+            pid = int(pid_text)
+            # After a reboot the PID may belong to another process: signal only the one
+            # that was started, recognised by its start time.
+            if started == _started_at(pid) and terminate_group(pid, grace):
                 stopped.append(f"{service} (pid {pid})")
             pid_file.unlink()
         return stopped
+
+
+def _started_at(pid: int) -> str:
+    """Return the process's start time in clock ticks since boot ('' when unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22, counted after the parenthesised command name (which may hold spaces).
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _alive(pid: int) -> bool:

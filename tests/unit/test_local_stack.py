@@ -39,7 +39,7 @@ def test_stop_ends_the_service_and_its_children_by_pid(tmp_path: Path) -> None:
     )
     assert service.stdout is not None
     child = int(service.stdout.readline())
-    stack.pid_file("worker").write_text(f"{service.pid}\n")
+    stack.record("worker", service.pid)
 
     stopped = stack.stop(grace=1)
 
@@ -47,6 +47,19 @@ def test_stop_ends_the_service_and_its_children_by_pid(tmp_path: Path) -> None:
     assert stopped == [f"worker (pid {service.pid})"]
     assert not _alive(child)
     assert not stack.pid_file("worker").exists()
+
+
+def test_stop_leaves_a_process_that_reuses_a_stale_pid_alone(tmp_path: Path) -> None:
+    stack = LocalStack(home=tmp_path, port=free_port())
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        stack.pid_file("server").write_text(f"{other.pid} 1\n")  # started at another time
+        assert stack.stop(grace=1) == []
+        assert other.poll() is None
+        assert not stack.pid_file("server").exists()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_stop_with_nothing_started_says_so(
