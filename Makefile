@@ -10,7 +10,7 @@ RUN_ARGS := --data $(EXAMPLE) --label is_fraud --label-time event_time --id tran
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run run-collapse test lint typecheck pytest report-schema benchmark clean
+.PHONY: run run-collapse serve stop test lint typecheck pytest report-schema benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,6 +31,18 @@ run-collapse: $(STAMP) $(EXAMPLE)
 	@$(BIN)/retrain-guard run $(RUN_ARGS) --schema example --class-weight none \
 		--report out/collapse-report.json; status=$$?; \
 	if [ $$status -eq 1 ]; then echo "(exit 1: halted by the gate, as intended)"; else exit $$status; fi
+
+## serve: local Prefect server (SQLite) on 127.0.0.1:$(PORT), work pool, deployments, worker
+## (NOTIFY_URL=https://... also sends failed-run notifications there)
+PORT ?= 4200
+STACK_HOME ?= .prefect-local
+serve: $(STAMP) $(EXAMPLE)
+	$(BIN)/python -m flows.local_stack start --home $(STACK_HOME) --port $(PORT) \
+		$(if $(NOTIFY_URL),--notify-url $(NOTIFY_URL))
+
+## stop: stop the worker and the server that `make serve` started (by their PID files)
+stop:
+	$(BIN)/python -m flows.local_stack stop --home $(STACK_HOME)
 
 ## test: lint, format check, type check and the whole test suite (unit, flow, end-to-end)
 test: lint typecheck pytest

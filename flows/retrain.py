@@ -22,9 +22,9 @@ from tasks.evaluation import (
 )
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
-from tasks.leakage import detect_leakage_task
 from tasks.leakage_rows import split_leakage_task
 from tasks.load import InputError, load_task, read_columns
+from tasks.parallel import leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
@@ -119,7 +119,7 @@ def _data_stages(
         return failed
 
     with recorder.stage("leakage"):
-        leakage = detect_leakage_task(frame, data, params.leakage, profile.positive)
+        leakage = leakage_checks(frame, data, params, profile.positive)
     recorder.metrics["leakage"] = leakage.describe()
     if failed := recorder.add(*leakage.checks):
         return failed

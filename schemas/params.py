@@ -21,6 +21,8 @@ Sampler = Literal[
 ModelName = Literal[
     "logistic_regression", "hist_gradient_boosting", "random_forest", "balanced_random_forest"
 ]
+# numpy's legacy seeding (used by scikit-learn's random_state) accepts 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 class _Params(BaseModel):
@@ -30,8 +32,12 @@ class _Params(BaseModel):
 class DataParams(_Params):
     """Where the training table is and what its columns mean."""
 
-    path: str = Field(description="CSV or Parquet file with one row per labelled example.")
-    label: str = Field(description="Column holding the class to predict (two classes).")
+    path: str = Field(
+        min_length=1, description="CSV or Parquet file with one row per labelled example."
+    )
+    label: str = Field(
+        min_length=1, description="Column holding the class to predict (two classes)."
+    )
     label_time: str | None = Field(
         default=None,
         description="Column holding the moment a prediction would be made for the row "
@@ -197,7 +203,7 @@ class SplitParams(_Params):
         description="Days between the last training label time and the first holdout label time; "
         "rows inside the gap are left out of both.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the random split.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of the random split.")
 
 
 class ResampleParams(_Params):
@@ -228,7 +234,7 @@ class ResampleParams(_Params):
         "report records it; with a single minority row the run halts (insufficient_minority).",
     )
     seed: int = Field(
-        default=0, ge=0, le=2**32 - 1, description="Seed of the sampler (numpy's seed range)."
+        default=0, ge=0, le=MAX_SEED, description="Seed of the sampler (numpy's seed range)."
     )
 
 
@@ -305,7 +311,7 @@ class ModelParams(_Params):
         description="Score of the positive class at or above which a row is predicted positive.",
     )
     seed: int = Field(
-        default=0, ge=0, le=2**32 - 1, description="Seed of the estimator (numpy's seed range)."
+        default=0, ge=0, le=MAX_SEED, description="Seed of the estimator (numpy's seed range)."
     )
 
 
@@ -365,21 +371,58 @@ class PublishParams(_Params):
     )
 
 
+class ComputeParams(_Params):
+    """Where the per-column checks run when the data outgrows one process."""
+
+    task_runner: Literal["default", "dask"] = Field(
+        default="default",
+        description="default: the per-column checks run in turn in the flow's process; dask: "
+        "each column's check is a Prefect task on a Dask cluster (needs prefect-dask).",
+    )
+    dask_workers: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="dask: worker processes of the local cluster started for the run.",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        max_length=500,
+        description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
+        "empty: start a local cluster of dask_workers processes for the run.",
+    )
+
+
 class RetrainParams(_Params):
     """Everything one retraining run needs; the Prefect UI shows it as the run form."""
 
-    data: DataParams
+    data: DataParams = Field(description="The training table and the roles of its columns.")
     schema_: SchemaParams = Field(
         default_factory=SchemaParams,
         alias="schema",
         description="Schema validation.",
     )
-    leakage: LeakageParams = Field(default_factory=LeakageParams)
-    split: SplitParams = Field(default_factory=SplitParams)
-    resample: ResampleParams = Field(default_factory=ResampleParams)
-    model: ModelParams = Field(default_factory=ModelParams)
-    gate: GateParams = Field(default_factory=GateParams)
-    publish: PublishParams = Field(default_factory=PublishParams)
+    leakage: LeakageParams = Field(
+        default_factory=LeakageParams, description="Leakage policy: when a finding halts the run."
+    )
+    split: SplitParams = Field(
+        default_factory=SplitParams, description="How the untouched holdout is cut."
+    )
+    resample: ResampleParams = Field(
+        default_factory=ResampleParams, description="Sampler of the training part only."
+    )
+    model: ModelParams = Field(
+        default_factory=ModelParams, description="Estimator, class weights, decision threshold."
+    )
+    gate: GateParams = Field(
+        default_factory=GateParams, description="When the holdout results halt the run."
+    )
+    publish: PublishParams = Field(
+        default_factory=PublishParams, description="Where models and reports are written."
+    )
+    compute: ComputeParams = Field(
+        default_factory=ComputeParams, description="Task runner of the per-column checks."
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -399,6 +442,13 @@ class RetrainParams(_Params):
             raise ValueError(
                 "split.strategy 'time' needs data.label_time; set it, or choose split.strategy "
                 "'random' for data without a time"
+            )
+        if self.split.gap_days > 0 and (
+            self.split.strategy == "random" or self.data.label_time is None
+        ):
+            raise ValueError(
+                "split.gap_days > 0 needs a time split: set data.label_time and split.strategy "
+                "'time' or 'auto', or set split.gap_days to 0"
             )
         return self
 

@@ -2,9 +2,14 @@
 
 import json
 import re
+from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
@@ -14,6 +19,7 @@ SUMMARY_KEY = "retrain-guard-summary"
 CHECKS_KEY = "retrain-guard-checks"
 SCHEMA_FAILURES_KEY = "retrain-guard-schema-failures"
 LEAKAGE_KEY = "retrain-guard-leakage"
+REPORT_KEY = "retrain-guard-report"
 _KEY = re.compile(r"^[a-z0-9-]+$")
 _STATUS_MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "not_run": "not run"}
 
@@ -268,9 +274,14 @@ def artifact_key(key: str) -> str:
     return key
 
 
+def report_link(report_path: str) -> str:
+    """Return a file:// URL of the report (absolute, so it means the same on every page)."""
+    return Path(report_path).resolve().as_uri()
+
+
 @task(name="publish-artifacts", cache_policy=NO_CACHE, persist_result=False)
 def publish_artifacts_task(report: Report, report_path: str | None = None) -> None:
-    """Publish the summary, the checks table and any schema failure cases."""
+    """Publish the summary, the checks table, any schema failure cases and the report link."""
     verdict = report.one_line()
     create_markdown_artifact(
         markdown=render_markdown(report, report_path),
@@ -291,4 +302,11 @@ def publish_artifacts_task(report: Report, report_path: str | None = None) -> No
             table=failures,
             key=artifact_key(SCHEMA_FAILURES_KEY),
             description="Schema failure cases",
+        )
+    if report_path:
+        create_link_artifact(
+            link=report_link(report_path),
+            link_text=str(Path(report_path).resolve()),
+            key=artifact_key(REPORT_KEY),
+            description=f"Report JSON of this run ({verdict})",
         )

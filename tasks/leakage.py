@@ -10,6 +10,7 @@ Checks, each measured then judged against a threshold of `LeakageParams`:
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,8 +339,17 @@ def judge_post_label_dates(
     )
 
 
+# How the undeclared date-like columns are measured: in this process by default, or spread
+# over a task runner (tasks/parallel.py); either way the same DateLeads come back.
+DateMeasure = Callable[[pd.DataFrame, str, list[str]], list[DateLead]]
+
+
 def check_temporal_leakage(
-    frame: pd.DataFrame, label_time: str | None, features: list[str], params: LeakageParams
+    frame: pd.DataFrame,
+    label_time: str | None,
+    features: list[str],
+    params: LeakageParams,
+    measure: DateMeasure = measure_post_label_dates,
 ) -> CheckResult:
     """Measure and judge every date-like column and every declaration against the label time.
 
@@ -354,7 +364,7 @@ def check_temporal_leakage(
             summary="no label time given (data.label_time), so dates cannot be checked",
         )
     undeclared = [c for c in features if c not in params.known_at]
-    measured = measure_post_label_dates(frame, label_time, undeclared)
+    measured = measure(frame, label_time, undeclared)
     if params.known_at:
         measured += measure_declared_availability(
             frame, label_time, declarations_from_params(params)
@@ -929,7 +939,11 @@ class LeakageOutcome:
 
 
 def detect_leakage(
-    frame: pd.DataFrame, data: DataParams, params: LeakageParams, positive_class: object
+    frame: pd.DataFrame,
+    data: DataParams,
+    params: LeakageParams,
+    positive_class: object,
+    measure_dates: DateMeasure = measure_post_label_dates,
 ) -> LeakageOutcome:
     """Run every whole-table leakage check, then apply the on_leakage policy."""
     from tasks.leakage_rows import check_resampling_leakage
@@ -938,7 +952,7 @@ def detect_leakage(
     positive = (frame[data.label] == positive_class).to_numpy()
     bins = time_bins(frame[data.label_time]) if data.label_time else None
     try:
-        temporal = check_temporal_leakage(frame, data.label_time, features, params)
+        temporal = check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
     except DeclarationError as exc:
         temporal = CheckResult(
             code=CONFIG,

@@ -1,0 +1,95 @@
+"""Per-column checks on a chosen Prefect task runner: in turn, or spread over a Dask cluster.
+
+The leakage stage measures every date-like column against the label time independently, so
+the columns can be measured on different machines. With `compute.task_runner: dask` each
+column is one Prefect task on a DaskTaskRunner (prefect-dask); only the two columns a
+measurement needs travel to the worker, and every judgement runs in the flow as before, so
+the report is the same as with the default runner.
+"""
+
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner
+
+from schemas.params import ComputeParams, DataParams, RetrainParams
+from tasks.leakage import (
+    DateLead,
+    LeakageOutcome,
+    detect_leakage,
+    detect_leakage_task,
+    measure_post_label_dates,
+)
+
+
+def dask_runner(compute: ComputeParams) -> TaskRunner[Any]:
+    """Return a DaskTaskRunner: on the given scheduler, or on a local cluster of processes.
+
+    Raises:
+        RuntimeError: prefect-dask is not installed.
+    """
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:  # optional dependency: the message says how to get it
+        raise RuntimeError(
+            "compute.task_runner 'dask' needs prefect-dask: pip install 'retrain-guard[dask]'"
+        ) from exc
+    if compute.dask_address:
+        return DaskTaskRunner(address=compute.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": compute.dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
+            "dashboard_address": None,
+        }
+    )
+
+
+@task(name="measure-date-lead", cache_policy=NO_CACHE, persist_result=False)
+def measure_date_lead_task(pair: pd.DataFrame, label_time: str, column: str) -> list[DateLead]:
+    """Measure one column against the label time (empty when it is not date-like)."""
+    return measure_post_label_dates(pair, label_time, [column])
+
+
+def measure_date_leads_on(
+    runner: TaskRunner[Any], frame: pd.DataFrame, label_time: str, columns: list[str]
+) -> list[DateLead]:
+    """Measure each column as its own task on the runner; keep the columns' order."""
+    with runner:
+        futures = [
+            runner.submit(
+                measure_date_lead_task,
+                parameters={
+                    "pair": frame[[label_time, column]],
+                    "label_time": label_time,
+                    "column": column,
+                },
+            )
+            for column in columns
+        ]
+        return [lead for future in futures for lead in future.result()]
+
+
+def leakage_checks(
+    frame: pd.DataFrame, data: DataParams, params: RetrainParams, positive_class: object
+) -> LeakageOutcome:
+    """Run the leakage checks, the per-column date measurements on the selected runner.
+
+    Only how the date columns are measured changes with the runner, so the outcome is the
+    same as detect_leakage_task's: a test compares the two.
+    """
+    if params.compute.task_runner == "default" or data.label_time is None:
+        return detect_leakage_task(frame, data, params.leakage, positive_class)
+    runner = dask_runner(params.compute)
+    return detect_leakage(
+        frame,
+        data,
+        params.leakage,
+        positive_class,
+        measure_dates=partial(measure_date_leads_on, runner),
+    )

@@ -1,0 +1,160 @@
+"""The Prefect UI in headless Chromium: the run form of a deployment, a failed run's artifacts.
+
+Chromium comes from Debian's `chromium` package; it is installed here when missing (as root,
+with apt-get). Where it cannot be installed the tests are skipped with the reason.
+Screenshots are written to tests/output/ for a person to look at.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from flows.local_stack import LocalStack
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+OUTPUT = REPO / "tests" / "output"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--run-all-compositor-stages-before-draw",
+    "--window-size=1400,1400",
+    # Virtual time lets the single-page app fetch and render before the DOM is taken.
+    "--virtual-time-budget=30000",
+)
+
+
+def _install_chromium() -> str | None:
+    """Install Debian's chromium with apt-get; return why not when that is impossible."""
+    if shutil.which("apt-get") is None:
+        return "no apt-get on this machine to install Debian's chromium"
+    if os.geteuid() != 0:
+        return "chromium is missing and installing it with apt-get needs root"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+    ):
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=1200, check=False
+        )
+        if done.returncode != 0:
+            return f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        reason = _install_chromium()
+        found = shutil.which("chromium")
+        if found is None:
+            pytest.skip(f"headless Chromium unavailable: {reason or 'not on PATH after install'}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def render(chromium: str) -> Callable[[str, str], str]:
+    """Return a function that loads a URL, saves a screenshot and returns the rendered DOM."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    def load(url: str, name: str) -> str:
+        outputs: list[str] = []
+        for mode in (f"--screenshot={OUTPUT / name}.png", "--dump-dom"):
+            with tempfile.TemporaryDirectory() as profile:
+                done = subprocess.run(
+                    [chromium, *FLAGS, f"--user-data-dir={profile}", mode, url],
+                    capture_output=True,
+                    text=True,
+                    timeout=180,
+                    check=False,
+                )
+            assert done.returncode == 0, done.stderr[-2000:]
+            outputs.append(done.stdout)
+        dom = outputs[1]
+        (OUTPUT / f"{name}.html").write_text(dom, encoding="utf-8")
+        return dom
+
+    return load
+
+
+def _in_order(text: str, labels: list[str]) -> list[int]:
+    return [text.find(label) for label in labels]
+
+
+def test_run_form_shows_the_parameter_fields(
+    stack: LocalStack, api: httpx.Client, render: Callable[[str, str], str]
+) -> None:
+    deployment = api.get("/deployments/name/retrain/manual").json()
+    dom = render(f"{stack.ui_url}/deployments/deployment/{deployment['id']}/run", "run-form")
+    # Field titles, in the pipeline's order: data, columns, leakage, split, sampler, model.
+    titles = [
+        "Path",
+        "Label Time",
+        "Id Column",
+        "Max Share After Label Time",
+        "Holdout Fraction",
+        "Gap Days",
+        "Sampler",
+        "Class Weight",
+        "Decision Threshold",
+        "Output Dir",
+    ]
+    positions = _in_order(dom, titles)
+    assert -1 not in positions, dict(zip(titles, positions, strict=True))
+    assert positions == sorted(positions)
+    # Descriptions are shown beside the fields (the deployment's defaults fill the inputs'
+    # values, which the screenshot shows; a DOM dump holds no input values).
+    assert "imbalanced-learn sampler applied to the training part only." in dom
+    assert "CSV or Parquet file with one row per labelled example." in dom
+    # Choices are dropdowns holding exactly the allowed values.
+    dropdowns = [
+        re.findall(r'<option[^>]*value="([^"]*)"', select)
+        for select in re.findall(r"<select[^>]*>(.*?)</select>", dom)
+    ]
+    assert ["none", "random_over", "random_under", "smote"] in dropdowns
+    assert ["none", "balanced"] in dropdowns
+    assert ["auto", "time", "random"] in dropdowns
+    assert ["default", "dask"] in dropdowns
+
+
+def test_failed_run_pages_show_the_failure_code(
+    stack: LocalStack,
+    api: httpx.Client,
+    two_runs: dict[str, dict[str, Any]],
+    render: Callable[[str, str], str],
+) -> None:
+    failed = two_runs["collapsing"]
+    run_page = render(f"{stack.ui_url}/runs/flow-run/{failed['id']}", "failed-run")
+    assert failed["name"] in run_page
+    assert "Failed" in run_page
+
+    found = api.post(
+        "/artifacts/filter",
+        json={
+            "artifacts": {
+                "flow_run_id": {"any_": [failed["id"]]},
+                "key": {"any_": ["retrain-guard-summary"]},
+            }
+        },
+    ).json()
+    artifact_page = render(f"{stack.ui_url}/artifacts/artifact/{found[0]['id']}", "failed-summary")
+    assert "Halted:" in artifact_page
+    assert "single_class_prediction" in artifact_page
+    assert "Diagnosis (most likely first)" in artifact_page
