@@ -11,12 +11,13 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 
 from flows.local_stack import LocalStack
+from schemas.params import Sampler
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +115,7 @@ def test_run_form_shows_the_parameter_fields(
         "Sampler",
         "Class Weight",
         "Decision Threshold",
+        "Min Predicted Share",
         "Output Dir",
     ]
     positions = _in_order(dom, titles)
@@ -121,14 +123,14 @@ def test_run_form_shows_the_parameter_fields(
     assert positions == sorted(positions)
     # Descriptions are shown beside the fields (the deployment's defaults fill the inputs'
     # values, which the screenshot shows; a DOM dump holds no input values).
-    assert "imbalanced-learn sampler applied to the training part only." in dom
+    assert "imbalanced-learn sampler applied to the training part only" in dom
     assert "CSV or Parquet file with one row per labelled example." in dom
     # Choices are dropdowns holding exactly the allowed values.
     dropdowns = [
         re.findall(r'<option[^>]*value="([^"]*)"', select)
         for select in re.findall(r"<select[^>]*>(.*?)</select>", dom)
     ]
-    assert ["none", "random_over", "random_under", "smote"] in dropdowns
+    assert list(get_args(Sampler)) in dropdowns
     assert ["none", "balanced"] in dropdowns
     assert ["auto", "time", "random"] in dropdowns
     assert ["default", "dask"] in dropdowns
