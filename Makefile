@@ -63,7 +63,7 @@ report-schema: $(STAMP)
 
 ## benchmark: time each stage of the flow at 1M rows (writes benchmarks/RESULTS.md)
 benchmark: $(STAMP)
-	$(BIN)/python benchmarks/stages.py --rows 1000000
+	$(BIN)/python -m benchmarks.stages --rows 1000000
 
 clean:
 	rm -rf out data .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Time the per-column leakage measurements: in turn in one process, and on Prefect's Dask runner.
 
-    .venv/bin/python benchmarks/dask_runner.py --rows 2000000 --date-columns 8 --workers 2
+    .venv/bin/python -m benchmarks.dask_runner --rows 2000000 --date-columns 8 --workers 2
 
 Prints a markdown table row per variant (seconds, best of --repeat). The Dask variants are
 timed twice: on a cluster already running (the steady state of a shared cluster) and with
@@ -9,10 +9,8 @@ the cluster started for the run (what `compute.task_runner: dask` without an add
 
 import argparse
 import os
-import platform
 import time
 from collections.abc import Callable
-from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -54,6 +52,7 @@ def main() -> None:
     from distributed import LocalCluster
     from prefect import flow
 
+    from benchmarks.results import describe_machine
     from schemas.params import ComputeParams
     from tasks.leakage import measure_post_label_dates
     from tasks.parallel import dask_runner, measure_date_leads_on
@@ -77,12 +76,7 @@ def main() -> None:
         running = timed(ComputeParams(task_runner="dask", dask_address=cluster.scheduler_address))
     started = timed(ComputeParams(task_runner="dask", dask_workers=args.workers))
 
-    cpu = platform.processor() or platform.machine()
-    print(
-        f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"prefect {version('prefect')}, prefect-dask {version('prefect-dask')}, "
-        f"dask {version('dask')}, pandas {version('pandas')}"
-    )
+    print(describe_machine(("prefect", "prefect-dask", "dask", "pandas")))
     print(f"rows {args.rows:,}, date columns {len(columns)}, workers {args.workers}")
     print("| variant | seconds | speed-up |")
     print("|---|---|---|")

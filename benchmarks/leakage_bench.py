@@ -1,8 +1,8 @@
 """Leakage detection: recall and false alarms per leak type, and speed at 1M rows x 30 columns.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/leakage_bench.py            # both parts, prints markdown
-    .venv/bin/python benchmarks/leakage_bench.py --write    # and updates benchmarks/RESULTS.md
+    .venv/bin/python -m benchmarks.leakage_bench            # both parts, prints markdown
+    .venv/bin/python -m benchmarks.leakage_bench --write    # and updates benchmarks/RESULTS.md
 
 Detection uses the generator in tests/leakage_cases.py (known ground truth). Speed times the
 Parquet read and every leakage check (whole-table checks, the time split and split_leakage)
@@ -10,12 +10,9 @@ in the same process, so the two are measured on the same machine load.
 """
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.results import describe_machine, replace_section
 from schemas.params import DataParams, LeakageParams, SplitParams
 from tasks.leakage import (
     auc_with_missing,
@@ -72,25 +70,7 @@ NOTES = """### Notes
   worst-case time above, over the 3x target on this machine.
 - The machine is shared: the Parquet read and the checks are timed in the same process, one
   after the other, so their ratio is meaningful even when absolute times move."""
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    packages = ("pandas", "numpy", "scikit-learn", "imbalanced-learn", "pyarrow")
-    libs = ", ".join(f"{p} {version(p)}" for p in packages)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"Machine: {os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}, "
-        f"{libs}; load average at start {load:.1f} (the machine is shared)."
-    )
+PACKAGES = ("pandas", "numpy", "scikit-learn", "imbalanced-learn", "pyarrow")
 
 
 def detection(sizes: list[int], seeds: int) -> str:
@@ -287,18 +267,6 @@ def speed(rows: int, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section under HEADING in benchmarks/RESULTS.md."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(HEADING)
-    if start == -1:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    else:
-        end = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + text + ("\n" + old[end + 1 :] if end != -1 else "\n")
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -309,7 +277,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
-    sections = [HEADING, "", machine(), ""]
+    sections = [HEADING, "", describe_machine(PACKAGES), ""]
     if not args.skip_detection:
         sizes = [int(s) for s in args.sizes.split(",") if s]
         sections += [detection(sizes, args.seeds), ""]
@@ -319,7 +287,7 @@ def main() -> None:
     text = "\n".join(sections).rstrip("\n")
     print(text)
     if args.write:
-        write_section(text)
+        replace_section(HEADING, text)
 
 
 if __name__ == "__main__":

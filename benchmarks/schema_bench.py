@@ -1,13 +1,11 @@
 """Schema validation speed and memory against reading the same Parquet file.
 
-Run: .venv/bin/python benchmarks/schema_bench.py --rows 1000000 [--write]
+Run: .venv/bin/python -m benchmarks.schema_bench --rows 1000000 [--write]
 Writes the table under "## Schema validation (issue 3)" in benchmarks/RESULTS.md with --write.
 """
 
 import argparse
 import gc
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -16,7 +14,6 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandera.pandas as pa
 
+from benchmarks.results import describe_machine, replace_section
 from schemas.declaration import compile_spec, parse_spec
 from schemas.params import DataParams, SchemaParams
 from schemas.roles import SchemaRoles
@@ -164,15 +162,6 @@ def _setup() -> tuple[DeclaredSchema, DataParams, SchemaParams]:
     return declared, data, SchemaParams(name="bench.yaml", max_failure_cases=100)
 
 
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    match = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    return match.group(1).strip() if match else "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -258,14 +247,9 @@ def main() -> None:
         ),
     ]
     machine = (
-        f"Machine: {cpu_model()}, nproc {len(os.sched_getaffinity(0))}, "
-        f"Python {platform.python_version()}; pandas {version('pandas')}, pandera "
-        f"{version('pandera')}, pyarrow {version('pyarrow')}, numpy {version('numpy')}. "
-        "Run: `.venv/bin/python benchmarks/schema_bench.py --rows "
-        f"{args.rows} --write` on {time.strftime('%Y-%m-%d')} (the machine was shared with "
-        "other jobs; times vary; load average at the end: "
-        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        + ")."
+        describe_machine(("pandas", "pandera", "pyarrow", "numpy"))
+        + " Run: `.venv/bin/python -m benchmarks.schema_bench --rows "
+        f"{args.rows} --write` on {time.strftime('%Y-%m-%d')}."
     )
     table = "\n".join(
         [
@@ -286,11 +270,7 @@ def main() -> None:
     )
     print(table)
     if args.write:
-        results = Path(__file__).with_name("RESULTS.md")
-        old = results.read_text() if results.exists() else "# Benchmark results\n\n"
-        pattern = re.compile(re.escape(HEADING) + r".*?(?=^## |\Z)", re.S | re.M)
-        new = pattern.sub(table + "\n", old) if pattern.search(old) else old + "\n" + table
-        results.write_text(new.rstrip() + "\n")
+        replace_section(HEADING, table)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Time each stage of the retrain flow on the example data at scale; write benchmarks/RESULTS.md.
 
 Run on demand (not in tests): `make benchmark`, or
-`.venv/bin/python benchmarks/stages.py --rows 1000000`.
+`.venv/bin/python -m benchmarks.stages --rows 1000000`.
 
 Each stage's plain functions run once, in order, on the previous stage's output; a sampler
 thread records the process's peak resident memory during the stage, reported as growth over
@@ -12,17 +12,16 @@ does not grow with the rows.
 import argparse
 import gc
 import os
-import platform
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.results import RESULTS, describe_machine, replace_section
 from flows.example_data import make_transactions, write_table
 from schemas.params import RetrainParams
 from schemas.report import Report
@@ -36,26 +35,9 @@ from tasks.split import judge_split, make_split
 from tasks.training import feature_columns, fit_model, positive_scores
 from tasks.validation import declare_schema, validate_frame
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SECTION = "## Stages of the retrain flow (issue 2)"
-
-
-def machine() -> str:
-    """Describe the machine and library versions in one line."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    libs = ", ".join(
-        f"{p} {version(p)}"
-        for p in ("prefect", "pandera", "pandas", "numpy", "scikit-learn", "imbalanced-learn")
-    )
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}; {libs}"
+PACKAGES = ("prefect", "pandera", "pandas", "numpy", "scikit-learn", "imbalanced-learn")
 
 
 class RssPeak:
@@ -162,10 +144,10 @@ def write_results(rows: int, table: list[tuple[str, float, float]]) -> None:
         "",
         f"Example data (`flows/example_data.py`), {rows:,} rows, Parquet; default parameters "
         "(logistic_regression, class_weight balanced, no resampling), example schema. "
-        "`python benchmarks/stages.py --rows N`; peak = growth of the resident set during the "
+        "`python -m benchmarks.stages --rows N`; peak = growth of the resident set during the "
         "stage over what the process held when it began.",
         "",
-        f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d')}.",
+        f"{describe_machine(PACKAGES)} Measured {time.strftime('%Y-%m-%d')}.",
         "",
         "| stage | seconds | share of total | peak memory growth MiB |",
         "|---|---:|---:|---:|",
@@ -174,18 +156,6 @@ def write_results(rows: int, table: list[tuple[str, float, float]]) -> None:
         lines.append(f"| {name} | {seconds:.2f} | {seconds / total:.0%} | {peak:.0f} |")
     lines.append(f"| **total** | **{total:.2f}** | 100% | |")
     replace_section(SECTION, "\n".join(lines) + "\n")
-
-
-def replace_section(heading: str, body: str) -> None:
-    """Replace the section starting at `heading` in RESULTS.md (up to the next '## '), or append."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(heading)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
-    RESULTS.write_text(text)
 
 
 def main() -> None:
