@@ -31,7 +31,9 @@ from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
 from tasks.training import (
     InsufficientMinority,
+    LabelledModel,
     feature_columns,
+    plain_value,
     positive_scores,
     resampling_check,
     train_task,
@@ -252,6 +254,10 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
 
     with recorder.stage("publish"):
         report = recorder.build(None)
-        publication = publish_task(trained.model, report, params.publish.output_dir)
+        # The published model answers in the table's labels, not the 0/1 used in training.
+        labelled = LabelledModel(
+            trained.model, plain_value(profile.negative), plain_value(profile.positive)
+        )
+        publication = publish_task(labelled, report, params.publish.output_dir)
     recorder.published = publication.report.published
     return _finish(recorder, None)

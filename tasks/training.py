@@ -22,7 +22,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -450,6 +450,43 @@ def resampling_check(trained: Trained, params: ResampleParams) -> CheckResult:
         summary=f"{params.sampler} ran as configured ({counts})",
         metrics=metrics,
     )
+
+
+def plain_value(value: Any) -> Any:
+    """Return a numpy scalar as the Python value (a skops file then holds plain values)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+class LabelledModel(BaseEstimator, ClassifierMixin):
+    """A fitted model that answers in the table's own labels.
+
+    Training works on 1 for the positive (minority) class and 0 for the other; the
+    published model maps its predictions back, so `predict` returns the label column's
+    values and `predict_proba` has one column per class in the order of `classes_`
+    (negative first, positive second).
+    """
+
+    def __init__(self, model: Any = None, negative: Any = 0, positive: Any = 1) -> None:
+        self.model = model
+        self.negative = negative
+        self.positive = positive
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([self.negative, self.positive], dtype=object)
+
+    def fit(self, X: Any, y: Any) -> "LabelledModel":
+        encoded = (np.asarray(y, dtype=object) == self.positive).astype("int64")
+        self.model.fit(X, encoded)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        encoded = np.asarray(self.model.predict(X))
+        return np.where(encoded == 1, self.positive, self.negative)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(X))
 
 
 def positive_scores(model: FixedThresholdClassifier, X: pd.DataFrame) -> np.ndarray:

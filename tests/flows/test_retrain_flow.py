@@ -136,3 +136,27 @@ def test_resampling_changes_the_training_part_and_never_the_holdout(
     before, after = resampling["before"], resampling["after"]
     assert isinstance(before, dict) and isinstance(after, dict)
     assert after["0"] == after["1"], "target ratio 1.0 balances the training part"
+
+
+@pytest.mark.parametrize(
+    ("majority", "minority"), [(1, 0), ("legit", "fraud")], ids=["one-is-majority", "strings"]
+)
+def test_published_model_answers_in_the_tables_own_labels(
+    example_frame: pd.DataFrame, tmp_path: Path, majority: object, minority: object
+) -> None:
+    frame = example_frame.assign(
+        is_fraud=np.where(example_frame["is_fraud"] == 1, minority, majority)
+    )
+    path = write_table(frame, tmp_path / "labels.parquet")
+    report = retrain(params_for(path, tmp_path))
+    assert isinstance(report, Report) and report.published is not None
+    model = load_model(Path(report.published.model_path).parent)
+    predicted = model.predict(frame)
+    assert set(predicted.tolist()) == {majority, minority}
+    assert list(model.classes_) == [majority, minority]
+    is_minority = (frame["is_fraud"] == minority).to_numpy()
+    # The model ranks: rows of the minority class are predicted as such far more often.
+    assert (predicted[is_minority] == minority).mean() > 2 * (
+        predicted[~is_minority] == minority
+    ).mean()
+    assert model.predict_proba(frame).shape == (len(frame), 2)
