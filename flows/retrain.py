@@ -86,8 +86,11 @@ def _declare(
         recorder.add(declared)
         return declared
     data, schema = declared
-    # Roles the schema declares fill the ones the run left empty; later stages see them.
-    params = params.model_copy(update={"data": data})
+    # Roles the schema declares fill the ones the run left empty, and its known-at times
+    # join the leakage declarations (the run's own win); later stages see them.
+    known_at = {**schema.roles.leakage_known_at(), **params.leakage.known_at}
+    leakage = params.leakage.model_copy(update={"known_at": known_at})
+    params = params.model_copy(update={"data": data, "leakage": leakage})
     recorder.params = params
     return params, schema
 

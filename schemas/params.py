@@ -461,16 +461,20 @@ def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML config holding (part of) the parameter model.
 
     Raises:
-        ValueError: the file is not a YAML mapping.
+        ValueError: the file is not valid YAML, or not a mapping.
     """
     text = Path(path).read_text(encoding="utf-8")
-    loaded = yaml.safe_load(text)
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"not valid YAML{at}: {problem}") from exc
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ValueError(
-            f"config {path}: expected a mapping at the top, got {type(loaded).__name__}"
-        )
+        raise ValueError(f"expected a mapping at the top, got {type(loaded).__name__}")
     return loaded
 
 

@@ -152,6 +152,15 @@ class SchemaRoles:
         """Return feature -> column name or offset, as the leakage stage takes them."""
         return {feature: known.as_declaration() for feature, known in self.known_at.items()}
 
+    def leakage_known_at(self) -> dict[str, str]:
+        """Return the declarations as `leakage.known_at` texts (a column, or a signed offset)."""
+        texts = {}
+        for feature, known in self.known_at.items():
+            text = known.to_yaml_value()
+            # leakage.known_at reads an offset only with its sign: '0d' would name a column.
+            texts[feature] = "+0d" if known.column is None and text == "0d" else text
+        return texts
+
     def problems(self, columns: Iterable[str] | None) -> list[str]:
         """Return the declaration errors; `columns` are the schema's columns when it lists them."""
         found: list[str] = []

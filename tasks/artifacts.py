@@ -39,7 +39,8 @@ def render_markdown(report: Report, report_path: str | None = None, images: bool
             "",
         ]
     else:
-        lines += ["# Passed", "", "Every check passed; the model was published.", ""]
+        done = "the model was published" if report.published else "nothing was trained"
+        lines += ["# Passed", "", f"Every check passed; {done}.", ""]
     if report.diagnosis:
         lines += ["## Diagnosis (most likely first)", ""]
         for i, cause in enumerate(report.diagnosis, 1):

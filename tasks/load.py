@@ -47,7 +47,12 @@ def read_columns(path: str | Path) -> list[str]:
     kind = _kind(target)
     try:
         if kind == "parquet":
-            return list(pq.read_schema(target).names)
+            schema = pq.read_schema(target)
+            # pandas stores a named or non-default index as columns that read_parquet turns
+            # back into the index: they are not columns of the table.
+            index = (schema.pandas_metadata or {}).get("index_columns", [])
+            hidden = {c for c in index if isinstance(c, str)}
+            return [name for name in schema.names if name not in hidden]
         header = pd.read_csv(target, nrows=5)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc

@@ -32,6 +32,8 @@ class LabelProfile:
 def measure_label(frame: pd.DataFrame, label: str) -> LabelProfile:
     """Count the label's classes; the rarer class (ties: the larger value) is the positive."""
     counts = frame[label].value_counts(dropna=True)
+    # A categorical label lists its unused categories with a count of 0: they are no class.
+    counts = counts[counts > 0]
     values = sorted(counts.index.tolist(), key=str)
     if len(values) < 2:
         return LabelProfile(

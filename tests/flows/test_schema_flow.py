@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import tasks.load
-from flows.cli import main
+from flows.cli import main, run_flow
+from flows.example_data import write_table
+from tests.conftest import params_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_YAML = REPO / "schemas" / "examples" / "transactions.yaml"
@@ -54,3 +57,27 @@ def test_declaration_error_is_a_usage_error_before_the_flow(
     assert code == 2
     err = capsys.readouterr().err
     assert "roles.known_at.amount: known at label time +30d, after the label time" in err
+
+
+def test_known_at_declared_in_the_schema_reaches_the_leakage_checks(
+    example_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    # A due date lies after the label time but is set when the transaction happens.
+    frame = example_frame.assign(due_at=example_frame["event_time"] + pd.Timedelta(days=30))
+    path = write_table(frame, tmp_path / "due.parquet")
+    text = EXAMPLE_YAML.read_text().replace(
+        "columns:\n", "columns:\n  due_at:\n    dtype: datetime\n", 1
+    )
+    undeclared = tmp_path / "undeclared.yaml"
+    undeclared.write_text(text)
+    declared = tmp_path / "declared.yaml"
+    declared.write_text(text.replace("  known_at:\n", "  known_at:\n    due_at: -0d\n", 1))
+
+    def temporal(schema: Path) -> str:
+        report = run_flow("validate", params_for(path, tmp_path, schema={"name": str(schema)}))
+        check = report.check("temporal_leakage")
+        assert check is not None
+        return str(check.status)
+
+    assert temporal(undeclared) == "fail"
+    assert temporal(declared) == "pass"

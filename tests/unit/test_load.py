@@ -82,3 +82,11 @@ def test_only_transient_io_errors_are_retried(error: Exception, retried: bool) -
 
     assert load_task.retries == 2
     assert _transient_io_error(load_task, None, Failed(data=error)) is retried
+
+
+def test_a_saved_pandas_index_is_not_a_column(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [1, 2, 3, 4], "y": [0, 1, 0, 1]})
+    path = tmp_path / "indexed.parquet"
+    frame[frame["x"] > 1].to_parquet(path)  # a filtered frame keeps its index
+    assert read_columns(path) == ["x", "y"]
+    assert list(read_table(path).columns) == ["x", "y"]

@@ -20,3 +20,9 @@ def test_extreme_imbalance_warns() -> None:
     check = judge_label(measure_label(pd.DataFrame({"y": [0] * 999 + [1]}), "y"), "y")
     assert check.status == "warn" and "extreme imbalance" in check.summary
     assert check.metrics["minority_share"] == 0.001
+
+
+def test_unused_categories_of_a_categorical_label_are_no_class() -> None:
+    labels = pd.Categorical(["no"] * 8 + ["yes"] * 2, categories=["maybe", "no", "yes"])
+    profile = measure_label(pd.DataFrame({"y": labels}), "y")
+    assert profile.positive == "yes" and profile.counts == {"no": 8, "yes": 2}

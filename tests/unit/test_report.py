@@ -59,3 +59,8 @@ def test_artifact_keys_are_checked() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_passed_validation_does_not_claim_a_published_model() -> None:
+    markdown = render_markdown(Report(status="passed"))
+    assert markdown.startswith("# Passed") and "nothing was trained" in markdown
