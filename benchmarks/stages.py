@@ -32,7 +32,7 @@ from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
 from tasks.split import judge_split, make_split
-from tasks.training import feature_columns, fit_model, positive_scores
+from tasks.training import fit_model, positive_scores
 from tasks.validation import declare_schema, validate_frame
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -120,7 +120,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     )
     split = stage("split", lambda: make_split(validated, data, params.split))
     judge_split(split, validated[data.label], profile_value.positive, data)
-    features = feature_columns(list(validated.columns), data)
+    features = data.feature_columns(validated.columns)
     y = (validated[data.label] == profile_value.positive).to_numpy().astype("int64")
     X_train, y_train = validated.iloc[split.train][features], y[split.train]
     X_holdout, y_holdout = validated.iloc[split.holdout][features], y[split.holdout]

@@ -1,11 +1,11 @@
 """The `retrain-guard` command line: run, validate, infer-schema, example.
 
 Exit codes: 0 passed (warnings allowed); 1 halted by a check, report written;
-2 bad invocation or unreadable input, one line on stderr and no traceback.
+2 bad invocation or unreadable input, one line on stderr and no traceback;
+3 the run broke off on an unexpected error (report written with code internal_error).
 """
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from schemas.params import ModelName, RetrainParams, Sampler, load_config, merge
 
-EXIT_PASSED, EXIT_HALTED, EXIT_USAGE = 0, 1, 2
+EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
 
@@ -169,7 +169,6 @@ def preflight(params: RetrainParams) -> RetrainParams:
     """
     from schemas.roles import SchemaDeclarationError
     from tasks.load import InputError, read_columns
-    from tasks.training import feature_columns
     from tasks.validation import apply_roles, declare_schema
 
     try:
@@ -192,7 +191,7 @@ def preflight(params: RetrainParams) -> RetrainParams:
     unknown_drops = [c for c in data.drop if c not in columns]
     if unknown_drops:
         raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
-    if not feature_columns(columns, data):
+    if not data.feature_columns(columns):
         raise UsageError(f"{data.path}: no feature columns left after label, time, id and drops")
     return params
 
@@ -344,12 +343,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "roles.label in the --schema)"
             )
         params = preflight(params_from_args(args))
-        report = run_flow(args.command, params)
+        if args.report:
+            check_writable(Path(args.report))
     except UsageError as exc:
         print(f"retrain-guard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from tasks.publish import write_report
 
+    try:
+        report = run_flow(args.command, params)
+    except Exception as exc:
+        # A bug or a broken environment, not a verdict on the data: one line here, the
+        # traceback stays in Prefect's log above, and the report says the run broke off.
+        crashed = crash_report(params, exc)
+        if args.report:
+            write_report(crashed, args.report)
+        print(f"retrain-guard: error: {crashed.one_line()}", file=sys.stderr)
+        return EXIT_CRASHED
     report_path = Path(args.report) if args.report else Path(str(report.run.get("report_path")))
     if args.report:
         write_report(report, report_path)
@@ -361,9 +371,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_PASSED if report.status == "passed" else EXIT_HALTED
 
 
-def report_json(report: Any) -> str:
-    """Return the report as the JSON text the CLI writes."""
-    return json.dumps(report.model_dump(mode="json"), indent=2)
+def check_writable(path: Path) -> None:
+    """Fail before the run when the report could not be written where asked."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report {path}: cannot create {path.parent}: {exc.strerror}") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--report {path}: not a writable file path")
+
+
+def crash_report(params: RetrainParams, exc: BaseException) -> Any:
+    """Return the failed report of a run that broke off on an unexpected error."""
+    from schemas.report import Failure, Report
+    from tasks.reporting import versions
+
+    message = (str(exc).strip().splitlines() or [""])[0]
+    return Report(
+        status="failed",
+        failure=Failure(
+            code="internal_error",
+            stage="run",
+            summary=f"the run broke off: {type(exc).__name__}: {message}",
+            details={"exception": type(exc).__name__},
+        ),
+        run={"parameters": params.to_json_dict(), "versions": versions()},
+    )
 
 
 if __name__ == "__main__":

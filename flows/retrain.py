@@ -32,7 +32,6 @@ from tasks.split import split_task
 from tasks.training import (
     InsufficientMinority,
     LabelledModel,
-    feature_columns,
     plain_value,
     positive_scores,
     resampling_check,
@@ -41,6 +40,7 @@ from tasks.training import (
 from tasks.validation import DeclaredSchema, declare_schema_task, validate_schema_task
 
 INPUT_UNREADABLE = "input_unreadable"
+NO_FEATURES = "no_features_left"
 
 
 def _run_name() -> str:
@@ -67,6 +67,13 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
 
 
+def _unreadable(recorder: RunRecorder, exc: Exception) -> CheckResult:
+    """Record that the table could not be read, naming the file and the reason."""
+    check = CheckResult(code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc))
+    recorder.add(check)
+    return check
+
+
 def _declare(
     params: RetrainParams, recorder: RunRecorder
 ) -> tuple[RetrainParams, DeclaredSchema] | CheckResult:
@@ -76,11 +83,7 @@ def _declare(
         try:
             columns = read_columns(data.path)
         except InputError as exc:
-            unreadable = CheckResult(
-                code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc)
-            )
-            recorder.add(unreadable)
-            return unreadable
+            return _unreadable(recorder, exc)
         declared = declare_schema_task(data, params.schema_, columns)
     if isinstance(declared, CheckResult):
         recorder.add(declared)
@@ -104,11 +107,7 @@ def _data_stages(
         try:
             frame = load_task(data.path)
         except (InputError, OSError) as exc:
-            unreadable = CheckResult(
-                code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc)
-            )
-            recorder.add(unreadable)
-            return unreadable
+            return _unreadable(recorder, exc)
     recorder.data = DataSummary(rows=len(frame), columns=[str(c) for c in frame.columns])
 
     with recorder.stage("schema"):
@@ -128,7 +127,21 @@ def _data_stages(
     recorder.metrics["leakage"] = leakage.describe()
     if failed := recorder.add(*leakage.checks):
         return failed
-    return frame.drop(columns=leakage.dropped), profile
+    frame = frame.drop(columns=leakage.dropped)
+    if leakage.dropped and not data.feature_columns(frame.columns):
+        nothing_left = CheckResult(
+            code=NO_FEATURES,
+            stage="leakage",
+            status="fail",
+            columns=list(leakage.dropped),
+            summary="leakage.on_leakage 'drop' removed every feature ("
+            + ", ".join(leakage.dropped)
+            + "): nothing is left to train on",
+            metrics={"dropped_columns": list(leakage.dropped)},
+        )
+        recorder.add(nothing_left)
+        return nothing_left
+    return frame, profile
 
 
 @flow(name="validate-data", persist_result=True)
@@ -180,7 +193,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     if failed := recorder.add(*checks):
         return _finish(recorder, failed)
 
-    features = feature_columns([str(c) for c in frame.columns], data)
+    features = data.feature_columns(frame.columns)
     X_train, y_train = frame.iloc[split.train][features], y[split.train]
     X_holdout, y_holdout = frame.iloc[split.holdout][features], y[split.holdout]
     train_times = frame.iloc[split.train][data.label_time] if data.label_time else None

@@ -1,6 +1,7 @@
 """The flow's one parameter: a frozen, documented pydantic model (the Prefect UI renders it)."""
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,11 @@ class DataParams(_Params):
     drop: list[str] = Field(
         default_factory=list, description="Columns to leave out of the features."
     )
+
+    def feature_columns(self, columns: Iterable[object]) -> list[str]:
+        """Return the columns used as features: all but the label, label time, id and drops."""
+        excluded = {self.label, self.label_time, self.id_column, *self.drop}
+        return [str(c) for c in columns if str(c) not in excluded]
 
 
 class SchemaParams(_Params):

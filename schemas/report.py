@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 Status = Literal["pass", "warn", "fail", "not_run"]
 Stage = Literal[
+    "run",
     "load",
     "schema",
     "profile",
@@ -17,18 +18,6 @@ Stage = Literal[
     "gate",
     "publish",
 ]
-STAGES: tuple[Stage, ...] = (
-    "load",
-    "schema",
-    "profile",
-    "leakage",
-    "split",
-    "resample",
-    "train",
-    "evaluate",
-    "gate",
-    "publish",
-)
 
 JsonDict = dict[str, JsonValue]
 

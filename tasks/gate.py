@@ -7,19 +7,13 @@ from pydantic import JsonValue
 
 from schemas.params import GateParams
 from schemas.report import CheckResult
-from tasks.diagnosis import Evidence, diagnose
 from tasks.features import SEPARATES_AUC
-
-# Evidence and diagnose lived here before the diagnosis grew its own module; keep them
-# importable from here for callers written against that layout.
-__all__ = ["GATE_CODES", "Evidence", "diagnose", "judge_holdout", "judge_predictions"]
 
 CODE = "single_class_prediction"
 NEAR = "near_single_class_prediction"
 LIFT = "pr_auc_lift"
 RECALL = "minority_recall"
 PERFECT = "suspiciously_perfect"
-GATE_CODES = (CODE, NEAR, LIFT, RECALL, PERFECT)
 
 
 def judge_predictions(holdout: dict[str, JsonValue]) -> CheckResult:
@@ -216,9 +210,3 @@ def gate_holdout_task(
 ) -> list[CheckResult]:
     """Judge the holdout results against every gate."""
     return judge_holdout(holdout, gate, positive, leakage_findings, separation)
-
-
-@task(name="gate-predictions", cache_policy=NO_CACHE, persist_result=False)
-def gate_task(holdout: dict[str, JsonValue]) -> CheckResult:
-    """Judge the holdout predictions."""
-    return judge_predictions(holdout)

@@ -920,12 +920,6 @@ def judge_order(
 # --- All checks ----------------------------------------------------------------------------
 
 
-def leakage_features(frame: pd.DataFrame, data: DataParams) -> list[str]:
-    """Return the columns checked as features: all but label, label time, id and drops."""
-    excluded = {data.label, data.label_time, data.id_column, *data.drop}
-    return [str(c) for c in frame.columns if c not in excluded]
-
-
 @dataclass(frozen=True)
 class LeakageOutcome:
     """The leakage checks after the on_leakage policy, and the feature columns it dropped."""
@@ -948,7 +942,7 @@ def detect_leakage(
     """Run every whole-table leakage check, then apply the on_leakage policy."""
     from tasks.leakage_rows import check_resampling_leakage
 
-    features = leakage_features(frame, data)
+    features = data.feature_columns(frame.columns)
     positive = (frame[data.label] == positive_class).to_numpy()
     bins = time_bins(frame[data.label_time]) if data.label_time else None
     try:

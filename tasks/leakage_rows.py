@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
-from tasks.leakage import as_naive_utc, leakage_features
+from tasks.leakage import as_naive_utc
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 from tasks.split import Split
 
@@ -197,7 +197,7 @@ def check_split_leakage(
     frame: pd.DataFrame, split: Split, data: DataParams, params: LeakageParams
 ) -> CheckResult:
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
-    features = leakage_features(frame, data)
+    features = data.feature_columns(frame.columns)
     measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout)
     overlap = None
     if split.strategy == "time" and data.label_time:

@@ -36,16 +36,10 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from schemas.params import DataParams, ModelParams, ResampleParams
+from schemas.params import ModelParams, ResampleParams
 from schemas.report import CheckResult
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
-
-
-def feature_columns(columns: list[str], data: DataParams) -> list[str]:
-    """Return the columns used as features: all but the label, label time, id and drops."""
-    excluded = {data.label, data.label_time, data.id_column, *data.drop}
-    return [c for c in columns if c not in excluded]
 
 
 def dates_to_days(frame: pd.DataFrame) -> np.ndarray:

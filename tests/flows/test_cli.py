@@ -115,3 +115,37 @@ def test_halt_prints_one_line_and_diagnosis_without_traceback(
     assert written["failure"]["code"] == "single_class_prediction"
     assert written["diagnosis"][0]["cause"] == "extreme_imbalance"
     assert not (tmp_path / "models").exists()
+
+
+def test_an_unexpected_error_is_one_line_exit_3_and_a_report(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    example_csv: Path,
+    tmp_path: Path,
+) -> None:
+    import tasks.training
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(tasks.training, "fit_model", broken)
+    report = tmp_path / "crash.json"
+    code = main(["run", "--data", str(example_csv), *BASE, "--output-dir", str(tmp_path),
+                 "--report", str(report)])  # fmt: skip
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["retrain-guard: error: internal_error: the run broke off: "
+                   "RuntimeError: disk on fire"]  # fmt: skip
+    written = json.loads(report.read_text())
+    assert written["status"] == "failed"
+    assert written["failure"]["code"] == "internal_error"
+    assert not (tmp_path / "models").exists()
+
+
+def test_an_unwritable_report_path_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], example_csv: Path, tmp_path: Path
+) -> None:
+    line = _usage_error(
+        capsys, ["validate", "--data", str(example_csv), *BASE, "--report", str(tmp_path)]
+    )
+    assert "not a writable file path" in line

@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.cli import run_flow
+from flows.example_data import make_transactions, write_table
 from tasks.artifacts import LEAKAGE_KEY
 from tests.conftest import params_for
 
@@ -44,3 +46,16 @@ def test_drop_policy_trains_without_the_flagged_column(leaky_parquet: Path, tmp_
     assert "chargeback_at" not in report.metrics["features"]
     statuses = {c.code: c.status for c in report.checks}
     assert statuses["temporal_leakage"] == "warn" and statuses["split_leakage"] == "pass"
+
+
+def test_dropping_every_feature_halts_with_a_clear_code(
+    example_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = make_transactions(leaky=True)[
+        ["transaction_id", "event_time", "chargeback_at", "is_fraud"]
+    ]
+    path = write_table(frame, tmp_path / "only-leak.parquet")
+    params = params_for(path, tmp_path, leakage={"on_leakage": "drop"})
+    report = run_flow("run", params)
+    assert report.failure is not None and report.failure.code == "no_features_left"
+    assert report.failure.details["columns"] == ["chargeback_at"]
