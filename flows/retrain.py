@@ -32,6 +32,7 @@ from tasks.split import split_task
 from tasks.training import (
     InsufficientMinority,
     LabelledModel,
+    named_counts,
     plain_value,
     positive_scores,
     resampling_check,
@@ -213,15 +214,15 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
             recorder.add(too_few)
             return _finish(recorder, too_few)
         feature_checks, separation = check_features_task(trained, X_train, y_train, params.model)
-    recorder.add(resampling_check(trained, params.resample))
-    named = dict(zip(("0", "1"), class_names, strict=True))
+    recorder.add(resampling_check(trained, params.resample, class_names))
+    before, after = named_counts(trained, class_names)
     recorder.metrics["resampling"] = {
         "sampler": params.resample.sampler,
         "class_weight": params.model.class_weight,
         "target_ratio": params.resample.target_ratio,
-        "before": {named[k]: v for k, v in trained.counts_before.items()},
-        "after": {named[k]: v for k, v in trained.counts_after.items()},
-        "change": {named[k]: trained.counts_after[k] - v for k, v in trained.counts_before.items()},
+        "before": dict(before),
+        "after": dict(after),
+        "change": {k: after[k] - v for k, v in before.items()},
         "adaptations": list(trained.adaptations),
     }
     recorder.metrics["features"] = list(features)

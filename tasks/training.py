@@ -418,15 +418,32 @@ def fit_model(
 ADAPTED = "sampler_adapted"
 
 
-def resampling_check(trained: Trained, params: ResampleParams) -> CheckResult:
-    """Report the class counts around resampling; warn when the sampler had to be adapted."""
+def named_counts(
+    trained: Trained, class_names: tuple[str, str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Return the class counts before and after resampling under the table's class names."""
+    named = dict(zip(("0", "1"), class_names, strict=True))
+    before = {named[k]: v for k, v in trained.counts_before.items()}
+    after = {named[k]: v for k, v in trained.counts_after.items()}
+    return before, after
+
+
+def resampling_check(
+    trained: Trained, params: ResampleParams, class_names: tuple[str, str] = ("0", "1")
+) -> CheckResult:
+    """Report the class counts around resampling; warn when the sampler had to be adapted.
+
+    Args:
+        class_names: the table's names of the encoded classes 0 and 1, used in the report.
+    """
+    before, after = named_counts(trained, class_names)
     metrics: dict[str, JsonValue] = {
         "sampler": params.sampler,
-        "before": dict(trained.counts_before),
-        "after": dict(trained.counts_after),
+        "before": dict(before),
+        "after": dict(after),
         "adaptations": list(trained.adaptations),
     }
-    counts = f"class counts {trained.counts_before} -> {trained.counts_after}"
+    counts = f"class counts {before} -> {after}"
     if trained.adaptations:
         return CheckResult(
             code=ADAPTED,

@@ -160,3 +160,6 @@ def test_published_model_answers_in_the_tables_own_labels(
         predicted[~is_minority] == minority
     ).mean()
     assert model.predict_proba(frame).shape == (len(frame), 2)
+    resampled = report.check("sampler_adapted")
+    assert resampled is not None
+    assert set(resampled.metrics["before"]) == {str(majority), str(minority)}
