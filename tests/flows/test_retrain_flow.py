@@ -162,4 +162,5 @@ def test_published_model_answers_in_the_tables_own_labels(
     assert model.predict_proba(frame).shape == (len(frame), 2)
     resampled = report.check("sampler_adapted")
     assert resampled is not None
-    assert set(resampled.metrics["before"]) == {str(majority), str(minority)}
+    before = resampled.metrics["before"]
+    assert isinstance(before, dict) and set(before) == {str(majority), str(minority)}
