@@ -25,14 +25,21 @@ from benchmarks.results import RESULTS, describe_machine, replace_section
 from flows.example_data import make_transactions, write_table
 from schemas.params import RetrainParams
 from schemas.report import Report
-from tasks.evaluation import measure_predictions
-from tasks.gate import judge_predictions
+from tasks.evaluation import (
+    analyse_threshold,
+    measure_baseline,
+    measure_predictions,
+    measure_training_part,
+)
+from tasks.features import check_features_task
+from tasks.gate import judge_holdout
 from tasks.leakage import detect_leakage
+from tasks.leakage_rows import check_split_leakage
 from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
-from tasks.split import judge_split, make_split
-from tasks.training import fit_model, positive_scores
+from tasks.split import Split, judge_split, make_split
+from tasks.training import Trained, fit_model, positive_scores
 from tasks.validation import declare_schema, validate_frame
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -118,21 +125,42 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
         "leakage",
         lambda: detect_leakage(validated, data, params.leakage, profile_value.positive),
     )
-    split = stage("split", lambda: make_split(validated, data, params.split))
-    judge_split(split, validated[data.label], profile_value.positive, data)
+
+    def split_and_check() -> Split:
+        split = make_split(validated, data, params.split)
+        judge_split(split, validated[data.label], profile_value.positive, data)
+        check_split_leakage(validated, split, data, params.leakage)
+        return split
+
+    split = stage("split", split_and_check)
     features = data.feature_columns(validated.columns)
     y = (validated[data.label] == profile_value.positive).to_numpy().astype("int64")
     X_train, y_train = validated.iloc[split.train][features], y[split.train]
     X_holdout, y_holdout = validated.iloc[split.holdout][features], y[split.holdout]
-    trained = stage("train", lambda: fit_model(X_train, y_train, params.model, params.resample))
+    times = validated.iloc[split.train][data.label_time]
+    names = ("0", "1")
+
+    def train() -> tuple[Trained, dict[str, float]]:
+        trained = fit_model(X_train, y_train, params.model, params.resample)
+        _, separation = check_features_task.fn(trained, X_train, y_train, params.model)
+        return trained, separation
+
+    trained, separation = stage("train", train)
 
     def evaluate() -> dict[str, Any]:
         scores = positive_scores(trained.model, X_holdout)
         predicted = np.asarray(trained.model.predict(X_holdout))
-        return measure_predictions(y_holdout, predicted, scores, ("0", "1"))
+        holdout = measure_predictions(y_holdout, predicted, scores, names)
+        train_scores = positive_scores(trained.model, X_train)
+        train_pred = np.asarray(trained.model.predict(X_train))
+        measure_training_part(y_train, train_pred, train_scores, names)
+        measure_baseline(y_holdout, predicted, int(np.mean(y_train) > 0.5), names)
+        # The threshold analysis fits the model a second time on the earlier training rows.
+        analyse_threshold(X_train, y_train, times, params, scores, y_holdout, names)
+        return holdout
 
     holdout = stage("evaluate", evaluate)
-    stage("gate", lambda: judge_predictions(holdout))
+    stage("gate", lambda: judge_holdout(holdout, params.gate, "1", [], separation))
     stage("publish", lambda: publish(trained.model, Report(status="passed"), workdir / "out"))
     return table
 
@@ -143,7 +171,11 @@ def write_results(rows: int, table: list[tuple[str, float, float]]) -> None:
         SECTION,
         "",
         f"Example data (`flows/example_data.py`), {rows:,} rows, Parquet; default parameters "
-        "(logistic_regression, class_weight balanced, no resampling), example schema. "
+        "(logistic_regression, class_weight balanced, no resampling), example schema. Each "
+        "stage runs what the flow's stage runs: leakage = every whole-table check; split = "
+        "the cut, both-classes check and split leakage; train = fit and feature checks; "
+        "evaluate = holdout and training-part metrics, baseline and the threshold analysis "
+        "(a second fit on the earlier training rows). "
         "`python -m benchmarks.stages --rows N`; peak = growth of the resident set during the "
         "stage over what the process held when it began.",
         "",
