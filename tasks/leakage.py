@@ -670,8 +670,10 @@ def time_bins(label_times: pd.Series, n_bins: int = _TIME_BINS) -> list[np.ndarr
     as_int = times.to_numpy().astype("int64").astype("float64")
     edges = np.unique(np.quantile(as_int[present], np.linspace(0, 1, n_bins + 1)[1:-1]))
     bins = np.searchsorted(edges, as_int, side="right")
-    # Rows without a label time share a bin of their own.
-    bins = np.where(present, bins, len(edges) + 1)
+    # Rows without a label time share a bin of their own. Bin numbers that fit a byte are
+    # sorted by radix sort, in linear time.
+    small = np.uint8 if len(edges) + 1 <= np.iinfo(np.uint8).max else np.int64
+    bins = np.where(present, bins, len(edges) + 1).astype(small)
     order = np.argsort(bins, kind="stable")
     sorted_bins = bins[order]
     starts = np.searchsorted(sorted_bins, np.unique(sorted_bins))
