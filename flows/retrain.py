@@ -118,9 +118,9 @@ def _data_stages(
     frame = validated
 
     with recorder.stage("profile"):
-        profile, check = profile_label_task(frame, data.label)
+        frame, profile, checks = profile_label_task(frame, data.label)
     recorder.data = recorder.data.model_copy(update={"class_counts": dict(profile.counts)})
-    if failed := recorder.add(check):
+    if failed := recorder.add(*checks):
         return failed
 
     with recorder.stage("leakage"):

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from schemas.report import CheckResult, JsonDict
 
 CODE = "single_class_target"
+UNLABELLED = "unlabelled_rows"
 # Below this minority share a model without resampling or class weights very often
 # collapses to the majority class; warn so the diagnosis can point to it.
 EXTREME_IMBALANCE_SHARE = 0.01
@@ -53,6 +54,22 @@ def measure_label(frame: pd.DataFrame, label: str) -> LabelProfile:
     )
 
 
+def drop_unlabelled(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, CheckResult | None]:
+    """Leave out rows without a label (a schema may allow them); say how many."""
+    missing = frame[label].isna()
+    count = int(missing.sum())
+    if not count:
+        return frame, None
+    return frame[~missing], CheckResult(
+        code=UNLABELLED,
+        stage="profile",
+        status="warn",
+        columns=[label],
+        summary=f"{count} row(s) without a label in {label!r} were left out",
+        metrics={"rows": count, "share": round(count / len(frame), 6)},
+    )
+
+
 def judge_label(profile: LabelProfile, label: str) -> CheckResult:
     """Fail on fewer than two classes; warn on extreme imbalance."""
     metrics: JsonDict = {
@@ -84,7 +101,11 @@ def judge_label(profile: LabelProfile, label: str) -> CheckResult:
 
 
 @task(name="profile-label", cache_policy=NO_CACHE, persist_result=False)
-def profile_label_task(frame: pd.DataFrame, label: str) -> tuple[LabelProfile, CheckResult]:
-    """Measure the label and judge it."""
-    profile = measure_label(frame, label)
-    return profile, judge_label(profile, label)
+def profile_label_task(
+    frame: pd.DataFrame, label: str
+) -> tuple[pd.DataFrame, LabelProfile, list[CheckResult]]:
+    """Leave out unlabelled rows, then measure the label and judge it."""
+    labelled, unlabelled = drop_unlabelled(frame, label)
+    profile = measure_label(labelled, label)
+    checks = [judge_label(profile, label)]
+    return labelled, profile, [*([unlabelled] if unlabelled else []), *checks]

@@ -15,6 +15,7 @@ from tasks.leakage import as_naive_utc
 
 CODE = "insufficient_minority"
 RANDOM_ON_TIMED = "random_split_on_timed_data"
+UNTIMED = "rows_without_label_time"
 # Fewer minority rows than this in either part leaves nothing to learn or measure.
 MIN_MINORITY_ROWS = 1
 
@@ -28,6 +29,7 @@ class Split:
     strategy: str
     cut: str | None
     gap_rows: int
+    untimed_rows: int = 0
 
     def describe(self) -> dict[str, JsonValue]:
         return {
@@ -36,6 +38,7 @@ class Split:
             "train_rows": len(self.train),
             "holdout_rows": len(self.holdout),
             "gap_rows": self.gap_rows,
+            "untimed_rows": self.untimed_rows,
         }
 
 
@@ -52,13 +55,15 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
     cut = pd.Timestamp(ordered[int((len(ordered) - 1) * (1.0 - holdout_fraction))])
     holdout_mask = (times >= cut).to_numpy()
     train_mask = (times < cut - pd.Timedelta(days=gap_days)).to_numpy()
+    untimed = int(times.isna().sum())
     positions = np.arange(len(times))
     return Split(
         train=positions[train_mask],
         holdout=positions[holdout_mask],
         strategy="time",
         cut=cut.isoformat(),
-        gap_rows=int(len(times) - train_mask.sum() - holdout_mask.sum()),
+        gap_rows=int(len(times) - train_mask.sum() - holdout_mask.sum()) - untimed,
+        untimed_rows=untimed,
     )
 
 
@@ -129,6 +134,18 @@ def judge_split(
                 f"{len(split.holdout)} holdout rows "
                 f"({counts['holdout'].get(str(positive), 0)} of class {positive!s})",
                 metrics=metrics,
+            )
+        )
+    if split.untimed_rows:
+        checks.append(
+            CheckResult(
+                code=UNTIMED,
+                stage="split",
+                status="warn",
+                columns=[str(data.label_time)],
+                summary=f"{split.untimed_rows} row(s) without a label time belong to neither "
+                "part of the time split and were left out",
+                metrics={"rows": split.untimed_rows},
             )
         )
     if split.strategy == "random" and data.label_time is not None:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,10 @@ def test_stop_ends_the_service_and_its_children_by_pid(tmp_path: Path) -> None:
 
     service.wait(timeout=10)
     assert stopped == [f"worker (pid {service.pid})"]
+    # A killed process takes a moment to be torn down after the signal is sent.
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _alive(child)
     assert not stack.pid_file("worker").exists()
 

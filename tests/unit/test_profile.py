@@ -26,3 +26,15 @@ def test_unused_categories_of_a_categorical_label_are_no_class() -> None:
     labels = pd.Categorical(["no"] * 8 + ["yes"] * 2, categories=["maybe", "no", "yes"])
     profile = measure_label(pd.DataFrame({"y": labels}), "y")
     assert profile.positive == "yes" and profile.counts == {"no": 8, "yes": 2}
+
+
+def test_unlabelled_rows_are_left_out_and_counted() -> None:
+    from tasks.profile import drop_unlabelled
+
+    frame = pd.DataFrame({"y": [0, 1, None, 0, None]})
+    kept, check = drop_unlabelled(frame, "y")
+    assert len(kept) == 3 and kept["y"].notna().all()
+    assert check is not None and check.code == "unlabelled_rows" and check.status == "warn"
+    assert check.metrics["rows"] == 2
+    again, none = drop_unlabelled(kept, "y")
+    assert again is kept and none is None

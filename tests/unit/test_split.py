@@ -57,3 +57,14 @@ def test_auto_without_label_time_splits_at_random_and_stratifies() -> None:
     assert split.strategy == "random"
     share = frame["y"].iloc[split.holdout].mean()
     assert share == pytest.approx(frame["y"].mean(), abs=0.02)
+
+
+def test_rows_without_a_label_time_are_reported_not_hidden_in_the_gap() -> None:
+    frame = _frame()
+    frame.loc[[3, 50], "t"] = pd.NaT
+    split = make_split(frame, TIMED, SplitParams())
+    assert split.untimed_rows == 2 and split.gap_rows == 0
+    assert len(split.train) + len(split.holdout) == len(frame) - 2
+    checks = {c.code: c for c in judge_split(split, frame["y"], 1, TIMED)}
+    assert checks["rows_without_label_time"].status == "warn"
+    assert "2 row(s) without a label time" in checks["rows_without_label_time"].summary
