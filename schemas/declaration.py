@@ -63,6 +63,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.params import describe_yaml_error
 from schemas.roles import SchemaDeclarationError, SchemaRoles, format_offset, parse_offset
 
 Scalar = int | float | str | bool
@@ -225,7 +226,7 @@ def parse_spec(text: str, source: str = "schema") -> SchemaSpec:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SchemaDeclarationError([f"not valid YAML: {exc}"], source) from exc
+        raise SchemaDeclarationError([describe_yaml_error(exc)], source) from exc
     if not isinstance(raw, dict):
         raise SchemaDeclarationError(["expected a mapping with name and columns"], source)
     try:

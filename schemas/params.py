@@ -463,6 +463,14 @@ class RetrainParams(_Params):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """Return a YAML parse error as one line: where, and what went wrong."""
+    where = getattr(exc, "problem_mark", None)
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"not valid YAML{at}: {problem}"
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML config holding (part of) the parameter model.
 
@@ -473,10 +481,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValueError(f"not valid YAML{at}: {problem}") from exc
+        raise ValueError(describe_yaml_error(exc)) from exc
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

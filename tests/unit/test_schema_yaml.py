@@ -212,3 +212,15 @@ def test_flow_step_fills_roles_and_checks_the_header() -> None:
         DataParams(path="x", label="is_fraud"), SchemaParams(name="example"), header[1:]
     )
     assert not isinstance(missing, tuple) and missing.columns == ["transaction_id"]
+
+
+def test_a_schema_file_that_is_not_yaml_is_one_line(tmp_path: Path) -> None:
+    from schemas.params import DataParams, SchemaParams
+    from tasks.validation import declare_schema
+
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\ncolumns:\n  b: [1, 2\n")
+    with pytest.raises(ValueError) as caught:
+        declare_schema(SchemaParams(name=str(path)), DataParams(path="t.csv", label="y"), ["b"])
+    message = str(caught.value)
+    assert "not valid YAML at line" in message and "\n" not in message
