@@ -16,13 +16,6 @@ from tests.conftest import params_for
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def small_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's columns and signal at a fifth of its rows, for the per-sampler runs."""
-    frame = make_transactions(rows=4000, positive_rate=0.02, seed=7)
-    return write_table(frame, tmp_path_factory.mktemp("small") / "example.csv")
-
-
 def few_positives(tmp_path: Path, training_positions: list[int]) -> Path:
     """600 time-ordered rows: positives at these early positions and three in the holdout."""
     frame = make_transactions(rows=600, positive_rate=0.03, seed=4)
@@ -45,9 +38,9 @@ def run(params: RetrainParams) -> Report:
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_a_run_with_each_sampler_on_the_example_completes(
-    small_example: Path, tmp_path: Path, sampler: str
+    example_csv: Path, tmp_path: Path, sampler: str
 ) -> None:
-    report = run(params_for(small_example, tmp_path, resample={"sampler": sampler}))
+    report = run(params_for(example_csv, tmp_path, resample={"sampler": sampler}))
     assert report.status == "passed", report.one_line()
     resampling = report.metrics["resampling"]
     assert isinstance(resampling, dict)
