@@ -10,6 +10,7 @@
 """
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -19,7 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
@@ -241,19 +242,30 @@ class ResamplingTrace:
         }
 
 
-def copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str], key: str) -> float:
+def copy_share(
+    frame: pd.DataFrame, rows: np.ndarray, features: list[str], key_hash: np.ndarray
+) -> float:
     """Return the share of `rows` whose features repeat an earlier one of `rows`.
 
-    Only rows whose `key` value repeats can repeat whole, so only those are hashed whole.
+    Only rows whose key value repeats can repeat whole, so only those are hashed whole.
+    `key_hash` holds the key column's hash for every row of the frame.
     """
     if not len(rows):
         return 0.0
-    key_hash = pd.Index(row_hashes(frame[[key]])[rows])
-    candidates = rows[np.asarray(key_hash.duplicated(keep=False))]
+    # An Index answers "all unique?" from its lookup table first, several times faster
+    # than `duplicated` on a million values, and most key columns are unique.
+    candidates = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
     if not len(candidates):
         return 0.0
     hashes = row_hashes(frame.iloc[candidates][features])
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
+
+
+@cache
+def _thread_pools() -> ThreadpoolController:
+    # Finding the loaded BLAS and OpenMP libraries scans the process's shared objects
+    # (milliseconds); once is enough, they are loaded with scikit-learn.
+    return ThreadpoolController()
 
 
 def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -261,7 +273,7 @@ def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     index = NearestNeighbors(n_neighbors=k + 1).fit(space)
     # One thread: on a shared machine OpenMP threads waiting for busy cores made the
     # search three times slower than a single thread.
-    with threadpool_limits(limits=1):
+    with _thread_pools().limit(limits=1):
         _, found = index.kneighbors(space[queries])
     # Drop the query itself (a duplicate may take its place at distance 0; keep k others).
     is_self = found == queries[:, None]
@@ -352,13 +364,13 @@ def measure_resampling(
     control = frame.iloc[control_rows][features]
     # Copies are compared with all majority rows: uniform copying gives both classes the
     # same share, while chance repeats of few distinct values only grow with more rows.
-    key = _key_column(minority, features)
+    key_hash = row_hashes(frame[[_key_column(minority, features)]])
     traces = [
         ResamplingTrace(
             "copies",
             len(minority_rows),
-            copy_share(frame, minority_rows, features, key),
-            copy_share(frame, majority_rows, features, key),
+            copy_share(frame, minority_rows, features, key_hash),
+            copy_share(frame, majority_rows, features, key_hash),
             (),
         )
     ]
