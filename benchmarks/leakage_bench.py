@@ -63,7 +63,7 @@ NOTES = """### Notes
   shared across the split assumes independent columns, so strongly correlated
   low-cardinality columns can look like copies.
 - Speed: whole-table checks are O(n) or O(n log m) (m = minority rows); the resampling
-  check works on minority rows (at most 50,000 indexed, 1,000 queried) and an equal-size
+  check works on minority rows (at most 50,000 indexed, 500 queried) and an equal-size
   majority sample. The exact sorting AUC runs only for columns whose histogram bound may
   reach the warning level, so a table where every column is that strong would take the
   worst-case time above, over the 3x target on this machine.
