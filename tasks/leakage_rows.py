@@ -89,9 +89,15 @@ class SharedRows:
         }
 
 
-def _key_column(frame: pd.DataFrame, features: list[str]) -> str:
-    """Return the feature with the most distinct values in a sample: the cheapest filter."""
-    head = frame[features].iloc[:: max(1, len(frame) // 1000)]
+def _key_column(frame: pd.DataFrame, features: list[str], rows: np.ndarray | None = None) -> str:
+    """Return the feature with the most distinct values in a sample: the cheapest filter.
+
+    With `rows`, the sample is taken from those rows of the frame only.
+    """
+    if rows is None:
+        head = frame[features].iloc[:: max(1, len(frame) // 1000)]
+    else:
+        head = frame[features].iloc[rows[:: max(1, len(rows) // 1000)]]
     return str(max(features, key=lambda c: head[c].nunique(dropna=False)))
 
 
@@ -366,11 +372,13 @@ def measure_resampling(
         return []
     rng = np.random.default_rng(0)
     control_rows = np.sort(rng.choice(majority_rows, len(minority_rows), replace=False))
-    minority = frame.iloc[minority_rows][features]
-    control = frame.iloc[control_rows][features]
+    # Row by row only the float columns are needed (SMOTE traces); taking every column of
+    # the minority rows would copy text columns for nothing.
+    floats = [c for c in features if is_float_dtype(frame[c].dtype)]
+    minority = frame[floats].iloc[minority_rows]
     # Copies are compared with all majority rows: uniform copying gives both classes the
     # same share, while chance repeats of few distinct values only grow with more rows.
-    key_hash = row_hashes(frame[[_key_column(minority, features)]])
+    key_hash = row_hashes(frame[[_key_column(frame, features, minority_rows)]])
     traces = [
         ResamplingTrace(
             "copies",
@@ -380,8 +388,9 @@ def measure_resampling(
             (),
         )
     ]
-    columns = _continuous_columns(minority, features)
+    columns = _continuous_columns(minority, floats)
     if len(columns) >= 2:
+        control = frame[columns].iloc[control_rows]
         traces.append(
             ResamplingTrace(
                 "segments",
