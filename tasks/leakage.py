@@ -137,6 +137,8 @@ def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
     if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
         return None
     low, high = float(numbers.min()), float(numbers.max())
+    if not (_YEAR_HINT.search(name) or date_hint):
+        return None
     whole = values.to_numpy(dtype="float64", na_value=np.nan)
     if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
         years = pd.Series(whole, index=values.index)
@@ -413,13 +415,15 @@ def measure_missingness(
     """
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
+    # Gathering the positive rows' flags beats a full-length AND when positives are rare.
+    positive_rows = np.flatnonzero(positive)
     measured = []
     for column in columns:
         present = frame[column].notna().to_numpy()
-        n_present = int(present.sum())
+        n_present = int(np.count_nonzero(present))
         if n_present in (0, len(present)):
             continue
-        pos_present = int(np.count_nonzero(present & positive))
+        pos_present = int(np.count_nonzero(present[positive_rows]))
         neg_present = n_present - pos_present
         best: PresenceSplit | None = None
         best_ratio = 0.0
@@ -639,9 +643,10 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
     """Return the column as float64 (dates as days, missing as NaN), or None if categorical."""
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
-        as_ns = as_naive_utc(values).astype("datetime64[ns]")
-        days = as_ns.to_numpy().astype("int64") / _NS_PER_DAY
-        return np.where(as_ns.isna().to_numpy(), np.nan, days)
+        stamps = as_naive_utc(values).astype("datetime64[ns]").to_numpy()
+        days = stamps.view("int64") / _NS_PER_DAY
+        days[np.isnat(stamps)] = np.nan
+        return days
     if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan)
     return None
