@@ -57,6 +57,8 @@ _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
 # Histogram bins of the O(n) AUC screen; pairs sharing a bin bound its error.
 _SCREEN_BINS = 4096
+# Rows binned at a time by the screen (as numpy's own histogram does).
+_BLOCK = 1 << 16
 _NS_PER_DAY = 86_400 * 10**9
 _TIMEDELTA_UNITS: dict[str, Any] = {
     "weeks": "W",
@@ -565,6 +567,14 @@ def _placed_auc(wins: float, c: PairCounts, side: str) -> float:
     return base / total
 
 
+def _bin_index(values: np.ndarray, low: float, scale: float, n_bins: int) -> np.ndarray:
+    """Return each value's histogram bin; missing values go to the extra bin `n_bins`."""
+    index = np.subtract(values, low)
+    index *= scale
+    np.copyto(index, n_bins, where=np.isnan(index))
+    return index.astype(np.intp)
+
+
 def screen_auc(
     values: np.ndarray, positive: np.ndarray, below: float, n_bins: int = _SCREEN_BINS
 ) -> tuple[float, str, float] | None:
@@ -582,14 +592,15 @@ def screen_auc(
     low, high = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         return None
-    # In place: each fresh temporary of a million rows costs page faults, not arithmetic.
-    index = np.subtract(values, low)
-    index *= (n_bins - 1) / (high - low)
-    # Missing values go to the extra last bin; no separate NaN mask is needed.
-    np.copyto(index, n_bins, where=np.isnan(index))
-    index = index.astype(np.intp)
-    rows = np.bincount(index, minlength=n_bins + 1).astype("float64")
-    hits = np.bincount(index[positive], minlength=n_bins + 1).astype("float64")
+    scale = (n_bins - 1) / (high - low)
+    # Binned a block of rows at a time: temporaries of a block stay in the CPU cache, while
+    # each fresh million-row temporary costs more in page faults than in arithmetic.
+    rows = np.zeros(n_bins + 1, dtype=np.intp)
+    for start in range(0, len(values), _BLOCK):
+        block = _bin_index(values[start : start + _BLOCK], low, scale, n_bins)
+        rows += np.bincount(block, minlength=n_bins + 1)
+    hits = np.bincount(_bin_index(values[positive], low, scale, n_bins), minlength=n_bins + 1)
+    rows, hits = rows.astype("float64"), hits.astype("float64")
     has_missing = bool(rows[n_bins])
     pos, neg = hits[:n_bins], rows[:n_bins] - hits[:n_bins]
     neg_below = np.cumsum(neg) - neg
