@@ -113,10 +113,13 @@ def measure_split_sharing(
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
     key = _key_column(frame, features)
     key_hash = row_hashes(frame[[key]])
-    candidates_h = holdout[pd.Index(key_hash[holdout]).isin(key_hash[train])]
-    if not len(candidates_h):
+    # The lookup table is built from the smaller side (`isin` hashes its argument): the
+    # training rows whose key occurs in the holdout first, then the holdout rows whose key
+    # occurs among those. Both sets are the same as looking the holdout up in training.
+    candidates_t = train[pd.Index(key_hash[train]).isin(key_hash[holdout])]
+    if not len(candidates_t):
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
-    candidates_t = train[pd.Index(key_hash[train]).isin(key_hash[candidates_h])]
+    candidates_h = holdout[pd.Index(key_hash[holdout]).isin(key_hash[candidates_t])]
     vectors_h = row_hashes(frame.iloc[candidates_h][features])
     vectors_t = row_hashes(frame.iloc[candidates_t][features])
     rows_h = row_hashes(frame.iloc[candidates_h][[*features, label]])
