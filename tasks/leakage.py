@@ -879,6 +879,8 @@ def order_scores(values: pd.Series) -> np.ndarray:
         if pc.all(follows).as_py():
             starts = np.ones(len(text), dtype=bool)
             starts[1:] = np.asarray(pc.not_equal(text[1:], text[:-1]))
+            if starts.all():
+                return np.arange(1.0, len(text) + 1.0)
             # Equal texts share the rank of their first row, as tiebreaker="min" gives.
             first = np.maximum.accumulate(np.where(starts, np.arange(len(text)), 0))
             return first.astype("float64") + 1.0
