@@ -586,6 +586,13 @@ def screen_auc(
     so the AUC lies between counting them all as losses and all as wins. When even the
     upper bound stays under `below`, the exact (sorting) AUC cannot change the verdict.
 
+    Args:
+        values: the scores, NaN for missing.
+        positive: the positive rows, as a boolean mask or as row positions (positions spare
+            a pass over every row when positives are few).
+        below: the AUC that the upper bound must stay under.
+        n_bins: histogram bins.
+
     Returns:
         (midpoint of the bounds, where missing values sit, largest error) or None.
     """
@@ -783,6 +790,7 @@ def measure_target_auc(
     bins, so that a column that only follows time can be told apart.
     """
     folds = fold_of_rows(len(positive))
+    positive_rows = np.flatnonzero(positive)
 
     def measure(column: str) -> FeaturePower:
         numbers = numeric_view(frame[column])
@@ -792,7 +800,7 @@ def measure_target_auc(
         else:
             codes = category_codes(frame[column])
             kind, scores = "categorical", out_of_fold_rates(codes, positive, folds)
-        screened = screen_auc(scores, positive, recheck_at)
+        screened = screen_auc(scores, positive_rows, recheck_at)
         if screened is not None:
             auc, missing, error = screened
             return FeaturePower(column, kind, auc, missing, max_error=error)
@@ -904,9 +912,10 @@ def measure_order(
     sources = [("row order", np.arange(len(frame), dtype="float64"))]
     if id_column:
         sources.append((id_column, order_scores(frame[id_column])))
+    positive_rows = np.flatnonzero(positive)
     measured = []
     for name, scores in sources:
-        screened = screen_auc(scores, positive, recheck_at)
+        screened = screen_auc(scores, positive_rows, recheck_at)
         if screened is not None:
             auc, missing, error = screened
             measured.append(FeaturePower(name, "order", auc, missing, max_error=error))
