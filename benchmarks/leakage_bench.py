@@ -63,12 +63,15 @@ NOTES = """### Notes
   shared across the split assumes independent columns, so strongly correlated
   low-cardinality columns can look like copies.
 - Speed: whole-table checks are O(n) or O(n log m) (m = minority rows); the resampling
-  check works on minority rows (at most 50,000 indexed, 1,000 queried) and an equal-size
+  check works on minority rows (at most 50,000 indexed, 500 queried) and an equal-size
   majority sample. The exact sorting AUC runs only for columns whose histogram bound may
   reach the warning level, so a table where every column is that strong would take the
   worst-case time above, over the 3x target on this machine.
 - The machine is shared: the Parquet read and the checks are timed in the same process, one
-  after the other, so their ratio is meaningful even when absolute times move."""
+  after the other, so their ratio is meaningful even when absolute times move. The read uses
+  every core (pyarrow's threads), the checks one: other work on the machine slows the read
+  more than the checks, so the ratio is at its highest, and the target hardest, when the
+  machine is idle. Single rounds vary widely; the median over rounds is the figure judged."""
 PACKAGES = ("pandas", "numpy", "scikit-learn", "imbalanced-learn", "pyarrow")
 
 
