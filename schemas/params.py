@@ -372,7 +372,7 @@ class PublishParams(_Params):
 
     output_dir: str = Field(
         default="out",
-        description="Directory of published models: <output_dir>/models/<version>/ and a "
+        description="Directory of published models: `models/VERSION/` inside it and a "
         "'latest' pointer, moved only after every gate passed.",
     )
 

@@ -91,8 +91,9 @@ def judge_pr_auc_lift(holdout: dict[str, JsonValue], gate: GateParams) -> CheckR
         return CheckResult(
             code=LIFT,
             stage="gate",
-            status="warn",
-            summary="PR-AUC lift is undefined: the holdout lacks a class",
+            # Without both classes in the holdout there is nothing to judge: not run.
+            status="not_run",
+            summary="not run: PR-AUC lift is undefined, the holdout lacks a class",
             metrics={"pr_auc": pr_auc, "pr_auc_no_skill": no_skill},
         )
     lift = pr_auc / no_skill
@@ -127,8 +128,8 @@ def judge_minority_recall(
         return CheckResult(
             code=RECALL,
             stage="gate",
-            status="warn",
-            summary=f"recall of {positive} is undefined: the holdout has no row of it",
+            status="not_run",
+            summary=f"not run: recall of {positive} is undefined, the holdout has no row of it",
             metrics={"recall": None},
         )
     failed = recall < gate.min_minority_recall

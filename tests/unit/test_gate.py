@@ -58,9 +58,9 @@ def test_pr_auc_lift_fails_below_the_minimum_ratio() -> None:
     assert off.status == "not_run"
 
 
-def test_pr_auc_lift_warns_when_undefined() -> None:
+def test_pr_auc_lift_is_not_run_when_undefined() -> None:
     check = judge_pr_auc_lift(holdout(pr_auc=None), GateParams())
-    assert check.status == "warn" and "undefined" in check.summary
+    assert check.status == "not_run" and "undefined" in check.summary
 
 
 def test_minority_recall_fails_below_the_minimum() -> None:

@@ -133,3 +133,10 @@ def test_cross_field_rules_name_the_fields(override: dict[str, Any], named: list
 def test_a_gap_with_a_time_split_is_accepted() -> None:
     params = RetrainParams.model_validate({**BASE, "split": {"strategy": "time", "gap_days": 7}})
     assert params.split.gap_days == 7
+
+
+def test_descriptions_hold_no_angle_brackets_the_ui_would_strip_as_html() -> None:
+    bracketed = [
+        f"{s}.{n}" for s, n, f in _leaves(_form(retrain)) if "<" in str(f.get("description"))
+    ]
+    assert bracketed == []
