@@ -39,7 +39,7 @@ from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
 from tasks.split import Split, judge_split, make_split
-from tasks.training import Trained, fit_model, positive_scores
+from tasks.training import Trained, fit_model, positive_scores, predict_from_scores
 from tasks.validation import declare_schema, validate_frame
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -149,10 +149,10 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
 
     def evaluate() -> dict[str, Any]:
         scores = positive_scores(trained.model, X_holdout)
-        predicted = np.asarray(trained.model.predict(X_holdout))
+        predicted = predict_from_scores(trained.model, scores)
         holdout = measure_predictions(y_holdout, predicted, scores, names)
         train_scores = positive_scores(trained.model, X_train)
-        train_pred = np.asarray(trained.model.predict(X_train))
+        train_pred = predict_from_scores(trained.model, train_scores)
         measure_training_part(y_train, train_pred, train_scores, names)
         measure_baseline(y_holdout, predicted, int(np.mean(y_train) > 0.5), names)
         # The threshold analysis fits the model a second time on the earlier training rows.

@@ -35,6 +35,7 @@ from tasks.training import (
     named_counts,
     plain_value,
     positive_scores,
+    predict_from_scores,
     resampling_check,
     train_task,
 )
@@ -230,10 +231,10 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
 
     with recorder.stage("evaluate"):
         holdout_scores = positive_scores(trained.model, X_holdout)
-        holdout_pred = np.asarray(trained.model.predict(X_holdout))
+        holdout_pred = predict_from_scores(trained.model, holdout_scores)
         holdout = evaluate_task(y_holdout, holdout_pred, holdout_scores, class_names)
         train_scores = positive_scores(trained.model, X_train)
-        train_pred = np.asarray(trained.model.predict(X_train))
+        train_pred = predict_from_scores(trained.model, train_scores)
         on_train = measure_training_part(y_train, train_pred, train_scores, class_names)
         majority = int(np.mean(y_train) > 0.5)
         baseline = measure_baseline(y_holdout, holdout_pred, majority, class_names)

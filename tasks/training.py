@@ -505,6 +505,15 @@ def positive_scores(model: FixedThresholdClassifier, X: pd.DataFrame) -> np.ndar
     return np.asarray(model.predict_proba(X))[:, 1]
 
 
+def predict_from_scores(model: FixedThresholdClassifier, scores: np.ndarray) -> np.ndarray:
+    """Return the 0/1 predictions the model gives for these positive-class scores.
+
+    The same rule as the model's predict (score >= threshold), without running the
+    pipeline over the rows a second time.
+    """
+    return (scores >= model.threshold).astype("int64")
+
+
 @task(name="train-model", cache_policy=NO_CACHE, persist_result=False)
 def train_task(
     X_train: pd.DataFrame, y_train: np.ndarray, model: ModelParams, resample: ResampleParams

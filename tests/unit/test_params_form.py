@@ -1,13 +1,13 @@
 """The run form the Prefect UI renders from the flow's parameter schema."""
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
 from flows.retrain import retrain, validate_data
-from schemas.params import RetrainParams
+from schemas.params import RetrainParams, Sampler
 
 SECTIONS = [
     "data",
@@ -71,17 +71,7 @@ def test_every_number_in_the_form_is_bounded_both_ways() -> None:
 
 def test_choices_are_dropdowns() -> None:
     definitions = _form(retrain)["definitions"]
-    assert definitions["ResampleParams"]["properties"]["sampler"]["enum"] == [
-        "none",
-        "random_over",
-        "random_under",
-        "smote",
-        "smotenc",
-        "adasyn",
-        "borderline_smote",
-        "smote_tomek",
-        "smote_enn",
-    ]
+    assert definitions["ResampleParams"]["properties"]["sampler"]["enum"] == list(get_args(Sampler))
     assert set(definitions["ModelParams"]["properties"]["class_weight"]["enum"]) == {
         "none",
         "balanced",

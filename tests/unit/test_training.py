@@ -14,6 +14,7 @@ from tasks.training import (
     fit_model,
     make_sampler,
     positive_scores,
+    predict_from_scores,
     resampling_check,
 )
 
@@ -259,3 +260,15 @@ def test_cross_validation_resamples_each_training_fold_only(
     # One resampling per fold, each on that fold's training rows; every row predicted once.
     assert sorted(seen) == sorted(len(train) for train, _ in folds.split(X_train, y_train))
     assert len(predictions) == len(y_train)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.1, 0.9])
+def test_predictions_from_scores_equal_the_models_own(
+    parts: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray], threshold: float
+) -> None:
+    X_train, y_train, X_holdout, _ = parts
+    params = _small("logistic_regression", decision_threshold=threshold)
+    trained = fit_model(X_train, y_train, params, ResampleParams())
+    scores = positive_scores(trained.model, X_holdout)
+    expected = np.asarray(trained.model.predict(X_holdout))
+    assert np.array_equal(predict_from_scores(trained.model, scores), expected)
