@@ -324,12 +324,22 @@ class ModelParams(_Params):
 class GateParams(_Params):
     """When the holdout results halt the run; single_class_prediction is always on."""
 
-    min_predicted_share: float = Field(
-        default=0.0,
+    min_predicted_to_true_ratio: float = Field(
+        default=0.25,
         ge=0.0,
-        lt=0.5,
-        description="Smallest share of holdout rows each class must be predicted for; below "
-        "it the run halts with near_single_class_prediction (0: off).",
+        le=1.0,
+        description="Smallest ratio, for each class, of holdout rows predicted as the class to "
+        "holdout rows truly of it; below it the run halts with near_single_class_prediction "
+        "(0.25: a class with 48 true holdout rows must be predicted for at least 12 rows; "
+        "0: off).",
+    )
+    min_true_rows_for_ratio: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        description="True holdout rows a class needs before a ratio below "
+        "gate.min_predicted_to_true_ratio halts the run; with fewer the ratio is too noisy "
+        "to halt on, and a low one only warns.",
     )
     min_pr_auc_lift: float = Field(
         default=1.0,

@@ -31,6 +31,11 @@ STRONG_C = 0.01
 MEMORISED_AUC = 0.99
 
 
+def _short(predicted: int, true: int, ratio: float) -> bool:
+    # A class with true rows, predicted for none of them or for fewer than `ratio` of them.
+    return true > 0 and (predicted == 0 or predicted < ratio * true)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What a run measured that can explain a collapse."""
@@ -60,6 +65,10 @@ class Evidence:
     separation: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, JsonValue] = field(default_factory=dict)
     holdout_class_counts: tuple[int, int] = (0, 0)
+    # (negative, positive) holdout rows predicted as each class, and the gate's ratio of
+    # predicted to true rows below which a class counts as nearly never predicted.
+    holdout_predicted_counts: tuple[int, int] = (0, 0)
+    min_predicted_to_true_ratio: float = 0.0
 
     @property
     def train_minority_share(self) -> float:
@@ -67,7 +76,24 @@ class Evidence:
 
     @property
     def train_one_class(self) -> bool:
-        return sum(1 for n in self.train_predicted_counts.values() if n) < 2
+        """The training part is predicted as one class, or one class (nearly) never."""
+        predicted = list(self.train_predicted_counts.values())
+        if sum(1 for n in predicted if n) < 2:
+            return True
+        true = (self.train_rows - self.train_minority_count, self.train_minority_count)
+        return len(predicted) == 2 and any(
+            _short(p, t, self.min_predicted_to_true_ratio)
+            for p, t in zip(predicted, true, strict=True)
+        )
+
+    def holdout_short(self, positive: bool) -> bool:
+        """A class of the holdout is (nearly) never predicted: 0 rows, or too few for its truth."""
+        i = int(positive)
+        return _short(
+            self.holdout_predicted_counts[i],
+            self.holdout_class_counts[i],
+            self.min_predicted_to_true_ratio,
+        )
 
     @property
     def chance_margin(self) -> float:
@@ -101,11 +127,18 @@ def _extreme_imbalance(e: Evidence) -> Cause | None:
         if e.class_weight != "balanced"
         else {"resample.sampler": "smote"}
     )
+    predicted, true = e.holdout_predicted_counts[1], e.holdout_class_counts[1]
+    outcome = (
+        f"; on the holdout the model predicted it for {predicted} row(s) while {true} truly "
+        "are minority rows"
+        if e.holdout_short(positive=True)
+        else ""
+    )
     return Cause(
         cause="extreme_imbalance",
         title="Extreme class imbalance",
         evidence=f"the minority class is {share:.2%} of the training part ({count} of "
-        f"{e.train_rows} rows) and {how}",
+        f"{e.train_rows} rows) and {how}{outcome}",
         remedy="weight the classes (model.class_weight: balanced)"
         if e.class_weight != "balanced"
         else "also resample the training part (resample.sampler: smote, or random_over)",
@@ -119,9 +152,29 @@ def _decision_threshold(e: Evidence) -> Cause | None:
     auc = e.holdout_roc_auc
     if auc is None or auc < RANKS_AUC:
         return None
-    below = e.holdout_max_score is not None and e.holdout_max_score < e.decision_threshold
-    above = e.holdout_min_score is not None and e.holdout_min_score >= e.decision_threshold
-    if not (below or above):
+    # The scores rank the classes, yet (almost) none of them crosses the threshold: every
+    # score is below it, or far fewer rows reach it than are truly positive (near-collapse);
+    # or the mirror image above it.
+    cut = f"the decision threshold {e.decision_threshold}"
+    all_below = e.holdout_max_score is not None and e.holdout_max_score < e.decision_threshold
+    all_above = e.holdout_min_score is not None and e.holdout_min_score >= e.decision_threshold
+    negatives, positives = e.holdout_predicted_counts
+    true_negatives, true_positives = e.holdout_class_counts
+    if all_below:
+        where = f"the highest holdout score is {e.holdout_max_score:.4f}, below {cut}"
+    elif e.holdout_short(positive=True):
+        where = (
+            f"only {positives} holdout score(s) reach {cut}, while {true_positives} holdout "
+            "rows are truly positive"
+        )
+    elif all_above:
+        where = f"the lowest holdout score is {e.holdout_min_score:.4f}, at or above {cut}"
+    elif e.holdout_short(positive=False):
+        where = (
+            f"only {negatives} holdout score(s) stay below {cut}, while {true_negatives} "
+            "holdout rows are truly negative"
+        )
+    else:
         return None
     target = e.best_threshold if e.best_threshold is not None else e.threshold_for_prior
     if target is None:
@@ -131,11 +184,6 @@ def _decision_threshold(e: Evidence) -> Cause | None:
         if e.best_threshold is not None
         else "the threshold predicting the training part's positive share"
     )
-    where = (
-        f"the highest holdout score is {e.holdout_max_score:.4f}, below"
-        if below
-        else f"the lowest holdout score is {e.holdout_min_score:.4f}, at or above"
-    )
     would = (
         f"; on the holdout it would predict {e.best_threshold_holdout_counts}"
         if e.best_threshold is not None and e.best_threshold_holdout_counts
@@ -143,15 +191,16 @@ def _decision_threshold(e: Evidence) -> Cause | None:
     )
     return Cause(
         cause="decision_threshold",
-        title="Scores rank the classes but none crosses the threshold",
-        evidence=f"holdout ROC-AUC is {auc:.3f}, so the scores separate the classes, but "
-        f"{where} the decision threshold {e.decision_threshold}",
+        title="Scores rank the classes but (almost) none crosses the threshold",
+        evidence=f"holdout ROC-AUC is {auc:.3f}, so the scores separate the classes, but {where}",
         remedy=f"set model.decision_threshold to {target:.4f} ({source}{would})",
         remedy_params={"model.decision_threshold": target},
         metrics={
             "holdout_roc_auc": auc,
             "holdout_max_score": e.holdout_max_score,
             "holdout_min_score": e.holdout_min_score,
+            "holdout_predicted_counts": list(e.holdout_predicted_counts),
+            "holdout_true_counts": list(e.holdout_class_counts),
             "suggested_threshold": target,
         },
         score=round(min(0.9, 0.5 + (auc - RANKS_AUC)), 4),
@@ -193,7 +242,7 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
             Cause(
                 cause="underfitting",
                 title="Underfitting: the model does not fit even its training part",
-                evidence=f"the training part itself is predicted as one class "
+                evidence=f"the training part itself is predicted as (nearly) one class "
                 f"({e.train_predicted_counts}){spread}"
                 + (f"; {setting} regularises hard" if setting else ""),
                 remedy=(
@@ -225,7 +274,7 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
                     else ""
                 )
                 + (
-                    "; the training part is also predicted as one class"
+                    "; the training part is also predicted as (nearly) one class"
                     if e.train_one_class
                     else ""
                 ),
@@ -413,6 +462,7 @@ def evidence_from_run(
     metrics = constant.metrics if constant else {}
     on_holdout = threshold.get("on_holdout")
     true_counts = list(_counts(holdout.get("true_class_counts")).values())
+    predicted_counts = list(_counts(holdout.get("predicted_class_counts")).values())
     model = params.model
     return Evidence(
         train_minority_count=y_train_minority,
@@ -441,6 +491,10 @@ def evidence_from_run(
         constant_features=[str(c) for c in metrics.get("constant", []) or []],  # type: ignore[union-attr]
         separation=dict(separation),
         holdout_class_counts=(true_counts[0], true_counts[1]) if len(true_counts) == 2 else (0, 0),
+        holdout_predicted_counts=(predicted_counts[0], predicted_counts[1])
+        if len(predicted_counts) == 2
+        else (0, 0),
+        min_predicted_to_true_ratio=params.gate.min_predicted_to_true_ratio,
         hyperparameters={
             "learning_rate": model.learning_rate,
             "forest_min_samples_leaf": model.forest_min_samples_leaf,

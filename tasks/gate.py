@@ -1,6 +1,8 @@
 """The gate: halt when the model predicts one class, nearly one class, no better than chance,
 or suspiciously perfectly. The diagnosis of why lives in tasks/diagnosis.py."""
 
+from dataclasses import dataclass
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -53,31 +55,102 @@ def _off(code: str, setting: str) -> CheckResult:
     )
 
 
+@dataclass(frozen=True)
+class ClassRatio:
+    """How often the model predicted one class on the holdout, against how often it is true."""
+
+    name: str
+    predicted: int
+    true: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.predicted / self.true if self.true else None
+
+    def describe(self) -> dict[str, JsonValue]:
+        ratio = self.ratio
+        return {
+            "predicted": self.predicted,
+            "true": self.true,
+            "ratio": None if ratio is None else round(ratio, 6),
+        }
+
+    def in_words(self) -> str:
+        return (
+            f"the model predicted class {self.name} for {self.predicted} holdout row(s), while "
+            f"{self.true} truly are {self.name} (ratio {self.ratio or 0.0:.2f})"
+        )
+
+
+def measure_class_ratios(holdout: dict[str, JsonValue]) -> list[ClassRatio]:
+    """Return, per class, the holdout rows predicted as it and the rows truly of it."""
+    predicted, true = holdout["predicted_class_counts"], holdout.get("true_class_counts")
+    assert isinstance(predicted, dict)
+    true = true if isinstance(true, dict) else {}
+    return [
+        ClassRatio(str(name), int(n), int(true.get(name, 0)))  # type: ignore[arg-type]
+        for name, n in predicted.items()
+    ]
+
+
 def judge_near_collapse(holdout: dict[str, JsonValue], gate: GateParams) -> CheckResult:
-    """Fail when a class gets a smaller share of the holdout predictions than allowed."""
-    counts = holdout["predicted_class_counts"]
-    rows = holdout["rows"]
-    assert isinstance(counts, dict) and isinstance(rows, int)
-    if gate.min_predicted_share == 0:
-        return _off(NEAR, "gate.min_predicted_share")
-    rarest, n = min(counts.items(), key=lambda kv: kv[1] if isinstance(kv[1], int) else 0)
-    share = (n if isinstance(n, int) else 0) / rows if rows else 0.0
+    """Fail when a class is predicted for far fewer holdout rows than truly belong to it.
+
+    Each class present in the holdout is judged by predicted / true rows against
+    gate.min_predicted_to_true_ratio. A class with fewer than gate.min_true_rows_for_ratio
+    true rows cannot halt the run (a handful of rows make the ratio noisy): a low ratio
+    there warns. A class predicted for no row at all is single_class_prediction's finding
+    and fails here too when it has enough rows.
+    """
+    threshold, min_rows = gate.min_predicted_to_true_ratio, gate.min_true_rows_for_ratio
+    if threshold == 0:
+        return _off(NEAR, "gate.min_predicted_to_true_ratio")
+    ratios = [r for r in measure_class_ratios(holdout) if r.true]
     metrics: dict[str, JsonValue] = {
-        "predicted_class_counts": counts,
-        "smallest_predicted_share": round(share, 6),
-        "threshold": gate.min_predicted_share,
+        "classes": {r.name: r.describe() for r in ratios},
+        "threshold": threshold,
+        "min_true_rows": min_rows,
     }
-    failed = share < gate.min_predicted_share
+    if not ratios:
+        return CheckResult(
+            code=NEAR,
+            stage="gate",
+            status="not_run",
+            summary="not run: the holdout has no true rows to compare the predictions with",
+            metrics=metrics,
+        )
+    low = [r for r in ratios if (r.ratio or 0.0) < threshold]
+    halting = [r for r in low if r.true >= min_rows]
+    # The class named is the one that decides the verdict: the lowest ratio among those
+    # that halt, else among the low ones, else overall.
+    shown = min(halting or low or ratios, key=lambda r: r.ratio or 0.0)
+    metrics.update({"class": shown.name, **shown.describe()})
+    setting = f"gate.min_predicted_to_true_ratio {threshold}"
+    if halting:
+        return CheckResult(
+            code=NEAR,
+            stage="gate",
+            status="fail",
+            summary=f"nearly one class: {shown.in_words()}, below {setting}",
+            metrics=metrics,
+        )
+    if low:
+        return CheckResult(
+            code=NEAR,
+            stage="gate",
+            status="warn",
+            summary=f"{shown.in_words()}, below {setting}; with fewer than "
+            f"gate.min_true_rows_for_ratio {min_rows} true rows the ratio is too noisy to "
+            "halt on",
+            metrics=metrics,
+        )
     return CheckResult(
         code=NEAR,
         stage="gate",
-        status="fail" if failed else "pass",
-        summary=f"class {rarest} is predicted for {share:.2%} of holdout rows "
-        + (
-            f"(below gate.min_predicted_share {gate.min_predicted_share:.2%})"
-            if failed
-            else f"(gate.min_predicted_share {gate.min_predicted_share:.2%})"
-        ),
+        status="pass",
+        summary=f"every class is predicted for at least {threshold} times as many holdout rows "
+        "as truly belong to it: "
+        + "; ".join(f"class {r.name}: {r.predicted} predicted of {r.true} true" for r in ratios),
         metrics=metrics,
     )
 

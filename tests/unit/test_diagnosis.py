@@ -8,7 +8,7 @@ import pandas as pd
 
 from schemas.params import RetrainParams
 from schemas.report import Cause, CheckResult
-from tasks.diagnosis import diagnose, evidence_from_run
+from tasks.diagnosis import Evidence, diagnose, evidence_from_run
 from tasks.evaluation import (
     analyse_threshold,
     measure_predictions,
@@ -24,6 +24,9 @@ from tasks.features import (
 from tasks.gate import judge_holdout
 from tasks.training import fit_model, positive_scores
 from tests.conftest import params_for
+from tests.near_collapse_cases import LABEL as LOAN_LABEL
+from tests.near_collapse_cases import LABEL_TIME as LOAN_TIME
+from tests.near_collapse_cases import make_loans
 
 NAMES = ("0", "1")
 
@@ -72,11 +75,13 @@ def run_pure(
     p: RetrainParams,
     leakage_findings: list[CheckResult] | None = None,
     train_rows: int | None = None,
+    label: str = "label",
+    time_column: str = "event_time",
 ) -> tuple[CheckResult, list[Cause]]:
     """Run the stages the flow runs after the split, through the pure functions."""
     cut = train_rows or int(len(frame) * 0.8)
-    features = ["x1", "x2", "colour", *(["settled_amount"] if "settled_amount" in frame else [])]
-    y = frame["label"].to_numpy()
+    features = [c for c in frame.columns if c not in (label, time_column)]
+    y = frame[label].to_numpy()
     X_train, y_train = frame[features].iloc[:cut], y[:cut]
     X_holdout, y_holdout = frame[features].iloc[cut:], y[cut:]
     trained = fit_model(X_train, y_train, p.model, p.resample)
@@ -87,7 +92,7 @@ def run_pure(
     holdout = measure_predictions(y_holdout, trained.model.predict(X_holdout), scores, NAMES)
     train_scores = positive_scores(trained.model, X_train)
     on_train = measure_training_part(y_train, trained.model.predict(X_train), train_scores, NAMES)
-    times = frame["event_time"].iloc[:cut]
+    times = frame[time_column].iloc[:cut]
     threshold = analyse_threshold(X_train, y_train, times, p, scores, y_holdout, NAMES)
     findings = leakage_findings or []
     verdicts = judge_holdout(holdout, p.gate, "1", findings, separation)
@@ -160,10 +165,11 @@ def test_regularisation_so_strong_the_training_part_is_one_class_ranks_first(
 
 def test_overfitting_ranks_first(tmp_path: Path) -> None:
     frame = synthetic(positive_share=0.05, signal=0.3)
+    # A stricter gate than the default: the memorising forest finds 14 of 23 positives.
     p = params(
         tmp_path,
         model={"name": "random_forest", "n_estimators": 30},
-        gate={"min_predicted_share": 0.04},
+        gate={"min_predicted_to_true_ratio": 0.7},
     )
     failed, causes = run_pure(frame, p)
     assert failed.code == "near_single_class_prediction"
@@ -230,3 +236,69 @@ def test_every_cause_carries_a_remedy_naming_a_parameter(tmp_path: Path) -> None
     for cause in causes:
         assert all("." in key for key in cause.remedy_params), cause
         assert 0.0 <= cause.score <= 1.0
+
+
+def test_the_lending_near_collapse_ranks_imbalance_or_the_threshold_first(
+    tmp_path: Path,
+) -> None:
+    # Issue 9: unweighted logistic regression on 1.8% bad loans predicts almost no bad loan.
+    frame = make_loans(seed=0)
+    p = params(tmp_path, model={"class_weight": "none"})
+    failed, causes = run_pure(frame, p, label=LOAN_LABEL, time_column=LOAN_TIME)
+    assert failed.code == "near_single_class_prediction"
+    assert causes[0].cause in ("extreme_imbalance", "decision_threshold"), causes
+    assert causes[0].remedy_params
+    named = {c.cause: c for c in causes}
+    # The scores rank the loans; too few cross 0.5: the threshold is named with a better one.
+    threshold = named["decision_threshold"]
+    assert "1 holdout score(s) reach the decision threshold 0.5, while" in threshold.evidence
+    suggested = threshold.remedy_params["model.decision_threshold"]
+    assert isinstance(suggested, float) and 0.0 < suggested < 0.5
+    assert "on the holdout the model predicted it for" in named["extreme_imbalance"].evidence
+
+
+def near_collapse_evidence(**overrides: Any) -> Evidence:
+    """A holdout where 2 of 2,000 rows are predicted positive while 40 truly are."""
+    base: dict[str, Any] = {
+        "train_minority_count": 300,
+        "train_rows": 8000,
+        "sampler": "none",
+        "class_weight": "balanced",
+        "model": "logistic_regression",
+        "C": 1e-6,
+        "decision_threshold": 0.5,
+        "holdout_roc_auc": 0.8,
+        "holdout_max_score": 0.51,
+        "threshold_for_prior": 0.2,
+        "train_predicted_counts": {"0": 7990, "1": 10},
+        "train_roc_auc": 0.8,
+        "train_accuracy": 0.96,
+        "gate_code": "near_single_class_prediction",
+        "holdout_min_score": 0.49,
+        "train_score_spread": 0.001,
+        "holdout_class_counts": (1960, 40),
+        "holdout_predicted_counts": (1998, 2),
+        "min_predicted_to_true_ratio": 0.25,
+    }
+    return Evidence(**{**base, **overrides})
+
+
+def test_a_training_part_predicted_nearly_as_one_class_is_underfitting(tmp_path: Path) -> None:
+    # 10 of 300 training positives predicted: not exactly one class, yet nearly.
+    causes = diagnose(near_collapse_evidence(), params(tmp_path))
+    first = assert_first(causes, "underfitting")
+    assert first.remedy_params == {"model.C": 1.0}
+    assert "(nearly) one class" in first.evidence
+
+
+def test_near_collapse_names_the_threshold_only_when_too_few_rows_reach_it(
+    tmp_path: Path,
+) -> None:
+    short = diagnose(near_collapse_evidence(C=1.0), params(tmp_path))
+    threshold = next(c for c in short if c.cause == "decision_threshold")
+    assert "only 2 holdout score(s) reach the decision threshold 0.5, while 40" in (
+        threshold.evidence
+    )
+    # 30 of 40 predicted: the threshold is not what went wrong.
+    enough = near_collapse_evidence(C=1.0, holdout_predicted_counts=(1970, 30))
+    assert "decision_threshold" not in [c.cause for c in diagnose(enough, params(tmp_path))]

@@ -18,6 +18,7 @@ def holdout(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "rows": 1000,
         "predicted_class_counts": {"0": 900, "1": 100},
+        "true_class_counts": {"0": 950, "1": 50},
         "per_class": {"0": {"recall": 0.9}, "1": {"recall": 0.6}},
         "roc_auc": 0.8,
         "pr_auc": 0.1,
@@ -33,8 +34,8 @@ def test_single_class_prediction_fails_when_a_class_is_never_predicted() -> None
 
 def test_default_gate_passes_a_reasonable_model() -> None:
     checks = judge_holdout(holdout(), GateParams(), "1", [], {})
-    # near-collapse and minority recall are off by default: reported as not run.
-    assert [c.status for c in checks] == ["pass", "not_run", "pass", "not_run", "pass"]
+    # minority recall is off by default: reported as not run.
+    assert [c.status for c in checks] == ["pass", "pass", "pass", "not_run", "pass"]
     assert [c.code for c in checks] == [
         "single_class_prediction",
         "near_single_class_prediction",
@@ -44,11 +45,81 @@ def test_default_gate_passes_a_reasonable_model() -> None:
     ]
 
 
-def test_near_collapse_fails_below_min_predicted_share() -> None:
-    gate = GateParams(min_predicted_share=0.01)
-    check = judge_near_collapse(holdout(predicted_class_counts={"0": 995, "1": 5}), gate)
-    assert check.status == "fail" and "class 1 is predicted for 0.50%" in check.summary
-    assert judge_near_collapse(holdout(), gate).status == "pass"
+def counts(predicted: tuple[int, int], true: tuple[int, int]) -> dict[str, Any]:
+    """A holdout with these (class 0, class 1) predicted and true row counts."""
+    return holdout(
+        rows=sum(true),
+        predicted_class_counts={"0": predicted[0], "1": predicted[1]},
+        true_class_counts={"0": true[0], "1": true[1]},
+    )
+
+
+def test_the_reported_near_collapse_halts_at_the_default() -> None:
+    # Issue 9: the minority predicted for 1 of 3,617 holdout rows, which hold 49 of it.
+    check = judge_near_collapse(counts((3616, 1), (3568, 49)), GateParams())
+    assert check.status == "fail"
+    assert check.metrics["class"] == "1"
+    assert (check.metrics["predicted"], check.metrics["true"]) == (1, 49)
+    assert check.metrics["ratio"] == pytest.approx(1 / 49, abs=1e-6)
+    assert check.metrics["threshold"] == 0.25
+    assert "predicted class 1 for 1 holdout row(s), while 49 truly are 1" in check.summary
+    assert "below gate.min_predicted_to_true_ratio 0.25" in check.summary
+
+
+@pytest.mark.parametrize(
+    ("predicted", "true"),
+    [
+        ((1658, 442), (2057, 43)),  # balanced class weights on the loans: many more predicted
+        ((2066, 41), (2064, 42)),  # an accurate unweighted model: about as many as true
+        ((2052, 12), (2016, 48)),  # exactly at the ratio: a quarter of the true rows
+    ],
+    ids=["over-predicts", "matches", "at-the-ratio"],
+)
+def test_honest_prediction_counts_pass_at_the_default(
+    predicted: tuple[int, int], true: tuple[int, int]
+) -> None:
+    check = judge_near_collapse(counts(predicted, true), GateParams())
+    assert check.status == "pass", check.summary
+    assert f"class 1: {predicted[1]} predicted of {true[1]} true" in check.summary
+
+
+def test_one_row_short_of_the_ratio_halts() -> None:
+    assert judge_near_collapse(counts((2053, 11), (2016, 48)), GateParams()).status == "fail"
+
+
+def test_a_majority_class_predicted_far_too_rarely_halts_naming_it() -> None:
+    check = judge_near_collapse(counts((100, 900), (950, 50)), GateParams())
+    assert check.status == "fail" and check.metrics["class"] == "0"
+    assert "predicted class 0 for 100 holdout row(s), while 950 truly are 0" in check.summary
+
+
+def test_near_collapse_switched_off_is_not_run() -> None:
+    off = GateParams(min_predicted_to_true_ratio=0)
+    check = judge_near_collapse(counts((3616, 1), (3568, 49)), off)
+    assert check.status == "not_run"
+    assert "gate.min_predicted_to_true_ratio is 0" in check.summary
+
+
+def test_too_few_true_rows_only_warn_and_say_why() -> None:
+    # 1 predicted of 6 true: a low ratio, but 6 rows are too few to halt on.
+    few = counts((993, 1), (994, 6))
+    check = judge_near_collapse(few, GateParams())
+    assert check.status == "warn"
+    assert (check.metrics["predicted"], check.metrics["true"]) == (1, 6)
+    assert "fewer than gate.min_true_rows_for_ratio 10 true rows" in check.summary
+    assert judge_near_collapse(few, GateParams(min_true_rows_for_ratio=5)).status == "fail"
+
+
+def test_small_counts_at_a_good_ratio_pass() -> None:
+    assert judge_near_collapse(counts((992, 8), (994, 6)), GateParams()).status == "pass"
+
+
+def test_a_holdout_without_true_counts_is_not_run() -> None:
+    check = judge_near_collapse(
+        holdout(predicted_class_counts={"0": 10, "1": 0}, true_class_counts={"0": 0, "1": 0}),
+        GateParams(),
+    )
+    assert check.status == "not_run" and "no true rows" in check.summary
 
 
 def test_pr_auc_lift_fails_below_the_minimum_ratio() -> None:

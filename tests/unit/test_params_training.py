@@ -29,7 +29,9 @@ def test_gate_section_follows_model_and_has_working_defaults() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"gate": {"min_predicted_share": 0.6}},
+        {"gate": {"min_predicted_to_true_ratio": 1.5}},
+        {"gate": {"min_predicted_to_true_ratio": -0.1}},
+        {"gate": {"min_true_rows_for_ratio": 0}},
         {"gate": {"max_roc_auc": 0.4}},
         {"resample": {"sampler": "smote_nc"}},
         {"model": {"name": "xgboost"}},
