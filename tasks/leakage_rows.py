@@ -1,12 +1,19 @@
 """Row leakage: rows shared by the training part and the holdout, and traces of resampling.
 
 - split_leakage (L1.4): holdout rows that repeat a training row (features and label, or the
-  feature vector alone) more often than columns of that many distinct values explain.
-- resampling_leakage (L1.2): in the input, minority rows copied more often than majority
-  rows of the same count are, or lying on the segment between two other minority rows (as
-  SMOTE makes them) more often than majority rows do. Majority rows are the control: they
-  share the columns' granularity but were not resampled (all of them for copies, as many
-  as the minority rows for segments, since neighbour density grows with the count).
+  feature vector alone) more often than the table itself explains. The chance level is the
+  Good-Turing estimate of how much of the feature distribution the training part has already
+  seen: one minus the share of training rows whose feature vector occurs once in training.
+  It holds whatever the columns' correlation (few distinct vectors: most holdout rows repeat
+  one by chance; continuous columns: none do).
+- resampling_leakage (L1.2): in the input, minority rows copied more often than chance, or
+  lying on the segment between two other minority rows (as SMOTE makes them) more often than
+  majority rows do. Copies are compared, in the columns that vary among minority rows, with
+  the majority rows and with the minority's own columns taken as independent (the larger).
+  A segment counts only when it is evidence of interpolation: the row is off the rounding grid
+  of a column in which its two neighbours differ, or, in a column without a grid, the two
+  neighbours differ in at least two columns (points tied in all but one column are collinear
+  whatever their origin). Majority rows, measured the same way, are the control.
 """
 
 from dataclasses import dataclass
@@ -47,6 +54,13 @@ _OPPOSITE = -1.0 + 0.5e-12
 # Columns with fewer distinct minority values form a lattice where points line up by chance.
 _MIN_DISTINCT = 20
 _MAX_MISSING = 0.2
+# A column's rounding grid: the fewest decimals (at most _MAX_DECIMALS) that hold for at
+# least _ON_GRID of its majority values; past _EXACT a float cannot tell the grid apart.
+_MAX_DECIMALS = 8
+_ON_GRID = 0.99
+_EXACT = 2.0**52
+# Columns this correlated are one column linearly rescaled (|r| = 1 up to float error).
+_LINEAR = 1.0 - 1e-9
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -54,15 +68,9 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype="uint64")
 
 
-def collision_probability(values: pd.Series) -> float:
-    """Return the chance that two random rows share this column's value."""
-    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
-    return float(np.sum(shares * shares))
-
-
 @dataclass(frozen=True)
 class SharedRows:
-    """Holdout rows that repeat a training row, and how many chance would give."""
+    """Holdout rows that repeat a training row, and how many the training part predicts."""
 
     holdout_rows: int
     shared_vectors: int
@@ -126,16 +134,40 @@ def measure_split_sharing(
     rows_t = row_hashes(frame.iloc[candidates_t][[*features, label]])
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     shared_rows = int(pd.Index(rows_h).isin(rows_t).sum())
-    # Under independent columns two rows share a vector with probability prod_j c_j.
+    # The table's own repeat rate decides; when training rows never repeat (no measurable
+    # rate), the columns' value frequencies taken as independent give a floor, so a chance
+    # repeat of a few-valued vector is not read as a copy.
     chance = 1.0
     for column in features:
         chance *= collision_probability(frame[column])
         if chance < 1e-300:
             break
-    expected = len(holdout) * (1.0 - (1.0 - chance) ** len(train))
+    independent = 1.0 - (1.0 - chance) ** len(train)
+    seen = seen_mass(frame, features, train, key_hash)
+    expected = len(holdout) * max(seen, independent)
     return SharedRows(
         len(holdout), shared_vectors, shared_rows, shared_vectors - shared_rows, expected
     )
+
+
+def seen_mass(
+    frame: pd.DataFrame, features: list[str], rows: np.ndarray, key_hash: np.ndarray
+) -> float:
+    """Return the chance that a new row from the same source repeats a vector among `rows`.
+
+    Good-Turing: the probability of a vector not seen in n rows is estimated by N1 / n, N1
+    the number of vectors seen exactly once. It takes the columns' joint distribution from
+    the rows themselves, so correlated columns of few values are as likely to repeat as they
+    are. A row whose key value is unique is a singleton without hashing its whole vector.
+    """
+    if not len(rows):
+        return 0.0
+    repeated_key = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
+    singletons = len(rows) - len(repeated_key)
+    if len(repeated_key):
+        vectors = pd.Series(row_hashes(frame.iloc[repeated_key][features]))
+        singletons += int((vectors.value_counts() == 1).sum())
+    return 1.0 - singletons / len(rows)
 
 
 def holdout_before_training_end(
@@ -230,13 +262,19 @@ def check_split_leakage(
 
 @dataclass(frozen=True)
 class ResamplingTrace:
-    """A share of minority rows that looks resampled, against the same share among majority rows."""
+    """A share of minority rows that looks resampled, against the share chance explains.
+
+    `control_share` is the larger of the majority rows' share (measured the same way) and,
+    for copies, the share the minority's own column values give when drawn independently.
+    """
 
     kind: Literal["copies", "segments"]
     minority_rows: int
     minority_share: float
     control_share: float
     columns: tuple[str, ...]
+    majority_share: float = 0.0
+    independent_share: float = 0.0
 
     @property
     def excess(self) -> float:
@@ -247,11 +285,17 @@ class ResamplingTrace:
         return self.excess * self.minority_rows
 
     def as_json(self) -> dict[str, JsonValue]:
-        return {
+        out: dict[str, JsonValue] = {
             "kind": self.kind,
             "minority_rows": self.minority_rows,
             "minority_share": round(self.minority_share, 6),
-            "majority_control_share": round(self.control_share, 6),
+            "majority_control_share": round(self.majority_share, 6),
+        }
+        if self.kind == "copies":
+            out["independent_columns_share"] = round(self.independent_share, 6)
+        return {
+            **out,
+            "chance_share": round(self.control_share, 6),
             "excess_share": round(self.excess, 6),
             "columns": list(self.columns),
         }
@@ -276,6 +320,62 @@ def copy_share(
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
+def collision_probability(values: pd.Series) -> float:
+    """Return the chance that two random rows share this column's value."""
+    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
+    return float(np.sum(shares * shares))
+
+
+def independent_copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> float:
+    """Return the expected share of `rows` repeating an earlier one if columns were independent.
+
+    The minority's own values set the chance: a class that lives on a few rounded values
+    (whole-year ages, incomes in hundreds) repeats itself. A column that is a function of
+    another (a ratio with a numerator constant in the class is a function of its
+    denominator) adds no chance factor: it repeats whenever that column does. A column that
+    identifies every distinct row trivially determines all others, so it is never used to
+    discard one (copies would otherwise make every column look derived from it). With
+    c = prod_j P(two rows share column j) taken as K = 1/c equally likely vectors, n rows
+    show K (1 - (1 - 1/K)^n) distinct vectors in expectation.
+    """
+    part = frame[features].iloc[rows[:: max(1, len(rows) // _MAX_INDEXED)]]
+    n = len(part)
+    if n < 2 or not features:
+        return 0.0
+    codes = {c: pd.factorize(part[c], use_na_sentinel=False)[0] for c in features}
+    distinct = {c: int(v.max()) + 1 for c, v in codes.items()}
+    rows_distinct = len(np.unique(row_hashes(part)))
+    chance = 1.0
+    kept: list[str] = []
+    for column in sorted(features, key=lambda c: -distinct[c]):
+        derived = any(
+            distinct[a] < rows_distinct
+            and len(np.unique(codes[a].astype("int64") * distinct[column] + codes[column]))
+            == distinct[a]
+            for a in kept
+        )
+        if derived:
+            continue
+        kept.append(column)
+        shares = np.bincount(codes[column]) / n
+        chance *= float(np.sum(shares * shares))
+        if chance * n < 1e-9:
+            return 0.0
+    distinct_expected = -np.expm1(n * np.log1p(-chance)) / chance if chance < 1.0 else 1.0
+    return float(max(0.0, 1.0 - distinct_expected / n))
+
+
+def _varying_columns(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> list[str]:
+    """Return the features with more than one value among `rows` (missing counts as a value).
+
+    A column constant within the minority (a spend that is 0 for every refused applicant)
+    tells nothing about whether minority rows were copied; comparing the classes in it
+    would make the class where it varies look less repetitive.
+    """
+    part = frame.iloc[rows[:: max(1, len(rows) // 50_000)]]
+    return [c for c in features if part[c].nunique(dropna=False) > 1]
+
+
 @cache
 def _thread_pools() -> ThreadpoolController:
     # Finding the loaded BLAS and OpenMP libraries scans the process's shared objects
@@ -296,12 +396,55 @@ def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(found[keep].reshape(len(queries), k))
 
 
-def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """Return, per query, whether it lies inside the segment between two of its neighbours.
+def decimal_grid(values: np.ndarray) -> int | None:
+    """Return the fewest decimals d that put nearly all values on multiples of 10**-d.
+
+    Whole-year ages and incomes in hundreds give 0, coordinates with 4 or 5 decimals give
+    5, measured values give None (no grid up to _MAX_DECIMALS). SMOTE's output a + u (b - a)
+    is off such a grid wherever a and b differ, honest rows are on it.
+    """
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    for decimals in range(_MAX_DECIMALS + 1):
+        scaled = values * 10.0**decimals
+        if np.abs(scaled).max() > _EXACT:
+            return None
+        if np.mean(_on_grid(values, decimals)) >= _ON_GRID:
+            return decimals
+    return None
+
+
+def _on_grid(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Return whether each value is a multiple of 10**-decimals, up to float rounding."""
+    scaled = values * 10.0**decimals
+    return np.asarray(np.abs(scaled - np.round(scaled)) <= 1e-9 + np.abs(scaled) * 1e-13)
+
+
+def _off_grid(raw: np.ndarray, grids: list[int | None]) -> np.ndarray:
+    """Return, per row and column, whether a gridded column's value is off its grid."""
+    off = np.zeros(raw.shape, dtype=bool)
+    for j, decimals in enumerate(grids):
+        if decimals is not None:
+            off[:, j] = ~_on_grid(raw[:, j], decimals)
+    return off
+
+
+def _on_segment(
+    points: np.ndarray,
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    off_grid: np.ndarray,
+    gridded: np.ndarray,
+) -> np.ndarray:
+    """Return, per query, whether it lies inside a segment between two neighbours as SMOTE's do.
 
     The query s is strictly between a and b exactly when the directions s->a and s->b are
     opposite: the cosine of the angle between them is -1. One batched Gram matrix of the
-    unit directions to all neighbours tests every pair at once.
+    unit directions to all neighbours tests every pair at once. An opposite pair is a trace
+    only when chance does not explain it: s is off the grid of a column where a and b differ
+    (SMOTE's u is continuous), or a and b differ in two or more columns, one without a grid
+    (three rows tied in all columns but one are collinear, and lattice points line up).
     """
     s = points[queries][:, None, :]
     towards = points[neighbours] - s
@@ -311,21 +454,32 @@ def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray)
         towards, length[..., None], out=np.zeros_like(towards), where=length[..., None] > 1e-12
     )
     cosine = np.matmul(unit, unit.transpose(0, 2, 1))
-    return np.asarray((cosine <= _OPPOSITE).any(axis=(1, 2)))
+    query, first, second = np.nonzero(np.triu(cosine <= _OPPOSITE, k=1))
+    differ = points[neighbours[query, first]] != points[neighbours[query, second]]
+    off = (differ & off_grid[queries[query]]).any(axis=1)
+    free = (differ.sum(axis=1) >= 2) & (differ & ~gridded).any(axis=1)
+    traced = np.zeros(len(queries), dtype=bool)
+    traced[query[off | free]] = True
+    return traced
 
 
-def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
+def segment_share(
+    points: np.ndarray, rng: np.random.Generator, grids: list[int | None] | None = None
+) -> float:
     """Return the share of (sampled) points on a segment between two of their neighbours.
 
     SMOTE makes a row as a + u (b - a) with a, b minority rows and u in (0, 1): it lies
     on the segment between two rows that are among its nearest neighbours. Which rows
     are neighbours depends on the scaling SMOTE saw, unknown here; neighbours are taken
     both in the raw units and in standardised units. Lying on a segment does not depend
-    on the scaling, and is tested in standardised units.
+    on the scaling, and is tested in standardised units. `grids` gives each column's
+    rounding (decimals, None for none), which decides what chance alignment is.
     """
     n = len(points)
     if n < 3:
         return 0.0
+    if grids is None:
+        grids = [None] * points.shape[1]
     if n > _MAX_INDEXED:
         points = points[rng.choice(n, _MAX_INDEXED, replace=False)]
         n = _MAX_INDEXED
@@ -337,16 +491,20 @@ def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
     neighbours = np.concatenate(
         [_neighbours(points, queries, k), _neighbours(scaled, queries, k)], axis=1
     )
-    return float(_on_segment(scaled, queries, neighbours).mean())
+    gridded = np.array([g is not None for g in grids], dtype=bool)
+    traced = _on_segment(scaled, queries, neighbours, _off_grid(points, grids), gridded)
+    return float(traced.mean())
 
 
 def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     """Return the float columns with many distinct values: where SMOTE leaves its traces.
 
     SMOTE's output is fractional, so a column still of integer type was not interpolated;
-    leaving integers out also avoids lattices on which points line up by chance.
+    leaving integers out also avoids lattices on which points line up by chance. A column
+    that is an exact linear function of an earlier one (a fee at a fixed rate) is left
+    out: it would make every segment in the other one look two-dimensional.
     """
-    chosen = []
+    chosen: list[str] = []
     for column in features:
         if not is_float_dtype(frame[column].dtype):
             continue
@@ -356,7 +514,19 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
             continue
         if frame[column].nunique() >= min(_MIN_DISTINCT, max(3, len(frame) // 2)):
             chosen.append(column)
-    return chosen
+    if len(chosen) < 2:
+        return chosen
+    values = frame[chosen].to_numpy(dtype="float64", na_value=np.nan)
+    values = values[~np.isnan(values).any(axis=1)]
+    if len(values) < 3:
+        return chosen
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.abs(np.corrcoef(values, rowvar=False))
+    kept: list[int] = []
+    for j in range(len(chosen)):
+        if not any(correlation[i, j] >= _LINEAR for i in kept):
+            kept.append(j)
+    return [chosen[j] for j in kept]
 
 
 def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -367,7 +537,7 @@ def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def measure_resampling(
     frame: pd.DataFrame, features: list[str], positive: np.ndarray
 ) -> list[ResamplingTrace]:
-    """Measure copies and SMOTE segments among minority rows, against a majority control."""
+    """Measure copies and SMOTE segments among minority rows, against what chance explains."""
     minority_mask = positive if positive.sum() * 2 <= len(positive) else ~positive
     minority_rows = np.flatnonzero(minority_mask)
     majority_rows = np.flatnonzero(~minority_mask)
@@ -379,28 +549,49 @@ def measure_resampling(
     # the minority rows would copy text columns for nothing.
     floats = [c for c in features if is_float_dtype(frame[c].dtype)]
     minority = frame[floats].iloc[minority_rows]
-    # Copies are compared with all majority rows: uniform copying gives both classes the
-    # same share, while chance repeats of few distinct values only grow with more rows.
-    key_hash = row_hashes(frame[[_key_column(frame, features, minority_rows)]])
-    traces = [
-        ResamplingTrace(
-            "copies",
-            len(minority_rows),
-            copy_share(frame, minority_rows, features, key_hash),
-            copy_share(frame, majority_rows, features, key_hash),
-            (),
+    traces = []
+    varying = _varying_columns(frame, minority_rows, features)
+    if varying:
+        # Copies are compared with all majority rows: uniform copying gives both classes
+        # the same share, while chance repeats of few distinct values only grow with more
+        # rows; and with the minority's own values as independent columns.
+        key_hash = row_hashes(frame[[_key_column(frame, varying, minority_rows)]])
+        majority = copy_share(frame, majority_rows, varying, key_hash)
+        independent = independent_copy_share(frame, minority_rows, varying)
+        traces.append(
+            ResamplingTrace(
+                "copies",
+                len(minority_rows),
+                copy_share(frame, minority_rows, varying, key_hash),
+                max(majority, independent),
+                (),
+                majority,
+                independent,
+            )
         )
-    ]
     columns = _continuous_columns(minority, floats)
     if len(columns) >= 2:
         control = frame[columns].iloc[control_rows]
+        # The grid comes from majority rows: SMOTE only adds minority rows, so it never
+        # moves the majority off the grid the data was recorded on.
+        grids = [
+            decimal_grid(frame[c].iloc[majority_rows].to_numpy(dtype="float64", na_value=np.nan))
+            for c in columns
+        ]
+        minority_share = segment_share(
+            _complete_rows(minority, columns), np.random.default_rng(1), grids
+        )
+        majority_share = segment_share(
+            _complete_rows(control, columns), np.random.default_rng(1), grids
+        )
         traces.append(
             ResamplingTrace(
                 "segments",
                 len(minority_rows),
-                segment_share(_complete_rows(minority, columns), np.random.default_rng(1)),
-                segment_share(_complete_rows(control, columns), np.random.default_rng(1)),
+                minority_share,
+                majority_share,
                 tuple(columns),
+                majority_share,
             )
         )
     return traces
@@ -418,6 +609,12 @@ def judge_resampling(
         noise = 4.0 * float(np.sqrt(m.control_share * m.minority_rows))
         if m.excess <= 0 or m.excess_rows < max(params.min_evidence_rows, noise):
             continue
+        chance = (
+            f"majority rows {m.majority_share:.1%}, the minority's columns taken as "
+            f"independent {m.independent_share:.1%}"
+            if m.kind == "copies"
+            else "majority rows measured the same way"
+        )
         what = (
             "repeat another minority row"
             if m.kind == "copies"
@@ -434,7 +631,7 @@ def judge_resampling(
                 taxonomy="L1.2",
                 detail=f"{m.minority_share:.1%} of the {m.minority_rows} minority rows "
                 f"({label}) {what}, "
-                f"against {m.control_share:.1%} of majority rows: the input looks "
+                f"against {m.control_share:.1%} expected by chance ({chance}): the input looks "
                 f"{'oversampled' if m.kind == 'copies' else 'SMOTE-resampled'} before the "
                 "split, so synthetic rows reach the holdout",
                 severity=m.excess / threshold if threshold > 0 else UNBOUNDED,
