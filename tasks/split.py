@@ -70,10 +70,11 @@ class Split:
 def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: float) -> Split:
     """Cut where (1 - holdout_fraction) of the timed rows fall before; the rest is the holdout.
 
-    Rows with the same label time never fall on both sides. When the label time at the
-    quantile is shared by many rows (monthly or yearly label times), that block goes to the
-    side that brings the holdout closer to holdout_fraction, the holdout on a tie, as long as
-    both parts keep rows. Training rows end `gap_days` before the cut.
+    Rows with the same label time never fall on both sides: the rows at the quantile's label
+    time go to the holdout with all later ones, unless (monthly or yearly label times) that
+    makes the holdout more than FRACTION_TOO_LARGE times holdout_fraction and putting them in
+    the training part brings it closer; both parts keep rows when the times allow it.
+    Training rows end `gap_days` before the cut.
     """
     times = label_times.reset_index(drop=True)
     ordered = np.sort(times.dropna().to_numpy())
@@ -86,11 +87,15 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
     after = int(np.searchsorted(ordered, at.to_datetime64(), side="right"))
     with_block = (n - first) / n
     without_block = (n - after) / n
-    block_to_training = (
-        after < n
-        and first > 0
-        and abs(without_block - holdout_fraction) < abs(with_block - holdout_fraction)
-    ) or (first == 0 and after < n)
+    # The block stays in the holdout (never smaller than asked) unless that makes the holdout
+    # too large, or leaves no training rows, and training is the closer side.
+    block_to_training = after < n and (
+        first == 0
+        or (
+            with_block > holdout_fraction * FRACTION_TOO_LARGE
+            and abs(without_block - holdout_fraction) < abs(with_block - holdout_fraction)
+        )
+    )
     cut = pd.Timestamp(ordered[after]) if block_to_training else at
     holdout_mask = (times >= cut).to_numpy()
     train_mask = (times < cut - pd.Timedelta(days=gap_days)).to_numpy()

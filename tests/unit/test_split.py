@@ -107,15 +107,24 @@ def test_coarse_label_times_warn_that_the_holdout_is_far_from_the_fraction_asked
     assert str(split.cut) in warned.summary and "split.holdout_fraction" in warned.summary
 
 
-def test_a_tied_block_goes_to_the_side_that_brings_the_holdout_closer() -> None:
-    # 10 months of 100 rows and a last month of 250: the quantile falls inside month 10.
+def test_a_tied_block_that_would_make_the_holdout_far_too_large_goes_to_training() -> None:
+    # 9 months of 100 rows, then 200 and 250: the quantile falls inside month 10.
+    months = pd.date_range("2024-01-01", periods=11, freq="MS")
+    times = pd.Series(np.repeat(months, [100] * 9 + [200, 250]))
+    split = split_by_time(times, holdout_fraction=0.2, gap_days=0)
+    # Month 10 in the holdout: 450 / 1350 = 33%, above 1.5 x 20%; in training: 18.5%.
+    assert split.tied_side == "training" and split.tied_rows == 200
+    assert len(split.holdout) == 250 and split.cut == months[-1].isoformat()
+    assert judge_holdout_fraction(split, TIMED).status == "pass"
+
+
+def test_a_tied_block_stays_in_the_holdout_when_that_is_not_far_from_the_fraction() -> None:
     months = pd.date_range("2024-01-01", periods=11, freq="MS")
     times = pd.Series(np.repeat(months, [100] * 9 + [130, 250]))
     split = split_by_time(times, holdout_fraction=0.2, gap_days=0)
-    # Month 10 to the holdout would make it 380 / 1150 = 33%; to training, 250 / 1150 = 22%.
-    assert split.tied_side == "training" and split.tied_rows == 130
-    assert len(split.holdout) == 250 and split.cut == months[-1].isoformat()
-    assert judge_holdout_fraction(split, TIMED).status == "pass"
+    # Month 10 in the holdout: 380 / 1280 = 29.7%, within 1.5 x 20%: the holdout keeps it.
+    assert split.tied_side == "holdout" and split.tied_rows == 130
+    assert len(split.holdout) == 380
 
 
 def test_fine_label_times_realise_the_fraction_asked_and_pass() -> None:
