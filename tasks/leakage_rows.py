@@ -55,10 +55,14 @@ _OPPOSITE = -1.0 + 0.5e-12
 _MIN_DISTINCT = 20
 _MAX_MISSING = 0.2
 # A column's rounding grid: the fewest decimals (at most _MAX_DECIMALS) that hold for at
-# least _ON_GRID of its majority values; past _EXACT a float cannot tell the grid apart.
+# least _ON_GRID of its majority values (a sample of at most _GRID_SAMPLE shows it); past
+# _EXACT a float cannot tell the grid apart.
 _MAX_DECIMALS = 8
 _ON_GRID = 0.99
 _GRID_SAMPLE = 20_000
+# The majority's grid holds for the minority when at least this share of its values are on
+# it (SMOTE that adds fewer synthetic rows than there are originals leaves more than half).
+_MINORITY_ON_GRID = 0.5
 # Minority rows sampled to estimate each column's chance of repeating (and which columns
 # are functions of others): enough for a share of a few percent, cheap for many columns.
 _COPY_SAMPLE = 5_000
@@ -413,13 +417,33 @@ def decimal_grid(values: np.ndarray) -> int | None:
     values = values[np.isfinite(values)]
     if not len(values):
         return None
+    largest = float(np.abs(values).max())
+    # A few hundred values rule most decimals out before the whole sample is tested.
+    head = values[:: max(1, len(values) // 500)]
     for decimals in range(_MAX_DECIMALS + 1):
-        scaled = values * 10.0**decimals
-        if np.abs(scaled).max() > _EXACT:
+        if largest * 10.0**decimals > _EXACT:
             return None
+        if np.mean(_on_grid(head, decimals)) < _ON_GRID - 0.05:
+            continue
         if np.mean(_on_grid(values, decimals)) >= _ON_GRID:
             return decimals
     return None
+
+
+def column_grid(majority: np.ndarray, minority: np.ndarray) -> int | None:
+    """Return the rounding grid of a column the minority rows are judged against.
+
+    The majority's grid first: SMOTE only adds minority rows, so it never moves the majority
+    off the grid the data was recorded on, while light SMOTE leaves most minority rows on it.
+    When most minority values are off that grid, the minority is recorded more finely (cents
+    where the majority has whole amounts) or is mostly synthetic: its own grid decides, and
+    a mostly synthetic minority has none (segments then need two differing columns).
+    """
+    grid = decimal_grid(majority)
+    minority = minority[np.isfinite(minority)]
+    if grid is None or not len(minority) or np.mean(_on_grid(minority, grid)) >= _MINORITY_ON_GRID:
+        return grid
+    return decimal_grid(minority)
 
 
 def _on_grid(values: np.ndarray, decimals: int) -> np.ndarray:
@@ -523,11 +547,13 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
             chosen.append(column)
     if len(chosen) < 2:
         return chosen
-    values = frame[chosen].to_numpy(dtype="float64", na_value=np.nan)
+    # An exact linear relation holds on any rows: a sample shows it.
+    sample = frame[chosen].iloc[:: max(1, len(frame) // 2000)]
+    values = sample.to_numpy(dtype="float64", na_value=np.nan)
     values = values[~np.isnan(values).any(axis=1)]
     if len(values) < 3:
         return chosen
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), _thread_pools().limit(limits=1):
         correlation = np.abs(np.corrcoef(values, rowvar=False))
     kept: list[int] = []
     for j in range(len(chosen)):
@@ -579,12 +605,12 @@ def measure_resampling(
     columns = _continuous_columns(minority, floats)
     if len(columns) >= 2:
         control = frame[columns].iloc[control_rows]
-        # The grid comes from majority rows: SMOTE only adds minority rows, so it never
-        # moves the majority off the grid the data was recorded on. A sample of them is
-        # enough to see a grid that holds for 99% of the values.
         sample = majority_rows[:: max(1, len(majority_rows) // _GRID_SAMPLE)]
         grids = [
-            decimal_grid(frame[c].iloc[sample].to_numpy(dtype="float64", na_value=np.nan))
+            column_grid(
+                frame[c].iloc[sample].to_numpy(dtype="float64", na_value=np.nan),
+                minority[c].to_numpy(dtype="float64", na_value=np.nan),
+            )
             for c in columns
         ]
         minority_share = segment_share(

@@ -10,6 +10,7 @@ from schemas.params import LeakageParams, SplitParams
 from tasks.leakage_rows import (
     check_resampling_leakage,
     check_split_leakage,
+    column_grid,
     decimal_grid,
     independent_copy_share,
     measure_resampling,
@@ -54,6 +55,18 @@ def test_a_few_values_off_the_grid_do_not_hide_it() -> None:
     assert decimal_grid(values) == 0
 
 
+def test_a_minority_recorded_more_finely_than_the_majority_is_judged_on_its_own_grid() -> None:
+    rng = np.random.default_rng(0)
+    whole = rng.integers(0, 500, 5000).astype("float64")
+    quarters = rng.integers(0, 400, 500) / 4.0
+    assert column_grid(whole, quarters) == 2
+    # Light SMOTE leaves most minority values on the majority's grid: that grid holds.
+    light = np.concatenate([rng.integers(0, 500, 400), rng.uniform(0, 500, 100)])
+    assert column_grid(whole, light) == 0
+    # A mostly synthetic minority has no grid of its own.
+    assert column_grid(whole, rng.uniform(0, 500, 500)) is None
+
+
 def test_lattice_points_in_a_line_are_not_segments_unless_the_grid_is_ignored() -> None:
     rng = np.random.default_rng(0)
     points = rng.integers(0, 8, (400, 3)).astype("float64")
@@ -81,6 +94,20 @@ def test_smote_points_on_a_grid_are_off_it_and_found() -> None:
     points = np.vstack([honest, synthetic])
     share = segment_share(points, np.random.default_rng(1), [0, 0])
     assert share > 0.1 and segment_share(honest, np.random.default_rng(1), [0, 0]) == 0.0
+
+
+def test_minority_amounts_in_quarters_beside_whole_majority_amounts_are_not_segments() -> None:
+    rng = np.random.default_rng(3)
+    n = 6000
+    positive = rng.random(n) < 0.2
+    # Fees in quarters for the minority, whole amounts for the majority; a second column of
+    # whole days: lattice points of the minority line up, as majority points do.
+    fee = np.where(positive, rng.integers(0, 120, n) / 4.0, rng.integers(0, 60, n) * 1.0)
+    days = rng.integers(0, 40, n).astype("float64")
+    frame = pd.DataFrame({"fee": fee, "days": days})
+    traces = measure_resampling(frame, ["fee", "days"], positive)
+    segments = next(t for t in traces if t.kind == "segments")
+    assert segments.minority_share == 0.0
 
 
 @pytest.mark.parametrize("name", ["credit_card", "derived_ratio", "street_coordinates"])
