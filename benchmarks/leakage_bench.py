@@ -65,15 +65,17 @@ NOTES = """### Notes
   differ in two or more columns, one without a grid; copies are judged against the larger of
   the majority's repeat share and the minority's own columns taken as independent (derived
   columns add no factor), in the columns that vary within the minority; the chance level of
-  rows shared across the split is the training part's own repeat rate (Good-Turing).
+  rows shared across the split is the training part's own repeat rate (Good-Turing), capped
+  by twice the later half's repeats of the earlier half by label time (copies made before
+  the split sit next to their original in time).
 - Limits by design: a noisy label copy whose ROC-AUC stays under 0.95 is not reported (an
   honest feature can be that strong); SMOTE traces need at least two float columns with 20
   or more distinct minority values (SMOTE output is fractional; integer columns line up by
   chance); copies count only when every feature value repeats, and a minority whose only
   high-resolution column is one measured value can hide copies in the independent-columns
-  chance level; oversampling copies made before a random split repeat inside the training
-  part too, so split_leakage's own-repeat chance level absorbs them: resampling_leakage
-  reports them.
+  chance level; rows copied into the holdout period with new label times and then split at
+  random look like repeats spread over time, as honest ones are: the time split (the
+  default with a label time) reports them.
 - Speed: whole-table checks are O(n) or O(n log m) (m = minority rows); the resampling
   check works on minority rows (at most 50,000 indexed, 500 queried) and an equal-size
   majority sample. The exact sorting AUC runs only for columns whose histogram bound may

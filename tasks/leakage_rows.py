@@ -5,7 +5,9 @@
   Good-Turing estimate of how much of the feature distribution the training part has already
   seen: one minus the share of training rows whose feature vector occurs once in training.
   It holds whatever the columns' correlation (few distinct vectors: most holdout rows repeat
-  one by chance; continuous columns: none do).
+  one by chance; continuous columns: none do). Copies made before the split inflate it, so it
+  is capped by twice the share of the later half of training (by label time) repeating the
+  earlier half, which copies kept next to their original in time do not reach.
 - resampling_leakage (L1.2): in the input, minority rows copied more often than chance, or
   lying on the segment between two other minority rows (as SMOTE makes them) more often than
   majority rows do. Copies are compared, in the columns that vary among minority rows, with
@@ -22,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_float_dtype
+from pandas.api.types import is_datetime64_any_dtype, is_float_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -85,6 +87,8 @@ class SharedRows:
     shared_rows: int
     conflicting_labels: int
     expected_by_chance: float
+    training_repeat_share: float = 0.0
+    later_half_repeat_share: float = 0.0
 
     @property
     def excess(self) -> float:
@@ -101,6 +105,8 @@ class SharedRows:
             "holdout_rows_repeating_training_rows": self.shared_rows,
             "repeated_features_with_other_label": self.conflicting_labels,
             "expected_by_chance": round(self.expected_by_chance, 3),
+            "training_repeat_share": round(self.training_repeat_share, 6),
+            "training_later_half_repeat_share": round(self.later_half_repeat_share, 6),
             "excess_share_of_holdout": round(self.share, 6),
         }
 
@@ -118,12 +124,18 @@ def _key_column(frame: pd.DataFrame, features: list[str], rows: np.ndarray | Non
 
 
 def measure_split_sharing(
-    frame: pd.DataFrame, features: list[str], label: str, train: np.ndarray, holdout: np.ndarray
+    frame: pd.DataFrame,
+    features: list[str],
+    label: str,
+    train: np.ndarray,
+    holdout: np.ndarray,
+    order: pd.Series | None = None,
 ) -> SharedRows:
     """Count holdout rows whose feature vector (and whole row with label) is in training.
 
     Rows equal in every feature are equal in the most varied one, so that column alone
-    picks the candidates before whole rows are hashed.
+    picks the candidates before whole rows are hashed. `order` (the label time) orders the
+    training rows for the copy-free bound of the chance level (row order without it).
     """
     if not len(holdout) or not len(train) or not features:
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
@@ -143,8 +155,8 @@ def measure_split_sharing(
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     shared_rows = int(pd.Index(rows_h).isin(rows_t).sum())
     # The table's own repeat rate decides; when training rows never repeat (no measurable
-    # rate), the columns' value frequencies taken as independent give a floor, so a chance
-    # repeat of a few-valued vector is not read as a copy.
+    # rate), the columns' value frequencies taken as independent give the chance instead,
+    # so a chance repeat of a few-valued vector is not read as a copy.
     chance = 1.0
     for column in features:
         chance *= collision_probability(frame[column])
@@ -152,10 +164,45 @@ def measure_split_sharing(
             break
     independent = 1.0 - (1.0 - chance) ** len(train)
     seen = seen_mass(frame, features, train, key_hash)
-    expected = len(holdout) * max(seen, independent)
+    if order is not None and (is_datetime64_any_dtype(order) or is_numeric_dtype(order)):
+        times = as_naive_utc(order).reset_index(drop=True).iloc[train].to_numpy()
+        train = train[np.argsort(times, kind="stable")]
+    repeats, later_rows = later_half_repeats(frame, features, train, key_hash)
+    later = repeats / later_rows if later_rows else 0.0
+    # Oversampling before the split copies rows whole, label time included: copies sit next
+    # to their original in time and inflate the Good-Turing estimate, not the later half's
+    # repeats of the earlier half. The seen mass is concave in the number of rows, so twice
+    # the later half's share (at its upper two-sigma Poisson bound) bounds what the whole
+    # training part explains.
+    bound = 2.0 * (repeats + 2.0 * np.sqrt(repeats) + 1.0) / max(1, later_rows)
+    expected = len(holdout) * (min(seen, bound) if seen > 0 else independent)
     return SharedRows(
-        len(holdout), shared_vectors, shared_rows, shared_vectors - shared_rows, expected
+        len(holdout),
+        shared_vectors,
+        shared_rows,
+        shared_vectors - shared_rows,
+        expected,
+        seen,
+        later,
     )
+
+
+def later_half_repeats(
+    frame: pd.DataFrame, features: list[str], ordered: np.ndarray, key_hash: np.ndarray
+) -> tuple[int, int]:
+    """Return how many of the later half of `ordered` rows repeat an earlier half's vector,
+    and how many rows the later half has."""
+    half = len(ordered) // 2
+    early, late = ordered[:half], ordered[half:]
+    if not len(early) or not len(late):
+        return 0, len(late)
+    candidates_e = early[pd.Index(key_hash[early]).isin(key_hash[late])]
+    if not len(candidates_e):
+        return 0, len(late)
+    candidates_l = late[pd.Index(key_hash[late]).isin(key_hash[candidates_e])]
+    vectors_l = row_hashes(frame.iloc[candidates_l][features])
+    vectors_e = row_hashes(frame.iloc[candidates_e][features])
+    return int(pd.Index(vectors_l).isin(vectors_e).sum()), len(late)
 
 
 def seen_mass(
@@ -254,7 +301,8 @@ def check_split_leakage(
 ) -> CheckResult:
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
     features = data.feature_columns(frame.columns)
-    measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout)
+    order = frame[data.label_time] if data.label_time else None
+    measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout, order)
     overlap = None
     if split.strategy == "time" and data.label_time:
         count = holdout_before_training_end(frame[data.label_time], split.train, split.holdout)

@@ -18,7 +18,7 @@ from tasks.leakage_rows import (
     segment_share,
 )
 from tasks.split import make_split
-from tests.leakage_cases import LABEL, LOOKALIKES, Case
+from tests.leakage_cases import LABEL, LOOKALIKES, Case, leak_case
 
 
 def _positive(case: Case) -> np.ndarray:
@@ -184,3 +184,14 @@ def test_split_chance_level_follows_the_tables_own_repeats() -> None:
     assert measured.shared_vectors > 0.9 * measured.holdout_rows
     assert measured.expected_by_chance == pytest.approx(measured.shared_vectors, rel=0.05)
     assert check_split_leakage(case.frame, split, case.data, LeakageParams()).status == "pass"
+
+
+def test_copies_made_before_a_random_split_exceed_the_tables_own_repeats() -> None:
+    case = leak_case("oversampled_before_split", rows=4000, seed=0)
+    split = make_split(case.frame, case.data, SplitParams(strategy="random"))
+    check = check_split_leakage(case.frame, split, case.data, LeakageParams())
+    # The copies repeat inside the training part too (Good-Turing sees them), but next to
+    # their originals in time: the later half of training does not repeat the earlier one.
+    assert check.metrics["training_repeat_share"] > 0.1
+    assert check.metrics["training_later_half_repeat_share"] < 0.01
+    assert check.status == "fail"
