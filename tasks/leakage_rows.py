@@ -13,9 +13,10 @@
   majority rows do. Copies are compared, in the columns that vary among minority rows, with
   the majority rows and with the minority's own columns taken as independent (the larger).
   A segment counts only when it is evidence of interpolation: the row is off the rounding grid
-  of a column in which its two neighbours differ, or, in a column without a grid, the two
-  neighbours differ in at least two columns (points tied in all but one column are collinear
-  whatever their origin). Majority rows, measured the same way, are the control.
+  of a column in which its two neighbours differ, or the two neighbours differ in at least
+  two columns, one of them without a grid (lattice points line up by chance, and points tied
+  in all but one column are collinear whatever their origin). Majority rows, measured the
+  same way, are the control.
 """
 
 from dataclasses import dataclass
@@ -62,13 +63,13 @@ _MAX_MISSING = 0.2
 _MAX_DECIMALS = 8
 _ON_GRID = 0.99
 _GRID_SAMPLE = 20_000
+_EXACT = 2.0**52
 # The majority's grid holds for the minority when at least this share of its values are on
 # it (SMOTE that adds fewer synthetic rows than there are originals leaves more than half).
 _MINORITY_ON_GRID = 0.5
 # Minority rows sampled to estimate each column's chance of repeating (and which columns
 # are functions of others): enough for a share of a few percent, cheap for many columns.
 _COPY_SAMPLE = 5_000
-_EXACT = 2.0**52
 # Columns this correlated are one column linearly rescaled (|r| = 1 up to float error).
 _LINEAR = 1.0 - 1e-9
 
