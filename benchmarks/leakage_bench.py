@@ -55,13 +55,27 @@ NOTES = """### Notes
 
 - Detection data: `clean_frame` has 10% positives, a year of label times, dates, categories,
   10% missing values in one column and free text; every leak is injected into it with a
-  known column. The look-alikes are the ones the checks are most likely to confuse.
+  known column. The look-alikes are the ones the checks are most likely to confuse; from
+  "credit card" on they copy quirks of real tables (issue 9) that made main at 3a57117 fail
+  or warn: a ratio whose numerator is 0 for every minority row, whole-year ages and incomes
+  in hundreds, street coordinates on a city grid, whole day counts, a column constant within
+  the minority, correlated low-cardinality columns. 20% positives there.
+- Null models (issue 9): a SMOTE segment counts only when the row is off the rounding grid
+  (read from majority rows) of a column where its two neighbours differ, or the neighbours
+  differ in two or more columns, one without a grid; copies are judged against the larger of
+  the majority's repeat share and the minority's own columns taken as independent (derived
+  columns add no factor), in the columns that vary within the minority; the chance level of
+  rows shared across the split is the training part's own repeat rate (Good-Turing), capped
+  by twice the later half's repeats of the earlier half by label time (copies made before
+  the split sit next to their original in time).
 - Limits by design: a noisy label copy whose ROC-AUC stays under 0.95 is not reported (an
   honest feature can be that strong); SMOTE traces need at least two float columns with 20
   or more distinct minority values (SMOTE output is fractional; integer columns line up by
-  chance); copies count only when every feature value repeats; the chance level of rows
-  shared across the split assumes independent columns, so strongly correlated
-  low-cardinality columns can look like copies.
+  chance); copies count only when every feature value repeats, and a minority whose only
+  high-resolution column is one measured value can hide copies in the independent-columns
+  chance level; rows copied into the holdout period with new label times and then split at
+  random look like repeats spread over time, as honest ones are: the time split (the
+  default with a label time) reports them.
 - Speed: whole-table checks are O(n) or O(n log m) (m = minority rows); the resampling
   check works on minority rows (at most 50,000 indexed, 500 queried) and an equal-size
   majority sample. The exact sorting AUC runs only for columns whose histogram bound may

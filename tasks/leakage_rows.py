@@ -1,12 +1,22 @@
 """Row leakage: rows shared by the training part and the holdout, and traces of resampling.
 
 - split_leakage (L1.4): holdout rows that repeat a training row (features and label, or the
-  feature vector alone) more often than columns of that many distinct values explain.
-- resampling_leakage (L1.2): in the input, minority rows copied more often than majority
-  rows of the same count are, or lying on the segment between two other minority rows (as
-  SMOTE makes them) more often than majority rows do. Majority rows are the control: they
-  share the columns' granularity but were not resampled (all of them for copies, as many
-  as the minority rows for segments, since neighbour density grows with the count).
+  feature vector alone) more often than the table itself explains. The chance level is the
+  Good-Turing estimate of how much of the feature distribution the training part has already
+  seen: one minus the share of training rows whose feature vector occurs once in training.
+  It holds whatever the columns' correlation (few distinct vectors: most holdout rows repeat
+  one by chance; continuous columns: none do). Copies made before the split inflate it, so it
+  is capped by twice the share of the later half of training (by label time) repeating the
+  earlier half, which copies kept next to their original in time do not reach.
+- resampling_leakage (L1.2): in the input, minority rows copied more often than chance, or
+  lying on the segment between two other minority rows (as SMOTE makes them) more often than
+  majority rows do. Copies are compared, in the columns that vary among minority rows, with
+  the majority rows and with the minority's own columns taken as independent (the larger).
+  A segment counts only when it is evidence of interpolation: the row is off the rounding grid
+  of a column in which its two neighbours differ, or the two neighbours differ in at least
+  two columns, one of them without a grid (lattice points line up by chance, and points tied
+  in all but one column are collinear whatever their origin). Majority rows, measured the
+  same way, are the control.
 """
 
 from dataclasses import dataclass
@@ -15,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_float_dtype
+from pandas.api.types import is_datetime64_any_dtype, is_float_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -47,6 +57,21 @@ _OPPOSITE = -1.0 + 0.5e-12
 # Columns with fewer distinct minority values form a lattice where points line up by chance.
 _MIN_DISTINCT = 20
 _MAX_MISSING = 0.2
+# A column's rounding grid: the fewest decimals (at most _MAX_DECIMALS) that hold for at
+# least _ON_GRID of its majority values (a sample of at most _GRID_SAMPLE shows it); past
+# _EXACT a float cannot tell the grid apart.
+_MAX_DECIMALS = 8
+_ON_GRID = 0.99
+_GRID_SAMPLE = 20_000
+_EXACT = 2.0**52
+# The majority's grid holds for the minority when at least this share of its values are on
+# it (SMOTE that adds fewer synthetic rows than there are originals leaves more than half).
+_MINORITY_ON_GRID = 0.5
+# Minority rows sampled to estimate each column's chance of repeating (and which columns
+# are functions of others): enough for a share of a few percent, cheap for many columns.
+_COPY_SAMPLE = 5_000
+# Columns this correlated are one column linearly rescaled (|r| = 1 up to float error).
+_LINEAR = 1.0 - 1e-9
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -54,21 +79,17 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype="uint64")
 
 
-def collision_probability(values: pd.Series) -> float:
-    """Return the chance that two random rows share this column's value."""
-    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
-    return float(np.sum(shares * shares))
-
-
 @dataclass(frozen=True)
 class SharedRows:
-    """Holdout rows that repeat a training row, and how many chance would give."""
+    """Holdout rows that repeat a training row, and how many the training part predicts."""
 
     holdout_rows: int
     shared_vectors: int
     shared_rows: int
     conflicting_labels: int
     expected_by_chance: float
+    training_repeat_share: float = 0.0
+    later_half_repeat_share: float = 0.0
 
     @property
     def excess(self) -> float:
@@ -85,6 +106,8 @@ class SharedRows:
             "holdout_rows_repeating_training_rows": self.shared_rows,
             "repeated_features_with_other_label": self.conflicting_labels,
             "expected_by_chance": round(self.expected_by_chance, 3),
+            "training_repeat_share": round(self.training_repeat_share, 6),
+            "training_later_half_repeat_share": round(self.later_half_repeat_share, 6),
             "excess_share_of_holdout": round(self.share, 6),
         }
 
@@ -102,12 +125,18 @@ def _key_column(frame: pd.DataFrame, features: list[str], rows: np.ndarray | Non
 
 
 def measure_split_sharing(
-    frame: pd.DataFrame, features: list[str], label: str, train: np.ndarray, holdout: np.ndarray
+    frame: pd.DataFrame,
+    features: list[str],
+    label: str,
+    train: np.ndarray,
+    holdout: np.ndarray,
+    order: pd.Series | None = None,
 ) -> SharedRows:
     """Count holdout rows whose feature vector (and whole row with label) is in training.
 
     Rows equal in every feature are equal in the most varied one, so that column alone
-    picks the candidates before whole rows are hashed.
+    picks the candidates before whole rows are hashed. `order` (the label time) orders the
+    training rows for the copy-free bound of the chance level (row order without it).
     """
     if not len(holdout) or not len(train) or not features:
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
@@ -126,16 +155,75 @@ def measure_split_sharing(
     rows_t = row_hashes(frame.iloc[candidates_t][[*features, label]])
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     shared_rows = int(pd.Index(rows_h).isin(rows_t).sum())
-    # Under independent columns two rows share a vector with probability prod_j c_j.
+    # The table's own repeat rate decides; when training rows never repeat (no measurable
+    # rate), the columns' value frequencies taken as independent give the chance instead,
+    # so a chance repeat of a few-valued vector is not read as a copy.
     chance = 1.0
     for column in features:
         chance *= collision_probability(frame[column])
         if chance < 1e-300:
             break
-    expected = len(holdout) * (1.0 - (1.0 - chance) ** len(train))
+    independent = 1.0 - (1.0 - chance) ** len(train)
+    seen = seen_mass(frame, features, train, key_hash)
+    if order is not None and (is_datetime64_any_dtype(order) or is_numeric_dtype(order)):
+        times = as_naive_utc(order).reset_index(drop=True).iloc[train].to_numpy()
+        train = train[np.argsort(times, kind="stable")]
+    repeats, later_rows = later_half_repeats(frame, features, train, key_hash)
+    later = repeats / later_rows if later_rows else 0.0
+    # Oversampling before the split copies rows whole, label time included: copies sit next
+    # to their original in time and inflate the Good-Turing estimate, not the later half's
+    # repeats of the earlier half. The seen mass is concave in the number of rows, so twice
+    # the later half's share (at its upper two-sigma Poisson bound) bounds what the whole
+    # training part explains.
+    bound = 2.0 * (repeats + 2.0 * np.sqrt(repeats) + 1.0) / max(1, later_rows)
+    expected = len(holdout) * (min(seen, bound) if seen > 0 else independent)
     return SharedRows(
-        len(holdout), shared_vectors, shared_rows, shared_vectors - shared_rows, expected
+        len(holdout),
+        shared_vectors,
+        shared_rows,
+        shared_vectors - shared_rows,
+        expected,
+        seen,
+        later,
     )
+
+
+def later_half_repeats(
+    frame: pd.DataFrame, features: list[str], ordered: np.ndarray, key_hash: np.ndarray
+) -> tuple[int, int]:
+    """Return how many of the later half of `ordered` rows repeat an earlier half's vector,
+    and how many rows the later half has."""
+    half = len(ordered) // 2
+    early, late = ordered[:half], ordered[half:]
+    if not len(early) or not len(late):
+        return 0, len(late)
+    candidates_e = early[pd.Index(key_hash[early]).isin(key_hash[late])]
+    if not len(candidates_e):
+        return 0, len(late)
+    candidates_l = late[pd.Index(key_hash[late]).isin(key_hash[candidates_e])]
+    vectors_l = row_hashes(frame.iloc[candidates_l][features])
+    vectors_e = row_hashes(frame.iloc[candidates_e][features])
+    return int(pd.Index(vectors_l).isin(vectors_e).sum()), len(late)
+
+
+def seen_mass(
+    frame: pd.DataFrame, features: list[str], rows: np.ndarray, key_hash: np.ndarray
+) -> float:
+    """Return the chance that a new row from the same source repeats a vector among `rows`.
+
+    Good-Turing: the probability of a vector not seen in n rows is estimated by N1 / n, N1
+    the number of vectors seen exactly once. It takes the columns' joint distribution from
+    the rows themselves, so correlated columns of few values are as likely to repeat as they
+    are. A row whose key value is unique is a singleton without hashing its whole vector.
+    """
+    if not len(rows):
+        return 0.0
+    repeated_key = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
+    singletons = len(rows) - len(repeated_key)
+    if len(repeated_key):
+        vectors = pd.Series(row_hashes(frame.iloc[repeated_key][features]))
+        singletons += int((vectors.value_counts() == 1).sum())
+    return 1.0 - singletons / len(rows)
 
 
 def holdout_before_training_end(
@@ -214,7 +302,8 @@ def check_split_leakage(
 ) -> CheckResult:
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
     features = data.feature_columns(frame.columns)
-    measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout)
+    order = frame[data.label_time] if data.label_time else None
+    measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout, order)
     overlap = None
     if split.strategy == "time" and data.label_time:
         count = holdout_before_training_end(frame[data.label_time], split.train, split.holdout)
@@ -230,13 +319,19 @@ def check_split_leakage(
 
 @dataclass(frozen=True)
 class ResamplingTrace:
-    """A share of minority rows that looks resampled, against the same share among majority rows."""
+    """A share of minority rows that looks resampled, against the share chance explains.
+
+    `control_share` is the larger of the majority rows' share (measured the same way) and,
+    for copies, the share the minority's own column values give when drawn independently.
+    """
 
     kind: Literal["copies", "segments"]
     minority_rows: int
     minority_share: float
     control_share: float
     columns: tuple[str, ...]
+    majority_share: float = 0.0
+    independent_share: float = 0.0
 
     @property
     def excess(self) -> float:
@@ -247,11 +342,17 @@ class ResamplingTrace:
         return self.excess * self.minority_rows
 
     def as_json(self) -> dict[str, JsonValue]:
-        return {
+        out: dict[str, JsonValue] = {
             "kind": self.kind,
             "minority_rows": self.minority_rows,
             "minority_share": round(self.minority_share, 6),
-            "majority_control_share": round(self.control_share, 6),
+            "majority_control_share": round(self.majority_share, 6),
+        }
+        if self.kind == "copies":
+            out["independent_columns_share"] = round(self.independent_share, 6)
+        return {
+            **out,
+            "chance_share": round(self.control_share, 6),
             "excess_share": round(self.excess, 6),
             "columns": list(self.columns),
         }
@@ -276,6 +377,65 @@ def copy_share(
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
+def collision_probability(values: pd.Series) -> float:
+    """Return the chance that two random rows share this column's value."""
+    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
+    return float(np.sum(shares * shares))
+
+
+def independent_copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> float:
+    """Return the expected share of `rows` repeating an earlier one if columns were independent.
+
+    The minority's own values set the chance: a class that lives on a few rounded values
+    (whole-year ages, incomes in hundreds) repeats itself. A column that is a function of
+    another (a ratio with a numerator constant in the class is a function of its
+    denominator) adds no chance factor: it repeats whenever that column does. A column that
+    identifies every distinct row trivially determines all others, so it is never used to
+    discard one (copies would otherwise make every column look derived from it). With
+    c = prod_j P(two rows share column j) taken as K = 1/c equally likely vectors, n rows
+    show K (1 - (1 - 1/K)^n) distinct vectors in expectation. Each P is estimated from a
+    sample of at most _COPY_SAMPLE rows (unbiased: a column of distinct values gives 0).
+    """
+    n = len(rows)
+    part = frame[features].iloc[rows[:: max(1, n // _COPY_SAMPLE)]]
+    m = len(part)
+    if m < 2 or not features:
+        return 0.0
+    codes = {c: pd.factorize(part[c], use_na_sentinel=False)[0] for c in features}
+    distinct = {c: int(v.max()) + 1 for c, v in codes.items()}
+    rows_distinct = len(np.unique(row_hashes(part)))
+    chance = 1.0
+    kept: list[str] = []
+    for column in sorted(features, key=lambda c: -distinct[c]):
+        derived = any(
+            distinct[a] < rows_distinct
+            and len(np.unique(codes[a].astype("int64") * distinct[column] + codes[column]))
+            == distinct[a]
+            for a in kept
+        )
+        if derived:
+            continue
+        kept.append(column)
+        # Unbiased from a sample: pairs of sampled rows sharing the value, over all pairs.
+        counts = np.bincount(codes[column]).astype("float64")
+        chance *= float(np.sum(counts * (counts - 1.0)) / (m * (m - 1.0)))
+        if chance * n < 1e-9:
+            return 0.0
+    distinct_expected = -np.expm1(n * np.log1p(-chance)) / chance if chance < 1.0 else 1.0
+    return float(max(0.0, 1.0 - distinct_expected / n))
+
+
+def _varying_columns(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> list[str]:
+    """Return the features with more than one value among `rows` (missing counts as a value).
+
+    A column constant within the minority (a spend that is 0 for every refused applicant)
+    tells nothing about whether minority rows were copied; comparing the classes in it
+    would make the class where it varies look less repetitive.
+    """
+    part = frame.iloc[rows[:: max(1, len(rows) // 50_000)]]
+    return [c for c in features if part[c].nunique(dropna=False) > 1]
+
+
 @cache
 def _thread_pools() -> ThreadpoolController:
     # Finding the loaded BLAS and OpenMP libraries scans the process's shared objects
@@ -296,12 +456,75 @@ def _neighbours(space: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(found[keep].reshape(len(queries), k))
 
 
-def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """Return, per query, whether it lies inside the segment between two of its neighbours.
+def decimal_grid(values: np.ndarray) -> int | None:
+    """Return the fewest decimals d that put nearly all values on multiples of 10**-d.
+
+    Whole-year ages and incomes in hundreds give 0, coordinates with 4 or 5 decimals give
+    5, measured values give None (no grid up to _MAX_DECIMALS). SMOTE's output a + u (b - a)
+    is off such a grid wherever a and b differ, honest rows are on it.
+    """
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    largest = float(np.abs(values).max())
+    # A few hundred values rule most decimals out before the whole sample is tested.
+    head = values[:: max(1, len(values) // 500)]
+    for decimals in range(_MAX_DECIMALS + 1):
+        if largest * 10.0**decimals > _EXACT:
+            return None
+        if np.mean(_on_grid(head, decimals)) < _ON_GRID - 0.05:
+            continue
+        if np.mean(_on_grid(values, decimals)) >= _ON_GRID:
+            return decimals
+    return None
+
+
+def column_grid(majority: np.ndarray, minority: np.ndarray) -> int | None:
+    """Return the rounding grid of a column the minority rows are judged against.
+
+    The majority's grid first: SMOTE only adds minority rows, so it never moves the majority
+    off the grid the data was recorded on, while light SMOTE leaves most minority rows on it.
+    When most minority values are off that grid, the minority is recorded more finely (cents
+    where the majority has whole amounts) or is mostly synthetic: its own grid decides, and
+    a mostly synthetic minority has none (segments then need two differing columns).
+    """
+    grid = decimal_grid(majority)
+    minority = minority[np.isfinite(minority)]
+    if grid is None or not len(minority) or np.mean(_on_grid(minority, grid)) >= _MINORITY_ON_GRID:
+        return grid
+    return decimal_grid(minority)
+
+
+def _on_grid(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Return whether each value is a multiple of 10**-decimals, up to float rounding."""
+    scaled = values * 10.0**decimals
+    return np.asarray(np.abs(scaled - np.round(scaled)) <= 1e-9 + np.abs(scaled) * 1e-13)
+
+
+def _off_grid(raw: np.ndarray, grids: list[int | None]) -> np.ndarray:
+    """Return, per row and column, whether a gridded column's value is off its grid."""
+    off = np.zeros(raw.shape, dtype=bool)
+    for j, decimals in enumerate(grids):
+        if decimals is not None:
+            off[:, j] = ~_on_grid(raw[:, j], decimals)
+    return off
+
+
+def _on_segment(
+    points: np.ndarray,
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    off_grid: np.ndarray,
+    gridded: np.ndarray,
+) -> np.ndarray:
+    """Return, per query, whether it lies inside a segment between two neighbours as SMOTE's do.
 
     The query s is strictly between a and b exactly when the directions s->a and s->b are
     opposite: the cosine of the angle between them is -1. One batched Gram matrix of the
-    unit directions to all neighbours tests every pair at once.
+    unit directions to all neighbours tests every pair at once. An opposite pair is a trace
+    only when chance does not explain it: s is off the grid of a column where a and b differ
+    (SMOTE's u is continuous), or a and b differ in two or more columns, one without a grid
+    (three rows tied in all columns but one are collinear, and lattice points line up).
     """
     s = points[queries][:, None, :]
     towards = points[neighbours] - s
@@ -311,21 +534,32 @@ def _on_segment(points: np.ndarray, queries: np.ndarray, neighbours: np.ndarray)
         towards, length[..., None], out=np.zeros_like(towards), where=length[..., None] > 1e-12
     )
     cosine = np.matmul(unit, unit.transpose(0, 2, 1))
-    return np.asarray((cosine <= _OPPOSITE).any(axis=(1, 2)))
+    query, first, second = np.nonzero(np.triu(cosine <= _OPPOSITE, k=1))
+    differ = points[neighbours[query, first]] != points[neighbours[query, second]]
+    off = (differ & off_grid[queries[query]]).any(axis=1)
+    free = (differ.sum(axis=1) >= 2) & (differ & ~gridded).any(axis=1)
+    traced = np.zeros(len(queries), dtype=bool)
+    traced[query[off | free]] = True
+    return traced
 
 
-def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
+def segment_share(
+    points: np.ndarray, rng: np.random.Generator, grids: list[int | None] | None = None
+) -> float:
     """Return the share of (sampled) points on a segment between two of their neighbours.
 
     SMOTE makes a row as a + u (b - a) with a, b minority rows and u in (0, 1): it lies
     on the segment between two rows that are among its nearest neighbours. Which rows
     are neighbours depends on the scaling SMOTE saw, unknown here; neighbours are taken
     both in the raw units and in standardised units. Lying on a segment does not depend
-    on the scaling, and is tested in standardised units.
+    on the scaling, and is tested in standardised units. `grids` gives each column's
+    rounding (decimals, None for none), which decides what chance alignment is.
     """
     n = len(points)
     if n < 3:
         return 0.0
+    if grids is None:
+        grids = [None] * points.shape[1]
     if n > _MAX_INDEXED:
         points = points[rng.choice(n, _MAX_INDEXED, replace=False)]
         n = _MAX_INDEXED
@@ -337,16 +571,20 @@ def segment_share(points: np.ndarray, rng: np.random.Generator) -> float:
     neighbours = np.concatenate(
         [_neighbours(points, queries, k), _neighbours(scaled, queries, k)], axis=1
     )
-    return float(_on_segment(scaled, queries, neighbours).mean())
+    gridded = np.array([g is not None for g in grids], dtype=bool)
+    traced = _on_segment(scaled, queries, neighbours, _off_grid(points, grids), gridded)
+    return float(traced.mean())
 
 
 def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     """Return the float columns with many distinct values: where SMOTE leaves its traces.
 
     SMOTE's output is fractional, so a column still of integer type was not interpolated;
-    leaving integers out also avoids lattices on which points line up by chance.
+    leaving integers out also avoids lattices on which points line up by chance. A column
+    that is an exact linear function of an earlier one (a fee at a fixed rate) is left
+    out: it would make every segment in the other one look two-dimensional.
     """
-    chosen = []
+    chosen: list[str] = []
     for column in features:
         if not is_float_dtype(frame[column].dtype):
             continue
@@ -356,7 +594,21 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
             continue
         if frame[column].nunique() >= min(_MIN_DISTINCT, max(3, len(frame) // 2)):
             chosen.append(column)
-    return chosen
+    if len(chosen) < 2:
+        return chosen
+    # An exact linear relation holds on any rows: a sample shows it.
+    sample = frame[chosen].iloc[:: max(1, len(frame) // 2000)]
+    values = sample.to_numpy(dtype="float64", na_value=np.nan)
+    values = values[~np.isnan(values).any(axis=1)]
+    if len(values) < 3:
+        return chosen
+    with np.errstate(invalid="ignore", divide="ignore"), _thread_pools().limit(limits=1):
+        correlation = np.abs(np.corrcoef(values, rowvar=False))
+    kept: list[int] = []
+    for j in range(len(chosen)):
+        if not any(correlation[i, j] >= _LINEAR for i in kept):
+            kept.append(j)
+    return [chosen[j] for j in kept]
 
 
 def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -367,7 +619,7 @@ def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def measure_resampling(
     frame: pd.DataFrame, features: list[str], positive: np.ndarray
 ) -> list[ResamplingTrace]:
-    """Measure copies and SMOTE segments among minority rows, against a majority control."""
+    """Measure copies and SMOTE segments among minority rows, against what chance explains."""
     minority_mask = positive if positive.sum() * 2 <= len(positive) else ~positive
     minority_rows = np.flatnonzero(minority_mask)
     majority_rows = np.flatnonzero(~minority_mask)
@@ -379,28 +631,51 @@ def measure_resampling(
     # the minority rows would copy text columns for nothing.
     floats = [c for c in features if is_float_dtype(frame[c].dtype)]
     minority = frame[floats].iloc[minority_rows]
-    # Copies are compared with all majority rows: uniform copying gives both classes the
-    # same share, while chance repeats of few distinct values only grow with more rows.
-    key_hash = row_hashes(frame[[_key_column(frame, features, minority_rows)]])
-    traces = [
-        ResamplingTrace(
-            "copies",
-            len(minority_rows),
-            copy_share(frame, minority_rows, features, key_hash),
-            copy_share(frame, majority_rows, features, key_hash),
-            (),
+    traces = []
+    varying = _varying_columns(frame, minority_rows, features)
+    if varying:
+        # Copies are compared with all majority rows: uniform copying gives both classes
+        # the same share, while chance repeats of few distinct values only grow with more
+        # rows; and with the minority's own values as independent columns.
+        key_hash = row_hashes(frame[[_key_column(frame, varying, minority_rows)]])
+        majority = copy_share(frame, majority_rows, varying, key_hash)
+        independent = independent_copy_share(frame, minority_rows, varying)
+        traces.append(
+            ResamplingTrace(
+                "copies",
+                len(minority_rows),
+                copy_share(frame, minority_rows, varying, key_hash),
+                max(majority, independent),
+                (),
+                majority,
+                independent,
+            )
         )
-    ]
     columns = _continuous_columns(minority, floats)
     if len(columns) >= 2:
         control = frame[columns].iloc[control_rows]
+        sample = majority_rows[:: max(1, len(majority_rows) // _GRID_SAMPLE)]
+        grids = [
+            column_grid(
+                frame[c].iloc[sample].to_numpy(dtype="float64", na_value=np.nan),
+                minority[c].to_numpy(dtype="float64", na_value=np.nan),
+            )
+            for c in columns
+        ]
+        minority_share = segment_share(
+            _complete_rows(minority, columns), np.random.default_rng(1), grids
+        )
+        majority_share = segment_share(
+            _complete_rows(control, columns), np.random.default_rng(1), grids
+        )
         traces.append(
             ResamplingTrace(
                 "segments",
                 len(minority_rows),
-                segment_share(_complete_rows(minority, columns), np.random.default_rng(1)),
-                segment_share(_complete_rows(control, columns), np.random.default_rng(1)),
+                minority_share,
+                majority_share,
                 tuple(columns),
+                majority_share,
             )
         )
     return traces
@@ -418,6 +693,12 @@ def judge_resampling(
         noise = 4.0 * float(np.sqrt(m.control_share * m.minority_rows))
         if m.excess <= 0 or m.excess_rows < max(params.min_evidence_rows, noise):
             continue
+        chance = (
+            f"majority rows {m.majority_share:.1%}, the minority's columns taken as "
+            f"independent {m.independent_share:.1%}"
+            if m.kind == "copies"
+            else "majority rows measured the same way"
+        )
         what = (
             "repeat another minority row"
             if m.kind == "copies"
@@ -434,7 +715,7 @@ def judge_resampling(
                 taxonomy="L1.2",
                 detail=f"{m.minority_share:.1%} of the {m.minority_rows} minority rows "
                 f"({label}) {what}, "
-                f"against {m.control_share:.1%} of majority rows: the input looks "
+                f"against {m.control_share:.1%} expected by chance ({chance}): the input looks "
                 f"{'oversampled' if m.kind == 'copies' else 'SMOTE-resampled'} before the "
                 "split, so synthetic rows reach the holdout",
                 severity=m.excess / threshold if threshold > 0 else UNBOUNDED,

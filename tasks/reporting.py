@@ -37,6 +37,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
 RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
     *DATA_CHECKS,
     ("insufficient_minority", "split"),
+    ("holdout_fraction_off", "split"),
     ("split_leakage", "split"),
     ("sampler_adapted", "resample"),
     ("high_cardinality_features", "train"),

@@ -16,13 +16,23 @@ from tasks.leakage import as_naive_utc
 CODE = "insufficient_minority"
 RANDOM_ON_TIMED = "random_split_on_timed_data"
 UNTIMED = "rows_without_label_time"
+FRACTION_OFF = "holdout_fraction_off"
 # Fewer minority rows than this in either part leaves nothing to learn or measure.
 MIN_MINORITY_ROWS = 1
+# The realised holdout is "far" from split.holdout_fraction outside these multiples of it:
+# half as large halves the holdout's minority rows (a noisier gate), 1.5 times as large takes
+# a third of the training rows the user meant to learn from.
+FRACTION_TOO_LARGE = 1.5
+FRACTION_TOO_SMALL = 0.5
 
 
 @dataclass(frozen=True)
 class Split:
-    """Row positions of the training part and the holdout, and how they were cut."""
+    """Row positions of the training part and the holdout, and how they were cut.
+
+    `tied_rows` share the label time `tied_at` found at the cut's quantile (they cannot be
+    divided, so all went to `tied_side`); `asked_fraction` is split.holdout_fraction.
+    """
 
     train: np.ndarray
     holdout: np.ndarray
@@ -30,6 +40,16 @@ class Split:
     cut: str | None
     gap_rows: int
     untimed_rows: int = 0
+    tied_rows: int = 0
+    tied_side: str | None = None
+    tied_at: str | None = None
+    asked_fraction: float | None = None
+
+    @property
+    def realised_fraction(self) -> float:
+        """Return the holdout's share of the rows the split placed (timed rows for time)."""
+        placed = len(self.train) + len(self.holdout) + self.gap_rows
+        return len(self.holdout) / placed if placed else 0.0
 
     def describe(self) -> dict[str, JsonValue]:
         return {
@@ -39,20 +59,44 @@ class Split:
             "holdout_rows": len(self.holdout),
             "gap_rows": self.gap_rows,
             "untimed_rows": self.untimed_rows,
+            "rows_tied_at_cut": self.tied_rows,
+            "tied_rows_side": self.tied_side,
+            "tied_label_time": self.tied_at,
+            "holdout_fraction_asked": self.asked_fraction,
+            "holdout_fraction_realised": round(self.realised_fraction, 6),
         }
 
 
 def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: float) -> Split:
-    """Cut at the label time below which (1 - holdout_fraction) of rows fall.
+    """Cut where (1 - holdout_fraction) of the timed rows fall before; the rest is the holdout.
 
-    Rows at or after the cut form the holdout; training rows end `gap_days` before the
-    cut; rows with the same label time never fall on both sides.
+    Rows with the same label time never fall on both sides: the rows at the quantile's label
+    time go to the holdout with all later ones, unless (monthly or yearly label times) that
+    makes the holdout more than FRACTION_TOO_LARGE times holdout_fraction and putting them in
+    the training part brings it closer; both parts keep rows when the times allow it.
+    Training rows end `gap_days` before the cut.
     """
     times = label_times.reset_index(drop=True)
     ordered = np.sort(times.dropna().to_numpy())
     if not len(ordered):
         raise ValueError("label time has no values to split on")
-    cut = pd.Timestamp(ordered[int((len(ordered) - 1) * (1.0 - holdout_fraction))])
+    n = len(ordered)
+    at = pd.Timestamp(ordered[int((n - 1) * (1.0 - holdout_fraction))])
+    # The block of rows at that time starts at `first` and ends before `after` (sorted).
+    first = int(np.searchsorted(ordered, at.to_datetime64(), side="left"))
+    after = int(np.searchsorted(ordered, at.to_datetime64(), side="right"))
+    with_block = (n - first) / n
+    without_block = (n - after) / n
+    # The block stays in the holdout (never smaller than asked) unless that makes the holdout
+    # too large, or leaves no training rows, and training is the closer side.
+    block_to_training = after < n and (
+        first == 0
+        or (
+            with_block > holdout_fraction * FRACTION_TOO_LARGE
+            and abs(without_block - holdout_fraction) < abs(with_block - holdout_fraction)
+        )
+    )
+    cut = pd.Timestamp(ordered[after]) if block_to_training else at
     holdout_mask = (times >= cut).to_numpy()
     train_mask = (times < cut - pd.Timedelta(days=gap_days)).to_numpy()
     untimed = int(times.isna().sum())
@@ -64,6 +108,10 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
         cut=cut.isoformat(),
         gap_rows=int(len(times) - train_mask.sum() - holdout_mask.sum()) - untimed,
         untimed_rows=untimed,
+        tied_rows=after - first,
+        tied_side="training" if block_to_training else "holdout",
+        tied_at=at.isoformat(),
+        asked_fraction=holdout_fraction,
     )
 
 
@@ -74,7 +122,9 @@ def split_at_random(y: pd.Series, holdout_fraction: float, seed: int) -> Split:
     train, holdout = train_test_split(
         positions, test_size=holdout_fraction, random_state=seed, stratify=stratify
     )
-    return Split(np.sort(train), np.sort(holdout), "random", None, 0)
+    return Split(
+        np.sort(train), np.sort(holdout), "random", None, 0, asked_fraction=holdout_fraction
+    )
 
 
 def make_split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> Split:
@@ -148,6 +198,7 @@ def judge_split(
                 metrics={"rows": split.untimed_rows},
             )
         )
+    checks.append(judge_holdout_fraction(split, data))
     if split.strategy == "random" and data.label_time is not None:
         checks.append(
             CheckResult(
@@ -161,6 +212,65 @@ def judge_split(
             )
         )
     return checks
+
+
+def judge_holdout_fraction(split: Split, data: DataParams) -> CheckResult:
+    """Warn when the realised holdout is far from split.holdout_fraction (tied label times)."""
+    asked = split.asked_fraction
+    realised = split.realised_fraction
+    metrics: dict[str, JsonValue] = {
+        "cut": split.cut,
+        "rows_tied_at_cut": split.tied_rows,
+        "tied_rows_side": split.tied_side,
+        "tied_label_time": split.tied_at,
+        "holdout_fraction_asked": asked,
+        "holdout_fraction_realised": round(realised, 6),
+        "too_large_above": FRACTION_TOO_LARGE,
+        "too_small_below": FRACTION_TOO_SMALL,
+    }
+    columns = [data.label_time] if split.strategy == "time" and data.label_time else []
+    if asked is None:
+        return CheckResult(
+            code=FRACTION_OFF,
+            stage="split",
+            status="not_run",
+            columns=columns,
+            summary="not run: the split does not record the holdout fraction asked for",
+            metrics=metrics,
+        )
+    placed = "timed rows" if split.strategy == "time" else "rows"
+    far = realised > asked * FRACTION_TOO_LARGE or realised < asked * FRACTION_TOO_SMALL
+    if not far:
+        return CheckResult(
+            code=FRACTION_OFF,
+            stage="split",
+            status="pass",
+            columns=columns,
+            summary=f"the holdout is {realised:.1%} of the {placed}, {asked:.1%} asked",
+            metrics=metrics,
+        )
+    if split.tied_rows > 1:
+        side = "holdout" if split.tied_side == "holdout" else "training part"
+        cause = (
+            f"{split.tied_rows} rows share the label time {split.tied_at} at the cut and "
+            f"cannot be divided, so all went to the {side}; give {data.label_time!r} a finer "
+            "resolution (the day rather than the month or year), or set "
+            f"split.holdout_fraction to about {realised:.2f}"
+        )
+    else:
+        cause = (
+            f"too few rows to cut at that fraction; set split.holdout_fraction to about "
+            f"{realised:.2f} or use more data"
+        )
+    return CheckResult(
+        code=FRACTION_OFF,
+        stage="split",
+        status="warn",
+        columns=columns,
+        summary=f"the holdout (from {split.cut}) is {realised:.1%} of the timed rows, "
+        f"{asked:.1%} asked: {cause}",
+        metrics=metrics,
+    )
 
 
 @task(name="split-by-time", cache_policy=NO_CACHE, persist_result=False)

@@ -4,7 +4,10 @@
 honest feature (ROC-AUC about 0.85), dates just before the label time, an integer column
 in the range of years that is not a year, and free text. Each `LEAKS` entry injects one
 leak and names the check and columns that must report it; each `LOOKALIKES` entry builds
-data that resembles a leak and names the columns that must not be reported.
+data that resembles a leak and names the columns that must not be reported: among them
+the quirks of real tables (derived ratios, columns constant within a class, rounded and
+gridded values, coordinates, correlated categories). `coarse_label_times` builds label
+times of a month or a year, for the split.
 """
 
 from collections.abc import Callable
@@ -358,12 +361,199 @@ def shifted_feature(rows: int, seed: int) -> Case:
     return Case("dates one second before the label time", frame, innocent=("prev_event_at",))
 
 
+def _base(
+    rows: int, seed: int, positive_rate: float = 0.2
+) -> tuple[np.random.Generator, pd.DataFrame]:
+    """Return a generator and the id, label time and label of clean data (no features)."""
+    base = clean_frame(rows, positive_rate=positive_rate, seed=seed)
+    return np.random.default_rng(seed + 1000), base[[ID, TIME, LABEL]].copy()
+
+
+def _some_missing(rng: np.random.Generator, values: np.ndarray, share: float) -> np.ndarray:
+    """Blank a share of the values, as a CSV export does; the column reads as float."""
+    out = values.astype("float64")
+    out[rng.random(len(out)) < share] = np.nan
+    return out
+
+
+def credit_card(rows: int, seed: int) -> Case:
+    """Card applications: whole-year ages, incomes in hundreds, share = expenditure / income.
+
+    Refused applicants (the minority) spend nothing, so `expenditure` and `share` are 0 in
+    every minority row, and, younger and poorer, their rounded (age, income) points crowd a
+    smaller lattice than the majority's: they repeat each other far more often.
+    """
+    rng, frame = _base(rows, seed)
+    refused = frame[LABEL].to_numpy() == 1
+    n = len(frame)
+    age = np.where(refused, rng.normal(29, 6, n), rng.normal(42, 11, n)).clip(18, 85).round()
+    income = np.where(refused, rng.lognormal(7.6, 0.25, n), rng.lognormal(8.1, 0.5, n))
+    income = (income / 100).round() * 100
+    # Most card holders spend something; a refused applicant never does.
+    expenditure = np.where(~refused & (rng.random(n) < 0.6), rng.gamma(1.5, 120, n), 0.0)
+    expenditure = expenditure.round(2)
+    return Case(
+        "credit card: whole-year ages, incomes in 100s, share = expenditure / income "
+        "(0 for every minority row)",
+        frame.assign(
+            age=_some_missing(rng, age, 0.01),
+            income=_some_missing(rng, income, 0.01),
+            expenditure=expenditure,
+            share=expenditure / income,
+            dependents=rng.integers(0, 4, n),
+            owner=rng.random(n) < 0.45,
+        ),
+        innocent=("age", "income", "expenditure", "share", "dependents", "owner"),
+    )
+
+
+def derived_ratio(rows: int, seed: int) -> Case:
+    """A ratio whose numerator is constant in the minority: a function of the denominator.
+
+    Ages in months (as years with 5 decimals), incomes in hundreds, and payment_share =
+    minimum payment / income, where the minimum payment is 25 for every minority row: in the
+    minority the ratio takes as few values as the income and repeats with it.
+    """
+    rng, frame = _base(rows, seed)
+    refused = frame[LABEL].to_numpy() == 1
+    n = len(frame)
+    months = np.where(refused, rng.normal(29, 6, n), rng.normal(42, 11, n)).clip(18, 85) * 12
+    income = np.where(refused, rng.lognormal(7.6, 0.25, n), rng.lognormal(8.1, 0.5, n))
+    income = (income / 100).round() * 100
+    payment = np.where(refused, 25.0, rng.gamma(2.0, 60.0, n).round(2) + 25.0)
+    return Case(
+        "derived ratio: payment / income with a payment constant in the minority, ages in months",
+        frame.assign(
+            age=np.round(np.round(months) / 12, 5), income=income, payment_share=payment / income
+        ),
+        innocent=("age", "income", "payment_share"),
+    )
+
+
+def street_coordinates(rows: int, seed: int) -> Case:
+    """Incident locations on a city grid: latitude/longitude with 4 or 5 decimals.
+
+    Addresses lie on east-west streets (constant latitude) or north-south avenues (constant
+    longitude) of a grid, in four districts; the minority clusters in two hot spots, so its
+    points line up along streets more densely than the majority's.
+    """
+    rng, frame = _base(rows, seed)
+    n = len(frame)
+    hot = frame[LABEL].to_numpy() == 1
+    districts = np.array([[41.8781, -87.6298], [41.8500, -87.6500], [41.9000, -87.7000]])
+    districts = np.vstack([districts, [[41.8200, -87.6100]]])
+    which = np.where(hot, rng.integers(0, 2, n), rng.integers(0, 4, n))
+    spread = np.where(hot, 0.006, 0.02)
+    lat = districts[which, 0] + rng.normal(0, 1, n) * spread
+    lon = districts[which, 1] + rng.normal(0, 1, n) * spread
+    street = rng.random(n) < 0.5
+    lat = np.where(street, np.round(lat / 0.0009) * 0.0009, lat)
+    lon = np.where(street, lon, np.round(lon / 0.0012) * 0.0012)
+    five = rng.random(n) < 0.5
+    return Case(
+        "street coordinates: city grid, 4-5 decimals, clustered minority",
+        frame.assign(
+            latitude=np.where(five, lat.round(5), lat.round(4)),
+            longitude=np.where(five, lon.round(5), lon.round(4)),
+            beat=rng.integers(100, 140, n),
+        ),
+        innocent=("latitude", "longitude", "beat"),
+    )
+
+
+def day_counts(rows: int, seed: int) -> Case:
+    """Whole numbers of days (read as float: some are missing), shorter for the minority."""
+    rng, frame = _base(rows, seed)
+    n = len(frame)
+    late = frame[LABEL].to_numpy() == 1
+    employed = np.where(late, rng.gamma(2.0, 60.0, n), rng.gamma(2.0, 400.0, n)).round()
+    since = np.where(late, rng.gamma(1.5, 10.0, n), rng.gamma(1.5, 40.0, n)).round()
+    to_due = np.where(late, rng.integers(0, 40, n), rng.integers(0, 90, n))
+    return Case(
+        "integer day counts (float columns with missing values)",
+        frame.assign(
+            days_employed=_some_missing(rng, employed, 0.02),
+            days_since_last_payment=_some_missing(rng, since, 0.02),
+            days_to_due=_some_missing(rng, to_due, 0.02),
+        ),
+        innocent=("days_employed", "days_since_last_payment", "days_to_due"),
+    )
+
+
+def constant_in_class(rows: int, seed: int) -> Case:
+    """An amount that is 0 in every minority row, with few-valued columns besides."""
+    rng, frame = _base(rows, seed)
+    n = len(frame)
+    defaulted = frame[LABEL].to_numpy() == 1
+    recovered = np.where(defaulted | (rng.random(n) < 0.5), 0.0, rng.gamma(2.0, 50.0, n))
+    return Case(
+        "column constant within the minority, few-valued columns besides",
+        frame.assign(
+            recovered_amount=recovered.round(2),
+            products=rng.integers(1, 4, n),
+            region=rng.choice(["north", "south", "east", "west"], n),
+            tenure_years=rng.integers(0, 6, n),
+            has_card=rng.random(n) < 0.5,
+        ),
+        innocent=("recovered_amount", "products", "region", "tenure_years", "has_card"),
+    )
+
+
+def correlated_categories(rows: int, seed: int) -> Case:
+    """Store, city, region, channel and size: low-cardinality columns that follow each other."""
+    rng, frame = _base(rows, seed)
+    n = len(frame)
+    store = rng.integers(0, 40, n)
+    return Case(
+        "correlated low-cardinality columns (store, city, region, channel, size)",
+        frame.assign(
+            store=[f"s{v:02d}" for v in store],
+            city=store // 4,
+            region=store // 12,
+            channel=np.where(store % 2 == 0, "web", "shop"),
+            size=store % 5,
+            weekend=rng.random(n) < 0.3,
+        ),
+        innocent=("store", "city", "region", "channel", "size", "weekend"),
+    )
+
+
 LOOKALIKES: dict[str, Callable[[int, int], Case]] = {
     "clean": clean,
     "drifting_id": drifting_id,
     "low_cardinality": low_cardinality,
     "dates_just_before": shifted_feature,
+    "credit_card": credit_card,
+    "derived_ratio": derived_ratio,
+    "street_coordinates": street_coordinates,
+    "day_counts": day_counts,
+    "constant_in_class": constant_in_class,
+    "correlated_categories": correlated_categories,
 }
+
+
+def coarse_label_times(rows: int, seed: int, period: str) -> pd.DataFrame:
+    """Return rows whose label time is a month (a quarter's extract) or a year (four years).
+
+    Columns t (label time), y (label) and amount. The last period holds a third (months)
+    or two fifths (years, growing volume) of the rows: more than 1.5 x the default
+    holdout fraction, and it cannot be divided.
+    """
+    rng = np.random.default_rng(seed)
+    if period == "month":
+        starts = pd.date_range("2024-01-01", periods=3, freq="MS")
+        weights = np.ones(3)
+    else:
+        starts = pd.date_range("2021-01-01", periods=4, freq="YS")
+        weights = np.arange(1.0, 5.0)
+    t = np.sort(rng.choice(len(starts), rows, p=weights / weights.sum()))
+    return pd.DataFrame(
+        {
+            "t": starts[t],
+            "amount": np.round(rng.lognormal(3.5, 0.6, rows), 2),
+            "y": (rng.random(rows) < 0.1).astype("int64"),
+        }
+    )
 
 
 def leak_case(name: str, rows: int = 4000, seed: int = 0) -> Case:
