@@ -8,6 +8,8 @@ schema draft and the schema and parameter models can all share it without a cycl
 - Day/month order is never guessed: a value that settles it (a first field above 12 means
   day first, a second field above 12 means month first) decides for the whole column;
   without one, or with values that contradict each other, the column stays text.
+- A text or integer column counts as dates by its values and a hint in its name
+  (`parse_date_like`): years, epochs and yyyymmdd numbers need a date or year name.
 - One offset grammar for known-at declarations: a sign, an amount and a unit
   ('0d', '-1d', '+30d', '-6h', '-90min', '-2w', '-30s').
 """
@@ -18,6 +20,14 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import (
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_float_dtype,
+    is_numeric_dtype,
+    is_object_dtype,
+    is_string_dtype,
+)
 
 # An ISO-looking date at the start of a string: cheap to test on a sample, and it keeps
 # ids such as "20250101" or free text from being read as dates.
@@ -210,6 +220,87 @@ def parse_text_dates(values: pd.Series, sample: pd.Series, formats: bool) -> Tex
         return TextDates(None, "day-month-year strings, order not settled", order)
     parsed = pd.to_datetime(values, format=order.format, errors="coerce")
     return TextDates(parsed, f"date strings ({order.format}, {order.reason()})")
+
+
+# --- Recognising a column as dates -----------------------------------------------------------
+
+# Names that make a string or integer column a date or year candidate. Integers need a
+# name hint: amounts or counts between 1900 and 2100 are common and are not years.
+DATE_HINT = re.compile(
+    r"(date|time|stamp|(^|_)(ts|dt|at|on|day|when)$|^(ts|dt)_|[a-z](At|On|Date|Time)$)"
+)
+_YEAR_HINT = re.compile(r"(year|(^|_)yr($|_)|Year)")
+_YEARS = (1900, 2100)
+_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01
+
+
+def has_date_hint(name: str) -> bool:
+    """Return whether a column name hints at a date ('due_date', 'created_at', 'ts')."""
+    return bool(DATE_HINT.search(name))
+
+
+@dataclass(frozen=True)
+class DateColumn:
+    """A column read as dates, and how it was recognised."""
+
+    column: str
+    values: pd.Series
+    how: str
+
+
+def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
+    """Read a column as dates when its type, a cheap parse of a sample, and its name agree.
+
+    Datetime columns always count. Strings count when the sample is all ISO dates, or when
+    the name hints at a date and the sample parses with one common format; day-month-year
+    strings count only when a value settles the order (see day_month_order), otherwise they
+    stay text (tasks/leakage.py `measure_ambiguous_dates` reports them). Integers count
+    only with a name hint and a plausible range: years 1900-2100 ('year', 'yr'), or
+    epoch seconds / milliseconds and yyyymmdd numbers (a date hint such as '_at', 'date').
+    """
+    dtype = values.dtype
+    if is_datetime64_any_dtype(dtype):
+        return DateColumn(name, as_naive_utc(values), "datetime column")
+    sample = sample_present(values)
+    if sample.empty or is_bool_dtype(dtype):
+        return None
+    date_hint = bool(DATE_HINT.search(name))
+    if is_object_dtype(dtype) or is_string_dtype(dtype):
+        read = parse_text_dates(values, sample, formats=date_hint)
+        if read is None or read.values is None:
+            return None
+        return DateColumn(name, read.values, read.how)
+    if not is_numeric_dtype(dtype):
+        return None
+    numbers = sample.to_numpy(dtype="float64")
+    if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
+        return None
+    low, high = float(numbers.min()), float(numbers.max())
+    if not (_YEAR_HINT.search(name) or date_hint):
+        return None
+    whole = values.to_numpy(dtype="float64", na_value=np.nan)
+    if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
+        years = pd.Series(whole, index=values.index)
+        text = years.astype("Int64").astype("string")
+        parsed = pd.to_datetime(text, format="%Y", errors="coerce")
+        return DateColumn(name, parsed, "years (integers with a year name)")
+    if not date_hint:
+        return None
+    if _EPOCH_SECONDS[0] <= low and high <= _EPOCH_SECONDS[1]:
+        return DateColumn(
+            name, pd.Series(pd.to_datetime(whole, unit="s"), index=values.index), "epoch seconds"
+        )
+    if _EPOCH_SECONDS[0] * 1000 <= low and high <= _EPOCH_SECONDS[1] * 1000:
+        return DateColumn(
+            name, pd.Series(pd.to_datetime(whole, unit="ms"), index=values.index), "epoch ms"
+        )
+    if low >= 19_000_101 and high <= 21_001_231:
+        text = pd.Series(whole, index=values.index).astype("Int64").astype("string")
+        if pd.to_datetime(text[sample.index], format="%Y%m%d", errors="coerce").notna().all():
+            return DateColumn(
+                name, pd.to_datetime(text, format="%Y%m%d", errors="coerce"), "yyyymmdd numbers"
+            )
+    return None
 
 
 # --- Offsets from the label time ------------------------------------------------------------

@@ -9,7 +9,6 @@ Checks, each measured then judged against a threshold of `LeakageParams`:
   (see tasks/leakage_rows.py, which also holds split_leakage).
 """
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -20,7 +19,6 @@ import pyarrow.compute as pc
 from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
-    is_float_dtype,
     is_numeric_dtype,
     is_object_dtype,
     is_string_dtype,
@@ -32,10 +30,13 @@ from pydantic import JsonValue
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
 from tasks.dates import (
+    DateColumn,
     DayMonthOrder,
     as_naive_utc,
     day_month_order,
+    has_date_hint,
     looks_like_day_month,
+    parse_date_like,
     parse_offset,
     parse_text_dates,
     sample_present,
@@ -50,14 +51,6 @@ ORDER = "order_leakage"
 CONFIG = "leakage_config_invalid"
 AMBIGUOUS_DATES = "ambiguous_dates"
 
-# Names that make a string or integer column a date or year candidate. Integers need a
-# name hint: amounts or counts between 1900 and 2100 are common and are not years.
-_DATE_HINT = re.compile(
-    r"(date|time|stamp|(^|_)(ts|dt|at|on|day|when)$|^(ts|dt)_|[a-z](At|On|Date|Time)$)"
-)
-_YEAR_HINT = re.compile(r"(year|(^|_)yr($|_)|Year)")
-_YEARS = (1900, 2100)
-_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
 # Histogram bins of the O(n) AUC screen; pairs sharing a bin bound its error.
@@ -76,70 +69,6 @@ def date_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
 
 
 # --- Recognising dates ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateColumn:
-    """A column read as dates, and how it was recognised."""
-
-    column: str
-    values: pd.Series
-    how: str
-
-
-def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
-    """Read a column as dates when its type, a cheap parse of a sample, and its name agree.
-
-    Datetime columns always count. Strings count when the sample is all ISO dates, or when
-    the name hints at a date and the sample parses with one common format; day-month-year
-    strings count only when a value settles the order (see tasks/dates.py), otherwise they
-    stay text and `measure_ambiguous_dates` reports them. Integers count
-    only with a name hint and a plausible range: years 1900-2100 ('year', 'yr'), or
-    epoch seconds / milliseconds and yyyymmdd numbers (a date hint such as '_at', 'date').
-    """
-    dtype = values.dtype
-    if is_datetime64_any_dtype(dtype):
-        return DateColumn(name, as_naive_utc(values), "datetime column")
-    sample = sample_present(values)
-    if sample.empty or is_bool_dtype(dtype):
-        return None
-    date_hint = bool(_DATE_HINT.search(name))
-    if is_object_dtype(dtype) or is_string_dtype(dtype):
-        read = parse_text_dates(values, sample, formats=date_hint)
-        if read is None or read.values is None:
-            return None
-        return DateColumn(name, read.values, read.how)
-    if not is_numeric_dtype(dtype):
-        return None
-    numbers = sample.to_numpy(dtype="float64")
-    if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
-        return None
-    low, high = float(numbers.min()), float(numbers.max())
-    if not (_YEAR_HINT.search(name) or date_hint):
-        return None
-    whole = values.to_numpy(dtype="float64", na_value=np.nan)
-    if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
-        years = pd.Series(whole, index=values.index)
-        text = years.astype("Int64").astype("string")
-        parsed = pd.to_datetime(text, format="%Y", errors="coerce")
-        return DateColumn(name, parsed, "years (integers with a year name)")
-    if not date_hint:
-        return None
-    if _EPOCH_SECONDS[0] <= low and high <= _EPOCH_SECONDS[1]:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="s"), index=values.index), "epoch seconds"
-        )
-    if _EPOCH_SECONDS[0] * 1000 <= low and high <= _EPOCH_SECONDS[1] * 1000:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="ms"), index=values.index), "epoch ms"
-        )
-    if low >= 19_000_101 and high <= 21_001_231:
-        text = pd.Series(whole, index=values.index).astype("Int64").astype("string")
-        if pd.to_datetime(text[sample.index], format="%Y%m%d", errors="coerce").notna().all():
-            return DateColumn(
-                name, pd.to_datetime(text, format="%Y%m%d", errors="coerce"), "yyyymmdd numbers"
-            )
-    return None
 
 
 @dataclass(frozen=True)
@@ -169,7 +98,7 @@ def measure_ambiguous_dates(frame: pd.DataFrame, columns: list[str]) -> list[Amb
         values = frame[column]
         if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
             continue
-        if not _DATE_HINT.search(column) or not looks_like_day_month(sample_present(values)):
+        if not has_date_hint(column) or not looks_like_day_month(sample_present(values)):
             continue
         order = day_month_order(values)
         if order is not None and order.format is None:
