@@ -20,7 +20,7 @@ from pandas.api.types import (
 
 from schemas.declaration import ColumnSpec, CompareSpec, SchemaSpec, spec_to_mapping
 from schemas.roles import SchemaRoles
-from tasks.dates import as_naive_utc
+from tasks.dates import as_naive_utc, day_month_order, looks_like_day_month, sample_present
 
 Path_ = tuple[str, ...]
 _TIME_NAME = re.compile(r"(event|label|prediction|score).*(time|date|at)$|^(timestamp|time|date)$")
@@ -160,6 +160,13 @@ def draft_schema(
                 fields["isin"] = sorted(str(v) for v in distinct)
                 review[("columns", key)] = (
                     f"the {len(distinct)} categories seen in {rows} rows; add valid ones not seen"
+                )
+            dated = looks_like_day_month(sample_present(values))
+            order = day_month_order(values) if dated else None
+            if order is not None:
+                review[("columns", key)] = (
+                    f"day-month-year text ({order.reason()}); written as ISO 8601 (YYYY-MM-DD) "
+                    "it would be read as datetimes"
                 )
         elif is_numeric_dtype(values.dtype) and key != id_column:
             bounds = _range(values, margin)

@@ -29,6 +29,7 @@ from tasks.leakage import (
     parse_date_like,
 )
 from tasks.load import read_table
+from tasks.schema_draft import draft_schema
 from tests.leakage_cases import rows_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -294,3 +295,22 @@ def test_no_module_that_uses_dates_is_in_an_import_cycle() -> None:
     assert found["tasks.dates"] == ["tasks", "tasks.dates"], "tasks.dates must stay a leaf"
     for module in USERS:
         assert module in found[module]
+
+
+# --- The schema draft -----------------------------------------------------------------------
+
+
+def test_the_draft_marks_day_month_text_for_review() -> None:
+    frame = _frame(["03/01/2024", "04/02/2024"])
+    draft = draft_schema(frame, "y", label_time="event_time")
+    note = draft.review[("columns", "due_date")]
+    assert "no value settles day/month order" in note and "ISO 8601" in note
+
+
+def test_a_draft_from_an_extract_across_a_dst_change_declares_utc(tmp_path: Path) -> None:
+    path = tmp_path / "dst.csv"
+    path.write_text(
+        "event_time,amount,y\n2024-03-30T10:00:00+01:00,1.0,0\n2024-04-01T10:00:00+02:00,2.0,1\n"
+    )
+    draft = draft_schema(read_table(path), "y", label_time="event_time")
+    assert draft.spec.columns["event_time"].time_zone == "UTC"
