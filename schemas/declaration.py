@@ -36,7 +36,9 @@ Format (every key but `name` and `columns` optional)::
       - {left: account_opened_at, op: "<=", right: event_time}
       - {left: shipped_at, op: "<=", right: event_time, offset: "+1d", name: shipped_in_time}
 
-Offsets are a sign, a number and a unit among w, d, h, min, s ("-1d", "+30d", "-90min").
+Offsets are an optional sign, a number and a unit among w, d, h, min, s ("0d", "-1d",
+"+30d", "-90min"), read by tasks/dates.py as in leakage.known_at. A known-at text that reads
+as an offset is an offset; a column whose name reads as one cannot be a known-at column.
 A known-at offset must not be positive: a feature known only after the label time is a
 declaration error, reported before any data row is read. A known-at column names the
 column holding the moment the feature became known; the leakage stage compares it with

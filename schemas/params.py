@@ -1,12 +1,13 @@
 """The flow's one parameter: a frozen, documented pydantic model (the Prefect UI renders it)."""
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
 
 Sampler = Literal[
     "none",
@@ -90,10 +91,12 @@ class LeakageParams(_Params):
         default_factory=dict,
         description="Declared availability: feature column -> when its value becomes known, "
         "either another column holding that time (e.g. 'score': 'score_computed_at') or an "
-        "offset from the label time such as '+30d' or '-1d' (units w, d, h, min, s). Values "
-        "known after the label time count like dates after it (temporal_leakage). A declared "
-        "column is judged by its declaration only: declare a future date known in advance "
-        "(a scheduled due date) as '-0d'.",
+        "offset from the label time: an optional sign, an amount and a unit w, d, h, min or s "
+        "('0d' at the label time, '-1d' a day before, '+30d' thirty days after), the same "
+        "grammar as a YAML schema's roles.known_at. A text that reads as an offset is always "
+        "an offset. Values known after the label time count like dates after it "
+        "(temporal_leakage). A declared column is judged by its declaration only: declare a "
+        "future date known in advance (a scheduled due date) as '0d'.",
     )
     target_auc_fail: float = Field(
         default=0.99,
@@ -159,10 +162,9 @@ class LeakageParams(_Params):
         for column, when in value.items():
             if not when.strip():
                 raise ValueError(f"leakage.known_at[{column!r}] is empty")
-            if when.strip()[0] in "+-" and parse_offset(when) is None:
+            if looks_like_offset(when) and parse_offset(when) is None:
                 raise ValueError(
-                    f"leakage.known_at[{column!r}] = {when!r}: an offset looks like '+30d', "
-                    "'-1d', '+12h', '+90min' or '+2w'"
+                    f"leakage.known_at[{column!r}] = {when!r}: an offset is {OFFSET_GRAMMAR}"
                 )
         return value
 
@@ -175,19 +177,6 @@ class LeakageParams(_Params):
                 "leakage.missingness_ratio_warn must not exceed leakage.missingness_ratio_fail"
             )
         return self
-
-
-_OFFSET = re.compile(r"^\s*([+-])\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|s)\s*$")
-_OFFSET_UNITS = {"w": "weeks", "d": "days", "h": "hours", "min": "minutes", "s": "seconds"}
-
-
-def parse_offset(text: str) -> dict[str, float] | None:
-    """Return a known-at offset such as '+30d' as timedelta keyword arguments, else None."""
-    match = _OFFSET.match(text)
-    if match is None:
-        return None
-    sign = -1.0 if match.group(1) == "-" else 1.0
-    return {_OFFSET_UNITS[match.group(3)]: sign * float(match.group(2))}
 
 
 class SplitParams(_Params):

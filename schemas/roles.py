@@ -1,18 +1,15 @@
 """Roles a schema declares: label, label time, id, and when each feature becomes known."""
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-# "-1d", "+30d", "0d", "-6h", "-90min", "-2w", "-30s": a signed amount and a unit.
-_OFFSET = re.compile(r"^\s*([+-]?)(\d+(?:\.\d+)?)\s*(w|d|h|min|s)\s*$")
-_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
-_FORMAT_UNITS = (("w", pd.Timedelta(weeks=1)), ("d", pd.Timedelta(days=1)),
-                 ("h", pd.Timedelta(hours=1)), ("min", pd.Timedelta(minutes=1)),
-                 ("s", pd.Timedelta(seconds=1)))  # fmt: skip
+# The one offset grammar ('0d', '-1d', '+30d', '-6h'), shared with leakage.known_at.
+from tasks.dates import OFFSET_GRAMMAR, format_offset, parse_offset
+
+__all__ = ["KnownAt", "SchemaDeclarationError", "SchemaRoles", "format_offset", "parse_offset"]
 
 
 class SchemaDeclarationError(ValueError):
@@ -22,28 +19,6 @@ class SchemaDeclarationError(ValueError):
         self.problems = list(problems)
         self.source = source
         super().__init__(f"{source}: " + "; ".join(self.problems))
-
-
-def parse_offset(text: str) -> pd.Timedelta | None:
-    """Return the offset a text such as '-1d' or '+30d' denotes, or None if it is not one."""
-    match = _OFFSET.match(text)
-    if match is None:
-        return None
-    sign, amount, unit = match.groups()
-    delta = pd.Timedelta(seconds=float(amount) * _SECONDS[unit])
-    return -delta if sign == "-" else delta
-
-
-def format_offset(offset: pd.Timedelta) -> str:
-    """Return the shortest text of the offset in the grammar parse_offset reads back."""
-    sign = "-" if offset < pd.Timedelta(0) else "+"
-    size = abs(offset)
-    if size == pd.Timedelta(0):
-        return "0d"
-    for unit, step in _FORMAT_UNITS:
-        if size % step == pd.Timedelta(0):
-            return f"{sign}{size // step}{unit}"
-    return f"{sign}{size.total_seconds()}s"
 
 
 @dataclass(frozen=True)
@@ -61,31 +36,41 @@ class KnownAt:
     def parse(cls, value: Any, columns: Iterable[str] | None = None) -> "KnownAt":
         """Read a declaration: a column name, an offset text, or {column: ...} / {offset: ...}.
 
-        A text that names a column of the schema is that column, even if it also reads as an
-        offset; the mapping forms remove any doubt.
+        A text that reads as an offset ('0d', '-1d') is an offset, as in leakage.known_at;
+        any other text names a column. A column whose name reads as an offset cannot be a
+        known-at column (leakage.known_at could not tell it from the offset): rename it.
 
         Raises:
-            ValueError: the value is neither.
+            ValueError: the value is neither, or names a column that reads as an offset.
         """
         if isinstance(value, Mapping):
             if set(value) == {"column"} and isinstance(value["column"], str):
+                if parse_offset(value["column"]) is not None:
+                    raise ValueError(
+                        f"column {value['column']!r} reads as an offset from the label time; "
+                        "rename the column to declare it as the known-at time"
+                    )
                 return cls(column=value["column"])
             if set(value) == {"offset"} and isinstance(value["offset"], str):
                 offset = parse_offset(value["offset"])
                 if offset is None:
-                    raise ValueError(f"{value['offset']!r} is not an offset such as '-1d'")
+                    raise ValueError(f"{value['offset']!r} is not an offset: {OFFSET_GRAMMAR}")
                 return cls(offset=offset)
             raise ValueError(f"expected {{column: NAME}} or {{offset: TEXT}}, got {dict(value)}")
         if isinstance(value, pd.Timedelta):
             return cls(offset=value)
         if not isinstance(value, str):
             raise ValueError(f"expected a column name or an offset such as '-1d', got {value!r}")
-        if columns is not None and value in set(columns):
-            return cls(column=value)
         offset = parse_offset(value)
-        if offset is not None:
-            return cls(offset=offset)
-        return cls(column=value)
+        if offset is None:
+            return cls(column=value)
+        if columns is not None and value in set(columns):
+            raise ValueError(
+                f"{value!r} reads both as an offset from the label time and as a column of "
+                "the schema; an offset-like text is always an offset: write {offset: "
+                f"{value!r}}}, or rename the column to declare it as the known-at time"
+            )
+        return cls(offset=offset)
 
     def as_declaration(self) -> str | pd.Timedelta:
         """Return the column name or the offset (the leakage stage's declaration type)."""
@@ -154,12 +139,7 @@ class SchemaRoles:
 
     def leakage_known_at(self) -> dict[str, str]:
         """Return the declarations as `leakage.known_at` texts (a column, or a signed offset)."""
-        texts = {}
-        for feature, known in self.known_at.items():
-            text = known.to_yaml_value()
-            # leakage.known_at reads an offset only with its sign: '0d' would name a column.
-            texts[feature] = "+0d" if known.column is None and text == "0d" else text
-        return texts
+        return {feature: known.to_yaml_value() for feature, known in self.known_at.items()}
 
     def problems(self, columns: Iterable[str] | None) -> list[str]:
         """Return the declaration errors; `columns` are the schema's columns when it lists them."""

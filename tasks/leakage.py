@@ -9,10 +9,8 @@ Checks, each measured then judged against a threshold of `LeakageParams`:
   (see tasks/leakage_rows.py, which also holds split_leakage).
 """
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,6 @@ import pyarrow.compute as pc
 from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
-    is_float_dtype,
     is_numeric_dtype,
     is_object_dtype,
     is_string_dtype,
@@ -30,8 +27,21 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas.params import DataParams, LeakageParams, parse_offset
+from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
+from tasks.dates import (
+    DateColumn,
+    DayMonthOrder,
+    as_naive_utc,
+    day_month_order,
+    has_date_hint,
+    looks_like_day_month,
+    parse_date_like,
+    parse_offset,
+    parse_text_dates,
+    sample_present,
+    to_days,
+)
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 
 TEMPORAL = "temporal_leakage"
@@ -39,41 +49,14 @@ MISSINGNESS = "missingness_leakage"
 TARGET = "target_leakage"
 ORDER = "order_leakage"
 CONFIG = "leakage_config_invalid"
+AMBIGUOUS_DATES = "ambiguous_dates"
 
-# Names that make a string or integer column a date or year candidate. Integers need a
-# name hint: amounts or counts between 1900 and 2100 are common and are not years.
-_DATE_HINT = re.compile(
-    r"(date|time|stamp|(^|_)(ts|dt|at|on|day|when)$|^(ts|dt)_|[a-z](At|On|Date|Time)$)"
-)
-_YEAR_HINT = re.compile(r"(year|(^|_)yr($|_)|Year)")
-_ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
-_STRING_FORMATS = ("%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%d-%m-%Y")
-_SAMPLE = 200
-_YEARS = (1900, 2100)
-_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
 # Histogram bins of the O(n) AUC screen; pairs sharing a bin bound its error.
 _SCREEN_BINS = 4096
 # Rows binned at a time by the screen (as numpy's own histogram does).
 _BLOCK = 1 << 16
-_NS_PER_DAY = 86_400 * 10**9
-_TIMEDELTA_UNITS: dict[str, Any] = {
-    "weeks": "W",
-    "days": "D",
-    "hours": "h",
-    "minutes": "min",
-    "seconds": "s",
-}
-
-
-def as_naive_utc(values: pd.Series) -> pd.Series:
-    """Return datetimes comparable with each other: aware values in UTC without zone."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values
 
 
 def date_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
@@ -89,81 +72,61 @@ def date_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class DateColumn:
-    """A column read as dates, and how it was recognised."""
+class AmbiguousDates:
+    """A text column of day-month-year dates whose day/month order the values do not settle."""
 
     column: str
-    values: pd.Series
-    how: str
+    order: DayMonthOrder
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "order": self.order.order,
+            "example": self.order.example,
+            "other": self.order.other,
+        }
 
 
-def _sample(values: pd.Series) -> pd.Series:
-    # A strided slice first: dropping missing values of a million rows per column costs more.
-    present = values.iloc[:: max(1, len(values) // (_SAMPLE * 10))].dropna()
-    if len(present) < _SAMPLE:
-        present = values.dropna()
-    step = max(1, len(present) // _SAMPLE)
-    return present.iloc[::step][:_SAMPLE]
+def measure_ambiguous_dates(frame: pd.DataFrame, columns: list[str]) -> list[AmbiguousDates]:
+    """Return the date-named text columns of day-month-year strings whose order is open.
 
-
-def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
-    """Read a column as dates when its type, a cheap parse of a sample, and its name agree.
-
-    Datetime columns always count. Strings count when the sample is all ISO dates, or when
-    the name hints at a date and the sample parses with one common format. Integers count
-    only with a name hint and a plausible range: years 1900-2100 ('year', 'yr'), or
-    epoch seconds / milliseconds and yyyymmdd numbers (a date hint such as '_at', 'date').
+    Such a column is not read as dates (parse_date_like leaves it text): reading it either
+    way would be a guess.
     """
-    dtype = values.dtype
-    if is_datetime64_any_dtype(dtype):
-        return DateColumn(name, as_naive_utc(values), "datetime column")
-    sample = _sample(values)
-    if sample.empty or is_bool_dtype(dtype):
-        return None
-    date_hint = bool(_DATE_HINT.search(name))
-    if is_object_dtype(dtype) or is_string_dtype(dtype):
-        text = sample.astype(str)
-        if text.str.match(_ISO_DATE).all():
-            parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-            return DateColumn(name, parsed.dt.tz_localize(None), "ISO date strings")
-        if not date_hint:
-            return None
-        for fmt in _STRING_FORMATS:
-            if pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
-                parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-                return DateColumn(name, parsed, f"date strings ({fmt}, name hint)")
-        return None
-    if not is_numeric_dtype(dtype):
-        return None
-    numbers = sample.to_numpy(dtype="float64")
-    if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
-        return None
-    low, high = float(numbers.min()), float(numbers.max())
-    if not (_YEAR_HINT.search(name) or date_hint):
-        return None
-    whole = values.to_numpy(dtype="float64", na_value=np.nan)
-    if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
-        years = pd.Series(whole, index=values.index)
-        text = years.astype("Int64").astype("string")
-        parsed = pd.to_datetime(text, format="%Y", errors="coerce")
-        return DateColumn(name, parsed, "years (integers with a year name)")
-    if not date_hint:
-        return None
-    if _EPOCH_SECONDS[0] <= low and high <= _EPOCH_SECONDS[1]:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="s"), index=values.index), "epoch seconds"
+    found = []
+    for column in columns:
+        values = frame[column]
+        if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+            continue
+        if not has_date_hint(column) or not looks_like_day_month(sample_present(values)):
+            continue
+        order = day_month_order(values)
+        if order is not None and order.format is None:
+            found.append(AmbiguousDates(column, order))
+    return found
+
+
+def judge_ambiguous_dates(measured: list[AmbiguousDates]) -> CheckResult:
+    """Warn, naming each column, when day/month order could not be settled."""
+    if not measured:
+        return CheckResult(
+            code=AMBIGUOUS_DATES,
+            stage="leakage",
+            status="pass",
+            summary="no date column with an unsettled day/month order",
         )
-    if _EPOCH_SECONDS[0] * 1000 <= low and high <= _EPOCH_SECONDS[1] * 1000:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="ms"), index=values.index), "epoch ms"
-        )
-    if low >= 19_000_101 and high <= 21_001_231:
-        text = pd.Series(whole, index=values.index).astype("Int64").astype("string")
-        if pd.to_datetime(text[sample.index], format="%Y%m%d", errors="coerce").notna().all():
-            return DateColumn(
-                name, pd.to_datetime(text, format="%Y%m%d", errors="coerce"), "yyyymmdd numbers"
-            )
-    return None
+    parts = [f"{m.column!r}: {m.order.reason()}" for m in measured]
+    return CheckResult(
+        code=AMBIGUOUS_DATES,
+        stage="leakage",
+        status="warn",
+        columns=[m.column for m in measured],
+        summary="day/month order not settled, so these columns stay text and are not checked "
+        "as dates: "
+        + "; ".join(parts)
+        + ". Write the dates as ISO 8601 (YYYY-MM-DD) in the extract, or fix the wrong values",
+        metrics={"columns": [m.as_json() for m in measured]},
+    )
 
 
 def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:
@@ -188,6 +151,11 @@ class DateLead:
     after_label_time: int
     max_lead_days: float
     source: str = "datetime column"
+
+    @property
+    def declared(self) -> bool:
+        """Whether the times come from a known-at declaration rather than the column itself."""
+        return self.source.startswith("declared")
 
     @property
     def share(self) -> float:
@@ -283,6 +251,15 @@ def measure_declared_availability(
 
 
 def _forced_dates(name: str, values: pd.Series) -> DateColumn:
+    if is_object_dtype(values.dtype) or is_string_dtype(values.dtype):
+        read = parse_text_dates(values, sample_present(values), formats=True)
+        if read is not None and read.unsettled is not None:
+            raise DeclarationError(
+                f"leakage.known_at: column {name!r} holds day-month-year dates whose order "
+                f"is not settled ({read.unsettled.reason()}); write them as ISO 8601"
+            )
+        if read is not None and read.values is not None:
+            return DateColumn(name, read.values, "declared")
     parsed = pd.to_datetime(values, errors="coerce", format="mixed")
     if parsed.notna().sum() < values.notna().sum():
         raise DeclarationError(
@@ -295,16 +272,27 @@ def _signed(offset: pd.Timedelta) -> str:
     return ("+" if offset >= pd.Timedelta(0) else "-") + str(abs(offset))
 
 
-def declarations_from_params(params: LeakageParams) -> dict[str, str | pd.Timedelta]:
-    """Turn leakage.known_at into declarations: offsets become Timedeltas."""
+def declarations_from_params(
+    params: LeakageParams, columns: Iterable[str] = ()
+) -> dict[str, str | pd.Timedelta]:
+    """Turn leakage.known_at into declarations: texts in the offset grammar become Timedeltas.
+
+    A text that reads as an offset ('0d', '-1d') is an offset, as in a YAML schema's roles.
+
+    Raises:
+        DeclarationError: such a text is also the name of one of `columns` (ambiguous).
+    """
+    present = set(columns)
     out: dict[str, str | pd.Timedelta] = {}
     for feature, when in params.known_at.items():
         offset = parse_offset(when)
-        if offset is None:
-            out[feature] = when.strip()
-        else:
-            ((unit, amount),) = offset.items()
-            out[feature] = pd.Timedelta(amount, unit=_TIMEDELTA_UNITS[unit])
+        if offset is not None and when.strip() in present:
+            raise DeclarationError(
+                f"leakage.known_at[{feature!r}] = {when!r} reads both as an offset from the "
+                f"label time and as the column {when.strip()!r}; an offset-like text is always "
+                "an offset: rename the column to declare it as the known-at time"
+            )
+        out[feature] = when.strip() if offset is None else offset
     return out
 
 
@@ -333,7 +321,7 @@ def judge_post_label_dates(
                 evidence=m.as_json(),
             )
         )
-    return check_from_findings(
+    checked = check_from_findings(
         TEMPORAL,
         "leakage",
         findings,
@@ -344,6 +332,28 @@ def judge_post_label_dates(
             "columns_checked": len(measured),
             "measured": [m.as_json() for m in measured],
         },
+    )
+    undeclared = [
+        c for c in checked.columns if not any(m.column == c and m.declared for m in measured)
+    ]
+    if not undeclared:
+        return checked
+    hint = declaration_hint(undeclared[0])
+    return checked.model_copy(
+        update={
+            "summary": f"{checked.summary}. {hint}",
+            "metrics": {**checked.metrics, "remedy": hint},
+        }
+    )
+
+
+def declaration_hint(column: str) -> str:
+    """Return how to declare a date column whose future values are known in advance."""
+    return (
+        f"If such a value is known before the label time (a scheduled due date, an expiry), "
+        f"declare when it becomes known: leakage.known_at: {{{column}: '0d'}} (known at the "
+        f"label time; '-1d' a day before) or {{{column}: COLUMN}} (the column holding that "
+        f"time); otherwise drop the column"
     )
 
 
@@ -362,7 +372,8 @@ def check_temporal_leakage(
     """Measure and judge every date-like column and every declaration against the label time.
 
     A declared column is judged by its declaration only: a date that lies in the future
-    but is known in advance (a scheduled due date) is declared with offset '-0d'.
+    but is known in advance (a scheduled due date) is declared with offset '0d' (known at
+    the label time) or a negative one (known that long before).
     """
     if label_time is None:
         return CheckResult(
@@ -375,7 +386,7 @@ def check_temporal_leakage(
     measured = measure(frame, label_time, undeclared)
     if params.known_at:
         measured += measure_declared_availability(
-            frame, label_time, declarations_from_params(params)
+            frame, label_time, declarations_from_params(params, map(str, frame.columns))
         )
     return judge_post_label_dates(measured, params, label_time)
 
@@ -663,10 +674,7 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
     """Return the column as float64 (dates as days, missing as NaN), or None if categorical."""
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
-        stamps = as_naive_utc(values).astype("datetime64[ns]").to_numpy()
-        days = stamps.view("int64") / _NS_PER_DAY
-        days[np.isnat(stamps)] = np.nan
-        return days
+        return to_days(values)
     if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan)
     return None
@@ -1028,6 +1036,11 @@ def detect_leakage(
             data.label_time,
         ),
         check_resampling_leakage(frame, features, positive, params, data.label),
+        judge_ambiguous_dates(
+            measure_ambiguous_dates(
+                frame, [*features, *([data.label_time] if data.label_time else [])]
+            )
+        ),
     ]
     if checks[0].code == CONFIG:
         return LeakageOutcome(checks, [], params.on_leakage)

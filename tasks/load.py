@@ -1,6 +1,5 @@
 """Reading the training table: CSV or Parquet, with date columns recognised."""
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
+from tasks.dates import looks_like_iso_dates, parse_iso
+
 SUPPORTED = (".csv", ".parquet", ".pq")
-# An ISO-looking date at the start of a string: cheap to test on a sample, and it keeps
-# ids such as "20250101" or free text from being read as dates.
-_ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
-_SAMPLE = 200
 
 
 class InputError(ValueError):
@@ -85,32 +80,23 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return parse_iso_dates(frame)
 
 
-def looks_like_dates(values: pd.Series) -> bool:
-    """Return whether every sampled non-null string is an ISO date or datetime."""
-    sample = values.dropna()
-    if sample.empty:
-        return False
-    sample = sample.iloc[: _SAMPLE * 5 : 5] if len(sample) > _SAMPLE * 5 else sample.iloc[:_SAMPLE]
-    return bool(sample.astype(str).str.match(_ISO_DATE).all())
-
-
 def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     """Convert string columns whose values are all ISO dates into datetime columns.
 
-    A column that looks like dates on a sample but fails to parse whole stays a string
-    column; the schema stage reports it.
+    Values whose UTC offsets differ (a daylight saving change) become UTC datetimes. A
+    column that looks like dates on a sample but fails to parse whole, or mixes values with
+    and without a zone, stays a string column; the schema stage reports it.
     """
     converted = {}
     for column in frame.columns:
         values = frame[column]
         if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
             continue
-        if not looks_like_dates(values):
+        if not looks_like_iso_dates(values):
             continue
-        try:
-            converted[column] = pd.to_datetime(values, format="ISO8601")
-        except (ValueError, TypeError):
-            continue
+        parsed = parse_iso(values)
+        if parsed is not None:
+            converted[column] = parsed
     if not converted:
         return frame
     return frame.assign(**converted)

@@ -33,6 +33,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("target_leakage", "leakage"),
     ("order_leakage", "leakage"),
     ("resampling_leakage", "leakage"),
+    ("ambiguous_dates", "leakage"),
 )
 RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
     *DATA_CHECKS,

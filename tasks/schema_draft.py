@@ -20,6 +20,7 @@ from pandas.api.types import (
 
 from schemas.declaration import ColumnSpec, CompareSpec, SchemaSpec, spec_to_mapping
 from schemas.roles import SchemaRoles
+from tasks.dates import as_naive_utc, day_month_order, looks_like_day_month, sample_present
 
 Path_ = tuple[str, ...]
 _TIME_NAME = re.compile(r"(event|label|prediction|score).*(time|date|at)$|^(timestamp|time|date)$")
@@ -160,6 +161,13 @@ def draft_schema(
                 review[("columns", key)] = (
                     f"the {len(distinct)} categories seen in {rows} rows; add valid ones not seen"
                 )
+            dated = looks_like_day_month(sample_present(values))
+            order = day_month_order(values) if dated else None
+            if order is not None:
+                review[("columns", key)] = (
+                    f"day-month-year text ({order.reason()}); written as ISO 8601 (YYYY-MM-DD) "
+                    "it would be read as datetimes"
+                )
         elif is_numeric_dtype(values.dtype) and key != id_column:
             bounds = _range(values, margin)
             if bounds is not None:
@@ -173,14 +181,14 @@ def draft_schema(
     checks: list[CompareSpec] = []
     known_at: dict[str, str] = {}
     if label_time:
-        reference = _naive_utc(frame[label_time])
+        reference = as_naive_utc(frame[label_time])
         for column in frame.columns:
             key = str(column)
             if key in (label, label_time, id_column):
                 continue
             values = frame[column]
             if is_datetime64_any_dtype(values.dtype):
-                lead = _naive_utc(values) > reference
+                lead = as_naive_utc(values) > reference
                 after = int(lead.sum())
                 if after == 0:
                     known_at[key] = key
@@ -212,12 +220,6 @@ def draft_schema(
         checks=checks,
     )
     return Draft(spec=spec, review=review, notes=notes, source=source, rows=rows)
-
-
-def _naive_utc(values: pd.Series) -> pd.Series:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values
 
 
 def _short(value: Any) -> str:

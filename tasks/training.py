@@ -38,19 +38,14 @@ from sklearn.preprocessing import (
 
 from schemas.params import ModelParams, ResampleParams
 from schemas.report import CheckResult
-
-NANOSECONDS_PER_DAY = 86_400 * 10**9
+from tasks.dates import to_days
 
 
 def dates_to_days(frame: pd.DataFrame) -> np.ndarray:
     """Turn datetime columns into days since 1970 (NaN stays NaN)."""
     out = np.empty(frame.shape, dtype="float64")
     for i, column in enumerate(frame.columns):
-        values = frame[column]
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        as_ns = values.astype("datetime64[ns]")
-        out[:, i] = np.where(as_ns.isna(), np.nan, as_ns.astype("int64") / NANOSECONDS_PER_DAY)
+        out[:, i] = to_days(frame[column])
     return out
 
 

@@ -80,6 +80,7 @@ def test_clean_data_with_dates_categories_and_missing_values_passes_every_check(
         "target_leakage": "pass",
         "order_leakage": "pass",
         "resampling_leakage": "pass",
+        "ambiguous_dates": "pass",
         "split_leakage": "pass",
     }
 
@@ -93,7 +94,7 @@ def test_honest_strong_feature_is_measured_near_085_and_not_flagged() -> None:
 
 def test_example_data_has_no_finding_and_its_leaky_variant_names_chargeback_at() -> None:
     clean = detect_leakage(make_transactions(), EXAMPLE, LeakageParams(), 1)
-    assert [c.status for c in clean.checks] == ["pass"] * 5
+    assert [c.status for c in clean.checks] == ["pass"] * 6
     leaky = detect_leakage(make_transactions(leaky=True), EXAMPLE, LeakageParams(), 1)
     temporal = _check(leaky.checks, "temporal_leakage")
     assert temporal.status == "fail" and temporal.columns == ["chargeback_at"]
@@ -428,7 +429,7 @@ def test_tiny_tables_are_checked_without_errors() -> None:
     frame = clean_frame(12, positive_rate=0.3, seed=1)
     frame.loc[:3, "y"] = 1
     checks = run_checks(Case("tiny", frame))
-    assert len(checks) == 6 and all(c.status in ("pass", "warn", "fail") for c in checks)
+    assert len(checks) == 7 and all(c.status in ("pass", "warn", "fail") for c in checks)
 
 
 def test_future_date_known_in_advance_passes_once_declared() -> None:

@@ -1,0 +1,347 @@
+"""Dates, time zones and offsets, read one way for every stage.
+
+A leaf module: it imports nothing else of the project, so load, leakage, training, the
+schema draft and the schema and parameter models can all share it without a cycle.
+
+- ISO 8601 text is recognised by pattern; offsets that differ between rows (a daylight
+  saving change) are converted to UTC.
+- Day/month order is never guessed: a value that settles it (a first field above 12 means
+  day first, a second field above 12 means month first) decides for the whole column;
+  without one, or with values that contradict each other, the column stays text.
+- A text or integer column counts as dates by its values and a hint in its name
+  (`parse_date_like`): years, epochs and yyyymmdd numbers need a date or year name.
+- One offset grammar for known-at declarations: a sign, an amount and a unit
+  ('0d', '-1d', '+30d', '-6h', '-90min', '-2w', '-30s').
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_float_dtype,
+    is_numeric_dtype,
+    is_object_dtype,
+    is_string_dtype,
+)
+
+# An ISO-looking date at the start of a string: cheap to test on a sample, and it keeps
+# ids such as "20250101" or free text from being read as dates.
+ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+_ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+# Formats whose field order is fixed by the year coming first: never ambiguous.
+YEAR_FIRST_FORMATS = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
+# Day and month in either order, then a four-digit year; one separator throughout.
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*$")
+SAMPLE = 200
+NS_PER_DAY = 86_400 * 10**9
+
+
+# --- ISO text -------------------------------------------------------------------------------
+
+
+def sample_present(values: pd.Series, size: int = SAMPLE) -> pd.Series:
+    """Return up to `size` present values spread over the column."""
+    # A strided slice first: dropping missing values of a million rows costs more.
+    present = values.iloc[:: max(1, len(values) // (size * 10))].dropna()
+    if len(present) < size:
+        present = values.dropna()
+    step = max(1, len(present) // size)
+    return present.iloc[::step][:size]
+
+
+def looks_like_iso_dates(values: pd.Series) -> bool:
+    """Return whether every sampled present value is an ISO date or datetime string."""
+    sample = sample_present(values)
+    if sample.empty:
+        return False
+    return bool(sample.astype(str).str.match(ISO_DATE).all())
+
+
+def parse_iso(values: pd.Series) -> pd.Series | None:
+    """Parse ISO date strings; None when a value does not parse or zones cannot be reconciled.
+
+    Values in one zone keep it. Values whose UTC offsets differ (a daylight saving change,
+    several sources) are converted to UTC and stay aware, so a schema that declares the
+    zone, or asks to normalise to another one, sees the true instants. Naive and aware
+    values mixed in one column stay text: which zone the naive ones are in is unknown.
+    """
+    try:
+        return pd.to_datetime(values, format="ISO8601")
+    except (ValueError, TypeError):
+        pass
+    text = values.dropna().astype(str)
+    if text.empty or not bool(text.str.contains(_ZONE_SUFFIX, regex=True).all()):
+        return None
+    try:
+        return pd.to_datetime(values, format="ISO8601", utc=True)
+    except (ValueError, TypeError):
+        return None
+
+
+def as_naive_utc(values: pd.Series) -> pd.Series:
+    """Return datetimes comparable with each other: aware values in UTC without zone."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values
+
+
+def to_days(values: pd.Series) -> np.ndarray:
+    """Return datetimes as float days since 1970-01-01 UTC; missing values are NaN."""
+    stamps = as_naive_utc(values).astype("datetime64[ns]").to_numpy()
+    days = stamps.view("int64") / NS_PER_DAY
+    days[np.isnat(stamps)] = np.nan
+    return days
+
+
+# --- Day/month order ------------------------------------------------------------------------
+
+Order = Literal["day_first", "month_first", "unsettled", "contradictory"]
+
+
+@dataclass(frozen=True)
+class DayMonthOrder:
+    """What a column of dd/mm/yyyy or mm/dd/yyyy strings says about its field order."""
+
+    order: Order
+    separator: str
+    example: str
+    other: str | None = None
+
+    @property
+    def format(self) -> str | None:
+        """Return the strptime format the order settles, or None when it is not settled."""
+        s = self.separator
+        if self.order == "day_first":
+            return f"%d{s}%m{s}%Y"
+        if self.order == "month_first":
+            return f"%m{s}%d{s}%Y"
+        return None
+
+    def reason(self) -> str:
+        """Return why the order was chosen or left open, with example values."""
+        if self.order == "day_first":
+            return f"day first, settled by {self.example!r}"
+        if self.order == "month_first":
+            return f"month first, settled by {self.example!r}"
+        if self.order == "contradictory":
+            return (
+                f"values contradict each other: {self.example!r} can only be day first, "
+                f"{self.other!r} only month first"
+            )
+        return (
+            f"no value settles day/month order (every day and month is 12 or less, e.g. "
+            f"{self.example!r})"
+        )
+
+
+def day_month_order(values: pd.Series) -> DayMonthOrder | None:
+    """Settle the day/month order of a column of day-month-year strings from all its values.
+
+    Returns None when a present value is not of the form nn/nn/yyyy (or with '.' or '-').
+    """
+    distinct = pd.Series(pd.unique(values.dropna().astype(str)))
+    if distinct.empty:
+        return None
+    parts = distinct.str.extract(_DAY_MONTH)
+    if bool(parts[0].isna().any()) or parts[1].nunique() != 1:
+        return None
+    first = parts[0].astype("int64")
+    second = parts[2].astype("int64")
+    day_first = first > 12
+    month_first = second > 12
+    separator = str(parts[1].iloc[0])
+    if bool(day_first.any()) and bool(month_first.any()):
+        return DayMonthOrder(
+            "contradictory",
+            separator,
+            str(distinct[day_first].iloc[0]),
+            str(distinct[month_first].iloc[0]),
+        )
+    if bool(day_first.any()):
+        return DayMonthOrder("day_first", separator, str(distinct[day_first].iloc[0]))
+    if bool(month_first.any()):
+        return DayMonthOrder("month_first", separator, str(distinct[month_first].iloc[0]))
+    return DayMonthOrder("unsettled", separator, str(distinct.iloc[0]))
+
+
+def looks_like_day_month(sample: pd.Series) -> bool:
+    """Return whether every sampled value is a day-month-year string."""
+    return bool(len(sample)) and bool(sample.astype(str).str.match(_DAY_MONTH).all())
+
+
+@dataclass(frozen=True)
+class TextDates:
+    """Text read as dates: the parsed values, or why the column stays text."""
+
+    values: pd.Series | None
+    how: str
+    unsettled: DayMonthOrder | None = None
+
+
+def parse_text_dates(values: pd.Series, sample: pd.Series, formats: bool) -> TextDates | None:
+    """Read a text column as dates: ISO always, other formats only when `formats` is true.
+
+    Args:
+        values: the column.
+        sample: present values of it (see sample_present) that decide whether to try.
+        formats: whether formats other than ISO may be tried (a name hints at dates).
+
+    Returns:
+        None when the column does not read as dates; a TextDates whose values are None when
+        it holds day-month-year strings whose order no value settles.
+    """
+    text = sample.astype(str)
+    if text.empty:
+        return None
+    if text.str.match(ISO_DATE).all():
+        parsed = parse_iso(values)
+        if parsed is None:
+            parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+        return TextDates(as_naive_utc(parsed), "ISO date strings")
+    if not formats:
+        return None
+    for fmt in YEAR_FIRST_FORMATS:
+        if pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
+            parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+            return TextDates(parsed, f"date strings ({fmt}, name hint)")
+    if not looks_like_day_month(text):
+        return None
+    order = day_month_order(values)
+    if order is None:
+        return None
+    if order.format is None:
+        return TextDates(None, "day-month-year strings, order not settled", order)
+    parsed = pd.to_datetime(values, format=order.format, errors="coerce")
+    return TextDates(parsed, f"date strings ({order.format}, {order.reason()})")
+
+
+# --- Recognising a column as dates -----------------------------------------------------------
+
+# Names that make a string or integer column a date or year candidate. Integers need a
+# name hint: amounts or counts between 1900 and 2100 are common and are not years.
+DATE_HINT = re.compile(
+    r"(date|time|stamp|(^|_)(ts|dt|at|on|day|when)$|^(ts|dt)_|[a-z](At|On|Date|Time)$)"
+)
+_YEAR_HINT = re.compile(r"(year|(^|_)yr($|_)|Year)")
+_YEARS = (1900, 2100)
+_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01
+
+
+def has_date_hint(name: str) -> bool:
+    """Return whether a column name hints at a date ('due_date', 'created_at', 'ts')."""
+    return bool(DATE_HINT.search(name))
+
+
+@dataclass(frozen=True)
+class DateColumn:
+    """A column read as dates, and how it was recognised."""
+
+    column: str
+    values: pd.Series
+    how: str
+
+
+def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
+    """Read a column as dates when its type, a cheap parse of a sample, and its name agree.
+
+    Datetime columns always count. Strings count when the sample is all ISO dates, or when
+    the name hints at a date and the sample parses with one common format; day-month-year
+    strings count only when a value settles the order (see day_month_order), otherwise they
+    stay text (tasks/leakage.py `measure_ambiguous_dates` reports them). Integers count
+    only with a name hint and a plausible range: years 1900-2100 ('year', 'yr'), or
+    epoch seconds / milliseconds and yyyymmdd numbers (a date hint such as '_at', 'date').
+    """
+    dtype = values.dtype
+    if is_datetime64_any_dtype(dtype):
+        return DateColumn(name, as_naive_utc(values), "datetime column")
+    sample = sample_present(values)
+    if sample.empty or is_bool_dtype(dtype):
+        return None
+    date_hint = bool(DATE_HINT.search(name))
+    if is_object_dtype(dtype) or is_string_dtype(dtype):
+        read = parse_text_dates(values, sample, formats=date_hint)
+        if read is None or read.values is None:
+            return None
+        return DateColumn(name, read.values, read.how)
+    if not is_numeric_dtype(dtype):
+        return None
+    numbers = sample.to_numpy(dtype="float64")
+    if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
+        return None
+    low, high = float(numbers.min()), float(numbers.max())
+    if not (_YEAR_HINT.search(name) or date_hint):
+        return None
+    whole = values.to_numpy(dtype="float64", na_value=np.nan)
+    if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
+        years = pd.Series(whole, index=values.index)
+        text = years.astype("Int64").astype("string")
+        parsed = pd.to_datetime(text, format="%Y", errors="coerce")
+        return DateColumn(name, parsed, "years (integers with a year name)")
+    if not date_hint:
+        return None
+    if _EPOCH_SECONDS[0] <= low and high <= _EPOCH_SECONDS[1]:
+        return DateColumn(
+            name, pd.Series(pd.to_datetime(whole, unit="s"), index=values.index), "epoch seconds"
+        )
+    if _EPOCH_SECONDS[0] * 1000 <= low and high <= _EPOCH_SECONDS[1] * 1000:
+        return DateColumn(
+            name, pd.Series(pd.to_datetime(whole, unit="ms"), index=values.index), "epoch ms"
+        )
+    if low >= 19_000_101 and high <= 21_001_231:
+        text = pd.Series(whole, index=values.index).astype("Int64").astype("string")
+        if pd.to_datetime(text[sample.index], format="%Y%m%d", errors="coerce").notna().all():
+            return DateColumn(
+                name, pd.to_datetime(text, format="%Y%m%d", errors="coerce"), "yyyymmdd numbers"
+            )
+    return None
+
+
+# --- Offsets from the label time ------------------------------------------------------------
+
+# "0d", "-1d", "+30d", "-6h", "-90min", "-2w", "-30s": an optional sign, an amount, a unit.
+OFFSET_GRAMMAR = (
+    "an optional sign, an amount and a unit w, d, h, min or s: '0d', '-1d', '+30d', '-6h'"
+)
+_OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|s)\s*$")
+_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
+_FORMAT_UNITS = (("w", pd.Timedelta(weeks=1)), ("d", pd.Timedelta(days=1)),
+                 ("h", pd.Timedelta(hours=1)), ("min", pd.Timedelta(minutes=1)),
+                 ("s", pd.Timedelta(seconds=1)))  # fmt: skip
+
+
+def parse_offset(text: str) -> pd.Timedelta | None:
+    """Return the offset a text such as '0d', '-1d' or '+30d' denotes, or None if it is not one.
+
+    A positive offset means known after the label time, a negative one before it.
+    """
+    match = _OFFSET.match(text)
+    if match is None:
+        return None
+    sign, amount, unit = match.groups()
+    delta = pd.Timedelta(seconds=float(amount) * _SECONDS[unit])
+    return -delta if sign == "-" else delta
+
+
+def looks_like_offset(text: str) -> bool:
+    """Return whether a text is meant as an offset: it reads as one or starts with a sign."""
+    stripped = text.strip()
+    return parse_offset(stripped) is not None or stripped[:1] in ("+", "-")
+
+
+def format_offset(offset: pd.Timedelta) -> str:
+    """Return the shortest text of the offset in the grammar parse_offset reads back."""
+    sign = "-" if offset < pd.Timedelta(0) else "+"
+    size = abs(offset)
+    if size == pd.Timedelta(0):
+        return "0d"
+    for unit, step in _FORMAT_UNITS:
+        if size % step == pd.Timedelta(0):
+            return f"{sign}{size // step}{unit}"
+    return f"{sign}{size.total_seconds()}s"
