@@ -33,6 +33,7 @@ from pydantic import JsonValue
 from schemas.params import DataParams, LeakageParams, parse_offset
 from schemas.report import CheckResult
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
+from tasks.quirks import as_finite, column_kind, usable_columns
 
 TEMPORAL = "temporal_leakage"
 MISSINGNESS = "missingness_leakage"
@@ -668,7 +669,8 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
         days[np.isnat(stamps)] = np.nan
         return days
     if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
-        return values.to_numpy(dtype="float64", na_value=np.nan)
+        # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
+        return as_finite(values.to_numpy(dtype="float64", na_value=np.nan))
     return None
 
 
@@ -1000,7 +1002,11 @@ def detect_leakage(
     """Run every whole-table leakage check, then apply the on_leakage policy."""
     from tasks.leakage_rows import check_resampling_leakage
 
-    features = data.feature_columns(frame.columns)
+    # Columns no check can use (lists, bytes, mixed objects) are left out of every measure.
+    features = usable_columns(frame, data.feature_columns(frame.columns))
+    id_column = (
+        data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
+    )
     positive = (frame[data.label] == positive_class).to_numpy()
     bins = time_bins(frame[data.label_time]) if data.label_time else None
     try:
@@ -1023,7 +1029,7 @@ def detect_leakage(
             measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
         ),
         judge_order(
-            measure_order(frame, data.id_column, positive, bins, params.order_auc_warn),
+            measure_order(frame, id_column, positive, bins, params.order_auc_warn),
             params,
             data.label_time,
         ),

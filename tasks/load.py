@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from pandas.api.types import is_object_dtype, is_string_dtype
+from pandas.api.types import infer_dtype, is_object_dtype, is_string_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
@@ -91,6 +91,9 @@ def looks_like_dates(values: pd.Series) -> bool:
     if sample.empty:
         return False
     sample = sample.iloc[: _SAMPLE * 5 : 5] if len(sample) > _SAMPLE * 5 else sample.iloc[:_SAMPLE]
+    # Only text can be dates here: bytes, lists or dicts as text would fail or mislead.
+    if infer_dtype(sample, skipna=True) != "string":
+        return False
     return bool(sample.astype(str).str.match(_ISO_DATE).all())
 
 

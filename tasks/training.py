@@ -38,6 +38,7 @@ from sklearn.preprocessing import (
 
 from schemas.params import ModelParams, ResampleParams
 from schemas.report import CheckResult
+from tasks.quirks import as_finite
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 
@@ -52,6 +53,19 @@ def dates_to_days(frame: pd.DataFrame) -> np.ndarray:
         as_ns = values.astype("datetime64[ns]")
         out[:, i] = np.where(as_ns.isna(), np.nan, as_ns.astype("int64") / NANOSECONDS_PER_DAY)
     return out
+
+
+def non_finite_as_missing(values: Any) -> np.ndarray:
+    """Return numbers as float64 with +-inf and overflowing magnitudes as NaN.
+
+    Part of the fitted model, so new rows with such values are imputed like missing
+    ones instead of breaking the scaler (see tasks/quirks.py for the bound).
+    """
+    if isinstance(values, pd.DataFrame):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        numbers = np.asarray(values, dtype="float64")
+    return as_finite(numbers)
 
 
 def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
@@ -102,6 +116,7 @@ def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransfo
             (
                 "numeric",
                 make_pipeline(
+                    FunctionTransformer(non_finite_as_missing, feature_names_out="one-to-one"),
                     SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                     StandardScaler(),
                 ),
