@@ -112,7 +112,10 @@ def _column(kind: str, values: Sequence[Any]) -> pd.Series:
 
 @st.composite
 def tables(
-    draw: st.DrawFn, kinds: tuple[str, ...] = FEATURE_KINDS, unique_names: bool = True
+    draw: st.DrawFn,
+    kinds: tuple[str, ...] = FEATURE_KINDS,
+    unique_names: bool = True,
+    min_features: int = 0,
 ) -> Table:
     """Draw a table: a label, maybe a label time and an id, and up to five features."""
     rows = draw(st.sampled_from([0, 1, 2]) | st.integers(3, 40))
@@ -147,7 +150,7 @@ def tables(
     if draw(st.booleans()):
         id_column = name(role=True)
         order.append((id_column, pd.Series([f"r{i}" for i in range(rows)], dtype=object)))
-    for _ in range(draw(st.integers(0, 5))):
+    for _ in range(draw(st.integers(min_features, 5))):
         kind = draw(st.sampled_from([k for k in kinds if k != "empty"]) | st.sampled_from(kinds))
         values = draw(st.lists(_VALUES[kind], min_size=rows, max_size=rows))
         order.append((name(), _column(kind, values)))
