@@ -19,6 +19,7 @@ from schemas.params import (
     SchemaParams,
     SplitParams,
 )
+from tasks.features import check_features_task
 from tasks.leakage import detect_leakage, numeric_view
 from tasks.leakage_rows import check_split_leakage, measure_resampling, row_hashes
 from tasks.load import read_table
@@ -160,7 +161,8 @@ def test_dropped_columns_are_not_checked(table: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "flag"), [("is_fraud", "--label"), ("event_time", "--label-time")]
+    ("role", "flag"),
+    [("is_fraud", "--label"), ("event_time", "--label-time"), ("transaction_id", "--id")],
 )
 def test_unusable_label_or_label_time_fails_naming_it(
     table: pd.DataFrame, role: str, flag: str
@@ -250,3 +252,13 @@ def test_user_schema_that_forbids_infinity_still_fails(tmp_path: Path) -> None:
     declared = declare_schema(params, data, ["x", "y"])
     validated, check = validate_frame(frame, declared, data, params)
     assert validated is None and check.status == "fail" and check.columns == ["x"]
+
+
+def test_a_feature_of_only_infinities_counts_as_empty(table: pd.DataFrame) -> None:
+    frame = table.assign(broken=np.inf)
+    features = [*DATA.feature_columns(table.columns), "broken"]
+    y = frame["is_fraud"].to_numpy()
+    trained = fit_model(frame[features], y, ModelParams(), ResampleParams())
+    checks, _ = check_features_task.fn(trained, frame[features], y, ModelParams())
+    constant = next(c for c in checks if c.code == "constant_features")
+    assert constant.status == "warn" and "empty (all values missing): broken" in constant.summary
