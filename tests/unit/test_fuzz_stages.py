@@ -8,13 +8,15 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import numpy as np
+import pandas as pd
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.params import ModelParams, ResampleParams
+from schemas.params import DataParams, ModelParams, ResampleParams, SplitParams
 from tasks.load import InputError, read_columns, read_table
 from tasks.profile import drop_unlabelled, measure_label
 from tasks.quirks import check_quirks
+from tasks.split import judge_split, make_split
 from tasks.training import InsufficientMinority, fit_model, positive_scores
 from tests.unit.fuzz_tables import (
     FILE_KINDS,
@@ -77,3 +79,16 @@ def test_training_takes_the_cleaned_table(table: Table, model: str) -> None:
         return
     scores = positive_scores(trained.model, labelled[features])
     assert np.isfinite(scores).all()
+
+
+# --- crashes the properties found, kept as plain tests -------------------------------------
+
+
+def test_a_tiny_table_splits_at_random_and_the_split_check_says_what_is_missing() -> None:
+    # Five rows: a stratified holdout of one row cannot hold both classes (sklearn raised).
+    frame = pd.DataFrame({"y": [0, 1, 1, 0, 0], "x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    data = DataParams(path="t.csv", label="y")
+    split = make_split(frame, data, SplitParams())
+    (check,) = judge_split(split, frame["y"], 1, data)
+    assert len(split.holdout) == 1 and len(split.train) == 4
+    assert check.code == "insufficient_minority" and check.status == "fail"
