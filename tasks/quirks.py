@@ -297,6 +297,11 @@ class Unusable:
         return {"column": self.column, "kind": self.kind, "role": self.role}
 
 
+def _single_columns(frame: pd.DataFrame) -> list[object]:
+    """Return the column names that occur once; a repeated name is the schema's to report."""
+    return list(frame.columns[~frame.columns.duplicated(keep=False)])
+
+
 def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
     """Return the columns the checks cannot use, each with its kind and its role."""
     roles = {data.label: "label", data.id_column: "id"}
@@ -304,7 +309,7 @@ def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
         roles[data.label_time] = "label_time"
     dropped = set(data.drop)
     found = []
-    for column in frame.columns:
+    for column in _single_columns(frame):
         name = str(column)
         if name in dropped:
             continue
@@ -390,7 +395,7 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
         )
         return frame, [not_run, unusable_check]
     kept = frame.drop(columns=left_out) if left_out else frame
-    numeric = [str(c) for c in kept.columns if str(c) not in set(data.drop)]
+    numeric = [str(c) for c in _single_columns(kept) if str(c) not in set(data.drop)]
     non_finite = measure_non_finite(kept, numeric, data.id_column)
     return clean_non_finite(kept, non_finite), [judge_non_finite(non_finite), unusable_check]
 

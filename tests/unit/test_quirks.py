@@ -262,3 +262,11 @@ def test_a_feature_of_only_infinities_counts_as_empty(table: pd.DataFrame) -> No
     checks, _ = check_features_task.fn(trained, frame[features], y, ModelParams())
     constant = next(c for c in checks if c.code == "constant_features")
     assert constant.status == "warn" and "empty (all values missing): broken" in constant.summary
+
+
+def test_repeated_column_names_are_left_to_the_schema() -> None:
+    frame = pd.DataFrame([[0, np.inf, [1], 2.0], [1, 1.0, [2], np.inf]])
+    frame.columns = pd.Index(["y", "a", "a", "b"])
+    cleaned, (non_finite, unusable) = check_quirks(frame, DataParams(path="t.csv", label="y"))
+    assert unusable.status == "pass" and non_finite.columns == ["b"]
+    assert list(cleaned.columns) == ["y", "a", "a", "b"] and np.isnan(cleaned["b"].iloc[1])
