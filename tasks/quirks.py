@@ -156,9 +156,9 @@ def measure_non_finite(
         if not is_float_dtype(values.dtype):
             continue
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        bad = is_overflowing(numbers)
-        if not bad.any():
+        if as_finite(numbers) is numbers:
             continue
+        bad = is_overflowing(numbers)
         positions = np.flatnonzero(bad)
         flagged = numbers[positions]
         examples: list[dict[str, JsonValue]] = []

@@ -116,9 +116,11 @@ def tables(
     kinds: tuple[str, ...] = FEATURE_KINDS,
     unique_names: bool = True,
     min_features: int = 0,
+    min_rows: int = 0,
 ) -> Table:
     """Draw a table: a label, maybe a label time and an id, and up to five features."""
-    rows = draw(st.sampled_from([0, 1, 2]) | st.integers(3, 40))
+    rows = draw(st.sampled_from([0, 1, 2]) | st.integers(3, 40)) if not min_rows else 0
+    rows = max(rows, draw(st.integers(min_rows, min_rows + 60)) if min_rows else rows)
     used: list[str] = []
 
     def name(role: bool = False) -> str:
