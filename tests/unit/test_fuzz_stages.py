@@ -63,7 +63,10 @@ def test_infinite_and_huge_numbers_reach_every_measure_without_crashing(table: T
 
 
 @settings(FUZZ, max_examples=40)
-@given(numeric_tables() | tables(), st.sampled_from(["logistic_regression", "random_forest"]))
+@given(
+    numeric_tables() | tables(min_rows=20),
+    st.sampled_from(["logistic_regression", "random_forest"]),
+)
 def test_training_takes_the_cleaned_table(table: Table, model: str) -> None:
     data = table.data()
     frame, checks = check_quirks(table.frame, data)
