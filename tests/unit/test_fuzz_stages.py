@@ -95,3 +95,11 @@ def test_a_tiny_table_splits_at_random_and_the_split_check_says_what_is_missing(
     (check,) = judge_split(split, frame["y"], 1, data)
     assert len(split.holdout) == 1 and len(split.train) == 4
     assert check.code == "insufficient_minority" and check.status == "fail"
+
+
+def test_a_column_named_dask_is_validated_like_any_other() -> None:
+    # pandera mistook the frame for a Dask DataFrame and raised AttributeError.
+    frame = pd.DataFrame({"y": [0, 1, 0, 1], "dask": [None, None, None, None]})
+    assert run_data_stages(frame, DataParams(path="t.csv", label="y")) == ["schema_invalid"]
+    frame["dask"] = [1.0, 2.0, 3.0, 4.0]
+    assert "schema_invalid" not in run_data_stages(frame, DataParams(path="t.csv", label="y"))
