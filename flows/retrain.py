@@ -27,6 +27,7 @@ from tasks.load import InputError, load_task, read_columns
 from tasks.parallel import leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import publish_task, write_report
+from tasks.quirks import check_quirks_task
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
 from tasks.training import (
@@ -117,6 +118,12 @@ def _data_stages(
     if (failed := recorder.add(check)) or validated is None:
         return failed or check
     frame = validated
+
+    # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
+    with recorder.stage("load"):
+        frame, quirks = check_quirks_task(frame, data)
+    if failed := recorder.add(*quirks):
+        return failed
 
     with recorder.stage("profile"):
         frame, profile, checks = profile_label_task(frame, data.label)

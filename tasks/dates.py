@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pandas.api.types import (
+    infer_dtype,
     is_bool_dtype,
     is_datetime64_any_dtype,
     is_float_dtype,
@@ -60,6 +61,9 @@ def looks_like_iso_dates(values: pd.Series) -> bool:
     """Return whether every sampled present value is an ISO date or datetime string."""
     sample = sample_present(values)
     if sample.empty:
+        return False
+    # Only text can be dates here: bytes, lists or dicts as text would fail or mislead.
+    if infer_dtype(sample, skipna=True) != "string":
         return False
     return bool(sample.astype(str).str.match(ISO_DATE).all())
 

@@ -3,6 +3,7 @@ and columns that alone separate the classes (a leakage sign)."""
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_float_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -10,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from schemas.params import ModelParams
 from schemas.report import CheckResult
+from tasks.quirks import as_finite
 from tasks.training import Trained, split_feature_kinds
 
 HIGH_CARDINALITY = "high_cardinality_features"
@@ -88,11 +90,18 @@ def prepared_training_part(trained: Trained, X_train: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(values, columns=[str(n) for n in preparer.get_feature_names_out()])
 
 
+def _all_missing(values: pd.Series) -> bool:
+    """Whether no value is usable: all missing, or (numbers) all infinite or overflowing."""
+    if is_float_dtype(values.dtype):
+        return bool(np.isnan(as_finite(values.to_numpy(dtype="float64", na_value=np.nan))).all())
+    return bool(values.isna().all())
+
+
 def measure_constant_features(
     prepared: pd.DataFrame, X_train: pd.DataFrame
 ) -> dict[str, JsonValue]:
     """Name the input features that are empty, or constant once preprocessed."""
-    empty: list[JsonValue] = [str(c) for c in X_train.columns if X_train[c].isna().all()]
+    empty: list[JsonValue] = [str(c) for c in X_train.columns if _all_missing(X_train[c])]
     # A column counts as constant only if its values and its missing-value indicator
     # are both constant: a column present only for one class is information, not noise.
     varies: dict[str, bool] = {}

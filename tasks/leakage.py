@@ -43,6 +43,7 @@ from tasks.dates import (
     to_days,
 )
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
+from tasks.quirks import as_finite, column_kind, usable_columns
 
 TEMPORAL = "temporal_leakage"
 MISSINGNESS = "missingness_leakage"
@@ -676,7 +677,8 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
     if is_datetime64_any_dtype(dtype):
         return to_days(values)
     if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
-        return values.to_numpy(dtype="float64", na_value=np.nan)
+        # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
+        return as_finite(values.to_numpy(dtype="float64", na_value=np.nan))
     return None
 
 
@@ -1008,7 +1010,11 @@ def detect_leakage(
     """Run every whole-table leakage check, then apply the on_leakage policy."""
     from tasks.leakage_rows import check_resampling_leakage
 
-    features = data.feature_columns(frame.columns)
+    # Columns no check can use (lists, bytes, mixed objects) are left out of every measure.
+    features = usable_columns(frame, data.feature_columns(frame.columns))
+    id_column = (
+        data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
+    )
     positive = (frame[data.label] == positive_class).to_numpy()
     bins = time_bins(frame[data.label_time]) if data.label_time else None
     try:
@@ -1031,7 +1037,7 @@ def detect_leakage(
             measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
         ),
         judge_order(
-            measure_order(frame, data.id_column, positive, bins, params.order_auc_warn),
+            measure_order(frame, id_column, positive, bins, params.order_auc_warn),
             params,
             data.label_time,
         ),

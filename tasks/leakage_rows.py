@@ -36,6 +36,7 @@ from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
 from tasks.leakage import as_naive_utc
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
+from tasks.quirks import is_overflowing, usable_columns
 from tasks.split import Split
 
 SPLIT = "split_leakage"
@@ -75,8 +76,24 @@ _LINEAR = 1.0 - 1e-9
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """Return one 64-bit hash per row of the frame (equal rows, equal hashes)."""
-    return np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype="uint64")
+    """Return one 64-bit hash per row of the frame (equal rows, equal hashes).
+
+    Values pandas cannot hash (lists, dicts, bytes) are hashed by their text; such
+    columns are left out of the features before, this keeps the hash total anyway.
+    """
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False)
+    except (TypeError, UnicodeDecodeError):
+        hashed = pd.util.hash_pandas_object(frame.map(_hashable_text), index=False)
+    return np.asarray(hashed, dtype="uint64")
+
+
+def _hashable_text(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return repr(value.tolist())
+    if isinstance(value, list | tuple | dict | set | bytes | bytearray):
+        return repr(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -301,7 +318,7 @@ def check_split_leakage(
     frame: pd.DataFrame, split: Split, data: DataParams, params: LeakageParams
 ) -> CheckResult:
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
-    features = data.feature_columns(frame.columns)
+    features = usable_columns(frame, data.feature_columns(frame.columns))
     order = frame[data.label_time] if data.label_time else None
     measured = measure_split_sharing(frame, features, data.label, split.train, split.holdout, order)
     overlap = None
@@ -613,7 +630,8 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
 
 def _complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     values = frame[columns].to_numpy(dtype="float64", na_value=np.nan)
-    return values[~np.isnan(values).any(axis=1)]
+    # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
+    return values[~(np.isnan(values) | is_overflowing(values)).any(axis=1)]
 
 
 def measure_resampling(

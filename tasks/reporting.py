@@ -27,6 +27,8 @@ PACKAGES = (
 # The checks each flow runs, in order; those not reached before a halt are reported not_run.
 DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("schema_invalid", "schema"),
+    ("non_finite_values", "load"),
+    ("unusable_columns", "load"),
     ("single_class_target", "profile"),
     ("temporal_leakage", "leakage"),
     ("missingness_leakage", "leakage"),

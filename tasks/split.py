@@ -1,5 +1,6 @@
 """The holdout split: by label time when there is one, so the holdout is the future."""
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +119,12 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
 def split_at_random(y: pd.Series, holdout_fraction: float, seed: int) -> Split:
     """Stratified random split; only sound when rows carry no time order."""
     positions = np.arange(len(y))
-    stratify = y.to_numpy() if y.value_counts().min() >= 2 else None
+    counts = y.value_counts()
+    # Stratifying needs two rows per class and room for every class in both parts; a
+    # tiny table splits unstratified and judge_split reports a part without a class.
+    n_holdout = math.ceil(len(y) * holdout_fraction)
+    room = min(n_holdout, len(y) - n_holdout) >= len(counts)
+    stratify = y.to_numpy() if counts.min() >= 2 and room else None
     train, holdout = train_test_split(
         positions, test_size=holdout_fraction, random_state=seed, stratify=stratify
     )

@@ -39,6 +39,7 @@ from sklearn.preprocessing import (
 from schemas.params import ModelParams, ResampleParams
 from schemas.report import CheckResult
 from tasks.dates import to_days
+from tasks.quirks import as_finite
 
 
 def dates_to_days(frame: pd.DataFrame) -> np.ndarray:
@@ -47,6 +48,19 @@ def dates_to_days(frame: pd.DataFrame) -> np.ndarray:
     for i, column in enumerate(frame.columns):
         out[:, i] = to_days(frame[column])
     return out
+
+
+def non_finite_as_missing(values: Any) -> np.ndarray:
+    """Return numbers as float64 with +-inf and overflowing magnitudes as NaN.
+
+    Part of the fitted model, so new rows with such values are imputed like missing
+    ones instead of breaking the scaler (see tasks/quirks.py for the bound).
+    """
+    if isinstance(values, pd.DataFrame):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        numbers = np.asarray(values, dtype="float64")
+    return as_finite(numbers)
 
 
 def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
@@ -97,6 +111,7 @@ def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransfo
             (
                 "numeric",
                 make_pipeline(
+                    FunctionTransformer(non_finite_as_missing, feature_names_out="one-to-one"),
                     SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                     StandardScaler(),
                 ),

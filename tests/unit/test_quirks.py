@@ -1,0 +1,272 @@
+"""Value quirks: non-finite numbers and unusable columns, and every stage that meets them."""
+
+import datetime as dt
+import decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.example_data import make_transactions
+from schemas.params import (
+    DataParams,
+    LeakageParams,
+    ModelParams,
+    ResampleParams,
+    SchemaParams,
+    SplitParams,
+)
+from tasks.features import check_features_task
+from tasks.leakage import detect_leakage, numeric_view
+from tasks.leakage_rows import check_split_leakage, measure_resampling, row_hashes
+from tasks.load import read_table
+from tasks.quirks import (
+    HUGE,
+    NON_FINITE,
+    UNUSABLE,
+    check_quirks,
+    clean_non_finite,
+    column_kind,
+    judge_non_finite,
+    measure_non_finite,
+)
+from tasks.split import make_split
+from tasks.training import fit_model, positive_scores
+from tasks.validation import declare_schema, validate_frame
+
+DATA = DataParams(
+    path="t.csv", label="is_fraud", label_time="event_time", id_column="transaction_id"
+)
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return make_transactions(rows=2000, positive_rate=0.05, seed=3)
+
+
+def _with(frame: pd.DataFrame, column: str, rows: list[int], values: list[float]) -> pd.DataFrame:
+    changed = frame.copy()
+    changed.loc[rows, column] = values
+    return changed
+
+
+def _objects(values: list[object]) -> pd.Series:
+    return pd.Series(values, dtype=object)
+
+
+# --- measuring and judging -----------------------------------------------------------------
+
+
+def test_non_finite_counts_each_kind_and_names_rows_by_position_and_id() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "x": [1.0, np.inf, -np.inf, 1e308, np.nan],
+            "y": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "n": [1, 2, 3, 4, 5],
+        }
+    )
+    (measured,) = measure_non_finite(frame, ["x", "y", "n"], "id")
+    assert (measured.column, measured.count) == ("x", 3)
+    assert (measured.positive_infinity, measured.negative_infinity, measured.huge) == (1, 1, 1)
+    assert [e["position"] for e in measured.examples] == [1, 2, 3]
+    assert [e["id"] for e in measured.examples] == ["b", "c", "d"]
+    assert [e["value"] for e in measured.examples] == ["+inf", "-inf", 1e308]
+
+
+def test_bound_is_inclusive_of_huge_but_not_of_large_honest_values() -> None:
+    frame = pd.DataFrame({"x": [HUGE, -HUGE, 1e99, 1e101]})
+    (measured,) = measure_non_finite(frame, ["x"])
+    assert measured.huge == 1 and measured.examples[0]["position"] == 3
+
+
+def test_judge_warns_with_counts_and_rows_and_passes_when_clean() -> None:
+    frame = pd.DataFrame({"amount": [1.0, np.inf, 2.0]})
+    check = judge_non_finite(measure_non_finite(frame, ["amount"]))
+    assert (check.code, check.status, check.columns) == (NON_FINITE, "warn", ["amount"])
+    assert "amount: 1 value(s) (1 +inf; rows 1)" in check.summary
+    assert "treated as missing" in check.summary
+    clean = judge_non_finite(measure_non_finite(frame.iloc[[0, 2]], ["amount"]))
+    assert clean.status == "pass"
+
+
+def test_cleaning_turns_only_the_flagged_values_missing() -> None:
+    frame = pd.DataFrame({"x": [1.0, np.inf, -1e200, np.nan], "t": ["a", "b", "c", "d"]})
+    cleaned = clean_non_finite(frame, measure_non_finite(frame, ["x", "t"]))
+    assert cleaned["x"].isna().tolist() == [False, True, True, True]
+    assert cleaned["x"].iloc[0] == 1.0 and cleaned["t"].tolist() == ["a", "b", "c", "d"]
+    assert np.isinf(frame["x"].iloc[1]), "the caller's frame is not changed"
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([[1, 2], [3], None], "list"),
+        ([np.array([1, 2]), np.array([3])], "list"),
+        ([{"a": 1}, {"a": 2}], "struct"),
+        ([[("k", 1)], [("j", 2)]], "map"),
+        ([b"\x82", b"x", None], "binary"),
+        ([1, "x", {"k": 1}], "mixed (number, struct, text)"),
+        ([1, "x", None], "mixed (number, text)"),
+        ([True, "yes"], "mixed (boolean, text)"),
+    ],
+)
+def test_unusable_kinds_are_named(values: list[object], kind: str) -> None:
+    assert column_kind(pd.Series(values, dtype=object)) == kind
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", None, np.nan],
+        [1, 2.5, None],
+        [True, False, None],
+        [dt.date(2024, 1, 1), None],
+        [decimal.Decimal("1.5"), 2],
+        [None, None],
+    ],
+)
+def test_scalar_object_columns_are_usable(values: list[object]) -> None:
+    assert column_kind(pd.Series(values, dtype=object)) is None
+
+
+def test_typed_columns_are_usable() -> None:
+    assert column_kind(pd.Series([1.0, np.inf])) is None
+    assert column_kind(pd.Series(["a", "b"], dtype="string")) is None
+    assert column_kind(pd.Series([1 + 2j])) == "complex"
+
+
+# --- the step ------------------------------------------------------------------------------
+
+
+def test_unusable_feature_leaves_the_frame_with_a_warning(table: pd.DataFrame) -> None:
+    frame = table.assign(tags=_objects([[i % 3] for i in range(len(table))]))
+    frame.loc[5, "amount"] = np.inf
+    cleaned, (non_finite, unusable) = check_quirks(frame, DATA)
+    assert "tags" not in cleaned.columns and "tags" in frame.columns
+    assert (unusable.code, unusable.status, unusable.columns) == (UNUSABLE, "warn", ["tags"])
+    assert "tags (list)" in unusable.summary
+    assert non_finite.status == "warn" and np.isnan(cleaned["amount"].iloc[5])
+
+
+def test_dropped_columns_are_not_checked(table: pd.DataFrame) -> None:
+    frame = table.assign(tags=_objects([[i % 3] for i in range(len(table))]), raw=np.inf)
+    data = DATA.model_copy(update={"drop": ["tags", "raw"]})
+    cleaned, checks = check_quirks(frame, data)
+    assert [c.status for c in checks] == ["pass", "pass"]
+    assert "tags" in cleaned.columns and np.isinf(cleaned["raw"]).all()
+
+
+@pytest.mark.parametrize(
+    ("role", "flag"),
+    [("is_fraud", "--label"), ("event_time", "--label-time"), ("transaction_id", "--id")],
+)
+def test_unusable_label_or_label_time_fails_naming_it(
+    table: pd.DataFrame, role: str, flag: str
+) -> None:
+    frame = table.assign(**{role: _objects([[v] for v in table[role]])})
+    same, checks = check_quirks(frame, DATA)
+    unusable = next(c for c in checks if c.code == UNUSABLE)
+    assert unusable.status == "fail" and unusable.columns == [role]
+    assert f"{role!r} ({flag}) holds list values" in unusable.summary
+    assert next(c for c in checks if c.code == NON_FINITE).status == "not_run"
+    assert same is frame
+
+
+def test_no_usable_feature_left_fails() -> None:
+    frame = pd.DataFrame({"y": [0, 1, 0, 1], "blob": [b"a", b"b", b"c", b"d"]})
+    _, checks = check_quirks(frame, DataParams(path="t.csv", label="y"))
+    unusable = next(c for c in checks if c.code == UNUSABLE)
+    assert unusable.status == "fail" and "no usable feature is left" in unusable.summary
+
+
+# --- the crashes of issue 9, point 4 (each raised before) ------------------------------------
+
+
+def test_leakage_detection_treats_infinity_as_missing(table: pd.DataFrame) -> None:
+    # "Input X contains infinity" came from the resampling trace's neighbour search.
+    frame = _with(table, "amount", [3, 10, 50], [np.inf, -np.inf, np.inf])
+    positive = frame["is_fraud"].to_numpy() == 1
+    outcome = detect_leakage(frame, DATA, LeakageParams(), 1)
+    assert {c.code: c.status for c in outcome.checks}["resampling_leakage"] == "pass"
+    traces = measure_resampling(frame, DATA.feature_columns(frame.columns), positive)
+    assert any(t.kind == "segments" and "amount" in t.columns for t in traces)
+    assert np.isnan(numeric_view(frame["amount"])[[3, 10, 50]]).all()
+
+
+def test_training_on_huge_values_imputes_them(table: pd.DataFrame) -> None:
+    # Two 1e308 overflowed the scaler's sums to NaN and LogisticRegression refused them.
+    frame = _with(table, "amount", [3, 10], [1e308, 1e308])
+    features = DATA.feature_columns(frame.columns)
+    y = frame["is_fraud"].to_numpy()
+    trained = fit_model(frame[features], y, ModelParams(), ResampleParams())
+    new_rows = _with(frame.iloc[:20].reset_index(drop=True), "amount", [0, 1], [np.inf, -1e300])
+    scores = positive_scores(trained.model, new_rows[features])
+    assert np.isfinite(scores).all()
+    unchanged = positive_scores(trained.model, frame.iloc[2:4][features])
+    assert np.isfinite(unchanged).all()
+
+
+def test_leakage_and_split_skip_a_list_column(table: pd.DataFrame) -> None:
+    frame = table.assign(tags=_objects([np.array([i % 3, i % 7]) for i in range(len(table))]))
+    outcome = detect_leakage(frame, DATA, LeakageParams(), 1)
+    measured = next(c for c in outcome.checks if c.code == "target_leakage").metrics
+    assert measured["columns_checked"] == len(DATA.feature_columns(table.columns))
+    split = make_split(frame, DATA, SplitParams())
+    assert check_split_leakage(frame, split, DATA, LeakageParams()).status == "pass"
+
+
+def test_row_hashes_take_unhashable_values() -> None:
+    frame = pd.DataFrame({"l": [[1], [1], [2]], "d": [{"a": 1}, {"a": 1}, {"a": 1}]})
+    hashes = row_hashes(frame)
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_parquet_with_list_struct_and_binary_columns_loads(tmp_path: Path) -> None:
+    path = tmp_path / "nested.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "y": [0, 1, 0],
+                "tags": pa.array([[1, 2], [3], []], type=pa.list_(pa.int64())),
+                "rec": pa.array([{"a": 1}, {"a": 2}, {"a": 3}]),
+                "blob": pa.array([b"\x82", b"x", b"\xff"], type=pa.binary()),
+            }
+        ),
+        path,
+    )
+    frame = read_table(path)
+    kinds = {c: column_kind(frame[c]) for c in ("tags", "rec", "blob")}
+    assert kinds == {"tags": "list", "rec": "struct", "blob": "binary"}
+
+
+def test_user_schema_that_forbids_infinity_still_fails(tmp_path: Path) -> None:
+    schema = tmp_path / "s.yaml"
+    schema.write_text("name: s\ncolumns:\n  x: {dtype: float64, le: 1000}\n  y: {dtype: int64}\n")
+    params = SchemaParams(name=str(schema))
+    data = DataParams(path="t.csv", label="y")
+    frame = pd.DataFrame({"x": [1.0, np.inf, 2.0], "y": [0, 1, 0]})
+    declared = declare_schema(params, data, ["x", "y"])
+    validated, check = validate_frame(frame, declared, data, params)
+    assert validated is None and check.status == "fail" and check.columns == ["x"]
+
+
+def test_a_feature_of_only_infinities_counts_as_empty(table: pd.DataFrame) -> None:
+    frame = table.assign(broken=np.inf)
+    features = [*DATA.feature_columns(table.columns), "broken"]
+    y = frame["is_fraud"].to_numpy()
+    trained = fit_model(frame[features], y, ModelParams(), ResampleParams())
+    checks, _ = check_features_task.fn(trained, frame[features], y, ModelParams())
+    constant = next(c for c in checks if c.code == "constant_features")
+    assert constant.status == "warn" and "empty (all values missing): broken" in constant.summary
+
+
+def test_repeated_column_names_are_left_to_the_schema() -> None:
+    frame = pd.DataFrame([[0, np.inf, [1], 2.0], [1, 1.0, [2], np.inf]])
+    frame.columns = pd.Index(["y", "a", "a", "b"])
+    cleaned, (non_finite, unusable) = check_quirks(frame, DataParams(path="t.csv", label="y"))
+    assert unusable.status == "pass" and non_finite.columns == ["b"]
+    assert list(cleaned.columns) == ["y", "a", "a", "b"] and np.isnan(cleaned["b"].iloc[1])
