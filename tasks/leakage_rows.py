@@ -34,7 +34,7 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
-from tasks.leakage import as_naive_utc
+from tasks.dates import as_naive_utc
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 from tasks.quirks import is_overflowing, usable_columns
 from tasks.split import Split

@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from schemas.params import DataParams, SplitParams
 from schemas.report import CheckResult
-from tasks.leakage import as_naive_utc
+from tasks.dates import as_naive_utc
 
 CODE = "insufficient_minority"
 RANDOM_ON_TIMED = "random_split_on_timed_data"
