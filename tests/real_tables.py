@@ -199,6 +199,15 @@ def _randhie() -> pd.DataFrame:
     return frame
 
 
+def _star98() -> pd.DataFrame:
+    import statsmodels.api as sm
+
+    frame = sm.datasets.star98.load_pandas().data
+    above, below = frame.pop("NABOVE"), frame.pop("NBELOW")
+    frame["majority_above"] = (above > below).astype("int64")
+    return frame
+
+
 def _macrodata() -> pd.DataFrame:
     import statsmodels.api as sm
 
@@ -545,6 +554,27 @@ CORPUS: tuple[RealTable, ...] = (
             "ranks the holdout with ROC-AUC about 0.67 and PR-AUC about four times its "
             "no-skill baseline, with both classes predicted",
         ),
+    ),
+    RealTable(
+        name="star98_math_majority",
+        source="statsmodels: datasets.star98 (California STAR test 1998, 303 school districts)",
+        build=_star98,
+        label="majority_above",
+        label_definition="1 when more of a district's students scored above the national "
+        "math median than below it (107 districts, 35%); no label time, random split",
+        left_out={
+            "NABOVE, NBELOW": "the counts the label compares: together they define it",
+        },
+        quirks="percentages and their products: eight interaction columns are exact "
+        "products of two or three other columns (PERMINTE_AVYRSEXP, PERSPEN_PTRATIO_PCTAF, "
+        "...)",
+        validate=Verdict(
+            0,
+            reason=f"{_HONEST}: the share of low-income pupils is the best single column "
+            "(0.90); the product columns are deterministic functions of other columns, "
+            "which puts districts on curved surfaces, not on SMOTE segments",
+        ),
+        run=Verdict(0, reason="holdout ROC-AUC about 0.97, both classes predicted"),
     ),
     RealTable(
         name="macrodata_gdp_falls",
