@@ -169,8 +169,12 @@ def preflight(params: RetrainParams) -> RetrainParams:
     """
     from schemas.roles import SchemaDeclarationError
     from tasks.load import InputError, read_columns
+    from tasks.publish import output_dir_problem
     from tasks.validation import apply_roles, declare_schema
 
+    problem = output_dir_problem(params.publish.output_dir)
+    if problem is not None:
+        raise UsageError(f"--output-dir (publish.output_dir): {problem}")
     try:
         columns = read_columns(params.data.path)
     except InputError as exc:
@@ -342,9 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--data and --label are required (or give them in --config, or declare "
                 "roles.label in the --schema)"
             )
-        params = preflight(params_from_args(args))
+        params = params_from_args(args)
+        # Where the results go is checked first: nothing is read when they could not be written.
         if args.report:
             check_writable(Path(args.report))
+        params = preflight(params)
     except UsageError as exc:
         print(f"retrain-guard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -373,11 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check_writable(path: Path) -> None:
     """Fail before the run when the report could not be written where asked."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--report {path}: cannot create {path.parent}: {exc.strerror}") from exc
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
+    from tasks.publish import output_dir_problem
+
+    problem = output_dir_problem(path.parent)
+    if problem is not None:
+        raise UsageError(f"--report {path}: its directory {problem}")
+    if path.is_dir() or (path.parent.exists() and not os.access(path.parent, os.W_OK)):
         raise UsageError(f"--report {path}: not a writable file path")
 
 
