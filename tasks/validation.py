@@ -510,7 +510,10 @@ def _describe(column: str | None, check: str, count: int | None, value: JsonValu
     if name == TWO_CLASSES_CHECK:
         return f"{where} holds more than two classes; a binary classifier needs at most two"
     if name == TIME_ZONE_CHECK:
-        return f"{where} mixes time zones; the schema wants one time zone per column"
+        return (
+            f"{where} mixes time zones in {rows or 'some rows'}; the schema wants one time "
+            "zone per column"
+        )
     if rows is None and isinstance(value, str) and value not in ("True", "False"):
         # A check that raised: pandera keeps the error as the failure case.
         return f"{where}: the check {check!r} could not be applied ({value})"
