@@ -222,13 +222,19 @@ def _label_from_schema(args: argparse.Namespace) -> None:
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
-    from tasks.load import InputError, read_columns, read_table
+    from tasks.load import InputError, duplicate_columns, read_columns, read_table
     from tasks.schema_draft import draft_schema, render_draft
 
     try:
         columns = read_columns(args.data)
+        repeated = duplicate_columns(args.data)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    if repeated:
+        raise UsageError(
+            f"{args.data}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
+            "give each column its own name before drafting a schema"
+        )
     for flag, column in (("--label", args.label), ("--label-time", args.label_time),
                          ("--id", args.id_column)):  # fmt: skip
         if column and column not in columns:

@@ -174,10 +174,12 @@ def _data_stages(
     measurable = _without(data, unusable)
     with recorder.stage("leakage"):
         leakage = leakage_checks(frame, measurable, params, profile.positive)
-    recorder.metrics["leakage"] = {
-        **leakage.describe(),
-        "left_out_after_schema": list[JsonValue](unusable),
-    }
+    recorder.metrics["leakage"] = leakage.describe()
+    if unusable:
+        recorder.metrics["leakage"] = {
+            **leakage.describe(),
+            "left_out_after_schema": list[JsonValue](unusable),
+        }
     recorder.add(*_explain_skips(leakage.checks, data, unusable))
     if failed := recorder.first_failure():
         return failed

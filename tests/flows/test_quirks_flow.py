@@ -216,3 +216,31 @@ def test_the_flow_itself_fails_on_an_unusable_output_dir_before_reading(
     assert report.failure.details["setting"] == "publish.output_dir"
     assert state.message.startswith("output_dir_unusable: ")  # type: ignore[union-attr]
     assert report.run["report_path"] is None
+
+
+def test_infer_schema_refuses_a_repeated_column_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _twice_csv(tmp_path)
+    out = tmp_path / "draft.yaml"
+    code = main(["infer-schema", "--data", str(path), "--label", "is_fraud", "--out", str(out)])
+    assert code == 2
+    assert "the header repeats column name(s) 'amount'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_rows_that_cannot_be_read_end_as_input_unreadable_without_traceback(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = make_transactions(rows=300, positive_rate=0.05, seed=3)
+    path = write_table(frame, tmp_path / "bad-rows.csv")
+    # The header reads; a row further down is not UTF-8.
+    path.write_bytes(path.read_bytes() + b"tx-bad,\xff\xfe,1,2,3\n")
+    code = main(["validate", "--data", str(path), *BASE, "--output-dir", str(tmp_path / "out")])
+    captured = capfd.readouterr()
+    assert code == 2
+    logged = captured.out + captured.err + caplog.text
+    # An expected halt: no traceback, and no task run failing on an exception in the log.
+    assert "Traceback" not in logged and "exception" not in logged
+    assert "input_unreadable" in captured.out
+    assert f"retrain-guard: error: {path}: cannot be parsed as csv" in captured.err
