@@ -372,12 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_report(crashed, args.report)
         print(f"retrain-guard: error: {crashed.one_line()}", file=sys.stderr)
         return EXIT_CRASHED
-    report_path = Path(args.report) if args.report else Path(str(report.run.get("report_path")))
+    written = report.run.get("report_path")
+    report_path = Path(args.report) if args.report else Path(str(written)) if written else None
     if args.report:
-        write_report(report, report_path)
+        write_report(report, args.report)
     print(format_summary(report))
-    print(f"report: {report_path}")
-    if report.failure and report.failure.code == "input_unreadable":
+    print(f"report: {report_path or '(not written: the output directory is unusable)'}")
+    # Input or output that cannot be used is exit 2, also when only the flow found it.
+    if report.failure and report.failure.code in ("input_unreadable", "output_dir_unusable"):
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_PASSED if report.status == "passed" else EXIT_HALTED

@@ -244,3 +244,23 @@ def test_rows_that_cannot_be_read_end_as_input_unreadable_without_traceback(
     assert "Traceback" not in logged and "exception" not in logged
     assert "input_unreadable" in captured.out
     assert f"retrain-guard: error: {path}: cannot be parsed as csv" in captured.err
+
+
+def test_an_output_dir_only_the_flow_finds_unusable_is_still_exit_2_with_a_report(
+    example_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import tasks.publish
+
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    # The directory turns into a file between the CLI's check and the run.
+    monkeypatch.setattr(tasks.publish, "output_dir_problem", lambda path: None)
+    report = tmp_path / "report.json"
+    code = main(["validate", "--data", str(example_csv), *BASE, "--output-dir", str(taken),
+                 "--report", str(report)])  # fmt: skip
+    assert code == 2
+    written = json.loads(report.read_text())
+    assert written["failure"]["code"] == "output_dir_unusable"
+    assert written["data"]["rows"] is None, "no data was read"
+    assert f"report: {report}" in capsys.readouterr().out
