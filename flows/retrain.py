@@ -156,7 +156,7 @@ def _data_stages(
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(schema_check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
-    if not data.feature_columns(frame.columns):
+    if empty and not data.feature_columns(frame.columns):
         return _no_features(recorder, empty, "schema", "every feature column is empty")
     unusable = _unusable(frame, data, schema_check, validated is None)
 
@@ -172,8 +172,13 @@ def _data_stages(
         return _skip_leakage(recorder, f"label {data.label!r} has fewer than two classes")
 
     measurable = _without(data, unusable)
+    # An empty column left the table: a declaration of when it is known has nothing to judge.
+    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
+    declared_known = params.model_copy(
+        update={"leakage": params.leakage.model_copy(update={"known_at": known_at})}
+    )
     with recorder.stage("leakage"):
-        leakage = leakage_checks(frame, measurable, params, profile.positive)
+        leakage = leakage_checks(frame, measurable, declared_known, profile.positive)
     recorder.metrics["leakage"] = leakage.describe()
     if unusable:
         recorder.metrics["leakage"] = {

@@ -264,3 +264,17 @@ def test_an_output_dir_only_the_flow_finds_unusable_is_still_exit_2_with_a_repor
     assert written["failure"]["code"] == "output_dir_unusable"
     assert written["data"]["rows"] is None, "no data was read"
     assert f"report: {report}" in capsys.readouterr().out
+
+
+def test_an_empty_column_a_user_schema_allows_warns_and_its_declaration_is_not_a_failure(
+    tmp_path: Path,
+) -> None:
+    frame = make_transactions(rows=2_000, positive_rate=0.05, seed=3)
+    frame["distance_from_home_km"] = float("nan")  # nullable and known_at 0d in the schema
+    path = write_table(frame, tmp_path / "no-distance.parquet")
+    params = params_for(path, tmp_path, schema={"name": str(EXAMPLE_YAML)})
+    report = _report(validate_data(params, return_state=True))
+    assert report.status == "passed", report.one_line()
+    empty = report.check("empty_columns")
+    assert empty is not None and empty.status == "warn"
+    assert empty.columns == ["distance_from_home_km"]
