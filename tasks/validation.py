@@ -392,7 +392,9 @@ def summarise_failures(
             # A dtype name is not data; anything else a check returned or raised may be.
             is_dtype = str(check).startswith(("dtype(", "coerce_dtype("))
             entry["value"] = redact(value) if redact_values and not is_dtype else value
-        entry["message"] = _describe(label, str(check), count, entry.get("value"))
+        entry["message"] = _describe(
+            label, str(check), count, entry.get("value"), entry["threshold"]
+        )
         summary.append(entry)
     # Causes before consequences: absent columns, then dtypes, then values, then the table.
     return sorted(summary, key=_order)
@@ -491,10 +493,24 @@ def _split_args(args: str) -> list[str]:
     return parts
 
 
-def _describe(column: str | None, check: str, count: int | None, value: JsonValue = None) -> str:
+def _describe(
+    column: str | None,
+    check: str,
+    count: int | None,
+    value: JsonValue = None,
+    threshold: JsonValue = None,
+) -> str:
     """Return one sentence about a failing check, in words (never a bare True/False)."""
     where = f"column {column!r}" if column else "the table"
     rows = f"{count:,} row(s)" if count is not None else None
+    if isinstance(threshold, dict) and {"left", "op", "right"} <= threshold.keys():
+        # A comparison between two columns declared in a YAML schema's `checks`.
+        offset = f" {threshold['offset']}" if threshold.get("offset") else ""
+        rule = f"{threshold['left']} {threshold['op']} {threshold['right']}{offset}"
+        if rows is not None:
+            return f"{where} breaks {check!r} ({rule}) in {rows}"
+        if isinstance(value, str) and value not in ("True", "False"):
+            return f"{where}: {check!r} ({rule}) could not be applied ({value})"
     call = _CALL.match(check)
     name, args = (call["name"], _split_args(call["args"])) if call else (check, [])
     if name in ("dtype", "coerce_dtype"):

@@ -193,9 +193,23 @@ def test_example_schema_lists_every_failure_with_rows_and_exact_counts(
     assert opened and [r["index"] for r in opened[0]["rows"]] == [8]
     # A dataframe-level failure is one entry counting rows, not one per column.
     assert len(opened) == 1 and opened[0]["count"] == 1
+    assert (
+        opened[0]["message"]
+        == "the table fails the check 'account_opened_before_event' in 1 row(s)"
+    )
     assert check.metrics["failing_checks"] == len(check.metrics["failures"]) == 4
 
 
 def test_unknown_schema_name_is_a_clear_error() -> None:
     with pytest.raises(SchemaDeclarationError, match="not a known schema"):
         declare_schema(SchemaParams(name="nope"), DATA, ["a"])
+
+
+def test_a_yaml_comparison_is_described_by_its_rule(example_frame: pd.DataFrame) -> None:
+    frame = example_frame.head(300).copy()
+    frame.loc[8, "account_opened_at"] = frame.loc[8, "event_time"] + pd.Timedelta(days=3)
+    _, check = _validate(frame, str(EXAMPLE_YAML))
+    assert check.summary == (
+        "the table breaks 'account_opened_before_event' (account_opened_at <= event_time) "
+        "in 1 row(s)"
+    )
