@@ -75,7 +75,7 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     )
     if report_path is not None:
         write_report(report, report_path)
-    publish_artifacts_task(report, str(report_path or "(not written)"))
+    publish_artifacts_task(report, str(report_path) if report_path else None)
     logger = get_run_logger()
     if failed is None:
         logger.info("Passed; report %s", report_path)

@@ -1,12 +1,16 @@
 """Real-table quirks in the flow: empty and repeated columns, failing schemas, unusable output."""
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import tasks.load
 from flows.cli import main
@@ -216,6 +220,16 @@ def test_the_flow_itself_fails_on_an_unusable_output_dir_before_reading(
     assert report.failure.details["setting"] == "publish.output_dir"
     assert state.message.startswith("output_dir_unusable: ")  # type: ignore[union-attr]
     assert report.run["report_path"] is None
+    artifacts = asyncio.run(_artifact_keys(state.state_details.flow_run_id))
+    assert "retrain-guard-summary" in artifacts and "retrain-guard-report" not in artifacts
+
+
+async def _artifact_keys(flow_run_id: UUID | None) -> set[str]:
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key for a in found if a.key}
 
 
 def test_infer_schema_refuses_a_repeated_column_name(
