@@ -75,7 +75,9 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
 
 
 def measure_empty_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """Return the columns among `columns` that hold no value in any row."""
+    """Return the columns among `columns` that hold no value in any row (none without rows)."""
+    if not len(frame):
+        return []  # a table without rows is the label profile's finding, not its columns'
     return [c for c in columns if c in frame.columns and not bool(frame[c].notna().any())]
 
 

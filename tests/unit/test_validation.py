@@ -86,6 +86,8 @@ def test_empty_feature_columns_are_a_warning_with_the_row_count(
         "column 'violent_recid' is empty in all 7,214 rows; left out of the features"
     )
     assert judge_empty_columns([], len(frame)).status == "pass"
+    # Without rows no column is called empty: the label profile says the table has no class.
+    assert measure_empty_columns(frame.head(0), ["violent_recid", "amount"]) == []
 
 
 def test_dropped_columns_are_not_checked_by_the_schema(example_frame: pd.DataFrame) -> None:
