@@ -169,8 +169,12 @@ def preflight(params: RetrainParams) -> RetrainParams:
     """
     from schemas.roles import SchemaDeclarationError
     from tasks.load import InputError, read_columns
+    from tasks.publish import output_dir_problem
     from tasks.validation import apply_roles, declare_schema
 
+    problem = output_dir_problem(params.publish.output_dir)
+    if problem is not None:
+        raise UsageError(f"--output-dir (publish.output_dir): {problem}")
     try:
         columns = read_columns(params.data.path)
     except InputError as exc:
@@ -218,13 +222,19 @@ def _label_from_schema(args: argparse.Namespace) -> None:
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
-    from tasks.load import InputError, read_columns, read_table
+    from tasks.load import InputError, duplicate_columns, read_columns, read_table
     from tasks.schema_draft import draft_schema, render_draft
 
     try:
         columns = read_columns(args.data)
+        repeated = duplicate_columns(args.data)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    if repeated:
+        raise UsageError(
+            f"{args.data}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
+            "give each column its own name before drafting a schema"
+        )
     for flag, column in (("--label", args.label), ("--label-time", args.label_time),
                          ("--id", args.id_column)):  # fmt: skip
         if column and column not in columns:
@@ -342,9 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--data and --label are required (or give them in --config, or declare "
                 "roles.label in the --schema)"
             )
-        params = preflight(params_from_args(args))
+        params = params_from_args(args)
+        # Where the results go is checked first: nothing is read when they could not be written.
         if args.report:
             check_writable(Path(args.report))
+        params = preflight(params)
     except UsageError as exc:
         print(f"retrain-guard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -360,12 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_report(crashed, args.report)
         print(f"retrain-guard: error: {crashed.one_line()}", file=sys.stderr)
         return EXIT_CRASHED
-    report_path = Path(args.report) if args.report else Path(str(report.run.get("report_path")))
+    written = report.run.get("report_path")
+    report_path = Path(args.report) if args.report else Path(str(written)) if written else None
     if args.report:
-        write_report(report, report_path)
+        write_report(report, args.report)
     print(format_summary(report))
-    print(f"report: {report_path}")
-    if report.failure and report.failure.code == "input_unreadable":
+    print(f"report: {report_path or '(not written: the output directory is unusable)'}")
+    # Input or output that cannot be used is exit 2, also when only the flow found it.
+    if report.failure and report.failure.code in ("input_unreadable", "output_dir_unusable"):
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_PASSED if report.status == "passed" else EXIT_HALTED
@@ -373,11 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check_writable(path: Path) -> None:
     """Fail before the run when the report could not be written where asked."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--report {path}: cannot create {path.parent}: {exc.strerror}") from exc
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
+    from tasks.publish import output_dir_problem
+
+    problem = output_dir_problem(path.parent)
+    if problem is not None:
+        raise UsageError(f"--report {path}: its directory {problem}")
+    if path.is_dir() or (path.parent.exists() and not os.access(path.parent, os.W_OK)):
         raise UsageError(f"--report {path}: not a writable file path")
 
 

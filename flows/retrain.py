@@ -5,12 +5,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.states import Failed, State
+from pydantic import JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt
+from schemas.params import DataParams, RetrainParams
+from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from tasks.artifacts import publish_artifacts_task
 from tasks.diagnosis import diagnose, evidence_from_run
 from tasks.evaluation import (
@@ -23,15 +25,14 @@ from tasks.evaluation import (
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
 from tasks.leakage_rows import split_leakage_task
-from tasks.load import InputError, load_task, read_columns
+from tasks.load import InputError, Unreadable, duplicate_columns, load_task, read_columns
 from tasks.parallel import leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
-from tasks.publish import publish_task, write_report
+from tasks.publish import output_dir_problem, publish_task, write_report
 from tasks.quirks import check_quirks_task
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
 from tasks.training import (
-    InsufficientMinority,
     LabelledModel,
     named_counts,
     plain_value,
@@ -40,10 +41,19 @@ from tasks.training import (
     resampling_check,
     train_task,
 )
-from tasks.validation import DeclaredSchema, declare_schema_task, validate_schema_task
+from tasks.validation import (
+    DeclaredSchema,
+    declare_schema_task,
+    judge_empty_columns,
+    measure_empty_columns,
+    unusable_columns,
+    validate_schema_task,
+)
 
 INPUT_UNREADABLE = "input_unreadable"
 NO_FEATURES = "no_features_left"
+OUTPUT_DIR = "output_dir_unusable"
+LEAKAGE_CHECKS = [code for code, stage in DATA_CHECKS if stage == "leakage"]
 
 
 def _run_name() -> str:
@@ -56,10 +66,17 @@ def _run_name() -> str:
 def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State[Any]:
     """Write and publish the report; a failed check ends the run Failed with its code first."""
     report = recorder.build(failed)
-    report_path = Path(recorder.params.publish.output_dir) / "reports" / f"{_run_name()}.json"
-    report = report.model_copy(update={"run": {**report.run, "report_path": str(report_path)}})
-    write_report(report, report_path)
-    publish_artifacts_task(report, str(report_path))
+    report_path: Path | None = (
+        Path(recorder.params.publish.output_dir) / "reports" / f"{_run_name()}.json"
+    )
+    if failed is not None and failed.code == OUTPUT_DIR:
+        report_path = None  # nowhere to write it: the report lives in the artifacts only
+    report = report.model_copy(
+        update={"run": {**report.run, "report_path": str(report_path) if report_path else None}}
+    )
+    if report_path is not None:
+        write_report(report, report_path)
+    publish_artifacts_task(report, str(report_path) if report_path else None)
     logger = get_run_logger()
     if failed is None:
         logger.info("Passed; report %s", report_path)
@@ -70,9 +87,25 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
 
 
-def _unreadable(recorder: RunRecorder, exc: Exception) -> CheckResult:
+def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
     """Record that the table could not be read, naming the file and the reason."""
-    check = CheckResult(code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(exc))
+    check = CheckResult(code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(reason))
+    recorder.add(check)
+    return check
+
+
+def _output_dir(params: RetrainParams, recorder: RunRecorder) -> CheckResult | None:
+    """Fail at the start, before any data is read, when nothing could be written."""
+    problem = output_dir_problem(params.publish.output_dir)
+    if problem is None:
+        return None
+    check = CheckResult(
+        code=OUTPUT_DIR,
+        stage="run",
+        status="fail",
+        summary=f"publish.output_dir: {problem}; reports and models could not be written",
+        metrics={"setting": "publish.output_dir", "path": params.publish.output_dir},
+    )
     recorder.add(check)
     return check
 
@@ -85,9 +118,10 @@ def _declare(
     with recorder.stage("schema"):
         try:
             columns = read_columns(data.path)
+            duplicates = duplicate_columns(data.path)
         except InputError as exc:
             return _unreadable(recorder, exc)
-        declared = declare_schema_task(data, params.schema_, columns)
+        declared = declare_schema_task(data, params.schema_, columns, duplicates)
     if isinstance(declared, CheckResult):
         recorder.add(declared)
         return declared
@@ -104,53 +138,148 @@ def _declare(
 def _data_stages(
     params: RetrainParams, recorder: RunRecorder, declared: DeclaredSchema
 ) -> tuple[pd.DataFrame, LabelProfile] | CheckResult:
-    """Load, validate, profile and check leakage; return the frame or the failing check."""
+    """Load, validate, profile and check leakage; return the frame or the first failing check.
+
+    A failing schema does not hide the other data checks: they run on the table as read,
+    leaving out what the schema found unusable, and the run halts after this stage with
+    the first failure and every finding in the report.
+    """
     data = params.data
     with recorder.stage("load"):
-        try:
-            frame = load_task(data.path)
-        except (InputError, OSError) as exc:
-            return _unreadable(recorder, exc)
-    recorder.data = DataSummary(rows=len(frame), columns=[str(c) for c in frame.columns])
+        loaded = load_task(data.path)
+    if isinstance(loaded, Unreadable):
+        return _unreadable(recorder, loaded.reason)
+    recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
 
     with recorder.stage("schema"):
-        validated, check = validate_schema_task(frame, declared, data, params.schema_)
-    if (failed := recorder.add(check)) or validated is None:
-        return failed or check
-    frame = validated
+        validated, schema_check = validate_schema_task(loaded, declared, data, params.schema_)
+        frame = loaded if validated is None else validated
+        empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
+    recorder.add(schema_check, judge_empty_columns(empty, len(frame)))
+    frame = frame.drop(columns=empty)
+    if empty and not data.feature_columns(frame.columns):
+        return _no_features(recorder, empty, "schema", "every feature column is empty")
+    unusable = _unusable(frame, data, schema_check, validated is None)
 
     # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
     with recorder.stage("load"):
         frame, quirks = check_quirks_task(frame, data)
-    if failed := recorder.add(*quirks):
-        return failed
-
+    recorder.add(*quirks)
+    role_problems = [
+        c for q in quirks if q.status == "fail" for c in q.columns if c not in data.drop
+    ]
+    unusable = list(dict.fromkeys([*unusable, *role_problems]))
+    if data.label in unusable:
+        reason = f"label {data.label!r} " + (
+            "holds values no check can use" if data.label in role_problems else "failed the schema"
+        )
+        recorder.skip("single_class_target", "profile", reason, [data.label])
+        return _skip_leakage(recorder, reason)
+    if not data.feature_columns(frame.columns) and recorder.first_failure():
+        return _skip_leakage(recorder, "no usable feature is left")
     with recorder.stage("profile"):
         frame, profile, checks = profile_label_task(frame, data.label)
     recorder.data = recorder.data.model_copy(update={"class_counts": dict(profile.counts)})
-    if failed := recorder.add(*checks):
-        return failed
+    recorder.add(*checks)
+    if profile.positive is None:
+        return _skip_leakage(recorder, f"label {data.label!r} has fewer than two classes")
 
+    measurable = _without(data, unusable)
+    # An empty column left the table: a declaration of when it is known has nothing to judge.
+    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
+    declared_known = params.model_copy(
+        update={"leakage": params.leakage.model_copy(update={"known_at": known_at})}
+    )
     with recorder.stage("leakage"):
-        leakage = leakage_checks(frame, data, params, profile.positive)
+        leakage = leakage_checks(frame, measurable, declared_known, profile.positive)
     recorder.metrics["leakage"] = leakage.describe()
-    if failed := recorder.add(*leakage.checks):
+    if unusable:
+        recorder.metrics["leakage"] = {
+            **leakage.describe(),
+            "left_out_after_schema": list[JsonValue](unusable),
+        }
+    recorder.add(*_explain_skips(leakage.checks, data, unusable))
+    if failed := recorder.first_failure():
         return failed
     frame = frame.drop(columns=leakage.dropped)
     if leakage.dropped and not data.feature_columns(frame.columns):
-        nothing_left = CheckResult(
-            code=NO_FEATURES,
-            stage="leakage",
-            status="fail",
-            columns=list(leakage.dropped),
-            summary="leakage.on_leakage 'drop' removed every feature ("
-            + ", ".join(leakage.dropped)
-            + "): nothing is left to train on",
-            metrics={"dropped_columns": list(leakage.dropped)},
+        return _no_features(
+            recorder, leakage.dropped, "leakage", "leakage.on_leakage 'drop' removed every feature"
         )
-        recorder.add(nothing_left)
-        return nothing_left
     return frame, profile
+
+
+def _no_features(recorder: RunRecorder, removed: list[str], stage: Stage, why: str) -> CheckResult:
+    """Record that nothing is left to train on, naming the columns that were removed."""
+    nothing_left = CheckResult(
+        code=NO_FEATURES,
+        stage=stage,
+        status="fail",
+        columns=list(removed),
+        summary=f"{why} ({', '.join(removed)}): nothing is left to train on",
+        metrics={"dropped_columns": list(removed)},
+    )
+    recorder.add(nothing_left)
+    return recorder.first_failure() or nothing_left
+
+
+def _unusable(
+    frame: pd.DataFrame, data: DataParams, schema_check: CheckResult, failed: bool
+) -> list[str]:
+    """Return the columns the later data checks cannot use after a failed schema."""
+    if not failed:
+        return []
+    unusable = unusable_columns(schema_check)
+    # Unvalidated, the label time is as read; only a datetime column can be measured.
+    label_time = data.label_time
+    if (
+        label_time
+        and label_time in frame.columns
+        and label_time not in unusable
+        and not is_datetime64_any_dtype(frame[label_time].dtype)
+    ):
+        unusable.append(label_time)
+    return unusable
+
+
+def _without(data: DataParams, unusable: list[str]) -> DataParams:
+    """Return the data roles with the unusable columns left out of the measures."""
+    if not unusable:
+        return data
+    return data.model_copy(
+        update={
+            "drop": list(dict.fromkeys([*data.drop, *unusable])),
+            "label_time": None if data.label_time in unusable else data.label_time,
+            "id_column": None if data.id_column in unusable else data.id_column,
+        }
+    )
+
+
+def _explain_skips(
+    checks: list[CheckResult], data: DataParams, unusable: list[str]
+) -> list[CheckResult]:
+    """Say why a leakage check did not run when the schema made the label time unusable."""
+    if data.label_time is None or data.label_time not in unusable:
+        return checks
+    reason = (
+        f"not run: label time {data.label_time!r} failed the schema, so no date can be "
+        "checked against it"
+    )
+    return [
+        c.model_copy(update={"summary": reason, "columns": [data.label_time]})
+        if c.status == "not_run" and c.code == "temporal_leakage"
+        else c
+        for c in checks
+    ]
+
+
+def _skip_leakage(recorder: RunRecorder, reason: str) -> CheckResult:
+    """Record the leakage checks as not run for `reason`; return the first failure."""
+    for code in LEAKAGE_CHECKS:
+        recorder.skip(code, "leakage", reason)
+    failed = recorder.first_failure()
+    assert failed is not None, "the leakage checks are skipped only after a failure"
+    return failed
 
 
 @flow(name="validate-data", persist_result=True)
@@ -163,6 +292,8 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     <publish.output_dir>/reports/.
     """
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
+    if unusable_output := _output_dir(params, recorder):
+        return _finish(recorder, unusable_output)
     declared = _declare(params, recorder)
     if isinstance(declared, CheckResult):
         return _finish(recorder, declared)
@@ -183,6 +314,8 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
+    if unusable_output := _output_dir(params, recorder):
+        return _finish(recorder, unusable_output)
     declared = _declare(params, recorder)
     if isinstance(declared, CheckResult):
         return _finish(recorder, declared)
@@ -208,19 +341,10 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     train_times = frame.iloc[split.train][data.label_time] if data.label_time else None
 
     with recorder.stage("train"):
-        try:
-            trained = train_task(X_train, y_train, params.model, params.resample)
-        except InsufficientMinority as exc:
-            too_few = CheckResult(
-                code="insufficient_minority",
-                stage="resample",
-                status="fail",
-                columns=[data.label],
-                summary=str(exc),
-                metrics={"minority_rows": exc.have, "needed": exc.need, "sampler": exc.sampler},
-            )
-            recorder.add(too_few)
-            return _finish(recorder, too_few)
+        trained = train_task(X_train, y_train, params.model, params.resample, data.label)
+        if isinstance(trained, CheckResult):
+            recorder.add(trained)
+            return _finish(recorder, trained)
         feature_checks, separation = check_features_task(trained, X_train, y_train, params.model)
     recorder.add(resampling_check(trained, params.resample, class_names))
     before, after = named_counts(trained, class_names)

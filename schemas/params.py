@@ -65,7 +65,8 @@ class SchemaParams(_Params):
         default=None,
         description="Name of a schema in schemas/ (e.g. 'example'), or the path of a YAML "
         "schema (ending .yaml or .yml). Empty: the baseline schema "
-        "(label present with two classes, label time parseable, no column entirely null).",
+        "(label present with two classes, label time parseable; an entirely empty column "
+        "warns and is left out of the features).",
     )
     max_failure_cases: int = Field(
         default=100, ge=1, le=100_000, description="Failing rows listed per check in the report."

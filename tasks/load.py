@@ -1,5 +1,8 @@
 """Reading the training table: CSV or Parquet, with date columns recognised."""
 
+import csv
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,16 @@ SUPPORTED = (".csv", ".parquet", ".pq")
 
 class InputError(ValueError):
     """The input cannot be used as given; the message names the file, column or setting."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the table could not be read: the load task's answer instead of a raised error."""
+
+    reason: str
+
+
+PERMANENT_IO_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def _kind(path: Path) -> str:
@@ -54,6 +67,29 @@ def read_columns(path: str | Path) -> list[str]:
     if header.columns.empty:
         raise InputError(f"{target}: has no columns")
     return [str(c) for c in header.columns]
+
+
+def duplicate_columns(path: str | Path) -> list[str]:
+    """Return the names the file's header gives to more than one column, in header order.
+
+    pandas silently renames a repeated CSV name (`amount`, `amount.1`), so a CSV header is
+    read raw; a Parquet file's schema lists repeated names as they are.
+
+    Raises:
+        InputError: the header cannot be read.
+    """
+    target = Path(path)
+    kind = _kind(target)
+    try:
+        if kind == "parquet":
+            names = list(pq.read_schema(target).names)
+        else:
+            with target.open(newline="", encoding="utf-8-sig") as handle:
+                names = next(csv.reader(handle), [])
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc
+    counts = Counter(names)
+    return [name for name, count in counts.items() if count > 1 and name != ""]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -113,8 +149,7 @@ def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bo
         exc = state.result(raise_on_failure=False)
     except Exception:
         return False
-    permanent = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
-    return isinstance(exc, OSError) and not isinstance(exc, permanent)
+    return isinstance(exc, OSError) and not isinstance(exc, PERMANENT_IO_ERRORS)
 
 
 @task(
@@ -125,6 +160,15 @@ def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bo
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def load_task(path: str) -> pd.DataFrame:
-    """Read the training table."""
-    return read_table(path)
+def load_task(path: str) -> pd.DataFrame | Unreadable:
+    """Read the training table; an unusable file is returned as Unreadable, not raised.
+
+    An unreadable input is an expected halt: raised inside a task, Prefect would log its
+    traceback. Errors that may pass are still raised, so the task retries them.
+    """
+    try:
+        return read_table(path)
+    except InputError as exc:
+        return Unreadable(str(exc))
+    except PERMANENT_IO_ERRORS as exc:
+        return Unreadable(f"{path}: cannot be read: {exc.strerror or _first_line(exc)}")

@@ -57,6 +57,29 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
+def output_dir_problem(path: str | Path) -> str | None:
+    """Return why reports and models could not be written under `path`, or None if they can.
+
+    Nothing is created: a directory that does not exist yet is fine when its nearest
+    existing ancestor is a writable directory.
+    """
+    target = Path(path)
+    if target.exists():
+        if not target.is_dir():
+            return f"{target} is a file, not a directory"
+        if not os.access(target, os.W_OK | os.X_OK):
+            return f"{target} is not writable"
+        return None
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{target} cannot be created: {ancestor} is a file, not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{target} cannot be created: {ancestor} is not writable"
+    return None
+
+
 def write_report(report: Report, path: str | Path) -> Path:
     """Write the report JSON atomically."""
     target = Path(path)

@@ -29,6 +29,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("schema_invalid", "schema"),
     ("non_finite_values", "load"),
     ("unusable_columns", "load"),
+    ("empty_columns", "schema"),
     ("single_class_target", "profile"),
     ("temporal_leakage", "leakage"),
     ("missingness_leakage", "leakage"),
@@ -96,6 +97,22 @@ class RunRecorder:
         """Record checks; return the first failing one, if any."""
         self.checks.extend(checks)
         return next((c for c in checks if c.status == "fail"), None)
+
+    def skip(self, code: str, stage: Stage, reason: str, columns: list[str] | None = None) -> None:
+        """Record that a check was not run, and why (a check not run is never a pass)."""
+        self.checks.append(
+            CheckResult(
+                code=code,
+                stage=stage,
+                status="not_run",
+                columns=list(columns or []),
+                summary=f"not run: {reason}",
+            )
+        )
+
+    def first_failure(self) -> CheckResult | None:
+        """Return the first failing check recorded so far, if any."""
+        return next((c for c in self.checks if c.status == "fail"), None)
 
     def build(self, failed: CheckResult | None = None) -> Report:
         """Return the report: passed, or failed on `failed` with unreached checks not_run."""

@@ -524,9 +524,32 @@ def predict_from_scores(model: FixedThresholdClassifier, scores: np.ndarray) -> 
     return (scores >= model.threshold).astype("int64")
 
 
+def insufficient_minority_check(exc: InsufficientMinority, label: str | None) -> CheckResult:
+    """Return the insufficient_minority failure of a sampler that had too few minority rows."""
+    return CheckResult(
+        code="insufficient_minority",
+        stage="resample",
+        status="fail",
+        columns=[label] if label else [],
+        summary=str(exc),
+        metrics={"minority_rows": exc.have, "needed": exc.need, "sampler": exc.sampler},
+    )
+
+
 @task(name="train-model", cache_policy=NO_CACHE, persist_result=False)
 def train_task(
-    X_train: pd.DataFrame, y_train: np.ndarray, model: ModelParams, resample: ResampleParams
-) -> Trained:
-    """Resample the training part inside the pipeline and fit the estimator."""
-    return fit_model(X_train, y_train, model, resample)
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    model: ModelParams,
+    resample: ResampleParams,
+    label: str | None = None,
+) -> Trained | CheckResult:
+    """Resample the training part inside the pipeline and fit the estimator.
+
+    Too few minority rows for the sampler is an expected halt: it is returned as the
+    failing check, not raised, so no traceback reaches the log.
+    """
+    try:
+        return fit_model(X_train, y_train, model, resample)
+    except InsufficientMinority as exc:
+        return insufficient_minority_check(exc, label)

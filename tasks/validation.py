@@ -2,6 +2,7 @@
 
 import copy
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,8 +28,11 @@ from schemas.roles import SchemaDeclarationError, SchemaRoles
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
+EMPTY_CODE = "empty_columns"
 MISSING_CHECK = "column_in_dataframe"
 EXTRA_CHECK = "column_in_schema"
+DUPLICATE_CHECK = "unique_column_names"
+TWO_CLASSES_CHECK = "at_most_two_classes"
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,51 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
 
     The label is present, has no missing values and at most two classes (one class is
     the profile stage's `single_class_target`); the label time, if given, parses as a
-    datetime; no column is entirely null.
+    datetime. Columns in data.drop are not checked at all. An entirely empty column is
+    no schema failure: empty_columns warns and leaves it out of the features.
     """
-    not_empty = pa.Check(lambda s: bool(s.notna().any()), name="not_entirely_null")
+    dropped = set(data.drop) - {data.label, data.label_time}
     spec: dict[str, pa.Column] = {
-        column: pa.Column(nullable=True, checks=[not_empty], required=True) for column in columns
+        column: pa.Column(nullable=True, required=True)
+        for column in columns
+        if column not in dropped
     }
     spec[data.label] = pa.Column(
         nullable=False,
-        checks=[pa.Check(lambda s: s.nunique() <= 2, name="at_most_two_classes")],
+        checks=[pa.Check(lambda s: s.nunique() <= 2, name=TWO_CLASSES_CHECK)],
     )
     if data.label_time:
         spec[data.label_time] = pa.Column(pa.DateTime, coerce=True, nullable=False)
     return pa.DataFrameSchema(spec, name=BASELINE, strict=False)
+
+
+def measure_empty_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Return the columns among `columns` that hold no value in any row (none without rows)."""
+    if not len(frame):
+        return []  # a table without rows is the label profile's finding, not its columns'
+    return [c for c in columns if c in frame.columns and not bool(frame[c].notna().any())]
+
+
+def judge_empty_columns(empty: list[str], rows: int) -> CheckResult:
+    """Warn about entirely empty feature columns: they are left out of the features."""
+    if not empty:
+        return CheckResult(
+            code=EMPTY_CODE,
+            stage="schema",
+            status="pass",
+            summary="no feature column is empty in every row",
+            metrics={"empty_columns": [], "rows": rows},
+        )
+    names = ", ".join(repr(c) for c in empty)
+    subject = f"column {names} is" if len(empty) == 1 else f"columns {names} are"
+    return CheckResult(
+        code=EMPTY_CODE,
+        stage="schema",
+        status="warn",
+        columns=list(empty),
+        summary=f"{subject} empty in all {rows:,} rows; left out of the features",
+        metrics={"empty_columns": list(empty), "rows": rows},
+    )
 
 
 def _model_roles(model: type[pa.DataFrameModel]) -> SchemaRoles:
@@ -150,18 +186,26 @@ def apply_roles(data: DataParams, roles: SchemaRoles) -> DataParams:
 
 
 def check_header(
-    declared: DeclaredSchema, data: DataParams, columns: list[str]
+    declared: DeclaredSchema,
+    data: DataParams,
+    columns: list[str],
+    duplicates: list[str] | None = None,
 ) -> CheckResult | None:
-    """Fail on missing (and, when the schema says so, extra) columns from the header alone."""
+    """Fail on repeated names and missing (or, when the schema says so, extra) columns.
+
+    Only the header is read: `duplicates` are the names the raw header repeats.
+    """
     present = set(columns)
     wanted = [str(n) for n, c in declared.schema.columns.items() if c.required]
     wanted += [c for c in (data.label, data.label_time, data.id_column) if c]
     missing = list(dict.fromkeys(c for c in wanted if c not in present))
-    extra = extra_columns(declared, columns)
+    extra = [c for c in extra_columns(declared, columns) if c not in data.drop]
     failing_extra = extra if declared.extra_columns == "fail" else []
-    if not missing and not failing_extra:
+    repeated = list(duplicates or [])
+    if not missing and not failing_extra and not repeated:
         return None
-    failures = [_column_failure(c, MISSING_CHECK) for c in missing]
+    failures = [_column_failure(c, DUPLICATE_CHECK) for c in repeated]
+    failures += [_column_failure(c, MISSING_CHECK) for c in missing]
     failures += [_column_failure(c, EXTRA_CHECK) for c in failing_extra]
     return _failed(declared, failures, extra, read="header")
 
@@ -174,11 +218,13 @@ def extra_columns(declared: DeclaredSchema, columns: list[str]) -> list[str]:
 
 
 def _column_failure(column: str, check: str) -> dict[str, JsonValue]:
-    message = (
-        f"column {column!r} is missing"
-        if check == MISSING_CHECK
-        else f"column {column!r} is not in the schema (extra_columns: fail)"
-    )
+    messages = {
+        MISSING_CHECK: f"column {column!r} is missing",
+        EXTRA_CHECK: f"column {column!r} is not in the schema (extra_columns: fail)",
+        DUPLICATE_CHECK: f"column name {column!r} appears more than once in the header; "
+        "give each column its own name (a CSV reader would silently rename the repeat)",
+    }
+    message = messages[check]
     return {"column": column, "check": check, "count": None, "rows": [], "message": message}
 
 
@@ -348,7 +394,9 @@ def summarise_failures(
             # A dtype name is not data; anything else a check returned or raised may be.
             is_dtype = str(check).startswith(("dtype(", "coerce_dtype("))
             entry["value"] = redact(value) if redact_values and not is_dtype else value
-        entry["message"] = _describe(label, str(check), count, entry.get("value"))
+        entry["message"] = _describe(
+            label, str(check), count, entry.get("value"), entry["threshold"]
+        )
         summary.append(entry)
     # Causes before consequences: absent columns, then dtypes, then values, then the table.
     return sorted(summary, key=_order)
@@ -407,12 +455,92 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _describe(column: str | None, check: str, count: int | None, value: JsonValue = None) -> str:
+# How each built-in pandera check reads in a sentence: "<n> value(s) <phrase>".
+_VALUE_PHRASES = {
+    "greater_than": "not above {0}",
+    "greater_than_or_equal_to": "below {0}",
+    "less_than": "not below {0}",
+    "less_than_or_equal_to": "above {0}",
+    "equal_to": "not equal to {0}",
+    "not_equal_to": "equal to {0}",
+    "in_range": "outside the range {0} to {1}",
+    "isin": "outside the allowed values {0}",
+    "notin": "among the forbidden values {0}",
+    "str_matches": "not matching the pattern {0}",
+    "str_contains": "not containing {0}",
+    "str_startswith": "not starting with {0}",
+    "str_endswith": "not ending with {0}",
+    "str_length": "of a length outside {0} to {1}",
+    "unique_values_eq": "differing from the set {0}",
+}
+_CALL = re.compile(r"^(?P<name>[a-z_]+)\((?P<args>.*)\)$", re.DOTALL)
+
+
+def _split_args(args: str) -> list[str]:
+    """Split a check's argument text at top-level commas (lists keep their commas)."""
+    parts: list[str] = []
+    depth, current = 0, ""
+    for char in args:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def _describe(
+    column: str | None,
+    check: str,
+    count: int | None,
+    value: JsonValue = None,
+    threshold: JsonValue = None,
+) -> str:
+    """Return one sentence about a failing check, in words (never a bare True/False)."""
     where = f"column {column!r}" if column else "the table"
-    if count is None:
-        # Without rows the value is what pandera saw: a dtype, or the error the check raised.
-        return f"{where} fails {check}" + (f": got {value}" if value is not None else "")
-    return f"{where} fails {check} on {count} row(s)"
+    rows = f"{count:,} row(s)" if count is not None else None
+    if isinstance(threshold, dict) and {"left", "op", "right"} <= threshold.keys():
+        # A comparison between two columns declared in a YAML schema's `checks`.
+        offset = f" {threshold['offset']}" if threshold.get("offset") else ""
+        rule = f"{threshold['left']} {threshold['op']} {threshold['right']}{offset}"
+        if rows is not None:
+            return f"{where} breaks {check!r} ({rule}) in {rows}"
+        if isinstance(value, str) and value not in ("True", "False"):
+            return f"{where}: {check!r} ({rule}) could not be applied ({value})"
+    call = _CALL.match(check)
+    name, args = (call["name"], _split_args(call["args"])) if call else (check, [])
+    if name in ("dtype", "coerce_dtype"):
+        wanted = args[0].strip("'\"") if args else "the declared type"
+        if rows is not None:
+            return f"{where}: {rows} hold values that cannot be read as {wanted}"
+        found = f" holds {value}" if isinstance(value, str) and value else ""
+        return f"{where}{found}; the schema wants {wanted}"
+    if name == "not_nullable":
+        return f"{where} has missing values in {rows or 'some rows'}; the schema forbids them"
+    if name == "field_uniqueness":
+        return f"{where} repeats values in {rows or 'some rows'}; the schema wants them unique"
+    if name == TWO_CLASSES_CHECK:
+        return f"{where} holds more than two classes; a binary classifier needs at most two"
+    if name == TIME_ZONE_CHECK:
+        return (
+            f"{where} mixes time zones in {rows or 'some rows'}; the schema wants one time "
+            "zone per column"
+        )
+    if rows is None and isinstance(value, str) and value not in ("True", "False"):
+        # A check that raised: pandera keeps the error as the failure case.
+        return f"{where}: the check {check!r} could not be applied ({value})"
+    if name in _VALUE_PHRASES and len(args) >= _VALUE_PHRASES[name].count("{"):
+        phrase = _VALUE_PHRASES[name].format(*args)
+        return f"{where} has {rows or 'values'} {phrase}"
+    if rows is not None:
+        return f"{where} fails the check {check!r} in {rows}"
+    return f"{where} fails the check {check!r}"
 
 
 def _jsonable(value: Any) -> JsonValue:
@@ -445,15 +573,27 @@ def validate_frame(
 ) -> tuple[pd.DataFrame | None, CheckResult]:
     """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check."""
     schema = declared.schema
-    extra = extra_columns(declared, [str(c) for c in frame.columns])
+    # Columns the run leaves out (data.drop) are not checked at all; they stay in the
+    # frame for what may still name them (a known_at time column).
+    dropped = [
+        c for c in data.drop if c in frame.columns and c not in (data.label, data.label_time)
+    ]
+    if dropped:
+        schema = schema.remove_columns([c for c in dropped if c in schema.columns])
+    extra = [
+        c for c in extra_columns(declared, [str(c) for c in frame.columns]) if c not in dropped
+    ]
     try:
         # A shallow copy validated in place: pandas copies on write, so the caller's frame
         # is untouched and pandera skips its own full copy.
         capped = capped_schema(schema, params.max_failure_cases)
         # pandera takes a frame with a column named 'dask' for a Dask DataFrame (it tests
         # hasattr(frame, "dask")) and breaks; its pandas path is called directly then.
-        run = capped._validate if "dask" in frame.columns else capped.validate
-        validated = run(frame.copy(deep=False), lazy=True, inplace=True)
+        target = frame.drop(columns=dropped) if dropped else frame.copy(deep=False)
+        run = capped._validate if "dask" in target.columns else capped.validate
+        validated = run(target, lazy=True, inplace=True)
+        if dropped:
+            validated = validated.assign(**{c: frame[c] for c in dropped})[list(frame.columns)]
     except pa.errors.SchemaErrors as err:
         failures = summarise_failures(
             err.failure_cases,
@@ -484,6 +624,33 @@ def validate_frame(
     )
 
 
+def unusable_columns(check: CheckResult) -> list[str]:
+    """Return the columns a failed schema check leaves unusable as read.
+
+    A column that is missing, does not have its declared type, holds a label with more
+    than two classes, or made a check raise cannot be measured as the schema means it;
+    columns that merely hold values out of range still can.
+    """
+    found: list[str] = []
+    failures = check.metrics.get("failures")
+    for failure in failures if isinstance(failures, list) else []:
+        if not isinstance(failure, dict) or not failure.get("column"):
+            continue
+        name = str(failure.get("check") or "")
+        raised = failure.get("count") is None and isinstance(failure.get("value"), str)
+        if (
+            raised
+            or name.startswith(("dtype(", "coerce_dtype("))
+            or name
+            in (
+                MISSING_CHECK,
+                TWO_CLASSES_CHECK,
+            )
+        ):
+            found.append(str(failure["column"]))
+    return list(dict.fromkeys(found))
+
+
 def declaration_failure(error: SchemaDeclarationError) -> CheckResult:
     """Return the schema_invalid failure of a schema that is wrong before any data is read."""
     return CheckResult(
@@ -497,7 +664,10 @@ def declaration_failure(error: SchemaDeclarationError) -> CheckResult:
 
 @task(name="declare-schema", cache_policy=NO_CACHE, persist_result=False)
 def declare_schema_task(
-    data: DataParams, params: SchemaParams, columns: list[str]
+    data: DataParams,
+    params: SchemaParams,
+    columns: list[str],
+    duplicates: list[str] | None = None,
 ) -> tuple[DataParams, DeclaredSchema] | CheckResult:
     """Resolve the schema and its roles, and check the header, before reading any row."""
     try:
@@ -505,7 +675,7 @@ def declare_schema_task(
         data = apply_roles(data, declared.roles)
     except SchemaDeclarationError as exc:
         return declaration_failure(exc)
-    failed = check_header(declared, data, columns)
+    failed = check_header(declared, data, columns, duplicates)
     return failed if failed is not None else (data, declared)
 
 

@@ -115,10 +115,18 @@ def test_overfitting_forest_halts_on_near_collapse_and_ranks_overfitting_first(
     assert report.diagnosis[0].cause == "overfitting"
 
 
-def test_a_single_training_minority_row_halts_smote_with_the_count(tmp_path: Path) -> None:
+def test_a_single_training_minority_row_halts_smote_with_the_count(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     path = few_positives(tmp_path, [10])
     report = run(params_for(path, tmp_path, resample={"sampler": "smote"}))
+    # An expected halt inside the train task: the code and summary, never a traceback.
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err + caplog.text
+    assert "Traceback" not in logged and "exception" not in logged
+    assert "insufficient_minority: resample.sampler 'smote' needs at least 2" in logged
     assert report.failure is not None and report.failure.code == "insufficient_minority"
+    assert report.failure.details["columns"] == ["is_fraud"]
     assert report.failure.stage == "resample"
     assert report.failure.details["minority_rows"] == 1
     assert "needs at least 2 minority rows in the training part; it has 1" in (

@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.load import InputError, parse_iso_dates, read_columns, read_table
+from tasks.load import InputError, duplicate_columns, parse_iso_dates, read_columns, read_table
 
 
 def test_csv_iso_dates_become_datetimes_and_other_strings_stay(tmp_path: Path) -> None:
@@ -90,3 +90,37 @@ def test_a_saved_pandas_index_is_not_a_column(tmp_path: Path) -> None:
     frame[frame["x"] > 1].to_parquet(path)  # a filtered frame keeps its index
     assert read_columns(path) == ["x", "y"]
     assert list(read_table(path).columns) == ["x", "y"]
+
+
+def test_a_repeated_csv_name_is_found_in_the_raw_header(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("id,amount,label,amount\n1,2.0,0,3.0\n")
+    # pandas renames the repeat; the raw header still shows it.
+    assert read_columns(path) == ["id", "amount", "label", "amount.1"]
+    assert duplicate_columns(path) == ["amount"]
+    clean = tmp_path / "clean.csv"
+    clean.write_text("id,amount,label,amount.1\n1,2.0,0,3.0\n")
+    assert duplicate_columns(clean) == []
+
+
+def test_a_repeated_parquet_name_is_found_in_its_schema(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "twice.parquet"
+    pq.write_table(
+        pa.table([[1], [2.0], [0], [3.0]], names=["id", "amount", "label", "amount"]), path
+    )
+    assert duplicate_columns(path) == ["amount"]
+
+
+def test_an_unreadable_table_is_returned_by_the_load_task_not_raised(tmp_path: Path) -> None:
+    from tasks.load import Unreadable, load_task
+
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"a,b\n\xff\xfe,1\n")
+    outcome = load_task.fn(str(path))
+    assert isinstance(outcome, Unreadable)
+    assert str(path) in outcome.reason
+    missing = load_task.fn(str(tmp_path / "gone.csv"))
+    assert isinstance(missing, Unreadable) and "gone.csv" in missing.reason

@@ -93,7 +93,13 @@ def test_mixed_time_zones_fail_by_row_unless_normalised(frame: pd.DataFrame) -> 
     assert [r["index"] for r in mixed["rows"]] == [2, 5, 7]
     assert mixed["threshold"]["time_zones_seen"] == {"+00:00": 397, "+02:00": 2, "naive": 1}
     # The cause comes first; the comparison that could not run is about the table, not a column.
-    assert check.summary.startswith("column 'event_time' fails dtype('datetime64[ns]'): got")
+    assert check.summary.startswith(
+        "column 'event_time' holds object; the schema wants datetime64[ns]"
+    )
+    assert mixed["message"] == (
+        "column 'event_time' mixes time zones in 3 row(s); the schema wants one time zone "
+        "per column"
+    )
     compared = _by_check(check)[(None, "account_opened_before_event")]
     assert compared["count"] is None and "TypeError" in str(compared["value"])
 

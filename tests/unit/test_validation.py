@@ -1,9 +1,21 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from schemas.params import DataParams, SchemaParams
 from schemas.roles import SchemaDeclarationError
-from tasks.validation import declare_schema, validate_frame
+from tasks.validation import (
+    _describe,
+    check_header,
+    declare_schema,
+    judge_empty_columns,
+    measure_empty_columns,
+    unusable_columns,
+    validate_frame,
+)
+
+EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "schemas" / "examples" / "transactions.yaml"
 
 DATA = DataParams(path="x", label="is_fraud", label_time="event_time", id_column="transaction_id")
 
@@ -45,15 +57,122 @@ def test_unparseable_label_time_names_column_row_and_value(example_frame: pd.Dat
     assert failures[0]["rows"] == [{"index": 7, "value": "yesterday-ish", "id": "tx-0000007"}]
 
 
-def test_entirely_null_column_and_three_classes_fail_together(example_frame: pd.DataFrame) -> None:
+def test_an_empty_column_is_no_baseline_failure_but_three_classes_are(
+    example_frame: pd.DataFrame,
+) -> None:
     frame = example_frame.head(30).copy()
     frame["empty"] = float("nan")
     frame.loc[3, "is_fraud"] = 1
     frame.loc[4, "is_fraud"] = 2
     _, check = _validate(frame)
     found = _failures(check)
-    assert ("empty", "not_entirely_null") in found
-    assert ("is_fraud", "at_most_two_classes") in found
+    assert list(found) == [("is_fraud", "at_most_two_classes")]
+    assert check.summary == (
+        "column 'is_fraud' holds more than two classes; a binary classifier needs at most two"
+    )
+    assert unusable_columns(check) == ["is_fraud"]
+
+
+def test_empty_feature_columns_are_a_warning_with_the_row_count(
+    example_frame: pd.DataFrame,
+) -> None:
+    frame = example_frame.head(7214).copy()
+    frame["violent_recid"] = float("nan")
+    empty = measure_empty_columns(frame, DATA.feature_columns(frame.columns))
+    assert empty == ["violent_recid"]
+    check = judge_empty_columns(empty, len(frame))
+    assert check.status == "warn" and check.columns == ["violent_recid"]
+    assert check.summary == (
+        "column 'violent_recid' is empty in all 7,214 rows; left out of the features"
+    )
+    assert judge_empty_columns([], len(frame)).status == "pass"
+    # Without rows no column is called empty: the label profile says the table has no class.
+    assert measure_empty_columns(frame.head(0), ["violent_recid", "amount"]) == []
+
+
+def test_dropped_columns_are_not_checked_by_the_schema(example_frame: pd.DataFrame) -> None:
+    frame = example_frame.head(30).copy()
+    frame["broken"] = "text"
+    schema = tmp_yaml_with_int_column("broken")
+    data = DATA.model_copy(update={"drop": ["broken"]})
+    params = SchemaParams(name=str(schema))
+    declared = declare_schema(params, data, list(frame.columns))
+    validated, check = validate_frame(frame, declared, data, params)
+    assert check.status == "pass", check.summary
+    assert validated is not None and list(validated.columns) == list(frame.columns)
+    # Without the drop the same schema fails on the column, in words.
+    declared = declare_schema(params, DATA, list(frame.columns))
+    _, failed = validate_frame(frame, declared, DATA, params)
+    assert failed.status == "fail" and failed.columns == ["broken"]
+    assert "the schema wants int64" in failed.summary or "cannot be read as int64" in (
+        failed.summary
+    )
+
+
+def tmp_yaml_with_int_column(column: str) -> Path:
+    import tempfile
+
+    target = Path(tempfile.mkdtemp()) / "with-int.yaml"
+    target.write_text(
+        EXAMPLE_YAML.read_text().replace(
+            "columns:\n", f"columns:\n  {column}:\n    dtype: int64\n", 1
+        )
+    )
+    return target
+
+
+@pytest.mark.parametrize(
+    ("check", "count", "value", "expected"),
+    [
+        ("not_nullable", 3, None, "column 'x' has missing values in 3 row(s); the schema "
+         "forbids them"),
+        ("dtype('int64')", None, "float64", "column 'x' holds float64; the schema wants int64"),
+        ("coerce_dtype('datetime64[ns]')", 2, None,
+         "column 'x': 2 row(s) hold values that cannot be read as datetime64[ns]"),
+        ("field_uniqueness", 4, None, "column 'x' repeats values in 4 row(s); the schema "
+         "wants them unique"),
+        ("in_range(0, 1)", 1_200, None, "column 'x' has 1,200 row(s) outside the range 0 to 1"),
+        ("greater_than_or_equal_to(0)", 5, None, "column 'x' has 5 row(s) below 0"),
+        ("less_than(10)", 1, None, "column 'x' has 1 row(s) not below 10"),
+        ("isin(['a', 'b'])", 2, None, "column 'x' has 2 row(s) outside the allowed values "
+         "['a', 'b']"),
+        ("str_matches('^q')", 2, None, "column 'x' has 2 row(s) not matching the pattern '^q'"),
+        ("not_entirely_null", None, False, "column 'x' fails the check 'not_entirely_null'"),
+        ("str_matches('q')", None, "AttributeError('Can only use .str accessor')",
+         "column 'x': the check \"str_matches('q')\" could not be applied "
+         "(AttributeError('Can only use .str accessor'))"),
+    ],
+)  # fmt: skip
+def test_every_schema_message_is_in_words(
+    check: str, count: int | None, value: object, expected: str
+) -> None:
+    message = _describe("x", check, count, value)  # type: ignore[arg-type]
+    assert message == expected
+    assert "got False" not in message and "got True" not in message
+
+
+def test_a_user_schema_forbidding_nulls_still_fails_in_words(
+    example_frame: pd.DataFrame,
+) -> None:
+    frame = example_frame.head(50).copy()
+    frame["amount"] = float("nan")
+    _, check = _validate(frame, str(EXAMPLE_YAML))
+    assert check.status == "fail"
+    found = _failures(check)
+    assert found[("amount", "not_nullable")]["message"] == (
+        "column 'amount' has missing values in 50 row(s); the schema forbids them"
+    )
+
+
+def test_repeated_header_names_are_schema_invalid_naming_the_column() -> None:
+    params = SchemaParams()
+    columns = ["is_fraud", "event_time", "transaction_id", "amount", "amount.1"]
+    declared = declare_schema(params, DATA, columns)
+    check = check_header(declared, DATA, columns, ["amount"])
+    assert check is not None and check.status == "fail" and check.code == "schema_invalid"
+    assert check.columns == ["amount"]
+    assert check.summary.startswith("column name 'amount' appears more than once in the header")
+    assert check_header(declared, DATA, columns, []) is None
 
 
 def test_example_schema_lists_every_failure_with_rows_and_exact_counts(
@@ -76,9 +195,23 @@ def test_example_schema_lists_every_failure_with_rows_and_exact_counts(
     assert opened and [r["index"] for r in opened[0]["rows"]] == [8]
     # A dataframe-level failure is one entry counting rows, not one per column.
     assert len(opened) == 1 and opened[0]["count"] == 1
+    assert (
+        opened[0]["message"]
+        == "the table fails the check 'account_opened_before_event' in 1 row(s)"
+    )
     assert check.metrics["failing_checks"] == len(check.metrics["failures"]) == 4
 
 
 def test_unknown_schema_name_is_a_clear_error() -> None:
     with pytest.raises(SchemaDeclarationError, match="not a known schema"):
         declare_schema(SchemaParams(name="nope"), DATA, ["a"])
+
+
+def test_a_yaml_comparison_is_described_by_its_rule(example_frame: pd.DataFrame) -> None:
+    frame = example_frame.head(300).copy()
+    frame.loc[8, "account_opened_at"] = frame.loc[8, "event_time"] + pd.Timedelta(days=3)
+    _, check = _validate(frame, str(EXAMPLE_YAML))
+    assert check.summary == (
+        "the table breaks 'account_opened_before_event' (account_opened_at <= event_time) "
+        "in 1 row(s)"
+    )
