@@ -115,7 +115,7 @@ def test_run_form_shows_the_parameter_fields(
         "Sampler",
         "Class Weight",
         "Decision Threshold",
-        "Min Predicted Share",
+        "Min Predicted To True Ratio",
         "Output Dir",
     ]
     positions = _in_order(dom, titles)
