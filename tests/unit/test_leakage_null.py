@@ -114,7 +114,9 @@ def test_minority_amounts_in_quarters_beside_whole_majority_amounts_are_not_segm
     assert segments.minority_share == 0.0
 
 
-@pytest.mark.parametrize("name", ["credit_card", "derived_ratio", "street_coordinates"])
+@pytest.mark.parametrize(
+    "name", ["credit_card", "derived_ratio", "street_coordinates", "integer_floats_point_mass"]
+)
 def test_real_table_quirks_leave_no_excess_of_segments_or_copies(name: str) -> None:
     case = LOOKALIKES[name](6000, 4)
     for kind in ("copies", "segments"):
