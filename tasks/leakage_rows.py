@@ -369,8 +369,10 @@ def judge_split_sharing(
                 taxonomy="L1.4",
                 detail=f"{measured.shared_vectors} of {measured.holdout_rows} holdout rows "
                 f"repeat a training row's features ({measured.shared_rows} with the same "
-                f"label; {measured.expected_by_chance:.1f} expected by chance): the holdout "
-                "measures memory, not generalisation",
+                f"label; {measured.expected_by_chance:.1f} expected by chance, at most "
+                f"{measured.expected_upper or measured.expected_by_chance:.1f} within the "
+                f"table's own repeat rate, p = {measured.p_value:.2g}): the holdout measures "
+                "memory, not generalisation",
                 severity=measured.share / threshold if threshold > 0 else UNBOUNDED,
                 evidence=measured.as_json(),
             )
