@@ -16,6 +16,7 @@ from tasks.leakage_rows import (
     column_grid,
     decimal_grid,
     independent_copy_share,
+    judge_split_sharing,
     measure_resampling,
     measure_split_sharing,
     segment_share,
@@ -257,3 +258,20 @@ def test_copies_into_the_holdout_of_a_repeating_table_still_fail(name: str) -> N
     # repeat a training row by nature.
     leaky = _split_check(Case("copied", _shared(case.frame, 0.05)))[1]
     assert honest.status == "pass" and leaky.status == "fail"
+
+
+def test_four_repeats_in_a_holdout_of_168_rows_with_one_training_pair_are_chance() -> None:
+    # A modechoice-sized table: 672 training rows holding one pair of identical rows, 168
+    # holdout rows of which 4 repeat a training row. The point estimate is 0.5 rows, so a
+    # fixed margin (3 sqrt(0.5) + 1 = 3.1 rows) halted at 2.1% of the holdout; one pair
+    # measures the rate loosely (two-sigma upper end 168 x 5.83 / 672 = 1.46 rows), and 4
+    # or more happen with probability 0.06 at that rate.
+    repeated = 2
+    upper = 168 * (repeated + 2 * np.sqrt(repeated) + 1) / 672
+    measured = SharedRows(168, 4, 4, 0, 168 * repeated / 672, expected_upper=upper)
+    assert measured.share > LeakageParams().max_shared_row_share
+    assert measured.p_value > 0.01
+    assert judge_split_sharing(measured, LeakageParams(), ["cost"]).status == "pass"
+    # Thirty of 168 (tens of percent beyond the rate) halt.
+    copied = SharedRows(168, 30, 30, 0, 168 * repeated / 672, expected_upper=upper)
+    assert judge_split_sharing(copied, LeakageParams(), ["cost"]).status == "fail"
