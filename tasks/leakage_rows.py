@@ -671,9 +671,15 @@ def _continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     """Return the float columns with many distinct values: where SMOTE leaves its traces.
 
     SMOTE's output is fractional, so a column still of integer type was not interpolated;
-    leaving integers out also avoids lattices on which points line up by chance. A column
-    that is an exact linear function of an earlier one (a fee at a fixed rate) is left
-    out: it would make every segment in the other one look two-dimensional.
+    leaving integers out also avoids lattices on which points line up by chance. A float
+    column whose values are all whole numbers (ages, codes, counts stored as float64, as
+    statsmodels ships them) stays in, but is judged by its values: its grid is 0 decimals
+    (column_grid), so its lattice points are never evidence, and a value shared by many rows
+    (a point mass such as a population of 0) cannot be: a row between two neighbours shares
+    a column's value with one of them only when it shares it with both, and columns in which
+    the neighbours agree are not counted. A column that is an exact linear function of an
+    earlier one (a fee at a fixed rate) is left out: it would make every segment in the
+    other one look two-dimensional.
     """
     chosen: list[str] = []
     for column in features:
