@@ -59,7 +59,13 @@ NOTES = """### Notes
   "credit card" on they copy quirks of real tables (issue 9) that made main at 3a57117 fail
   or warn: a ratio whose numerator is 0 for every minority row, whole-year ages and incomes
   in hundreds, street coordinates on a city grid, whole day counts, a column constant within
-  the minority, correlated low-cardinality columns. 20% positives there.
+  the minority, correlated low-cardinality columns; the last three copy tables of the real
+  corpus (benchmarks/real_tables.py): coded survey answers per person-year stored person by
+  person (randhie) and a long-format table of 840 rows with five pairs of twin travellers
+  stored next to each other (modechoice's small holdout), both halted by split_leakage on
+  main at d9de88c, with no label time (random split); and integer-valued float columns with
+  a class-skewed point mass and its logarithm (anes96), which the rounding-grid rule already
+  passes. 20% positives there (40% for the point mass).
 - Null models (issue 9): a SMOTE segment counts only when the row is off the rounding grid
   (read from majority rows) of a column where its two neighbours differ, or the neighbours
   differ in two or more columns, one without a grid; copies are judged against the larger of
@@ -67,7 +73,10 @@ NOTES = """### Notes
   columns add no factor), in the columns that vary within the minority; the chance level of
   rows shared across the split is the training part's own repeat rate (Good-Turing), capped
   by twice the later half's repeats of the earlier half by label time (copies made before
-  the split sit next to their original in time).
+  the split sit next to their original in time); without a label time the halves are taken
+  in a seeded random order (stored order groups a person's rows) and widen, not cap, the
+  rate. The count is judged by a one-sided binomial tail (below 0.001) at the upper
+  two-sigma end of the estimated rate, not by a fixed margin.
 - Limits by design: a noisy label copy whose ROC-AUC stays under 0.95 is not reported (an
   honest feature can be that strong); SMOTE traces need at least two float columns with 20
   or more distinct minority values (SMOTE output is fractional; integer columns line up by

@@ -42,10 +42,14 @@ class Case:
     drop: tuple[str, ...] = ()
     # The status the expected checks must reach: subtle leaks only warn by design.
     status: str = "fail"
+    # None: the table has no label time (a random split, as most public tables).
+    label_time: str | None = TIME
 
     @property
     def data(self) -> DataParams:
-        return DataParams(path="-", label=LABEL, label_time=TIME, id_column=ID, drop=[*self.drop])
+        return DataParams(
+            path="-", label=LABEL, label_time=self.label_time, id_column=ID, drop=[*self.drop]
+        )
 
 
 def clean_frame(
@@ -518,6 +522,107 @@ def correlated_categories(rows: int, seed: int) -> Case:
     )
 
 
+def coded_survey_years(rows: int, seed: int) -> Case:
+    """Person-years of coded survey answers, stored person by person, with no label time.
+
+    As in a health-insurance panel: each person answers once (plan, age band, income band,
+    sex, chronic conditions, limitation codes) and appears for 2 to 5 years with the same
+    codes, so most rows repeat another row's features. A random holdout repeats training
+    rows at the rate training rows repeat each other; the stored order puts a person's
+    years together, so halves of it in stored order share almost no person.
+    """
+    rng = np.random.default_rng(seed + 2000)
+    years = rng.integers(2, 6, rows)
+    person = np.repeat(np.arange(rows), years)[:rows]
+    people = int(person.max()) + 1
+    codes = {
+        "plan": rng.integers(0, 6, people),
+        "age_band": rng.integers(0, 7, people),
+        "income_band": rng.integers(0, 10, people),
+        "female": rng.integers(0, 2, people),
+        "chronic": rng.poisson(1.2, people).clip(0, 6),
+        "limited": (rng.random(people) < 0.2).astype("int64"),
+    }
+    frailty = 0.8 * codes["chronic"] + 1.2 * codes["limited"] + rng.normal(0, 1, people)
+    heavy = rng.random(rows) < 1 / (1 + np.exp(-(frailty[person] - 4.0)))
+    frame = pd.DataFrame({name: values[person] for name, values in codes.items()})
+    frame.insert(0, ID, [f"p{p:06d}-{i}" for i, p in enumerate(person)])
+    frame[LABEL] = heavy.astype("int64")
+    return Case(
+        "coded survey answers per person-year (most rows repeat; no label time)",
+        frame,
+        innocent=tuple(codes),
+        label_time=None,
+    )
+
+
+def tiny_holdout_duplicates(rows: int, seed: int) -> Case:
+    """A small long-format table (840 rows, holdout of 168) with a few honest duplicates.
+
+    210 travellers x 4 modes, with whole-minute times, whole-dollar costs, income and party
+    size; 5 travellers faced the same options as another one (a standard fare sheet), so
+    20 of the 840 rows repeat another row. No label time: a random split. The table is stored
+    sorted by income, which puts the twins next to each other. `rows` is not used: the
+    pattern is the small holdout.
+    """
+    rng = np.random.default_rng(seed + 3000)
+    travellers, modes = 210, np.array(["air", "train", "bus", "car"])
+    base_time = np.array([60, 300, 360, 330])
+    base_cost = np.array([90, 50, 40, 25])
+    invt = rng.integers(-40, 41, (travellers, 4)) + base_time
+    invc = rng.integers(-15, 16, (travellers, 4)) + base_cost
+    wait = np.column_stack([rng.integers(10, 90, (travellers, 3)), np.zeros(travellers, int)])
+    income = rng.integers(2, 72, travellers)
+    party = rng.integers(1, 4, travellers)
+    twins = rng.choice(travellers, 10, replace=False)
+    for a, b in twins.reshape(-1, 2):
+        for values in (invt, invc, wait, income, party):
+            values[b] = values[a]
+    utility = -0.01 * invt - 0.03 * invc - 0.02 * wait + rng.gumbel(0, 1, (travellers, 4))
+    chosen = utility.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "traveller": np.repeat(np.arange(travellers), 4),
+            "mode": np.tile(modes, travellers),
+            "wait_minutes": wait.ravel(),
+            "vehicle_minutes": invt.ravel(),
+            "cost": invc.ravel(),
+            "income": np.repeat(income, 4),
+            "party_size": np.repeat(party, 4),
+            LABEL: (np.tile(np.arange(4), travellers) == np.repeat(chosen, 4)).astype("int64"),
+        }
+    )
+    frame = frame.sort_values(["income", "traveller"], kind="stable").reset_index(drop=True)
+    frame.insert(0, ID, [f"r{i:04d}" for i in range(len(frame))])
+    return Case(
+        "tiny holdout: long format, a few travellers facing identical options",
+        frame.drop(columns="traveller"),
+        innocent=("mode", "wait_minutes", "vehicle_minutes", "cost", "income", "party_size"),
+        label_time=None,
+    )
+
+
+def integer_floats_point_mass(rows: int, seed: int) -> Case:
+    """Integer-valued float columns, one with a point mass at 0 skewed by class.
+
+    As in an election survey: population of the respondent's place in thousands (whole
+    numbers, 0 for rural places: 32% of the minority, 19% of the majority), its logarithm
+    log(popul + 0.1), whole-year ages and income codes 1-24, all stored as float64.
+    """
+    rng, frame = _base(rows, seed, positive_rate=0.4)
+    n = len(frame)
+    minority = frame[LABEL].to_numpy() == 1
+    rural = rng.random(n) < np.where(minority, 0.32, 0.19)
+    popul = np.where(rural, 0.0, np.round(rng.lognormal(4.0, 1.6, n)))
+    age = rng.normal(np.where(minority, 50, 45), 16, n).clip(18, 92).round()
+    income = rng.integers(1, 25, n).astype("float64")
+    return Case(
+        "integer-valued floats with a class-skewed point mass (popul = 0) and its logarithm",
+        frame.assign(popul=popul, age=age, income=income, logpopul=np.log(popul + 0.1)),
+        innocent=("popul", "age", "income", "logpopul"),
+    )
+
+
 LOOKALIKES: dict[str, Callable[[int, int], Case]] = {
     "clean": clean,
     "drifting_id": drifting_id,
@@ -529,6 +634,9 @@ LOOKALIKES: dict[str, Callable[[int, int], Case]] = {
     "day_counts": day_counts,
     "constant_in_class": constant_in_class,
     "correlated_categories": correlated_categories,
+    "coded_survey_years": coded_survey_years,
+    "tiny_holdout_duplicates": tiny_holdout_duplicates,
+    "integer_floats_point_mass": integer_floats_point_mass,
 }
 
 

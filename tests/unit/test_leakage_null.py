@@ -4,21 +4,26 @@ import numpy as np
 import pandas as pd
 import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
+from scipy.stats import binom
 from sklearn.neighbors import NearestNeighbors
 
 from schemas.params import LeakageParams, SplitParams
+from schemas.report import CheckResult
 from tasks.leakage_rows import (
+    SharedRows,
     check_resampling_leakage,
     check_split_leakage,
     column_grid,
     decimal_grid,
     independent_copy_share,
+    judge_split_sharing,
     measure_resampling,
     measure_split_sharing,
     segment_share,
 )
+from tasks.quirks import usable_columns
 from tasks.split import make_split
-from tests.leakage_cases import LABEL, LOOKALIKES, Case, leak_case
+from tests.leakage_cases import LABEL, LOOKALIKES, Case, _shared, leak_case
 
 
 def _positive(case: Case) -> np.ndarray:
@@ -110,7 +115,9 @@ def test_minority_amounts_in_quarters_beside_whole_majority_amounts_are_not_segm
     assert segments.minority_share == 0.0
 
 
-@pytest.mark.parametrize("name", ["credit_card", "derived_ratio", "street_coordinates"])
+@pytest.mark.parametrize(
+    "name", ["credit_card", "derived_ratio", "street_coordinates", "integer_floats_point_mass"]
+)
 def test_real_table_quirks_leave_no_excess_of_segments_or_copies(name: str) -> None:
     case = LOOKALIKES[name](6000, 4)
     for kind in ("copies", "segments"):
@@ -195,3 +202,76 @@ def test_copies_made_before_a_random_split_exceed_the_tables_own_repeats() -> No
     assert check.metrics["training_repeat_share"] > 0.1
     assert check.metrics["training_later_half_repeat_share"] < 0.01
     assert check.status == "fail"
+
+
+def _split_check(case: Case) -> tuple[SharedRows, CheckResult]:
+    split = make_split(case.frame, case.data, SplitParams())
+    features = usable_columns(case.frame, _features(case))
+    order = case.frame[case.label_time] if case.label_time else None
+    measured = measure_split_sharing(case.frame, features, LABEL, split.train, split.holdout, order)
+    return measured, check_split_leakage(case.frame, split, case.data, LeakageParams())
+
+
+def test_without_a_label_time_the_stored_order_does_not_set_the_chance_level() -> None:
+    case = LOOKALIKES["coded_survey_years"](4000, 0)
+    shuffled = Case("shuffled", case.frame.sample(frac=1.0, random_state=3), label_time=None)
+    # Person-years stored person by person: in stored order the later half of training
+    # shares almost no person with the earlier half; in random order three quarters of its
+    # rows repeat the earlier half, and the holdout repeats training at the training
+    # part's own rate.
+    measured, check = _split_check(case)
+    assert measured.shared_vectors > 0.9 * measured.holdout_rows
+    assert measured.later_half_repeat_share > 0.7
+    assert measured.expected_by_chance == pytest.approx(measured.shared_vectors, rel=0.05)
+    assert check.status == "pass"
+    assert _split_check(shuffled)[1].status == "pass"
+
+
+def test_a_few_repeats_in_a_small_holdout_are_judged_against_the_rates_uncertainty() -> None:
+    case = LOOKALIKES["tiny_holdout_duplicates"](0, 0)
+    measured, check = _split_check(case)
+    assert measured.holdout_rows == 168
+    # More repeats than the point estimate by over 1% of the holdout (the failure level):
+    # the training part's own handful of duplicates measures its rate loosely, and the
+    # binomial tail at the upper end of that rate finds the count unremarkable.
+    assert measured.shared_vectors - measured.expected_by_chance > 0.01 * measured.holdout_rows
+    assert (measured.expected_upper or 0.0) > measured.expected_by_chance
+    assert measured.p_value > 0.05 and check.status == "pass"
+
+
+def test_the_binomial_tail_is_the_chance_of_at_least_the_count() -> None:
+    rows = SharedRows(100, 5, 5, 0, 1.0, expected_upper=2.0)
+    assert rows.p_value == pytest.approx(1.0 - binom.cdf(4, 100, 0.02))
+    # A continuous table: no chance repeat, so any exact repeat is evidence.
+    assert SharedRows(100, 1, 1, 0, 0.0).p_value == 0.0
+    assert SharedRows(100, 0, 0, 0, 0.0).p_value == 1.0
+    # Every row of a coded table repeats by nature: nothing is unlikely.
+    assert SharedRows(100, 100, 100, 0, 100.0).p_value == 1.0
+
+
+@pytest.mark.parametrize("name", ["credit_card", "constant_in_class"])
+def test_copies_into_the_holdout_of_a_repeating_table_still_fail(name: str) -> None:
+    case = LOOKALIKES[name](4000, 0)
+    honest = _split_check(case)[1]
+    # Training rows copied into the holdout period: a quarter of the holdout, on tables
+    # where 7% (rounded ages and incomes) or 60% (few-valued columns) of holdout rows
+    # repeat a training row by nature.
+    leaky = _split_check(Case("copied", _shared(case.frame, 0.05)))[1]
+    assert honest.status == "pass" and leaky.status == "fail"
+
+
+def test_four_repeats_in_a_holdout_of_168_rows_with_one_training_pair_are_chance() -> None:
+    # A modechoice-sized table: 672 training rows holding one pair of identical rows, 168
+    # holdout rows of which 4 repeat a training row. The point estimate is 0.5 rows, so a
+    # fixed margin (3 sqrt(0.5) + 1 = 3.1 rows) halted at 2.1% of the holdout; one pair
+    # measures the rate loosely (two-sigma upper end 168 x 5.83 / 672 = 1.46 rows), and 4
+    # or more happen with probability 0.06 at that rate.
+    repeated = 2
+    upper = 168 * (repeated + 2 * np.sqrt(repeated) + 1) / 672
+    measured = SharedRows(168, 4, 4, 0, 168 * repeated / 672, expected_upper=upper)
+    assert measured.share > LeakageParams().max_shared_row_share
+    assert measured.p_value > 0.01
+    assert judge_split_sharing(measured, LeakageParams(), ["cost"]).status == "pass"
+    # Thirty of 168 (tens of percent beyond the rate) halt.
+    copied = SharedRows(168, 30, 30, 0, 168 * repeated / 672, expected_upper=upper)
+    assert judge_split_sharing(copied, LeakageParams(), ["cost"]).status == "fail"
