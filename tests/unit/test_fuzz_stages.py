@@ -99,7 +99,10 @@ def test_a_tiny_table_splits_at_random_and_the_split_check_says_what_is_missing(
 
 def test_a_column_named_dask_is_validated_like_any_other() -> None:
     # pandera mistook the frame for a Dask DataFrame and raised AttributeError.
-    frame = pd.DataFrame({"y": [0, 1, 0, 1], "dask": [None, None, None, None]})
+    # A failing label (three classes) shows the schema ran on the frame; an empty column
+    # is no schema failure (empty_columns warns).
+    frame = pd.DataFrame({"y": [0, 1, 2, 1], "dask": [None, None, None, None]})
     assert run_data_stages(frame, DataParams(path="t.csv", label="y")) == ["schema_invalid"]
+    frame["y"] = [0, 1, 0, 1]
     frame["dask"] = [1.0, 2.0, 3.0, 4.0]
     assert "schema_invalid" not in run_data_stages(frame, DataParams(path="t.csv", label="y"))
