@@ -382,13 +382,14 @@ class LabelTime:
     bad_rows: tuple[int, ...] = ()
 
 
-def read_label_time(name: str, values: pd.Series) -> LabelTime:
+def read_label_time(name: str, values: pd.Series, subject: str = "label time") -> LabelTime:
     """Read the label time column as dates by the rules of parse_date_like, never guessing.
 
     The role itself says the column holds dates, so a date-like name is not needed: text in
     ISO 8601 or a year-first format, day-month-year text whose order a value settles,
     integer years (1900-2100), epoch seconds or milliseconds, or yyyymmdd numbers. A
-    column without any value reads as missing dates (the time split reports it).
+    column without any value reads as missing dates (the time split reports it). A column a
+    schema declares as datetime is read the same way (`subject` 'column' in messages).
     """
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
@@ -396,7 +397,7 @@ def read_label_time(name: str, values: pd.Series) -> LabelTime:
     if not bool(values.notna().any()):
         return LabelTime(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), "empty")
     sample = sample_present(values)
-    where = f"label time {name!r}"
+    where = f"{subject} {name!r}"
     if is_bool_dtype(dtype):
         return LabelTime(None, "booleans", f"{where} holds true/false values, not dates")
     read: TextDates | DateColumn | None

@@ -15,8 +15,10 @@ from pydantic import JsonValue
 
 from schemas import SCHEMAS
 from schemas.declaration import (
+    DATES_CHECK,
     TIME_ZONE_CHECK,
     compile_spec,
+    dates_problem,
     is_yaml_reference,
     load_spec,
     with_time_zone_checks,
@@ -355,6 +357,8 @@ def _threshold(
         return {"unique": True}
     if check == "not_nullable":
         return {"nullable": False}
+    if check == DATES_CHECK and column in frame.columns:
+        return {"reason": dates_problem(frame[column])}
     if check == TIME_ZONE_CHECK and column in frame.columns:
         zones = zone_of(frame[column]).value_counts()
         return {"time_zones_seen": {str(k): int(v) for k, v in zones.items()}}
@@ -467,9 +471,11 @@ def _order(entry: dict[str, JsonValue]) -> int:
     check = str(entry["check"])
     if check in (MISSING_CHECK, EXTRA_CHECK):
         return 0
-    if check.startswith(("dtype(", "coerce_dtype(")):
+    if check == DATES_CHECK:  # why the dtype check fails, in words
         return 1
-    return 2 if entry["column"] is not None else 3
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return 2
+    return 3 if entry["column"] is not None else 4
 
 
 def _rows(
@@ -588,6 +594,14 @@ def _describe(
         return f"{where} repeats values in {rows or 'some rows'}; the schema wants them unique"
     if name == TWO_CLASSES_CHECK:
         return f"{where} holds more than two classes; a binary classifier needs at most two"
+    if name == DATES_CHECK:
+        reason = threshold.get("reason") if isinstance(threshold, dict) else None
+        if reason:
+            return f"{reason} ({rows or 'some rows'})"
+        return (
+            f"{where} has {rows or 'values'} that do not read as dates like the other rows; "
+            "write them as ISO 8601 (YYYY-MM-DD)"
+        )
     if name == TIME_ZONE_CHECK:
         return (
             f"{where} mixes time zones in {rows or 'some rows'}; the schema wants one time "

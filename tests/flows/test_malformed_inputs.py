@@ -42,7 +42,7 @@ def _labels_partly_missing() -> pd.DataFrame:
 
 
 TABLES: dict[str, Callable[[], pd.DataFrame]] = {
-    "label_time_all_null": lambda: _base().assign(t=[None] * ROWS),
+    "label_time_all_null": lambda: _base().assign(t=pd.Series([None] * ROWS, dtype=object)),
     "label_time_unsettled": lambda: _base().assign(t=[d.strftime("%d/%m/%Y") for d in _OPEN]),
     "label_time_day_first": lambda: _base().assign(t=_DAYS.strftime("%d/%m/%Y")),
     "labels_partly_missing": _labels_partly_missing,

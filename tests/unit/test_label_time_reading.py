@@ -1,9 +1,12 @@
 """The baseline schema reads the label time with tasks/dates.py: never a guessed order."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from schemas.declaration import compile_spec, parse_spec, spec_from_schema
 from schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
 from tasks import parallel
 from tasks.dates import read_label_time
@@ -85,13 +88,13 @@ def test_iso_label_time_with_a_bad_value_names_its_row() -> None:
 
 
 def test_the_baseline_allows_rows_without_a_label_or_a_label_time() -> None:
-    times = ["2024-01-01", None, "2024-01-03", "2024-01-04"]
+    times: list[object] = ["2024-01-01", None, "2024-01-03", "2024-01-04"]
     frame, check = _validate(_frame(times, [0, None, 1, 0]))
     assert check.status == "pass" and frame is not None
     assert frame["t"].isna().sum() == 1
 
 
-def test_a_user_schema_that_forbids_missing_labels_still_fails(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_schema_that_forbids_missing_labels_still_fails(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(
         "name: s\ncolumns:\n  x: {dtype: float64}\n  y: {dtype: float64}\n"
@@ -133,5 +136,47 @@ def test_dask_without_prefect_dask_is_named_with_its_install_command(
     assert "compute.task_runner" in check.summary
     assert "pip install 'retrain-guard[dask]'" in check.summary
     assert parallel.check_task_runner(ComputeParams()) is None
-    with pytest.raises(RuntimeError, match="compute.task_runner"):
+    with pytest.raises(RuntimeError, match=r"compute\.task_runner"):
         parallel.dask_runner(compute)
+
+
+# --- A YAML schema's coerced datetime column: the same rules, no guessing ------------------
+
+YAML = (
+    "name: s\ncolumns:\n  x: {dtype: float64}\n  y: {dtype: int64}\n"
+    "  t: {dtype: datetime, coerce: true}\n"
+)
+
+
+def _validate_yaml(frame: pd.DataFrame, tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.yaml"
+    path.write_text(YAML)
+    params = SchemaParams(name=str(path))
+    declared = declare_schema(params, DATA, list(frame.columns))
+    return validate_frame(frame, declared, DATA, params)
+
+
+def test_a_coerced_yaml_datetime_reads_day_first_when_a_value_settles_it(tmp_path: Path) -> None:
+    frame, check = _validate_yaml(_frame(["03/01/2024", "13/01/2024"]), tmp_path)
+    assert check.status == "pass" and frame is not None
+    assert frame["t"].tolist() == [pd.Timestamp("2024-01-03"), pd.Timestamp("2024-01-13")]
+
+
+def test_a_coerced_yaml_datetime_reads_epoch_seconds_not_nanoseconds(tmp_path: Path) -> None:
+    frame, check = _validate_yaml(_frame([1_704_067_200, 1_704_153_600]), tmp_path)
+    assert check.status == "pass" and frame is not None
+    assert frame["t"].iloc[0] == pd.Timestamp("2024-01-01")
+
+
+def test_a_coerced_yaml_datetime_with_an_open_order_fails_in_words(tmp_path: Path) -> None:
+    frame, check = _validate_yaml(_frame(["03/01/2024", "04/02/2024"]), tmp_path)
+    assert frame is None and check.status == "fail"
+    assert check.summary.startswith("column 't' holds day/month/year text")
+    assert "ISO 8601" in check.summary
+    assert unusable_columns(check) == ["t"]
+
+
+def test_a_coerced_yaml_datetime_still_round_trips(tmp_path: Path) -> None:
+    spec = parse_spec(YAML)
+    assert spec_from_schema(compile_spec(spec)) == spec
+    assert spec.columns["t"].coerce is True
