@@ -208,8 +208,8 @@ def _data_stages(
             **leakage.describe(),
             "left_out_after_schema": list[JsonValue](unusable),
         }
-    recorder.add(*_name_unsettled_label_time(_explain_skips(leakage.checks, data, unusable),
-                                             frame, data, unusable))  # fmt: skip
+    explained = _explain_skips(leakage.checks, data, unusable)
+    recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
     if failed := recorder.first_failure():
         return failed
     frame = frame.drop(columns=leakage.dropped)

@@ -407,6 +407,16 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
         iso = present.str.match(ISO_DATE)
         if bool(iso.any()) and float(iso.mean()) >= 0.5:
             sample = sample_present(present[iso])
+            zoned = present[iso].str.contains(_ZONE_SUFFIX, regex=True)
+            if bool(zoned.any()) and not bool(zoned.all()):
+                example = str(present[iso][~zoned].iloc[0])
+                return LabelTime(
+                    None,
+                    "ISO date strings",
+                    f"{where} mixes values with and without a time zone (e.g. {example!r} "
+                    f"has none), so the instant those without one mean is unknown; {ISO_REMEDY} "
+                    "with a zone on every value",
+                )
         read = parse_text_dates(values, sample, formats=True)
         if read is not None and read.values is None and read.unsettled is not None:
             return LabelTime(
@@ -418,20 +428,18 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
             )
         if read is None or read.values is None:
             example = str(sample.iloc[0])
-            return LabelTime(
-                None, "text", f"{where} holds text that does not read as dates (e.g. "
-                f"{example!r}); {ISO_REMEDY}",
-            )  # fmt: skip
+            problem = f"{where} holds text that does not read as dates (e.g. {example!r}); "
+            return LabelTime(None, "text", problem + ISO_REMEDY)
     elif is_numeric_dtype(dtype):
         # The role is the hint: read the numbers as if the name said 'year' and 'date'.
         read = parse_date_like("label_time_year_date", values)
         if read is None:
-            low, high = values.min(), values.max()
-            return LabelTime(
-                None, "numbers", f"{where} holds numbers ({low} to {high}) that are neither "
+            problem = (
+                f"{where} holds numbers ({values.min()} to {values.max()}) that are neither "
                 "years 1900-2100, epoch seconds or milliseconds (2000-2100), nor yyyymmdd "
-                f"dates; {ISO_REMEDY}",
-            )  # fmt: skip
+                "dates; "
+            )
+            return LabelTime(None, "numbers", problem + ISO_REMEDY)
     else:
         return LabelTime(None, str(dtype), f"{where} of type {dtype} does not read as dates")
     parsed = read.values

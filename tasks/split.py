@@ -82,8 +82,9 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
     if not len(ordered):
         # Nothing to cut on: judge_split fails with rows_without_label_time, no traceback.
         empty = np.array([], dtype="int64")
-        return Split(empty, empty, "time", None, 0, untimed_rows=len(times),
-                     asked_fraction=holdout_fraction)  # fmt: skip
+        return Split(
+            empty, empty, "time", None, 0, untimed_rows=len(times), asked_fraction=holdout_fraction
+        )
     n = len(ordered)
     at = pd.Timestamp(ordered[int((n - 1) * (1.0 - holdout_fraction))])
     # The block of rows at that time starts at `first` and ends before `after` (sorted).
@@ -153,8 +154,9 @@ def make_split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> Sp
 def judge_split(
     split: Split, y: pd.Series, positive: object, data: DataParams
 ) -> list[CheckResult]:
-    """Fail when a part lacks a class or no row has a label time; warn on a random split
-    that ignores a label time."""
+    """Fail when a part lacks a class or no row has a label time; warn when a random split
+    ignores a label time.
+    """
     if split.strategy == "time" and split.untimed_rows and split.untimed_rows == len(y):
         return [judge_no_label_times(split, data)]
     y_values = y.to_numpy()

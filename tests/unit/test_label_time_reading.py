@@ -180,3 +180,10 @@ def test_a_coerced_yaml_datetime_still_round_trips(tmp_path: Path) -> None:
     spec = parse_spec(YAML)
     assert spec_from_schema(compile_spec(spec)) == spec
     assert spec.columns["t"].coerce is True
+
+
+def test_a_label_time_mixing_values_with_and_without_a_zone_fails_in_words() -> None:
+    times = ["2024-01-01T00:00:00+01:00", "2024-01-02T00:00:00", "2024-01-03T00:00:00+01:00"]
+    frame, check = _validate(_frame(list(times)))
+    assert frame is None and check.columns == ["t"]
+    assert "mixes values with and without a time zone" in check.summary
