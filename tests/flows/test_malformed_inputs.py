@@ -185,3 +185,14 @@ def test_dask_without_prefect_dask_fails_the_flow_with_a_check(
     assert failure is not None and failure.code == parallel.RUNNER_CODE
     assert "compute.task_runner" in failure.summary
     assert (state.message or "").startswith(parallel.RUNNER_CODE)
+
+
+def test_a_header_only_table_says_it_has_no_labelled_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, "header_only", "validate")
+    assert code == 1
+    assert report["failure"]["code"] == "single_class_target"
+    assert report["failure"]["summary"] == (
+        "label 'y' has no labelled row; a classifier needs two classes"
+    )
