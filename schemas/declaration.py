@@ -469,7 +469,11 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
 
 
 def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
-    """Add the mixed-time-zone check to every datetime column of a schema written in code."""
+    """Add the mixed-time-zone check to every datetime column of a schema written in code.
+
+    A coerced datetime column is read by tasks/dates.py as in a YAML schema (dates_parser),
+    not by pandera's coercion, which guesses the day/month order.
+    """
     for name, column in schema.columns.items():
         dtype = column.dtype
         is_time = dtype is not None and (
@@ -477,7 +481,16 @@ def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
         )
         if not is_time or any(c.name in IMPLIED_CHECKS for c in column.checks):
             continue
-        schema = schema.update_column(name, checks=[*column.checks, *_time_checks(None)])
+        checks = [*column.checks, *_time_checks(None)]
+        if not column.coerce:
+            schema = schema.update_column(name, checks=checks)
+            continue
+        schema = schema.update_column(
+            name,
+            checks=[*checks, pa.Check(reads_as_dates, name=DATES_CHECK)],
+            parsers=[dates_parser(), *(column.parsers or [])],
+            coerce=False,
+        )
     return schema
 
 

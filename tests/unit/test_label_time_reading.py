@@ -4,9 +4,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
+from pandera.typing import Series
 
-from schemas.declaration import compile_spec, parse_spec, spec_from_schema
+from schemas.declaration import (
+    DATES_CHECK,
+    compile_spec,
+    parse_spec,
+    spec_from_schema,
+    with_time_zone_checks,
+)
 from schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
 from tasks import parallel
 from tasks.dates import read_label_time
@@ -187,3 +195,16 @@ def test_a_label_time_mixing_values_with_and_without_a_zone_fails_in_words() -> 
     frame, check = _validate(_frame(list(times)))
     assert frame is None and check.columns == ["t"]
     assert "mixes values with and without a time zone" in check.summary
+
+
+class _CoercedTime(pa.DataFrameModel):
+    t: Series[pd.Timestamp] = pa.Field(coerce=True)
+
+
+def test_a_coerced_datetime_in_a_schema_written_in_code_is_not_guessed_either() -> None:
+    schema = with_time_zone_checks(_CoercedTime.to_schema())
+    settled = schema.validate(pd.DataFrame({"t": ["03/01/2024", "13/01/2024"]}))
+    assert settled["t"].iloc[0] == pd.Timestamp("2024-01-03")
+    with pytest.raises(pa.errors.SchemaErrors) as raised:
+        schema.validate(pd.DataFrame({"t": ["03/01/2024", "04/01/2024"]}), lazy=True)
+    assert DATES_CHECK in set(raised.value.failure_cases["check"])
