@@ -31,7 +31,9 @@ Format (every key but `name` and `columns` optional)::
     # str_matches, and for datetimes time_zone and normalise_time_zones. Strict by default:
     # no coercion, no nulls, and a datetime column mixing zones (or aware and naive values)
     # fails by row unless it sets time_zone and normalise_time_zones (naive values are then
-    # taken to be in time_zone).
+    # taken to be in time_zone). A datetime column with coerce: true is read by
+    # tasks/dates.py, never guessed: ISO 8601, year-first text, dd/mm or mm/dd text only
+    # when a day above 12 settles the order, integer years, epoch seconds or ms, yyyymmdd.
     checks:                        # dataframe-level comparisons, row by row
       - {left: account_opened_at, op: "<=", right: event_time}
       - {left: shipped_at, op: "<=", right: event_time, offset: "+1d", name: shipped_in_time}
