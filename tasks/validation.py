@@ -94,7 +94,8 @@ def read_label_times(
     column = data.label_time
     if declared.lists_columns or not column or column not in frame.columns:
         return frame, None
-    read = read_label_time(column, frame[column])
+    values = frame[column]
+    read = read_label_time(column, values)
     if read.values is None:
         return frame, {
             "column": column,
@@ -106,7 +107,12 @@ def read_label_times(
     if read.bad_rows:
         index = frame.index[list(read.bad_rows)]
         rows = _row_names(frame, index, column, data.id_column, max_cases)
-        shown = frame[column].loc[index[:3]].astype(str).tolist()
+        shown: list[JsonValue] = list(values.loc[index[:3]].astype(str))
+        if declared.redact_values:
+            rows = [
+                {**r, "value": redact(r.get("value"))} if isinstance(r, dict) else r for r in rows
+            ]
+            shown = [redact(v) for v in shown]
         return frame, {
             "column": column,
             "check": LABEL_TIME_CHECK,
@@ -115,7 +121,7 @@ def read_label_times(
             "message": f"label time {column!r} read as {read.how}, but {len(read.bad_rows)} "
             f"value(s) do not parse (e.g. {', '.join(map(repr, shown))}); {ISO_REMEDY}",
         }
-    if read.values is frame[column]:
+    if read.values is values:  # already datetimes
         return frame, None
     return frame.assign(**{column: read.values}), None
 

@@ -208,3 +208,13 @@ def test_a_coerced_datetime_in_a_schema_written_in_code_is_not_guessed_either() 
     with pytest.raises(pa.errors.SchemaErrors) as raised:
         schema.validate(pd.DataFrame({"t": ["03/01/2024", "04/01/2024"]}), lazy=True)
     assert DATES_CHECK in set(raised.value.failure_cases["check"])
+
+
+def test_a_bad_label_time_value_is_redacted_when_asked() -> None:
+    frame = _frame(["2024-01-01", "2024-01-02", "secret-ish", "2024-01-04"])
+    params = SchemaParams(redact_values=True)
+    declared = declare_schema(params, DATA, list(frame.columns))
+    _, check = validate_frame(frame, declared, DATA, params)
+    (failure,) = check.metrics["failures"]
+    assert "secret-ish" not in str(failure)
+    assert str(failure["rows"][0]["value"]).startswith("<str sha256:")
