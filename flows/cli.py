@@ -169,12 +169,16 @@ def preflight(params: RetrainParams) -> RetrainParams:
     """
     from schemas.roles import SchemaDeclarationError
     from tasks.load import InputError, read_columns
+    from tasks.parallel import task_runner_problem
     from tasks.publish import output_dir_problem
     from tasks.validation import apply_roles, declare_schema
 
     problem = output_dir_problem(params.publish.output_dir)
     if problem is not None:
         raise UsageError(f"--output-dir (publish.output_dir): {problem}")
+    runner_problem = task_runner_problem(params.compute)
+    if runner_problem is not None:
+        raise UsageError(runner_problem)
     try:
         columns = read_columns(params.data.path)
     except InputError as exc:
@@ -379,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(report))
     print(f"report: {report_path or '(not written: the output directory is unusable)'}")
     # Input or output that cannot be used is exit 2, also when only the flow found it.
-    if report.failure and report.failure.code in ("input_unreadable", "output_dir_unusable"):
+    unusable = ("input_unreadable", "output_dir_unusable", "task_runner_unavailable")
+    if report.failure and report.failure.code in unusable:
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_PASSED if report.status == "passed" else EXIT_HALTED

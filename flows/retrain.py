@@ -14,6 +14,7 @@ from pydantic import JsonValue
 from schemas.params import DataParams, RetrainParams
 from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from tasks.artifacts import publish_artifacts_task
+from tasks.dates import unsettled_day_month
 from tasks.diagnosis import diagnose, evidence_from_run
 from tasks.evaluation import (
     evaluate_task,
@@ -24,9 +25,10 @@ from tasks.evaluation import (
 )
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
+from tasks.leakage import AMBIGUOUS_DATES, AmbiguousDates, judge_ambiguous_dates
 from tasks.leakage_rows import split_leakage_task
 from tasks.load import InputError, Unreadable, duplicate_columns, load_task, read_columns
-from tasks.parallel import leakage_checks
+from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
 from tasks.quirks import check_quirks_task
@@ -107,6 +109,14 @@ def _output_dir(params: RetrainParams, recorder: RunRecorder) -> CheckResult | N
         metrics={"setting": "publish.output_dir", "path": params.publish.output_dir},
     )
     recorder.add(check)
+    return check
+
+
+def _task_runner(params: RetrainParams, recorder: RunRecorder) -> CheckResult | None:
+    """Fail at the start, before any data is read, when the chosen task runner is missing."""
+    check = check_task_runner(params.compute)
+    if check is not None:
+        recorder.add(check)
     return check
 
 
@@ -198,7 +208,8 @@ def _data_stages(
             **leakage.describe(),
             "left_out_after_schema": list[JsonValue](unusable),
         }
-    recorder.add(*_explain_skips(leakage.checks, data, unusable))
+    explained = _explain_skips(leakage.checks, data, unusable)
+    recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
     if failed := recorder.first_failure():
         return failed
     frame = frame.drop(columns=leakage.dropped)
@@ -273,6 +284,31 @@ def _explain_skips(
     ]
 
 
+def _name_unsettled_label_time(
+    checks: list[CheckResult], frame: pd.DataFrame, data: DataParams, unusable: list[str]
+) -> list[CheckResult]:
+    """Name a label time left text for its unsettled day/month order in ambiguous_dates.
+
+    The schema failed it, so the leakage checks ran without it and could not see it.
+    """
+    column = data.label_time
+    if not column or column not in unusable or column not in frame.columns:
+        return checks
+    order = unsettled_day_month(frame[column])
+    if order is None:
+        return checks
+    found = [AmbiguousDates(column, order)]
+    for check in checks:
+        if check.code == AMBIGUOUS_DATES and isinstance(check.metrics.get("columns"), list):
+            for seen in check.metrics["columns"]:  # type: ignore[union-attr]
+                if isinstance(seen, dict) and seen.get("column") != column:
+                    again = unsettled_day_month(frame[str(seen["column"])])
+                    if again is not None:
+                        found.append(AmbiguousDates(str(seen["column"]), again))
+    judged = judge_ambiguous_dates(found)
+    return [judged if c.code == AMBIGUOUS_DATES else c for c in checks]
+
+
 def _skip_leakage(recorder: RunRecorder, reason: str) -> CheckResult:
     """Record the leakage checks as not run for `reason`; return the first failure."""
     for code in LEAKAGE_CHECKS:
@@ -294,6 +330,8 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
     if unusable_output := _output_dir(params, recorder):
         return _finish(recorder, unusable_output)
+    if missing_runner := _task_runner(params, recorder):
+        return _finish(recorder, missing_runner)
     declared = _declare(params, recorder)
     if isinstance(declared, CheckResult):
         return _finish(recorder, declared)
@@ -316,6 +354,8 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
     if unusable_output := _output_dir(params, recorder):
         return _finish(recorder, unusable_output)
+    if missing_runner := _task_runner(params, recorder):
+        return _finish(recorder, missing_runner)
     declared = _declare(params, recorder)
     if isinstance(declared, CheckResult):
         return _finish(recorder, declared)
@@ -330,7 +370,8 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
 
     with recorder.stage("split"):
         split, checks = split_task(frame, data, params.split, profile.positive)
-        checks = [*checks, split_leakage_task(frame, split, data, params.leakage)]
+        if len(split.train) or len(split.holdout):  # no rows placed: nothing to compare
+            checks = [*checks, split_leakage_task(frame, split, data, params.leakage)]
     recorder.metrics["split"] = split.describe()
     if failed := recorder.add(*checks):
         return _finish(recorder, failed)

@@ -31,7 +31,9 @@ Format (every key but `name` and `columns` optional)::
     # str_matches, and for datetimes time_zone and normalise_time_zones. Strict by default:
     # no coercion, no nulls, and a datetime column mixing zones (or aware and naive values)
     # fails by row unless it sets time_zone and normalise_time_zones (naive values are then
-    # taken to be in time_zone).
+    # taken to be in time_zone). A datetime column with coerce: true is read by
+    # tasks/dates.py, never guessed: ISO 8601, year-first text, dd/mm or mm/dd text only
+    # when a day above 12 settles the order, integer years, epoch seconds or ms, yyyymmdd.
     checks:                        # dataframe-level comparisons, row by row
       - {left: account_opened_at, op: "<=", right: event_time}
       - {left: shipped_at, op: "<=", right: event_time, offset: "+1d", name: shipped_in_time}
@@ -67,6 +69,7 @@ from pydantic import (
 
 from schemas.params import describe_yaml_error
 from schemas.roles import SchemaDeclarationError, SchemaRoles, format_offset, parse_offset
+from tasks.dates import read_label_time
 
 Scalar = int | float | str | bool
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -99,8 +102,9 @@ _BUILTIN = {
 _KEY_OF_CHECK = {name: (key, stat) for key, (name, stat) in _BUILTIN.items()}
 TIME_ZONE_CHECK = "single_time_zone"
 PARSE_CHECK = "parses_as_datetime"
+DATES_CHECK = "reads_as_dates_without_guessing"
 # Checks added to every datetime column, implied by its dtype: not written back to YAML.
-IMPLIED_CHECKS = (TIME_ZONE_CHECK, PARSE_CHECK)
+IMPLIED_CHECKS = (TIME_ZONE_CHECK, PARSE_CHECK, DATES_CHECK)
 _ZONE_SUFFIX = r"(Z|[+-]\d{2}:?\d{2})$"
 _METADATA_KEY = "retrain_guard"
 
@@ -339,6 +343,49 @@ def time_zone_parser(time_zone: str, normalise: bool) -> pa.Parser:
     return pa.Parser(parse, name=f"time_zone({time_zone})")
 
 
+def read_dates(values: pd.Series) -> pd.Series | None:
+    """Return a coerced datetime column's values read by tasks/dates.py, None if they are not.
+
+    pandera's own coercion leaves the day/month order of '03/01/2024' to pandas and reads
+    integers as nanoseconds; the rules of the label time apply instead (never a guess).
+    """
+    read = read_label_time(str(values.name), values, subject="column")
+    if read.values is None or read.bad_rows:
+        return None
+    return read.values
+
+
+def dates_parser() -> pa.Parser:
+    """Return the parser of a coerced datetime column: dates read without a guess."""
+
+    def parse(values: pd.Series) -> pd.Series:
+        if is_datetime64_any_dtype(values.dtype):
+            return values
+        parsed = read_dates(values)
+        # Values that cannot be read without a guess stay as they are: the dtype and
+        # reads_as_dates_without_guessing checks report them.
+        return values if parsed is None else parsed.dt.as_unit("ns")
+
+    return pa.Parser(parse, name="read_dates")
+
+
+def reads_as_dates(values: pd.Series) -> pd.Series | bool:
+    """Fail the present values of a coerced datetime column that could not be read."""
+    if is_datetime64_any_dtype(values.dtype):
+        return True
+    read = read_label_time(str(values.name), values, subject="column")
+    if read.values is None:
+        return values.isna()
+    ok = pd.Series(True, index=values.index)
+    ok.iloc[list(read.bad_rows)] = False
+    return ok
+
+
+def dates_problem(values: pd.Series) -> str | None:
+    """Return in words why a column could not be read as dates (None when it could)."""
+    return read_label_time(str(values.name), values, subject="column").problem
+
+
 def _time_checks(column: ColumnSpec | None) -> list[pa.Check]:
     if column is not None and column.normalise_time_zones:
         return [pa.Check(parses_as_datetime, name=PARSE_CHECK)]
@@ -382,8 +429,14 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
             if value is not None:
                 checks.append(getattr(pa.Check, check_name)(value))
         parsers: list[pa.Parser] = []
+        coerce = column.coerce
         if column.dtype == "datetime":
             checks += _time_checks(column)
+            if column.coerce:
+                # Read by tasks/dates.py, not coerced by pandera (which guesses the order).
+                parsers.append(dates_parser())
+                checks.append(pa.Check(reads_as_dates, name=DATES_CHECK))
+                coerce = False
             if column.time_zone:
                 parsers.append(time_zone_parser(column.time_zone, column.normalise_time_zones))
         columns[name] = pa.Column(
@@ -392,10 +445,15 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
             parsers=parsers or None,
             nullable=column.nullable,
             unique=column.unique,
-            coerce=column.coerce,
+            coerce=coerce,
             required=column.required,
             description=column.description,
-            metadata={_METADATA_KEY: {"normalise_time_zones": column.normalise_time_zones}},
+            metadata={
+                _METADATA_KEY: {
+                    "normalise_time_zones": column.normalise_time_zones,
+                    "coerce": column.coerce,
+                }
+            },
         )
     return pa.DataFrameSchema(
         columns,
@@ -413,7 +471,11 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
 
 
 def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
-    """Add the mixed-time-zone check to every datetime column of a schema written in code."""
+    """Add the mixed-time-zone check to every datetime column of a schema written in code.
+
+    A coerced datetime column is read by tasks/dates.py as in a YAML schema (dates_parser),
+    not by pandera's coercion, which guesses the day/month order.
+    """
     for name, column in schema.columns.items():
         dtype = column.dtype
         is_time = dtype is not None and (
@@ -421,7 +483,16 @@ def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
         )
         if not is_time or any(c.name in IMPLIED_CHECKS for c in column.checks):
             continue
-        schema = schema.update_column(name, checks=[*column.checks, *_time_checks(None)])
+        checks = [*column.checks, *_time_checks(None)]
+        if not column.coerce:
+            schema = schema.update_column(name, checks=checks)
+            continue
+        schema = schema.update_column(
+            name,
+            checks=[*checks, pa.Check(reads_as_dates, name=DATES_CHECK)],
+            parsers=[dates_parser(), *(column.parsers or [])],
+            coerce=False,
+        )
     return schema
 
 
@@ -448,6 +519,7 @@ def _column_spec(column: pa.Column) -> ColumnSpec:
             fields["time_zone"] = str(tz)
         ours = (column.metadata or {}).get(_METADATA_KEY, {})
         fields["normalise_time_zones"] = bool(ours.get("normalise_time_zones", False))
+        fields["coerce"] = bool(column.coerce or ours.get("coerce", False))
     elif text.startswith("string") or text == "str":
         fields["dtype"] = "str"
     else:

@@ -180,6 +180,16 @@ def looks_like_day_month(sample: pd.Series) -> bool:
     return bool(len(sample)) and bool(sample.astype(str).str.match(_DAY_MONTH).all())
 
 
+def unsettled_day_month(values: pd.Series) -> DayMonthOrder | None:
+    """Return the open order of a text column of day-month-year dates, None if not such."""
+    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+        return None
+    if not looks_like_day_month(sample_present(values)):
+        return None
+    order = day_month_order(values)
+    return order if order is not None and order.format is None else None
+
+
 @dataclass(frozen=True)
 class TextDates:
     """Text read as dates: the parsed values, or why the column stays text."""
@@ -349,3 +359,90 @@ def format_offset(offset: pd.Timedelta) -> str:
         if size % step == pd.Timedelta(0):
             return f"{sign}{size // step}{unit}"
     return f"{sign}{size.total_seconds()}s"
+
+
+# --- The label time -------------------------------------------------------------------------
+
+ISO_REMEDY = "write it as ISO 8601 (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS) in the extract"
+
+
+@dataclass(frozen=True)
+class LabelTime:
+    """The label time read as dates, or why it cannot be used.
+
+    `values` is None when the column cannot be read as dates without a guess: `problem`
+    says why in words, `unsettled` holds the day/month order a text column left open.
+    `bad_rows` are the positions of present values that did not parse.
+    """
+
+    values: pd.Series | None
+    how: str
+    problem: str | None = None
+    unsettled: DayMonthOrder | None = None
+    bad_rows: tuple[int, ...] = ()
+
+
+def read_label_time(name: str, values: pd.Series, subject: str = "label time") -> LabelTime:
+    """Read the label time column as dates by the rules of parse_date_like, never guessing.
+
+    The role itself says the column holds dates, so a date-like name is not needed: text in
+    ISO 8601 or a year-first format, day-month-year text whose order a value settles,
+    integer years (1900-2100), epoch seconds or milliseconds, or yyyymmdd numbers. A
+    column without any value reads as missing dates (the time split reports it). A column a
+    schema declares as datetime is read the same way (`subject` 'column' in messages).
+    """
+    dtype = values.dtype
+    if is_datetime64_any_dtype(dtype):
+        return LabelTime(values, "datetime column")
+    if not bool(values.notna().any()):
+        return LabelTime(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), "empty")
+    sample = sample_present(values)
+    where = f"{subject} {name!r}"
+    if is_bool_dtype(dtype):
+        return LabelTime(None, "booleans", f"{where} holds true/false values, not dates")
+    read: TextDates | DateColumn | None
+    if is_object_dtype(dtype) or is_string_dtype(dtype):
+        # A few bad values among ISO dates are reported by row, not a reason to give up.
+        present = values.dropna().astype(str)
+        iso = present.str.match(ISO_DATE)
+        if bool(iso.any()) and float(iso.mean()) >= 0.5:
+            sample = sample_present(present[iso])
+            zoned = present[iso].str.contains(_ZONE_SUFFIX, regex=True)
+            if bool(zoned.any()) and not bool(zoned.all()):
+                example = str(present[iso][~zoned].iloc[0])
+                return LabelTime(
+                    None,
+                    "ISO date strings",
+                    f"{where} mixes values with and without a time zone (e.g. {example!r} "
+                    f"has none), so the instant those without one mean is unknown; {ISO_REMEDY} "
+                    "with a zone on every value",
+                )
+        read = parse_text_dates(values, sample, formats=True)
+        if read is not None and read.values is None and read.unsettled is not None:
+            return LabelTime(
+                None,
+                read.how,
+                f"{where} holds day/month/year text and {read.unsettled.reason()}; it is "
+                f"not read by guessing: {ISO_REMEDY}",
+                unsettled=read.unsettled,
+            )
+        if read is None or read.values is None:
+            example = str(sample.iloc[0])
+            problem = f"{where} holds text that does not read as dates (e.g. {example!r}); "
+            return LabelTime(None, "text", problem + ISO_REMEDY)
+    elif is_numeric_dtype(dtype):
+        # The role is the hint: read the numbers as if the name said 'year' and 'date'.
+        read = parse_date_like("label_time_year_date", values)
+        if read is None:
+            problem = (
+                f"{where} holds numbers ({values.min()} to {values.max()}) that are neither "
+                "years 1900-2100, epoch seconds or milliseconds (2000-2100), nor yyyymmdd "
+                "dates; "
+            )
+            return LabelTime(None, "numbers", problem + ISO_REMEDY)
+    else:
+        return LabelTime(None, str(dtype), f"{where} of type {dtype} does not read as dates")
+    parsed = read.values
+    assert parsed is not None  # unparsed text returned above
+    bad = (parsed.isna() & values.notna()).to_numpy()
+    return LabelTime(parsed, read.how, bad_rows=tuple(int(i) for i in np.flatnonzero(bad)))

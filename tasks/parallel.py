@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 
 from schemas.params import ComputeParams, DataParams, RetrainParams
+from schemas.report import CheckResult
 from tasks.leakage import (
     DateLead,
     LeakageOutcome,
@@ -24,19 +25,55 @@ from tasks.leakage import (
     measure_post_label_dates,
 )
 
+RUNNER_CODE = "task_runner_unavailable"
+DASK_MISSING = (
+    "compute.task_runner 'dask' needs prefect-dask, which is not installed: "
+    "pip install 'retrain-guard[dask]', or set compute.task_runner to 'default'"
+)
+
+
+def _dask_task_runner() -> type[TaskRunner[Any]]:
+    """Import DaskTaskRunner (an optional dependency); ImportError when it is absent."""
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner
+
+
+def task_runner_problem(compute: ComputeParams) -> str | None:
+    """Return why the chosen task runner cannot be used here, or None when it can."""
+    if compute.task_runner != "dask":
+        return None
+    try:
+        _dask_task_runner()
+    except ImportError:
+        return DASK_MISSING
+    return None
+
+
+def check_task_runner(compute: ComputeParams) -> CheckResult | None:
+    """Fail, naming the setting, when the chosen task runner is not installed."""
+    problem = task_runner_problem(compute)
+    if problem is None:
+        return None
+    return CheckResult(
+        code=RUNNER_CODE,
+        stage="run",
+        status="fail",
+        summary=problem,
+        metrics={"setting": "compute.task_runner", "value": compute.task_runner},
+    )
+
 
 def dask_runner(compute: ComputeParams) -> TaskRunner[Any]:
     """Return a DaskTaskRunner: on the given scheduler, or on a local cluster of processes.
 
     Raises:
-        RuntimeError: prefect-dask is not installed.
+        RuntimeError: prefect-dask is not installed (check_task_runner says so first).
     """
     try:
-        from prefect_dask import DaskTaskRunner
+        DaskTaskRunner: Any = _dask_task_runner()
     except ImportError as exc:  # optional dependency: the message says how to get it
-        raise RuntimeError(
-            "compute.task_runner 'dask' needs prefect-dask: pip install 'retrain-guard[dask]'"
-        ) from exc
+        raise RuntimeError(DASK_MISSING) from exc
     if compute.dask_address:
         return DaskTaskRunner(address=compute.dask_address)
     return DaskTaskRunner(

@@ -78,13 +78,14 @@ def judge_label(profile: LabelProfile, label: str) -> CheckResult:
         "minority_share": round(profile.minority_share, 6),
     }
     if profile.positive is None:
-        only = next(iter(profile.counts), "(no labelled rows)")
+        only = next(iter(profile.counts), None)
+        found = f"one class ({only})" if only is not None else "no labelled row"
         return CheckResult(
             code=CODE,
             stage="profile",
             status="fail",
             columns=[label],
-            summary=f"label {label!r} has one class ({only}); a classifier needs two",
+            summary=f"label {label!r} has {found}; a classifier needs two classes",
             metrics=metrics,
         )
     share = profile.minority_share

@@ -80,7 +80,11 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
     times = label_times.reset_index(drop=True)
     ordered = np.sort(times.dropna().to_numpy())
     if not len(ordered):
-        raise ValueError("label time has no values to split on")
+        # Nothing to cut on: judge_split fails with rows_without_label_time, no traceback.
+        empty = np.array([], dtype="int64")
+        return Split(
+            empty, empty, "time", None, 0, untimed_rows=len(times), asked_fraction=holdout_fraction
+        )
     n = len(ordered)
     at = pd.Timestamp(ordered[int((n - 1) * (1.0 - holdout_fraction))])
     # The block of rows at that time starts at `first` and ends before `after` (sorted).
@@ -150,7 +154,11 @@ def make_split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> Sp
 def judge_split(
     split: Split, y: pd.Series, positive: object, data: DataParams
 ) -> list[CheckResult]:
-    """Fail when a part lacks a class; warn when a random split ignores a label time."""
+    """Fail when a part lacks a class or no row has a label time; warn when a random split
+    ignores a label time.
+    """
+    if split.strategy == "time" and split.untimed_rows and split.untimed_rows == len(y):
+        return [judge_no_label_times(split, data)]
     y_values = y.to_numpy()
     counts: dict[str, dict[str, int]] = {}
     for part, rows in (("train", split.train), ("holdout", split.holdout)):
@@ -218,6 +226,21 @@ def judge_split(
             )
         )
     return checks
+
+
+def judge_no_label_times(split: Split, data: DataParams) -> CheckResult:
+    """Fail a time split without a single label time: there is no past and future to cut."""
+    return CheckResult(
+        code=UNTIMED,
+        stage="split",
+        status="fail",
+        columns=[str(data.label_time)],
+        summary=f"label time {data.label_time!r} is missing in all {split.untimed_rows} "
+        "row(s), so the time split has nothing to cut on; fill in the label time, name "
+        "another column with --label-time (data.label_time), or set split.strategy to "
+        "'random' if the rows carry no time order",
+        metrics={"rows": split.untimed_rows, "timed_rows": 0},
+    )
 
 
 def judge_holdout_fraction(split: Split, data: DataParams) -> CheckResult:

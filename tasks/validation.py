@@ -15,8 +15,10 @@ from pydantic import JsonValue
 
 from schemas import SCHEMAS
 from schemas.declaration import (
+    DATES_CHECK,
     TIME_ZONE_CHECK,
     compile_spec,
+    dates_problem,
     is_yaml_reference,
     load_spec,
     with_time_zone_checks,
@@ -25,6 +27,7 @@ from schemas.declaration import (
 from schemas.params import DataParams, SchemaParams
 from schemas.report import CheckResult
 from schemas.roles import SchemaDeclarationError, SchemaRoles
+from tasks.dates import ISO_REMEDY, read_label_time
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
@@ -33,6 +36,7 @@ MISSING_CHECK = "column_in_dataframe"
 EXTRA_CHECK = "column_in_schema"
 DUPLICATE_CHECK = "unique_column_names"
 TWO_CLASSES_CHECK = "at_most_two_classes"
+LABEL_TIME_CHECK = "label_time_reads_as_dates"
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,14 @@ class DeclaredSchema:
 def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
     """Return the schema used when none is named.
 
-    The label is present, has no missing values and at most two classes (one class is
-    the profile stage's `single_class_target`); the label time, if given, parses as a
-    datetime. Columns in data.drop are not checked at all. An entirely empty column is
-    no schema failure: empty_columns warns and leaves it out of the features.
+    The label is present and has at most two classes (one class is the profile stage's
+    `single_class_target`); rows without a label are left out by the profile stage, which
+    reports them (`unlabelled_rows`). The label time, if given, is a datetime column: it
+    is read by tasks/dates.py before validation (read_label_times), never by pandera's
+    guessing coercion; rows without one are left out of the time split, which reports
+    them (`rows_without_label_time`). Columns in data.drop are not checked at all. An
+    entirely empty column is no schema failure: empty_columns warns and leaves it out of
+    the features.
     """
     dropped = set(data.drop) - {data.label, data.label_time}
     spec: dict[str, pa.Column] = {
@@ -66,12 +74,73 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
         if column not in dropped
     }
     spec[data.label] = pa.Column(
-        nullable=False,
+        nullable=True,
         checks=[pa.Check(lambda s: s.nunique() <= 2, name=TWO_CLASSES_CHECK)],
     )
     if data.label_time:
-        spec[data.label_time] = pa.Column(pa.DateTime, coerce=True, nullable=False)
+        spec[data.label_time] = pa.Column(pa.DateTime, nullable=True)
     return pa.DataFrameSchema(spec, name=BASELINE, strict=False)
+
+
+def read_label_times(
+    frame: pd.DataFrame, data: DataParams, declared: DeclaredSchema, max_cases: int
+) -> tuple[pd.DataFrame, dict[str, JsonValue] | None]:
+    """Read the baseline's label time as dates with tasks/dates.py; return the failure if not.
+
+    Day/month order is never guessed: an unsettled dd/mm text label time stays text and is
+    a failure that says to write ISO 8601. Present values that do not parse are listed by
+    row. A user schema declares its own dtypes; its label time is left to it.
+    """
+    column = data.label_time
+    if declared.lists_columns or not column or column not in frame.columns:
+        return frame, None
+    values = frame[column]
+    read = read_label_time(column, values)
+    if read.values is None:
+        return frame, {
+            "column": column,
+            "check": LABEL_TIME_CHECK,
+            "count": None,
+            "rows": [],
+            "message": str(read.problem),
+        }
+    if read.bad_rows:
+        index = frame.index[list(read.bad_rows)]
+        rows = _row_names(frame, index, column, data.id_column, max_cases)
+        shown: list[JsonValue] = list(values.loc[index[:3]].astype(str))
+        if declared.redact_values:
+            rows = [
+                {**r, "value": redact(r.get("value"))} if isinstance(r, dict) else r for r in rows
+            ]
+            shown = [redact(v) for v in shown]
+        return frame, {
+            "column": column,
+            "check": LABEL_TIME_CHECK,
+            "count": len(read.bad_rows),
+            "rows": rows,
+            "message": f"label time {column!r} read as {read.how}, but {len(read.bad_rows)} "
+            f"value(s) do not parse (e.g. {', '.join(map(repr, shown))}); {ISO_REMEDY}",
+        }
+    if read.values is values:  # already datetimes
+        return frame, None
+    return frame.assign(**{column: read.values}), None
+
+
+def _row_names(
+    frame: pd.DataFrame, index: pd.Index, column: str, id_column: str | None, max_cases: int
+) -> list[JsonValue]:
+    """Return the first max_cases rows of `index` as failure rows: index, value, id."""
+    has_id = bool(id_column) and id_column in frame.columns
+    rows: list[JsonValue] = []
+    for at in index[:max_cases]:
+        row: dict[str, JsonValue] = {
+            "index": _jsonable(at),
+            "value": _jsonable(frame.at[at, column]),
+        }
+        if has_id:
+            row["id"] = _jsonable(frame.at[at, id_column])
+        rows.append(row)
+    return rows
 
 
 def measure_empty_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
@@ -294,6 +363,8 @@ def _threshold(
         return {"unique": True}
     if check == "not_nullable":
         return {"nullable": False}
+    if check == DATES_CHECK and column in frame.columns:
+        return {"reason": dates_problem(frame[column])}
     if check == TIME_ZONE_CHECK and column in frame.columns:
         zones = zone_of(frame[column]).value_counts()
         return {"time_zones_seen": {str(k): int(v) for k, v in zones.items()}}
@@ -406,9 +477,11 @@ def _order(entry: dict[str, JsonValue]) -> int:
     check = str(entry["check"])
     if check in (MISSING_CHECK, EXTRA_CHECK):
         return 0
-    if check.startswith(("dtype(", "coerce_dtype(")):
+    if check == DATES_CHECK:  # why the dtype check fails, in words
         return 1
-    return 2 if entry["column"] is not None else 3
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return 2
+    return 3 if entry["column"] is not None else 4
 
 
 def _rows(
@@ -527,6 +600,14 @@ def _describe(
         return f"{where} repeats values in {rows or 'some rows'}; the schema wants them unique"
     if name == TWO_CLASSES_CHECK:
         return f"{where} holds more than two classes; a binary classifier needs at most two"
+    if name == DATES_CHECK:
+        reason = threshold.get("reason") if isinstance(threshold, dict) else None
+        if reason:
+            return f"{reason} ({rows or 'some rows'})"
+        return (
+            f"{where} has {rows or 'values'} that do not read as dates like the other rows; "
+            "write them as ISO 8601 (YYYY-MM-DD)"
+        )
     if name == TIME_ZONE_CHECK:
         return (
             f"{where} mixes time zones in {rows or 'some rows'}; the schema wants one time "
@@ -583,6 +664,10 @@ def validate_frame(
     extra = [
         c for c in extra_columns(declared, [str(c) for c in frame.columns]) if c not in dropped
     ]
+    frame, label_time_failure = read_label_times(frame, data, declared, params.max_failure_cases)
+    if label_time_failure is not None and data.label_time in schema.columns:
+        # Reported once, in words, by read_label_times; not again as a dtype mismatch.
+        schema = schema.update_column(str(data.label_time), dtype=None)
     try:
         # A shallow copy validated in place: pandas copies on write, so the caller's frame
         # is untouched and pandera skips its own full copy.
@@ -604,7 +689,11 @@ def validate_frame(
             declared.redact_values,
             exact_counts(err),
         )
+        if label_time_failure is not None:
+            failures.insert(0, label_time_failure)
         return None, _failed(declared, failures, extra, read="rows")
+    if label_time_failure is not None:
+        return None, _failed(declared, [label_time_failure], extra, read="rows")
     ignored = f"; extra columns ignored: {', '.join(extra)}" if extra else ""
     return validated, CheckResult(
         code=CODE,
@@ -645,6 +734,7 @@ def unusable_columns(check: CheckResult) -> list[str]:
             in (
                 MISSING_CHECK,
                 TWO_CLASSES_CHECK,
+                LABEL_TIME_CHECK,
             )
         ):
             found.append(str(failure["column"]))

@@ -3,6 +3,7 @@
 import re
 
 from flows.retrain import INPUT_UNREADABLE, NO_FEATURES, OUTPUT_DIR
+from tasks.parallel import RUNNER_CODE
 from tasks.reporting import RETRAIN_CHECKS
 from tasks.validation import EMPTY_CODE
 from tests.conftest import REPO
@@ -17,5 +18,6 @@ def test_every_flow_code_has_a_row_in_the_readme_table() -> None:
         NO_FEATURES,
         OUTPUT_DIR,
         EMPTY_CODE,
+        RUNNER_CODE,
     }
     assert codes - listed == set()

@@ -1,0 +1,198 @@
+"""Malformed tables through the command line: exit 0, 1 or 2 with a reason, never a crash."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.cli import main
+from flows.retrain import validate_data
+from schemas.report import RetrainGuardHalt
+from tasks import parallel
+from tests.conftest import params_for
+
+ROWS = 200
+
+
+def _base() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=ROWS),
+            "z": rng.normal(size=ROWS),
+            "y": rng.integers(0, 2, ROWS),
+        }
+    )
+
+
+_DAYS = pd.date_range("2024-01-01", periods=ROWS, freq="D")
+# Every day and month 12 or less: no value settles the order.
+_OPEN = sorted(pd.to_datetime([f"2024-{i % 12 + 1:02d}-{i % 12 + 1:02d}" for i in range(ROWS)]))
+
+
+def _labels_partly_missing() -> pd.DataFrame:
+    frame = _base().assign(t=_DAYS.strftime("%Y-%m-%d"))
+    frame["y"] = frame["y"].astype("float64")
+    frame.loc[::9, "y"] = np.nan
+    return frame
+
+
+TABLES: dict[str, Callable[[], pd.DataFrame]] = {
+    "label_time_all_null": lambda: _base().assign(t=pd.Series([None] * ROWS, dtype=object)),
+    "label_time_unsettled": lambda: _base().assign(t=[d.strftime("%d/%m/%Y") for d in _OPEN]),
+    "label_time_day_first": lambda: _base().assign(t=_DAYS.strftime("%d/%m/%Y")),
+    "labels_partly_missing": _labels_partly_missing,
+    "label_time_epoch_seconds": lambda: _base().assign(
+        t=_DAYS.astype("datetime64[s]").astype("int64")
+    ),
+    "label_time_years": lambda: _base().assign(t=[2000 + i // 20 for i in range(ROWS)]),
+    "label_time_small_integers": lambda: _base().assign(t=range(ROWS)),
+    "header_only": lambda: _base().head(0),
+    "one_row": lambda: _base().head(1),
+}
+
+
+def _cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, command: str
+) -> tuple[int, dict[str, Any], str, str]:
+    frame = TABLES[name]()
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    report = tmp_path / f"{name}-{command}.json"
+    argv = [command, "--data", str(path), "--label", "y", "--output-dir", str(tmp_path / "out")]
+    if "t" in frame.columns:
+        argv += ["--label-time", "t"]
+    code = main([*argv, "--report", str(report)])
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2), (code, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    verdict = [line for line in out.splitlines() if line.startswith("retrain-guard: ")]
+    assert len(verdict) == 1
+    # Passed, or halted with the code and a worded one-line reason.
+    assert verdict[0] == "retrain-guard: PASSED" or (
+        verdict[0].startswith("retrain-guard: HALTED  ") and ": " in verdict[0][23:]
+    )
+    return code, json.loads(report.read_text()), out, err
+
+
+def _check(report: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["code"] == code)
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_every_malformed_table_gets_a_verdict_and_a_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, command: str
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, name, command)
+    assert (code == 0) == (report["status"] == "passed")
+    if code:
+        assert report["failure"]["summary"]
+
+
+def test_an_empty_label_time_halts_the_run_at_the_split_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, "label_time_all_null", "run")
+    assert code == 1
+    assert report["failure"]["code"] == "rows_without_label_time"
+    assert "label time 't' is missing in all 200 row(s)" in report["failure"]["summary"]
+
+
+def test_an_unsettled_label_time_halts_naming_it_and_ambiguous_dates_names_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, "label_time_unsettled", "run")
+    assert code == 1
+    assert report["failure"]["code"] == "schema_invalid"
+    assert "label time 't'" in report["failure"]["summary"]
+    assert "ISO 8601" in report["failure"]["summary"]
+    ambiguous = _check(report, "ambiguous_dates")
+    assert ambiguous["status"] == "warn" and ambiguous["columns"] == ["t"]
+
+
+@pytest.mark.parametrize("name", ["label_time_day_first", "label_time_epoch_seconds"])
+def test_a_readable_label_time_is_read_as_the_dates_it_holds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    _, report, _, _ = _cli(capsys, tmp_path, name, "run")
+    assert _check(report, "schema_invalid")["status"] == "pass"
+    # 200 days from 2024-01-01, holdout 20%: the cut falls in the last 40 days.
+    cut = pd.Timestamp(report["metrics"]["split"]["cut"])
+    assert _DAYS[ROWS - 45] <= cut <= _DAYS[-1]
+
+
+def test_rows_without_a_label_are_left_out_and_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, report, _, _ = _cli(capsys, tmp_path, "labels_partly_missing", "validate")
+    assert _check(report, "schema_invalid")["status"] == "pass"
+    unlabelled = _check(report, "unlabelled_rows")
+    assert unlabelled["status"] == "warn" and unlabelled["metrics"]["rows"] == 23
+
+
+def test_small_integers_as_label_time_halt_in_words(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, "label_time_small_integers", "validate")
+    assert code == 1
+    assert "label time 't' holds numbers (0 to 199)" in report["failure"]["summary"]
+
+
+def _no_prefect_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> type:
+        raise ImportError("No module named 'prefect_dask'")
+
+    monkeypatch.setattr(parallel, "_dask_task_runner", missing)
+
+
+def test_dask_without_prefect_dask_is_refused_by_the_cli_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_prefect_dask(monkeypatch)
+    path = tmp_path / "t.csv"
+    _base().to_csv(path, index=False)
+    config = tmp_path / "config.yaml"
+    config.write_text("compute:\n  task_runner: dask\n")
+    argv = ["validate", "--data", str(path), "--label", "y", "--config", str(config)]
+    assert main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "compute.task_runner" in err and "pip install 'retrain-guard[dask]'" in err
+
+
+def test_dask_without_prefect_dask_fails_the_flow_with_a_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_prefect_dask(monkeypatch)
+    path = tmp_path / "t.csv"
+    _base().assign(t=_DAYS).to_csv(path, index=False)
+    params = params_for(
+        path,
+        tmp_path / "out",
+        data={"path": str(path), "label": "y", "label_time": "t", "id_column": None},
+        compute={"task_runner": "dask"},
+    )
+    state = validate_data(params, return_state=True)
+    assert state.is_failed()
+    halt = state.result(raise_on_failure=False)
+    assert isinstance(halt, RetrainGuardHalt)
+    failure = halt.report.failure
+    assert failure is not None and failure.code == parallel.RUNNER_CODE
+    assert "compute.task_runner" in failure.summary
+    assert (state.message or "").startswith(parallel.RUNNER_CODE)
+
+
+def test_a_header_only_table_says_it_has_no_labelled_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, _, _ = _cli(capsys, tmp_path, "header_only", "validate")
+    assert code == 1
+    assert report["failure"]["code"] == "single_class_target"
+    assert report["failure"]["summary"] == (
+        "label 'y' has no labelled row; a classifier needs two classes"
+    )
