@@ -215,6 +215,9 @@ def test_a_bad_label_time_value_is_redacted_when_asked() -> None:
     params = SchemaParams(redact_values=True)
     declared = declare_schema(params, DATA, list(frame.columns))
     _, check = validate_frame(frame, declared, DATA, params)
-    (failure,) = check.metrics["failures"]
+    failures = check.metrics["failures"]
+    assert isinstance(failures, list)
+    (failure,) = failures
+    assert isinstance(failure, dict)
     assert "secret-ish" not in str(failure)
     assert str(failure["rows"][0]["value"]).startswith("<str sha256:")
