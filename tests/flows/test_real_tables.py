@@ -78,7 +78,7 @@ def test_each_table_is_a_two_class_table_with_its_roles(table: RealTable, corpus
 
     frame = pd.read_parquet(materialise(table, corpus_dir))
     assert frame[table.label].nunique(dropna=True) == 2
-    assert frame[table.label].notna().all()
+    assert int(frame[table.label].isna().sum()) == table.unlabelled_rows
     roles = [table.label_time, table.id_column, *table.drop]
     assert [c for c in roles if c and c not in frame.columns] == []
     assert frame.columns.is_unique
@@ -124,3 +124,9 @@ def test_real_table_gets_its_documented_verdict(
         if check["status"] == "fail" and check["code"] not in expected.fails
     }
     assert false_alarms == {}, f"{table.name} {command}: checks that must not fail"
+    unlabelled = [c for c in report["checks"] if c["code"] == "unlabelled_rows"]
+    if table.unlabelled_rows:
+        (check,) = unlabelled
+        assert check["status"] == "warn" and check["metrics"]["rows"] == table.unlabelled_rows
+    else:
+        assert all(c["status"] != "warn" for c in unlabelled)
