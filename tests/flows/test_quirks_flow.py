@@ -171,6 +171,10 @@ def test_a_repeated_column_name_is_schema_invalid_before_any_row_is_read(
     assert written["failure"]["summary"].startswith(
         "column name 'amount' appears more than once in the header"
     )
+    # The remedy speaks of the file's own format.
+    is_csv = path.suffix == ".csv"
+    assert ("CSV reader" in written["failure"]["summary"]) is is_csv
+    assert ("Parquet" in written["failure"]["summary"]) is not is_csv
 
 
 def test_an_output_dir_that_is_a_file_exits_2_naming_it_before_reading(
