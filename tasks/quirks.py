@@ -480,6 +480,17 @@ def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
     return found
 
 
+def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
+    """Return the role columns (label, label time, id) whose values no check can use.
+
+    Measured before the schema, so that unusable_columns, not a schema message about the
+    same column, is the run's failure.
+    """
+    roles = [c for c in (data.label, data.label_time, data.id_column) if c]
+    single = {str(c) for c in _single_columns(frame)}
+    return [c for c in dict.fromkeys(roles) if c in single and column_kind(frame[c]) is not None]
+
+
 def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
     """Warn on unusable feature columns (left out); fail when a role column is one, or
     when no usable feature is left."""

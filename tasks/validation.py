@@ -665,15 +665,27 @@ def _is_missing(value: Any) -> bool:
 
 
 def validate_frame(
-    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
 ) -> tuple[pd.DataFrame | None, CheckResult]:
-    """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check."""
+    """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check.
+
+    `unusable_roles` are role columns (label, label time, id) whose values no check can use
+    (lists, structs, ...): unusable_columns reports them, so the schema leaves them alone
+    rather than give a misleading reason ("more than two classes") for the same column.
+    """
     schema = declared.schema
     # Columns the run leaves out (data.drop) are not checked at all; they stay in the
     # frame for what may still name them (a known_at time column).
     dropped = [
         c for c in data.drop if c in frame.columns and c not in (data.label, data.label_time)
     ]
+    dropped += [c for c in unusable_roles or [] if c in frame.columns and c not in dropped]
+    if data.label_time in dropped:
+        data = data.model_copy(update={"label_time": None})
     if dropped:
         schema = schema.remove_columns([c for c in dropped if c in schema.columns])
     extra = [
@@ -786,7 +798,11 @@ def declare_schema_task(
 
 @task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)
 def validate_schema_task(
-    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
 ) -> tuple[pd.DataFrame | None, CheckResult]:
     """Validate the table against the declared schema, collecting every failure."""
-    return validate_frame(frame, declared, data, params)
+    return validate_frame(frame, declared, data, params, unusable_roles)

@@ -358,3 +358,28 @@ def test_parquet_decimals_and_durations_are_numbers_for_the_checks_and_the_model
     )
     strongest = checks["target_leakage"]["metrics"]["strongest"]
     assert {s["column"]: s["kind"] for s in strongest} == {"dec": "numeric", "dur": "numeric"}
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "named"),
+    [
+        ("y", lambda y: pa.array([[int(v)] for v in y], type=pa.list_(pa.int64())), "label"),
+        ("t", lambda y: pa.array([{"at": i} for i in range(len(y))]), "label time"),
+    ],
+)
+def test_an_unusable_role_column_is_the_failure_and_the_schema_gives_no_other_reason(
+    column: str, values: Callable[[np.ndarray], pa.Array], named: str, tmp_path: Path
+) -> None:
+    rng, frame = _roles_frame()
+    frame["x"] = rng.normal(size=N_ROWS)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    replaced = values(frame["y"].to_numpy())
+    table = table.set_column(table.schema.get_field_index(column), column, replaced)
+    path = tmp_path / "role.parquet"
+    pq.write_table(table, path)
+    code, report = _run(path, tmp_path)
+    assert code == 1
+    assert report["failure"]["code"] == "unusable_columns"
+    assert report["failure"]["summary"].startswith(f"the {named} column {column!r}")
+    checks = {c["code"]: c for c in report["checks"]}
+    assert checks["schema_invalid"]["status"] == "pass"

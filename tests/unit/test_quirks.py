@@ -37,6 +37,7 @@ from tasks.quirks import (
     measure_non_finite,
     measure_non_numeric,
     numbers_in_text,
+    unusable_roles,
 )
 from tasks.split import make_split
 from tasks.training import fit_model, positive_scores, split_feature_kinds
@@ -369,3 +370,24 @@ def test_decimals_and_durations_are_read_as_numbers(tmp_path: Path) -> None:
     numeric, categorical, _ = split_feature_kinds(cleaned[["dec", "dur"]])
     assert (numeric, categorical) == (["dec", "dur"], [])
     assert numeric_view(cleaned["dec"]) is not None and numeric_view(cleaned["dur"]) is not None
+
+
+def test_unusable_role_columns_are_found_and_left_to_unusable_columns_by_the_schema() -> None:
+    rows = 30
+    frame = pd.DataFrame(
+        {
+            "transaction_id": np.arange(rows),
+            "event_time": _objects([{"at": i} for i in range(rows)]),
+            "is_fraud": _objects([[i % 2] for i in range(rows)]),
+            "tags": _objects([[i] for i in range(rows)]),
+            "amount": np.arange(rows, dtype=float),
+        }
+    )
+    roles = unusable_roles(frame, DATA)
+    assert roles == ["is_fraud", "event_time"]  # a list feature is no role
+    declared = declare_schema(SchemaParams(), DATA, list(frame.columns))
+    _, misled = validate_frame(frame, declared, DATA, SchemaParams())
+    assert misled.status == "fail"
+    validated, check = validate_frame(frame, declared, DATA, SchemaParams(), roles)
+    assert check.status == "pass", check.summary
+    assert validated is not None and list(validated.columns) == list(frame.columns)
