@@ -31,7 +31,7 @@ from tasks.load import InputError, Unreadable, duplicate_columns, load_task, rea
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
-from tasks.quirks import check_quirks_task
+from tasks.quirks import check_quirks_task, unusable_roles
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import split_task
 from tasks.training import (
@@ -161,8 +161,16 @@ def _data_stages(
         return _unreadable(recorder, loaded.reason)
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
 
+    # A role column no check can use fails unusable_columns first; the schema leaves it out.
+    bad_roles = unusable_roles(loaded, data)
+    if bad_roles:
+        with recorder.stage("load"):
+            _, early_quirks = check_quirks_task(loaded, data)
+        recorder.add(*early_quirks)
     with recorder.stage("schema"):
-        validated, schema_check = validate_schema_task(loaded, declared, data, params.schema_)
+        validated, schema_check = validate_schema_task(
+            loaded, declared, data, params.schema_, bad_roles
+        )
         frame = loaded if validated is None else validated
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(schema_check, judge_empty_columns(empty, len(frame)))
@@ -172,9 +180,12 @@ def _data_stages(
     unusable = _unusable(frame, data, schema_check, validated is None)
 
     # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
-    with recorder.stage("load"):
-        frame, quirks = check_quirks_task(frame, data)
-    recorder.add(*quirks)
+    if bad_roles:
+        quirks = early_quirks
+    else:
+        with recorder.stage("load"):
+            frame, quirks = check_quirks_task(frame, data)
+        recorder.add(*quirks)
     role_problems = [
         c for q in quirks if q.status == "fail" for c in q.columns if c not in data.drop
     ]

@@ -1,13 +1,18 @@
-"""Value quirks of the table as read: non-finite or overflowing numbers, unusable columns.
+"""Value quirks of the table as read: non-finite or overflowing numbers, unusable columns,
+stray text in numeric columns.
 
 Right after the schema stage (so a user schema still sees the values as read and can forbid
-them), this step measures two quirks and hands later stages a cleaned frame:
+them), this step measures three quirks and hands later stages a cleaned frame:
 - non_finite_values: +-inf and numbers too large for float64 arithmetic, per column, with
   example rows. They become missing values: every later measure and the model treat them
   as missing (the model's own preprocessing does the same for new rows).
 - unusable_columns: columns whose values no check can use (lists, structs, maps, bytes,
   mixed Python objects). They are left out of the frame, so no feature, measure or split
   hash sees them. The label, the label time or the id being such a column fails.
+- non_numeric_values: a text feature whose present values are numbers but for a few stray
+  entries (at least MIN_NUMERIC_SHARE of them, and all but at most MAX_STRAYS) is read as
+  numbers; the strays become missing and are listed with example rows. Decimal features
+  become float64 and durations become days; the check's metrics and summary say so.
 """
 
 import datetime as dt
@@ -22,6 +27,8 @@ from pandas.api.types import (
     is_complex_dtype,
     is_float_dtype,
     is_object_dtype,
+    is_string_dtype,
+    is_timedelta64_dtype,
 )
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -31,6 +38,7 @@ from schemas.params import DataParams
 from schemas.report import CheckResult
 
 NON_FINITE = "non_finite_values"
+NON_NUMERIC = "non_numeric_values"
 UNUSABLE = "unusable_columns"
 # Magnitude above which a number is treated as missing. Squares of smaller numbers stay
 # below 1e200, so sums of squares (variances, scaling, distances between rows) over up to
@@ -40,6 +48,11 @@ UNUSABLE = "unusable_columns"
 # sentinels or corruption. ±1e308 itself overflows as soon as two are added or one is
 # squared, which is how it broke the scaler.
 HUGE = 1e100
+# A text column is read as numbers when at least this share of its present values, and
+# all but at most MAX_STRAYS of them, parse as numbers: a few stray entries ("oops", "n/a")
+# in a numeric column. More than that, and the column is text (a category or a code).
+MIN_NUMERIC_SHARE = 0.99
+MAX_STRAYS = 20
 # Example rows listed per column in the report.
 MAX_EXAMPLES = 5
 # infer_dtype answers for object columns whose values the checks can use as they are.
@@ -225,6 +238,154 @@ def clean_non_finite(frame: pd.DataFrame, measured: list[NonFinite]) -> pd.DataF
     return frame.assign(**cleaned)
 
 
+# --- Numeric columns with stray text values ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NonNumeric:
+    """A text column whose present values are numbers except a few stray ones."""
+
+    column: str
+    present: int
+    examples: list[dict[str, JsonValue]] = field(default_factory=list)
+    count: int = 0
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "count": self.count,
+            "present": self.present,
+            "examples": list(self.examples),
+        }
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{_row_name(e)}: {e['value']!r}" for e in self.examples)
+        more = ", ..." if self.count > len(self.examples) else ""
+        return (
+            f"{self.column}: {self.count} of {self.present} present value(s) are not "
+            f"numbers (row {shown}{more})"
+        )
+
+
+def numbers_in_text(values: pd.Series) -> pd.Series | None:
+    """Return a text column's values as float64 when they are numbers but for a few stray
+    entries (which become NaN), else None. Columns without a stray entry are left as they
+    are: a text column of numbers only is the file's own choice (codes, zip codes)."""
+    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+        return None
+    if infer_dtype(values, skipna=True) != "string":
+        return None
+    present = values.notna()
+    total = int(present.sum())
+    if not total:
+        return None
+    parsed = pd.to_numeric(values.where(present).str.strip(), errors="coerce")
+    strays = total - int(parsed.notna().sum())
+    if not 0 < strays <= MAX_STRAYS or strays > (1 - MIN_NUMERIC_SHARE) * total:
+        return None
+    return parsed.astype("float64")
+
+
+def measure_non_numeric(
+    frame: pd.DataFrame, columns: Iterable[str], id_column: str | None = None
+) -> tuple[list[NonNumeric], dict[str, pd.Series]]:
+    """Find text columns that are numbers but for a few stray values; return what was
+    found (count, example rows by position and id, the values) and the columns as numbers."""
+    has_id = id_column is not None and id_column in frame.columns
+    measured: list[NonNumeric] = []
+    converted: dict[str, pd.Series] = {}
+    for column in columns:
+        values = frame[column]
+        parsed = numbers_in_text(values)
+        if parsed is None:
+            continue
+        stray = values.notna().to_numpy() & parsed.isna().to_numpy()
+        positions = np.flatnonzero(stray)
+        examples: list[dict[str, JsonValue]] = []
+        for position in positions[:MAX_EXAMPLES]:
+            example: dict[str, JsonValue] = {
+                "position": int(position),
+                "value": _plain(values.iloc[position]),
+            }
+            if has_id:
+                example["id"] = _plain(frame[id_column].iloc[position])
+            examples.append(example)
+        measured.append(
+            NonNumeric(
+                column=str(column),
+                present=int(values.notna().sum()),
+                examples=examples,
+                count=len(positions),
+            )
+        )
+        converted[str(column)] = parsed
+    return measured, converted
+
+
+def judge_non_numeric(
+    measured: list[NonNumeric], converted_kinds: list[dict[str, JsonValue]] | None = None
+) -> CheckResult:
+    """Warn when a numeric column held stray text values, which are treated as missing.
+
+    `converted_kinds` lists columns read as numbers from another kind (decimals,
+    durations); they are named in the metrics and the summary, never a warning.
+    """
+    kinds = list(converted_kinds or [])
+    metrics: dict[str, JsonValue] = {
+        "min_numeric_share": MIN_NUMERIC_SHARE,
+        "max_strays": MAX_STRAYS,
+        "columns": [m.as_json() for m in measured],
+        "read_as_numbers": list[JsonValue](kinds),
+    }
+    noted = ""
+    if kinds:
+        noted = "; read as numbers: " + ", ".join(
+            f"{k['column']} ({k['from']} as {k['as']})" for k in kinds
+        )
+    if not measured:
+        return CheckResult(
+            code=NON_NUMERIC,
+            stage="load",
+            status="pass",
+            summary=f"no numeric column holds stray text values{noted}",
+            metrics=metrics,
+        )
+    return CheckResult(
+        code=NON_NUMERIC,
+        stage="load",
+        status="warn",
+        columns=[m.column for m in measured],
+        summary="; ".join(m.describe() for m in measured)
+        + f": the column is read as numbers and these values as missing{noted}",
+        metrics=metrics,
+    )
+
+
+def numbers_of_other_kinds(
+    frame: pd.DataFrame, columns: Iterable[str]
+) -> tuple[list[dict[str, JsonValue]], dict[str, pd.Series]]:
+    """Return decimal columns as float64 and durations as days (float64), with a note each.
+
+    Parquet decimals arrive as Python Decimal objects and durations as timedelta64: both
+    are quantities, not categories, for every measure and the model.
+    """
+    notes: list[dict[str, JsonValue]] = []
+    converted: dict[str, pd.Series] = {}
+    for column in columns:
+        values = frame[column]
+        name = str(column)
+        if is_timedelta64_dtype(values.dtype):
+            converted[name] = (values.dt.total_seconds() / 86_400).astype("float64")
+            notes.append({"column": name, "from": "duration", "as": "days"})
+        elif is_object_dtype(values.dtype) and infer_dtype(values, skipna=True) == "decimal":
+            present = values.map(_is_present).to_numpy()
+            numbers = np.full(len(values), np.nan)
+            numbers[present] = [float(v) for v in values[present]]
+            converted[name] = pd.Series(numbers, index=values.index, name=name)
+            notes.append({"column": name, "from": "decimal", "as": "float64"})
+    return notes, converted
+
+
 # --- Columns no check can use --------------------------------------------------------------
 
 
@@ -319,6 +480,17 @@ def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
     return found
 
 
+def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
+    """Return the role columns (label, label time, id) whose values no check can use.
+
+    Measured before the schema, so that unusable_columns, not a schema message about the
+    same column, is the run's failure.
+    """
+    roles = [c for c in (data.label, data.label_time, data.id_column) if c]
+    single = {str(c) for c in _single_columns(frame)}
+    return [c for c in dict.fromkeys(roles) if c in single and column_kind(frame[c]) is not None]
+
+
 def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
     """Warn on unusable feature columns (left out); fail when a role column is one, or
     when no usable feature is left."""
@@ -377,32 +549,49 @@ def usable_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
 
 
 def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, list[CheckResult]]:
-    """Measure and judge the value quirks; return the cleaned frame and the two checks.
+    """Measure and judge the value quirks; return the cleaned frame and the three checks.
 
-    The cleaned frame lacks the unusable columns and holds NaN where a number was
-    non-finite or overflowing. A failing check leaves the frame as it came.
+    The cleaned frame lacks the unusable columns, holds text columns that are numbers but
+    for a few stray values as numbers (the strays missing), decimals as float64 and
+    durations as days, and holds NaN where a number was non-finite or overflowing. A
+    failing check leaves the frame as it came.
     """
     unusable = measure_unusable(frame, data)
     left_out = [m.column for m in unusable if m.role == "feature"]
     features = [c for c in data.feature_columns(frame.columns) if c not in set(left_out)]
     unusable_check = judge_unusable(unusable, len(features))
     if unusable_check.status == "fail":
-        not_run = CheckResult(
-            code=NON_FINITE,
-            stage="load",
-            status="not_run",
-            summary="not run: unusable columns halted the run first",
-        )
-        return frame, [not_run, unusable_check]
+        not_run = [
+            CheckResult(
+                code=code,
+                stage="load",
+                status="not_run",
+                summary="not run: unusable columns halted the run first",
+            )
+            for code in (NON_FINITE, NON_NUMERIC)
+        ]
+        return frame, [not_run[0], unusable_check, not_run[1]]
     kept = frame.drop(columns=left_out) if left_out else frame
+    single = {str(c) for c in _single_columns(kept)}
+    # Only features are read as numbers: the roles are the schema's and the profile's.
+    candidates = [c for c in features if c in single]
+    kinds, as_numbers = numbers_of_other_kinds(kept, candidates)
+    strays, parsed = measure_non_numeric(kept, candidates, data.id_column)
+    converted = {**as_numbers, **parsed}
+    kept = kept.assign(**converted) if converted else kept
     numeric = [str(c) for c in _single_columns(kept) if str(c) not in set(data.drop)]
     non_finite = measure_non_finite(kept, numeric, data.id_column)
-    return clean_non_finite(kept, non_finite), [judge_non_finite(non_finite), unusable_check]
+    return clean_non_finite(kept, non_finite), [
+        judge_non_finite(non_finite),
+        unusable_check,
+        judge_non_numeric(strays, kinds),
+    ]
 
 
 @task(name="check-value-quirks", cache_policy=NO_CACHE, persist_result=False)
 def check_quirks_task(
     frame: pd.DataFrame, data: DataParams
 ) -> tuple[pd.DataFrame, list[CheckResult]]:
-    """Report non-finite numbers and unusable columns; hand on the cleaned frame."""
+    """Report non-finite numbers, unusable columns and stray text in numeric columns; hand
+    on the cleaned frame."""
     return check_quirks(frame, data)

@@ -29,6 +29,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("schema_invalid", "schema"),
     ("non_finite_values", "load"),
     ("unusable_columns", "load"),
+    ("non_numeric_values", "load"),
     ("empty_columns", "schema"),
     ("single_class_target", "profile"),
     ("temporal_leakage", "leakage"),

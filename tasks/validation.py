@@ -5,6 +5,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -273,7 +274,7 @@ def check_header(
     repeated = list(duplicates or [])
     if not missing and not failing_extra and not repeated:
         return None
-    failures = [_column_failure(c, DUPLICATE_CHECK) for c in repeated]
+    failures = [_duplicate_failure(c, data.path) for c in repeated]
     failures += [_column_failure(c, MISSING_CHECK) for c in missing]
     failures += [_column_failure(c, EXTRA_CHECK) for c in failing_extra]
     return _failed(declared, failures, extra, read="header")
@@ -290,11 +291,25 @@ def _column_failure(column: str, check: str) -> dict[str, JsonValue]:
     messages = {
         MISSING_CHECK: f"column {column!r} is missing",
         EXTRA_CHECK: f"column {column!r} is not in the schema (extra_columns: fail)",
-        DUPLICATE_CHECK: f"column name {column!r} appears more than once in the header; "
-        "give each column its own name (a CSV reader would silently rename the repeat)",
     }
     message = messages[check]
     return {"column": column, "check": check, "count": None, "rows": [], "message": message}
+
+
+def _duplicate_failure(column: str, path: str) -> dict[str, JsonValue]:
+    """Name a repeated column; say what a reader of this file's format would do with it."""
+    if Path(path).suffix.lower() == ".csv":
+        fate = "a CSV reader would silently rename the repeat, e.g. to " + repr(f"{column}.1")
+    else:
+        fate = "whatever reads the Parquet file by column name finds only one of them"
+    return {
+        "column": column,
+        "check": DUPLICATE_CHECK,
+        "count": None,
+        "rows": [],
+        "message": f"column name {column!r} appears more than once in the header; give "
+        f"each column its own name ({fate})",
+    }
 
 
 def _failed(
@@ -650,15 +665,27 @@ def _is_missing(value: Any) -> bool:
 
 
 def validate_frame(
-    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
 ) -> tuple[pd.DataFrame | None, CheckResult]:
-    """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check."""
+    """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check.
+
+    `unusable_roles` are role columns (label, label time, id) whose values no check can use
+    (lists, structs, ...): unusable_columns reports them, so the schema leaves them alone
+    rather than give a misleading reason ("more than two classes") for the same column.
+    """
     schema = declared.schema
     # Columns the run leaves out (data.drop) are not checked at all; they stay in the
     # frame for what may still name them (a known_at time column).
     dropped = [
         c for c in data.drop if c in frame.columns and c not in (data.label, data.label_time)
     ]
+    dropped += [c for c in unusable_roles or [] if c in frame.columns and c not in dropped]
+    if data.label_time in dropped:
+        data = data.model_copy(update={"label_time": None})
     if dropped:
         schema = schema.remove_columns([c for c in dropped if c in schema.columns])
     extra = [
@@ -771,7 +798,11 @@ def declare_schema_task(
 
 @task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)
 def validate_schema_task(
-    frame: pd.DataFrame, declared: DeclaredSchema, data: DataParams, params: SchemaParams
+    frame: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
 ) -> tuple[pd.DataFrame | None, CheckResult]:
     """Validate the table against the declared schema, collecting every failure."""
-    return validate_frame(frame, declared, data, params)
+    return validate_frame(frame, declared, data, params, unusable_roles)

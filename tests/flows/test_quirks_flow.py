@@ -1,11 +1,15 @@
 """Real-table quirks in the flow: empty and repeated columns, failing schemas, unusable output."""
 
 import asyncio
+import decimal
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -171,6 +175,10 @@ def test_a_repeated_column_name_is_schema_invalid_before_any_row_is_read(
     assert written["failure"]["summary"].startswith(
         "column name 'amount' appears more than once in the header"
     )
+    # The remedy speaks of the file's own format.
+    is_csv = path.suffix == ".csv"
+    assert ("CSV reader" in written["failure"]["summary"]) is is_csv
+    assert ("Parquet" in written["failure"]["summary"]) is not is_csv
 
 
 def test_an_output_dir_that_is_a_file_exits_2_naming_it_before_reading(
@@ -292,3 +300,86 @@ def test_an_empty_column_a_user_schema_allows_warns_and_its_declaration_is_not_a
     empty = report.check("empty_columns")
     assert empty is not None and empty.status == "warn"
     assert empty.columns == ["distance_from_home_km"]
+
+
+N_ROWS = 1000
+ROLES = ["--label", "y", "--label-time", "t", "--id", "id"]
+
+
+def _roles_frame(seed: int = 12) -> tuple[np.random.Generator, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    times = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(N_ROWS), unit="h")
+    labels = (rng.random(N_ROWS) < 0.1).astype(int)
+    return rng, pd.DataFrame({"id": np.arange(N_ROWS), "t": times, "y": labels})
+
+
+def _run(path: Path, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    report_path = tmp_path / "report.json"
+    code = main(["run", "--data", str(path), *ROLES, "--report", str(report_path),
+                 "--output-dir", str(tmp_path / "out")])  # fmt: skip
+    return code, json.loads(report_path.read_text())
+
+
+def test_a_stray_text_value_in_a_numeric_csv_column_is_reported_not_one_hot(
+    tmp_path: Path,
+) -> None:
+    rng, frame = _roles_frame()
+    frame["x1"] = (rng.normal(size=N_ROWS) + frame["y"]).astype(object)
+    frame.loc[9, "x1"] = "oops"
+    path = tmp_path / "mixednum.csv"
+    frame.to_csv(path, index=False)
+    code, report = _run(path, tmp_path)
+    checks = {c["code"]: c for c in report["checks"]}
+    assert code == 0, report["failure"]
+    assert checks["non_numeric_values"]["status"] == "warn"
+    assert checks["non_numeric_values"]["columns"] == ["x1"]
+    assert "row 9 (id 9): 'oops'" in checks["non_numeric_values"]["summary"]
+    assert checks["high_cardinality_features"]["status"] == "pass"
+
+
+def test_parquet_decimals_and_durations_are_numbers_for_the_checks_and_the_model(
+    tmp_path: Path,
+) -> None:
+    rng, frame = _roles_frame()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    decimals = [decimal.Decimal(f"{v:.2f}") for v in rng.normal(100, 10, N_ROWS)]
+    table = table.append_column("dec", pa.array(decimals, type=pa.decimal128(10, 2)))
+    days = pd.to_timedelta(rng.integers(0, 100, N_ROWS), unit="D")
+    table = table.append_column("dur", pa.array(days))
+    path = tmp_path / "exotic.parquet"
+    pq.write_table(table, path)
+    code, report = _run(path, tmp_path)
+    checks = {c["code"]: c for c in report["checks"]}
+    assert code == 0, report["failure"]
+    assert checks["high_cardinality_features"]["status"] == "pass"
+    assert (
+        "read as numbers: dec (decimal as float64), dur (duration as days)"
+        in (checks["non_numeric_values"]["summary"])
+    )
+    strongest = checks["target_leakage"]["metrics"]["strongest"]
+    assert {s["column"]: s["kind"] for s in strongest} == {"dec": "numeric", "dur": "numeric"}
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "named"),
+    [
+        ("y", lambda y: pa.array([[int(v)] for v in y], type=pa.list_(pa.int64())), "label"),
+        ("t", lambda y: pa.array([{"at": i} for i in range(len(y))]), "label time"),
+    ],
+)
+def test_an_unusable_role_column_is_the_failure_and_the_schema_gives_no_other_reason(
+    column: str, values: Callable[[np.ndarray], pa.Array], named: str, tmp_path: Path
+) -> None:
+    rng, frame = _roles_frame()
+    frame["x"] = rng.normal(size=N_ROWS)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    replaced = values(frame["y"].to_numpy())
+    table = table.set_column(table.schema.get_field_index(column), column, replaced)
+    path = tmp_path / "role.parquet"
+    pq.write_table(table, path)
+    code, report = _run(path, tmp_path)
+    assert code == 1
+    assert report["failure"]["code"] == "unusable_columns"
+    assert report["failure"]["summary"].startswith(f"the {named} column {column!r}")
+    checks = {c["code"]: c for c in report["checks"]}
+    assert checks["schema_invalid"]["status"] == "pass"

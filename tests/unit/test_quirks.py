@@ -25,16 +25,22 @@ from tasks.leakage_rows import check_split_leakage, measure_resampling, row_hash
 from tasks.load import read_table
 from tasks.quirks import (
     HUGE,
+    MAX_STRAYS,
     NON_FINITE,
+    NON_NUMERIC,
     UNUSABLE,
     check_quirks,
     clean_non_finite,
     column_kind,
     judge_non_finite,
+    judge_non_numeric,
     measure_non_finite,
+    measure_non_numeric,
+    numbers_in_text,
+    unusable_roles,
 )
 from tasks.split import make_split
-from tasks.training import fit_model, positive_scores
+from tasks.training import fit_model, positive_scores, split_feature_kinds
 from tasks.validation import declare_schema, validate_frame
 
 DATA = DataParams(
@@ -145,7 +151,7 @@ def test_typed_columns_are_usable() -> None:
 def test_unusable_feature_leaves_the_frame_with_a_warning(table: pd.DataFrame) -> None:
     frame = table.assign(tags=_objects([[i % 3] for i in range(len(table))]))
     frame.loc[5, "amount"] = np.inf
-    cleaned, (non_finite, unusable) = check_quirks(frame, DATA)
+    cleaned, (non_finite, unusable, _) = check_quirks(frame, DATA)
     assert "tags" not in cleaned.columns and "tags" in frame.columns
     assert (unusable.code, unusable.status, unusable.columns) == (UNUSABLE, "warn", ["tags"])
     assert "tags (list)" in unusable.summary
@@ -156,7 +162,7 @@ def test_dropped_columns_are_not_checked(table: pd.DataFrame) -> None:
     frame = table.assign(tags=_objects([[i % 3] for i in range(len(table))]), raw=np.inf)
     data = DATA.model_copy(update={"drop": ["tags", "raw"]})
     cleaned, checks = check_quirks(frame, data)
-    assert [c.status for c in checks] == ["pass", "pass"]
+    assert [c.status for c in checks] == ["pass", "pass", "pass"]
     assert "tags" in cleaned.columns and np.isinf(cleaned["raw"]).all()
 
 
@@ -267,6 +273,121 @@ def test_a_feature_of_only_infinities_counts_as_empty(table: pd.DataFrame) -> No
 def test_repeated_column_names_are_left_to_the_schema() -> None:
     frame = pd.DataFrame([[0, np.inf, [1], 2.0], [1, 1.0, [2], np.inf]])
     frame.columns = pd.Index(["y", "a", "a", "b"])
-    cleaned, (non_finite, unusable) = check_quirks(frame, DataParams(path="t.csv", label="y"))
+    cleaned, (non_finite, unusable, _) = check_quirks(frame, DataParams(path="t.csv", label="y"))
     assert unusable.status == "pass" and non_finite.columns == ["b"]
     assert list(cleaned.columns) == ["y", "a", "a", "b"] and np.isnan(cleaned["b"].iloc[1])
+
+
+# --- stray text in numeric columns, decimals and durations ---------------------------------
+
+
+def _numbers_as_text(count: int, strays: dict[int, str]) -> pd.Series:
+    values: list[object] = [f"{v:.3f}" for v in np.linspace(-5, 5, count)]
+    for row, text in strays.items():
+        values[row] = text
+    return pd.Series(values, dtype=object)
+
+
+def test_a_stray_text_value_in_a_numeric_column_is_missing_and_named() -> None:
+    frame = pd.DataFrame(
+        {"key": np.arange(1000) + 100, "x1": _numbers_as_text(1000, {9: "oops", 40: "n/a"})}
+    )
+    measured, converted = measure_non_numeric(frame, ["x1"], "key")
+    assert [(m.column, m.count, m.present) for m in measured] == [("x1", 2, 1000)]
+    assert measured[0].examples == [
+        {"position": 9, "value": "oops", "id": 109},
+        {"position": 40, "value": "n/a", "id": 140},
+    ]
+    numbers = converted["x1"]
+    assert numbers.dtype == "float64"
+    assert numbers.isna().sum() == 2 and np.isnan(numbers[9]) and np.isnan(numbers[40])
+    assert numbers[0] == -5.0
+    check = judge_non_numeric(measured)
+    assert (check.code, check.status, check.columns) == (NON_NUMERIC, "warn", ["x1"])
+    assert "row 9 (id 109): 'oops'" in check.summary and "2 of 1000" in check.summary
+
+
+@pytest.mark.parametrize(
+    ("count", "strays"),
+    [
+        (1000, {}),  # numbers only, kept as the file typed them
+        (50, {3: "oops"}),  # 1 in 50 is more than 1%
+        (10_000, {r: "oops" for r in range(MAX_STRAYS + 1)}),  # under 1%, but too many
+    ],
+)
+def test_text_columns_outside_the_rule_stay_text(count: int, strays: dict[int, str]) -> None:
+    assert numbers_in_text(_numbers_as_text(count, strays)) is None
+
+
+def test_categories_and_mixed_objects_are_not_read_as_numbers() -> None:
+    assert numbers_in_text(pd.Series(["a", "b"] * 500, dtype=object)) is None
+    assert numbers_in_text(pd.Series([1.5] * 999 + ["oops"], dtype=object)) is None
+    assert numbers_in_text(pd.Series(np.arange(1000.0))) is None
+
+
+def test_quirk_step_reads_the_feature_as_numbers_but_not_the_roles(table: pd.DataFrame) -> None:
+    frame = table.copy()
+    frame["amount"] = _numbers_as_text(len(frame), {5: "oops"}).to_numpy()
+    frame["transaction_id"] = _numbers_as_text(len(frame), {7: "x"}).to_numpy()
+    cleaned, checks = check_quirks(frame, DATA)
+    by_code = {c.code: c for c in checks}
+    assert by_code[NON_NUMERIC].status == "warn" and by_code[NON_NUMERIC].columns == ["amount"]
+    assert cleaned["amount"].dtype == "float64" and np.isnan(cleaned["amount"].iloc[5])
+    assert cleaned["transaction_id"].dtype != "float64"
+    numeric, categorical, _ = split_feature_kinds(cleaned[["amount"]])
+    assert (numeric, categorical) == (["amount"], [])
+
+
+def test_decimals_and_durations_are_read_as_numbers(tmp_path: Path) -> None:
+    rows = 200
+    rng = np.random.default_rng(1)
+    values = [decimal.Decimal(f"{v:.2f}") for v in rng.normal(100, 10, rows)]
+    values[3] = None
+    days = rng.integers(0, 100, rows)
+    table = pa.table(
+        {
+            "transaction_id": np.arange(rows),
+            "is_fraud": (np.arange(rows) % 10 == 0).astype(int),
+            "dec": pa.array(values, type=pa.decimal128(10, 2)),
+            "dur": pa.array(pd.to_timedelta(days, unit="D")),
+        }
+    )
+    pq.write_table(table, tmp_path / "exotic.parquet")
+    frame = read_table(tmp_path / "exotic.parquet")
+    data = DataParams(path="t.parquet", label="is_fraud", id_column="transaction_id")
+    cleaned, checks = check_quirks(frame, data)
+    assert cleaned["dec"].dtype == "float64" and cleaned["dur"].dtype == "float64"
+    assert np.isnan(cleaned["dec"].iloc[3])
+    assert cleaned["dec"].iloc[0] == float(values[0])
+    assert list(cleaned["dur"]) == [float(d) for d in days]
+    check = {c.code: c for c in checks}[NON_NUMERIC]
+    assert check.status == "pass"
+    assert check.metrics["read_as_numbers"] == [
+        {"column": "dec", "from": "decimal", "as": "float64"},
+        {"column": "dur", "from": "duration", "as": "days"},
+    ]
+    assert "dec (decimal as float64)" in check.summary
+    numeric, categorical, _ = split_feature_kinds(cleaned[["dec", "dur"]])
+    assert (numeric, categorical) == (["dec", "dur"], [])
+    assert numeric_view(cleaned["dec"]) is not None and numeric_view(cleaned["dur"]) is not None
+
+
+def test_unusable_role_columns_are_found_and_left_to_unusable_columns_by_the_schema() -> None:
+    rows = 30
+    frame = pd.DataFrame(
+        {
+            "transaction_id": np.arange(rows),
+            "event_time": _objects([{"at": i} for i in range(rows)]),
+            "is_fraud": _objects([[i % 2] for i in range(rows)]),
+            "tags": _objects([[i] for i in range(rows)]),
+            "amount": np.arange(rows, dtype=float),
+        }
+    )
+    roles = unusable_roles(frame, DATA)
+    assert roles == ["is_fraud", "event_time"]  # a list feature is no role
+    declared = declare_schema(SchemaParams(), DATA, list(frame.columns))
+    _, misled = validate_frame(frame, declared, DATA, SchemaParams())
+    assert misled.status == "fail"
+    validated, check = validate_frame(frame, declared, DATA, SchemaParams(), roles)
+    assert check.status == "pass", check.summary
+    assert validated is not None and list(validated.columns) == list(frame.columns)
