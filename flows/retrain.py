@@ -33,7 +33,7 @@ from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
 from tasks.quirks import check_quirks_task
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
-from tasks.split import split_task
+from tasks.split import judge_class_rows, split_task
 from tasks.training import (
     LabelledModel,
     named_counts,
@@ -193,6 +193,8 @@ def _data_stages(
     recorder.add(*checks)
     if profile.positive is None:
         return _skip_leakage(recorder, f"label {data.label!r} has fewer than two classes")
+    # Too few rows of a class halts after the data stage; the leakage checks still run.
+    recorder.add(judge_class_rows(profile.counts, data.label))
 
     measurable = _without(data, unusable)
     # An empty column left the table: a declaration of when it is known has nothing to judge.

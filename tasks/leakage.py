@@ -688,10 +688,21 @@ def category_codes(values: pd.Series) -> np.ndarray:
     return np.asarray(codes, dtype="int64")
 
 
+# "One value per class" is evidence of a function of the label only when each class has at
+# least this many rows: with one row per class every column with two distinct values is one.
+MIN_ROWS_FOR_FUNCTION = 10
+# A single feature's ROC-AUC judges nothing below this many rows in the smaller class: with one
+# minority row half of all honest columns reach AUC 1.0 by chance (target_leakage is not_run).
+MIN_ROWS_FOR_TARGET_AUC = 3
+
+
 def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> bool:
-    """Return whether each class has one single value and the two values differ."""
+    """Return whether each class has one single value and the two values differ.
+
+    Each class needs MIN_ROWS_FOR_FUNCTION rows before one value per class counts.
+    """
     pos, neg = codes_or_values[positive], codes_or_values[~positive]
-    if not len(pos) or not len(neg):
+    if min(len(pos), len(neg)) < MIN_ROWS_FOR_FUNCTION:
         return False
     if pos.dtype.kind == "f":
         pos_nan, neg_nan = np.isnan(pos), np.isnan(neg)
@@ -823,6 +834,19 @@ def measure_target_auc(
         return FeaturePower(column, kind, auc, missing, function, within)
 
     return [measure(column) for column in columns]
+
+
+def target_auc_not_run(class_rows: int, label: str) -> CheckResult:
+    """Return target_leakage not run: the smaller class has too few rows to judge a feature."""
+    return CheckResult(
+        code=TARGET,
+        stage="leakage",
+        status="not_run",
+        columns=[label],
+        summary=f"not run: the smaller class of {label!r} has {class_rows} row(s); judging a "
+        f"feature's power over the label needs at least {MIN_ROWS_FOR_TARGET_AUC}",
+        metrics={"smaller_class_rows": class_rows, "needed": MIN_ROWS_FOR_TARGET_AUC},
+    )
 
 
 def judge_target_auc(measured: list[FeaturePower], params: LeakageParams) -> CheckResult:
@@ -1016,6 +1040,7 @@ def detect_leakage(
         data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
     )
     positive = (frame[data.label] == positive_class).to_numpy()
+    smaller_class = int(min(np.count_nonzero(positive), np.count_nonzero(~positive)))
     bins = time_bins(frame[data.label_time]) if data.label_time else None
     try:
         temporal = check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
@@ -1035,7 +1060,9 @@ def detect_leakage(
         ),
         judge_target_auc(
             measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
-        ),
+        )
+        if smaller_class >= MIN_ROWS_FOR_TARGET_AUC
+        else target_auc_not_run(smaller_class, data.label),
         judge_order(
             measure_order(frame, id_column, positive, bins, params.order_auc_warn),
             params,

@@ -31,6 +31,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("unusable_columns", "load"),
     ("empty_columns", "schema"),
     ("single_class_target", "profile"),
+    ("too_few_rows", "profile"),
     ("temporal_leakage", "leakage"),
     ("missingness_leakage", "leakage"),
     ("target_leakage", "leakage"),

@@ -196,3 +196,31 @@ def test_a_header_only_table_says_it_has_no_labelled_row(
     assert report["failure"]["summary"] == (
         "label 'y' has no labelled row; a classifier needs two classes"
     )
+
+
+def test_a_two_row_table_halts_for_too_few_rows_not_for_leakage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "two.csv"
+    pd.DataFrame(
+        {
+            "id": [0, 1],
+            "t": ["2024-01-01T00:00:00", "2024-01-01T01:00:00"],
+            "x1": [0.1, 0.5],
+            "x2": [1.0, 2.0],
+            "y": [0, 1],
+        }
+    ).to_csv(path, index=False)
+    report_path = tmp_path / "r.json"
+    argv = ["run", "--data", str(path), "--label", "y", "--label-time", "t", "--id", "id"]
+    code = main([*argv, "--output-dir", str(tmp_path / "o"), "--report", str(report_path)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["failure"]["code"] == "too_few_rows"
+    assert (
+        "1 row(s) of class 0, 1 row(s) of class 1 in 2 labelled rows"
+        in (report["failure"]["summary"])
+    )
+    assert _check(report, "target_leakage")["status"] == "not_run"
+    assert "function of the label" not in json.dumps(report)
