@@ -1024,6 +1024,58 @@ class LeakageOutcome:
         return {"on_leakage": self.on_leakage, "dropped_columns": list(self.dropped)}
 
 
+def _temporal(
+    frame: pd.DataFrame,
+    data: DataParams,
+    features: list[str],
+    params: LeakageParams,
+    measure_dates: DateMeasure,
+) -> CheckResult:
+    """Return temporal_leakage, or leakage_config_invalid when a declaration is wrong."""
+    try:
+        return check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
+    except DeclarationError as exc:
+        return CheckResult(
+            code=CONFIG,
+            stage="leakage",
+            status="fail",
+            columns=sorted(params.known_at),
+            summary=str(exc),
+            metrics={"known_at": dict(params.known_at)},
+        )
+
+
+def _ambiguous(frame: pd.DataFrame, data: DataParams, features: list[str]) -> CheckResult:
+    dated = [*features, *([data.label_time] if data.label_time else [])]
+    return judge_ambiguous_dates(measure_ambiguous_dates(frame, dated))
+
+
+# The checks that look at dates only, never at the label.
+LABEL_FREE_CHECKS = (TEMPORAL, AMBIGUOUS_DATES)
+
+
+def detect_label_free_leakage(
+    frame: pd.DataFrame,
+    data: DataParams,
+    params: LeakageParams,
+    measure_dates: DateMeasure = measure_post_label_dates,
+) -> LeakageOutcome:
+    """Run only the checks that need no label (LABEL_FREE_CHECKS), with the on_leakage policy.
+
+    For a table whose label cannot be used: its dates are still judged, so one pass shows
+    every finding.
+    """
+    features = usable_columns(frame, data.feature_columns(frame.columns))
+    checks = [
+        _temporal(frame, data, features, params, measure_dates),
+        _ambiguous(frame, data, features),
+    ]
+    if checks[0].code == CONFIG:
+        return LeakageOutcome(checks, [], params.on_leakage)
+    judged, dropped = apply_policy(checks, params.on_leakage)
+    return LeakageOutcome(judged, dropped, params.on_leakage)
+
+
 def detect_leakage(
     frame: pd.DataFrame,
     data: DataParams,
@@ -1042,19 +1094,8 @@ def detect_leakage(
     positive = (frame[data.label] == positive_class).to_numpy()
     smaller_class = int(min(np.count_nonzero(positive), np.count_nonzero(~positive)))
     bins = time_bins(frame[data.label_time]) if data.label_time else None
-    try:
-        temporal = check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
-    except DeclarationError as exc:
-        temporal = CheckResult(
-            code=CONFIG,
-            stage="leakage",
-            status="fail",
-            columns=sorted(params.known_at),
-            summary=str(exc),
-            metrics={"known_at": dict(params.known_at)},
-        )
     checks = [
-        temporal,
+        _temporal(frame, data, features, params, measure_dates),
         judge_missingness(
             measure_missingness(frame, features, positive, params.min_evidence_rows), params
         ),
@@ -1069,11 +1110,7 @@ def detect_leakage(
             data.label_time,
         ),
         check_resampling_leakage(frame, features, positive, params, data.label),
-        judge_ambiguous_dates(
-            measure_ambiguous_dates(
-                frame, [*features, *([data.label_time] if data.label_time else [])]
-            )
-        ),
+        _ambiguous(frame, data, features),
     ]
     if checks[0].code == CONFIG:
         return LeakageOutcome(checks, [], params.on_leakage)

@@ -263,3 +263,23 @@ def test_a_refused_run_writes_its_failed_report_and_nothing_else(
     assert f"retrain-guard: error: {report['failure']['summary']}" in err.splitlines()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "reports"])
     assert [p.name for p in report_path.parent.iterdir()] == ["r.json"]
+
+
+def test_a_label_failing_the_schema_still_gets_its_dates_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    frame = _base().assign(t=_DAYS.strftime("%Y-%m-%d"), y=np.arange(ROWS) % 3)
+    frame["closed_at"] = (_DAYS + pd.Timedelta(days=3)).strftime("%Y-%m-%d")
+    path, report_path = tmp_path / "three.csv", tmp_path / "r.json"
+    frame.to_csv(path, index=False)
+    argv = ["validate", "--data", str(path), "--label", "y", "--label-time", "t"]
+    code = main([*argv, "--output-dir", str(tmp_path / "o"), "--report", str(report_path)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["failure"]["code"] == "schema_invalid"
+    temporal = _check(report, "temporal_leakage")
+    assert temporal["status"] == "fail" and temporal["columns"] == ["closed_at"]
+    assert _check(report, "ambiguous_dates")["status"] == "pass"
+    assert _check(report, "target_leakage")["status"] == "not_run"
+    assert "failed the schema" in _check(report, "target_leakage")["summary"]

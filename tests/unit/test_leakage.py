@@ -501,3 +501,17 @@ def test_a_two_row_table_flags_no_feature_and_says_target_leakage_could_not_judg
     assert "has 1 row(s)" in checks["target_leakage"].summary
     assert checks["target_leakage"].metrics["needed"] == 3
     assert not [c for c in outcome.checks if c.status == "fail"]
+
+
+def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> None:
+    from tasks.leakage import LABEL_FREE_CHECKS, detect_label_free_leakage
+
+    t = pd.date_range("2024-01-01", periods=50, freq="h")
+    frame = pd.DataFrame(
+        {"t": t, "closed_at": t + pd.Timedelta(days=3), "x": np.arange(50.0), "y": ["a"] * 50}
+    )
+    data = DataParams(path="-", label="y", label_time="t")
+    outcome = detect_label_free_leakage(frame, data, LeakageParams())
+    assert [c.code for c in outcome.checks] == list(LABEL_FREE_CHECKS)
+    temporal = outcome.checks[0]
+    assert temporal.status == "fail" and temporal.columns == ["closed_at"]
