@@ -209,11 +209,14 @@ def make_sampler(
     if len(counts) < 2:
         return None, []
     minority, majority = min(counts.values()), max(counts.values())
+    current = minority / majority
     if minority < MIN_TRAINING_MINORITY_ROWS:
-        raise InsufficientMinority(minority, MIN_TRAINING_MINORITY_ROWS, name)
+        # Name all the sampler needs, not only the first minimum it misses.
+        resamples = name != "none" and current < ratio
+        need = minority_rows_needed(name, ratio) if resamples else MIN_TRAINING_MINORITY_ROWS
+        raise InsufficientMinority(minority, need, name)
     if name == "none":
         return None, []
-    current = minority / majority
     if current >= ratio:
         return None, [
             f"the training part's minority/majority ratio {current:.4f} already reaches "

@@ -156,8 +156,10 @@ def test_a_single_training_minority_row_halts_every_sampler_and_publishes_nothin
     report = run(params_for(path, tmp_path, resample={"sampler": sampler}))
     assert report.failure is not None and report.failure.code == "insufficient_minority"
     assert report.failure.details["sampler"] == sampler
-    assert (report.failure.details["minority_rows"], report.failure.details["needed"]) == (1, 2)
-    assert f"resample.sampler {sampler!r} needs at least 2 minority rows" in (
+    # random_under at target_ratio 1.0 also needs enough rows to keep 10 majority rows.
+    need = 10 if sampler == "random_under" else 2
+    assert (report.failure.details["minority_rows"], report.failure.details["needed"]) == (1, need)
+    assert f"resample.sampler {sampler!r} needs at least {need} minority rows" in (
         report.failure.summary
     )
     assert report.published is None and latest_version(tmp_path) is None

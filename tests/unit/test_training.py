@@ -279,9 +279,11 @@ def test_predictions_from_scores_equal_the_models_own(
 
 @pytest.mark.parametrize("sampler", ["none", "random_over", "random_under"])
 def test_a_single_minority_row_halts_samplers_without_neighbours_too(sampler: str) -> None:
-    with pytest.raises(InsufficientMinority, match=r"at least 2 minority rows.*it has 1") as caught:
+    need = MIN_KEPT_MAJORITY_ROWS if sampler == "random_under" else 2
+    expected = rf"at least {need} minority rows.*it has 1"
+    with pytest.raises(InsufficientMinority, match=expected) as e:
         make_sampler(sampler, 1.0, 5, 0, {0: 1598, 1: 1})
-    assert (caught.value.have, caught.value.need, caught.value.sampler) == (1, 2, sampler)
+    assert (e.value.have, e.value.need, e.value.sampler) == (1, need, sampler)
 
 
 def test_random_under_needs_enough_minority_rows_to_keep_a_sane_majority() -> None:
