@@ -691,8 +691,9 @@ def category_codes(values: pd.Series) -> np.ndarray:
 # "One value per class" is evidence of a function of the label only when each class has at
 # least this many rows: with one row per class every column with two distinct values is one.
 MIN_ROWS_FOR_FUNCTION = 10
-# A single feature's ROC-AUC judges nothing below this many rows in the smaller class: with one
-# minority row half of all honest columns reach AUC 1.0 by chance (target_leakage is not_run).
+# A single feature's (or the row order's) ROC-AUC judges nothing below this many rows in the
+# smaller class: with one minority row half of all honest columns reach AUC 1.0 by chance
+# (target_leakage and order_leakage are not_run).
 MIN_ROWS_FOR_TARGET_AUC = 3
 
 
@@ -836,10 +837,12 @@ def measure_target_auc(
     return [measure(column) for column in columns]
 
 
-def target_auc_not_run(class_rows: int, label: str) -> CheckResult:
-    """Return target_leakage not run: the smaller class has too few rows to judge a feature."""
+def too_few_to_rank(class_rows: int, label: str, code: str = TARGET) -> CheckResult:
+    """Return a ranking check (target_leakage, order_leakage) not run: the smaller class has
+    too few rows for a ROC-AUC to mean anything.
+    """
     return CheckResult(
-        code=TARGET,
+        code=code,
         stage="leakage",
         status="not_run",
         columns=[label],
@@ -1103,12 +1106,14 @@ def detect_leakage(
             measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
         )
         if smaller_class >= MIN_ROWS_FOR_TARGET_AUC
-        else target_auc_not_run(smaller_class, data.label),
+        else too_few_to_rank(smaller_class, data.label),
         judge_order(
             measure_order(frame, id_column, positive, bins, params.order_auc_warn),
             params,
             data.label_time,
-        ),
+        )
+        if smaller_class >= MIN_ROWS_FOR_TARGET_AUC
+        else too_few_to_rank(smaller_class, data.label, ORDER),
         check_resampling_leakage(frame, features, positive, params, data.label),
         _ambiguous(frame, data, features),
     ]

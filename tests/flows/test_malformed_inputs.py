@@ -223,6 +223,7 @@ def test_a_two_row_table_halts_for_too_few_rows_not_for_leakage(
         in (report["failure"]["summary"])
     )
     assert _check(report, "target_leakage")["status"] == "not_run"
+    assert _check(report, "order_leakage")["status"] == "not_run"
     assert "function of the label" not in json.dumps(report)
 
 

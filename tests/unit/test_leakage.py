@@ -500,6 +500,7 @@ def test_a_two_row_table_flags_no_feature_and_says_target_leakage_could_not_judg
     assert checks["target_leakage"].status == "not_run"
     assert "has 1 row(s)" in checks["target_leakage"].summary
     assert checks["target_leakage"].metrics["needed"] == 3
+    assert checks["order_leakage"].status == "not_run"
     assert not [c for c in outcome.checks if c.status == "fail"]
 
 
