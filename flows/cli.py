@@ -1,7 +1,8 @@
 """The `retrain-guard` command line: run, validate, infer-schema, example.
 
 Exit codes: 0 passed (warnings allowed); 1 halted by a check, report written;
-2 bad invocation or unreadable input, one line on stderr and no traceback;
+2 bad invocation or unreadable input, one line on stderr and no traceback (with --report,
+  a failed report with the code: invalid_parameters, input_unreadable, ...);
 3 the run broke off on an unexpected error (report written with code internal_error).
 """
 
@@ -15,14 +16,39 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.params import ModelName, RetrainParams, Sampler, load_config, merge
+from schemas.report import Stage
 
 EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
 
 
+# Failure codes of exit 2, written to --report when it is given (README "Failure and check codes").
+INVALID_PARAMETERS = "invalid_parameters"
+INPUT_UNREADABLE = "input_unreadable"
+OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
+TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
+SCHEMA_INVALID = "schema_invalid"
+NO_FEATURES_LEFT = "no_features_left"
+
+
 class UsageError(Exception):
-    """A bad invocation or unusable input: reported as one line, exit 2."""
+    """A bad invocation or unusable input: reported as one line, exit 2.
+
+    `code` is the failure code of the report written to --report.
+    """
+
+    def __init__(self, message: str, code: str = INVALID_PARAMETERS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError, so a bad flag is reported like any other usage error."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
 
 
 def _columns_arg(text: str) -> list[str]:
@@ -30,7 +56,7 @@ def _columns_arg(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="retrain-guard",
         description="Validate training data, train, and halt a model that predicts one class.",
     )
@@ -175,19 +201,19 @@ def preflight(params: RetrainParams) -> RetrainParams:
 
     problem = output_dir_problem(params.publish.output_dir)
     if problem is not None:
-        raise UsageError(f"--output-dir (publish.output_dir): {problem}")
+        raise UsageError(f"--output-dir (publish.output_dir): {problem}", OUTPUT_DIR_UNUSABLE)
     runner_problem = task_runner_problem(params.compute)
     if runner_problem is not None:
-        raise UsageError(runner_problem)
+        raise UsageError(runner_problem, TASK_RUNNER_UNAVAILABLE)
     try:
         columns = read_columns(params.data.path)
     except InputError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(str(exc), INPUT_UNREADABLE) from exc
     try:
         declared = declare_schema(params.schema_, params.data, columns)
         data = apply_roles(params.data, declared.roles)
     except SchemaDeclarationError as exc:
-        raise UsageError(f"--schema: {exc}") from exc
+        raise UsageError(f"--schema: {exc}", SCHEMA_INVALID) from exc
     given = params.data
     params = params.model_copy(update={"data": data})
     roles = {"--label": given.label, "--label-time": given.label_time, "--id": given.id_column}
@@ -200,7 +226,10 @@ def preflight(params: RetrainParams) -> RetrainParams:
     if unknown_drops:
         raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
     if not data.feature_columns(columns):
-        raise UsageError(f"{data.path}: no feature columns left after label, time, id and drops")
+        raise UsageError(
+            f"{data.path}: no feature columns left after label, time, id and drops",
+            NO_FEATURES_LEFT,
+        )
     return params
 
 
@@ -221,7 +250,7 @@ def _label_from_schema(args: argparse.Namespace) -> None:
             SchemaParams(name=args.schema), DataParams(**_PLACEHOLDER_DATA_ARGS), []
         )
     except SchemaDeclarationError as exc:
-        raise UsageError(f"--schema: {exc}") from exc
+        raise UsageError(f"--schema: {exc}", SCHEMA_INVALID) from exc
     args.label = declared.roles.label
 
 
@@ -344,7 +373,11 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:  # argparse's own complaint: an unknown flag, a bad choice or number
+        return usage_failure(exc, _report_flag(argv), None, None)
+    params: RetrainParams | None = None
     try:
         if args.command == "example":
             return _example(args)
@@ -362,8 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_writable(Path(args.report))
         params = preflight(params)
     except UsageError as exc:
-        print(f"retrain-guard: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_failure(exc, getattr(args, "report", None), args.command, params)
     from tasks.publish import write_report
 
     try:
@@ -388,6 +420,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_PASSED if report.status == "passed" else EXIT_HALTED
+
+
+def _report_flag(argv: Sequence[str] | None) -> str | None:
+    """Return the --report path of arguments argparse refused, if one can be told."""
+    lenient = argparse.ArgumentParser(add_help=False)
+    lenient.add_argument("--report")
+    try:
+        known, _ = lenient.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit:  # "--report" without a value
+        return None
+    report: str | None = known.report
+    return report
+
+
+def usage_failure(
+    exc: UsageError, report: str | None, command: str | None, params: RetrainParams | None
+) -> int:
+    """Print the one line of a usage error; write the failed report when --report can be."""
+    print(f"retrain-guard: error: {exc}", file=sys.stderr)
+    if report:
+        try:
+            check_writable(Path(report))
+        except UsageError:
+            return EXIT_USAGE  # the report itself is what cannot be written
+        from tasks.publish import write_report
+
+        try:
+            write_report(usage_report(exc, command, params), report)
+        except OSError as error:  # a race on the directory: the one line above still stands
+            print(f"retrain-guard: error: --report {report}: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+_STAGE_OF: dict[str, Stage] = {INPUT_UNREADABLE: "load", SCHEMA_INVALID: "schema"}
+
+
+def usage_report(exc: UsageError, command: str | None, params: RetrainParams | None) -> Any:
+    """Return the failed report of a run refused before it started (exit 2)."""
+    from schemas.report import Failure, Report
+    from tasks.reporting import versions
+
+    run: dict[str, Any] = {"command": command, "exit_code": EXIT_USAGE, "versions": versions()}
+    if params is not None:
+        run["parameters"] = params.to_json_dict()
+    return Report(
+        status="failed",
+        failure=Failure(code=exc.code, stage=_STAGE_OF.get(exc.code, "run"), summary=str(exc)),
+        run=run,
+    )
 
 
 def check_writable(path: Path) -> None:

@@ -25,7 +25,13 @@ from tasks.evaluation import (
 )
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
-from tasks.leakage import AMBIGUOUS_DATES, AmbiguousDates, judge_ambiguous_dates
+from tasks.leakage import (
+    AMBIGUOUS_DATES,
+    LABEL_FREE_CHECKS,
+    AmbiguousDates,
+    detect_label_free_leakage,
+    judge_ambiguous_dates,
+)
 from tasks.leakage_rows import split_leakage_task
 from tasks.load import InputError, Unreadable, duplicate_columns, load_task, read_columns
 from tasks.parallel import check_task_runner, leakage_checks
@@ -33,7 +39,7 @@ from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
 from tasks.quirks import check_quirks_task, unusable_roles
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
-from tasks.split import split_task
+from tasks.split import judge_class_rows, split_task
 from tasks.training import (
     LabelledModel,
     named_counts,
@@ -195,7 +201,8 @@ def _data_stages(
             "holds values no check can use" if data.label in role_problems else "failed the schema"
         )
         recorder.skip("single_class_target", "profile", reason, [data.label])
-        return _skip_leakage(recorder, reason)
+        recorder.skip("too_few_rows", "profile", reason, [data.label])
+        return _label_free_leakage(frame, params, recorder, unusable, empty, reason)
     if not data.feature_columns(frame.columns) and recorder.first_failure():
         return _skip_leakage(recorder, "no usable feature is left")
     with recorder.stage("profile"):
@@ -204,6 +211,8 @@ def _data_stages(
     recorder.add(*checks)
     if profile.positive is None:
         return _skip_leakage(recorder, f"label {data.label!r} has fewer than two classes")
+    # Too few rows of a class halts after the data stage; the leakage checks still run.
+    recorder.add(judge_class_rows(profile.counts, data.label))
 
     measurable = _without(data, unusable)
     # An empty column left the table: a declaration of when it is known has nothing to judge.
@@ -318,6 +327,32 @@ def _name_unsettled_label_time(
                         found.append(AmbiguousDates(str(seen["column"]), again))
     judged = judge_ambiguous_dates(found)
     return [judged if c.code == AMBIGUOUS_DATES else c for c in checks]
+
+
+def _label_free_leakage(
+    frame: pd.DataFrame,
+    params: RetrainParams,
+    recorder: RunRecorder,
+    unusable: list[str],
+    empty: list[str],
+    reason: str,
+) -> CheckResult:
+    """Without a usable label, run the date checks that need none; skip the rest for `reason`."""
+    data = params.data
+    # An empty column left the table: a declaration of when it is known has nothing to judge.
+    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
+    leakage = params.leakage.model_copy(update={"known_at": known_at})
+    with recorder.stage("leakage"):
+        outcome = detect_label_free_leakage(frame, _without(data, unusable), leakage)
+    recorder.metrics["leakage"] = outcome.describe()
+    explained = _explain_skips(outcome.checks, data, unusable)
+    recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
+    for code in LEAKAGE_CHECKS:
+        if code not in LABEL_FREE_CHECKS:
+            recorder.skip(code, "leakage", reason)
+    failed = recorder.first_failure()
+    assert failed is not None, "the leakage checks are skipped only after a failure"
+    return failed
 
 
 def _skip_leakage(recorder: RunRecorder, reason: str) -> CheckResult:

@@ -688,10 +688,22 @@ def category_codes(values: pd.Series) -> np.ndarray:
     return np.asarray(codes, dtype="int64")
 
 
+# "One value per class" is evidence of a function of the label only when each class has at
+# least this many rows: with one row per class every column with two distinct values is one.
+MIN_ROWS_FOR_FUNCTION = 10
+# A single feature's (or the row order's) ROC-AUC judges nothing below this many rows in the
+# smaller class: with one minority row half of all honest columns reach AUC 1.0 by chance
+# (target_leakage and order_leakage are not_run).
+MIN_ROWS_FOR_TARGET_AUC = 3
+
+
 def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> bool:
-    """Return whether each class has one single value and the two values differ."""
+    """Return whether each class has one single value and the two values differ.
+
+    Each class needs MIN_ROWS_FOR_FUNCTION rows before one value per class counts.
+    """
     pos, neg = codes_or_values[positive], codes_or_values[~positive]
-    if not len(pos) or not len(neg):
+    if min(len(pos), len(neg)) < MIN_ROWS_FOR_FUNCTION:
         return False
     if pos.dtype.kind == "f":
         pos_nan, neg_nan = np.isnan(pos), np.isnan(neg)
@@ -823,6 +835,21 @@ def measure_target_auc(
         return FeaturePower(column, kind, auc, missing, function, within)
 
     return [measure(column) for column in columns]
+
+
+def too_few_to_rank(class_rows: int, label: str, code: str = TARGET) -> CheckResult:
+    """Return a ranking check (target_leakage, order_leakage) not run: the smaller class has
+    too few rows for a ROC-AUC to mean anything.
+    """
+    return CheckResult(
+        code=code,
+        stage="leakage",
+        status="not_run",
+        columns=[label],
+        summary=f"not run: the smaller class of {label!r} has {class_rows} row(s); judging a "
+        f"feature's power over the label needs at least {MIN_ROWS_FOR_TARGET_AUC}",
+        metrics={"smaller_class_rows": class_rows, "needed": MIN_ROWS_FOR_TARGET_AUC},
+    )
 
 
 def judge_target_auc(measured: list[FeaturePower], params: LeakageParams) -> CheckResult:
@@ -1000,6 +1027,58 @@ class LeakageOutcome:
         return {"on_leakage": self.on_leakage, "dropped_columns": list(self.dropped)}
 
 
+def _temporal(
+    frame: pd.DataFrame,
+    data: DataParams,
+    features: list[str],
+    params: LeakageParams,
+    measure_dates: DateMeasure,
+) -> CheckResult:
+    """Return temporal_leakage, or leakage_config_invalid when a declaration is wrong."""
+    try:
+        return check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
+    except DeclarationError as exc:
+        return CheckResult(
+            code=CONFIG,
+            stage="leakage",
+            status="fail",
+            columns=sorted(params.known_at),
+            summary=str(exc),
+            metrics={"known_at": dict(params.known_at)},
+        )
+
+
+def _ambiguous(frame: pd.DataFrame, data: DataParams, features: list[str]) -> CheckResult:
+    dated = [*features, *([data.label_time] if data.label_time else [])]
+    return judge_ambiguous_dates(measure_ambiguous_dates(frame, dated))
+
+
+# The checks that look at dates only, never at the label.
+LABEL_FREE_CHECKS = (TEMPORAL, AMBIGUOUS_DATES)
+
+
+def detect_label_free_leakage(
+    frame: pd.DataFrame,
+    data: DataParams,
+    params: LeakageParams,
+    measure_dates: DateMeasure = measure_post_label_dates,
+) -> LeakageOutcome:
+    """Run only the checks that need no label (LABEL_FREE_CHECKS), with the on_leakage policy.
+
+    For a table whose label cannot be used: its dates are still judged, so one pass shows
+    every finding.
+    """
+    features = usable_columns(frame, data.feature_columns(frame.columns))
+    checks = [
+        _temporal(frame, data, features, params, measure_dates),
+        _ambiguous(frame, data, features),
+    ]
+    if checks[0].code == CONFIG:
+        return LeakageOutcome(checks, [], params.on_leakage)
+    judged, dropped = apply_policy(checks, params.on_leakage)
+    return LeakageOutcome(judged, dropped, params.on_leakage)
+
+
 def detect_leakage(
     frame: pd.DataFrame,
     data: DataParams,
@@ -1016,37 +1095,27 @@ def detect_leakage(
         data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
     )
     positive = (frame[data.label] == positive_class).to_numpy()
+    smaller_class = int(min(np.count_nonzero(positive), np.count_nonzero(~positive)))
     bins = time_bins(frame[data.label_time]) if data.label_time else None
-    try:
-        temporal = check_temporal_leakage(frame, data.label_time, features, params, measure_dates)
-    except DeclarationError as exc:
-        temporal = CheckResult(
-            code=CONFIG,
-            stage="leakage",
-            status="fail",
-            columns=sorted(params.known_at),
-            summary=str(exc),
-            metrics={"known_at": dict(params.known_at)},
-        )
     checks = [
-        temporal,
+        _temporal(frame, data, features, params, measure_dates),
         judge_missingness(
             measure_missingness(frame, features, positive, params.min_evidence_rows), params
         ),
         judge_target_auc(
             measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
-        ),
+        )
+        if smaller_class >= MIN_ROWS_FOR_TARGET_AUC
+        else too_few_to_rank(smaller_class, data.label),
         judge_order(
             measure_order(frame, id_column, positive, bins, params.order_auc_warn),
             params,
             data.label_time,
-        ),
+        )
+        if smaller_class >= MIN_ROWS_FOR_TARGET_AUC
+        else too_few_to_rank(smaller_class, data.label, ORDER),
         check_resampling_leakage(frame, features, positive, params, data.label),
-        judge_ambiguous_dates(
-            measure_ambiguous_dates(
-                frame, [*features, *([data.label_time] if data.label_time else [])]
-            )
-        ),
+        _ambiguous(frame, data, features),
     ]
     if checks[0].code == CONFIG:
         return LeakageOutcome(checks, [], params.on_leakage)

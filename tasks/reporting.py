@@ -32,6 +32,7 @@ DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
     ("non_numeric_values", "load"),
     ("empty_columns", "schema"),
     ("single_class_target", "profile"),
+    ("too_few_rows", "profile"),
     ("temporal_leakage", "leakage"),
     ("missingness_leakage", "leakage"),
     ("target_leakage", "leakage"),

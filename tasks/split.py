@@ -13,13 +13,18 @@ from sklearn.model_selection import train_test_split
 from schemas.params import DataParams, SplitParams
 from schemas.report import CheckResult
 from tasks.dates import as_naive_utc
+from tasks.training import MIN_TRAINING_MINORITY_ROWS
 
 CODE = "insufficient_minority"
 RANDOM_ON_TIMED = "random_split_on_timed_data"
 UNTIMED = "rows_without_label_time"
 FRACTION_OFF = "holdout_fraction_off"
+TOO_FEW_ROWS = "too_few_rows"
 # Fewer minority rows than this in either part leaves nothing to learn or measure.
 MIN_MINORITY_ROWS = 1
+# Before any split: each class needs the rows the training part needs to learn from
+# (tasks/training.py MIN_TRAINING_MINORITY_ROWS) plus the holdout's to judge the model.
+MIN_ROWS_PER_CLASS = MIN_TRAINING_MINORITY_ROWS + MIN_MINORITY_ROWS
 # The realised holdout is "far" from split.holdout_fraction outside these multiples of it:
 # half as large halves the holdout's minority rows (a noisier gate), 1.5 times as large takes
 # a third of the training rows the user meant to learn from.
@@ -149,6 +154,35 @@ def make_split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> Sp
             as_naive_utc(frame[data.label_time]), params.holdout_fraction, params.gap_days
         )
     return split_at_random(frame[data.label], params.holdout_fraction, params.seed)
+
+
+def judge_class_rows(counts: dict[str, int], label: str) -> CheckResult:
+    """Fail when a class has fewer rows than a split needs to train on and judge it."""
+    short = {cls: n for cls, n in counts.items() if n < MIN_ROWS_PER_CLASS}
+    metrics: dict[str, JsonValue] = {
+        "class_counts": dict[str, JsonValue](counts),
+        "needed_per_class": MIN_ROWS_PER_CLASS,
+    }
+    if not short:
+        return CheckResult(
+            code=TOO_FEW_ROWS,
+            stage="profile",
+            status="pass",
+            columns=[label],
+            summary=f"every class of {label!r} has at least {MIN_ROWS_PER_CLASS} rows",
+            metrics=metrics,
+        )
+    had = ", ".join(f"{n} row(s) of class {cls}" for cls, n in short.items())
+    return CheckResult(
+        code=TOO_FEW_ROWS,
+        stage="profile",
+        status="fail",
+        columns=[label],
+        summary=f"label {label!r} has {had} in {sum(counts.values())} labelled rows; training "
+        f"and judging need at least {MIN_ROWS_PER_CLASS} rows of each class "
+        f"({MIN_TRAINING_MINORITY_ROWS} to learn from, {MIN_MINORITY_ROWS} in the holdout)",
+        metrics=metrics,
+    )
 
 
 def judge_split(

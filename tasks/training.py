@@ -1,5 +1,6 @@
 """Training: preprocessing, resampling of the training part only, and the estimator."""
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,26 @@ class InsufficientMinority(ValueError):
         self.have, self.need, self.sampler = have, need, sampler
 
 
+# A training part with fewer minority rows teaches the model one point, not a class: with a
+# single positive row any sampler (or none) only copies, interpolates toward or keeps that row,
+# and the holdout measures noise. Every sampler, and training without one, needs this many.
+MIN_TRAINING_MINORITY_ROWS = 2
+# random_under keeps minority / target_ratio majority rows; fewer than this many majority rows
+# describe the majority class no better than the minority's handful.
+MIN_KEPT_MAJORITY_ROWS = 10
+
+
+def minority_rows_needed(name: str, ratio: float) -> int:
+    """Return the fewest minority rows in the training part that sampler `name` may work with.
+
+    random_under also needs enough minority rows to keep MIN_KEPT_MAJORITY_ROWS majority rows
+    at the target ratio (ratio * MIN_KEPT_MAJORITY_ROWS, rounded up).
+    """
+    if name == "random_under":
+        return max(MIN_TRAINING_MINORITY_ROWS, math.ceil(ratio * MIN_KEPT_MAJORITY_ROWS - 1e-9))
+    return MIN_TRAINING_MINORITY_ROWS
+
+
 def make_sampler(
     name: str,
     ratio: float,
@@ -181,12 +202,21 @@ def make_sampler(
     available, smotenc without numeric or categorical columns runs as smoten or smote.
 
     Raises:
-        InsufficientMinority: a neighbour-based sampler and a single minority row.
+        InsufficientMinority: fewer minority rows than MIN_TRAINING_MINORITY_ROWS (any
+            sampler, "none" too), or too few for random_under to keep
+            MIN_KEPT_MAJORITY_ROWS majority rows.
     """
-    if name == "none" or len(counts) < 2:
+    if len(counts) < 2:
         return None, []
     minority, majority = min(counts.values()), max(counts.values())
     current = minority / majority
+    if minority < MIN_TRAINING_MINORITY_ROWS:
+        # Name all the sampler needs, not only the first minimum it misses.
+        resamples = name != "none" and current < ratio
+        need = minority_rows_needed(name, ratio) if resamples else MIN_TRAINING_MINORITY_ROWS
+        raise InsufficientMinority(minority, need, name)
+    if name == "none":
+        return None, []
     if current >= ratio:
         return None, [
             f"the training part's minority/majority ratio {current:.4f} already reaches "
@@ -195,11 +225,21 @@ def make_sampler(
     if name == "random_over":
         return RandomOverSampler(sampling_strategy=ratio, random_state=seed), []
     if name == "random_under":
+        need = minority_rows_needed(name, ratio)
+        if minority < need:
+            kept = math.floor(minority / ratio + 1e-9)
+            raise InsufficientMinority(
+                minority,
+                need,
+                name,
+                f"resample.sampler 'random_under' needs at least {need} minority rows in the "
+                f"training part; it has {minority}: at resample.target_ratio {ratio} it would "
+                f"keep {kept} of {majority} majority rows (at least {MIN_KEPT_MAJORITY_ROWS} "
+                "needed); use an over-sampler (e.g. smote) or class_weight balanced",
+            )
         return RandomUnderSampler(sampling_strategy=ratio, random_state=seed), []
     if name not in NEIGHBOUR_SAMPLERS:
         raise ValueError(f"resample.sampler {name!r} is not supported")
-    if minority < 2:
-        raise InsufficientMinority(minority, 2, name)
     adaptations: list[str] = []
     k = k_neighbors
     if minority < k + 1:

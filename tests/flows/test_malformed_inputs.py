@@ -196,3 +196,91 @@ def test_a_header_only_table_says_it_has_no_labelled_row(
     assert report["failure"]["summary"] == (
         "label 'y' has no labelled row; a classifier needs two classes"
     )
+
+
+def test_a_two_row_table_halts_for_too_few_rows_not_for_leakage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "two.csv"
+    pd.DataFrame(
+        {
+            "id": [0, 1],
+            "t": ["2024-01-01T00:00:00", "2024-01-01T01:00:00"],
+            "x1": [0.1, 0.5],
+            "x2": [1.0, 2.0],
+            "y": [0, 1],
+        }
+    ).to_csv(path, index=False)
+    report_path = tmp_path / "r.json"
+    argv = ["run", "--data", str(path), "--label", "y", "--label-time", "t", "--id", "id"]
+    code = main([*argv, "--output-dir", str(tmp_path / "o"), "--report", str(report_path)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["failure"]["code"] == "too_few_rows"
+    assert (
+        "1 row(s) of class 0, 1 row(s) of class 1 in 2 labelled rows"
+        in (report["failure"]["summary"])
+    )
+    assert _check(report, "target_leakage")["status"] == "not_run"
+    assert _check(report, "order_leakage")["status"] == "not_run"
+    assert "function of the label" not in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "named"),
+    [
+        ("output_dir_is_a_file", "output_dir_unusable", "is a file"),
+        ("empty_input", "input_unreadable", "cannot be read"),
+        ("missing_column", "invalid_parameters", "--label 'nope'"),
+        ("bad_choice", "invalid_parameters", "argument --sampler"),
+        ("bad_setting", "invalid_parameters", "model.C"),
+    ],
+)
+def test_a_refused_run_writes_its_failed_report_and_nothing_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str, code: str, named: str
+) -> None:
+    table, empty, a_file = tmp_path / "ok.csv", tmp_path / "empty.csv", tmp_path / "a_file"
+    _base().to_csv(table, index=False)
+    empty.write_text("")
+    a_file.write_text("")
+    out_dir = tmp_path / "out"
+    argv = {
+        "output_dir_is_a_file": ["--data", str(table), "--label", "y", "--output-dir", str(a_file)],
+        "empty_input": ["--data", str(empty), "--label", "y", "--output-dir", str(out_dir)],
+        "missing_column": ["--data", str(table), "--label", "nope", "--output-dir", str(out_dir)],
+        "bad_choice": ["--data", str(table), "--label", "y", "--sampler", "zz"],
+        "bad_setting": ["--data", str(table), "--label", "y", "--C", "-1"],
+    }[case]
+    report_path = tmp_path / "reports" / "r.json"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", *argv, "--report", str(report_path)]) == 2
+    _, err = capsys.readouterr()
+    assert "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "failed" and report["failure"]["code"] == code
+    assert named in report["failure"]["summary"]
+    # The same one line on stderr, and nothing written but the report.
+    assert f"retrain-guard: error: {report['failure']['summary']}" in err.splitlines()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "reports"])
+    assert [p.name for p in report_path.parent.iterdir()] == ["r.json"]
+
+
+def test_a_label_failing_the_schema_still_gets_its_dates_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    frame = _base().assign(t=_DAYS.strftime("%Y-%m-%d"), y=np.arange(ROWS) % 3)
+    frame["closed_at"] = (_DAYS + pd.Timedelta(days=3)).strftime("%Y-%m-%d")
+    path, report_path = tmp_path / "three.csv", tmp_path / "r.json"
+    frame.to_csv(path, index=False)
+    argv = ["validate", "--data", str(path), "--label", "y", "--label-time", "t"]
+    code = main([*argv, "--output-dir", str(tmp_path / "o"), "--report", str(report_path)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["failure"]["code"] == "schema_invalid"
+    temporal = _check(report, "temporal_leakage")
+    assert temporal["status"] == "fail" and temporal["columns"] == ["closed_at"]
+    assert _check(report, "ambiguous_dates")["status"] == "pass"
+    assert _check(report, "target_leakage")["status"] == "not_run"
+    assert "failed the schema" in _check(report, "target_leakage")["summary"]

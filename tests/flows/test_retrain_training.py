@@ -146,3 +146,31 @@ def test_few_training_minority_rows_adapt_k_neighbors_and_record_it(tmp_path: Pa
     assert resampling["after"] == {"0": majority, "1": majority}
     assert resampling["change"] == {"0": 0, "1": majority - 3}
     assert any("k_neighbors lowered" in note for note in resampling["adaptations"])
+
+
+@pytest.mark.parametrize("sampler", ["random_under", "random_over", "none"])
+def test_a_single_training_minority_row_halts_every_sampler_and_publishes_nothing(
+    tmp_path: Path, sampler: str
+) -> None:
+    path = few_positives(tmp_path, [100])
+    report = run(params_for(path, tmp_path, resample={"sampler": sampler}))
+    assert report.failure is not None and report.failure.code == "insufficient_minority"
+    assert report.failure.details["sampler"] == sampler
+    # random_under at target_ratio 1.0 also needs enough rows to keep 10 majority rows.
+    need = 10 if sampler == "random_under" else 2
+    assert (report.failure.details["minority_rows"], report.failure.details["needed"]) == (1, need)
+    assert f"resample.sampler {sampler!r} needs at least {need} minority rows" in (
+        report.failure.summary
+    )
+    assert report.published is None and latest_version(tmp_path) is None
+
+
+def test_random_under_halts_when_it_would_keep_a_handful_of_majority_rows(
+    tmp_path: Path,
+) -> None:
+    path = few_positives(tmp_path, [100, 200, 300, 400])
+    report = run(params_for(path, tmp_path, resample={"sampler": "random_under"}))
+    assert report.failure is not None and report.failure.code == "insufficient_minority"
+    assert (report.failure.details["minority_rows"], report.failure.details["needed"]) == (4, 10)
+    assert "it would keep 4 of" in report.failure.summary
+    assert report.published is None

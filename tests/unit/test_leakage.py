@@ -479,3 +479,40 @@ def test_label_time_given_as_a_date_counts_only_later_days() -> None:
     data = DataParams(path="-", label="y", label_time="t")
     temporal = _check(detect_leakage(frame, data, LeakageParams(), 1).checks, TIME_CHECK)
     assert temporal.columns == ["settled_at"]
+
+
+def test_one_value_per_class_needs_enough_rows_of_each_class_to_count() -> None:
+    from tasks.leakage import MIN_ROWS_FOR_FUNCTION, is_function_of_label
+
+    two = np.array([0.1, 0.5])
+    assert not is_function_of_label(two, np.array([False, True]))
+    n = MIN_ROWS_FOR_FUNCTION
+    values = np.array([0.0] * n + [1.0] * n)
+    positive = np.array([False] * n + [True] * n)
+    assert is_function_of_label(values, positive)
+    assert not is_function_of_label(values[1:], positive[1:])
+
+
+def test_a_two_row_table_flags_no_feature_and_says_target_leakage_could_not_judge() -> None:
+    frame = pd.DataFrame({"x1": [0.1, 0.5], "x2": [1.0, 2.0], "y": [0, 1]})
+    outcome = detect_leakage(frame, DataParams(path="-", label="y"), LeakageParams(), 1)
+    checks = {c.code: c for c in outcome.checks}
+    assert checks["target_leakage"].status == "not_run"
+    assert "has 1 row(s)" in checks["target_leakage"].summary
+    assert checks["target_leakage"].metrics["needed"] == 3
+    assert checks["order_leakage"].status == "not_run"
+    assert not [c for c in outcome.checks if c.status == "fail"]
+
+
+def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> None:
+    from tasks.leakage import LABEL_FREE_CHECKS, detect_label_free_leakage
+
+    t = pd.date_range("2024-01-01", periods=50, freq="h")
+    frame = pd.DataFrame(
+        {"t": t, "closed_at": t + pd.Timedelta(days=3), "x": np.arange(50.0), "y": ["a"] * 50}
+    )
+    data = DataParams(path="-", label="y", label_time="t")
+    outcome = detect_label_free_leakage(frame, data, LeakageParams())
+    assert [c.code for c in outcome.checks] == list(LABEL_FREE_CHECKS)
+    temporal = outcome.checks[0]
+    assert temporal.status == "fail" and temporal.columns == ["closed_at"]

@@ -148,3 +148,14 @@ def test_a_holdout_far_below_the_fraction_asked_warns() -> None:
     assert check.status == "warn"
     assert "80 rows share the label time 2024-01-02T00:00:00" in check.summary
     assert "all went to the training part" in check.summary
+
+
+def test_a_class_with_fewer_rows_than_a_split_needs_fails_too_few_rows() -> None:
+    from tasks.split import MIN_ROWS_PER_CLASS, TOO_FEW_ROWS, judge_class_rows
+
+    failed = judge_class_rows({"0": 1, "1": 1}, "y")
+    assert (failed.code, failed.status, failed.stage) == (TOO_FEW_ROWS, "fail", "profile")
+    assert "1 row(s) of class 0, 1 row(s) of class 1 in 2 labelled rows" in failed.summary
+    assert f"at least {MIN_ROWS_PER_CLASS} rows of each class" in failed.summary
+    assert judge_class_rows({"0": 50, "1": MIN_ROWS_PER_CLASS}, "y").status == "pass"
+    assert judge_class_rows({"0": 50, "1": MIN_ROWS_PER_CLASS - 1}, "y").status == "fail"

@@ -9,10 +9,13 @@ import pytest
 from flows.example_data import make_transactions
 from schemas.params import ModelName, ModelParams, ResampleParams, Sampler
 from tasks.training import (
+    MIN_KEPT_MAJORITY_ROWS,
+    MIN_TRAINING_MINORITY_ROWS,
     InsufficientMinority,
     RecordingSampler,
     fit_model,
     make_sampler,
+    minority_rows_needed,
     positive_scores,
     predict_from_scores,
     resampling_check,
@@ -272,3 +275,23 @@ def test_predictions_from_scores_equal_the_models_own(
     scores = positive_scores(trained.model, X_holdout)
     expected = np.asarray(trained.model.predict(X_holdout))
     assert np.array_equal(predict_from_scores(trained.model, scores), expected)
+
+
+@pytest.mark.parametrize("sampler", ["none", "random_over", "random_under"])
+def test_a_single_minority_row_halts_samplers_without_neighbours_too(sampler: str) -> None:
+    need = MIN_KEPT_MAJORITY_ROWS if sampler == "random_under" else 2
+    expected = rf"at least {need} minority rows.*it has 1"
+    with pytest.raises(InsufficientMinority, match=expected) as e:
+        make_sampler(sampler, 1.0, 5, 0, {0: 1598, 1: 1})
+    assert (e.value.have, e.value.need, e.value.sampler) == (1, need, sampler)
+
+
+def test_random_under_needs_enough_minority_rows_to_keep_a_sane_majority() -> None:
+    assert minority_rows_needed("random_under", 1.0) == MIN_KEPT_MAJORITY_ROWS
+    assert minority_rows_needed("random_under", 0.05) == MIN_TRAINING_MINORITY_ROWS
+    assert minority_rows_needed("smote", 1.0) == MIN_TRAINING_MINORITY_ROWS
+    with pytest.raises(InsufficientMinority, match="keep 5 of 1000 majority rows") as caught:
+        make_sampler("random_under", 1.0, 5, 0, {0: 1000, 1: 5})
+    assert (caught.value.have, caught.value.need) == (5, MIN_KEPT_MAJORITY_ROWS)
+    built, _ = make_sampler("random_under", 1.0, 5, 0, {0: 1000, 1: MIN_KEPT_MAJORITY_ROWS})
+    assert built is not None
