@@ -171,7 +171,7 @@ def _data_stages(
     bad_roles = unusable_roles(loaded, data)
     if bad_roles:
         with recorder.stage("load"):
-            _, early_quirks = check_quirks_task(loaded, data)
+            loaded, early_quirks = check_quirks_task(loaded, data)
         recorder.add(*early_quirks)
     with recorder.stage("schema"):
         validated, schema_check = validate_schema_task(

@@ -553,8 +553,9 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
 
     The cleaned frame lacks the unusable columns, holds text columns that are numbers but
     for a few stray values as numbers (the strays missing), decimals as float64 and
-    durations as days, and holds NaN where a number was non-finite or overflowing. A
-    failing check leaves the frame as it came.
+    durations as days, and holds NaN where a number was non-finite or overflowing. When a
+    role column is unusable the values are left as they came, but the unusable features
+    still leave the frame: the other data checks go on after a failure.
     """
     unusable = measure_unusable(frame, data)
     left_out = [m.column for m in unusable if m.role == "feature"]
@@ -570,7 +571,8 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
             )
             for code in (NON_FINITE, NON_NUMERIC)
         ]
-        return frame, [not_run[0], unusable_check, not_run[1]]
+        kept = frame.drop(columns=left_out) if left_out else frame
+        return kept, [not_run[0], unusable_check, not_run[1]]
     kept = frame.drop(columns=left_out) if left_out else frame
     single = {str(c) for c in _single_columns(kept)}
     # Only features are read as numbers: the roles are the schema's and the profile's.

@@ -383,3 +383,26 @@ def test_an_unusable_role_column_is_the_failure_and_the_schema_gives_no_other_re
     assert report["failure"]["summary"].startswith(f"the {named} column {column!r}")
     checks = {c["code"]: c for c in report["checks"]}
     assert checks["schema_invalid"]["status"] == "pass"
+
+
+def test_an_unusable_label_leaves_the_unusable_features_out_and_the_dates_still_checked(
+    tmp_path: Path,
+) -> None:
+    rng, frame = _roles_frame()
+    frame["x"] = rng.normal(size=N_ROWS)
+    # Known only after the label time in every row: temporal leakage needs no label.
+    frame["closed_at"] = frame["t"] + pd.Timedelta(days=3)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    labels = pa.array([[int(v)] for v in frame["y"]], type=pa.list_(pa.int64()))
+    table = table.set_column(table.schema.get_field_index("y"), "y", labels)
+    tags = pa.array([[int(i % 3)] for i in range(N_ROWS)], type=pa.list_(pa.int64()))
+    table = table.append_column("tags", tags)
+    path = tmp_path / "list-label.parquet"
+    pq.write_table(table, path)
+    code, report = _run(path, tmp_path)
+    checks = {c["code"]: c for c in report["checks"]}
+    assert code == 1
+    assert report["failure"]["code"] == "unusable_columns"
+    assert set(checks["unusable_columns"]["columns"]) == {"y"}
+    assert checks["temporal_leakage"]["status"] == "fail"
+    assert checks["temporal_leakage"]["columns"] == ["closed_at"]
