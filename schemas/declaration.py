@@ -432,8 +432,9 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
         coerce = column.coerce
         if column.dtype == "datetime":
             checks += _time_checks(column)
-            if column.coerce:
-                # Read by tasks/dates.py, not coerced by pandera (which guesses the order).
+            if column.coerce and not column.time_zone:
+                # Read by tasks/dates.py, not coerced by pandera (which guesses the order);
+                # a zoned column keeps pandera's coercion to its zone (dates.py reads to UTC).
                 parsers.append(dates_parser())
                 checks.append(pa.Check(reads_as_dates, name=DATES_CHECK))
                 coerce = False
@@ -484,7 +485,8 @@ def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
         if not is_time or any(c.name in IMPLIED_CHECKS for c in column.checks):
             continue
         checks = [*column.checks, *_time_checks(None)]
-        if not column.coerce:
+        # A zoned column keeps pandera's coercion to its zone: tasks/dates.py reads to UTC.
+        if not column.coerce or getattr(dtype, "tz", None) is not None:
             schema = schema.update_column(name, checks=checks)
             continue
         schema = schema.update_column(

@@ -20,8 +20,6 @@ from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
     is_numeric_dtype,
-    is_object_dtype,
-    is_string_dtype,
 )
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -33,14 +31,12 @@ from tasks.dates import (
     DateColumn,
     DayMonthOrder,
     as_naive_utc,
-    day_month_order,
     has_date_hint,
-    looks_like_day_month,
     parse_date_like,
     parse_offset,
-    parse_text_dates,
-    sample_present,
+    read_label_time,
     to_days,
+    unsettled_day_month,
 )
 from tasks.leakage_findings import UNBOUNDED, Finding, apply_policy, check_from_findings
 from tasks.quirks import as_finite, column_kind, usable_columns
@@ -96,13 +92,7 @@ def measure_ambiguous_dates(frame: pd.DataFrame, columns: list[str]) -> list[Amb
     """
     found = []
     for column in columns:
-        values = frame[column]
-        if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
-            continue
-        if not has_date_hint(column) or not looks_like_day_month(sample_present(values)):
-            continue
-        order = day_month_order(values)
-        if order is not None and order.format is None:
+        if has_date_hint(column) and (order := unsettled_day_month(frame[column])) is not None:
             found.append(AmbiguousDates(column, order))
     return found
 
@@ -252,21 +242,19 @@ def measure_declared_availability(
 
 
 def _forced_dates(name: str, values: pd.Series) -> DateColumn:
-    if is_object_dtype(values.dtype) or is_string_dtype(values.dtype):
-        read = parse_text_dates(values, sample_present(values), formats=True)
-        if read is not None and read.unsettled is not None:
-            raise DeclarationError(
-                f"leakage.known_at: column {name!r} holds day-month-year dates whose order "
-                f"is not settled ({read.unsettled.reason()}); write them as ISO 8601"
-            )
-        if read is not None and read.values is not None:
-            return DateColumn(name, read.values, "declared")
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    if parsed.notna().sum() < values.notna().sum():
+    # The declaration says the column holds dates: read it like a label time, never guessing.
+    read = read_label_time(name, values, subject="known-at column")
+    if read.unsettled is not None:
         raise DeclarationError(
-            f"leakage.known_at: column {name!r} does not hold dates or datetimes"
+            f"leakage.known_at: column {name!r} holds day-month-year dates whose order "
+            f"is not settled ({read.unsettled.reason()}); write them as ISO 8601"
         )
-    return DateColumn(name, as_naive_utc(parsed), "declared")
+    if read.values is None or read.bad_rows:
+        raise DeclarationError(
+            "leakage.known_at: "
+            + (read.problem or f"column {name!r} does not hold dates or datetimes")
+        )
+    return DateColumn(name, as_naive_utc(read.values), "declared")
 
 
 def _signed(offset: pd.Timedelta) -> str:

@@ -314,3 +314,13 @@ def test_a_draft_from_an_extract_across_a_dst_change_declares_utc(tmp_path: Path
     )
     draft = draft_schema(read_table(path), "y", label_time="event_time")
     assert draft.spec.columns["event_time"].time_zone == "UTC"
+
+
+def test_a_declared_known_at_column_of_epoch_seconds_is_read_as_seconds() -> None:
+    # Read as nanoseconds it would lie in 1970, before every label time, hiding the leak.
+    frame = _frame(["2024-01-01"])
+    known = frame["event_time"] + pd.Timedelta(days=5)
+    frame["ready"] = (known - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    params = LeakageParams(known_at={"amount": "ready"})
+    check = check_temporal_leakage(frame, "event_time", ["amount"], params)
+    assert check.status == "fail" and check.columns == ["amount"]

@@ -224,3 +224,18 @@ def test_a_schema_file_that_is_not_yaml_is_one_line(tmp_path: Path) -> None:
         declare_schema(SchemaParams(name=str(path)), DataParams(path="t.csv", label="y"), ["b"])
     message = str(caught.value)
     assert "not valid YAML at line" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_a_coerced_zoned_column_keeps_the_true_instants_of_offset_text(normalise: bool) -> None:
+    # tasks/dates.py reads text to naive UTC: a zoned column must not take that path, or
+    # the zone check fails (not normalised) or the instants shift by the offset (normalised).
+    spec = parse_spec(
+        "name: zoned\ncolumns:\n  t: {dtype: datetime, coerce: true, time_zone: Europe/Paris,"
+        f" normalise_time_zones: {str(normalise).lower()}}}\n"
+    )
+    text = ["2024-01-01T10:00:00+01:00", "2024-07-01T10:00:00+02:00"]
+    validated = compile_spec(spec).validate(pd.DataFrame({"t": text}))
+    instants = pd.to_datetime(text, utc=True)
+    assert list(validated["t"].dt.tz_convert("UTC")) == list(instants)
+    assert str(validated["t"].dt.tz) == "Europe/Paris"
