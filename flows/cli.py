@@ -255,14 +255,14 @@ def _label_from_schema(args: argparse.Namespace) -> None:
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
-    from tasks.load import InputError, duplicate_columns, read_columns, read_table
+    from tasks.load import InputError, read_header, read_table
     from tasks.schema_draft import draft_schema, render_draft
 
     try:
-        columns = read_columns(args.data)
-        repeated = duplicate_columns(args.data)
+        header = read_header(args.data)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    columns, repeated = header.columns, header.duplicates
     if repeated:
         raise UsageError(
             f"{args.data}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
@@ -478,7 +478,7 @@ def check_writable(path: Path) -> None:
     problem = output_dir_problem(path.parent)
     if problem is not None:
         raise UsageError(f"--report {path}: its directory {problem}")
-    if path.is_dir() or (path.parent.exists() and not os.access(path.parent, os.W_OK)):
+    if path.is_dir():
         raise UsageError(f"--report {path}: not a writable file path")
 
 

@@ -31,9 +31,10 @@ from tasks.leakage import (
     AmbiguousDates,
     detect_label_free_leakage,
     judge_ambiguous_dates,
+    measure_ambiguous_dates,
 )
 from tasks.leakage_rows import split_leakage_task
-from tasks.load import InputError, Unreadable, duplicate_columns, load_task, read_columns
+from tasks.load import InputError, Unreadable, load_task, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
@@ -133,11 +134,10 @@ def _declare(
     data = params.data
     with recorder.stage("schema"):
         try:
-            columns = read_columns(data.path)
-            duplicates = duplicate_columns(data.path)
+            header = read_header(data.path)
         except InputError as exc:
             return _unreadable(recorder, exc)
-        declared = declare_schema_task(data, params.schema_, columns, duplicates)
+        declared = declare_schema_task(data, params.schema_, header.columns, header.duplicates)
     if isinstance(declared, CheckResult):
         recorder.add(declared)
         return declared
@@ -169,10 +169,11 @@ def _data_stages(
 
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
     bad_roles = unusable_roles(loaded, data)
+    quirks: list[CheckResult] = []
     if bad_roles:
         with recorder.stage("load"):
-            loaded, early_quirks = check_quirks_task(loaded, data)
-        recorder.add(*early_quirks)
+            loaded, quirks = check_quirks_task(loaded, data)
+        recorder.add(*quirks)
     with recorder.stage("schema"):
         validated, schema_check = validate_schema_task(
             loaded, declared, data, params.schema_, bad_roles
@@ -181,14 +182,17 @@ def _data_stages(
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(schema_check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
+    # An empty column left the table: a declaration of when it is known has nothing to judge.
+    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
+    params = params.model_copy(
+        update={"leakage": params.leakage.model_copy(update={"known_at": known_at})}
+    )
     if empty and not data.feature_columns(frame.columns):
         return _no_features(recorder, empty, "schema", "every feature column is empty")
     unusable = _unusable(frame, data, schema_check, validated is None)
 
     # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
-    if bad_roles:
-        quirks = early_quirks
-    else:
+    if not bad_roles:
         with recorder.stage("load"):
             frame, quirks = check_quirks_task(frame, data)
         recorder.add(*quirks)
@@ -202,7 +206,7 @@ def _data_stages(
         )
         recorder.skip("single_class_target", "profile", reason, [data.label])
         recorder.skip("too_few_rows", "profile", reason, [data.label])
-        return _label_free_leakage(frame, params, recorder, unusable, empty, reason)
+        return _label_free_leakage(frame, params, recorder, unusable, reason)
     if not data.feature_columns(frame.columns) and recorder.first_failure():
         return _skip_leakage(recorder, "no usable feature is left")
     with recorder.stage("profile"):
@@ -215,19 +219,12 @@ def _data_stages(
     recorder.add(judge_class_rows(profile.counts, data.label))
 
     measurable = _without(data, unusable)
-    # An empty column left the table: a declaration of when it is known has nothing to judge.
-    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
-    declared_known = params.model_copy(
-        update={"leakage": params.leakage.model_copy(update={"known_at": known_at})}
-    )
     with recorder.stage("leakage"):
-        leakage = leakage_checks(frame, measurable, declared_known, profile.positive)
-    recorder.metrics["leakage"] = leakage.describe()
+        leakage = leakage_checks(frame, measurable, params, profile.positive)
+    described = leakage.describe()
     if unusable:
-        recorder.metrics["leakage"] = {
-            **leakage.describe(),
-            "left_out_after_schema": list[JsonValue](unusable),
-        }
+        described["left_out_after_schema"] = list[JsonValue](unusable)
+    recorder.metrics["leakage"] = described
     explained = _explain_skips(leakage.checks, data, unusable)
     recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
     if failed := recorder.first_failure():
@@ -317,14 +314,9 @@ def _name_unsettled_label_time(
     order = unsettled_day_month(frame[column])
     if order is None:
         return checks
-    found = [AmbiguousDates(column, order)]
-    for check in checks:
-        if check.code == AMBIGUOUS_DATES and isinstance(check.metrics.get("columns"), list):
-            for seen in check.metrics["columns"]:  # type: ignore[union-attr]
-                if isinstance(seen, dict) and seen.get("column") != column:
-                    again = unsettled_day_month(frame[str(seen["column"])])
-                    if again is not None:
-                        found.append(AmbiguousDates(str(seen["column"]), again))
+    already = [col for c in checks if c.code == AMBIGUOUS_DATES for col in c.columns]
+    others = [col for col in already if col != column]
+    found = [AmbiguousDates(column, order), *measure_ambiguous_dates(frame, others)]
     judged = judge_ambiguous_dates(found)
     return [judged if c.code == AMBIGUOUS_DATES else c for c in checks]
 
@@ -334,16 +326,12 @@ def _label_free_leakage(
     params: RetrainParams,
     recorder: RunRecorder,
     unusable: list[str],
-    empty: list[str],
     reason: str,
 ) -> CheckResult:
     """Without a usable label, run the date checks that need none; skip the rest for `reason`."""
     data = params.data
-    # An empty column left the table: a declaration of when it is known has nothing to judge.
-    known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
-    leakage = params.leakage.model_copy(update={"known_at": known_at})
     with recorder.stage("leakage"):
-        outcome = detect_label_free_leakage(frame, _without(data, unusable), leakage)
+        outcome = detect_label_free_leakage(frame, _without(data, unusable), params.leakage)
     recorder.metrics["leakage"] = outcome.describe()
     explained = _explain_skips(outcome.checks, data, unusable)
     recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))

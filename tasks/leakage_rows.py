@@ -204,19 +204,14 @@ def measure_split_sharing(
     candidates_h = holdout[pd.Index(key_hash[holdout]).isin(key_hash[candidates_t])]
     vectors_h = row_hashes(frame.iloc[candidates_h][features])
     vectors_t = row_hashes(frame.iloc[candidates_t][features])
-    rows_h = row_hashes(frame.iloc[candidates_h][[*features, label]])
-    rows_t = row_hashes(frame.iloc[candidates_t][[*features, label]])
+    labels = frame[label].to_numpy()
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
-    shared_rows = int(pd.Index(rows_h).isin(rows_t).sum())
-    # The table's own repeat rate decides; when training rows never repeat (no measurable
-    # rate), the columns' value frequencies taken as independent give the chance instead,
-    # so a chance repeat of a few-valued vector is not read as a copy.
-    chance = 1.0
-    for column in features:
-        chance *= collision_probability(frame[column])
-        if chance < 1e-300:
-            break
-    independent = 1.0 - (1.0 - chance) ** len(train)
+    # A shared row repeats the features and the label: pairs of (vector hash, label).
+    shared_rows = int(
+        pd.MultiIndex.from_arrays([vectors_h, labels[candidates_h]])
+        .isin(pd.MultiIndex.from_arrays([vectors_t, labels[candidates_t]]))
+        .sum()
+    )
     repeated = repeated_rows(frame, features, train, key_hash)
     seen = repeated / len(train)
     timed = order is not None and (is_datetime64_any_dtype(order) or is_numeric_dtype(order))
@@ -237,8 +232,15 @@ def measure_split_sharing(
     # with a handful of honest duplicates measures its rate loosely, and the test allows it.
     seen_upper = min(1.0, _upper(repeated, len(train)) / len(train))
     if seen <= 0:
-        # No repeat in training: no measurable rate; the columns decide.
-        rate, upper_rate = independent, independent
+        # No repeat in training: no measurable rate. The columns' value frequencies taken as
+        # independent give the chance, so a chance repeat of a few-valued vector is not read
+        # as a copy.
+        chance = 1.0
+        for column in features:
+            chance *= collision_probability(frame[column])
+            if chance < 1e-300:
+                break
+        rate = upper_rate = 1.0 - (1.0 - chance) ** len(train)
     elif timed:
         # Oversampling before the split copies rows whole, label time included: copies sit
         # next to their original in time and inflate the Good-Turing estimate, not the

@@ -41,8 +41,19 @@ def _kind(path: Path) -> str:
     return "parquet" if suffix in (".parquet", ".pq") else "csv"
 
 
-def read_columns(path: str | Path) -> list[str]:
-    """Return the file's column names, reading only its header or metadata.
+@dataclass(frozen=True)
+class Header:
+    """A table's column names as a reader sees them, and the names its header repeats."""
+
+    columns: list[str]
+    duplicates: list[str]
+
+
+def read_header(path: str | Path) -> Header:
+    """Return the file's columns and repeated names, reading only its header or metadata.
+
+    pandas silently renames a repeated CSV name (`amount`, `amount.1`), so a CSV header is
+    also read raw; a Parquet file's schema lists repeated names as they are.
 
     Raises:
         InputError: the file is missing, not a file, of an unsupported type, or unreadable.
@@ -56,40 +67,31 @@ def read_columns(path: str | Path) -> list[str]:
     try:
         if kind == "parquet":
             schema = pq.read_schema(target)
+            names = list(schema.names)
             # pandas stores a named or non-default index as columns that read_parquet turns
             # back into the index: they are not columns of the table.
             index = (schema.pandas_metadata or {}).get("index_columns", [])
             hidden = {c for c in index if isinstance(c, str)}
-            return [name for name in schema.names if name not in hidden]
-        header = pd.read_csv(target, nrows=5)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc
-    if header.columns.empty:
-        raise InputError(f"{target}: has no columns")
-    return [str(c) for c in header.columns]
-
-
-def duplicate_columns(path: str | Path) -> list[str]:
-    """Return the names the file's header gives to more than one column, in header order.
-
-    pandas silently renames a repeated CSV name (`amount`, `amount.1`), so a CSV header is
-    read raw; a Parquet file's schema lists repeated names as they are.
-
-    Raises:
-        InputError: the header cannot be read.
-    """
-    target = Path(path)
-    kind = _kind(target)
-    try:
-        if kind == "parquet":
-            names = list(pq.read_schema(target).names)
+            columns = [name for name in names if name not in hidden]
         else:
             with target.open(newline="", encoding="utf-8-sig") as handle:
                 names = next(csv.reader(handle), [])
+            columns = [str(c) for c in pd.read_csv(target, nrows=5).columns]
     except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc
+    if not columns:
+        raise InputError(f"{target}: has no columns")
     counts = Counter(names)
-    return [name for name, count in counts.items() if count > 1 and name != ""]
+    return Header(columns, [name for name, n in counts.items() if n > 1 and name != ""])
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """Return the file's column names, reading only its header or metadata.
+
+    Raises:
+        InputError: as read_header.
+    """
+    return read_header(path).columns
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -486,7 +486,7 @@ def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
     Measured before the schema, so that unusable_columns, not a schema message about the
     same column, is the run's failure.
     """
-    roles = [c for c in (data.label, data.label_time, data.id_column) if c]
+    roles = [c for c in (data.label, data.label_time, data.id_column) if c and c not in data.drop]
     single = {str(c) for c in _single_columns(frame)}
     return [c for c in dict.fromkeys(roles) if c in single and column_kind(frame[c]) is not None]
 
@@ -559,7 +559,8 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
     """
     unusable = measure_unusable(frame, data)
     left_out = [m.column for m in unusable if m.role == "feature"]
-    features = [c for c in data.feature_columns(frame.columns) if c not in set(left_out)]
+    kept = frame.drop(columns=left_out) if left_out else frame
+    features = data.feature_columns(kept.columns)
     unusable_check = judge_unusable(unusable, len(features))
     if unusable_check.status == "fail":
         not_run = [
@@ -571,9 +572,7 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
             )
             for code in (NON_FINITE, NON_NUMERIC)
         ]
-        kept = frame.drop(columns=left_out) if left_out else frame
         return kept, [not_run[0], unusable_check, not_run[1]]
-    kept = frame.drop(columns=left_out) if left_out else frame
     single = {str(c) for c in _single_columns(kept)}
     # Only features are read as numbers: the roles are the schema's and the profile's.
     candidates = [c for c in features if c in single]

@@ -191,7 +191,7 @@ def test_an_output_dir_that_is_a_file_exits_2_naming_it_before_reading(
     def nothing_read(path: object) -> None:
         raise AssertionError("the table was read")
 
-    monkeypatch.setattr(tasks.load, "read_columns", nothing_read)
+    monkeypatch.setattr(tasks.load, "read_header", nothing_read)
     monkeypatch.setattr(tasks.load, "read_table", nothing_read)
     before = sorted(tmp_path.iterdir())
     assert main(["run", "--data", str(example_csv), *BASE, "--output-dir", str(taken)]) == 2
@@ -217,7 +217,7 @@ def test_the_flow_itself_fails_on_an_unusable_output_dir_before_reading(
     def nothing_read(path: object) -> None:
         raise AssertionError("the table was read")
 
-    monkeypatch.setattr("flows.retrain.read_columns", nothing_read)
+    monkeypatch.setattr("flows.retrain.read_header", nothing_read)
     monkeypatch.setattr("flows.retrain.load_task", nothing_read)
     state = retrain(params_for(example_csv, taken / "nested"), return_state=True)
     report = _report(state)

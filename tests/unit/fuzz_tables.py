@@ -181,10 +181,11 @@ def write(table: Table, folder: Path, parquet: bool) -> Path | None:
 
 
 def run_data_stages(frame: pd.DataFrame, data: DataParams) -> list[str]:
-    """Run the data stages as the flow sequences them; return the codes that halted.
+    """Run every data stage's pure function in order; return the codes that halted.
 
-    Every stage's pure function is called; an expected halt (a failing check) stops the
-    run there, like the flow. Any exception is a crash of the stage that raised it.
+    A simplified sequence of the flow's: a failing check stops it there (the flow goes on
+    after a failing schema, which the whole-run properties of test_fuzz_cli.py cover). Any
+    exception is a crash of the stage that raised it.
     """
     columns = [str(c) for c in frame.columns]
     schema_params = SchemaParams()

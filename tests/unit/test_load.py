@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.load import InputError, duplicate_columns, parse_iso_dates, read_columns, read_table
+from tasks.load import InputError, parse_iso_dates, read_columns, read_header, read_table
 
 
 def test_csv_iso_dates_become_datetimes_and_other_strings_stay(tmp_path: Path) -> None:
@@ -97,10 +97,10 @@ def test_a_repeated_csv_name_is_found_in_the_raw_header(tmp_path: Path) -> None:
     path.write_text("id,amount,label,amount\n1,2.0,0,3.0\n")
     # pandas renames the repeat; the raw header still shows it.
     assert read_columns(path) == ["id", "amount", "label", "amount.1"]
-    assert duplicate_columns(path) == ["amount"]
+    assert read_header(path).duplicates == ["amount"]
     clean = tmp_path / "clean.csv"
     clean.write_text("id,amount,label,amount.1\n1,2.0,0,3.0\n")
-    assert duplicate_columns(clean) == []
+    assert read_header(clean).duplicates == []
 
 
 def test_a_repeated_parquet_name_is_found_in_its_schema(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_a_repeated_parquet_name_is_found_in_its_schema(tmp_path: Path) -> None:
     pq.write_table(
         pa.table([[1], [2.0], [0], [3.0]], names=["id", "amount", "label", "amount"]), path
     )
-    assert duplicate_columns(path) == ["amount"]
+    assert read_header(path).duplicates == ["amount"]
 
 
 def test_an_unreadable_table_is_returned_by_the_load_task_not_raised(tmp_path: Path) -> None:
