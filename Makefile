@@ -40,7 +40,7 @@ serve: $(STAMP) $(EXAMPLE)
 	$(BIN)/python -m flows.local_stack start --home $(STACK_HOME) --port $(PORT) \
 		$(if $(NOTIFY_URL),--notify-url $(NOTIFY_URL))
 
-## stop: stop the worker and the server that `make serve` started (by their PID files)
+## stop: stop the worker (by its PID file), then `prefect server stop`
 stop:
 	$(BIN)/python -m flows.local_stack stop --home $(STACK_HOME)
 

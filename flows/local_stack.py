@@ -1,8 +1,12 @@
 """A local Prefect stack: server (SQLite), work pool, deployments, worker, failure notifications.
 
-`make serve` / `make stop` and the end-to-end tests use it. Services are started as process
-group leaders and their PIDs written to <home>/<name>.pid, so `stop` ends exactly what `start`
-started (the worker first: a worker that has run flows may ignore the first SIGTERM).
+`make serve` / `make stop` and the end-to-end tests use it. Each step is Prefect's own: the
+server is `prefect server start --background` (its PID file is Prefect's, under
+<home>/prefect), checked with `prefect server status --wait` and ended by `prefect server stop`;
+`prefect work-pool create` and `prefect deploy` set up the pool and the deployments; the
+notification block is saved with `Block.save` and the automation created through Prefect's
+client. Only the worker, which Prefect cannot start in the background, is started and stopped
+here, by the PID in <home>/worker.pid.
 
     python -m flows.local_stack start --home .prefect-local --port 4200 [--notify-url URL]
     python -m flows.local_stack notify --port 4200 (--notify-url URL | --notify-block SLUG/NAME)
@@ -11,50 +15,36 @@ started (the worker first: a worker that has run flows may ignore the first SIGT
 
 import argparse
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from uuid import UUID
 
-import httpx
 import yaml
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.orchestration import get_client
+from prefect.events.schemas.automations import AutomationCore
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = "retrain-guard"
 PREFECT_FILE = "deploy/prefect.yaml"
 AUTOMATION_FILE = "deploy/automations/notify-on-failure.yaml"
 NOTIFY_BLOCK = "retrain-guard-failures"
-SERVICES = ("worker", "server")  # stop order
 
 
 class StackError(RuntimeError):
-    """A step of starting the stack failed; the message says which and where its log is."""
+    """A step of starting the stack failed; the message says which and how."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    """Return whether something accepts connections on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _prefect_bin() -> str:
-    # The console script beside this interpreter: the worker then runs flows with the same venv.
-    beside = Path(sys.executable).with_name("prefect")
-    return str(beside) if beside.exists() else shutil.which("prefect") or "prefect"
+# Prefect's CLI, run by this interpreter: the worker then runs flows with the same environment.
+PREFECT = (sys.executable, "-m", "prefect")
 
 
 @dataclass
@@ -75,6 +65,15 @@ class LocalStack:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def server_pid_file(self) -> Path:
+        """Where `prefect server start --background` records its server (PREFECT_HOME)."""
+        return self.home / "prefect" / "server.pid"
+
+    @property
+    def worker_pid_file(self) -> Path:
+        return self.home / "worker.pid"
+
     def env(self) -> dict[str, str]:
         """Return the environment every command and service of this stack runs with."""
         env = dict(os.environ)
@@ -83,6 +82,7 @@ class LocalStack:
                 "PREFECT_HOME": str(self.home / "prefect"),
                 "PREFECT_API_URL": self.api_url,
                 "PREFECT_UI_API_URL": self.api_url,
+                # The UI reads the port from here; `--port` alone leaves it pointing at 4200.
                 "PREFECT_SERVER_API_HOST": "127.0.0.1",
                 "PREFECT_SERVER_API_PORT": str(self.port),
                 # Offline machines: telemetry would try DNS and log errors.
@@ -93,45 +93,17 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        if not self.scheduler:
-            env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
         env.update(self.extra_env)
         return env
 
-    def pid_file(self, service: str) -> Path:
-        return self.home / f"{service}.pid"
-
-    def log_file(self, service: str) -> Path:
-        return self.home / f"{service}.log"
-
-    def _spawn(self, service: str, args: list[str]) -> int:
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run a prefect CLI command against this stack; raise StackError when it fails."""
         self.home.mkdir(parents=True, exist_ok=True)
-        log = self.log_file(service).open("ab")
-        # A new session makes the service a process group leader: stop() signals the group,
-        # which also reaches the flow-run processes a worker started.
-        process = subprocess.Popen(
-            args,
+        result = subprocess.run(
+            [*PREFECT, *args],
             cwd=self.repo,
             env=self.env(),
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.record(service, process.pid)
-        return process.pid
-
-    def record(self, service: str, pid: int) -> None:
-        """Write the service's PID file: the PID and the process's start time."""
-        self.pid_file(service).write_text(f"{pid} {_started_at(pid)}\n")
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run a prefect CLI command against this stack; raise StackError when it fails."""
-        result = subprocess.run(
-            [_prefect_bin(), *args],
-            cwd=self.repo,
-            env=self.env(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -144,92 +116,106 @@ class LocalStack:
             )
         return result
 
-    def start_server(self, timeout: float = 120) -> None:
-        """Start `prefect server start` and wait until /api/health answers."""
-        if port_in_use(self.port):
-            raise StackError(f"port {self.port} on 127.0.0.1 is in use; choose another port")
-        pid = self._spawn("server", [_prefect_bin(), "server", "start"])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                raise StackError(f"server exited early; see {self.log_file('server')}")
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise StackError(f"server not healthy after {timeout:.0f}s; see {self.log_file('server')}")
-
-    def create_pool(self) -> None:
-        """Create the process work pool the deployments name (replaced if it exists)."""
-        self.run("work-pool", "create", POOL, "--type", "process", "--overwrite")
-
-    def deploy(self) -> None:
-        """Deploy every deployment of deploy/prefect.yaml from the repository root."""
-        self.run("deploy", "--all", "--prefect-file", PREFECT_FILE, "--no-prompt")
+    def start_server(self, timeout: int = 120) -> None:
+        """Start the server in the background and wait until its API answers."""
+        self.run(
+            "server", "start", "--background", "--scheduler" if self.scheduler else "--no-scheduler"
+        )
+        self.run("server", "status", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
 
     def start_worker(self) -> None:
-        """Start a process worker polling the work pool."""
-        self._spawn("worker", [_prefect_bin(), "worker", "start", "--pool", POOL])
+        """Start a process worker polling the work pool, recording its PID.
 
-    def configure_notifications(self, url: str) -> str:
-        """Point failure notifications at a webhook URL; return the automation id."""
-        return configure_notifications(self.api_url, url, self.repo / AUTOMATION_FILE)
+        Prefect has no background mode for `prefect worker start`, so this is done by hand: the
+        worker leads a new session, and stop() signals that process group, which also reaches
+        the flow-run processes the worker started.
+        """
+        with (self.home / "worker.log").open("ab") as log:
+            worker = subprocess.Popen(
+                [*PREFECT, "worker", "start", "--pool", POOL],
+                cwd=self.repo,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.record_worker(worker.pid)
+
+    def record_worker(self, pid: int) -> None:
+        """Write the worker's PID file: the PID and the process's start time."""
+        self.worker_pid_file.write_text(f"{pid} {_started_at(pid)}\n")
 
     def start(self, notify_url: str | None = None) -> None:
         """Start the whole stack; on any failure stop what was started and re-raise."""
         try:
             self.start_server()
-            self.create_pool()
-            self.deploy()
+            self.run("work-pool", "create", POOL, "--type", "process", "--overwrite")
+            self.run("deploy", "--all", "--prefect-file", PREFECT_FILE, "--no-prompt")
             if notify_url:
-                self.configure_notifications(notify_url)
+                configure_notifications(self.api_url, notify_url, self.repo / AUTOMATION_FILE)
             self.start_worker()
         except BaseException:
             self.stop()
             raise
 
     def stop(self, grace: float = 10) -> list[str]:
-        """Stop the worker, then the server, by the PIDs in their files; return what stopped."""
+        """Stop the worker, then the server; return what stopped.
+
+        The worker goes first: one that has run flows may ignore the first SIGTERM.
+        """
         stopped = []
-        for service in SERVICES:
-            pid_file = self.pid_file(service)
-            if not pid_file.exists():
-                continue
-            pid_text, _, started = pid_file.read_text().strip().partition(" ")
+        if self.worker_pid_file.exists():
+            pid_text, _, started = self.worker_pid_file.read_text().strip().partition(" ")
             pid = int(pid_text)
             # After a reboot the PID may belong to another process: signal only the one
             # that was started, recognised by its start time.
             if started == _started_at(pid) and terminate_group(pid, grace):
-                stopped.append(f"{service} (pid {pid})")
-            pid_file.unlink()
+                stopped.append(f"worker (pid {pid})")
+            self.worker_pid_file.unlink()
+        if self.server_pid_file.exists():
+            pid = int(self.server_pid_file.read_text())
+            running = _alive(pid)
+            self.run("server", "stop")  # also removes a PID file whose process has ended
+            # `prefect server stop` sends SIGTERM and returns: wait for the server to end, so
+            # that its port is free for the next start.
+            if not _wait_gone(pid, grace):
+                raise StackError(f"server (pid {pid}) still running {grace:.0f}s after stop")
+            if running:
+                stopped.append(f"server (pid {pid})")
         return stopped
+
+
+def _stat(pid: int) -> list[str]:
+    """Return /proc/<pid>/stat after the command name ([] when there is no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    # The command name is parenthesised and may hold spaces: split after it.
+    return stat.rsplit(")", 1)[1].split()
 
 
 def _started_at(pid: int) -> str:
     """Return the process's start time in clock ticks since boot ('' when unknown)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # Field 22, counted after the parenthesised command name (which may hold spaces).
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat(pid)
+    return fields[19] if fields else ""
 
 
 def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False  # our child, and it has exited
-    except ChildProcessError:
-        pass  # not our child: fall back to probing
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaps it when it is an exited child of this process
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")  # a zombie has ended
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    """Wait up to `seconds` for the process to end; return whether it did."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
     return True
 
 
@@ -242,65 +228,42 @@ def terminate_group(pid: int, grace: float = 10) -> bool:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return True
-            time.sleep(0.2)
+        if _wait_gone(pid, wait):
+            break
     return True
 
 
-def load_automation(path: Path, block_document_id: str) -> dict[str, Any]:
-    """Read the automation definition and point its notification actions at one block."""
+def load_automation(path: Path, block_document_id: UUID | str) -> AutomationCore:
+    """Read the automation definition, its notification actions sending through one block."""
     loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(loaded, dict):
-        raise StackError(f"{path}: expected one automation as a mapping")
     for action in loaded.get("actions", []):
         if action.get("type") == "send-notification":
-            action["block_document_id"] = block_document_id
-    return loaded
+            action["block_document_id"] = str(block_document_id)
+    return AutomationCore.model_validate(loaded)
 
 
 def configure_notifications(
     api_url: str, webhook_url: str, automation_file: Path, block_name: str = NOTIFY_BLOCK
-) -> str:
+) -> UUID:
     """Save a webhook notification block and (re)create the failure automation; return its id.
 
     Slack or email instead: save a Slack Webhook or an email block in the UI (Blocks) and
     use `notify_with_block` (command line: `notify --notify-block slug/name`).
     """
-    with retrying_client(httpx.Client(base_url=api_url, timeout=30)) as client:
-        block_type = _ok(client.get("/block_types/slug/custom-webhook")).json()
-        schemas = _ok(
-            client.post(
-                "/block_schemas/filter",
-                json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
-            )
-        ).json()
-        existing = client.get(f"/block_types/slug/custom-webhook/block_documents/name/{block_name}")
-        if existing.status_code == 200:
-            _ok(client.delete(f"/block_documents/{existing.json()['id']}"))
-        document = _ok(
-            client.post(
-                "/block_documents/",
-                json={
-                    "name": block_name,
-                    "block_type_id": block_type["id"],
-                    "block_schema_id": schemas[0]["id"],
-                    "data": {
-                        "name": block_name,
-                        "url": webhook_url,
-                        "method": "POST",
-                        "json_data": {"subject": "{{subject}}", "text": "{{body}}"},
-                        "timeout": 10,
-                    },
-                },
-            )
-        ).json()
-        return _create_automation(client, load_automation(automation_file, document["id"]))
+    webhook = CustomWebhookNotificationBlock(
+        name=block_name,
+        url=webhook_url,
+        method="POST",
+        json_data={"subject": "{{subject}}", "text": "{{body}}"},
+        timeout=10,
+    )
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        webhook.save(block_name, overwrite=True)
+    slug = CustomWebhookNotificationBlock.get_block_type_slug()
+    return notify_with_block(api_url, f"{slug}/{block_name}", automation_file)
 
 
-def notify_with_block(api_url: str, block: str, automation_file: Path) -> str:
+def notify_with_block(api_url: str, block: str, automation_file: Path) -> UUID:
     """(Re)create the failure automation sending through a saved block; return its id.
 
     Args:
@@ -310,44 +273,21 @@ def notify_with_block(api_url: str, block: str, automation_file: Path) -> str:
     slug, _, name = block.partition("/")
     if not slug or not name:
         raise StackError(f"--notify-block {block!r}: expected <block type slug>/<block name>")
-    with retrying_client(httpx.Client(base_url=api_url, timeout=30)) as client:
-        found = client.get(f"/block_types/slug/{slug}/block_documents/name/{name}")
-        if found.status_code == 404:
-            raise StackError(f"--notify-block {block!r}: no such block saved on {api_url}")
-        return _create_automation(client, load_automation(automation_file, _ok(found).json()["id"]))
-
-
-def _create_automation(client: httpx.Client, automation: dict[str, Any]) -> str:
-    # One automation per name: re-running `notify` replaces it instead of sending twice.
-    for found in _ok(client.post("/automations/filter", json={})).json():
-        if found["name"] == automation["name"]:
-            _ok(client.delete(f"/automations/{found['id']}"))
-    return str(_ok(client.post("/automations/", json=automation)).json()["id"])
-
-
-def _ok(response: httpx.Response) -> httpx.Response:
-    if response.is_error:
-        raise StackError(
-            f"{response.request.method} {response.request.url} -> {response.status_code}: "
-            f"{response.text[:1000]}"
-        )
-    return response
-
-
-def retrying_client(client: httpx.Client) -> httpx.Client:
-    """Return the client with a hook that retries answers a busy SQLite server gives."""
-    send = client.send
-
-    def send_with_retries(request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        for delay in (0.5, 1, 2, 4, 8):
-            response = send(request, **kwargs)
-            if response.status_code not in (429, 503):
-                return response
-            time.sleep(delay)
-        return send(request, **kwargs)
-
-    client.send = send_with_retries  # type: ignore[method-assign]
-    return client
+    with (
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        get_client(sync_client=True) as client,  # retries while a busy SQLite server answers 503
+    ):
+        try:
+            found = client.read_block_document_by_name(name, slug, include_secrets=False)
+        except ObjectNotFound:
+            raise StackError(
+                f"--notify-block {block!r}: no such block saved on {api_url}"
+            ) from None
+        automation = load_automation(automation_file, found.id)
+        # One automation per name: re-running `notify` replaces it instead of sending twice.
+        for old in client.read_automations_by_name(automation.name):
+            client.delete_automation(old.id)
+        return client.create_automation(automation)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,18 +309,19 @@ def main(argv: list[str] | None = None) -> int:
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
             return 0
         if args.command == "notify":
+            automation_file = stack.repo / AUTOMATION_FILE
             if args.notify_block:
-                automation = notify_with_block(
-                    stack.api_url, args.notify_block, stack.repo / AUTOMATION_FILE
-                )
+                automation = notify_with_block(stack.api_url, args.notify_block, automation_file)
             elif args.notify_url:
-                automation = stack.configure_notifications(args.notify_url)
+                automation = configure_notifications(
+                    stack.api_url, args.notify_url, automation_file
+                )
             else:
                 parser.error("notify needs --notify-url or --notify-block")
             print(f"automation {automation} sends failed retrain runs' notifications")
             return 0
-        if stack.pid_file("server").exists():
-            print(f"already started (see {stack.pid_file('server')}); run `make stop` first")
+        if stack.server_pid_file.exists():
+            print(f"already started (see {stack.server_pid_file}); run `make stop` first")
             return 2
         stack.start(args.notify_url)
     except StackError as exc:

@@ -4,6 +4,7 @@ Also a webhook receiver on 127.0.0.1 that records what the failure automation se
 """
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
+from prefect.client.base import PrefectHttpxSyncClient
 
-from flows.local_stack import LocalStack, free_port, retrying_client
+from flows.local_stack import LocalStack
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Receiver:
@@ -76,12 +85,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
     try:
         yield local
     finally:
-        local.stop()
+        stopped = local.stop()
+    assert [s.split(" ")[0] for s in stopped] == ["worker", "server"], stopped
+    assert not local.server_pid_file.exists()
 
 
 @pytest.fixture(scope="session")
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with retrying_client(httpx.Client(base_url=stack.api_url, timeout=30)) as client:
+    """Raw REST calls through Prefect's own httpx client, which retries a busy server (503)."""
+    with PrefectHttpxSyncClient(
+        base_url=stack.api_url, timeout=30, raise_on_all_errors=False
+    ) as client:
         yield client
 
 

@@ -1,6 +1,7 @@
-"""Stopping the local stack by its PID files (no Prefect server needed)."""
+"""Starting and stopping the local stack without a running Prefect server."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.local_stack import LocalStack, StackError, free_port, main, port_in_use
+from flows.local_stack import LocalStack, StackError, main
 
 # A service that ignores the first SIGTERM, as a worker that has run flows may do, with a
 # child in its process group (as a worker's flow-run processes are).
@@ -33,14 +34,14 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_stop_ends_the_service_and_its_children_by_pid(tmp_path: Path) -> None:
-    stack = LocalStack(home=tmp_path, port=free_port())
+def test_stop_ends_the_worker_and_its_children_by_pid(tmp_path: Path) -> None:
+    stack = LocalStack(home=tmp_path, port=4311)
     service = subprocess.Popen(
         [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     assert service.stdout is not None
     child = int(service.stdout.readline())
-    stack.record("worker", service.pid)
+    stack.record_worker(service.pid)
 
     stopped = stack.stop(grace=1)
 
@@ -51,17 +52,17 @@ def test_stop_ends_the_service_and_its_children_by_pid(tmp_path: Path) -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
-    assert not stack.pid_file("worker").exists()
+    assert not stack.worker_pid_file.exists()
 
 
 def test_stop_leaves_a_process_that_reuses_a_stale_pid_alone(tmp_path: Path) -> None:
-    stack = LocalStack(home=tmp_path, port=free_port())
+    stack = LocalStack(home=tmp_path, port=4311)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        stack.pid_file("server").write_text(f"{other.pid} 1\n")  # started at another time
+        stack.worker_pid_file.write_text(f"{other.pid} 1\n")  # started at another time
         assert stack.stop(grace=1) == []
         assert other.poll() is None
-        assert not stack.pid_file("server").exists()
+        assert not stack.worker_pid_file.exists()
     finally:
         other.kill()
         other.wait()
@@ -74,13 +75,24 @@ def test_stop_with_nothing_started_says_so(
     assert "nothing was running" in capsys.readouterr().out
 
 
-def test_start_refuses_a_port_in_use(tmp_path: Path) -> None:
-    import socket
+def test_start_refuses_a_second_stack_in_the_same_home(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = LocalStack(home=tmp_path, port=4311)
+    stack.server_pid_file.parent.mkdir(parents=True)
+    stack.server_pid_file.write_text("1")
+    assert main(["start", "--home", str(tmp_path), "--port", "4311"]) == 2
+    assert "make stop" in capsys.readouterr().out
+    assert stack.server_pid_file.read_text() == "1"
 
+
+def test_start_refuses_a_port_in_use(tmp_path: Path) -> None:
+    # `prefect server start` checks the port before it starts anything.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert port_in_use(port)
-        with pytest.raises(StackError, match=f"port {port}"):
-            LocalStack(home=tmp_path, port=port).start_server()
+        stack = LocalStack(home=tmp_path, port=port)
+        with pytest.raises(StackError, match=f"Port {port} is already in use"):
+            stack.start_server()
+        assert not stack.server_pid_file.exists()
