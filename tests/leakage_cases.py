@@ -20,8 +20,8 @@ from imblearn.over_sampling import SMOTE, RandomOverSampler
 
 from schemas.params import DataParams, LeakageParams, SplitParams
 from schemas.report import CheckResult
-from tasks.leakage import detect_leakage
-from tasks.leakage_rows import check_split_leakage
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.split_sharing import check_split_leakage
 from tasks.split import make_split
 
 LABEL, TIME, ID = "y", "event_time", "txn_id"

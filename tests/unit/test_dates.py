@@ -17,16 +17,16 @@ from tasks.dates import (
     as_naive_utc,
     day_month_order,
     format_offset,
+    parse_date_like,
     parse_iso,
     parse_offset,
     to_days,
 )
-from tasks.leakage import (
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.temporal import (
     DeclarationError,
     check_temporal_leakage,
     declarations_from_params,
-    detect_leakage,
-    parse_date_like,
 )
 from tasks.load import read_table
 from tasks.schema_draft import draft_schema
