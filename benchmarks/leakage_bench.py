@@ -22,22 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import describe_machine, replace_section
 from schemas.params import DataParams, LeakageParams, SplitParams
-from tasks.leakage import (
+from tasks.leakage.auc import (
     auc_with_missing,
     category_codes,
-    check_temporal_leakage,
     fold_of_rows,
-    judge_missingness,
-    judge_order,
-    judge_target_auc,
-    measure_missingness,
-    measure_order,
-    measure_target_auc,
     numeric_view,
     out_of_fold_rates,
     time_bins,
 )
-from tasks.leakage_rows import check_resampling_leakage, check_split_leakage
+from tasks.leakage.missingness import judge_missingness, measure_missingness
+from tasks.leakage.order import judge_order, measure_order
+from tasks.leakage.resampling import check_resampling_leakage
+from tasks.leakage.split_sharing import check_split_leakage
+from tasks.leakage.target import judge_target_auc, measure_target_auc
+from tasks.leakage.temporal import check_temporal_leakage
 from tasks.split import make_split
 from tests.leakage_cases import (
     LEAKS,

@@ -33,8 +33,8 @@ from tasks.evaluation import (
 )
 from tasks.features import check_features_task
 from tasks.gate import judge_holdout
-from tasks.leakage import detect_leakage
-from tasks.leakage_rows import check_split_leakage
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.split_sharing import check_split_leakage
 from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish

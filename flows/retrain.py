@@ -25,15 +25,17 @@ from tasks.evaluation import (
 )
 from tasks.features import check_features_task
 from tasks.gate import gate_holdout_task
-from tasks.leakage import (
-    AMBIGUOUS_DATES,
+from tasks.leakage.detect import (
     LABEL_FREE_CHECKS,
-    AmbiguousDates,
     detect_label_free_leakage,
+    split_leakage_task,
+)
+from tasks.leakage.temporal import (
+    AMBIGUOUS_DATES,
+    AmbiguousDates,
     judge_ambiguous_dates,
     measure_ambiguous_dates,
 )
-from tasks.leakage_rows import split_leakage_task
 from tasks.load import InputError, Unreadable, load_task, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task

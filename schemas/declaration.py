@@ -68,8 +68,8 @@ from pydantic import (
 )
 
 from schemas.params import describe_yaml_error
-from schemas.roles import SchemaDeclarationError, SchemaRoles, format_offset, parse_offset
-from tasks.dates import read_label_time
+from schemas.roles import SchemaDeclarationError, SchemaRoles
+from tasks.dates import format_offset, parse_offset, read_label_time
 
 Scalar = int | float | str | bool
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]

@@ -1,4 +1,8 @@
-"""Roles a schema declares: label, label time, id, and when each feature becomes known."""
+"""Roles a schema declares: label, label time, id, and when each feature becomes known.
+
+`KnownAt.parse` is the one reader of a known-at declaration (a column name or an offset
+from the label time), for YAML schemas and for leakage.known_at alike.
+"""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -6,10 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-# The one offset grammar ('0d', '-1d', '+30d', '-6h'), shared with leakage.known_at.
 from tasks.dates import OFFSET_GRAMMAR, format_offset, parse_offset
-
-__all__ = ["KnownAt", "SchemaDeclarationError", "SchemaRoles", "format_offset", "parse_offset"]
 
 
 class SchemaDeclarationError(ValueError):
@@ -36,9 +37,10 @@ class KnownAt:
     def parse(cls, value: Any, columns: Iterable[str] | None = None) -> "KnownAt":
         """Read a declaration: a column name, an offset text, or {column: ...} / {offset: ...}.
 
-        A text that reads as an offset ('0d', '-1d') is an offset, as in leakage.known_at;
-        any other text names a column. A column whose name reads as an offset cannot be a
-        known-at column (leakage.known_at could not tell it from the offset): rename it.
+        A text that reads as an offset ('0d', '-1d') is an offset, any other text names a
+        column; leakage.known_at is read by this same rule (tasks/leakage/temporal.py). A
+        column whose name reads as an offset cannot be a known-at column (leakage.known_at
+        could not tell it from the offset): rename it.
 
         Raises:
             ValueError: the value is neither, or names a column that reads as an offset.
@@ -66,9 +68,10 @@ class KnownAt:
             return cls(column=value)
         if columns is not None and value in set(columns):
             raise ValueError(
-                f"{value!r} reads both as an offset from the label time and as a column of "
-                "the schema; an offset-like text is always an offset: write {offset: "
-                f"{value!r}}}, or rename the column to declare it as the known-at time"
+                f"{value!r} reads both as an offset from the label time and as the column "
+                f"{value!r}; an offset-like text is always an offset: rename the column to "
+                "declare it as the known-at time (in a YAML schema, {offset: "
+                f"{value!r}}} says the offset is meant)"
             )
         return cls(offset=offset)
 

@@ -268,7 +268,7 @@ def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
     Datetime columns always count. Strings count when the sample is all ISO dates, or when
     the name hints at a date and the sample parses with one common format; day-month-year
     strings count only when a value settles the order (see day_month_order), otherwise they
-    stay text (tasks/leakage.py `measure_ambiguous_dates` reports them). Integers count
+    stay text (tasks/leakage/temporal.py `measure_ambiguous_dates` reports them). Integers count
     only with a name hint and a plausible range: years 1900-2100 ('year', 'yr'), or
     epoch seconds / milliseconds and yyyymmdd numbers (a date hint such as '_at', 'date').
     """

@@ -17,13 +17,9 @@ from prefect.task_runners import TaskRunner
 
 from schemas.params import ComputeParams, DataParams, RetrainParams
 from schemas.report import CheckResult
-from tasks.leakage import (
-    DateLead,
-    LeakageOutcome,
-    detect_leakage,
-    detect_leakage_task,
-    measure_post_label_dates,
-)
+from tasks.leakage.detect import LeakageOutcome, detect_leakage, detect_leakage_task
+from tasks.leakage.temporal import DateLead, measure_post_label_dates
+from tasks.registry import check
 
 RUNNER_CODE = "task_runner_unavailable"
 DASK_MISSING = (
@@ -55,11 +51,9 @@ def check_task_runner(compute: ComputeParams) -> CheckResult | None:
     problem = task_runner_problem(compute)
     if problem is None:
         return None
-    return CheckResult(
-        code=RUNNER_CODE,
-        stage="run",
-        status="fail",
-        summary=problem,
+    return check(RUNNER_CODE).result(
+        "fail",
+        problem,
         metrics={"setting": "compute.task_runner", "value": compute.task_runner},
     )
 

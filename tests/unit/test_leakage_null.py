@@ -9,17 +9,17 @@ from sklearn.neighbors import NearestNeighbors
 
 from schemas.params import LeakageParams, SplitParams
 from schemas.report import CheckResult
-from tasks.leakage_rows import (
-    SharedRows,
+from tasks.leakage.resampling import (
     check_resampling_leakage,
-    check_split_leakage,
-    column_grid,
-    decimal_grid,
     independent_copy_share,
-    judge_split_sharing,
     measure_resampling,
+)
+from tasks.leakage.segments import column_grid, decimal_grid, segment_share
+from tasks.leakage.split_sharing import (
+    SharedRows,
+    check_split_leakage,
+    judge_split_sharing,
     measure_split_sharing,
-    segment_share,
 )
 from tasks.quirks import usable_columns
 from tasks.split import make_split

@@ -20,8 +20,11 @@ from schemas.params import (
     SplitParams,
 )
 from tasks.features import check_features_task
-from tasks.leakage import detect_leakage, numeric_view
-from tasks.leakage_rows import check_split_leakage, measure_resampling, row_hashes
+from tasks.leakage.auc import numeric_view
+from tasks.leakage.detect import detect_leakage
+from tasks.leakage.resampling import measure_resampling
+from tasks.leakage.rows import row_hashes
+from tasks.leakage.split_sharing import check_split_leakage
 from tasks.load import read_table
 from tasks.quirks import (
     HUGE,

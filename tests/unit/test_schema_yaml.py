@@ -15,7 +15,8 @@ from schemas.declaration import (
 )
 from schemas.example import Transactions
 from schemas.params import DataParams, SchemaParams
-from schemas.roles import KnownAt, SchemaDeclarationError, SchemaRoles, format_offset, parse_offset
+from schemas.roles import KnownAt, SchemaDeclarationError, SchemaRoles
+from tasks.dates import format_offset, parse_offset
 from tasks.validation import apply_roles, declare_schema
 
 REPO = Path(__file__).resolve().parents[2]

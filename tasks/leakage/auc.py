@@ -1,0 +1,321 @@
+"""Single-feature ROC-AUC: how well one column alone ranks the classes.
+
+The kernels shared by target_leakage (target.py) and order_leakage (order.py):
+- exact pair counting by sorting (`count_pairs`, `auc_pairs`), with missing values ranked
+  lowest or highest (`auc_with_missing`);
+- an O(n) histogram bound that settles columns far from a threshold (`screen_auc`);
+- the AUC within label-time bins, which tells a column that only follows time apart
+  (`time_bins`, `stratified_auc`);
+- a column's scores: numbers and dates as they are (`numeric_view`), categories by their
+  out-of-fold positive rate (`category_codes`, `out_of_fold_rates`);
+- whether a column takes one value per class (`is_function_of_label`);
+- `FeaturePower`, the measurement both checks judge.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+from pydantic import JsonValue
+
+from tasks.dates import as_naive_utc, to_days
+from tasks.quirks import as_finite
+
+_TIME_BINS = 20
+_OOF_SMOOTHING = 1.0
+# Histogram bins of the O(n) AUC screen; pairs sharing a bin bound its error.
+_SCREEN_BINS = 4096
+# Rows binned at a time by the screen (as numpy's own histogram does).
+_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """Pairs of a positive and a negative row, split by where the missing values are."""
+
+    wins: float  # among rows with values: positive above negative, plus half the ties
+    n_pos: int  # positives with a value
+    n_neg: int
+    m_pos: int  # positives without a value
+    m_neg: int
+
+
+def count_pairs(scores: np.ndarray, positive: np.ndarray) -> PairCounts:
+    """Count positive-over-negative pairs of the scores; NaN marks a missing value.
+
+    Sorts the larger class once (NaN last) and binary-searches the smaller one into it:
+    numpy's vectorised sort of a contiguous array is several times faster than as many
+    random binary searches, which matters when the larger class has a million rows.
+    """
+    pos, neg = scores[positive], scores[~positive]
+    small, large = (neg, pos) if len(pos) > len(neg) else (pos, neg)
+    small_missing = np.isnan(small)
+    small = small[~small_missing] if small_missing.any() else small
+    ordered = np.sort(large)
+    valid = int(np.searchsorted(ordered, np.inf, "right"))
+    ordered = ordered[:valid]
+    below = np.searchsorted(ordered, small, "left")
+    upto = np.searchsorted(ordered, small, "right")
+    ties = float((upto - below).sum(dtype="int64"))
+    m_small, m_large = int(small_missing.sum()), len(large) - valid
+    if len(pos) > len(neg):
+        # small = negatives: positives above a negative are those past `upto`.
+        wins = float(valid * len(small) - upto.sum(dtype="int64")) + 0.5 * ties
+        return PairCounts(wins, valid, len(small), m_large, m_small)
+    wins = float(below.sum(dtype="int64")) + 0.5 * ties
+    return PairCounts(wins, len(small), valid, m_small, m_large)
+
+
+def auc_pairs(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """Return (positive-over-negative pairs + half the ties, all pairs) of NaN-free scores."""
+    counts = count_pairs(scores, positive)
+    return counts.wins, float(counts.n_pos) * float(counts.n_neg)
+
+
+def auc_with_missing(values: np.ndarray, positive: np.ndarray) -> tuple[float, str]:
+    """Return the folded ROC-AUC with missing values ranked lowest or highest (the larger).
+
+    Returns:
+        The AUC in [0.5, 1] and where missing values sit ('low', 'high' or 'none').
+    """
+    c = count_pairs(values, positive)
+    if not c.m_pos and not c.m_neg:
+        pairs = float(c.n_pos) * float(c.n_neg)
+        auc = c.wins / pairs if pairs else 0.5
+        return max(auc, 1.0 - auc), "none"
+    total = float(c.n_pos + c.m_pos) * float(c.n_neg + c.m_neg)
+    if not total:
+        return 0.5, "none"
+    base = c.wins + 0.5 * c.m_pos * c.m_neg
+    low = (base + c.n_pos * c.m_neg) / total
+    high = (base + c.m_pos * c.n_neg) / total
+    folded_low, folded_high = max(low, 1 - low), max(high, 1 - high)
+    return (folded_low, "low") if folded_low >= folded_high else (folded_high, "high")
+
+
+def _placed_auc(wins: float, c: PairCounts, side: str) -> float:
+    """Return the (unfolded) AUC for given wins among valued rows and a missing placement."""
+    total = float(c.n_pos + c.m_pos) * float(c.n_neg + c.m_neg)
+    if not total:
+        return 0.5
+    base = wins + 0.5 * c.m_pos * c.m_neg
+    if side == "low":
+        base += c.n_pos * c.m_neg
+    elif side == "high":
+        base += c.m_pos * c.n_neg
+    return base / total
+
+
+def _bin_index(values: np.ndarray, low: float, scale: float, n_bins: int) -> np.ndarray:
+    """Return each value's histogram bin; missing values go to the extra bin `n_bins`."""
+    index = np.subtract(values, low)
+    index *= scale
+    np.copyto(index, n_bins, where=np.isnan(index))
+    # Bin numbers fit 32 bits, and numpy casts floats to int32 several times faster than
+    # to int64; bincount widens them cheaply.
+    return index.astype(np.int32)
+
+
+def screen_auc(
+    values: np.ndarray, positive: np.ndarray, below: float, n_bins: int = _SCREEN_BINS
+) -> tuple[float, str, float] | None:
+    """Bound the folded ROC-AUC in O(n) with a histogram; None when it may reach `below`.
+
+    Pairs in different bins are ordered exactly; only pairs sharing a bin are uncertain,
+    so the AUC lies between counting them all as losses and all as wins. When even the
+    upper bound stays under `below`, the exact (sorting) AUC cannot change the verdict.
+
+    Args:
+        values: the scores, NaN for missing.
+        positive: the positive rows, as a boolean mask or as row positions (positions spare
+            a pass over every row when positives are few).
+        below: the AUC that the upper bound must stay under.
+        n_bins: histogram bins.
+
+    Returns:
+        (midpoint of the bounds, where missing values sit, largest error) or None.
+    """
+    # fmin/fmax skip NaN in one pass (nanmin copies the array when it holds NaN); they
+    # return NaN only when every value is missing.
+    low, high = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        return None
+    scale = (n_bins - 1) / (high - low)
+    # Binned a block of rows at a time: temporaries of a block stay in the CPU cache, while
+    # each fresh million-row temporary costs more in page faults than in arithmetic.
+    rows = np.zeros(n_bins + 1, dtype=np.intp)
+    for start in range(0, len(values), _BLOCK):
+        block = _bin_index(values[start : start + _BLOCK], low, scale, n_bins)
+        rows += np.bincount(block, minlength=n_bins + 1)
+    hits = np.bincount(_bin_index(values[positive], low, scale, n_bins), minlength=n_bins + 1)
+    rows, hits = rows.astype("float64"), hits.astype("float64")
+    has_missing = bool(rows[n_bins])
+    pos, neg = hits[:n_bins], rows[:n_bins] - hits[:n_bins]
+    neg_below = np.cumsum(neg) - neg
+    wins_apart = float(np.dot(pos, neg_below))
+    shared = float(np.dot(pos, neg))
+    counts = PairCounts(
+        wins_apart,
+        int(pos.sum()),
+        int(neg.sum()),
+        int(hits[n_bins]),
+        int(rows[n_bins] - hits[n_bins]),
+    )
+    best: tuple[float, str, float] | None = None
+    for side in ("low", "high") if has_missing else ("none",):
+        lowest = _placed_auc(wins_apart, counts, side)
+        highest = _placed_auc(wins_apart + shared, counts, side)
+        if max(highest, 1.0 - lowest) >= below:
+            return None
+        middle = (lowest + highest) / 2
+        folded = max(middle, 1.0 - middle)
+        if best is None or folded > best[0]:
+            best = (folded, side, (highest - lowest) / 2)
+    return best
+
+
+def fold_of_rows(n: int) -> np.ndarray:
+    """Return a fixed pseudo-random half split of the rows (0 or 1 each)."""
+    return np.random.default_rng(0).integers(0, 2, size=n, dtype="int64")
+
+
+def out_of_fold_rates(codes: np.ndarray, positive: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Score each row by its category's positive rate in the other half of the rows.
+
+    Rates from the other half (smoothed towards the overall rate) keep a column of
+    unique values, such as free text, from scoring perfectly on its own rows.
+    """
+    k = int(codes.max()) + 1 if len(codes) else 1
+    cell = folds * k + codes
+    rows = np.bincount(cell, minlength=2 * k).reshape(2, k).astype("float64")
+    # Counting the positive rows' cells is exact and far cheaper than a bincount weighted
+    # by a million booleans.
+    hits = np.bincount(cell[positive], minlength=2 * k).reshape(2, k).astype("float64")
+    prior = float(positive.mean()) if len(positive) else 0.0
+    rate = (hits + _OOF_SMOOTHING * prior) / (rows + _OOF_SMOOTHING)
+    # The other fold's rate of a row's cell: with the folds' rows swapped, a flat lookup
+    # by the row's own cell, instead of two-dimensional fancy indexing.
+    return rate[::-1].ravel()[cell]
+
+
+def numeric_view(values: pd.Series) -> np.ndarray | None:
+    """Return the column as float64 (dates as days, missing as NaN), or None if categorical."""
+    dtype = values.dtype
+    if is_datetime64_any_dtype(dtype):
+        return to_days(values)
+    if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
+        # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
+        return as_finite(values.to_numpy(dtype="float64", na_value=np.nan))
+    return None
+
+
+def category_codes(values: pd.Series) -> np.ndarray:
+    """Return integer codes of the values, missing as a category of its own."""
+    codes, _ = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(codes, dtype="int64")
+
+
+# "One value per class" is evidence of a function of the label only when each class has at
+# least this many rows: with one row per class every column with two distinct values is one.
+MIN_ROWS_FOR_FUNCTION = 10
+
+
+def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> bool:
+    """Return whether each class has one single value and the two values differ.
+
+    Each class needs MIN_ROWS_FOR_FUNCTION rows before one value per class counts.
+    """
+    pos, neg = codes_or_values[positive], codes_or_values[~positive]
+    if min(len(pos), len(neg)) < MIN_ROWS_FOR_FUNCTION:
+        return False
+    if pos.dtype.kind == "f":
+        pos_nan, neg_nan = np.isnan(pos), np.isnan(neg)
+        if pos_nan.all() and neg_nan.all():
+            return False
+        if pos_nan.all() or neg_nan.all():
+            other = neg if pos_nan.all() else pos
+            return not np.isnan(other).any() and bool(np.nanmin(other) == np.nanmax(other))
+        if pos_nan.any() or neg_nan.any():
+            return False
+    return bool(pos.min() == pos.max() and neg.min() == neg.max() and pos[0] != neg[0])
+
+
+def time_bins(label_times: pd.Series, n_bins: int = _TIME_BINS) -> list[np.ndarray] | None:
+    """Return the row positions of each label-time quantile bin, or None without times."""
+    stamps = as_naive_utc(label_times).astype("datetime64[ns]").to_numpy()
+    present = ~np.isnat(stamps)
+    n_present = int(np.count_nonzero(present))
+    if n_present < 2:
+        return None
+    # Each million-row temporary costs page faults: view rather than convert, and mask
+    # only when some label times are missing.
+    as_int = stamps.view("int64").astype("float64")
+    complete = n_present == len(present)
+    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
+    edges = np.unique(np.quantile(as_int if complete else as_int[present], quantiles))
+    bins = np.searchsorted(edges, as_int, side="right")
+    # Rows without a label time share a bin of their own. Bin numbers that fit a byte are
+    # sorted by radix sort, in linear time.
+    if not complete:
+        bins[~present] = len(edges) + 1
+    small = np.uint8 if len(edges) + 1 <= np.iinfo(np.uint8).max else np.int64
+    bins = bins.astype(small)
+    order = np.argsort(bins, kind="stable")
+    # Bin sizes by counting, not by sorting the bin numbers once more.
+    ends = np.cumsum(np.bincount(bins))
+    starts = np.append(0, ends[:-1])
+    return [order[start:end] for start, end in zip(starts, ends, strict=True) if end > start]
+
+
+def stratified_auc(
+    scores: np.ndarray, positive: np.ndarray, bins: list[np.ndarray]
+) -> float | None:
+    """Return the folded ROC-AUC counting only pairs of rows in the same time bin.
+
+    A score that merely follows time (an id issued in order, a date) ranks classes only
+    as much as the label rate drifts; inside a narrow time bin that drift is gone.
+    """
+    wins = pairs = 0.0
+    for rows in bins:
+        w, p = auc_pairs(scores[rows], positive[rows])
+        wins += w
+        pairs += p
+    if not pairs:
+        return None
+    auc = wins / pairs
+    return max(auc, 1.0 - auc)
+
+
+def ranked_scores(values: np.ndarray, missing_side: str) -> np.ndarray:
+    """Return the scores with missing values placed lowest or highest ('none': as they are)."""
+    if missing_side == "none":
+        return values
+    fill = -np.inf if missing_side == "low" else np.inf
+    return np.where(np.isnan(values), fill, values)
+
+
+@dataclass(frozen=True)
+class FeaturePower:
+    """How well one column alone ranks the classes."""
+
+    column: str
+    kind: str
+    auc: float
+    missing: str = "none"
+    function_of_label: bool = False
+    auc_within_time: float | None = None
+    max_error: float = 0.0
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "roc_auc": round(self.auc, 6),
+            "missing_ranked": self.missing,
+            "function_of_label": self.function_of_label,
+            "roc_auc_max_error": round(self.max_error, 6),
+            "roc_auc_within_time": None
+            if self.auc_within_time is None
+            else round(self.auc_within_time, 6),
+        }

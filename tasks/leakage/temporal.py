@@ -1,0 +1,367 @@
+"""Dates against the label time: temporal leakage, declared availability, ambiguous dates.
+
+- temporal_leakage (L3.1): date values after the label time, and features whose declared
+  known-at time (leakage.known_at: another column, or an offset from the label time) falls
+  after it; a wrong declaration is leakage_config_invalid.
+- ambiguous_dates: date-named text columns whose day/month order no value settles.
+
+How a column is read as dates lives in tasks/dates.py; this module measures and judges.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from pydantic import JsonValue
+
+from schemas.params import LeakageParams
+from schemas.report import CheckResult
+from schemas.roles import KnownAt
+from tasks.dates import (
+    DateColumn,
+    DayMonthOrder,
+    as_naive_utc,
+    has_date_hint,
+    parse_date_like,
+    read_label_time,
+    unsettled_day_month,
+)
+from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
+from tasks.registry import check
+
+TEMPORAL = "temporal_leakage"
+CONFIG = "leakage_config_invalid"
+AMBIGUOUS_DATES = "ambiguous_dates"
+
+
+# --- Recognising dates ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AmbiguousDates:
+    """A text column of day-month-year dates whose day/month order the values do not settle."""
+
+    column: str
+    order: DayMonthOrder
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "order": self.order.order,
+            "example": self.order.example,
+            "other": self.order.other,
+        }
+
+
+def measure_ambiguous_dates(frame: pd.DataFrame, columns: list[str]) -> list[AmbiguousDates]:
+    """Return the date-named text columns of day-month-year strings whose order is open.
+
+    Such a column is not read as dates (parse_date_like leaves it text): reading it either
+    way would be a guess.
+    """
+    found = []
+    for column in columns:
+        if has_date_hint(column) and (order := unsettled_day_month(frame[column])) is not None:
+            found.append(AmbiguousDates(column, order))
+    return found
+
+
+def judge_ambiguous_dates(measured: list[AmbiguousDates]) -> CheckResult:
+    """Warn, naming each column, when day/month order could not be settled."""
+    if not measured:
+        return check(AMBIGUOUS_DATES).result(
+            "pass", "no date column with an unsettled day/month order"
+        )
+    parts = [f"{m.column!r}: {m.order.reason()}" for m in measured]
+    return check(AMBIGUOUS_DATES).result(
+        "warn",
+        "day/month order not settled, so these columns stay text and are not checked "
+        "as dates: "
+        + "; ".join(parts)
+        + ". Write the dates as ISO 8601 (YYYY-MM-DD) in the extract, or fix the wrong values",
+        columns=[m.column for m in measured],
+        metrics={"columns": [m.as_json() for m in measured]},
+    )
+
+
+def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:
+    """Return the columns that read as dates (see `parse_date_like`)."""
+    found = []
+    for column in columns:
+        parsed = parse_date_like(column, frame[column])
+        if parsed is not None:
+            found.append(parsed)
+    return found
+
+
+# --- Temporal leakage ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateLead:
+    """How many of a column's known-at times fall after the row's label time, and by how much."""
+
+    column: str
+    non_null: int
+    after_label_time: int
+    max_lead_days: float
+    source: str = "datetime column"
+
+    @property
+    def declared(self) -> bool:
+        """Whether the times come from a known-at declaration rather than the column itself."""
+        return self.source.startswith("declared")
+
+    @property
+    def share(self) -> float:
+        return self.after_label_time / self.non_null if self.non_null else 0.0
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "source": self.source,
+            "non_null": self.non_null,
+            "after_label_time": self.after_label_time,
+            "share_after_label_time": round(self.share, 6),
+            "max_lead_days": round(self.max_lead_days, 3),
+        }
+
+
+def whole_days(times: pd.Series) -> bool:
+    """Return whether every present time is a midnight: the label time is only a date."""
+    # A strided sample usually settles "no" at once; only "yes" needs every row.
+    sample = times.iloc[:: max(1, len(times) // 1000)].dropna()
+    if not (sample == sample.dt.floor("D")).all():
+        return False
+    present = times.dropna()
+    return bool(len(present)) and bool((present == present.dt.floor("D")).all())
+
+
+def _lead(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
+    known = as_naive_utc(known)
+    present = known.notna() & reference.notna()
+    lead = (known - reference)[present]
+    after = lead > pd.Timedelta(0)
+    n_after = int(after.sum())
+    max_lead = lead[after].max() / pd.Timedelta(days=1) if n_after else 0.0
+    return DateLead(column, int(present.sum()), n_after, float(max_lead), source)
+
+
+def measure_post_label_dates(
+    frame: pd.DataFrame, label_time: str, columns: list[str]
+) -> list[DateLead]:
+    """Measure, per date-like column, how many non-null values fall after the label time.
+
+    A label time given as a date says nothing about the hour: a value later that same day
+    may still precede the prediction, so then only later days count.
+    """
+    reference = as_naive_utc(frame[label_time])
+    by_day = whole_days(reference)
+    return [
+        _lead(
+            d.column, as_naive_utc(d.values).dt.floor("D") if by_day else d.values, reference, d.how
+        )
+        for d in date_like_columns(frame, columns)
+    ]
+
+
+class DeclarationError(ValueError):
+    """A known-at declaration names a column that is not there or is not a time."""
+
+
+def measure_declared_availability(
+    frame: pd.DataFrame, label_time: str, declarations: dict[str, str | pd.Timedelta]
+) -> list[DateLead]:
+    """Measure, per declared feature, how often it becomes known after the row's label time.
+
+    Args:
+        frame: the table.
+        label_time: column of the moment each prediction is made.
+        declarations: feature column -> the column holding the time its value becomes known,
+            or an offset from the label time (a Timedelta; positive = known later).
+            Rows where the feature is missing are not counted.
+
+    Raises:
+        DeclarationError: a named column is missing or cannot be read as times.
+    """
+    reference = as_naive_utc(pd.to_datetime(frame[label_time]))
+    measured = []
+    for feature, when in declarations.items():
+        if feature not in frame.columns:
+            raise DeclarationError(f"leakage.known_at names feature {feature!r}: no such column")
+        if isinstance(when, pd.Timedelta):
+            known = reference + when
+            source = f"declared known at label time {_signed(when)}"
+        else:
+            if when not in frame.columns:
+                raise DeclarationError(
+                    f"leakage.known_at[{feature!r}] names column {when!r}: no such column"
+                )
+            parsed = parse_date_like(when, frame[when]) or _forced_dates(when, frame[when])
+            known = parsed.values
+            source = f"declared known at column {when!r}"
+        known = known.where(frame[feature].notna())
+        measured.append(_lead(feature, known, reference, source))
+    return measured
+
+
+def _forced_dates(name: str, values: pd.Series) -> DateColumn:
+    # The declaration says the column holds dates: read it like a label time, never guessing.
+    read = read_label_time(name, values, subject="known-at column")
+    if read.unsettled is not None:
+        raise DeclarationError(
+            f"leakage.known_at: column {name!r} holds day-month-year dates whose order "
+            f"is not settled ({read.unsettled.reason()}); write them as ISO 8601"
+        )
+    if read.values is None or read.bad_rows:
+        raise DeclarationError(
+            "leakage.known_at: "
+            + (read.problem or f"column {name!r} does not hold dates or datetimes")
+        )
+    return DateColumn(name, as_naive_utc(read.values), "declared")
+
+
+def _signed(offset: pd.Timedelta) -> str:
+    return ("+" if offset >= pd.Timedelta(0) else "-") + str(abs(offset))
+
+
+def declarations_from_params(
+    params: LeakageParams, columns: Iterable[str] = ()
+) -> dict[str, str | pd.Timedelta]:
+    """Turn leakage.known_at into declarations, read as a YAML schema's roles read them.
+
+    A text that reads as an offset ('0d', '-1d') is an offset (a Timedelta); any other text
+    names the column holding the time (see schemas/roles.py KnownAt.parse).
+
+    Raises:
+        DeclarationError: an offset text is also the name of one of `columns` (ambiguous).
+    """
+    present = list(columns)
+    out: dict[str, str | pd.Timedelta] = {}
+    for feature, when in params.known_at.items():
+        try:
+            out[feature] = KnownAt.parse(when.strip(), present).as_declaration()
+        except ValueError as exc:
+            raise DeclarationError(f"leakage.known_at[{feature!r}]: {exc}") from exc
+    return out
+
+
+def judge_post_label_dates(
+    measured: list[DateLead], params: LeakageParams, label_time: str
+) -> Judged:
+    """Fail when a column's share after the label time exceeds the threshold; warn above 0."""
+    threshold = params.max_share_after_label_time
+    findings = []
+    for m in measured:
+        if m.share <= 0:
+            continue
+        findings.append(
+            Finding(
+                check=TEMPORAL,
+                status="fail" if m.share > threshold else "warn",
+                columns=(m.column,),
+                measure="share_after_label_time",
+                value=m.share,
+                threshold=threshold,
+                taxonomy="L3.1",
+                detail=f"{m.column}: {m.share:.1%} of values ({m.after_label_time} of "
+                f"{m.non_null}) after {label_time}, up to {m.max_lead_days:.0f} days after "
+                f"({m.source})",
+                severity=m.share / threshold if threshold > 0 else UNBOUNDED,
+                evidence=m.as_json(),
+            )
+        )
+    judged = judged_from_findings(
+        TEMPORAL,
+        findings,
+        f"no value among {len(measured)} date or declared column(s) falls after {label_time!r}",
+        {
+            "threshold": threshold,
+            "label_time": label_time,
+            "columns_checked": len(measured),
+            "measured": [m.as_json() for m in measured],
+        },
+    )
+    checked = judged.check
+    undeclared = [
+        c for c in checked.columns if not any(m.column == c and m.declared for m in measured)
+    ]
+    if not undeclared:
+        return judged
+    hint = declaration_hint(undeclared[0])
+    hinted = checked.model_copy(
+        update={
+            "summary": f"{checked.summary}. {hint}",
+            "metrics": {**checked.metrics, "remedy": hint},
+        }
+    )
+    return replace(judged, check=hinted)
+
+
+def declaration_hint(column: str) -> str:
+    """Return how to declare a date column whose future values are known in advance."""
+    return (
+        f"If such a value is known before the label time (a scheduled due date, an expiry), "
+        f"declare when it becomes known: leakage.known_at: {{{column}: '0d'}} (known at the "
+        f"label time; '-1d' a day before) or {{{column}: COLUMN}} (the column holding that "
+        f"time); otherwise drop the column"
+    )
+
+
+# How the undeclared date-like columns are measured: in this process by default, or spread
+# over a task runner (tasks/parallel.py); either way the same DateLeads come back.
+DateMeasure = Callable[[pd.DataFrame, str, list[str]], list[DateLead]]
+
+
+def judge_temporal_leakage(
+    frame: pd.DataFrame,
+    label_time: str | None,
+    features: list[str],
+    params: LeakageParams,
+    measure: DateMeasure = measure_post_label_dates,
+) -> Judged:
+    """Measure and judge every date-like column and every declaration against the label time.
+
+    A declared column is judged by its declaration only: a date that lies in the future
+    but is known in advance (a scheduled due date) is declared with offset '0d' (known at
+    the label time) or a negative one (known that long before).
+
+    Raises:
+        DeclarationError: a known-at declaration is wrong (see measure_declared_availability).
+    """
+    if label_time is None:
+        return Judged(
+            check(TEMPORAL).result(
+                "not_run", "no label time given (data.label_time), so dates cannot be checked"
+            )
+        )
+    undeclared = [c for c in features if c not in params.known_at]
+    measured = measure(frame, label_time, undeclared)
+    if params.known_at:
+        measured += measure_declared_availability(
+            frame, label_time, declarations_from_params(params, map(str, frame.columns))
+        )
+    return judge_post_label_dates(measured, params, label_time)
+
+
+def check_temporal_leakage(
+    frame: pd.DataFrame,
+    label_time: str | None,
+    features: list[str],
+    params: LeakageParams,
+    measure: DateMeasure = measure_post_label_dates,
+) -> CheckResult:
+    """Return the temporal_leakage result of judge_temporal_leakage (raises as it does)."""
+    return judge_temporal_leakage(frame, label_time, features, params, measure).check
+
+
+def config_failure(error: DeclarationError, params: LeakageParams) -> Judged:
+    """Return leakage_config_invalid for a wrong known-at declaration."""
+    return Judged(
+        check(CONFIG).result(
+            "fail",
+            str(error),
+            columns=sorted(params.known_at),
+            metrics={"known_at": dict(params.known_at)},
+        )
+    )
