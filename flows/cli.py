@@ -16,20 +16,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.params import ModelName, RetrainParams, Sampler, load_config, merge
-from schemas.report import Stage
+from schemas.report import Failure, Report, RetrainGuardHalt, Stage
+from tasks.reporting import format_summary, versions
 
 EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
 
 
-# Failure codes of exit 2, written to --report when it is given (README "Failure and check codes").
+# Failure codes of exits 2 and 3, written to --report when it is given (tasks/registry.py).
 INVALID_PARAMETERS = "invalid_parameters"
 INPUT_UNREADABLE = "input_unreadable"
 OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
 TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
 SCHEMA_INVALID = "schema_invalid"
 NO_FEATURES_LEFT = "no_features_left"
+INTERNAL_ERROR = "internal_error"
 
 
 class UsageError(Exception):
@@ -62,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", help="CSV or Parquet training table")
-        p.add_argument("--label", help="label column (two classes)")
+    def role_options(p: argparse.ArgumentParser, table: str, required: bool, id_help: str) -> None:
+        p.add_argument("--data", required=required, help=f"CSV or Parquet {table} table")
+        p.add_argument("--label", required=required, help="label column (two classes)")
         p.add_argument("--label-time", help="column with the moment a prediction is made")
-        p.add_argument("--id", dest="id_column", help="row id column (never a feature)")
+        p.add_argument("--id", dest="id_column", help=f"row id column ({id_help})")
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        role_options(p, "training", False, "never a feature")
         p.add_argument("--drop", type=_columns_arg, help="columns to leave out: a,b,c")
         p.add_argument(
             "--schema",
@@ -94,10 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(validate)
 
     infer = sub.add_parser("infer-schema", help="draft a YAML schema from a reference table")
-    infer.add_argument("--data", required=True, help="CSV or Parquet reference table")
-    infer.add_argument("--label", required=True, help="label column")
-    infer.add_argument("--label-time", help="column with the moment a prediction is made")
-    infer.add_argument("--id", dest="id_column", help="row id column (guessed when left out)")
+    role_options(infer, "reference", True, "guessed when left out")
     infer.add_argument("--out", required=True, help="YAML file to write")
     infer.add_argument("--name", help="schema name (default: the file's stem)")
     infer.add_argument(
@@ -216,12 +218,7 @@ def preflight(params: RetrainParams) -> RetrainParams:
         raise UsageError(f"--schema: {exc}", SCHEMA_INVALID) from exc
     given = params.data
     params = params.model_copy(update={"data": data})
-    roles = {"--label": given.label, "--label-time": given.label_time, "--id": given.id_column}
-    for flag, column in roles.items():
-        if column and column not in columns:
-            raise UsageError(
-                f"{flag} {column!r}: no such column in {data.path}; columns: {', '.join(columns)}"
-            )
+    _check_roles((given.label, given.label_time, given.id_column), columns, data.path)
     unknown_drops = [c for c in data.drop if c not in columns]
     if unknown_drops:
         raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
@@ -231,6 +228,15 @@ def preflight(params: RetrainParams) -> RetrainParams:
             NO_FEATURES_LEFT,
         )
     return params
+
+
+def _check_roles(roles: tuple[str | None, ...], columns: list[str], path: str) -> None:
+    """Refuse a --label, --label-time or --id that names a column the table lacks."""
+    for flag, column in zip(("--label", "--label-time", "--id"), roles, strict=True):
+        if column and column not in columns:
+            raise UsageError(
+                f"{flag} {column!r}: no such column in {path}; columns: {', '.join(columns)}"
+            )
 
 
 # The schema's roles do not depend on the data parameters; the baseline needs none of them.
@@ -268,10 +274,7 @@ def _infer_schema(args: argparse.Namespace) -> int:
             f"{args.data}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
             "give each column its own name before drafting a schema"
         )
-    for flag, column in (("--label", args.label), ("--label-time", args.label_time),
-                         ("--id", args.id_column)):  # fmt: skip
-        if column and column not in columns:
-            raise UsageError(f"{flag} {column!r}: no such column in {args.data}")
+    _check_roles((args.label, args.label_time, args.id_column), columns, args.data)
     try:
         frame = read_table(args.data)
         draft = draft_schema(
@@ -302,11 +305,10 @@ def _prefect_env() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def run_flow(command: str, params: RetrainParams) -> Any:
+def run_flow(command: str, params: RetrainParams) -> Report:
     """Run the flow locally and return the report, whether it passed or halted."""
     _prefect_env()
     from flows.retrain import retrain, validate_data
-    from schemas.report import Report, RetrainGuardHalt
 
     chosen = retrain if command == "run" else validate_data
     state = chosen(params, return_state=True)
@@ -318,46 +320,6 @@ def run_flow(command: str, params: RetrainParams) -> Any:
     if isinstance(result, BaseException):
         raise result
     raise RuntimeError(f"flow ended {state.type.value} without a report: {state.message}")
-
-
-def format_summary(report: Any) -> str:
-    """Return the readable end-of-run summary."""
-    lines = [""]
-    verdict = "PASSED" if report.status == "passed" else f"HALTED  {report.one_line()}"
-    lines.append(f"retrain-guard: {verdict}")
-    timings = report.run.get("timings_seconds", {})
-    if timings:
-        lines.append("stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
-    for check in report.checks:
-        lines.append(f"  [{check.status:>7}] {check.code}: {check.summary}")
-    resampling = report.metrics.get("resampling")
-    if resampling:
-        lines.append(
-            f"class balance (training part): before {resampling['before']} -> after "
-            f"{resampling['after']} (sampler {resampling['sampler']}, class_weight "
-            f"{resampling['class_weight']})"
-        )
-    holdout = report.metrics.get("holdout")
-    if holdout:
-        lines.append(
-            "holdout: "
-            + ", ".join(
-                f"{k} {holdout.get(k)}"
-                for k in ("roc_auc", "pr_auc", "pr_auc_no_skill", "balanced_accuracy", "mcc")
-            )
-        )
-        lines.append(
-            f"predicted classes on the holdout: {holdout['predicted_class_counts']} "
-            f"(true: {holdout['true_class_counts']})"
-        )
-    if report.diagnosis:
-        lines.append("diagnosis (most likely first):")
-        for i, cause in enumerate(report.diagnosis, 1):
-            lines.append(f"  {i}. {cause.title}: {cause.evidence}")
-            lines.append(f"     remedy: {cause.remedy}")
-    if report.published:
-        lines.append(f"model: {report.published.model_path}")
-    return "\n".join(lines)
 
 
 def _example(args: argparse.Namespace) -> int:
@@ -415,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(report))
     print(f"report: {report_path or '(not written: the output directory is unusable)'}")
     # Input or output that cannot be used is exit 2, also when only the flow found it.
-    unusable = ("input_unreadable", "output_dir_unusable", "task_runner_unavailable")
+    unusable = (INPUT_UNREADABLE, OUTPUT_DIR_UNUSABLE, TASK_RUNNER_UNAVAILABLE)
     if report.failure and report.failure.code in unusable:
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE
@@ -456,19 +418,13 @@ def usage_failure(
 _STAGE_OF: dict[str, Stage] = {INPUT_UNREADABLE: "load", SCHEMA_INVALID: "schema"}
 
 
-def usage_report(exc: UsageError, command: str | None, params: RetrainParams | None) -> Any:
+def usage_report(exc: UsageError, command: str | None, params: RetrainParams | None) -> Report:
     """Return the failed report of a run refused before it started (exit 2)."""
-    from schemas.report import Failure, Report
-    from tasks.reporting import versions
-
     run: dict[str, Any] = {"command": command, "exit_code": EXIT_USAGE, "versions": versions()}
     if params is not None:
         run["parameters"] = params.to_json_dict()
-    return Report(
-        status="failed",
-        failure=Failure(code=exc.code, stage=_STAGE_OF.get(exc.code, "run"), summary=str(exc)),
-        run=run,
-    )
+    failure = Failure(code=exc.code, stage=_STAGE_OF.get(exc.code, "run"), summary=str(exc))
+    return Report(status="failed", failure=failure, run=run)
 
 
 def check_writable(path: Path) -> None:
@@ -482,22 +438,17 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"--report {path}: not a writable file path")
 
 
-def crash_report(params: RetrainParams, exc: BaseException) -> Any:
+def crash_report(params: RetrainParams, exc: BaseException) -> Report:
     """Return the failed report of a run that broke off on an unexpected error."""
-    from schemas.report import Failure, Report
-    from tasks.reporting import versions
-
     message = (str(exc).strip().splitlines() or [""])[0]
-    return Report(
-        status="failed",
-        failure=Failure(
-            code="internal_error",
-            stage="run",
-            summary=f"the run broke off: {type(exc).__name__}: {message}",
-            details={"exception": type(exc).__name__},
-        ),
-        run={"parameters": params.to_json_dict(), "versions": versions()},
+    failure = Failure(
+        code=INTERNAL_ERROR,
+        stage="run",
+        summary=f"the run broke off: {type(exc).__name__}: {message}",
+        details={"exception": type(exc).__name__},
     )
+    run = {"parameters": params.to_json_dict(), "versions": versions()}
+    return Report(status="failed", failure=failure, run=run)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 from prefect import task
 from prefect.artifacts import (
@@ -11,9 +12,11 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from pydantic import JsonValue
+from pydantic import Field, JsonValue, TypeAdapter
 
 from schemas.report import Report
+from tasks.registry import label, name_of
+from tasks.reporting import Holdout, Metrics, Number, ReportView, ThresholdAnalysis, run_of
 
 SUMMARY_KEY = "retrain-guard-summary"
 CHECKS_KEY = "retrain-guard-checks"
@@ -32,10 +35,11 @@ def render_markdown(report: Report, report_path: str | None = None, images: bool
     """Return the summary: verdict, then the diagnosis, then the evidence tables and charts."""
     lines: list[str] = []
     if report.failure:
+        failure = report.failure
         lines += [
-            f"# Halted: `{report.failure.code}`",
+            f"# Halted: `{failure.code}`",
             "",
-            f"**{report.failure.summary}** (stage: {report.failure.stage})",
+            f"**{failure.summary}** (check: {name_of(failure.code)}, stage: {failure.stage})",
             "",
         ]
     else:
@@ -55,28 +59,26 @@ def render_markdown(report: Report, report_path: str | None = None, images: bool
                     + ", ".join(f"`{k}: {_json(v)}`" for k, v in cause.remedy_params.items())
                 )
         lines.append("")
-    holdout = report.metrics.get("holdout")
-    if isinstance(holdout, dict):
-        lines += _holdout_tables(holdout, report)
+    metrics = Metrics.of(report)
+    if metrics.holdout is not None:
+        lines += _holdout_tables(metrics.holdout, metrics)
         if images:
-            lines += _charts(holdout, report)
-    resampling = report.metrics.get("resampling")
-    if isinstance(resampling, dict):
+            lines += _charts(metrics.holdout, run_of(report).parameters.model.decision_threshold)
+    resampling = metrics.resampling
+    if resampling is not None:
         lines += [
             "## Class balance of the training part",
             "",
-            f"- before resampling: {resampling.get('before')}",
-            f"- after resampling ({resampling.get('sampler')}): {resampling.get('after')}",
+            f"- before resampling: {resampling.before}",
+            f"- after resampling ({resampling.sampler}): {resampling.after}",
+            *(f"- adapted: {note}" for note in resampling.adaptations),
+            "",
         ]
-        adaptations = resampling.get("adaptations")
-        for note in adaptations if isinstance(adaptations, list) else []:
-            lines.append(f"- adapted: {note}")
-        lines.append("")
-    lines += ["## Checks", "", "| status | code | stage | summary |", "|---|---|---|---|"]
+    lines += ["## Checks", "", "| status | check | stage | summary |", "|---|---|---|---|"]
     for check in report.checks:
+        shown = _cell(label(check.code, check.status))
         lines.append(
-            f"| {_STATUS_MARK[check.status]} | `{check.code}` | {check.stage} | "
-            f"{_cell(check.summary)} |"
+            f"| {_STATUS_MARK[check.status]} | {shown} | {check.stage} | {_cell(check.summary)} |"
         )
     lines.append("")
     if report.published:
@@ -90,111 +92,97 @@ def _json(value: object) -> str:
     return json.dumps(value)
 
 
-def _holdout_tables(holdout: dict[str, JsonValue], report: Report) -> list[str]:
-    baseline = report.metrics.get("baseline")
-    baseline = baseline if isinstance(baseline, dict) else {}
+def _holdout_tables(holdout: Holdout, metrics: Metrics) -> list[str]:
+    baseline = metrics.baseline
     lines = [
         "## Holdout metrics",
         "",
         "| metric | model | most-frequent-class baseline |",
         "|---|---|---|",
     ]
-    undefined = holdout.get("undefined")
-    undefined = undefined if isinstance(undefined, dict) else {}
     for name in ("balanced_accuracy", "geometric_mean", "mcc", "roc_auc", "pr_auc"):
-        value = holdout.get(name)
-        shown = value if value is not None else f"undefined: {undefined.get(name, '')}"
-        base = baseline.get(name, "")
-        if name == "pr_auc":
-            base = holdout.get("pr_auc_no_skill")
+        value = getattr(holdout, name)
+        shown = value if value is not None else f"undefined: {holdout.undefined.get(name, '')}"
+        base = holdout.pr_auc_no_skill if name == "pr_auc" else baseline.get(name, "")
         lines.append(f"| {name} | {_cell(shown)} | {_cell(base)} |")
     lines.append(
         f"| accuracy | {baseline.get('model_accuracy', '')} | {baseline.get('accuracy', '')} |"
     )
     lines.append(
-        f"| predicted_class_counts | {_cell(holdout.get('predicted_class_counts'))} | "
+        f"| predicted_class_counts | {_cell(holdout.predicted_class_counts)} | "
         f"all {baseline.get('predicts', '')} |"
     )
-    lines.append(f"| true_class_counts | {_cell(holdout.get('true_class_counts'))} | |")
+    lines.append(f"| true_class_counts | {_cell(holdout.true_class_counts)} | |")
     lines.append("")
-    per_class = holdout.get("per_class")
-    if isinstance(per_class, dict):
+    if holdout.per_class is not None:
         lines += ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        for name, entry in per_class.items():
-            if isinstance(entry, dict):
-                lines.append(
-                    f"| {name} | {entry.get('precision')} | {entry.get('recall')} | "
-                    f"{entry.get('f1')} | {entry.get('support')} |"
-                )
+        for name, entry in holdout.per_class.items():
+            lines.append(
+                f"| {name} | {entry.precision} | {entry.recall} | {entry.f1} | {entry.support} |"
+            )
         lines.append("")
-    distribution = holdout.get("score_distribution")
-    quantiles = distribution.get("quantiles") if isinstance(distribution, dict) else None
-    if isinstance(quantiles, dict):
+    distribution = holdout.score_distribution
+    if distribution is not None and distribution.quantiles:
         lines += [
             "### Score of the positive class, per true class",
             "",
             "| true class | min | p50 | p90 | p99 | max |",
             "|---|---|---|---|---|---|",
         ]
-        for name, q in quantiles.items():
-            if isinstance(q, dict):
-                lines.append(
-                    f"| {name} | "
-                    + " | ".join(str(q.get(k, "")) for k in ("min", "p50", "p90", "p99", "max"))
-                    + " |"
-                )
+        for name, q in distribution.quantiles.items():
+            shown_q = " | ".join(str(q.get(k, "")) for k in ("min", "p50", "p90", "p99", "max"))
+            lines.append(f"| {name} | {shown_q} |")
         lines.append("")
-    threshold = report.metrics.get("threshold_analysis")
-    if isinstance(threshold, dict):
-        lines += ["### Threshold analysis (validation slice of the training part)", ""]
-        if threshold.get("threshold") is None:
-            lines.append(f"No threshold: {threshold.get('reason')}")
-        else:
-            on_holdout = threshold.get("on_holdout")
-            lines.append(
-                f"The F1-maximising threshold on the {threshold.get('validation_rows')} rows of "
-                f"the validation slice ({threshold.get('slice')}) is "
-                f"**{threshold.get('threshold')}** (F1 {threshold.get('validation_f1')}; the "
-                f"current threshold is {threshold.get('current_threshold')})."
-            )
-            if isinstance(on_holdout, dict):
-                lines.append(
-                    f"On the holdout it would predict {on_holdout.get('predicted_class_counts')}: "
-                    + ", ".join(
-                        f"{k} {v}"
-                        for k, v in on_holdout.items()
-                        if k not in ("threshold", "predicted_class_counts")
-                    )
-                    + "."
-                )
-        lines.append("")
+    if metrics.threshold_analysis is not None:
+        lines += _threshold_lines(metrics.threshold_analysis)
     return lines
 
 
-def _charts(holdout: dict[str, JsonValue], report: Report) -> list[str]:
+def _threshold_lines(analysis: ThresholdAnalysis) -> list[str]:
+    lines = ["### Threshold analysis (validation slice of the training part)", ""]
+    if analysis.threshold is None:
+        lines.append(f"No threshold: {analysis.reason}")
+    else:
+        lines.append(
+            f"The F1-maximising threshold on the {analysis.validation_rows} rows of "
+            f"the validation slice ({analysis.slice}) is "
+            f"**{analysis.threshold}** (F1 {analysis.validation_f1}; the "
+            f"current threshold is {analysis.current_threshold})."
+        )
+        on_holdout = analysis.on_holdout
+        if on_holdout is not None:
+            lines.append(
+                f"On the holdout it would predict {on_holdout.get('predicted_class_counts')}: "
+                + ", ".join(
+                    f"{k} {v}"
+                    for k, v in on_holdout.items()
+                    if k not in ("threshold", "predicted_class_counts")
+                )
+                + "."
+            )
+    lines.append("")
+    return lines
+
+
+def _charts(holdout: Holdout, threshold: float) -> list[str]:
     from tasks.charts import confusion_matrix_png, data_uri, score_histogram_png
 
-    parameters = report.run.get("parameters")
-    model = parameters.get("model") if isinstance(parameters, dict) else None
-    threshold = model.get("decision_threshold") if isinstance(model, dict) else None
     lines = []
-    matrix = confusion_matrix_png(holdout)
+    matrix = confusion_matrix_png(holdout.confusion_matrix)
     if matrix:
         lines.append(f"![Holdout confusion matrix]({data_uri(matrix)})")
-    histogram = score_histogram_png(
-        holdout, float(threshold) if isinstance(threshold, int | float) else 0.5
-    )
+    histogram = score_histogram_png(holdout.score_distribution, threshold)
     if histogram:
         lines.append(f"![Holdout scores per true class]({data_uri(histogram)})")
     return [*lines, ""] if lines else []
 
 
 def checks_table(report: Report) -> list[dict[str, JsonValue]]:
-    """Return one row per check."""
+    """Return one row per check, named by what it checks (with the code when it warns or fails)."""
     return [
         {
             "status": c.status,
-            "code": c.code,
+            "check": label(c.code, c.status),
             "stage": c.stage,
             "columns": ", ".join(c.columns),
             "summary": c.summary,
@@ -203,28 +191,42 @@ def checks_table(report: Report) -> list[dict[str, JsonValue]]:
     ]
 
 
+class _FailureCase(ReportView):
+    index: JsonValue = None
+    id: JsonValue = None
+    value: JsonValue = None
+
+
+class _SchemaFailure(ReportView):
+    column: str | None = None
+    check: str | None = None
+    threshold: JsonValue = None
+    count: int | None = None
+    value: JsonValue = None
+    rows: list[_FailureCase] = Field(default_factory=list)
+
+
+_SCHEMA_FAILURES = TypeAdapter(list[_SchemaFailure])
+
+
 def schema_failures_table(report: Report) -> list[dict[str, JsonValue]]:
     """Return one row per listed schema failure case (empty when the schema passed)."""
     check = report.check("schema_invalid")
     if check is None or check.status != "fail":
         return []
     rows: list[dict[str, JsonValue]] = []
-    failures = check.metrics.get("failures")
-    for failure in failures if isinstance(failures, list) else []:
-        if not isinstance(failure, dict):
-            continue
-        cases = failure.get("rows") or [{}]
-        for case in cases if isinstance(cases, list) else [{}]:
-            case = case if isinstance(case, dict) else {}
+    for failure in _SCHEMA_FAILURES.validate_python(check.metrics.get("failures") or []):
+        for case in failure.rows or [_FailureCase()]:
             rows.append(
                 {
-                    "column": failure.get("column"),
-                    "check": failure.get("check"),
-                    "threshold": _threshold_text(failure.get("threshold")),
-                    "failing_rows": failure.get("count"),
-                    "row_index": case.get("index"),
-                    "id": case.get("id"),
-                    "value": case.get("value", failure.get("value")),
+                    "column": failure.column,
+                    "check": failure.check,
+                    "threshold": _threshold_text(failure.threshold),
+                    "failing_rows": failure.count,
+                    "row_index": case.index,
+                    "id": case.id,
+                    # A case names its own value, even a missing one (null).
+                    "value": case.value if "value" in case.model_fields_set else failure.value,
                 }
             )
     return rows
@@ -235,6 +237,19 @@ def _threshold_text(threshold: JsonValue) -> str | None:
     return None if threshold is None else json.dumps(threshold, default=str)
 
 
+class _Finding(ReportView):
+    status: Literal["fail", "warn"]
+    columns: list[str] = Field(default_factory=list)
+    measure: str | None = None
+    value: Number | None = None
+    threshold: Number | None = None
+    taxonomy: str | None = None
+    taxonomy_name: str | None = None
+    detail: str | None = None
+    severity: Number = 0
+
+
+_FINDINGS = TypeAdapter(list[_Finding])
 _FINDING_RANK = {"fail": 0, "warn": 1}
 
 
@@ -242,28 +257,22 @@ def leakage_table(report: Report) -> list[dict[str, JsonValue]]:
     """Return one row per leakage finding of any check, worst first (fail, then severity)."""
     rows: list[tuple[int, float, dict[str, JsonValue]]] = []
     for check in report.checks:
-        findings = check.metrics.get("findings")
-        for finding in findings if isinstance(findings, list) else []:
-            if not isinstance(finding, dict):
-                continue
-            columns = finding.get("columns")
-            severity = finding.get("severity")
+        for finding in _FINDINGS.validate_python(check.metrics.get("findings") or []):
             row: dict[str, JsonValue] = {
-                "status": finding.get("status"),
+                "status": finding.status,
+                # A finding warns or fails: the check's name, then its code.
+                "name": name_of(check.code),
                 "check": check.code,
                 # Row findings (row order, copied rows) have no column to name.
-                "columns": ", ".join(str(c) for c in columns)
-                if isinstance(columns, list) and columns
-                else "(rows)",
-                "measure": finding.get("measure"),
-                "value": finding.get("value"),
-                "threshold": finding.get("threshold"),
-                "type": f"{finding.get('taxonomy')} {finding.get('taxonomy_name')}",
+                "columns": ", ".join(finding.columns) or "(rows)",
+                "measure": finding.measure,
+                "value": finding.value,
+                "threshold": finding.threshold,
+                "type": f"{finding.taxonomy} {finding.taxonomy_name}",
                 "check_status": check.status,
-                "detail": finding.get("detail"),
+                "detail": finding.detail,
             }
-            rank = _FINDING_RANK.get(str(finding.get("status")), 2)
-            rows.append((rank, -float(severity) if isinstance(severity, int | float) else 0, row))
+            rows.append((_FINDING_RANK.get(finding.status, 2), -float(finding.severity), row))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [row for _, _, row in rows]
 

@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from pydantic import JsonValue
+
+from tasks.reporting import ConfusionMatrix, ScoreDistribution
 
 DPI = 80
 
@@ -31,16 +32,13 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def confusion_matrix_png(holdout: dict[str, JsonValue]) -> bytes | None:
+def confusion_matrix_png(matrix: ConfusionMatrix | None) -> bytes | None:
     """Draw the holdout confusion matrix with counts; None when the report has none."""
-    matrix = holdout.get("confusion_matrix")
-    if not isinstance(matrix, dict):
+    if matrix is None:
         return None
-    labels = [str(v) for v in matrix.get("labels") or []]  # type: ignore[union-attr]
-    cells = matrix.get("rows_true_columns_predicted")
-    if len(labels) != 2 or not isinstance(cells, list):
+    labels, values = matrix.labels, matrix.rows_true_columns_predicted
+    if len(labels) != 2 or not values:
         return None
-    values = [[int(v) for v in row] for row in cells if isinstance(row, list)]  # type: ignore[arg-type]
     figure, axes = plt.subplots(figsize=(3.4, 2.8))
     axes.imshow(values, cmap="Blues")
     top = max(max(row) for row in values) or 1
@@ -56,24 +54,19 @@ def confusion_matrix_png(holdout: dict[str, JsonValue]) -> bytes | None:
     return _png(figure)
 
 
-def score_histogram_png(holdout: dict[str, JsonValue], threshold: float) -> bytes | None:
+def score_histogram_png(distribution: ScoreDistribution | None, threshold: float) -> bytes | None:
     """Draw the positive-class score histogram per true class, with the threshold line."""
-    distribution = holdout.get("score_distribution")
-    if not isinstance(distribution, dict):
+    if distribution is None or not distribution.bin_edges:
         return None
-    edges = distribution.get("bin_edges")
-    histogram = distribution.get("histogram")
-    if not isinstance(edges, list) or not isinstance(histogram, dict):
-        return None
-    lefts = [float(e) for e in edges[:-1]]  # type: ignore[arg-type]
-    width = (float(edges[1]) - float(edges[0])) if len(edges) > 1 else 1.0  # type: ignore[arg-type]
+    edges = distribution.bin_edges
+    lefts = edges[:-1]
+    width = edges[1] - edges[0] if len(edges) > 1 else 1.0
     figure, axes = plt.subplots(figsize=(5.0, 2.8))
-    for (name, counts), colour in zip(histogram.items(), ("tab:blue", "tab:orange"), strict=False):
-        if not isinstance(counts, list):
-            continue
-        numbers = [c for c in counts if isinstance(c, int | float)]
-        total = sum(numbers) or 1
-        shares = [c / total for c in numbers]
+    for (name, counts), colour in zip(
+        distribution.histogram.items(), ("tab:blue", "tab:orange"), strict=False
+    ):
+        total = sum(counts) or 1
+        shares = [c / total for c in counts]
         axes.bar(
             lefts,
             shares,

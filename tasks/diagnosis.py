@@ -12,6 +12,7 @@ from pydantic import JsonValue
 from schemas.params import RetrainParams
 from schemas.report import Cause, CheckResult
 from tasks.features import SEPARATES_AUC
+from tasks.registry import COLUMN_LEAKS, DROP_COLUMNS_REMEDY, ROW_CHECKS, check
 
 # Minority share of the training part below which an uncorrected model tends to collapse.
 IMBALANCE_SHARE = 0.1
@@ -345,14 +346,10 @@ def _constant_features(e: Evidence) -> Cause | None:
     )
 
 
-FEATURE_LEAKS = frozenset({"temporal_leakage", "missingness_leakage", "target_leakage"})
-ROW_LEAK_REMEDIES = {
-    "order_leakage": "find out why the id or row order predicts the label (ids issued after "
-    "the outcome, a table sorted by label) and fix the extract; ids are never features",
-    "resampling_leakage": "resample only inside retrain-guard (resample.sampler), on raw "
-    "rows extracted before any oversampling",
-    "split_leakage": "remove duplicated rows from the source table before training",
-}
+# Leak remedies come from the registry: a leak in feature columns is mended by leaving them
+# out; a leak in rows by its check's own remedy.
+FEATURE_LEAKS = COLUMN_LEAKS
+ROW_LEAK_REMEDIES = {code: check(code).remedy for code in ROW_CHECKS}
 
 
 def _leakage(e: Evidence) -> Cause | None:
@@ -387,14 +384,7 @@ def _leakage(e: Evidence) -> Cause | None:
         title="Leakage: features known only after the label",
         evidence="; ".join(parts),
         remedy="; ".join(
-            (
-                [
-                    f"leave out {', '.join(columns)} (data.drop) or rebuild them from data "
-                    "known at the label time"
-                ]
-                if columns
-                else []
-            )
+            ([DROP_COLUMNS_REMEDY.format(columns=", ".join(columns))] if columns else [])
             + row_remedies
         )
         or "look for columns built after the label time and leave them out (data.drop)",

@@ -1,17 +1,41 @@
 """Every check a run can report, one entry each: the single place a check is declared.
 
 An entry gives the check's stable `code` (the JSON `code` field), the stage that runs it,
-the short `name` outputs show for it, and builds its results, so that a module never
-writes a check's code or stage twice. The flows' lists of expected checks come from here.
+the short `name` outputs show for it, what it means (README's table of codes is rendered
+from it), the parameters that set its thresholds, its leak type and remedy for a leakage
+check, and whether its findings name rows rather than columns. It builds the check's
+results, so that a module never writes a check's code or stage twice. The flows' lists of
+expected checks, the diagnosis' leak remedies and the README's table come from here.
 
 Adding a check: one module with its measure and judge functions, one entry below, tests.
 """
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 from pydantic import JsonValue
 
 from schemas.report import CheckResult, Stage, Status
+
+# The flows that list a check in every report (reported not_run when a halt comes first).
+Flow = Literal["validate", "retrain"]
+BOTH: tuple[Flow, ...] = ("validate", "retrain")
+RETRAIN: tuple[Flow, ...] = ("retrain",)
+
+# Kapoor & Narayanan (2023), "Leakage and the reproducibility crisis in ML-based science".
+LEAK_TYPES: dict[str, str] = {
+    "L1.2": "preprocessing on training and test data",
+    "L1.4": "duplicates in training and test data",
+    "L2": "illegitimate feature",
+    "L3.1": "temporal leakage",
+}
+
+# The remedy of a leak in feature columns: leaving them out mends it.
+DROP_COLUMNS_REMEDY = (
+    "leave out {columns} (data.drop) or rebuild them from data known at the label time"
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +45,20 @@ class Check:
     code: str
     stage: Stage
     name: str
+    # What makes it fail (or warn): one line of README's table of codes.
+    meaning: str
+    # Parameter paths (as in the YAML config) that set its thresholds or switch it.
+    parameters: tuple[str, ...] = ()
+    # Leak types (LEAK_TYPES keys) of a leakage check's findings.
+    taxonomy: tuple[str, ...] = ()
+    # What to change when a leakage check finds a leak; {columns} names the columns.
+    remedy: str = ""
+    # Its findings are about rows (ids, copies, shared rows): no column drop removes them.
+    names_rows: bool = False
+    # Flows whose reports list it always; () for a check reported only when it happens.
+    flows: tuple[Flow, ...] = ()
+    # Other stages that run it too (their results pass `stage=`).
+    also_stages: tuple[Stage, ...] = ()
 
     def result(
         self,
@@ -45,45 +83,373 @@ def _checks(*checks: Check) -> dict[str, Check]:
     return {c.code: c for c in checks}
 
 
+_CLI_EXIT_2 = "(the CLI exits 2)"
+
 # In the order a run reports them.
 CHECKS: dict[str, Check] = _checks(
-    Check("output_dir_unusable", "run", "output directory"),
-    Check("task_runner_unavailable", "run", "task runner"),
-    Check("invalid_parameters", "run", "parameters"),
-    Check("internal_error", "run", "run"),
-    Check("input_unreadable", "load", "input readable"),
-    Check("schema_invalid", "schema", "schema"),
-    Check("non_finite_values", "load", "finite numbers"),
-    Check("unusable_columns", "load", "usable column types"),
-    Check("non_numeric_values", "load", "numbers in numeric columns"),
-    Check("empty_columns", "schema", "empty columns"),
-    Check("single_class_target", "profile", "label classes"),
-    Check("too_few_rows", "profile", "rows per class"),
-    Check("unlabelled_rows", "profile", "unlabelled rows"),
-    Check("leakage_config_invalid", "leakage", "leakage declarations"),
-    Check("temporal_leakage", "leakage", "dates before the label time"),
-    Check("missingness_leakage", "leakage", "missingness and class"),
-    Check("target_leakage", "leakage", "single-feature separation"),
-    Check("order_leakage", "leakage", "row order and id"),
-    Check("resampling_leakage", "leakage", "resampling before the split"),
-    Check("ambiguous_dates", "leakage", "day/month order"),
-    Check("no_features_left", "leakage", "features left"),
-    Check("insufficient_minority", "split", "classes in each part"),
-    Check("random_split_on_timed_data", "split", "split strategy"),
-    Check("rows_without_label_time", "split", "rows with a label time"),
-    Check("holdout_fraction_off", "split", "holdout size"),
-    Check("split_leakage", "split", "train/holdout overlap"),
-    Check("sampler_adapted", "resample", "resampling"),
-    Check("high_cardinality_features", "train", "feature cardinality"),
-    Check("constant_features", "train", "constant features"),
-    Check("single_class_prediction", "gate", "both classes predicted"),
-    Check("near_single_class_prediction", "gate", "predicted vs true per class"),
-    Check("pr_auc_lift", "gate", "PR-AUC lift"),
-    Check("minority_recall", "gate", "minority recall"),
-    Check("suspiciously_perfect", "gate", "too-perfect holdout"),
+    Check(
+        "invalid_parameters",
+        "run",
+        "parameters",
+        "(CLI, exit 2) a flag or setting is invalid or names a column the table lacks; the "
+        "summary names the flag or setting; written to `--report` when given",
+    ),
+    Check(
+        "output_dir_unusable",
+        "run",
+        "output directory",
+        "`publish.output_dir` is a file or not writable; checked before any data is read "
+        + _CLI_EXIT_2,
+        parameters=("publish.output_dir",),
+    ),
+    Check(
+        "task_runner_unavailable",
+        "run",
+        "task runner",
+        "`compute.task_runner: dask` without prefect-dask installed (`pip install "
+        "'retrain-guard[dask]'`); checked before any data is read " + _CLI_EXIT_2,
+        parameters=("compute.task_runner",),
+    ),
+    Check(
+        "internal_error",
+        "run",
+        "run without error",
+        "(CLI, exit 3) the run broke off on an unexpected error",
+    ),
+    Check("input_unreadable", "load", "readable input", "the table cannot be read (exit 2)"),
+    Check(
+        "schema_invalid",
+        "schema",
+        "schema",
+        "the schema declaration is wrong, the header repeats a column name (CSV or Parquet), "
+        "or the table breaks the schema; every failure is listed in words with its rows",
+        parameters=("schema.name", "schema.max_failure_cases"),
+        flows=BOTH,
+    ),
+    Check(
+        "non_finite_values",
+        "load",
+        "finite numbers",
+        "(warns) a numeric column holds ±inf or values beyond ±1e100 (which overflow float64 "
+        "sums of squares); they count as missing for every check and the model, and the report "
+        "gives the count and rows per column. A user schema that forbids them still fails",
+        flows=BOTH,
+    ),
+    Check(
+        "unusable_columns",
+        "load",
+        "usable column types",
+        "a feature holds lists, structs, maps, bytes or mixed Python objects: it is left out "
+        "of the features and every check (warns); fails when the label, label time or id is "
+        "such a column (measured before the schema, which then leaves that column alone, so "
+        "this is the run's failure), or no feature is left",
+        flows=BOTH,
+    ),
+    Check(
+        "non_numeric_values",
+        "load",
+        "numbers stored as text",
+        "(warns) a text feature whose present values are numbers except a few (at least 99%, "
+        "and all but at most 20) is read as numbers: the stray values count as missing, and "
+        "the report gives the count and example rows (position, id) and values per column. "
+        "Decimal features are read as float64 and durations as days; the check's summary and "
+        "metrics name them. A user schema that declares the column numeric still fails on the "
+        "strays",
+        flows=BOTH,
+    ),
+    Check(
+        "empty_columns",
+        "schema",
+        "empty columns",
+        "(warns) a feature column is empty in every row; it is left out of the features (a "
+        "schema that forbids nulls fails instead)",
+        flows=BOTH,
+    ),
+    Check(
+        "single_class_target",
+        "profile",
+        "label classes",
+        "the label has fewer than two classes (warns below 1% minority)",
+        flows=BOTH,
+    ),
+    Check(
+        "too_few_rows",
+        "profile",
+        "rows per class",
+        "a class of the label has fewer than 3 labelled rows (2 to learn from, 1 in the "
+        "holdout), naming the rows per class; the leakage checks still run and the run halts "
+        "after them",
+        flows=BOTH,
+    ),
+    Check(
+        "unlabelled_rows",
+        "profile",
+        "unlabelled rows",
+        "(warns) rows without a label (a schema may allow them) were left out",
+    ),
+    Check(
+        "leakage_config_invalid",
+        "leakage",
+        "leakage declarations",
+        "`leakage.known_at` names a column the table lacks, one that holds no dates, or a text "
+        "that is both an offset and a column name",
+        parameters=("leakage.known_at",),
+    ),
+    Check(
+        "temporal_leakage",
+        "leakage",
+        "dates before the label time",
+        "a date column has more than 1% of its values after the label time",
+        parameters=("leakage.max_share_after_label_time", "leakage.known_at"),
+        taxonomy=("L3.1",),
+        remedy=DROP_COLUMNS_REMEDY,
+        flows=BOTH,
+    ),
+    Check(
+        "missingness_leakage",
+        "leakage",
+        "missing values by class",
+        "a column's presence alone tells the classes apart",
+        parameters=(
+            "leakage.missingness_ratio_fail",
+            "leakage.missingness_ratio_warn",
+            "leakage.min_evidence_rows",
+        ),
+        taxonomy=("L2",),
+        remedy=DROP_COLUMNS_REMEDY,
+        flows=BOTH,
+    ),
+    Check(
+        "target_leakage",
+        "leakage",
+        "single-feature separation",
+        "one feature alone ranks the classes (ROC-AUC >= 0.99) or is a function of the label "
+        "(one value per class, counted only when each class has at least 10 rows); not_run "
+        "when the smaller class has fewer than 3 rows",
+        parameters=("leakage.target_auc_fail", "leakage.target_auc_warn"),
+        taxonomy=("L2",),
+        remedy=DROP_COLUMNS_REMEDY,
+        flows=BOTH,
+    ),
+    Check(
+        "order_leakage",
+        "leakage",
+        "id and row order",
+        "(warns) the id or row order predicts the label beyond what time explains; not_run "
+        "when the smaller class has fewer than 3 rows",
+        parameters=("leakage.order_auc_warn",),
+        taxonomy=("L2",),
+        remedy="find out why the id or row order predicts the label (ids issued after the "
+        "outcome, a table sorted by label) and fix the extract; ids are never features",
+        names_rows=True,
+        flows=BOTH,
+    ),
+    Check(
+        "resampling_leakage",
+        "leakage",
+        "resampling before the split",
+        "the input shows copies or SMOTE segments of minority rows made before the split",
+        parameters=("leakage.max_resampled_share", "leakage.min_evidence_rows"),
+        taxonomy=("L1.2",),
+        remedy="resample only inside retrain-guard (resample.sampler), on raw rows extracted "
+        "before any oversampling",
+        names_rows=True,
+        flows=BOTH,
+    ),
+    Check(
+        "ambiguous_dates",
+        "leakage",
+        "day/month order",
+        "(warns) a date column's day/month order is not settled by any value, or its values "
+        "contradict each other; it stays text",
+        flows=BOTH,
+    ),
+    Check(
+        "no_features_left",
+        "leakage",
+        "features left",
+        "`on_leakage: drop` removed every feature",
+        parameters=("leakage.on_leakage",),
+    ),
+    Check(
+        "insufficient_minority",
+        "split",
+        "classes in each part",
+        "a part of the split lacks a class, or the training part has fewer than 2 minority "
+        "rows (any sampler, `none` included; `random_under` needs enough to keep 10 majority "
+        "rows), naming the sampler and the rows had and needed",
+        parameters=("split.holdout_fraction", "resample.sampler"),
+        flows=RETRAIN,
+        also_stages=("resample",),
+    ),
+    Check(
+        "random_split_on_timed_data",
+        "split",
+        "split strategy",
+        "(warns) a random split was asked for on data with a label time",
+        parameters=("split.strategy",),
+    ),
+    Check(
+        "rows_without_label_time",
+        "split",
+        "rows with a label time",
+        "(warns) rows without a label time were left out of the time split; fails when no row "
+        "has one (nothing to cut on)",
+    ),
+    Check(
+        "holdout_fraction_off",
+        "split",
+        "holdout size",
+        "(warns) the realised holdout is below 0.5x or above 1.5x `split.holdout_fraction`: "
+        "rows tied at the cut's label time cannot be divided",
+        parameters=("split.holdout_fraction",),
+        flows=RETRAIN,
+    ),
+    Check(
+        "split_leakage",
+        "split",
+        "train/holdout overlap",
+        "holdout rows repeat training rows, or the holdout is not after the training part",
+        parameters=("leakage.max_shared_row_share",),
+        taxonomy=("L1.4", "L3.1"),
+        remedy="remove duplicated rows from the source table before training",
+        names_rows=True,
+        flows=RETRAIN,
+    ),
+    Check(
+        "sampler_adapted",
+        "resample",
+        "sampler settings",
+        "(warns) the sampler was adapted to the data, e.g. fewer SMOTE neighbours",
+        parameters=("resample.sampler", "resample.k_neighbors"),
+        flows=RETRAIN,
+    ),
+    Check(
+        "high_cardinality_features",
+        "train",
+        "feature cardinality",
+        "(warns) string features with too many values to one-hot",
+        parameters=("model.high_cardinality",),
+        flows=RETRAIN,
+    ),
+    Check(
+        "constant_features",
+        "train",
+        "constant features",
+        "(warns) features empty or constant after preprocessing",
+        flows=RETRAIN,
+    ),
+    Check(
+        "single_class_prediction",
+        "gate",
+        "both classes predicted",
+        "the model predicts one class on the whole holdout",
+        parameters=("model.decision_threshold",),
+        flows=RETRAIN,
+    ),
+    Check(
+        "near_single_class_prediction",
+        "gate",
+        "predicted vs true counts",
+        "a class is predicted for fewer than `gate.min_predicted_to_true_ratio` (0.25) times "
+        "the holdout rows truly of it, e.g. 1 predicted of 43 true; with fewer than "
+        "`gate.min_true_rows_for_ratio` (10) true rows it only warns",
+        parameters=("gate.min_predicted_to_true_ratio", "gate.min_true_rows_for_ratio"),
+        flows=RETRAIN,
+    ),
+    Check(
+        "pr_auc_lift",
+        "gate",
+        "PR-AUC lift",
+        "holdout PR-AUC is under `gate.min_pr_auc_lift` times its no-skill baseline",
+        parameters=("gate.min_pr_auc_lift",),
+        flows=RETRAIN,
+    ),
+    Check(
+        "minority_recall",
+        "gate",
+        "minority recall",
+        "minority recall is under `gate.min_minority_recall` (off by default)",
+        parameters=("gate.min_minority_recall",),
+        flows=RETRAIN,
+    ),
+    Check(
+        "suspiciously_perfect",
+        "gate",
+        "too-perfect holdout",
+        "holdout ROC-AUC >= `gate.max_roc_auc` (0.999): probable leakage",
+        parameters=("gate.max_roc_auc", "gate.suspiciously_perfect"),
+        flows=RETRAIN,
+    ),
 )
+
+# Leakage checks whose findings are about rows: a column drop cannot remove them.
+ROW_CHECKS = frozenset(c.code for c in CHECKS.values() if c.names_rows)
+# Leakage checks whose findings name feature columns: leaving the columns out mends them.
+COLUMN_LEAKS = frozenset(c.code for c in CHECKS.values() if c.taxonomy and not c.names_rows)
 
 
 def check(code: str) -> Check:
     """Return the registered check `code`; an unknown code is a programming error."""
     return CHECKS[code]
+
+
+def expected_checks(flow: Flow) -> tuple[tuple[str, Stage], ...]:
+    """Return the (code, stage) of every check `flow` reports, in report order."""
+    return tuple((c.code, c.stage) for c in CHECKS.values() if flow in c.flows)
+
+
+def name_of(code: str) -> str:
+    """Return the name outputs show for `code` (the code itself when it is not registered)."""
+    registered = CHECKS.get(code)
+    return registered.name if registered else code
+
+
+def label(code: str, status: Status) -> str:
+    """Return how outputs name a check: its name, with the code when it warns or fails."""
+    name = name_of(code)
+    return f"{name} ({code})" if status in ("warn", "fail") and name != code else name
+
+
+def leak_type(tag: str) -> str:
+    """Return a leak type with its name, e.g. 'L3.1 temporal leakage'."""
+    return f"{tag} {LEAK_TYPES[tag]}"
+
+
+# README.md holds the rendered table between these two lines.
+TABLE_START = "<!-- codes table: rendered from tasks/registry.py by `python -m tasks.registry` -->"
+TABLE_END = "<!-- end of codes table -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def codes_table() -> str:
+    """Return README's markdown table of every code, one row per registered check."""
+    lines = [
+        "| code | shown as | stage | fails when | set by | leak type |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in CHECKS.values():
+        stages = " / ".join((c.stage, *c.also_stages))
+        parameters = ", ".join(f"`{p}`" for p in c.parameters)
+        leaks = ", ".join(leak_type(t) for t in c.taxonomy)
+        lines.append(
+            f"| `{c.code}` | {c.name} | {stages} | {_cell(c.meaning)} | {parameters} | {leaks} |"
+        )
+    return "\n".join(lines)
+
+
+def with_codes_table(readme: str) -> str:
+    """Return the README text with the table between the markers rendered anew."""
+    pattern = re.compile(re.escape(TABLE_START) + r"\n.*?\n" + re.escape(TABLE_END), re.DOTALL)
+    if not pattern.search(readme):
+        raise ValueError("README has no codes table markers")
+    rendered = f"{TABLE_START}\n{codes_table()}\n{TABLE_END}"
+    return pattern.sub(lambda _: rendered, readme)
+
+
+if __name__ == "__main__":
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    readme.write_text(with_codes_table(readme.read_text(encoding="utf-8")), encoding="utf-8")

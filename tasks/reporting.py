@@ -1,4 +1,8 @@
-"""Collecting check results, metrics and timings of one run into its report."""
+"""Collecting check results, metrics and timings of one run into its report, and reading it.
+
+RunRecorder gathers what the stages report and builds the Report; the typed views read the
+report's metrics back for the outputs (the CLI summary here, the Prefect artifacts).
+"""
 
 import platform
 import time
@@ -7,10 +11,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from schemas.params import RetrainParams
 from schemas.report import Cause, CheckResult, DataSummary, Failure, Published, Report, Stage
+from tasks.registry import check, expected_checks, label
 
 PACKAGES = (
     "retrain-guard",
@@ -25,35 +30,8 @@ PACKAGES = (
 )
 
 # The checks each flow runs, in order; those not reached before a halt are reported not_run.
-DATA_CHECKS: tuple[tuple[str, Stage], ...] = (
-    ("schema_invalid", "schema"),
-    ("non_finite_values", "load"),
-    ("unusable_columns", "load"),
-    ("non_numeric_values", "load"),
-    ("empty_columns", "schema"),
-    ("single_class_target", "profile"),
-    ("too_few_rows", "profile"),
-    ("temporal_leakage", "leakage"),
-    ("missingness_leakage", "leakage"),
-    ("target_leakage", "leakage"),
-    ("order_leakage", "leakage"),
-    ("resampling_leakage", "leakage"),
-    ("ambiguous_dates", "leakage"),
-)
-RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = (
-    *DATA_CHECKS,
-    ("insufficient_minority", "split"),
-    ("holdout_fraction_off", "split"),
-    ("split_leakage", "split"),
-    ("sampler_adapted", "resample"),
-    ("high_cardinality_features", "train"),
-    ("constant_features", "train"),
-    ("single_class_prediction", "gate"),
-    ("near_single_class_prediction", "gate"),
-    ("pr_auc_lift", "gate"),
-    ("minority_recall", "gate"),
-    ("suspiciously_perfect", "gate"),
-)
+DATA_CHECKS: tuple[tuple[str, Stage], ...] = expected_checks("validate")
+RETRAIN_CHECKS: tuple[tuple[str, Stage], ...] = expected_checks("retrain")
 
 
 def versions() -> dict[str, JsonValue]:
@@ -103,13 +81,7 @@ class RunRecorder:
     def skip(self, code: str, stage: Stage, reason: str, columns: list[str] | None = None) -> None:
         """Record that a check was not run, and why (a check not run is never a pass)."""
         self.checks.append(
-            CheckResult(
-                code=code,
-                stage=stage,
-                status="not_run",
-                columns=list(columns or []),
-                summary=f"not run: {reason}",
-            )
+            check(code).result("not_run", f"not run: {reason}", columns, stage=stage)
         )
 
     def first_failure(self) -> CheckResult | None:
@@ -122,14 +94,8 @@ class RunRecorder:
         ran = {c.code for c in checks}
         for code, stage in self.expected:
             if code not in ran:
-                checks.append(
-                    CheckResult(
-                        code=code,
-                        stage=stage,
-                        status="not_run",
-                        summary="not run: the run halted before this check",
-                    )
-                )
+                halted = "not run: the run halted before this check"
+                checks.append(check(code).result("not_run", halted, stage=stage))
         failure = None
         if failed is not None:
             failure = Failure(
@@ -156,3 +122,134 @@ class RunRecorder:
             },
             published=self.published,
         )
+
+
+Number = int | float
+
+
+class ReportView(BaseModel):
+    """A typed reading of part of a report's metrics; keys it does not use are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ClassScores(ReportView):
+    precision: Number | None = None
+    recall: Number | None = None
+    f1: Number | None = None
+    support: int | None = None
+
+
+class ScoreDistribution(ReportView):
+    bin_edges: list[float] = Field(default_factory=list)
+    histogram: dict[str, list[Number]] = Field(default_factory=dict)
+    quantiles: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
+
+
+class ConfusionMatrix(ReportView):
+    labels: list[str] = Field(default_factory=list)
+    rows_true_columns_predicted: list[list[int]] = Field(default_factory=list)
+
+
+class Holdout(ReportView):
+    """The holdout metrics of report.metrics['holdout']."""
+
+    roc_auc: Number | None = None
+    pr_auc: Number | None = None
+    pr_auc_no_skill: Number | None = None
+    balanced_accuracy: Number | None = None
+    geometric_mean: Number | None = None
+    mcc: Number | None = None
+    predicted_class_counts: dict[str, int] | None = None
+    true_class_counts: dict[str, int] | None = None
+    per_class: dict[str, ClassScores] | None = None
+    score_distribution: ScoreDistribution | None = None
+    confusion_matrix: ConfusionMatrix | None = None
+    undefined: dict[str, str] = Field(default_factory=dict)
+
+
+class ThresholdAnalysis(ReportView):
+    threshold: Number | None = None
+    reason: str | None = None
+    validation_rows: int | None = None
+    slice: str | None = None
+    validation_f1: Number | None = None
+    current_threshold: Number | None = None
+    on_holdout: dict[str, JsonValue] | None = None
+
+
+class Resampling(ReportView):
+    before: dict[str, int] = Field(default_factory=dict)
+    after: dict[str, int] = Field(default_factory=dict)
+    sampler: str | None = None
+    class_weight: str | None = None
+    adaptations: list[str] = Field(default_factory=list)
+
+
+class Metrics(ReportView):
+    """The parts of report.metrics the outputs show."""
+
+    holdout: Holdout | None = None
+    baseline: dict[str, JsonValue] = Field(default_factory=dict)
+    threshold_analysis: ThresholdAnalysis | None = None
+    resampling: Resampling | None = None
+
+    @classmethod
+    def of(cls, report: Report) -> "Metrics":
+        return cls.model_validate(report.metrics)
+
+
+class _ModelSettings(ReportView):
+    decision_threshold: float = 0.5
+
+
+class _Parameters(ReportView):
+    model: _ModelSettings = Field(default_factory=_ModelSettings)
+
+
+class _Run(ReportView):
+    parameters: _Parameters = Field(default_factory=_Parameters)
+    timings_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+def run_of(report: Report) -> _Run:
+    """Return the typed reading of report.run: the decision threshold and the timings."""
+    return _Run.model_validate(report.run)
+
+
+def format_summary(report: Report) -> str:
+    """Return the readable end-of-run summary: verdict, checks by name, metrics, diagnosis."""
+    lines = [""]
+    verdict = "PASSED" if report.status == "passed" else f"HALTED  {report.one_line()}"
+    lines.append(f"retrain-guard: {verdict}")
+    timings = run_of(report).timings_seconds
+    if timings:
+        lines.append("stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    for result in report.checks:
+        lines.append(
+            f"  [{result.status:>7}] {label(result.code, result.status)}: {result.summary}"
+        )
+    metrics = Metrics.of(report)
+    resampling = metrics.resampling
+    if resampling:
+        lines.append(
+            f"class balance (training part): before {resampling.before} -> after "
+            f"{resampling.after} (sampler {resampling.sampler}, class_weight "
+            f"{resampling.class_weight})"
+        )
+    holdout = metrics.holdout
+    if holdout:
+        shown = ("roc_auc", "pr_auc", "pr_auc_no_skill", "balanced_accuracy", "mcc")
+        lines.append("holdout: " + ", ".join(f"{k} {getattr(holdout, k)}" for k in shown))
+        lines.append(
+            f"predicted classes on the holdout: {holdout.predicted_class_counts} "
+            f"(true: {holdout.true_class_counts})"
+        )
+    if report.diagnosis:
+        lines.append("diagnosis (most likely first):")
+        for i, cause in enumerate(report.diagnosis, 1):
+            lines.append(f"  {i}. {cause.title}: {cause.evidence}")
+            lines.append(f"     remedy: {cause.remedy}")
+    if report.published:
+        lines.append(f"model: {report.published.model_path}")
+    return "\n".join(lines)

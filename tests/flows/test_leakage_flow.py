@@ -33,6 +33,11 @@ def test_validate_halts_on_the_post_label_date(leaky_parquet: Path, tmp_path: Pa
         "target_leakage",
     }
     assert all(r["columns"] == "chargeback_at" for r in rows)
+    assert {r["name"] for r in rows} == {
+        "dates before the label time",
+        "missing values by class",
+        "single-feature separation",
+    }
 
 
 def test_drop_policy_trains_without_the_flagged_column(leaky_parquet: Path, tmp_path: Path) -> None:

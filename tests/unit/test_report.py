@@ -5,6 +5,7 @@ from pathlib import Path
 from schemas.export import report_json_schema
 from schemas.report import CheckResult, Failure, Report, RetrainGuardHalt
 from tasks.artifacts import artifact_key, checks_table, render_markdown
+from tasks.reporting import format_summary
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"
 
@@ -64,3 +65,57 @@ def test_artifact_keys_are_checked() -> None:
 def test_a_passed_validation_does_not_claim_a_published_model() -> None:
     markdown = render_markdown(Report(status="passed"))
     assert markdown.startswith("# Passed") and "nothing was trained" in markdown
+
+
+def _passing_and_failing() -> Report:
+    failed = _failed_report()
+    passed = CheckResult(
+        code="schema_invalid",
+        stage="schema",
+        status="pass",
+        summary="20000 rows match schema 'transactions'",
+    )
+    return failed.model_copy(update={"checks": [passed, *failed.checks]})
+
+
+def test_summary_names_checks_by_what_they_check_and_adds_the_code_when_they_fail() -> None:
+    lines = format_summary(_passing_and_failing()).splitlines()
+    assert "  [   pass] schema: 20000 rows match schema 'transactions'" in lines
+    assert (
+        "  [   fail] dates before the label time (temporal_leakage): dates after the label "
+        "time: chargeback_at" in lines
+    )
+    assert "retrain-guard: HALTED  temporal_leakage: " in "\n".join(lines)
+
+
+def test_artifact_tables_name_checks_and_keep_the_code() -> None:
+    rows = checks_table(_passing_and_failing())
+    assert [r["check"] for r in rows] == [
+        "schema",
+        "dates before the label time (temporal_leakage)",
+    ]
+    markdown = render_markdown(_passing_and_failing())
+    assert "| pass | schema | schema | 20000 rows match schema 'transactions' |" in markdown
+    assert "(check: dates before the label time, stage: leakage)" in markdown
+
+
+def test_summary_reads_the_typed_metrics() -> None:
+    report = Report(
+        status="passed",
+        metrics={
+            "resampling": {
+                "before": {"0": 90, "1": 10},
+                "after": {"0": 90, "1": 90},
+                "sampler": "smote",
+                "class_weight": "none",
+                "adaptations": [],
+            },
+            "holdout": {"roc_auc": 0.9, "predicted_class_counts": {"0": 8, "1": 2}},
+        },
+        run={"timings_seconds": {"load": 0.5}},
+    )
+    text = format_summary(report)
+    assert "stages: load 0.50s" in text
+    assert "before {'0': 90, '1': 10} -> after {'0': 90, '1': 90} (sampler smote" in text
+    assert "holdout: roc_auc 0.9, pr_auc None" in text
+    assert "predicted classes on the holdout: {'0': 8, '1': 2} (true: None)" in text
