@@ -13,15 +13,8 @@ from typing import Literal
 from pydantic import JsonValue
 
 from schemas.report import CheckResult, Status
-from tasks.registry import check
+from tasks.registry import LEAK_TYPES, check
 
-# Kapoor & Narayanan (2023), "Leakage and the reproducibility crisis in ML-based science".
-TAXONOMY: dict[str, str] = {
-    "L1.2": "preprocessing on training and test data",
-    "L1.4": "duplicates in training and test data",
-    "L2": "illegitimate feature",
-    "L3.1": "temporal leakage",
-}
 _STATUS_RANK = {"fail": 0, "warn": 1}
 # Severity of a finding past a threshold of 0 (any amount is too much); JSON has no infinity.
 UNBOUNDED = 1e9
@@ -53,7 +46,7 @@ class Finding:
             "value": _round(self.value),
             "threshold": _round(self.threshold),
             "taxonomy": self.taxonomy,
-            "taxonomy_name": TAXONOMY[self.taxonomy],
+            "taxonomy_name": LEAK_TYPES[self.taxonomy],
             "detail": self.detail,
             "severity": _round(self.severity),
             "evidence": dict(self.evidence),

@@ -6,9 +6,7 @@ from pydantic import JsonValue
 
 from schemas.report import CheckResult
 from tasks.leakage.findings import Judged
-
-# Findings that a column drop cannot remove: they are about rows, not features.
-ROW_CHECKS = frozenset({"split_leakage", "resampling_leakage", "order_leakage"})
+from tasks.registry import ROW_CHECKS
 
 
 def apply_policy(judged: Sequence[Judged], on_leakage: str) -> tuple[list[CheckResult], list[str]]:
