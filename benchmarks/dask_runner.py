@@ -54,7 +54,7 @@ def main() -> None:
 
     from benchmarks.results import describe_machine
     from schemas.params import ComputeParams
-    from tasks.leakage.temporal import measure_post_label_dates
+    from tasks.leakage.date_leads import measure_post_label_dates
     from tasks.parallel import dask_runner, measure_date_leads_on
 
     frame = make_frame(args.rows, args.date_columns)

@@ -17,8 +17,8 @@ from prefect.task_runners import TaskRunner
 
 from schemas.params import ComputeParams, DataParams, RetrainParams
 from schemas.report import CheckResult
+from tasks.leakage.date_leads import DateLead, measure_post_label_dates
 from tasks.leakage.detect import LeakageOutcome, detect_leakage, detect_leakage_task
-from tasks.leakage.temporal import DateLead, measure_post_label_dates
 from tasks.registry import check
 
 RUNNER_CODE = "task_runner_unavailable"

@@ -59,6 +59,12 @@ class Check:
     flows: tuple[Flow, ...] = ()
     # Other stages that run it too (their results pass `stage=`).
     also_stages: tuple[Stage, ...] = ()
+    # A whole-table leakage check: "module:function" taking a LeakageTable and returning
+    # its Judged result (tasks/leakage/table.py); tasks/leakage/detect.py runs these in
+    # this registry's order.
+    runs: str = ""
+    # It reads no label: it runs even when the label is unusable.
+    label_free: bool = False
 
     def result(
         self,
@@ -204,6 +210,8 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L3.1",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
+        runs="tasks.leakage.temporal:run",
+        label_free=True,
     ),
     Check(
         "missingness_leakage",
@@ -218,6 +226,7 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L2",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
+        runs="tasks.leakage.missingness:run",
     ),
     Check(
         "target_leakage",
@@ -230,6 +239,7 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L2",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
+        runs="tasks.leakage.target:run",
     ),
     Check(
         "order_leakage",
@@ -243,6 +253,7 @@ CHECKS: dict[str, Check] = _checks(
         "outcome, a table sorted by label) and fix the extract; ids are never features",
         names_rows=True,
         flows=BOTH,
+        runs="tasks.leakage.order:run",
     ),
     Check(
         "resampling_leakage",
@@ -255,6 +266,7 @@ CHECKS: dict[str, Check] = _checks(
         "before any oversampling",
         names_rows=True,
         flows=BOTH,
+        runs="tasks.leakage.resampling:run",
     ),
     Check(
         "ambiguous_dates",
@@ -263,6 +275,8 @@ CHECKS: dict[str, Check] = _checks(
         "(warns) a date column's day/month order is not settled by any value, or its values "
         "contradict each other; it stays text",
         flows=BOTH,
+        runs="tasks.leakage.temporal:run_ambiguous_dates",
+        label_free=True,
     ),
     Check(
         "no_features_left",
@@ -382,6 +396,10 @@ CHECKS: dict[str, Check] = _checks(
         flows=RETRAIN,
     ),
 )
+
+# The whole-table leakage checks, in the order a run reports them.
+WHOLE_TABLE_LEAKS = tuple(c for c in CHECKS.values() if c.runs)
+LABEL_FREE_LEAKS = tuple(c.code for c in WHOLE_TABLE_LEAKS if c.label_free)
 
 # Leakage checks whose findings are about rows: a column drop cannot remove them.
 ROW_CHECKS = frozenset(c.code for c in CHECKS.values() if c.names_rows)

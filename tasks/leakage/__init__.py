@@ -3,6 +3,8 @@
 One module per kind of leak; each measures (`measure_*`, typed measurements), then judges
 (`judge_*`, against thresholds of `LeakageParams`) into `Finding`s and a `Judged` check.
 
+    table.py          LeakageTable: the frame, roles, settings and what checks derive
+    date_leads.py     how many of each date column's values fall after the label time
     temporal.py       temporal_leakage (L3.1): dates and declared known-at times after the
                       label time; leakage_config_invalid; ambiguous_dates
     missingness.py    missingness_leakage (L2): presence of a value reveals the class
@@ -15,11 +17,13 @@ One module per kind of leak; each measures (`measure_*`, typed measurements), th
     rows.py           rows as hashes, for resampling.py and split_sharing.py
     findings.py       Finding, Judged, and how findings make a check's result
     policy.py         on_leakage (fail, drop, warn) applied to judged checks
-    detect.py         runs the checks (detect_leakage, detect_label_free_leakage), the
-                      LeakageOutcome, and the Prefect tasks
+    detect.py         runs the registered checks (detect_leakage, detect_label_free_leakage),
+                      the LeakageOutcome, and the Prefect tasks
 
-A new leakage check: a module here with its measure and judge functions (returning
-`Judged` through `findings.judged_from_findings`), its entry in tasks/registry.py, one line
-in detect.py's `detect_leakage`, and tests. Dates, offsets and time zones come from
-tasks/dates.py. This file imports nothing, so importing one module loads only what it needs.
+A new whole-table leakage check: a module here with its measure and judge functions
+(returning `Judged` through `findings.judged_from_findings`) and a `run(table: LeakageTable)
+-> Judged`; its entry in tasks/registry.py naming that function (`runs=
+"tasks.leakage.<module>:run"`), which places it in the run and the report; and tests.
+Dates, offsets and time zones come from tasks/dates.py. This file imports nothing, so
+importing one module loads only what it needs.
 """

@@ -1,14 +1,16 @@
 """Every leakage check on one table, the on_leakage policy, and the Prefect tasks.
 
-`detect_leakage` runs the whole-table checks in the order the report shows them (temporal,
-missingness, target, order, resampling, ambiguous dates) and applies the policy;
-`detect_label_free_leakage` runs only those that need no label. split_leakage runs after
+`detect_leakage` runs the whole-table checks, each registered in tasks/registry.py with the
+function that runs it (`runs`), in the registry's order, and applies the policy;
+`detect_label_free_leakage` runs only those marked `label_free`. split_leakage runs after
 the split (split_sharing.py), through `split_leakage_task`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module
 
-import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -16,32 +18,16 @@ from pydantic import JsonValue
 
 from schemas.params import DataParams, LeakageParams
 from schemas.report import CheckResult
-from tasks.leakage.auc import time_bins
+from tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
 from tasks.leakage.findings import Finding, Judged
-from tasks.leakage.missingness import judge_missingness, measure_missingness
-from tasks.leakage.order import ORDER, judge_order, measure_order
 from tasks.leakage.policy import apply_policy
-from tasks.leakage.resampling import judge_resampling, measure_resampling
 from tasks.leakage.split_sharing import check_split_leakage
-from tasks.leakage.target import (
-    MIN_ROWS_FOR_TARGET_AUC,
-    judge_target_auc,
-    measure_target_auc,
-    too_few_to_rank,
-)
-from tasks.leakage.temporal import (
-    AMBIGUOUS_DATES,
-    CONFIG,
-    TEMPORAL,
-    DateMeasure,
-    DeclarationError,
-    config_failure,
-    judge_ambiguous_dates,
-    judge_temporal_leakage,
-    measure_ambiguous_dates,
-    measure_post_label_dates,
-)
-from tasks.quirks import column_kind, usable_columns
+from tasks.leakage.table import LeakageTable, leakage_table
+from tasks.leakage.temporal import CONFIG
+from tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
+
+# The checks that look at dates only, never at the label.
+LABEL_FREE_CHECKS = LABEL_FREE_LEAKS
 
 
 @dataclass(frozen=True)
@@ -60,36 +46,24 @@ class LeakageOutcome:
         return {"on_leakage": self.on_leakage, "dropped_columns": list(self.dropped)}
 
 
-def _temporal(
-    frame: pd.DataFrame,
-    data: DataParams,
-    features: list[str],
-    params: LeakageParams,
-    measure_dates: DateMeasure,
-) -> Judged:
-    """Return temporal_leakage, or leakage_config_invalid when a declaration is wrong."""
-    try:
-        return judge_temporal_leakage(frame, data.label_time, features, params, measure_dates)
-    except DeclarationError as exc:
-        return config_failure(exc, params)
+@cache
+def runner(entry: Check) -> Callable[[LeakageTable], Judged]:
+    """Return the function a registry entry names in `runs` ("module:function")."""
+    module, _, function = entry.runs.partition(":")
+    found: Callable[[LeakageTable], Judged] = getattr(import_module(module), function)
+    return found
 
 
-def _ambiguous(frame: pd.DataFrame, data: DataParams, features: list[str]) -> Judged:
-    dated = [*features, *([data.label_time] if data.label_time else [])]
-    return Judged(judge_ambiguous_dates(measure_ambiguous_dates(frame, dated)))
-
-
-def _outcome(judged: list[Judged], params: LeakageParams) -> LeakageOutcome:
-    """Apply the on_leakage policy, unless a declaration is wrong (nothing was judged)."""
+def _run(table: LeakageTable, label_free: bool) -> LeakageOutcome:
+    """Run the registered whole-table checks in order; apply on_leakage unless config broke."""
+    entries = [e for e in WHOLE_TABLE_LEAKS if e.label_free or not label_free]
+    judged = [runner(entry)(table) for entry in entries]
     findings = {j.check.code: list(j.findings) for j in judged}
-    if judged[0].check.code == CONFIG:
+    params = table.params
+    if any(j.check.code == CONFIG for j in judged):  # a wrong declaration: nothing was judged
         return LeakageOutcome([j.check for j in judged], [], params.on_leakage, findings)
     checks, dropped = apply_policy(judged, params.on_leakage)
     return LeakageOutcome(checks, dropped, params.on_leakage, findings)
-
-
-# The checks that look at dates only, never at the label.
-LABEL_FREE_CHECKS = (TEMPORAL, AMBIGUOUS_DATES)
 
 
 def detect_label_free_leakage(
@@ -103,12 +77,7 @@ def detect_label_free_leakage(
     For a table whose label cannot be used: its dates are still judged, so one pass shows
     every finding.
     """
-    features = usable_columns(frame, data.feature_columns(frame.columns))
-    judged = [
-        _temporal(frame, data, features, params, measure_dates),
-        _ambiguous(frame, data, features),
-    ]
-    return _outcome(judged, params)
+    return _run(leakage_table(frame, data, params, None, measure_dates), label_free=True)
 
 
 def detect_leakage(
@@ -119,36 +88,8 @@ def detect_leakage(
     measure_dates: DateMeasure = measure_post_label_dates,
 ) -> LeakageOutcome:
     """Run every whole-table leakage check, then apply the on_leakage policy."""
-    # Columns no check can use (lists, bytes, mixed objects) are left out of every measure.
-    features = usable_columns(frame, data.feature_columns(frame.columns))
-    id_column = (
-        data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
-    )
-    positive = (frame[data.label] == positive_class).to_numpy()
-    smaller_class = int(min(np.count_nonzero(positive), np.count_nonzero(~positive)))
-    bins = time_bins(frame[data.label_time]) if data.label_time else None
-    rankable = smaller_class >= MIN_ROWS_FOR_TARGET_AUC
-    judged = [
-        _temporal(frame, data, features, params, measure_dates),
-        judge_missingness(
-            measure_missingness(frame, features, positive, params.min_evidence_rows), params
-        ),
-        judge_target_auc(
-            measure_target_auc(frame, features, positive, bins, params.target_auc_warn), params
-        )
-        if rankable
-        else Judged(too_few_to_rank(smaller_class, data.label)),
-        judge_order(
-            measure_order(frame, id_column, positive, bins, params.order_auc_warn),
-            params,
-            data.label_time,
-        )
-        if rankable
-        else Judged(too_few_to_rank(smaller_class, data.label, ORDER)),
-        judge_resampling(measure_resampling(frame, features, positive), params, data.label),
-        _ambiguous(frame, data, features),
-    ]
-    return _outcome(judged, params)
+    table = leakage_table(frame, data, params, positive_class, measure_dates)
+    return _run(table, label_free=False)
 
 
 # The tasks are the functions themselves: parameters, defaults and docstrings stay one.

@@ -12,6 +12,7 @@ from pydantic import JsonValue
 
 from schemas.params import LeakageParams
 from tasks.leakage.findings import Finding, Judged, judged_from_findings
+from tasks.leakage.table import LeakageTable
 
 MISSINGNESS = "missingness_leakage"
 
@@ -117,3 +118,11 @@ def judge_missingness(measured: list[PresenceSplit], params: LeakageParams) -> J
             "columns_checked": len(measured),
         },
     )
+
+
+def run(table: LeakageTable) -> Judged:
+    """missingness_leakage on the table (its entry in tasks/registry.py names this function)."""
+    measured = measure_missingness(
+        table.frame, table.features, table.label_positive, table.params.min_evidence_rows
+    )
+    return judge_missingness(measured, table.params)

@@ -19,6 +19,8 @@ from tasks.leakage.auc import (
     stratified_auc,
 )
 from tasks.leakage.findings import Finding, Judged, judged_from_findings
+from tasks.leakage.table import LeakageTable
+from tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
 
 ORDER = "order_leakage"
 
@@ -121,3 +123,16 @@ def judge_order(
             "measured": [m.as_json() for m in measured],
         },
     )
+
+
+def run(table: LeakageTable) -> Judged:
+    """order_leakage on the table (its entry in tasks/registry.py names this function).
+
+    Not run, like target_leakage, when the smaller class is too small to rank.
+    """
+    if table.smaller_class < MIN_ROWS_FOR_TARGET_AUC:
+        return Judged(too_few_to_rank(table.smaller_class, table.data.label, ORDER))
+    measured = measure_order(
+        table.frame, table.id_column, table.label_positive, table.bins, table.params.order_auc_warn
+    )
+    return judge_order(measured, table.params, table.data.label_time)

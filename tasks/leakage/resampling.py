@@ -20,6 +20,7 @@ from schemas.report import CheckResult
 from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from tasks.leakage.rows import key_column, row_hashes
 from tasks.leakage.segments import column_grid, complete_rows, continuous_columns, segment_share
+from tasks.leakage.table import LeakageTable
 
 RESAMPLING = "resampling_leakage"
 # Majority rows sampled to find each column's rounding grid (segments.py column_grid).
@@ -263,3 +264,9 @@ def check_resampling_leakage(
 ) -> CheckResult:
     """Measure and judge resampling traces among the minority rows."""
     return judge_resampling(measure_resampling(frame, features, positive), params, label).check
+
+
+def run(table: LeakageTable) -> Judged:
+    """resampling_leakage on the table (its entry in tasks/registry.py names this function)."""
+    measured = measure_resampling(table.frame, table.features, table.label_positive)
+    return judge_resampling(measured, table.params, table.data.label)

@@ -23,6 +23,7 @@ from tasks.leakage.auc import (
     stratified_auc,
 )
 from tasks.leakage.findings import Finding, Judged, judged_from_findings
+from tasks.leakage.table import LeakageTable
 from tasks.registry import check
 
 TARGET = "target_leakage"
@@ -139,3 +140,16 @@ def judge_target_auc(measured: list[FeaturePower], params: LeakageParams) -> Jud
             "strongest": [m.as_json() for m in strongest],
         },
     )
+
+
+def run(table: LeakageTable) -> Judged:
+    """target_leakage on the table (its entry in tasks/registry.py names this function).
+
+    Not run when the smaller class is too small for a ROC-AUC to mean anything.
+    """
+    if table.smaller_class < MIN_ROWS_FOR_TARGET_AUC:
+        return Judged(too_few_to_rank(table.smaller_class, table.data.label))
+    measured = measure_target_auc(
+        table.frame, table.features, table.label_positive, table.bins, table.params.target_auc_warn
+    )
+    return judge_target_auc(measured, table.params)

@@ -8,7 +8,7 @@
 How a column is read as dates lives in tasks/dates.py; this module measures and judges.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -26,7 +26,9 @@ from tasks.dates import (
     read_label_time,
     unsettled_day_month,
 )
+from tasks.leakage.date_leads import DateLead, DateMeasure, lead_of, measure_post_label_dates
 from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
+from tasks.leakage.table import LeakageTable
 from tasks.registry import check
 
 TEMPORAL = "temporal_leakage"
@@ -84,87 +86,6 @@ def judge_ambiguous_dates(measured: list[AmbiguousDates]) -> CheckResult:
     )
 
 
-def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:
-    """Return the columns that read as dates (see `parse_date_like`)."""
-    found = []
-    for column in columns:
-        parsed = parse_date_like(column, frame[column])
-        if parsed is not None:
-            found.append(parsed)
-    return found
-
-
-# --- Temporal leakage ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateLead:
-    """How many of a column's known-at times fall after the row's label time, and by how much."""
-
-    column: str
-    non_null: int
-    after_label_time: int
-    max_lead_days: float
-    source: str = "datetime column"
-
-    @property
-    def declared(self) -> bool:
-        """Whether the times come from a known-at declaration rather than the column itself."""
-        return self.source.startswith("declared")
-
-    @property
-    def share(self) -> float:
-        return self.after_label_time / self.non_null if self.non_null else 0.0
-
-    def as_json(self) -> dict[str, JsonValue]:
-        return {
-            "column": self.column,
-            "source": self.source,
-            "non_null": self.non_null,
-            "after_label_time": self.after_label_time,
-            "share_after_label_time": round(self.share, 6),
-            "max_lead_days": round(self.max_lead_days, 3),
-        }
-
-
-def whole_days(times: pd.Series) -> bool:
-    """Return whether every present time is a midnight: the label time is only a date."""
-    # A strided sample usually settles "no" at once; only "yes" needs every row.
-    sample = times.iloc[:: max(1, len(times) // 1000)].dropna()
-    if not (sample == sample.dt.floor("D")).all():
-        return False
-    present = times.dropna()
-    return bool(len(present)) and bool((present == present.dt.floor("D")).all())
-
-
-def _lead(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
-    known = as_naive_utc(known)
-    present = known.notna() & reference.notna()
-    lead = (known - reference)[present]
-    after = lead > pd.Timedelta(0)
-    n_after = int(after.sum())
-    max_lead = lead[after].max() / pd.Timedelta(days=1) if n_after else 0.0
-    return DateLead(column, int(present.sum()), n_after, float(max_lead), source)
-
-
-def measure_post_label_dates(
-    frame: pd.DataFrame, label_time: str, columns: list[str]
-) -> list[DateLead]:
-    """Measure, per date-like column, how many non-null values fall after the label time.
-
-    A label time given as a date says nothing about the hour: a value later that same day
-    may still precede the prediction, so then only later days count.
-    """
-    reference = as_naive_utc(frame[label_time])
-    by_day = whole_days(reference)
-    return [
-        _lead(
-            d.column, as_naive_utc(d.values).dt.floor("D") if by_day else d.values, reference, d.how
-        )
-        for d in date_like_columns(frame, columns)
-    ]
-
-
 class DeclarationError(ValueError):
     """A known-at declaration names a column that is not there or is not a time."""
 
@@ -201,7 +122,7 @@ def measure_declared_availability(
             known = parsed.values
             source = f"declared known at column {when!r}"
         known = known.where(frame[feature].notna())
-        measured.append(_lead(feature, known, reference, source))
+        measured.append(lead_of(feature, known, reference, source))
     return measured
 
 
@@ -308,11 +229,6 @@ def declaration_hint(column: str) -> str:
     )
 
 
-# How the undeclared date-like columns are measured: in this process by default, or spread
-# over a task runner (tasks/parallel.py); either way the same DateLeads come back.
-DateMeasure = Callable[[pd.DataFrame, str, list[str]], list[DateLead]]
-
-
 def judge_temporal_leakage(
     frame: pd.DataFrame,
     label_time: str | None,
@@ -365,3 +281,21 @@ def config_failure(error: DeclarationError, params: LeakageParams) -> Judged:
             metrics={"known_at": dict(params.known_at)},
         )
     )
+
+
+def run(table: LeakageTable) -> Judged:
+    """temporal_leakage on the table, or leakage_config_invalid when a declaration is wrong."""
+    data = table.data
+    try:
+        return judge_temporal_leakage(
+            table.frame, data.label_time, table.features, table.params, table.measure_dates
+        )
+    except DeclarationError as exc:
+        return config_failure(exc, table.params)
+
+
+def run_ambiguous_dates(table: LeakageTable) -> Judged:
+    """ambiguous_dates on the features and the label time (needs no label)."""
+    data = table.data
+    dated = [*table.features, *([data.label_time] if data.label_time else [])]
+    return Judged(judge_ambiguous_dates(measure_ambiguous_dates(table.frame, dated)))

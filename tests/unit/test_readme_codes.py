@@ -111,3 +111,20 @@ def test_the_flows_expect_the_registered_checks_in_report_order() -> None:
     assert DATA_CHECKS[0] == ("schema_invalid", "schema")
     assert RETRAIN_CHECKS[-1] == ("suspiciously_perfect", "gate")
     assert all(CHECKS[code].stage == stage for code, stage in RETRAIN_CHECKS)
+
+
+def test_every_whole_table_leak_names_a_function_that_runs_it() -> None:
+    from tasks.leakage.detect import runner
+
+    entries = [c for c in CHECKS.values() if c.runs]
+    assert [c.code for c in entries] == [
+        "temporal_leakage",
+        "missingness_leakage",
+        "target_leakage",
+        "order_leakage",
+        "resampling_leakage",
+        "ambiguous_dates",
+    ]
+    for entry in entries:
+        assert entry.stage == "leakage"
+        assert callable(runner(entry)), entry.runs

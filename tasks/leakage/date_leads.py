@@ -1,0 +1,99 @@
+"""When each date column is known: how many of its values fall after the row's label time.
+
+The measure of temporal_leakage (temporal.py judges it). It reads columns as dates through
+tasks/dates.py, and can run per column on another task runner (tasks/parallel.py).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from pydantic import JsonValue
+
+from tasks.dates import DateColumn, as_naive_utc, parse_date_like
+
+
+def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:
+    """Return the columns that read as dates (see `parse_date_like`)."""
+    found = []
+    for column in columns:
+        parsed = parse_date_like(column, frame[column])
+        if parsed is not None:
+            found.append(parsed)
+    return found
+
+
+# --- Temporal leakage ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateLead:
+    """How many of a column's known-at times fall after the row's label time, and by how much."""
+
+    column: str
+    non_null: int
+    after_label_time: int
+    max_lead_days: float
+    source: str = "datetime column"
+
+    @property
+    def declared(self) -> bool:
+        """Whether the times come from a known-at declaration rather than the column itself."""
+        return self.source.startswith("declared")
+
+    @property
+    def share(self) -> float:
+        return self.after_label_time / self.non_null if self.non_null else 0.0
+
+    def as_json(self) -> dict[str, JsonValue]:
+        return {
+            "column": self.column,
+            "source": self.source,
+            "non_null": self.non_null,
+            "after_label_time": self.after_label_time,
+            "share_after_label_time": round(self.share, 6),
+            "max_lead_days": round(self.max_lead_days, 3),
+        }
+
+
+def whole_days(times: pd.Series) -> bool:
+    """Return whether every present time is a midnight: the label time is only a date."""
+    # A strided sample usually settles "no" at once; only "yes" needs every row.
+    sample = times.iloc[:: max(1, len(times) // 1000)].dropna()
+    if not (sample == sample.dt.floor("D")).all():
+        return False
+    present = times.dropna()
+    return bool(len(present)) and bool((present == present.dt.floor("D")).all())
+
+
+def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
+    known = as_naive_utc(known)
+    present = known.notna() & reference.notna()
+    lead = (known - reference)[present]
+    after = lead > pd.Timedelta(0)
+    n_after = int(after.sum())
+    max_lead = lead[after].max() / pd.Timedelta(days=1) if n_after else 0.0
+    return DateLead(column, int(present.sum()), n_after, float(max_lead), source)
+
+
+def measure_post_label_dates(
+    frame: pd.DataFrame, label_time: str, columns: list[str]
+) -> list[DateLead]:
+    """Measure, per date-like column, how many non-null values fall after the label time.
+
+    A label time given as a date says nothing about the hour: a value later that same day
+    may still precede the prediction, so then only later days count.
+    """
+    reference = as_naive_utc(frame[label_time])
+    by_day = whole_days(reference)
+    return [
+        lead_of(
+            d.column, as_naive_utc(d.values).dt.floor("D") if by_day else d.values, reference, d.how
+        )
+        for d in date_like_columns(frame, columns)
+    ]
+
+
+# How the undeclared date-like columns are measured: in this process by default, or spread
+# over a task runner (tasks/parallel.py); either way the same DateLeads come back.
+DateMeasure = Callable[[pd.DataFrame, str, list[str]], list[DateLead]]
