@@ -43,7 +43,7 @@ def test_empty_and_constant_features_are_named() -> None:
     frame, y = _frame()
     trained = fit_model(frame, y, ModelParams(), ResampleParams())
     measured = measure_constant_features(prepared_training_part(trained, frame), frame)
-    assert measured["empty"] == ["nothing"] and measured["constant"] == ["same"]
+    assert measured.empty == ["nothing"] and measured.constant == ["same"]
     check = judge_constant_features(measured)
     assert check.status == "warn" and check.columns == ["nothing", "same"]
 
@@ -51,7 +51,9 @@ def test_empty_and_constant_features_are_named() -> None:
 def test_a_column_that_alone_separates_the_classes_is_measured() -> None:
     frame, y = _frame()
     trained = fit_model(frame, y, ModelParams(), ResampleParams())
-    separation = measure_separation(prepared_training_part(trained, frame), y)
-    assert next(iter(separation)) == "leak" and separation["leak"] == 1.0
-    assert separation["noise"] < 0.7
-    assert "same" not in separation and "colour" not in separation
+    separation = measure_separation(prepared_training_part(trained, frame), y, 0.99)
+    measured = separation.roc_auc
+    assert next(iter(measured)) == "leak" and measured["leak"] == 1.0
+    assert measured["noise"] < 0.7
+    assert "same" not in measured and "colour" not in measured
+    assert separation.separating == {"leak": 1.0}
