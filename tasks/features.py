@@ -1,6 +1,8 @@
 """Feature checks of the training part: high-cardinality strings, constant or empty features,
-and the features that alone separate the classes (a leakage sign for the gate and diagnosis),
-judged at target_leakage's setting, leakage.target_auc_fail.
+and the features that alone separate the classes (a leakage sign for the gate and diagnosis).
+
+Single-feature separation is target_leakage's measure (tasks/leakage.py) on the training part,
+judged at the same setting, leakage.target_auc_fail.
 """
 
 from dataclasses import dataclass
@@ -10,10 +12,10 @@ import pandas as pd
 from pandas.api.types import is_float_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sklearn.metrics import roc_auc_score
 
 from schemas.params import ModelParams, RetrainParams
 from schemas.report import CheckResult, JsonDict
+from tasks.leakage import auc_with_missing, numeric_view
 from tasks.quirks import as_finite
 from tasks.registry import check
 from tasks.training import Parts, Trained, split_feature_kinds
@@ -184,25 +186,24 @@ class Separation:
 
 
 def measure_separation(
-    prepared: pd.DataFrame, y_train: np.ndarray, separates_at: float
+    X_train: pd.DataFrame, y_train: np.ndarray, separates_at: float
 ) -> Separation:
-    """Return, per input column, how well it alone ranks the classes (ROC-AUC folded >= 0.5).
+    """Measure each feature alone as target_leakage does: its folded ROC-AUC, with missing
+    values ranked lowest or highest, whichever ranks better.
 
-    Numbers, dates and their missing-value indicators count; categorical codes are
-    arbitrary integers and are left out. Constant columns are left out.
+    Numbers, dates and booleans count; categorical values have no order and are left
+    out, as are constant columns.
     """
-    if len(np.unique(y_train)) < 2:
-        return Separation({}, separates_at)
+    positive = y_train == 1
     best: dict[str, float] = {}
-    for name in prepared.columns:
-        if name.startswith("categorical__"):
+    if positive.all() or not positive.any():
+        return Separation(best, separates_at)
+    for column in X_train.columns:
+        values = numeric_view(X_train[column])
+        if values is None or pd.Series(values).nunique(dropna=False) < 2:
             continue
-        values = prepared[name].to_numpy()
-        if np.unique(values).size < 2:
-            continue
-        auc = float(roc_auc_score(y_train, values))
-        column = _input_column(name)
-        best[column] = max(best.get(column, 0.0), round(max(auc, 1.0 - auc), 6))
+        auc, _ = auc_with_missing(values, positive)
+        best[str(column)] = round(auc, 6)
     return Separation(dict(sorted(best.items(), key=lambda kv: -kv[1])), separates_at)
 
 
@@ -225,7 +226,7 @@ def check_features(trained: Trained, parts: Parts, params: RetrainParams) -> Fea
             judge_constant_features(constant),
         ],
         constant=constant,
-        separation=measure_separation(prepared, parts.y_train, params.leakage.target_auc_fail),
+        separation=measure_separation(parts.X_train, parts.y_train, params.leakage.target_auc_fail),
     )
 
 
