@@ -128,19 +128,18 @@ def _decision_threshold(e: Evidence) -> Cause | None:
 
 def _strong_regularisation(e: Evidence) -> tuple[str, dict[str, JsonValue]] | None:
     """Return the setting that regularises hard, and the value to try, if any."""
-    hp = e.hyperparameters
     if e.model == "logistic_regression" and e.C <= STRONG_C:
         return f"model.C={e.C}", {"model.C": 1.0}
-    leaf = hp.get("forest_min_samples_leaf")
+    leaf = e.forest_min_samples_leaf
     if (
         e.model in ("random_forest", "balanced_random_forest")
-        and isinstance(leaf, int)
+        and leaf is not None
         and e.train_rows
         and leaf >= 0.05 * e.train_rows
     ):
         return f"model.forest_min_samples_leaf={leaf}", {"model.forest_min_samples_leaf": 1}
-    rate = hp.get("learning_rate")
-    if e.model == "hist_gradient_boosting" and isinstance(rate, float) and rate <= 0.001:
+    rate = e.learning_rate
+    if e.model == "hist_gradient_boosting" and rate is not None and rate <= 0.001:
         return f"model.learning_rate={rate}", {"model.learning_rate": 0.1}
     return None
 

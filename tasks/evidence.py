@@ -7,8 +7,6 @@ tasks/features.py) and its leakage findings; tasks/diagnosis.py ranks the causes
 import math
 from dataclasses import dataclass, field
 
-from pydantic import JsonValue
-
 from schemas.params import RetrainParams
 from schemas.report import CheckResult
 from tasks.evaluation import Evaluation
@@ -52,7 +50,9 @@ class Evidence:
     constant_features: list[str] = field(default_factory=list)
     # The features that alone separate the training part (at leakage.target_auc_fail).
     separating: dict[str, float] = field(default_factory=dict)
-    hyperparameters: dict[str, JsonValue] = field(default_factory=dict)
+    # The tree models' settings that can regularise hard (None where not known).
+    forest_min_samples_leaf: int | None = None
+    learning_rate: float | None = None
     holdout_class_counts: tuple[int, int] = (0, 0)
     # (negative, positive) holdout rows predicted as each class, and the gate's ratio of
     # predicted to true rows below which a class counts as nearly never predicted.
@@ -142,10 +142,6 @@ def evidence_from_run(
         holdout_class_counts=holdout.true,
         holdout_predicted_counts=holdout.predicted,
         min_predicted_to_true_ratio=params.gate.min_predicted_to_true_ratio,
-        hyperparameters={
-            "learning_rate": model.learning_rate,
-            "forest_min_samples_leaf": model.forest_min_samples_leaf,
-            "max_depth": model.max_depth,
-            "min_samples_leaf": model.min_samples_leaf,
-        },
+        forest_min_samples_leaf=model.forest_min_samples_leaf,
+        learning_rate=model.learning_rate,
     )
