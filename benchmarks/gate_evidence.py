@@ -34,6 +34,7 @@ from flows.example_data import make_transactions, write_table
 from schemas.example import ID, LABEL, LABEL_TIME
 from schemas.params import GateParams, RetrainParams
 from tasks.evaluation import measure_predictions
+from tasks.features import Separation
 from tasks.gate import judge_holdout
 from tasks.load import read_table
 from tasks.profile import measure_label
@@ -111,17 +112,17 @@ def measure(case: str, kind: str, table: Table, params: RetrainParams) -> Outcom
     predicted = predict_from_scores(trained.model, scores)
     names = (str(profile.negative), str(profile.positive))
     holdout = measure_predictions(y[split.holdout], predicted, scores, names)
-    verdicts = judge_holdout(holdout, params.gate, names[1], [], {})
+    separation = Separation({}, params.leakage.target_auc_fail)
+    verdicts = judge_holdout(holdout, params.gate, [], separation)
     near = next(c for c in verdicts if c.code == "near_single_class_prediction")
     failed = next((c.code for c in verdicts if c.status == "fail"), None)
-    auc = holdout["roc_auc"]
     return Outcome(
         case=case,
         kind=kind,
         holdout_rows=len(split.holdout),
         true_minority=int(y[split.holdout].sum()),
         predicted_minority=int(predicted.sum()),
-        roc_auc=float(auc) if isinstance(auc, int | float) else None,
+        roc_auc=holdout.roc_auc,
         near_collapse=near.status,
         gate=f"halt: {failed}" if failed else "pass",
         y_true=y[split.holdout],

@@ -19,19 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.results import RESULTS, describe_machine, replace_section
 from flows.example_data import make_transactions, write_table
 from schemas.params import RetrainParams
 from schemas.report import Report
-from tasks.evaluation import (
-    analyse_threshold,
-    measure_baseline,
-    measure_predictions,
-    measure_training_part,
-)
-from tasks.features import check_features_task
+from tasks.evaluation import Evaluation, evaluate
+from tasks.features import FeatureChecks, check_features
 from tasks.gate import judge_holdout
 from tasks.leakage.detect import detect_leakage
 from tasks.leakage.split_sharing import check_split_leakage
@@ -39,7 +32,7 @@ from tasks.load import read_table
 from tasks.profile import judge_label, measure_label
 from tasks.publish import publish
 from tasks.split import Split, judge_split, make_split
-from tasks.training import Trained, fit_model, positive_scores, predict_from_scores
+from tasks.training import Trained, fit_model, split_parts
 from tasks.validation import declare_schema, validate_frame
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -133,34 +126,20 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
         return split
 
     split = stage("split", split_and_check)
-    features = data.feature_columns(validated.columns)
-    y = (validated[data.label] == profile_value.positive).to_numpy().astype("int64")
-    X_train, y_train = validated.iloc[split.train][features], y[split.train]
-    X_holdout, y_holdout = validated.iloc[split.holdout][features], y[split.holdout]
-    times = validated.iloc[split.train][data.label_time]
-    names = ("0", "1")
+    parts = split_parts(validated, data, split.train, split.holdout, profile_value)
 
-    def train() -> tuple[Trained, dict[str, float]]:
-        trained = fit_model(X_train, y_train, params.model, params.resample)
-        _, separation = check_features_task.fn(trained, X_train, y_train, params.model)
-        return trained, separation
+    def train() -> tuple[Trained, FeatureChecks]:
+        trained = fit_model(parts.X_train, parts.y_train, params.model, params.resample)
+        return trained, check_features(trained, parts, params)
 
-    trained, separation = stage("train", train)
-
-    def evaluate() -> dict[str, Any]:
-        scores = positive_scores(trained.model, X_holdout)
-        predicted = predict_from_scores(trained.model, scores)
-        holdout = measure_predictions(y_holdout, predicted, scores, names)
-        train_scores = positive_scores(trained.model, X_train)
-        train_pred = predict_from_scores(trained.model, train_scores)
-        measure_training_part(y_train, train_pred, train_scores, names)
-        measure_baseline(y_holdout, predicted, int(np.mean(y_train) > 0.5), names)
-        # The threshold analysis fits the model a second time on the earlier training rows.
-        analyse_threshold(X_train, y_train, times, params, scores, y_holdout, names)
-        return holdout
-
-    holdout = stage("evaluate", evaluate)
-    stage("gate", lambda: judge_holdout(holdout, params.gate, "1", [], separation))
+    trained, checked = stage("train", train)
+    # The evaluation fits the model a second time on the earlier training rows (the
+    # threshold analysis).
+    evaluation: Evaluation = stage("evaluate", lambda: evaluate(trained, parts, params))
+    stage(
+        "gate",
+        lambda: judge_holdout(evaluation.holdout, params.gate, [], checked.separation),
+    )
     stage("publish", lambda: publish(trained.model, Report(status="passed"), workdir / "out"))
     return table
 

@@ -1,63 +1,42 @@
-"""The retraining flow and the validation-only flow: they sequence the tasks, nothing more."""
+"""The retraining flow and the validation-only flow: they sequence the tasks, nothing more.
+
+Each stage is a task in tasks/ returning typed results; the flow records their check results
+and metrics on the run's RunRecorder (tasks/reporting.py), halts at the first failing check,
+and writes and publishes the report.
+"""
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
-from schemas.params import DataParams, RetrainParams
+from schemas.params import RetrainParams
 from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from tasks.artifacts import publish_artifacts_task
-from tasks.dates import unsettled_day_month
-from tasks.diagnosis import diagnose, evidence_from_run
-from tasks.evaluation import (
-    evaluate_task,
-    measure_baseline,
-    measure_training_part,
-    threshold_for_share,
-    threshold_task,
-)
+from tasks.diagnosis import diagnose_task
+from tasks.evaluation import evaluate_task
 from tasks.features import check_features_task
-from tasks.gate import gate_holdout_task
-from tasks.leakage.detect import (
-    LABEL_FREE_CHECKS,
-    detect_label_free_leakage,
-    split_leakage_task,
-)
-from tasks.leakage.temporal import (
-    AMBIGUOUS_DATES,
-    AmbiguousDates,
-    judge_ambiguous_dates,
-    measure_ambiguous_dates,
-)
+from tasks.gate import gate_task
+from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, split_leakage_task
 from tasks.load import InputError, Unreadable, load_task, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import output_dir_problem, publish_task, write_report
 from tasks.quirks import check_quirks_task, unusable_roles
+from tasks.registry import check
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.split import judge_class_rows, split_task
-from tasks.training import (
-    LabelledModel,
-    named_counts,
-    plain_value,
-    positive_scores,
-    predict_from_scores,
-    resampling_check,
-    train_task,
-)
+from tasks.training import publishable, split_parts, train_task
+from tasks.unusable import explain_leakage, unusable_after_schema, without
 from tasks.validation import (
     DeclaredSchema,
     declare_schema_task,
     judge_empty_columns,
     measure_empty_columns,
-    unusable_columns,
     validate_schema_task,
 )
 
@@ -100,33 +79,41 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
 
 def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
     """Record that the table could not be read, naming the file and the reason."""
-    check = CheckResult(code=INPUT_UNREADABLE, stage="load", status="fail", summary=str(reason))
-    recorder.add(check)
-    return check
+    unreadable = check(INPUT_UNREADABLE).result("fail", str(reason))
+    recorder.add(unreadable)
+    return unreadable
 
 
-def _output_dir(params: RetrainParams, recorder: RunRecorder) -> CheckResult | None:
-    """Fail at the start, before any data is read, when nothing could be written."""
+def _output_dir(params: RetrainParams) -> CheckResult | None:
+    """Return the failure of an output directory where nothing could be written."""
     problem = output_dir_problem(params.publish.output_dir)
     if problem is None:
         return None
-    check = CheckResult(
-        code=OUTPUT_DIR,
-        stage="run",
-        status="fail",
-        summary=f"publish.output_dir: {problem}; reports and models could not be written",
+    return check(OUTPUT_DIR).result(
+        "fail",
+        f"publish.output_dir: {problem}; reports and models could not be written",
         metrics={"setting": "publish.output_dir", "path": params.publish.output_dir},
     )
-    recorder.add(check)
-    return check
 
 
-def _task_runner(params: RetrainParams, recorder: RunRecorder) -> CheckResult | None:
-    """Fail at the start, before any data is read, when the chosen task runner is missing."""
-    check = check_task_runner(params.compute)
-    if check is not None:
-        recorder.add(check)
-    return check
+def _checked_data(
+    params: RetrainParams, recorder: RunRecorder
+) -> tuple[RetrainParams, pd.DataFrame, LabelProfile] | CheckResult:
+    """Run what both flows run first: the output directory and task runner, before any data
+    is read; the schema; the data stages. Return the resolved parameters and the checked
+    frame, or the first failing check."""
+    if failed := _output_dir(params) or check_task_runner(params.compute):
+        recorder.add(failed)
+        return failed
+    declared = _declare(params, recorder)
+    if isinstance(declared, CheckResult):
+        return declared
+    params, schema = declared
+    outcome = _data_stages(params, recorder, schema)
+    if isinstance(outcome, CheckResult):
+        return outcome
+    frame, profile = outcome
+    return params, frame, profile
 
 
 def _declare(
@@ -191,7 +178,7 @@ def _data_stages(
     )
     if empty and not data.feature_columns(frame.columns):
         return _no_features(recorder, empty, "schema", "every feature column is empty")
-    unusable = _unusable(frame, data, schema_check, validated is None)
+    unusable = unusable_after_schema(frame, data, schema_check, validated is None)
 
     # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
     if not bad_roles:
@@ -220,15 +207,14 @@ def _data_stages(
     # Too few rows of a class halts after the data stage; the leakage checks still run.
     recorder.add(judge_class_rows(profile.counts, data.label))
 
-    measurable = _without(data, unusable)
+    measurable = without(data, unusable)
     with recorder.stage("leakage"):
         leakage = leakage_checks(frame, measurable, params, profile.positive)
     described = leakage.describe()
     if unusable:
         described["left_out_after_schema"] = list[JsonValue](unusable)
     recorder.metrics["leakage"] = described
-    explained = _explain_skips(leakage.checks, data, unusable)
-    recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
+    recorder.add(*explain_leakage(leakage.checks, frame, data, unusable))
     if failed := recorder.first_failure():
         return failed
     frame = frame.drop(columns=leakage.dropped)
@@ -241,86 +227,15 @@ def _data_stages(
 
 def _no_features(recorder: RunRecorder, removed: list[str], stage: Stage, why: str) -> CheckResult:
     """Record that nothing is left to train on, naming the columns that were removed."""
-    nothing_left = CheckResult(
-        code=NO_FEATURES,
-        stage=stage,
-        status="fail",
-        columns=list(removed),
-        summary=f"{why} ({', '.join(removed)}): nothing is left to train on",
+    nothing_left = check(NO_FEATURES).result(
+        "fail",
+        f"{why} ({', '.join(removed)}): nothing is left to train on",
+        columns=removed,
         metrics={"dropped_columns": list(removed)},
+        stage=stage,
     )
     recorder.add(nothing_left)
     return recorder.first_failure() or nothing_left
-
-
-def _unusable(
-    frame: pd.DataFrame, data: DataParams, schema_check: CheckResult, failed: bool
-) -> list[str]:
-    """Return the columns the later data checks cannot use after a failed schema."""
-    if not failed:
-        return []
-    unusable = unusable_columns(schema_check)
-    # Unvalidated, the label time is as read; only a datetime column can be measured.
-    label_time = data.label_time
-    if (
-        label_time
-        and label_time in frame.columns
-        and label_time not in unusable
-        and not is_datetime64_any_dtype(frame[label_time].dtype)
-    ):
-        unusable.append(label_time)
-    return unusable
-
-
-def _without(data: DataParams, unusable: list[str]) -> DataParams:
-    """Return the data roles with the unusable columns left out of the measures."""
-    if not unusable:
-        return data
-    return data.model_copy(
-        update={
-            "drop": list(dict.fromkeys([*data.drop, *unusable])),
-            "label_time": None if data.label_time in unusable else data.label_time,
-            "id_column": None if data.id_column in unusable else data.id_column,
-        }
-    )
-
-
-def _explain_skips(
-    checks: list[CheckResult], data: DataParams, unusable: list[str]
-) -> list[CheckResult]:
-    """Say why a leakage check did not run when the schema made the label time unusable."""
-    if data.label_time is None or data.label_time not in unusable:
-        return checks
-    reason = (
-        f"not run: label time {data.label_time!r} failed the schema, so no date can be "
-        "checked against it"
-    )
-    return [
-        c.model_copy(update={"summary": reason, "columns": [data.label_time]})
-        if c.status == "not_run" and c.code == "temporal_leakage"
-        else c
-        for c in checks
-    ]
-
-
-def _name_unsettled_label_time(
-    checks: list[CheckResult], frame: pd.DataFrame, data: DataParams, unusable: list[str]
-) -> list[CheckResult]:
-    """Name a label time left text for its unsettled day/month order in ambiguous_dates.
-
-    The schema failed it, so the leakage checks ran without it and could not see it.
-    """
-    column = data.label_time
-    if not column or column not in unusable or column not in frame.columns:
-        return checks
-    order = unsettled_day_month(frame[column])
-    if order is None:
-        return checks
-    already = [col for c in checks if c.code == AMBIGUOUS_DATES for col in c.columns]
-    others = [col for col in already if col != column]
-    found = [AmbiguousDates(column, order), *measure_ambiguous_dates(frame, others)]
-    judged = judge_ambiguous_dates(found)
-    return [judged if c.code == AMBIGUOUS_DATES else c for c in checks]
 
 
 def _label_free_leakage(
@@ -333,10 +248,9 @@ def _label_free_leakage(
     """Without a usable label, run the date checks that need none; skip the rest for `reason`."""
     data = params.data
     with recorder.stage("leakage"):
-        outcome = detect_label_free_leakage(frame, _without(data, unusable), params.leakage)
+        outcome = detect_label_free_leakage(frame, without(data, unusable), params.leakage)
     recorder.metrics["leakage"] = outcome.describe()
-    explained = _explain_skips(outcome.checks, data, unusable)
-    recorder.add(*_name_unsettled_label_time(explained, frame, data, unusable))
+    recorder.add(*explain_leakage(outcome.checks, frame, data, unusable))
     for code in LEAKAGE_CHECKS:
         if code not in LABEL_FREE_CHECKS:
             recorder.skip(code, "leakage", reason)
@@ -364,15 +278,7 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     <publish.output_dir>/reports/.
     """
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
-    if unusable_output := _output_dir(params, recorder):
-        return _finish(recorder, unusable_output)
-    if missing_runner := _task_runner(params, recorder):
-        return _finish(recorder, missing_runner)
-    declared = _declare(params, recorder)
-    if isinstance(declared, CheckResult):
-        return _finish(recorder, declared)
-    params, schema = declared
-    outcome = _data_stages(params, recorder, schema)
+    outcome = _checked_data(params, recorder)
     return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
 
 
@@ -388,21 +294,11 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
-    if unusable_output := _output_dir(params, recorder):
-        return _finish(recorder, unusable_output)
-    if missing_runner := _task_runner(params, recorder):
-        return _finish(recorder, missing_runner)
-    declared = _declare(params, recorder)
-    if isinstance(declared, CheckResult):
-        return _finish(recorder, declared)
-    params, schema = declared
-    outcome = _data_stages(params, recorder, schema)
+    outcome = _checked_data(params, recorder)
     if isinstance(outcome, CheckResult):
         return _finish(recorder, outcome)
-    frame, profile = outcome
+    params, frame, profile = outcome
     data = params.data
-    y = (frame[data.label] == profile.positive).to_numpy().astype("int64")
-    class_names = (str(profile.negative), str(profile.positive))
 
     with recorder.stage("split"):
         split, checks = split_task(frame, data, params.split, profile.positive)
@@ -411,79 +307,30 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     recorder.metrics["split"] = split.describe()
     if failed := recorder.add(*checks):
         return _finish(recorder, failed)
-
-    features = data.feature_columns(frame.columns)
-    X_train, y_train = frame.iloc[split.train][features], y[split.train]
-    X_holdout, y_holdout = frame.iloc[split.holdout][features], y[split.holdout]
-    train_times = frame.iloc[split.train][data.label_time] if data.label_time else None
+    parts = split_parts(frame, data, split.train, split.holdout, profile)
 
     with recorder.stage("train"):
-        trained = train_task(X_train, y_train, params.model, params.resample, data.label)
+        trained = train_task(parts, params)
         if isinstance(trained, CheckResult):
             recorder.add(trained)
             return _finish(recorder, trained)
-        feature_checks, separation = check_features_task(trained, X_train, y_train, params.model)
-    recorder.add(resampling_check(trained, params.resample, class_names))
-    before, after = named_counts(trained, class_names)
-    recorder.metrics["resampling"] = {
-        "sampler": params.resample.sampler,
-        "class_weight": params.model.class_weight,
-        "target_ratio": params.resample.target_ratio,
-        "before": dict(before),
-        "after": dict(after),
-        "change": {k: after[k] - v for k, v in before.items()},
-        "adaptations": list(trained.adaptations),
-    }
-    recorder.metrics["features"] = list(features)
-    recorder.add(*feature_checks)
-
+        checked = check_features_task(trained, parts, params)
     with recorder.stage("evaluate"):
-        holdout_scores = positive_scores(trained.model, X_holdout)
-        holdout_pred = predict_from_scores(trained.model, holdout_scores)
-        holdout = evaluate_task(y_holdout, holdout_pred, holdout_scores, class_names)
-        train_scores = positive_scores(trained.model, X_train)
-        train_pred = predict_from_scores(trained.model, train_scores)
-        on_train = measure_training_part(y_train, train_pred, train_scores, class_names)
-        majority = int(np.mean(y_train) > 0.5)
-        baseline = measure_baseline(y_holdout, holdout_pred, majority, class_names)
-        threshold = threshold_task(
-            X_train, y_train, train_times, params, holdout_scores, y_holdout, class_names
-        )
-    recorder.metrics["holdout"] = holdout
-    recorder.metrics["baseline"] = baseline
-    recorder.metrics["threshold_analysis"] = threshold
-    recorder.metrics["training_part"] = on_train
-    recorder.metrics["single_feature_roc_auc"] = dict(separation)
-    recorder.metrics["predicted_class_counts"] = holdout["predicted_class_counts"]
+        evaluation = evaluate_task(trained, parts, params)
+    recorder.add(evaluation.resampling.check(), *checked.checks)
+    recorder.metrics.update(evaluation.to_json(checked))
 
     leakage_findings = [c for c in recorder.checks if c.stage == "leakage"]
     with recorder.stage("gate"):
-        verdicts = gate_holdout_task(
-            holdout, params.gate, class_names[1], leakage_findings, separation
-        )
+        verdicts = gate_task(evaluation.holdout, params.gate, leakage_findings, checked.separation)
     if failed := recorder.add(*verdicts):
-        evidence = evidence_from_run(
-            params,
-            int(y_train.sum()),
-            len(y_train),
-            holdout,
-            on_train,
-            threshold,
-            threshold_for_share(train_scores, float(y_train.mean())),
-            failed.code,
-            feature_checks,
-            separation,
-            leakage_findings,
+        recorder.diagnosis = diagnose_task(
+            params, evaluation, checked, failed.code, leakage_findings
         )
-        recorder.diagnosis = diagnose(evidence, params)
         return _finish(recorder, failed)
 
     with recorder.stage("publish"):
-        report = recorder.build(None)
-        # The published model answers in the table's labels, not the 0/1 used in training.
-        labelled = LabelledModel(
-            trained.model, plain_value(profile.negative), plain_value(profile.positive)
-        )
-        publication = publish_task(labelled, report, params.publish.output_dir)
+        model = publishable(trained, parts)
+        publication = publish_task(model, recorder.build(None), params.publish.output_dir)
     recorder.published = publication.report.published
     return _finish(recorder, None)

@@ -104,7 +104,9 @@ class LeakageParams(_Params):
         ge=0.5,
         le=1.0,
         description="Single-feature ROC-AUC (folded to >= 0.5) at or above which a feature "
-        "halts the run with target_leakage; a feature equal to a function of the label fails.",
+        "halts the run with target_leakage; a feature equal to a function of the label fails. "
+        "The gate (suspiciously_perfect) and the diagnosis name a feature that alone separates "
+        "the training part at this level too.",
     )
     target_auc_warn: float = Field(
         default=0.95,

@@ -4,23 +4,21 @@ Each cause is a rule over measured evidence; its score says how strongly this ru
 it, and its remedy names the parameter to change and the value to try.
 """
 
-import math
-from dataclasses import dataclass, field
-
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
 from schemas.params import RetrainParams
 from schemas.report import Cause, CheckResult
-from tasks.features import SEPARATES_AUC
+from tasks.evaluation import Evaluation
+from tasks.evidence import NO_SIGNAL_MARGIN, Evidence, evidence_from_run
+from tasks.features import FeatureChecks
 from tasks.registry import COLUMN_LEAKS, DROP_COLUMNS_REMEDY, ROW_CHECKS, check
 
 # Minority share of the training part below which an uncorrected model tends to collapse.
 IMBALANCE_SHARE = 0.1
 # Holdout ROC-AUC from which the scores are taken to rank the classes.
 RANKS_AUC = 0.65
-# Holdout ROC-AUC within this distance of 0.5 (or two standard errors of a chance AUC on a
-# holdout this size, if wider) means no usable signal.
-NO_SIGNAL_MARGIN = 0.05
 # Fewer minority rows than these in the training part leave too little to learn from.
 SMALL_MINORITY_ROWS = 30
 TINY_MINORITY_ROWS = 10
@@ -30,85 +28,6 @@ FLAT_SCORES = 0.02
 STRONG_C = 0.01
 # Training-part ROC-AUC from which the model has memorised its training rows.
 MEMORISED_AUC = 0.99
-
-
-def _short(predicted: int, true: int, ratio: float) -> bool:
-    # A class with true rows, predicted for none of them or for fewer than `ratio` of them.
-    return true > 0 and (predicted == 0 or predicted < ratio * true)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What a run measured that can explain a collapse."""
-
-    train_minority_count: int
-    train_rows: int
-    sampler: str
-    class_weight: str
-    model: str
-    C: float
-    decision_threshold: float
-    holdout_roc_auc: float | None
-    holdout_max_score: float | None
-    threshold_for_prior: float | None
-    train_predicted_counts: dict[str, int]
-    train_roc_auc: float | None
-    train_accuracy: float | None
-    leakage_findings: list[CheckResult] = field(default_factory=list)
-    gate_code: str = "single_class_prediction"
-    holdout_min_score: float | None = None
-    train_score_spread: float | None = None
-    best_threshold: float | None = None
-    best_threshold_holdout_counts: dict[str, int] = field(default_factory=dict)
-    features: int = 0
-    empty_features: list[str] = field(default_factory=list)
-    constant_features: list[str] = field(default_factory=list)
-    separation: dict[str, float] = field(default_factory=dict)
-    hyperparameters: dict[str, JsonValue] = field(default_factory=dict)
-    holdout_class_counts: tuple[int, int] = (0, 0)
-    # (negative, positive) holdout rows predicted as each class, and the gate's ratio of
-    # predicted to true rows below which a class counts as nearly never predicted.
-    holdout_predicted_counts: tuple[int, int] = (0, 0)
-    min_predicted_to_true_ratio: float = 0.0
-
-    @property
-    def train_minority_share(self) -> float:
-        return self.train_minority_count / self.train_rows if self.train_rows else 0.0
-
-    @property
-    def train_one_class(self) -> bool:
-        """The training part is predicted as one class, or one class (nearly) never."""
-        predicted = list(self.train_predicted_counts.values())
-        if sum(1 for n in predicted if n) < 2:
-            return True
-        true = (self.train_rows - self.train_minority_count, self.train_minority_count)
-        return len(predicted) == 2 and any(
-            _short(p, t, self.min_predicted_to_true_ratio)
-            for p, t in zip(predicted, true, strict=True)
-        )
-
-    def holdout_short(self, positive: bool) -> bool:
-        """A class of the holdout is (nearly) never predicted: 0 rows, or too few for its truth."""
-        i = int(positive)
-        return _short(
-            self.holdout_predicted_counts[i],
-            self.holdout_class_counts[i],
-            self.min_predicted_to_true_ratio,
-        )
-
-    @property
-    def chance_margin(self) -> float:
-        """Half-width around 0.5 within which a holdout ROC-AUC is indistinguishable from chance."""
-        negatives, positives = self.holdout_class_counts
-        if not negatives or not positives:
-            return NO_SIGNAL_MARGIN
-        # Hanley & McNeil: the standard error of an AUC of 0.5 with these class sizes.
-        se = math.sqrt((negatives + positives + 1) / (12.0 * negatives * positives))
-        return max(NO_SIGNAL_MARGIN, 2.0 * se)
-
-    @property
-    def unusable_features(self) -> list[str]:
-        return [*self.empty_features, *self.constant_features]
 
 
 def _extreme_imbalance(e: Evidence) -> Cause | None:
@@ -210,19 +129,18 @@ def _decision_threshold(e: Evidence) -> Cause | None:
 
 def _strong_regularisation(e: Evidence) -> tuple[str, dict[str, JsonValue]] | None:
     """Return the setting that regularises hard, and the value to try, if any."""
-    hp = e.hyperparameters
     if e.model == "logistic_regression" and e.C <= STRONG_C:
         return f"model.C={e.C}", {"model.C": 1.0}
-    leaf = hp.get("forest_min_samples_leaf")
+    leaf = e.forest_min_samples_leaf
     if (
         e.model in ("random_forest", "balanced_random_forest")
-        and isinstance(leaf, int)
+        and leaf is not None
         and e.train_rows
         and leaf >= 0.05 * e.train_rows
     ):
         return f"model.forest_min_samples_leaf={leaf}", {"model.forest_min_samples_leaf": 1}
-    rate = hp.get("learning_rate")
-    if e.model == "hist_gradient_boosting" and isinstance(rate, float) and rate <= 0.001:
+    rate = e.learning_rate
+    if e.model == "hist_gradient_boosting" and rate is not None and rate <= 0.001:
         return f"model.learning_rate={rate}", {"model.learning_rate": 0.1}
     return None
 
@@ -354,7 +272,7 @@ ROW_LEAK_REMEDIES = {code: check(code).remedy for code in ROW_CHECKS}
 
 def _leakage(e: Evidence) -> Cause | None:
     findings = [c for c in e.leakage_findings if c.status in ("warn", "fail")]
-    separating = {c: a for c, a in e.separation.items() if a >= SEPARATES_AUC}
+    separating = e.separating
     perfect = e.gate_code == "suspiciously_perfect"
     if not (findings or separating or perfect):
         return None
@@ -424,71 +342,18 @@ def diagnose(evidence: Evidence, params: RetrainParams) -> list[Cause]:
     return sorted((c for c in found if c is not None), key=lambda c: -c.score)
 
 
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _counts(value: object) -> dict[str, int]:
-    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def evidence_from_run(
+def diagnose_run(
     params: RetrainParams,
-    y_train_minority: int,
-    train_rows: int,
-    holdout: dict[str, JsonValue],
-    on_train: dict[str, JsonValue],
-    threshold: dict[str, JsonValue],
-    threshold_for_prior: float | None,
+    evaluation: Evaluation,
+    checked: FeatureChecks,
     gate_code: str,
-    feature_checks: list[CheckResult],
-    separation: dict[str, float],
     leakage_findings: list[CheckResult],
-) -> Evidence:
-    """Collect the measured numbers the diagnosis rules read."""
-    quantiles = holdout.get("score_quantiles")
-    train_quantiles = on_train.get("score_spread")
-    constant = next((c for c in feature_checks if c.code == "constant_features"), None)
-    metrics = constant.metrics if constant else {}
-    on_holdout = threshold.get("on_holdout")
-    true_counts = list(_counts(holdout.get("true_class_counts")).values())
-    predicted_counts = list(_counts(holdout.get("predicted_class_counts")).values())
-    model = params.model
-    return Evidence(
-        train_minority_count=y_train_minority,
-        train_rows=train_rows,
-        sampler=params.resample.sampler,
-        class_weight=model.class_weight,
-        model=model.name,
-        C=model.C,
-        decision_threshold=model.decision_threshold,
-        holdout_roc_auc=_float(holdout.get("roc_auc")),
-        holdout_max_score=_float(holdout.get("max_positive_score")),
-        holdout_min_score=_float(quantiles.get("min")) if isinstance(quantiles, dict) else None,
-        threshold_for_prior=threshold_for_prior,
-        train_predicted_counts=_counts(on_train.get("predicted_class_counts")),
-        train_roc_auc=_float(on_train.get("roc_auc")),
-        train_accuracy=_float(on_train.get("accuracy")),
-        train_score_spread=_float(train_quantiles),
-        leakage_findings=leakage_findings,
-        gate_code=gate_code,
-        best_threshold=_float(threshold.get("threshold")),
-        best_threshold_holdout_counts=_counts(
-            on_holdout.get("predicted_class_counts") if isinstance(on_holdout, dict) else None
-        ),
-        features=int(metrics.get("features", 0) or 0),  # type: ignore[arg-type]
-        empty_features=[str(c) for c in metrics.get("empty", []) or []],  # type: ignore[union-attr]
-        constant_features=[str(c) for c in metrics.get("constant", []) or []],  # type: ignore[union-attr]
-        separation=dict(separation),
-        holdout_class_counts=(true_counts[0], true_counts[1]) if len(true_counts) == 2 else (0, 0),
-        holdout_predicted_counts=(predicted_counts[0], predicted_counts[1])
-        if len(predicted_counts) == 2
-        else (0, 0),
-        min_predicted_to_true_ratio=params.gate.min_predicted_to_true_ratio,
-        hyperparameters={
-            "learning_rate": model.learning_rate,
-            "forest_min_samples_leaf": model.forest_min_samples_leaf,
-            "max_depth": model.max_depth,
-            "min_samples_leaf": model.min_samples_leaf,
-        },
-    )
+) -> list[Cause]:
+    """Rank the likely causes of the gate's `gate_code` from what the run measured."""
+    evidence = evidence_from_run(params, evaluation, checked, gate_code, leakage_findings)
+    return diagnose(evidence, params)
+
+
+diagnose_task = task(name="diagnose-collapse", cache_policy=NO_CACHE, persist_result=False)(
+    diagnose_run
+)

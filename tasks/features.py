@@ -1,79 +1,94 @@
 """Feature checks of the training part: high-cardinality strings, constant or empty features,
-and columns that alone separate the classes (a leakage sign)."""
+and the features that alone separate the classes (a leakage sign for the gate and diagnosis).
+
+Single-feature separation is target_leakage's measure (tasks/leakage.py) on the training part,
+judged at the same setting, leakage.target_auc_fail.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_float_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import JsonValue
-from sklearn.metrics import roc_auc_score
 
-from schemas.params import ModelParams
-from schemas.report import CheckResult
+from schemas.params import ModelParams, RetrainParams
+from schemas.report import CheckResult, JsonDict
+from tasks.leakage.auc import auc_with_missing, numeric_view
 from tasks.quirks import as_finite
-from tasks.training import Trained, split_feature_kinds
+from tasks.registry import check
+from tasks.training import Parts, Trained, split_feature_kinds
 
 HIGH_CARDINALITY = "high_cardinality_features"
 CONSTANT = "constant_features"
 # Distinct values per row above which a string column looks like an identifier.
 ID_LIKE_SHARE = 0.9
-# ROC-AUC of one column alone from which it separates the classes almost perfectly.
-SEPARATES_AUC = 0.99
 
 
-def measure_cardinality(X_train: pd.DataFrame, params: ModelParams) -> list[dict[str, JsonValue]]:
+@dataclass(frozen=True)
+class Cardinality:
+    """A string column's distinct values, and the rows one-hot encoding pools as infrequent."""
+
+    column: str
+    distinct: int
+    rows: int
+    pooled_rows: int
+
+    @property
+    def pooled_share(self) -> float:
+        return round(self.pooled_rows / self.rows, 6) if self.rows else 0.0
+
+    @property
+    def id_like(self) -> bool:
+        return bool(self.rows and self.distinct / self.rows > ID_LIKE_SHARE)
+
+    def to_json(self) -> JsonDict:
+        return {
+            "column": self.column,
+            "distinct": self.distinct,
+            "rows": self.rows,
+            "pooled_rows": self.pooled_rows,
+            "pooled_share": self.pooled_share,
+            "id_like": self.id_like,
+        }
+
+
+def measure_cardinality(X_train: pd.DataFrame, params: ModelParams) -> list[Cardinality]:
     """Measure each string column: distinct values, rows pooled as infrequent, id-likeness."""
     _, categorical, _ = split_feature_kinds(X_train)
-    rows = len(X_train)
-    measured: list[dict[str, JsonValue]] = []
+    measured = []
     for column in categorical:
         counts = X_train[column].astype(object).value_counts(dropna=True)
         kept = params.max_categories - 1
         pooled = int(counts.iloc[kept:].sum()) if len(counts) > params.max_categories else 0
-        measured.append(
-            {
-                "column": column,
-                "distinct": len(counts),
-                "rows": rows,
-                "pooled_rows": pooled,
-                "pooled_share": round(pooled / rows, 6) if rows else 0.0,
-                "id_like": bool(rows and len(counts) / rows > ID_LIKE_SHARE),
-            }
-        )
+        measured.append(Cardinality(column, len(counts), len(X_train), pooled))
     return measured
 
 
-def judge_cardinality(measured: list[dict[str, JsonValue]], params: ModelParams) -> CheckResult:
+def judge_cardinality(measured: list[Cardinality], params: ModelParams) -> CheckResult:
     """Warn on string columns with more distinct values than model.high_cardinality."""
     limit = params.high_cardinality
-    flagged = [m for m in measured if isinstance(m["distinct"], int) and m["distinct"] > limit]
-    metrics: dict[str, JsonValue] = {
+    flagged = [m for m in measured if m.distinct > limit]
+    metrics: JsonDict = {
         "threshold": limit,
         "max_categories": params.max_categories,
-        "columns": measured,  # type: ignore[dict-item]
+        "columns": [m.to_json() for m in measured],
     }
     if not flagged:
-        return CheckResult(
-            code=HIGH_CARDINALITY,
-            stage="train",
-            status="pass",
-            summary=f"no string feature has more than {limit} distinct values",
-            metrics=metrics,
-        )
+        summary = f"no string feature has more than {limit} distinct values"
+        return check(HIGH_CARDINALITY).result("pass", summary, metrics=metrics)
     parts = [
-        f"{m['column']} ({m['distinct']} distinct"
-        + (", looks like an identifier: consider data.drop" if m["id_like"] else "")
-        + f"; {m['pooled_share']:.1%} of rows pooled as infrequent)"
+        f"{m.column} ({m.distinct} distinct"
+        + (", looks like an identifier: consider data.drop" if m.id_like else "")
+        + f"; {m.pooled_share:.1%} of rows pooled as infrequent)"
         for m in flagged
     ]
-    return CheckResult(
-        code=HIGH_CARDINALITY,
-        stage="train",
-        status="warn",
-        columns=[str(m["column"]) for m in flagged],
-        summary=f"high-cardinality string features, one-hot capped at model.max_categories="
+    return check(HIGH_CARDINALITY).result(
+        "warn",
+        f"high-cardinality string features, one-hot capped at model.max_categories="
         f"{params.max_categories}: " + "; ".join(parts),
+        columns=[m.column for m in flagged],
         metrics=metrics,
     )
 
@@ -97,87 +112,124 @@ def _all_missing(values: pd.Series) -> bool:
     return bool(values.isna().all())
 
 
-def measure_constant_features(
-    prepared: pd.DataFrame, X_train: pd.DataFrame
-) -> dict[str, JsonValue]:
+@dataclass(frozen=True)
+class ConstantFeatures:
+    """The input features that are empty, or constant once preprocessed, out of `features`."""
+
+    features: int
+    empty: list[str]
+    constant: list[str]
+
+    @property
+    def named(self) -> list[str]:
+        return [*self.empty, *self.constant]
+
+    def to_json(self) -> JsonDict:
+        unusable = len(set(self.named))
+        return {
+            "features": self.features,
+            "empty": list(self.empty),
+            "constant": list(self.constant),
+            "unusable_share": round(unusable / self.features, 6) if self.features else 1.0,
+        }
+
+
+def measure_constant_features(prepared: pd.DataFrame, X_train: pd.DataFrame) -> ConstantFeatures:
     """Name the input features that are empty, or constant once preprocessed."""
-    empty: list[JsonValue] = [str(c) for c in X_train.columns if _all_missing(X_train[c])]
+    empty = [str(c) for c in X_train.columns if _all_missing(X_train[c])]
     # A column counts as constant only if its values and its missing-value indicator
     # are both constant: a column present only for one class is information, not noise.
     varies: dict[str, bool] = {}
     for name in prepared.columns:
         column = _input_column(name)
         varies[column] = varies.get(column, False) or prepared[name].nunique(dropna=False) > 1
-    constant = [c for c, v in varies.items() if not v]
-    return {
-        "features": len(X_train.columns),
-        "empty": empty,
-        "constant": [c for c in constant if c not in empty],
-        "unusable_share": round(len(set(constant) | set(empty)) / len(X_train.columns), 6)
-        if len(X_train.columns)
-        else 1.0,
-    }
+    constant = [c for c, v in varies.items() if not v and c not in empty]
+    return ConstantFeatures(len(X_train.columns), empty, constant)
 
 
-def judge_constant_features(measured: dict[str, JsonValue]) -> CheckResult:
+def judge_constant_features(measured: ConstantFeatures) -> CheckResult:
     """Warn when some features carry no information after preprocessing."""
-    empty = measured["empty"]
-    constant = measured["constant"]
-    assert isinstance(empty, list) and isinstance(constant, list)
-    named = [str(c) for c in [*empty, *constant]]
+    named, metrics = measured.named, measured.to_json()
     if not named:
-        return CheckResult(
-            code=CONSTANT,
-            stage="train",
-            status="pass",
-            summary=f"each of the {measured['features']} features varies in the training part",
-            metrics=measured,
-        )
+        summary = f"each of the {measured.features} features varies in the training part"
+        return check(CONSTANT).result("pass", summary, metrics=metrics)
     parts = []
-    if empty:
-        parts.append(f"empty (all values missing): {', '.join(str(c) for c in empty)}")
-    if constant:
-        parts.append(f"constant after preprocessing: {', '.join(str(c) for c in constant)}")
-    return CheckResult(
-        code=CONSTANT,
-        stage="train",
-        status="warn",
+    if measured.empty:
+        parts.append(f"empty (all values missing): {', '.join(measured.empty)}")
+    if measured.constant:
+        parts.append(f"constant after preprocessing: {', '.join(measured.constant)}")
+    return check(CONSTANT).result(
+        "warn",
+        f"{len(named)} of {measured.features} features carry no information: " + "; ".join(parts),
         columns=named,
-        summary=f"{len(named)} of {measured['features']} features carry no information: "
-        + "; ".join(parts),
-        metrics=measured,
+        metrics=metrics,
     )
 
 
-def measure_separation(prepared: pd.DataFrame, y_train: np.ndarray) -> dict[str, float]:
-    """Return, per input column, how well it alone ranks the classes (ROC-AUC folded >= 0.5).
+@dataclass(frozen=True)
+class Separation:
+    """How well each numeric or date feature alone ranks the classes of the training part.
 
-    Numbers, dates and their missing-value indicators count; categorical codes are
-    arbitrary integers and are left out. Constant columns are left out.
+    `roc_auc` is folded to >= 0.5, strongest first; a feature at or above `separates_at`
+    (leakage.target_auc_fail) separates the classes.
     """
-    if len(np.unique(y_train)) < 2:
-        return {}
+
+    roc_auc: dict[str, float]
+    separates_at: float
+
+    @property
+    def separating(self) -> dict[str, float]:
+        return {c: auc for c, auc in self.roc_auc.items() if auc >= self.separates_at}
+
+    def to_json(self) -> JsonDict:
+        return dict(self.roc_auc)
+
+
+def measure_separation(
+    X_train: pd.DataFrame, y_train: np.ndarray, separates_at: float
+) -> Separation:
+    """Measure each feature alone as target_leakage does: its folded ROC-AUC, with missing
+    values ranked lowest or highest, whichever ranks better.
+
+    Numbers, dates and booleans count; categorical values have no order and are left
+    out, as are constant columns.
+    """
+    positive = y_train == 1
     best: dict[str, float] = {}
-    for name in prepared.columns:
-        if name.startswith("categorical__"):
+    if positive.all() or not positive.any():
+        return Separation(best, separates_at)
+    for column in X_train.columns:
+        values = numeric_view(X_train[column])
+        if values is None or pd.Series(values).nunique(dropna=False) < 2:
             continue
-        values = prepared[name].to_numpy()
-        if np.unique(values).size < 2:
-            continue
-        auc = float(roc_auc_score(y_train, values))
-        column = _input_column(name)
-        best[column] = max(best.get(column, 0.0), round(max(auc, 1.0 - auc), 6))
-    return dict(sorted(best.items(), key=lambda kv: -kv[1]))
+        auc, _ = auc_with_missing(values, positive)
+        best[str(column)] = round(auc, 6)
+    return Separation(dict(sorted(best.items(), key=lambda kv: -kv[1])), separates_at)
 
 
-@task(name="check-features", cache_policy=NO_CACHE, persist_result=False)
-def check_features_task(
-    trained: Trained, X_train: pd.DataFrame, y_train: np.ndarray, params: ModelParams
-) -> tuple[list[CheckResult], dict[str, float]]:
-    """Check cardinality and constant features; measure single-column separation."""
-    prepared = prepared_training_part(trained, X_train)
-    checks = [
-        judge_cardinality(measure_cardinality(X_train, params), params),
-        judge_constant_features(measure_constant_features(prepared, X_train)),
-    ]
-    return checks, measure_separation(prepared, y_train)
+@dataclass(frozen=True)
+class FeatureChecks:
+    """The feature checks' results, and the measures the gate and the diagnosis read."""
+
+    checks: list[CheckResult]
+    constant: ConstantFeatures
+    separation: Separation
+
+
+def check_features(trained: Trained, parts: Parts, params: RetrainParams) -> FeatureChecks:
+    """Check cardinality and constant features; measure single-feature separation."""
+    prepared = prepared_training_part(trained, parts.X_train)
+    constant = measure_constant_features(prepared, parts.X_train)
+    return FeatureChecks(
+        checks=[
+            judge_cardinality(measure_cardinality(parts.X_train, params.model), params.model),
+            judge_constant_features(constant),
+        ],
+        constant=constant,
+        separation=measure_separation(parts.X_train, parts.y_train, params.leakage.target_auc_fail),
+    )
+
+
+check_features_task = task(name="check-features", cache_policy=NO_CACHE, persist_result=False)(
+    check_features
+)

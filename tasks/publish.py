@@ -24,6 +24,7 @@ TRUSTED_PREFIXES = (
     "imblearn.",
     "numpy.",
     "tasks.training.",
+    "tasks.resampling.",
     "builtins.",
     "collections.",
 )
@@ -162,7 +163,5 @@ def load_model(version_dir: str | Path) -> Any:
     return sio.loads(payload, trusted=untrusted)
 
 
-@task(name="publish-model", cache_policy=NO_CACHE, persist_result=False)
-def publish_task(model: Any, report: Report, output_dir: str) -> Publication:
-    """Publish the model and report; only called after every gate passed."""
-    return publish(model, report, output_dir)
+# Publishing runs only after every gate passed.
+publish_task = task(name="publish-model", cache_policy=NO_CACHE, persist_result=False)(publish)

@@ -1,28 +1,22 @@
-"""Training: preprocessing, resampling of the training part only, and the estimator."""
+"""Training: the model's view of the split, preprocessing, the estimator, and fitting.
 
-import math
-from collections import Counter
+`split_parts` cuts the table into the training part and the holdout as the model sees them;
+`build_model` chains preparing, encoding, resampling (tasks/resampling.py, training part only)
+and the estimator; `train` fits it, and `ResamplingOutcome` says what resampling did.
+`LabelledModel` is the published model, answering in the table's own labels.
+"""
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from imblearn.combine import SMOTEENN, SMOTETomek
 from imblearn.ensemble import BalancedRandomForestClassifier
-from imblearn.over_sampling import (
-    ADASYN,
-    SMOTE,
-    SMOTEN,
-    SMOTENC,
-    BorderlineSMOTE,
-    RandomOverSampler,
-)
 from imblearn.pipeline import Pipeline
-from imblearn.under_sampling import RandomUnderSampler
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import JsonValue
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -37,10 +31,65 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from schemas.params import ModelParams, ResampleParams
-from schemas.report import CheckResult
+from schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
+from schemas.report import CheckResult, JsonDict
 from tasks.dates import to_days
+from tasks.profile import LabelProfile
 from tasks.quirks import as_finite
+from tasks.registry import check
+from tasks.resampling import (
+    MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
+)
+from tasks.resampling import InsufficientMinority, RecordingSampler
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The training part and the holdout as the model sees them.
+
+    y is 1 for the positive (minority) class, else 0; `train_times` are the training
+    part's label times when the table has them.
+    """
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_holdout: pd.DataFrame
+    y_holdout: np.ndarray
+    train_times: pd.Series | None
+    label: str
+    negative: Any
+    positive: Any
+
+    @property
+    def class_names(self) -> tuple[str, str]:
+        """The table's names of the encoded classes 0 and 1, as the report writes them."""
+        return str(self.negative), str(self.positive)
+
+    @property
+    def features(self) -> list[str]:
+        return [str(c) for c in self.X_train.columns]
+
+
+def split_parts(
+    frame: pd.DataFrame,
+    data: DataParams,
+    train: np.ndarray,
+    holdout: np.ndarray,
+    profile: LabelProfile,
+) -> Parts:
+    """Return the feature columns and 0/1 labels of the rows at `train` and `holdout`."""
+    y = (frame[data.label] == profile.positive).to_numpy().astype("int64")
+    features = data.feature_columns(frame.columns)
+    return Parts(
+        X_train=frame.iloc[train][features],
+        y_train=y[train],
+        X_holdout=frame.iloc[holdout][features],
+        y_holdout=y[holdout],
+        train_times=frame.iloc[train][data.label_time] if data.label_time else None,
+        label=data.label,
+        negative=profile.negative,
+        positive=profile.positive,
+    )
 
 
 def dates_to_days(frame: pd.DataFrame) -> np.ndarray:
@@ -78,12 +127,8 @@ def split_feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str], list
     return numeric, categorical, dates
 
 
-# Samplers that interpolate between minority neighbours: they need k_neighbors + 1 minority rows.
-NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
 # Categorical codes stay categorical through smotenc, so one-hot encoding runs after it.
 RESAMPLE_BEFORE_ENCODING = ("smotenc",)
-# imblearn's default neighbourhood for borderline_smote's danger test.
-BORDERLINE_M_NEIGHBORS = 10
 
 
 def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransformer:
@@ -109,27 +154,21 @@ def build_preparer(features: pd.DataFrame, params: ModelParams) -> ColumnTransfo
                 ),
                 categorical,
             ),
-            (
-                "numeric",
-                make_pipeline(
-                    FunctionTransformer(non_finite_as_missing, feature_names_out="one-to-one"),
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                    StandardScaler(),
-                ),
-                numeric,
-            ),
-            (
-                "dates",
-                make_pipeline(
-                    FunctionTransformer(dates_to_days, feature_names_out="one-to-one"),
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                    StandardScaler(),
-                ),
-                dates,
-            ),
+            ("numeric", _as_scaled_numbers(non_finite_as_missing), numeric),
+            ("dates", _as_scaled_numbers(dates_to_days), dates),
         ],
         remainder="drop",
         verbose_feature_names_out=True,
+    )
+
+
+def _as_scaled_numbers(to_numbers: Callable[[Any], np.ndarray]) -> BaseEstimator:
+    """Turn columns into numbers (missing as NaN), impute the median with a missing-value
+    indicator, and scale."""
+    return make_pipeline(
+        FunctionTransformer(to_numbers, feature_names_out="one-to-one"),
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
     )
 
 
@@ -154,213 +193,9 @@ def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-class InsufficientMinority(ValueError):
-    """The training part has too few minority rows for the chosen sampler."""
-
-    def __init__(self, have: int, need: int, sampler: str, detail: str | None = None) -> None:
-        super().__init__(
-            detail
-            or f"resample.sampler {sampler!r} needs at least {need} minority rows in the "
-            f"training part; it has {have}"
-        )
-        self.have, self.need, self.sampler = have, need, sampler
-
-
-# A training part with fewer minority rows teaches the model one point, not a class: with a
-# single positive row any sampler (or none) only copies, interpolates toward or keeps that row,
-# and the holdout measures noise. Every sampler, and training without one, needs this many.
-MIN_TRAINING_MINORITY_ROWS = 2
-# random_under keeps minority / target_ratio majority rows; fewer than this many majority rows
-# describe the majority class no better than the minority's handful.
-MIN_KEPT_MAJORITY_ROWS = 10
-
-
-def minority_rows_needed(name: str, ratio: float) -> int:
-    """Return the fewest minority rows in the training part that sampler `name` may work with.
-
-    random_under also needs enough minority rows to keep MIN_KEPT_MAJORITY_ROWS majority rows
-    at the target ratio (ratio * MIN_KEPT_MAJORITY_ROWS, rounded up).
-    """
-    if name == "random_under":
-        return max(MIN_TRAINING_MINORITY_ROWS, math.ceil(ratio * MIN_KEPT_MAJORITY_ROWS - 1e-9))
-    return MIN_TRAINING_MINORITY_ROWS
-
-
-def make_sampler(
-    name: str,
-    ratio: float,
-    k_neighbors: int,
-    seed: int,
-    counts: dict[Any, int],
-    n_categorical: int = 0,
-    n_columns: int = 0,
-) -> tuple[Any, list[str]]:
-    """Return the imblearn sampler for these class counts and the adaptations made to it.
-
-    Adaptations keep imblearn's own errors from reaching the user: a target ratio the
-    data already meets resamples nothing, k_neighbors shrinks to the minority rows
-    available, smotenc without numeric or categorical columns runs as smoten or smote.
-
-    Raises:
-        InsufficientMinority: fewer minority rows than MIN_TRAINING_MINORITY_ROWS (any
-            sampler, "none" too), or too few for random_under to keep
-            MIN_KEPT_MAJORITY_ROWS majority rows.
-    """
-    if len(counts) < 2:
-        return None, []
-    minority, majority = min(counts.values()), max(counts.values())
-    current = minority / majority
-    if minority < MIN_TRAINING_MINORITY_ROWS:
-        # Name all the sampler needs, not only the first minimum it misses.
-        resamples = name != "none" and current < ratio
-        need = minority_rows_needed(name, ratio) if resamples else MIN_TRAINING_MINORITY_ROWS
-        raise InsufficientMinority(minority, need, name)
-    if name == "none":
-        return None, []
-    if current >= ratio:
-        return None, [
-            f"the training part's minority/majority ratio {current:.4f} already reaches "
-            f"resample.target_ratio {ratio}: {name} resampled nothing"
-        ]
-    if name == "random_over":
-        return RandomOverSampler(sampling_strategy=ratio, random_state=seed), []
-    if name == "random_under":
-        need = minority_rows_needed(name, ratio)
-        if minority < need:
-            kept = math.floor(minority / ratio + 1e-9)
-            raise InsufficientMinority(
-                minority,
-                need,
-                name,
-                f"resample.sampler 'random_under' needs at least {need} minority rows in the "
-                f"training part; it has {minority}: at resample.target_ratio {ratio} it would "
-                f"keep {kept} of {majority} majority rows (at least {MIN_KEPT_MAJORITY_ROWS} "
-                "needed); use an over-sampler (e.g. smote) or class_weight balanced",
-            )
-        return RandomUnderSampler(sampling_strategy=ratio, random_state=seed), []
-    if name not in NEIGHBOUR_SAMPLERS:
-        raise ValueError(f"resample.sampler {name!r} is not supported")
-    adaptations: list[str] = []
-    k = k_neighbors
-    if minority < k + 1:
-        k = minority - 1
-        adaptations.append(
-            f"resample.k_neighbors lowered from {k_neighbors} to {k}: the training part has "
-            f"{minority} minority rows and {name} needs k_neighbors + 1 of them"
-        )
-    smote = SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
-    if name == "smote":
-        return smote, adaptations
-    if name == "smotenc":
-        if n_categorical == 0:
-            adaptations.append("smotenc found no categorical feature and ran as smote")
-            return smote, adaptations
-        if n_categorical >= n_columns:
-            adaptations.append("smotenc found only categorical features and ran as smoten")
-            return SMOTEN(sampling_strategy=ratio, k_neighbors=k, random_state=seed), adaptations
-        return SMOTENC(
-            categorical_features=list(range(n_categorical)),
-            sampling_strategy=ratio,
-            k_neighbors=k,
-            random_state=seed,
-        ), adaptations
-    if name == "adasyn":
-        return ADASYN(sampling_strategy=ratio, n_neighbors=k, random_state=seed), adaptations
-    if name == "borderline_smote":
-        # The danger test looks at m neighbours among all rows, so it needs m + 1 rows.
-        rows = sum(counts.values())
-        m = min(BORDERLINE_M_NEIGHBORS, rows - 1)
-        if m < BORDERLINE_M_NEIGHBORS:
-            adaptations.append(
-                f"borderline_smote's m_neighbors lowered from {BORDERLINE_M_NEIGHBORS} to {m}: "
-                f"the training part has {rows} rows"
-            )
-        return BorderlineSMOTE(
-            sampling_strategy=ratio, k_neighbors=k, m_neighbors=m, random_state=seed
-        ), adaptations
-    if name == "smote_tomek":
-        return SMOTETomek(smote=smote, random_state=seed), adaptations
-    return SMOTEENN(smote=smote, random_state=seed), adaptations
-
-
-class RecordingSampler(BaseEstimator):
-    """Build the named imblearn sampler at fit time and remember what it did.
-
-    imblearn's Pipeline calls `fit_resample` during fit only, so the sampler touches the
-    training rows and never the rows a fitted pipeline predicts on. The sampler is built
-    from the class counts it actually receives, so any refit (e.g. on a validation split)
-    adapts to its own data. Only plain numbers and strings are kept after fitting, which
-    keeps the persisted model small and its types trusted.
-    """
-
-    def __init__(
-        self,
-        sampler: str = "none",
-        target_ratio: float = 1.0,
-        k_neighbors: int = 5,
-        seed: int = 0,
-        n_categorical: int = 0,
-    ) -> None:
-        self.sampler = sampler
-        self.target_ratio = target_ratio
-        self.k_neighbors = k_neighbors
-        self.seed = seed
-        self.n_categorical = n_categorical
-
-    def fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
-        before = Counter(np.asarray(y).tolist())
-        self.counts_before_ = {int(k): int(v) for k, v in before.items()}
-        sampler, adaptations = make_sampler(
-            self.sampler,
-            self.target_ratio,
-            self.k_neighbors,
-            self.seed,
-            self.counts_before_,
-            self.n_categorical,
-            int(np.shape(X)[1]),
-        )
-        X_out, y_out = X, y
-        if sampler is not None:
-            try:
-                X_out, y_out = sampler.fit_resample(X, y)
-            except RuntimeError as exc:
-                # ADASYN cannot weight rows when no minority row has a majority neighbour.
-                if self.sampler != "adasyn":
-                    raise
-                adaptations.append(f"adasyn could not run ({exc}); smote was used instead")
-                X_out, y_out = SMOTE(
-                    sampling_strategy=self.target_ratio,
-                    k_neighbors=sampler.n_neighbors,
-                    random_state=self.seed,
-                ).fit_resample(X, y)
-            except ValueError as exc:
-                if "No samples will be generated" not in str(exc):
-                    raise
-                adaptations.append(f"{self.sampler} generated no rows ({exc})")
-        after = Counter(np.asarray(y_out).tolist())
-        self.counts_after_ = {int(k): int(after.get(k, 0)) for k in self.counts_before_}
-        if sampler is not None and self.counts_after_ == self.counts_before_:
-            adaptations.append(
-                f"{self.sampler} left the class counts unchanged (e.g. no minority row was "
-                "near the class border)"
-            )
-        emptied = [k for k, n in self.counts_after_.items() if n == 0]
-        if emptied:
-            raise InsufficientMinority(
-                self.counts_before_[emptied[0]],
-                2,
-                self.sampler,
-                f"resample.sampler {self.sampler!r} removed every training row of class "
-                f"{emptied[0]}; choose another sampler (e.g. smote)",
-            )
-        self.adaptations_ = adaptations
-        return X_out, y_out
-
-
 def make_estimator(params: ModelParams) -> Any:
     """Return the estimator named by the parameters, seeded and single-threaded."""
     weight = "balanced" if params.class_weight == "balanced" else None
-    max_features = None if params.max_features == "all" else params.max_features
     if params.name == "logistic_regression":
         return LogisticRegression(
             C=params.C, max_iter=params.max_iter, class_weight=weight, random_state=params.seed
@@ -375,30 +210,22 @@ def make_estimator(params: ModelParams) -> Any:
             class_weight=weight,
             random_state=params.seed,
         )
+    forest: dict[str, Any] = {
+        "n_estimators": params.n_estimators,
+        "max_depth": params.max_depth,
+        "min_samples_leaf": params.forest_min_samples_leaf,
+        "max_features": None if params.max_features == "all" else params.max_features,
+        "class_weight": weight,
+        "random_state": params.seed,
+        "n_jobs": 1,
+    }
     if params.name == "random_forest":
-        return RandomForestClassifier(
-            n_estimators=params.n_estimators,
-            max_depth=params.max_depth,
-            min_samples_leaf=params.forest_min_samples_leaf,
-            max_features=max_features,
-            class_weight=weight,
-            random_state=params.seed,
-            n_jobs=1,
-        )
+        return RandomForestClassifier(**forest)
     if params.name == "balanced_random_forest":
         # Each tree sees a bootstrap under-sampled to balance; the explicit arguments are
         # imblearn's current defaults, spelled out so a change of defaults cannot go unseen.
         return BalancedRandomForestClassifier(
-            n_estimators=params.n_estimators,
-            max_depth=params.max_depth,
-            min_samples_leaf=params.forest_min_samples_leaf,
-            max_features=max_features,
-            class_weight=weight,
-            sampling_strategy="all",
-            replacement=True,
-            bootstrap=False,
-            random_state=params.seed,
-            n_jobs=1,
+            **forest, sampling_strategy="all", replacement=True, bootstrap=False
         )
     raise ValueError(f"model.name {params.name!r} is not supported")
 
@@ -465,52 +292,60 @@ def fit_model(
     )
 
 
-ADAPTED = "sampler_adapted"
+@dataclass(frozen=True)
+class ResamplingOutcome:
+    """What resampling did to the training part, under the table's class names."""
 
+    sampler: str
+    class_weight: str
+    target_ratio: float
+    before: dict[str, int]
+    after: dict[str, int]
+    adaptations: list[str]
 
-def named_counts(
-    trained: Trained, class_names: tuple[str, str]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Return the class counts before and after resampling under the table's class names."""
-    named = dict(zip(("0", "1"), class_names, strict=True))
-    before = {named[k]: v for k, v in trained.counts_before.items()}
-    after = {named[k]: v for k, v in trained.counts_after.items()}
-    return before, after
-
-
-def resampling_check(
-    trained: Trained, params: ResampleParams, class_names: tuple[str, str] = ("0", "1")
-) -> CheckResult:
-    """Report the class counts around resampling; warn when the sampler had to be adapted.
-
-    Args:
-        class_names: the table's names of the encoded classes 0 and 1, used in the report.
-    """
-    before, after = named_counts(trained, class_names)
-    metrics: dict[str, JsonValue] = {
-        "sampler": params.sampler,
-        "before": dict(before),
-        "after": dict(after),
-        "adaptations": list(trained.adaptations),
-    }
-    counts = f"class counts {before} -> {after}"
-    if trained.adaptations:
-        return CheckResult(
-            code=ADAPTED,
-            stage="resample",
-            status="warn",
-            summary=f"{params.sampler} adapted to the training part: "
-            + "; ".join(trained.adaptations)
-            + f" ({counts})",
-            metrics=metrics,
+    @classmethod
+    def of(
+        cls, trained: Trained, model: ModelParams, resample: ResampleParams, names: tuple[str, str]
+    ) -> "ResamplingOutcome":
+        named = dict(zip(("0", "1"), names, strict=True))
+        return cls(
+            sampler=resample.sampler,
+            class_weight=model.class_weight,
+            target_ratio=resample.target_ratio,
+            before={named[k]: v for k, v in trained.counts_before.items()},
+            after={named[k]: v for k, v in trained.counts_after.items()},
+            adaptations=list(trained.adaptations),
         )
-    return CheckResult(
-        code=ADAPTED,
-        stage="resample",
-        status="pass",
-        summary=f"{params.sampler} ran as configured ({counts})",
-        metrics=metrics,
-    )
+
+    def describe(self) -> JsonDict:
+        return {
+            "sampler": self.sampler,
+            "class_weight": self.class_weight,
+            "target_ratio": self.target_ratio,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "change": {k: self.after[k] - v for k, v in self.before.items()},
+            "adaptations": list(self.adaptations),
+        }
+
+    def check(self) -> CheckResult:
+        """Report the class counts around resampling; warn when the sampler was adapted."""
+        metrics: JsonDict = {
+            "sampler": self.sampler,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "adaptations": list(self.adaptations),
+        }
+        counts = f"class counts {self.before} -> {self.after}"
+        if self.adaptations:
+            summary = (
+                f"{self.sampler} adapted to the training part: "
+                + "; ".join(self.adaptations)
+                + f" ({counts})"
+            )
+            return check("sampler_adapted").result("warn", summary, metrics=metrics)
+        summary = f"{self.sampler} ran as configured ({counts})"
+        return check("sampler_adapted").result("pass", summary, metrics=metrics)
 
 
 def plain_value(value: Any) -> Any:
@@ -566,30 +401,30 @@ def predict_from_scores(model: FixedThresholdClassifier, scores: np.ndarray) -> 
 
 def insufficient_minority_check(exc: InsufficientMinority, label: str | None) -> CheckResult:
     """Return the insufficient_minority failure of a sampler that had too few minority rows."""
-    return CheckResult(
-        code="insufficient_minority",
-        stage="resample",
-        status="fail",
+    return check("insufficient_minority").result(
+        "fail",
+        str(exc),
         columns=[label] if label else [],
-        summary=str(exc),
         metrics={"minority_rows": exc.have, "needed": exc.need, "sampler": exc.sampler},
+        stage="resample",
     )
 
 
-@task(name="train-model", cache_policy=NO_CACHE, persist_result=False)
-def train_task(
-    X_train: pd.DataFrame,
-    y_train: np.ndarray,
-    model: ModelParams,
-    resample: ResampleParams,
-    label: str | None = None,
-) -> Trained | CheckResult:
+def publishable(trained: Trained, parts: Parts) -> LabelledModel:
+    """Return the fitted model answering in the table's labels, not the 0/1 of training."""
+    return LabelledModel(trained.model, plain_value(parts.negative), plain_value(parts.positive))
+
+
+def train(parts: Parts, params: RetrainParams) -> Trained | CheckResult:
     """Resample the training part inside the pipeline and fit the estimator.
 
     Too few minority rows for the sampler is an expected halt: it is returned as the
     failing check, not raised, so no traceback reaches the log.
     """
     try:
-        return fit_model(X_train, y_train, model, resample)
+        return fit_model(parts.X_train, parts.y_train, params.model, params.resample)
     except InsufficientMinority as exc:
-        return insufficient_minority_check(exc, label)
+        return insufficient_minority_check(exc, parts.label)
+
+
+train_task = task(name="train-model", cache_policy=NO_CACHE, persist_result=False)(train)

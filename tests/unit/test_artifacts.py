@@ -14,7 +14,7 @@ def _report() -> Report:
     y = np.array([0] * 8 + [1, 1])
     holdout = measure_predictions(
         y, np.zeros(10, dtype="int64"), np.linspace(0, 0.4, 10), ("0", "1")
-    )
+    ).to_json()
     return Report(
         status="failed",
         failure=Failure(code="single_class_prediction", stage="gate", summary="only class 0"),

@@ -8,27 +8,15 @@ import pandas as pd
 
 from schemas.params import RetrainParams
 from schemas.report import Cause, CheckResult
-from tasks.diagnosis import Evidence, diagnose, evidence_from_run
-from tasks.evaluation import (
-    analyse_threshold,
-    measure_predictions,
-    measure_training_part,
-    threshold_for_share,
-)
-from tasks.features import (
-    judge_constant_features,
-    measure_constant_features,
-    measure_separation,
-    prepared_training_part,
-)
+from tasks.diagnosis import Evidence, diagnose, diagnose_run
+from tasks.evaluation import evaluate
+from tasks.features import check_features
 from tasks.gate import judge_holdout
-from tasks.training import fit_model, positive_scores
+from tasks.training import Parts, Trained, train
 from tests.conftest import params_for
 from tests.near_collapse_cases import LABEL as LOAN_LABEL
 from tests.near_collapse_cases import LABEL_TIME as LOAN_TIME
 from tests.near_collapse_cases import make_loans
-
-NAMES = ("0", "1")
 
 
 def synthetic(
@@ -78,40 +66,29 @@ def run_pure(
     label: str = "label",
     time_column: str = "event_time",
 ) -> tuple[CheckResult, list[Cause]]:
-    """Run the stages the flow runs after the split, through the pure functions."""
+    """Run the stages the flow runs after the split: the functions behind its tasks."""
     cut = train_rows or int(len(frame) * 0.8)
     features = [c for c in frame.columns if c not in (label, time_column)]
     y = frame[label].to_numpy()
-    X_train, y_train = frame[features].iloc[:cut], y[:cut]
-    X_holdout, y_holdout = frame[features].iloc[cut:], y[cut:]
-    trained = fit_model(X_train, y_train, p.model, p.resample)
-    prepared = prepared_training_part(trained, X_train)
-    feature_checks = [judge_constant_features(measure_constant_features(prepared, X_train))]
-    separation = measure_separation(prepared, y_train)
-    scores = positive_scores(trained.model, X_holdout)
-    holdout = measure_predictions(y_holdout, trained.model.predict(X_holdout), scores, NAMES)
-    train_scores = positive_scores(trained.model, X_train)
-    on_train = measure_training_part(y_train, trained.model.predict(X_train), train_scores, NAMES)
-    times = frame[time_column].iloc[:cut]
-    threshold = analyse_threshold(X_train, y_train, times, p, scores, y_holdout, NAMES)
+    parts = Parts(
+        X_train=frame[features].iloc[:cut],
+        y_train=y[:cut],
+        X_holdout=frame[features].iloc[cut:],
+        y_holdout=y[cut:],
+        train_times=frame[time_column].iloc[:cut],
+        label=label,
+        negative=0,
+        positive=1,
+    )
+    trained = train(parts, p)
+    assert isinstance(trained, Trained), trained
+    checked = check_features(trained, parts, p)
+    evaluation = evaluate(trained, parts, p)
     findings = leakage_findings or []
-    verdicts = judge_holdout(holdout, p.gate, "1", findings, separation)
+    verdicts = judge_holdout(evaluation.holdout, p.gate, findings, checked.separation)
     failed = next((c for c in verdicts if c.status == "fail"), None)
     assert failed is not None, f"the gate did not halt: {[c.summary for c in verdicts]}"
-    evidence = evidence_from_run(
-        p,
-        int(y_train.sum()),
-        len(y_train),
-        holdout,
-        on_train,
-        threshold,
-        threshold_for_share(train_scores, float(y_train.mean())),
-        failed.code,
-        feature_checks,
-        separation,
-        findings,
-    )
-    return failed, diagnose(evidence, p)
+    return failed, diagnose_run(p, evaluation, checked, failed.code, findings)
 
 
 def assert_first(causes: list[Cause], expected: str) -> Cause:

@@ -5,13 +5,11 @@ import pandas as pd
 import pytest
 
 from flows.example_data import make_transactions
-from tasks.evaluation import (
+from tasks.evaluation import measure_baseline, measure_predictions, measure_training_part
+from tasks.threshold import (
     analyse_threshold,
     apply_threshold,
     best_f1_threshold,
-    measure_baseline,
-    measure_predictions,
-    measure_training_part,
     validation_slice,
 )
 from tests.conftest import params_for
@@ -23,7 +21,7 @@ def test_metrics_of_a_two_class_holdout() -> None:
     y = np.array([0, 0, 0, 0, 1, 1])
     pred = np.array([0, 0, 1, 0, 1, 0])
     scores = np.array([0.1, 0.2, 0.7, 0.3, 0.9, 0.4])
-    m = measure_predictions(y, pred, scores, NAMES)
+    m = measure_predictions(y, pred, scores, NAMES).to_json()
     assert m["geometric_mean"] == pytest.approx(np.sqrt(0.75 * 0.5), abs=1e-6)
     assert m["roc_auc"] == pytest.approx(0.875)
     assert m["pr_auc_no_skill"] == pytest.approx(1 / 3, abs=1e-6)
@@ -38,7 +36,7 @@ def test_metrics_of_a_two_class_holdout() -> None:
 def test_one_class_predictions_give_zeros_where_defined_and_null_with_reason_elsewhere() -> None:
     y = np.array([0, 0, 0, 1])
     pred = np.zeros(4, dtype="int64")
-    m = measure_predictions(y, pred, np.array([0.1, 0.2, 0.1, 0.3]), NAMES)
+    m = measure_predictions(y, pred, np.array([0.1, 0.2, 0.1, 0.3]), NAMES).to_json()
     assert m["geometric_mean"] == 0.0
     assert m["mcc"] is None and "one class only" in m["undefined"]["mcc"]
     assert m["per_class"]["1"]["precision"] is None
@@ -47,7 +45,7 @@ def test_one_class_predictions_give_zeros_where_defined_and_null_with_reason_els
 
 def test_one_class_holdout_labels_make_ranking_metrics_null_not_warnings() -> None:
     y = np.zeros(5, dtype="int64")
-    m = measure_predictions(y, np.array([0, 1, 0, 0, 1]), np.linspace(0, 1, 5), NAMES)
+    m = measure_predictions(y, np.array([0, 1, 0, 0, 1]), np.linspace(0, 1, 5), NAMES).to_json()
     for name in ("roc_auc", "pr_auc", "geometric_mean", "balanced_accuracy", "mcc"):
         assert m[name] is None
         assert m["undefined"][name]
@@ -55,7 +53,7 @@ def test_one_class_holdout_labels_make_ranking_metrics_null_not_warnings() -> No
 
 def test_baseline_always_predicts_the_training_majority() -> None:
     y = np.array([0] * 9 + [1])
-    b = measure_baseline(y, np.array([0] * 8 + [1, 1]), 0, NAMES)
+    b = measure_baseline(y, np.array([0] * 8 + [1, 1]), 0, NAMES).to_json()
     assert b["predicts"] == "0"
     assert b["accuracy"] == 0.9 and b["balanced_accuracy"] == 0.5
     assert b["minority_recall"] == 0.0 and b["geometric_mean"] == 0.0
@@ -64,7 +62,7 @@ def test_baseline_always_predicts_the_training_majority() -> None:
 
 
 def test_baseline_metrics_without_a_minority_row_are_null_with_a_reason() -> None:
-    b = measure_baseline(np.zeros(4, dtype="int64"), np.zeros(4, dtype="int64"), 0, NAMES)
+    b = measure_baseline(np.zeros(4, dtype="int64"), np.zeros(4, dtype="int64"), 0, NAMES).to_json()
     assert b["minority_recall"] is None and b["geometric_mean"] is None
     assert b["undefined"]["minority_recall"] == "the holdout has no row of class 1"
 
@@ -74,8 +72,8 @@ def test_best_f1_threshold_separates_a_clean_ranking() -> None:
     choice = best_f1_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]))
     assert choice.threshold == 0.35 and choice.validation_f1 == 1.0
     off = apply_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4]), 0.35, NAMES)
-    assert off["predicted_class_counts"] == {"0": 3, "1": 2}
-    assert off["recall[1]"] == 1.0
+    assert off.predicted_class_counts == {"0": 3, "1": 2}
+    assert off.to_json()["recall[1]"] == 1.0
 
 
 def test_best_f1_threshold_is_null_with_a_reason_when_the_slice_has_one_class() -> None:
@@ -121,17 +119,14 @@ def test_threshold_analysis_never_uses_the_holdout(tmp_path: Path) -> None:
         y[holdout],
         NAMES,
     )
-    assert result["threshold"] is not None
-    assert result["threshold"] == again["threshold"]
-    assert result["validation_rows"] == 240 and result["slice"] == "latest by label time"
-    on_holdout = result["on_holdout"]
-    assert isinstance(on_holdout, dict)
-    counts = on_holdout["predicted_class_counts"]
-    assert isinstance(counts, dict) and sum(int(str(v)) for v in counts.values()) == 300
+    assert result.threshold is not None
+    assert result.threshold == again.threshold
+    assert result.validation_rows == 240 and result.slice == "latest by label time"
+    assert result.on_holdout is not None and sum(result.on_holdout.predicted) == 300
 
 
 def test_training_part_measures_score_spread_and_accuracy() -> None:
     y = np.array([0, 0, 1, 1])
     m = measure_training_part(y, np.array([0, 0, 0, 0]), np.array([0.1, 0.1, 0.1, 0.1]), NAMES)
-    assert m["score_spread"] == 0.0 and m["accuracy"] == 0.5
-    assert m["predicted_class_counts"] == {"0": 4, "1": 0}
+    assert m.score_spread == 0.0 and m.accuracy == 0.5
+    assert m.to_json()["predicted_class_counts"] == {"0": 4, "1": 0}

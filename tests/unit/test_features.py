@@ -10,6 +10,7 @@ from tasks.features import (
     measure_separation,
     prepared_training_part,
 )
+from tasks.leakage.target import measure_target_auc
 from tasks.training import fit_model
 
 
@@ -43,15 +44,29 @@ def test_empty_and_constant_features_are_named() -> None:
     frame, y = _frame()
     trained = fit_model(frame, y, ModelParams(), ResampleParams())
     measured = measure_constant_features(prepared_training_part(trained, frame), frame)
-    assert measured["empty"] == ["nothing"] and measured["constant"] == ["same"]
+    assert measured.empty == ["nothing"] and measured.constant == ["same"]
     check = judge_constant_features(measured)
     assert check.status == "warn" and check.columns == ["nothing", "same"]
 
 
 def test_a_column_that_alone_separates_the_classes_is_measured() -> None:
     frame, y = _frame()
-    trained = fit_model(frame, y, ModelParams(), ResampleParams())
-    separation = measure_separation(prepared_training_part(trained, frame), y)
-    assert next(iter(separation)) == "leak" and separation["leak"] == 1.0
-    assert separation["noise"] < 0.7
-    assert "same" not in separation and "colour" not in separation
+    separation = measure_separation(frame, y, 0.99)
+    measured = separation.roc_auc
+    assert next(iter(measured)) == "leak" and measured["leak"] == 1.0
+    assert measured["noise"] < 0.7
+    assert not {"same", "nothing", "colour"} & set(measured)
+    assert separation.separating == {"leak": 1.0}
+    assert measure_separation(frame, y, 0.5).separating.keys() == measured.keys()
+
+
+def test_separation_is_the_target_leakage_measure() -> None:
+    frame, y = _frame()
+    rng = np.random.default_rng(1)
+    # Half the negatives lack a value: missing values rank as target_leakage ranks them.
+    frame["partial"] = frame["signal"].where((y == 1) | (rng.random(len(y)) < 0.5))
+    columns = ["signal", "noise", "partial"]
+    # At recheck_at 0.5 no column is settled by the histogram bound: every AUC is exact.
+    powers = measure_target_auc(frame, columns, y == 1, None, 0.5)
+    separation = measure_separation(frame[columns], y, 0.99).roc_auc
+    assert separation == {p.column: round(p.auc, 6) for p in powers}

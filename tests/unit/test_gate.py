@@ -4,6 +4,8 @@ import pytest
 
 from schemas.params import GateParams
 from schemas.report import CheckResult
+from tasks.evaluation import ClassMetrics, HoldoutMetrics
+from tasks.features import Separation
 from tasks.gate import (
     judge_holdout,
     judge_minority_recall,
@@ -13,27 +15,39 @@ from tasks.gate import (
     judge_predictions,
 )
 
+NONE = Separation({}, 0.99)
 
-def holdout(**overrides: Any) -> dict[str, Any]:
+
+def holdout(**overrides: Any) -> HoldoutMetrics:
+    """Holdout metrics; `predicted` and `true` are (class 0, class 1) row counts."""
     base: dict[str, Any] = {
         "rows": 1000,
-        "predicted_class_counts": {"0": 900, "1": 100},
-        "true_class_counts": {"0": 950, "1": 50},
-        "per_class": {"0": {"recall": 0.9}, "1": {"recall": 0.6}},
+        "class_names": ("0", "1"),
+        "per_class": (ClassMetrics(None, 0.9, None, 950), ClassMetrics(None, 0.6, None, 50)),
+        "balanced_accuracy": None,
+        "mcc": None,
+        "geometric_mean": None,
         "roc_auc": 0.8,
         "pr_auc": 0.1,
         "pr_auc_no_skill": 0.02,
+        "confusion": [],
+        "predicted": (900, 100),
+        "true": (950, 50),
+        "score_quantiles": {},
+        "score_distribution": {},
+        "max_positive_score": None,
+        "undefined": {},
     }
-    return {**base, **overrides}
+    return HoldoutMetrics(**{**base, **overrides})
 
 
 def test_single_class_prediction_fails_when_a_class_is_never_predicted() -> None:
-    check = judge_predictions(holdout(predicted_class_counts={"0": 1000, "1": 0}))
+    check = judge_predictions(holdout(predicted=(1000, 0)))
     assert check.status == "fail" and "only class 0" in check.summary
 
 
 def test_default_gate_passes_a_reasonable_model() -> None:
-    checks = judge_holdout(holdout(), GateParams(), "1", [], {})
+    checks = judge_holdout(holdout(), GateParams(), [], NONE)
     # minority recall is off by default: reported as not run.
     assert [c.status for c in checks] == ["pass", "pass", "pass", "not_run", "pass"]
     assert [c.code for c in checks] == [
@@ -45,13 +59,9 @@ def test_default_gate_passes_a_reasonable_model() -> None:
     ]
 
 
-def counts(predicted: tuple[int, int], true: tuple[int, int]) -> dict[str, Any]:
+def counts(predicted: tuple[int, int], true: tuple[int, int]) -> HoldoutMetrics:
     """A holdout with these (class 0, class 1) predicted and true row counts."""
-    return holdout(
-        rows=sum(true),
-        predicted_class_counts={"0": predicted[0], "1": predicted[1]},
-        true_class_counts={"0": true[0], "1": true[1]},
-    )
+    return holdout(rows=sum(true), predicted=predicted, true=true)
 
 
 def test_the_reported_near_collapse_halts_at_the_default() -> None:
@@ -116,7 +126,7 @@ def test_small_counts_at_a_good_ratio_pass() -> None:
 
 def test_a_holdout_without_true_counts_is_not_run() -> None:
     check = judge_near_collapse(
-        holdout(predicted_class_counts={"0": 10, "1": 0}, true_class_counts={"0": 0, "1": 0}),
+        holdout(predicted=(10, 0), true=(0, 0)),
         GateParams(),
     )
     assert check.status == "not_run" and "no true rows" in check.summary
@@ -135,7 +145,7 @@ def test_pr_auc_lift_is_not_run_when_undefined() -> None:
 
 
 def test_minority_recall_fails_below_the_minimum() -> None:
-    check = judge_minority_recall(holdout(), GateParams(min_minority_recall=0.7), "1")
+    check = judge_minority_recall(holdout(), GateParams(min_minority_recall=0.7))
     assert check.status == "fail" and "0.6000" in check.summary
 
 
@@ -147,16 +157,25 @@ def test_suspiciously_perfect_halts_and_points_to_the_leakage_findings() -> None
         columns=["chargeback_at"],
         summary="dates after the label time",
     )
-    check = judge_perfection(holdout(roc_auc=1.0), GateParams(), [finding], {"amount": 0.999})
+    separation = Separation({"amount": 0.999, "fee": 0.98}, 0.99)
+    check = judge_perfection(holdout(roc_auc=1.0), GateParams(), [finding], separation)
     assert check.status == "fail"
     assert check.columns == ["amount", "chargeback_at"]
     assert "temporal_leakage: chargeback_at" in check.summary
     assert "alone separate the classes: amount" in check.summary
+    assert check.metrics["separating_columns"] == {"amount": 0.999}
+
+
+def test_a_column_separates_at_the_target_leakage_threshold() -> None:
+    # The same setting as target_leakage's: leakage.target_auc_fail.
+    separation = Separation({"amount": 0.999, "fee": 0.98}, 0.97)
+    check = judge_perfection(holdout(roc_auc=1.0), GateParams(), [], separation)
+    assert check.columns == ["amount", "fee"]
 
 
 def test_suspiciously_perfect_is_configurable() -> None:
-    assert judge_perfection(holdout(roc_auc=0.9995), GateParams(), [], {}).status == "fail"
+    assert judge_perfection(holdout(roc_auc=0.9995), GateParams(), [], NONE).status == "fail"
     relaxed = GateParams(max_roc_auc=1.0)
-    assert judge_perfection(holdout(roc_auc=0.9995), relaxed, [], {}).status == "pass"
+    assert judge_perfection(holdout(roc_auc=0.9995), relaxed, [], NONE).status == "pass"
     warn_only = GateParams(suspiciously_perfect="warn")
-    assert judge_perfection(holdout(roc_auc=1.0), warn_only, [], {}).status == "warn"
+    assert judge_perfection(holdout(roc_auc=1.0), warn_only, [], NONE).status == "warn"

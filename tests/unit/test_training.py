@@ -8,18 +8,15 @@ import pytest
 
 from flows.example_data import make_transactions
 from schemas.params import ModelName, ModelParams, ResampleParams, Sampler
-from tasks.training import (
+from tasks.resampling import (
     MIN_KEPT_MAJORITY_ROWS,
     MIN_TRAINING_MINORITY_ROWS,
     InsufficientMinority,
     RecordingSampler,
-    fit_model,
     make_sampler,
     minority_rows_needed,
-    positive_scores,
-    predict_from_scores,
-    resampling_check,
 )
+from tasks.training import ResamplingOutcome, fit_model, positive_scores, predict_from_scores
 
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
@@ -217,7 +214,7 @@ def test_adaptations_reach_the_sampler_check(
     keep = np.flatnonzero(y_train == 0).tolist() + np.flatnonzero(y_train == 1)[:3].tolist()
     params = ResampleParams(sampler="smote")
     trained = fit_model(X_train.iloc[keep], y_train[keep], _small("logistic_regression"), params)
-    check = resampling_check(trained, params)
+    check = ResamplingOutcome.of(trained, _small("logistic_regression"), params, ("0", "1")).check()
     assert check.status == "warn" and check.code == "sampler_adapted"
     assert "k_neighbors lowered from 5 to 2" in check.summary
     assert trained.counts_after["1"] == trained.counts_after["0"]
@@ -233,7 +230,7 @@ def test_a_sampler_that_empties_a_class_halts_with_a_clear_message(
             keep = np.asarray(y) == 0
             return np.asarray(X)[keep], np.asarray(y)[keep]
 
-    monkeypatch.setattr("tasks.training.make_sampler", lambda *a, **k: (RemovesClassOne(), []))
+    monkeypatch.setattr("tasks.resampling.make_sampler", lambda *a, **k: (RemovesClassOne(), []))
     X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
     y = np.array([0, 0, 0, 1, 1])
     with pytest.raises(InsufficientMinority, match="removed every training row of class 1"):

@@ -1,0 +1,187 @@
+"""The decision threshold analysis: the F1-best threshold on a validation slice of the training
+part, and what that threshold would predict on the holdout. The holdout never chooses it."""
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
+from sklearn.model_selection import train_test_split
+
+from schemas.params import RetrainParams
+from schemas.report import JsonDict
+from tasks.training import InsufficientMinority, fit_model, positive_scores
+
+
+def rounded(value: float | None) -> float | None:
+    """Return a metric rounded to 6 decimals, or None where it is undefined (NaN)."""
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The F1-maximising threshold found on the validation slice, or why there is none."""
+
+    threshold: float | None
+    validation_f1: float | None
+    reason: str | None = None
+
+
+def best_f1_threshold(y_val: np.ndarray, scores: np.ndarray) -> ThresholdChoice:
+    """Return the score threshold that maximises the positive class's F1 on `y_val`."""
+    positives = int(np.sum(y_val == 1))
+    if positives == 0 or positives == len(y_val):
+        missing = "positive" if positives == 0 else "negative"
+        return ThresholdChoice(None, None, f"the validation slice has no {missing} row")
+    precision, recall, thresholds = precision_recall_curve(y_val, scores)
+    precision, recall = precision[:-1], recall[:-1]
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    best = int(np.argmax(f1))
+    return ThresholdChoice(round(float(thresholds[best]), 6), round(float(f1[best]), 6))
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """Rows predicted as each class, (negative, positive), and the table's names of them."""
+
+    class_names: tuple[str, str]
+    predicted: tuple[int, int]
+
+    @property
+    def predicted_class_counts(self) -> dict[str, int]:
+        return dict(zip(self.class_names, self.predicted, strict=True))
+
+
+@dataclass(frozen=True)
+class ThresholdOutcome(Predicted):
+    """What a threshold predicts on some rows: class counts, and the positive class's scores."""
+
+    threshold: float
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+    def to_json(self) -> JsonDict:
+        positive = self.class_names[1]
+        return {
+            "threshold": self.threshold,
+            "predicted_class_counts": dict(self.predicted_class_counts),
+            f"precision[{positive}]": self.precision,
+            f"recall[{positive}]": self.recall,
+            f"f1[{positive}]": self.f1,
+        }
+
+
+def apply_threshold(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float, class_names: tuple[str, str]
+) -> ThresholdOutcome:
+    """Return what `threshold` would predict on these rows: class counts, precision, recall."""
+    y_pred = (scores >= threshold).astype("int64")
+    predicted = np.bincount(y_pred, minlength=2)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=[1], zero_division=np.nan
+    )
+    return ThresholdOutcome(
+        threshold=round(float(threshold), 6),
+        class_names=class_names,
+        predicted=(int(predicted[0]), int(predicted[1])),
+        precision=rounded(precision[0]),
+        recall=rounded(recall[0]),
+        f1=rounded(f1[0]),
+    )
+
+
+def threshold_for_share(scores: np.ndarray, share: float) -> float | None:
+    """Return the score threshold above which `share` of rows would be predicted positive."""
+    if not len(scores) or share <= 0:
+        return None
+    return round(float(np.quantile(scores, 1.0 - share)), 6)
+
+
+def validation_slice(
+    y: np.ndarray, times: pd.Series | None, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return positions (fit, validation) within the training part.
+
+    With label times the validation slice is the latest `fraction` of rows, as the
+    holdout is for the whole table; without, a stratified random share.
+    """
+    positions = np.arange(len(y))
+    n_val = max(1, math.ceil(fraction * len(y)))
+    if times is not None:
+        order = np.argsort(pd.Series(times).reset_index(drop=True).to_numpy(), kind="stable")
+        return np.sort(order[:-n_val]), np.sort(order[-n_val:])
+    stratify = y if np.bincount(y.astype("int64"), minlength=2).min() >= 2 else None
+    fit, val = train_test_split(positions, test_size=n_val, random_state=seed, stratify=stratify)
+    return np.sort(fit), np.sort(val)
+
+
+@dataclass(frozen=True)
+class ThresholdAnalysis:
+    """The threshold found on the validation slice (None, with a reason, when there is none)."""
+
+    validation_rows: int
+    validation_positive_rows: int
+    slice: str
+    current_threshold: float
+    threshold: float | None = None
+    reason: str | None = None
+    validation_f1: float | None = None
+    on_holdout: ThresholdOutcome | None = None
+
+    def to_json(self) -> JsonDict:
+        found: JsonDict = {
+            "validation_rows": self.validation_rows,
+            "validation_positive_rows": self.validation_positive_rows,
+            "slice": self.slice,
+            "current_threshold": self.current_threshold,
+            "threshold": self.threshold,
+        }
+        if self.on_holdout is None:
+            return {**found, "reason": self.reason}
+        return {
+            **found,
+            "validation_f1": self.validation_f1,
+            "on_holdout": self.on_holdout.to_json(),
+        }
+
+
+def analyse_threshold(
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    times: pd.Series | None,
+    params: RetrainParams,
+    holdout_scores: np.ndarray,
+    y_holdout: np.ndarray,
+    class_names: tuple[str, str],
+) -> ThresholdAnalysis:
+    """Find the F1-maximising threshold on a validation slice of the training part.
+
+    A second model is fitted on the earlier rows of the training part and scored on
+    the validation slice (never the holdout); the threshold found is then applied to
+    the published model's holdout scores to show what it would predict.
+    """
+    fit, val = validation_slice(y_train, times, params.gate.validation_fraction, params.split.seed)
+    without = ThresholdAnalysis(
+        validation_rows=len(val),
+        validation_positive_rows=int(np.sum(y_train[val] == 1)),
+        slice="latest by label time" if times is not None else "stratified random",
+        current_threshold=params.model.decision_threshold,
+    )
+    if len(np.unique(y_train[fit])) < 2:
+        return replace(without, reason="the earlier rows have one class only")
+    try:
+        refit = fit_model(X_train.iloc[fit], y_train[fit], params.model, params.resample)
+    except InsufficientMinority as exc:
+        return replace(without, reason=str(exc))
+    choice = best_f1_threshold(y_train[val], positive_scores(refit.model, X_train.iloc[val]))
+    if choice.threshold is None:
+        return replace(without, reason=choice.reason)
+    return replace(
+        without,
+        threshold=choice.threshold,
+        validation_f1=choice.validation_f1,
+        on_holdout=apply_threshold(y_holdout, holdout_scores, choice.threshold, class_names),
+    )
