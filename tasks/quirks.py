@@ -53,6 +53,8 @@ HUGE = 1e100
 # in a numeric column. More than that, and the column is text (a category or a code).
 MIN_NUMERIC_SHARE = 0.99
 MAX_STRAYS = 20
+# Values parsed first: enough to find more than MAX_STRAYS strays in a text column at once.
+PROBE = 256
 # Example rows listed per column in the report.
 MAX_EXAMPLES = 5
 # infer_dtype answers for object columns whose values the checks can use as they are.
@@ -274,6 +276,12 @@ def numbers_in_text(values: pd.Series) -> pd.Series | None:
     if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
         return None
     if infer_dtype(values, skipna=True) != "string":
+        return None
+    # More than MAX_STRAYS strays among the first values are more than MAX_STRAYS in all:
+    # a text column (categories, codes) is settled without parsing every value.
+    head = values.iloc[:PROBE]
+    head_strays = head.notna() & pd.to_numeric(head.str.strip(), errors="coerce").isna()
+    if int(head_strays.sum()) > MAX_STRAYS:
         return None
     present = values.notna()
     total = int(present.sum())
