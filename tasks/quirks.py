@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
 from schemas.params import DataParams
-from schemas.report import CheckResult
+from schemas.report import CheckResult, Status
 from tasks.registry import check
 from tasks.stray_text import (
     NON_NUMERIC,
@@ -325,30 +325,30 @@ def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
         )
     named = "; ".join(f"{m.column} ({m.kind})" for m in measured)
     roles = [m for m in measured if m.role != "feature"]
+    columns = [m.column for m in roles or measured]
+    status: Status
     if roles:
         role = roles[0]
         flag = {"label": "--label", "label_time": "--label-time", "id": "--id"}[role.role]
-        return check(UNUSABLE).result(
+        status, summary = (
             "fail",
-            f"the {role.role.replace('_', ' ')} column {role.column!r} ({flag}) holds "
-            f"{role.kind} values, which cannot be compared or counted; choose another column",
-            columns=[m.column for m in roles],
-            metrics=metrics,
+            (
+                f"the {role.role.replace('_', ' ')} column {role.column!r} ({flag}) holds "
+                f"{role.kind} values, which cannot be compared or counted; choose another column"
+            ),
         )
-    if not features_left:
-        return check(UNUSABLE).result(
+    elif not features_left:
+        status, summary = (
             "fail",
-            f"no usable feature is left: every feature column holds values the "
-            f"checks and the model cannot use: {named}",
-            columns=[m.column for m in measured],
-            metrics=metrics,
+            (
+                "no usable feature is left: every feature column holds values the checks and "
+                f"the model cannot use: {named}"
+            ),
         )
-    return check(UNUSABLE).result(
-        "warn",
-        f"left out of the features and every check (values no check can use): {named}",
-        columns=[m.column for m in measured],
-        metrics=metrics,
-    )
+    else:
+        status = "warn"
+        summary = f"left out of the features and every check (values no check can use): {named}"
+    return check(UNUSABLE).result(status, summary, columns=columns, metrics=metrics)
 
 
 def usable_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
@@ -395,10 +395,6 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
     ]
 
 
-@task(name="check-value-quirks", cache_policy=NO_CACHE, persist_result=False)
-def check_quirks_task(
-    frame: pd.DataFrame, data: DataParams
-) -> tuple[pd.DataFrame, list[CheckResult]]:
-    """Report non-finite numbers, unusable columns and stray text in numeric columns; hand
-    on the cleaned frame."""
-    return check_quirks(frame, data)
+check_quirks_task = task(name="check-value-quirks", cache_policy=NO_CACHE, persist_result=False)(
+    check_quirks
+)

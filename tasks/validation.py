@@ -420,13 +420,6 @@ def declare_schema_task(
     return failed if failed is not None else (data, declared)
 
 
-@task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)
-def validate_schema_task(
-    frame: pd.DataFrame,
-    declared: DeclaredSchema,
-    data: DataParams,
-    params: SchemaParams,
-    unusable_roles: list[str] | None = None,
-) -> tuple[pd.DataFrame | None, CheckResult]:
-    """Validate the table against the declared schema, collecting every failure."""
-    return validate_frame(frame, declared, data, params, unusable_roles)
+validate_schema_task = task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)(
+    validate_frame
+)
