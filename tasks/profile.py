@@ -6,7 +6,8 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.report import CheckResult, JsonDict
+from schemas.report import CheckResult, JsonDict, Status
+from tasks.registry import check
 
 CODE = "single_class_target"
 UNLABELLED = "unlabelled_rows"
@@ -60,12 +61,10 @@ def drop_unlabelled(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, Chec
     count = int(missing.sum())
     if not count:
         return frame, None
-    return frame[~missing], CheckResult(
-        code=UNLABELLED,
-        stage="profile",
-        status="warn",
+    return frame[~missing], check(UNLABELLED).result(
+        "warn",
+        f"{count} row(s) without a label in {label!r} were left out",
         columns=[label],
-        summary=f"{count} row(s) without a label in {label!r} were left out",
         metrics={"rows": count, "share": round(count / len(frame), 6)},
     )
 
@@ -77,28 +76,17 @@ def judge_label(profile: LabelProfile, label: str) -> CheckResult:
         "positive_class": None if profile.positive is None else str(profile.positive),
         "minority_share": round(profile.minority_share, 6),
     }
+    status: Status
     if profile.positive is None:
         only = next(iter(profile.counts), None)
         found = f"one class ({only})" if only is not None else "no labelled row"
-        return CheckResult(
-            code=CODE,
-            stage="profile",
-            status="fail",
-            columns=[label],
-            summary=f"label {label!r} has {found}; a classifier needs two classes",
-            metrics=metrics,
-        )
-    share = profile.minority_share
-    status = "warn" if share < EXTREME_IMBALANCE_SHARE else "pass"
-    return CheckResult(
-        code=CODE,
-        stage="profile",
-        status=status,
-        columns=[label],
-        summary=f"label {label!r}: minority class {profile.positive!s} is {share:.2%} of rows"
-        + (" (extreme imbalance)" if status == "warn" else ""),
-        metrics=metrics,
-    )
+        status, summary = "fail", f"label {label!r} has {found}; a classifier needs two classes"
+    else:
+        share = profile.minority_share
+        status = "warn" if share < EXTREME_IMBALANCE_SHARE else "pass"
+        summary = f"label {label!r}: minority class {profile.positive!s} is {share:.2%} of rows"
+        summary += " (extreme imbalance)" if status == "warn" else ""
+    return check(CODE).result(status, summary, columns=[label], metrics=metrics)
 
 
 @task(name="profile-label", cache_policy=NO_CACHE, persist_result=False)

@@ -9,36 +9,41 @@ them), this step measures three quirks and hands later stages a cleaned frame:
 - unusable_columns: columns whose values no check can use (lists, structs, maps, bytes,
   mixed Python objects). They are left out of the frame, so no feature, measure or split
   hash sees them. The label, the label time or the id being such a column fails.
-- non_numeric_values: a text feature whose present values are numbers but for a few stray
-  entries (at least MIN_NUMERIC_SHARE of them, and all but at most MAX_STRAYS) is read as
-  numbers; the strays become missing and are listed with example rows. Decimal features
-  become float64 and durations become days; the check's metrics and summary say so.
+- non_numeric_values: a text feature that is numbers but for a few stray entries is read as
+  numbers (measured in tasks/stray_text.py); decimals become float64 and durations days.
+
+This module holds the non-finite measure, the unusable-column kinds and the step that runs
+the three checks (`check_quirks`); `as_finite` and `usable_columns` serve later stages too.
 """
 
 import datetime as dt
 import decimal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import (
-    infer_dtype,
-    is_complex_dtype,
-    is_float_dtype,
-    is_object_dtype,
-    is_string_dtype,
-    is_timedelta64_dtype,
-)
+from pandas.api.types import infer_dtype, is_complex_dtype, is_float_dtype, is_object_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
 from schemas.params import DataParams
-from schemas.report import CheckResult
+from schemas.report import CheckResult, Status
+from tasks.registry import check
+from tasks.stray_text import (
+    NON_NUMERIC,
+    RowExample,
+    is_present,
+    judge_non_numeric,
+    measure_non_numeric,
+    numbers_of_other_kinds,
+    plain,
+    row_examples,
+)
 
 NON_FINITE = "non_finite_values"
-NON_NUMERIC = "non_numeric_values"
 UNUSABLE = "unusable_columns"
 # Magnitude above which a number is treated as missing. Squares of smaller numbers stay
 # below 1e200, so sums of squares (variances, scaling, distances between rows) over up to
@@ -48,13 +53,6 @@ UNUSABLE = "unusable_columns"
 # sentinels or corruption. ±1e308 itself overflows as soon as two are added or one is
 # squared, which is how it broke the scaler.
 HUGE = 1e100
-# A text column is read as numbers when at least this share of its present values, and
-# all but at most MAX_STRAYS of them, parse as numbers: a few stray entries ("oops", "n/a")
-# in a numeric column. More than that, and the column is text (a category or a code).
-MIN_NUMERIC_SHARE = 0.99
-MAX_STRAYS = 20
-# Example rows listed per column in the report.
-MAX_EXAMPLES = 5
 # infer_dtype answers for object columns whose values the checks can use as they are.
 _USABLE_INFERRED = frozenset(
     {
@@ -108,7 +106,7 @@ class NonFinite:
     positive_infinity: int
     negative_infinity: int
     huge: int
-    examples: list[dict[str, JsonValue]] = field(default_factory=list)
+    examples: list[RowExample] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -122,7 +120,7 @@ class NonFinite:
             "positive_infinity": self.positive_infinity,
             "negative_infinity": self.negative_infinity,
             "beyond_bound": self.huge,
-            "examples": list(self.examples),
+            "examples": [e.as_json() for e in self.examples],
         }
 
     def describe(self) -> str:
@@ -135,24 +133,17 @@ class NonFinite:
             )
             if n
         ]
-        rows = ", ".join(_row_name(e) for e in self.examples)
+        rows = ", ".join(e.name() for e in self.examples)
         more = ", ..." if self.count > len(self.examples) else ""
         return f"{self.column}: {self.count} value(s) ({', '.join(kinds)}; rows {rows}{more})"
 
 
-def _row_name(example: dict[str, JsonValue]) -> str:
-    name = f"{example['position']}"
-    if "id" in example:
-        name += f" (id {example['id']})"
-    return name
-
-
-def _plain(value: object) -> JsonValue:
-    item = getattr(value, "item", None)
-    value = item() if callable(item) else value
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
+def _number_text(numbers: np.ndarray, position: int) -> JsonValue:
+    """A non-finite value as the report shows it: '+inf', '-inf' or the huge number."""
+    number = numbers[position]
+    if np.isinf(number):
+        return "+inf" if number > 0 else "-inf"
+    return plain(number)
 
 
 def measure_non_finite(
@@ -162,7 +153,6 @@ def measure_non_finite(
 
     Rows are named by position in the frame (0-based) and, with an id column, by id.
     """
-    has_id = id_column is not None and id_column in frame.columns
     measured = []
     for column in columns:
         values = frame[column]
@@ -174,17 +164,7 @@ def measure_non_finite(
         bad = is_overflowing(numbers)
         positions = np.flatnonzero(bad)
         flagged = numbers[positions]
-        examples: list[dict[str, JsonValue]] = []
-        for position in positions[:MAX_EXAMPLES]:
-            example: dict[str, JsonValue] = {
-                "position": int(position),
-                "value": _plain(numbers[position]) if np.isfinite(numbers[position]) else None,
-            }
-            if np.isinf(numbers[position]):
-                example["value"] = "+inf" if numbers[position] > 0 else "-inf"
-            if has_id:
-                example["id"] = _plain(frame[id_column].iloc[position])
-            examples.append(example)
+        examples = row_examples(frame, positions, id_column, partial(_number_text, numbers))
         measured.append(
             NonFinite(
                 column=str(column),
@@ -205,20 +185,16 @@ def judge_non_finite(measured: list[NonFinite]) -> CheckResult:
         "columns": [m.as_json() for m in measured],
     }
     if not measured:
-        return CheckResult(
-            code=NON_FINITE,
-            stage="load",
-            status="pass",
-            summary=f"every numeric value is finite and within ±{HUGE:.0e}",
+        return check(NON_FINITE).result(
+            "pass",
+            f"every numeric value is finite and within ±{HUGE:.0e}",
             metrics=metrics,
         )
-    return CheckResult(
-        code=NON_FINITE,
-        stage="load",
-        status="warn",
-        columns=[m.column for m in measured],
-        summary="; ".join(m.describe() for m in measured)
+    return check(NON_FINITE).result(
+        "warn",
+        "; ".join(m.describe() for m in measured)
         + ": treated as missing by the checks and the model",
+        columns=[m.column for m in measured],
         metrics=metrics,
     )
 
@@ -236,154 +212,6 @@ def clean_non_finite(frame: pd.DataFrame, measured: list[NonFinite]) -> pd.DataF
         for m in measured
     }
     return frame.assign(**cleaned)
-
-
-# --- Numeric columns with stray text values ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NonNumeric:
-    """A text column whose present values are numbers except a few stray ones."""
-
-    column: str
-    present: int
-    examples: list[dict[str, JsonValue]] = field(default_factory=list)
-    count: int = 0
-
-    def as_json(self) -> dict[str, JsonValue]:
-        return {
-            "column": self.column,
-            "count": self.count,
-            "present": self.present,
-            "examples": list(self.examples),
-        }
-
-    def describe(self) -> str:
-        shown = ", ".join(f"{_row_name(e)}: {e['value']!r}" for e in self.examples)
-        more = ", ..." if self.count > len(self.examples) else ""
-        return (
-            f"{self.column}: {self.count} of {self.present} present value(s) are not "
-            f"numbers (row {shown}{more})"
-        )
-
-
-def numbers_in_text(values: pd.Series) -> pd.Series | None:
-    """Return a text column's values as float64 when they are numbers but for a few stray
-    entries (which become NaN), else None. Columns without a stray entry are left as they
-    are: a text column of numbers only is the file's own choice (codes, zip codes)."""
-    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
-        return None
-    if infer_dtype(values, skipna=True) != "string":
-        return None
-    present = values.notna()
-    total = int(present.sum())
-    if not total:
-        return None
-    parsed = pd.to_numeric(values.where(present).str.strip(), errors="coerce")
-    strays = total - int(parsed.notna().sum())
-    if not 0 < strays <= MAX_STRAYS or strays > (1 - MIN_NUMERIC_SHARE) * total:
-        return None
-    return parsed.astype("float64")
-
-
-def measure_non_numeric(
-    frame: pd.DataFrame, columns: Iterable[str], id_column: str | None = None
-) -> tuple[list[NonNumeric], dict[str, pd.Series]]:
-    """Find text columns that are numbers but for a few stray values; return what was
-    found (count, example rows by position and id, the values) and the columns as numbers."""
-    has_id = id_column is not None and id_column in frame.columns
-    measured: list[NonNumeric] = []
-    converted: dict[str, pd.Series] = {}
-    for column in columns:
-        values = frame[column]
-        parsed = numbers_in_text(values)
-        if parsed is None:
-            continue
-        stray = values.notna().to_numpy() & parsed.isna().to_numpy()
-        positions = np.flatnonzero(stray)
-        examples: list[dict[str, JsonValue]] = []
-        for position in positions[:MAX_EXAMPLES]:
-            example: dict[str, JsonValue] = {
-                "position": int(position),
-                "value": _plain(values.iloc[position]),
-            }
-            if has_id:
-                example["id"] = _plain(frame[id_column].iloc[position])
-            examples.append(example)
-        measured.append(
-            NonNumeric(
-                column=str(column),
-                present=int(values.notna().sum()),
-                examples=examples,
-                count=len(positions),
-            )
-        )
-        converted[str(column)] = parsed
-    return measured, converted
-
-
-def judge_non_numeric(
-    measured: list[NonNumeric], converted_kinds: list[dict[str, JsonValue]] | None = None
-) -> CheckResult:
-    """Warn when a numeric column held stray text values, which are treated as missing.
-
-    `converted_kinds` lists columns read as numbers from another kind (decimals,
-    durations); they are named in the metrics and the summary, never a warning.
-    """
-    kinds = list(converted_kinds or [])
-    metrics: dict[str, JsonValue] = {
-        "min_numeric_share": MIN_NUMERIC_SHARE,
-        "max_strays": MAX_STRAYS,
-        "columns": [m.as_json() for m in measured],
-        "read_as_numbers": list[JsonValue](kinds),
-    }
-    noted = ""
-    if kinds:
-        noted = "; read as numbers: " + ", ".join(
-            f"{k['column']} ({k['from']} as {k['as']})" for k in kinds
-        )
-    if not measured:
-        return CheckResult(
-            code=NON_NUMERIC,
-            stage="load",
-            status="pass",
-            summary=f"no numeric column holds stray text values{noted}",
-            metrics=metrics,
-        )
-    return CheckResult(
-        code=NON_NUMERIC,
-        stage="load",
-        status="warn",
-        columns=[m.column for m in measured],
-        summary="; ".join(m.describe() for m in measured)
-        + f": the column is read as numbers and these values as missing{noted}",
-        metrics=metrics,
-    )
-
-
-def numbers_of_other_kinds(
-    frame: pd.DataFrame, columns: Iterable[str]
-) -> tuple[list[dict[str, JsonValue]], dict[str, pd.Series]]:
-    """Return decimal columns as float64 and durations as days (float64), with a note each.
-
-    Parquet decimals arrive as Python Decimal objects and durations as timedelta64: both
-    are quantities, not categories, for every measure and the model.
-    """
-    notes: list[dict[str, JsonValue]] = []
-    converted: dict[str, pd.Series] = {}
-    for column in columns:
-        values = frame[column]
-        name = str(column)
-        if is_timedelta64_dtype(values.dtype):
-            converted[name] = (values.dt.total_seconds() / 86_400).astype("float64")
-            notes.append({"column": name, "from": "duration", "as": "days"})
-        elif is_object_dtype(values.dtype) and infer_dtype(values, skipna=True) == "decimal":
-            present = values.map(_is_present).to_numpy()
-            numbers = np.full(len(values), np.nan)
-            numbers[present] = [float(v) for v in values[present]]
-            converted[name] = pd.Series(numbers, index=values.index, name=name)
-            notes.append({"column": name, "from": "decimal", "as": "float64"})
-    return notes, converted
 
 
 # --- Columns no check can use --------------------------------------------------------------
@@ -427,7 +255,7 @@ def column_kind(values: pd.Series) -> str | None:
         return None
     if inferred == "bytes":
         return "binary"
-    present = values[values.map(_is_present)]
+    present = values[values.map(is_present)]
     kinds = sorted({_value_kind(v) for v in present})
     unusable = [k for k in kinds if k not in _SCALAR_KINDS]
     if len(unusable) == 1 and len(kinds) == 1:
@@ -435,15 +263,6 @@ def column_kind(values: pd.Series) -> str | None:
     if len(kinds) > 1:
         return "mixed (" + ", ".join(kinds) + ")"
     return None
-
-
-def _is_present(value: object) -> bool:
-    """Whether a cell holds a value (lists and dicts always do; None, NaN and NaT do not)."""
-    if value is None:
-        return False
-    if isinstance(value, float | np.floating):
-        return not np.isnan(value)
-    return value is not pd.NaT and value is not pd.NA
 
 
 @dataclass(frozen=True)
@@ -499,45 +318,37 @@ def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
         "usable_features": features_left,
     }
     if not measured:
-        return CheckResult(
-            code=UNUSABLE,
-            stage="load",
-            status="pass",
-            summary="every column holds values the checks can use",
+        return check(UNUSABLE).result(
+            "pass",
+            "every column holds values the checks can use",
             metrics=metrics,
         )
     named = "; ".join(f"{m.column} ({m.kind})" for m in measured)
     roles = [m for m in measured if m.role != "feature"]
+    columns = [m.column for m in roles or measured]
+    status: Status
     if roles:
         role = roles[0]
         flag = {"label": "--label", "label_time": "--label-time", "id": "--id"}[role.role]
-        return CheckResult(
-            code=UNUSABLE,
-            stage="load",
-            status="fail",
-            columns=[m.column for m in roles],
-            summary=f"the {role.role.replace('_', ' ')} column {role.column!r} ({flag}) holds "
-            f"{role.kind} values, which cannot be compared or counted; choose another column",
-            metrics=metrics,
+        status, summary = (
+            "fail",
+            (
+                f"the {role.role.replace('_', ' ')} column {role.column!r} ({flag}) holds "
+                f"{role.kind} values, which cannot be compared or counted; choose another column"
+            ),
         )
-    if not features_left:
-        return CheckResult(
-            code=UNUSABLE,
-            stage="load",
-            status="fail",
-            columns=[m.column for m in measured],
-            summary=f"no usable feature is left: every feature column holds values the "
-            f"checks and the model cannot use: {named}",
-            metrics=metrics,
+    elif not features_left:
+        status, summary = (
+            "fail",
+            (
+                "no usable feature is left: every feature column holds values the checks and "
+                f"the model cannot use: {named}"
+            ),
         )
-    return CheckResult(
-        code=UNUSABLE,
-        stage="load",
-        status="warn",
-        columns=[m.column for m in measured],
-        summary=f"left out of the features and every check (values no check can use): {named}",
-        metrics=metrics,
-    )
+    else:
+        status = "warn"
+        summary = f"left out of the features and every check (values no check can use): {named}"
+    return check(UNUSABLE).result(status, summary, columns=columns, metrics=metrics)
 
 
 def usable_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
@@ -564,12 +375,7 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
     unusable_check = judge_unusable(unusable, len(features))
     if unusable_check.status == "fail":
         not_run = [
-            CheckResult(
-                code=code,
-                stage="load",
-                status="not_run",
-                summary="not run: unusable columns halted the run first",
-            )
+            check(code).result("not_run", "not run: unusable columns halted the run first")
             for code in (NON_FINITE, NON_NUMERIC)
         ]
         return kept, [not_run[0], unusable_check, not_run[1]]
@@ -589,10 +395,6 @@ def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, l
     ]
 
 
-@task(name="check-value-quirks", cache_policy=NO_CACHE, persist_result=False)
-def check_quirks_task(
-    frame: pd.DataFrame, data: DataParams
-) -> tuple[pd.DataFrame, list[CheckResult]]:
-    """Report non-finite numbers, unusable columns and stray text in numeric columns; hand
-    on the cleaned frame."""
-    return check_quirks(frame, data)
+check_quirks_task = task(name="check-value-quirks", cache_policy=NO_CACHE, persist_result=False)(
+    check_quirks
+)

@@ -8,13 +8,8 @@ import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
 
-from schemas.declaration import (
-    DATES_CHECK,
-    compile_spec,
-    parse_spec,
-    spec_from_schema,
-    with_time_zone_checks,
-)
+from schemas.date_checks import DATES_CHECK, with_time_zone_checks
+from schemas.declaration import compile_spec, parse_spec, spec_from_schema
 from schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
 from tasks import parallel
 from tasks.dates import read_label_time

@@ -32,21 +32,23 @@ from tasks.leakage.split_sharing import check_split_leakage
 from tasks.load import read_table
 from tasks.quirks import (
     HUGE,
-    MAX_STRAYS,
     NON_FINITE,
-    NON_NUMERIC,
     UNUSABLE,
     check_quirks,
     clean_non_finite,
     column_kind,
     judge_non_finite,
-    judge_non_numeric,
     measure_non_finite,
-    measure_non_numeric,
-    numbers_in_text,
     unusable_roles,
 )
 from tasks.split import make_split
+from tasks.stray_text import (
+    MAX_STRAYS,
+    NON_NUMERIC,
+    judge_non_numeric,
+    measure_non_numeric,
+    numbers_in_text,
+)
 from tasks.training import fit_model, positive_scores, split_feature_kinds
 from tasks.validation import declare_schema, validate_frame
 
@@ -85,15 +87,15 @@ def test_non_finite_counts_each_kind_and_names_rows_by_position_and_id() -> None
     (measured,) = measure_non_finite(frame, ["x", "y", "n"], "id")
     assert (measured.column, measured.count) == ("x", 3)
     assert (measured.positive_infinity, measured.negative_infinity, measured.huge) == (1, 1, 1)
-    assert [e["position"] for e in measured.examples] == [1, 2, 3]
-    assert [e["id"] for e in measured.examples] == ["b", "c", "d"]
-    assert [e["value"] for e in measured.examples] == ["+inf", "-inf", 1e308]
+    assert [e.position for e in measured.examples] == [1, 2, 3]
+    assert [e.id for e in measured.examples] == ["b", "c", "d"]
+    assert [e.value for e in measured.examples] == ["+inf", "-inf", 1e308]
 
 
 def test_bound_is_inclusive_of_huge_but_not_of_large_honest_values() -> None:
     frame = pd.DataFrame({"x": [HUGE, -HUGE, 1e99, 1e101]})
     (measured,) = measure_non_finite(frame, ["x"])
-    assert measured.huge == 1 and measured.examples[0]["position"] == 3
+    assert measured.huge == 1 and measured.examples[0].position == 3
 
 
 def test_judge_warns_with_counts_and_rows_and_passes_when_clean() -> None:
@@ -301,7 +303,7 @@ def test_a_stray_text_value_in_a_numeric_column_is_missing_and_named() -> None:
     )
     measured, converted = measure_non_numeric(frame, ["x1"], "key")
     assert [(m.column, m.count, m.present) for m in measured] == [("x1", 2, 1000)]
-    assert measured[0].examples == [
+    assert [e.as_json() for e in measured[0].examples] == [
         {"position": 9, "value": "oops", "id": 109},
         {"position": 40, "value": "n/a", "id": 140},
     ]

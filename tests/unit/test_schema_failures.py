@@ -7,7 +7,8 @@ import pytest
 
 from schemas.params import DataParams, SchemaParams
 from tasks.artifacts import schema_failures_table
-from tasks.validation import check_header, declare_schema, redact, validate_frame
+from tasks.schema_failures import redact
+from tasks.validation import check_header, declare_schema, validate_frame
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_YAML = str(REPO / "schemas" / "examples" / "transactions.yaml")

@@ -5,8 +5,8 @@ import pytest
 
 from schemas.params import DataParams, SchemaParams
 from schemas.roles import SchemaDeclarationError
+from tasks.schema_failures import describe
 from tasks.validation import (
-    _describe,
     check_header,
     declare_schema,
     judge_empty_columns,
@@ -146,7 +146,7 @@ def tmp_yaml_with_int_column(column: str) -> Path:
 def test_every_schema_message_is_in_words(
     check: str, count: int | None, value: object, expected: str
 ) -> None:
-    message = _describe("x", check, count, value)  # type: ignore[arg-type]
+    message = describe("x", check, count, value)  # type: ignore[arg-type]
     assert message == expected
     assert "got False" not in message and "got True" not in message
 
