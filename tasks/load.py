@@ -1,12 +1,16 @@
 """Reading the training table: CSV or Parquet, with date columns recognised."""
 
 import csv
+import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_object_dtype, is_string_dtype
 from prefect import task
@@ -94,6 +98,26 @@ def read_columns(path: str | Path) -> list[str]:
     return read_header(path).columns
 
 
+@contextmanager
+def _arrow_allocator() -> Iterator[None]:
+    """Let pyarrow allocate with the system allocator while it reads, unless the user chose.
+
+    Inside a flow run, a large Parquet read with pyarrow's default pool (mimalloc) took 2-3x
+    as long as with the system allocator, which a fresh process does not show
+    (benchmarks/RESULTS.md, "Validation at scale"). ARROW_DEFAULT_MEMORY_POOL, when set,
+    is pyarrow's own way to choose a pool, and is left alone.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; ISO date strings in CSV become datetime columns.
 
@@ -105,7 +129,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     kind = _kind(target)
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(target)
+            with _arrow_allocator():
+                frame = pd.read_parquet(target)
         else:
             frame = pd.read_csv(target, low_memory=False)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from schemas.params import LeakageParams
 from schemas.report import CheckResult
 from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from tasks.leakage.rows import key_column, row_hashes
+from tasks.leakage.rows import key_column, row_hashes, take_rows
 from tasks.leakage.segments import column_grid, complete_rows, continuous_columns, segment_share
 from tasks.leakage.table import LeakageTable
 
@@ -86,7 +86,7 @@ def copy_share(
     candidates = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
     if not len(candidates):
         return 0.0
-    hashes = row_hashes(frame.iloc[candidates][features])
+    hashes = row_hashes(take_rows(frame, candidates, features))
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
@@ -104,7 +104,7 @@ def independent_copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list
     sample of at most _COPY_SAMPLE rows (unbiased: a column of distinct values gives 0).
     """
     n = len(rows)
-    part = frame[features].iloc[rows[:: max(1, n // _COPY_SAMPLE)]]
+    part = take_rows(frame, rows[:: max(1, n // _COPY_SAMPLE)], features)
     m = len(part)
     if m < 2 or not features:
         return 0.0
@@ -157,7 +157,7 @@ def measure_resampling(
     # Row by row only the float columns are needed (SMOTE traces); taking every column of
     # the minority rows would copy text columns for nothing.
     floats = [c for c in features if is_float_dtype(frame[c].dtype)]
-    minority = frame[floats].iloc[minority_rows]
+    minority = take_rows(frame, minority_rows, floats)
     traces = []
     varying = _varying_columns(frame, minority_rows, features)
     if varying:
@@ -180,7 +180,7 @@ def measure_resampling(
         )
     columns = continuous_columns(minority, floats)
     if len(columns) >= 2:
-        control = frame[columns].iloc[control_rows]
+        control = take_rows(frame, control_rows, columns)
         sample = majority_rows[:: max(1, len(majority_rows) // _GRID_SAMPLE)]
         grids = [
             column_grid(

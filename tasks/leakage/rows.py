@@ -25,13 +25,22 @@ def _hashable_text(value: object) -> object:
     return value
 
 
+def take_rows(frame: pd.DataFrame, rows: np.ndarray | slice, columns: list[str]) -> pd.DataFrame:
+    """Return `columns` of the frame's `rows`.
+
+    Rows first: selecting the columns first makes pandas consolidate (copy) every value of
+    those columns before taking the rows, which costs more than the rows at a million rows.
+    """
+    return frame.iloc[rows][columns]
+
+
 def key_column(frame: pd.DataFrame, features: list[str], rows: np.ndarray | None = None) -> str:
     """Return the feature with the most distinct values in a sample: the cheapest filter.
 
     With `rows`, the sample is taken from those rows of the frame only.
     """
     if rows is None:
-        head = frame[features].iloc[:: max(1, len(frame) // 1000)]
+        head = take_rows(frame, slice(None, None, max(1, len(frame) // 1000)), features)
     else:
-        head = frame[features].iloc[rows[:: max(1, len(rows) // 1000)]]
+        head = take_rows(frame, rows[:: max(1, len(rows) // 1000)], features)
     return str(max(features, key=lambda c: head[c].nunique(dropna=False)))
