@@ -109,3 +109,18 @@ def test_dates_imports_nothing_of_the_project() -> None:
     }
     assert not roots & (project | {"."}), f"tasks/dates.py imports {sorted(roots & project)}"
     assert graph["tasks.dates"] == set()
+
+
+# A module past this is doing more than one thing; the README's "Layout" says where to split.
+MAX_LINES = 520
+
+
+def test_no_module_is_over_the_size_a_reader_takes_in() -> None:
+    sizes = {name: len(path.read_text().splitlines()) for name, path in project_modules().items()}
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_the_readme_layout_names_every_module_of_tasks() -> None:
+    layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    modules = [p.stem for p in (REPO / "tasks").glob("*.py") if p.stem != "__init__"]
+    assert [m for m in modules if f"{m}.py" not in layout] == []
