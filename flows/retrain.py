@@ -164,12 +164,10 @@ def _data_stages(
             loaded, quirks = check_quirks_task(loaded, data)
         recorder.add(*quirks)
     with recorder.stage("schema"):
-        validated, schema_check = validate_schema_task(
-            loaded, declared, data, params.schema_, bad_roles
-        )
-        frame = loaded if validated is None else validated
+        validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
+        frame = loaded if validation.frame is None else validation.frame
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
-    recorder.add(schema_check, judge_empty_columns(empty, len(frame)))
+    recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
     # An empty column left the table: a declaration of when it is known has nothing to judge.
     known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
@@ -178,7 +176,7 @@ def _data_stages(
     )
     if empty and not data.feature_columns(frame.columns):
         return _no_features(recorder, empty, "schema", "every feature column is empty")
-    unusable = unusable_after_schema(frame, data, schema_check, validated is None)
+    unusable = unusable_after_schema(frame, data, validation)
 
     # Non-finite numbers become missing, unusable columns leave the frame (tasks/quirks.py).
     if not bad_roles:

@@ -1,15 +1,17 @@
-"""pandera's failures in words: grouped per column and check, with exact counts and rows.
+"""pandera's failures, typed: grouped per column and check, with exact counts and rows.
 
-What a failing schema check reads like in a report: `summarise_failures` groups pandera's
-failure cases per (column, check) with the exact count and the first rows (index, value,
-id), `describe` turns one into a sentence, `redact` hides values, and the header's own
-failures (a missing, extra or repeated column) take the same shape.
+What a failing schema check reports: `summarise_failures` groups pandera's failure cases
+per (column, check) into `SchemaFailure`s with the exact count and the first rows
+(`FailureRow`: index, value, id); the header's own failures (a missing, extra or repeated
+column) and the label time's take the same shape. `redact` hides values, tasks/
+schema_messages.py words each failure, and `unusable_columns` names the columns failures
+leave unusable. A failure becomes JSON only in the report, through `SchemaFailure.as_json`.
 """
 
 import copy
 import hashlib
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,58 +20,130 @@ import pandera.pandas as pa
 from pydantic import JsonValue
 
 from schemas.date_checks import DATES_CHECK, TIME_ZONE_CHECK, dates_problem, zone_of
+from tasks.schema_messages import TWO_CLASSES_CHECK, describe
 
 MISSING_CHECK = "column_in_dataframe"
 EXTRA_CHECK = "column_in_schema"
 DUPLICATE_CHECK = "unique_column_names"
-TWO_CLASSES_CHECK = "at_most_two_classes"
+LABEL_TIME_CHECK = "label_time_reads_as_dates"
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """One failing row: its index, its value, and its id when the table has an id column.
+
+    A check about the whole table has no single value: `values` then holds the row's
+    values of the columns it compares (None when the row is not in the table).
+    """
+
+    index: JsonValue
+    value: JsonValue = None
+    values: tuple[tuple[str, JsonValue], ...] | None = None
+    row_id: JsonValue = None
+    has_id: bool = False
+
+    def redacted(self) -> "FailureRow":
+        """Return the row with its values redacted (the id stays: it names the row)."""
+        values = None if self.values is None else tuple((k, redact(v)) for k, v in self.values)
+        return replace(self, value=redact(self.value), values=values)
+
+    def as_json(self) -> dict[str, JsonValue]:
+        value = self.value if self.values is None else dict(self.values)
+        row: dict[str, JsonValue] = {"index": self.index, "value": value}
+        if self.has_id:
+            row["id"] = self.row_id
+        return row
+
+
+@dataclass(frozen=True)
+class SchemaFailure:
+    """One failing check of the schema on one column (None: the table), counted and named.
+
+    `pandera` marks a failure one of pandera's checks found: its JSON names the check's
+    `threshold` and, when no row is listed (`count` is None), the `value` the check
+    returned or raised. The header's failures and the label time's reading have neither.
+    """
+
+    column: str | None
+    check: str
+    message: str
+    count: int | None = None
+    rows: tuple[FailureRow, ...] = ()
+    pandera: bool = False
+    threshold: Mapping[str, JsonValue] | None = None
+    value: JsonValue = None
+
+    @property
+    def leaves_column_unusable(self) -> bool:
+        """Whether the column cannot be measured as the schema means it.
+
+        A column that is missing, does not have its declared type, holds a label with more
+        than two classes, or made a check raise cannot; one that merely holds values out of
+        range still can.
+        """
+        if not self.column:
+            return False
+        raised = self.pandera and self.count is None and isinstance(self.value, str)
+        return (
+            raised
+            or self.check.startswith(("dtype(", "coerce_dtype("))
+            or self.check in (MISSING_CHECK, TWO_CLASSES_CHECK, LABEL_TIME_CHECK)
+        )
+
+    def as_json(self) -> dict[str, JsonValue]:
+        """Return the failure as the report lists it under the check's metrics."""
+        entry: dict[str, JsonValue] = {"column": self.column, "check": self.check}
+        if self.pandera:
+            entry["threshold"] = None if self.threshold is None else dict(self.threshold)
+        entry["count"] = self.count
+        entry["rows"] = [row.as_json() for row in self.rows]
+        if self.pandera and self.count is None:
+            entry["value"] = self.value
+        entry["message"] = self.message
+        return entry
+
+
+def unusable_columns(failures: Iterable[SchemaFailure]) -> list[str]:
+    """Return the columns the failures leave unusable as read, each once, in their order."""
+    return list(dict.fromkeys(str(f.column) for f in failures if f.leaves_column_unusable))
 
 
 def row_names(
     frame: pd.DataFrame, index: pd.Index, column: str, id_column: str | None, max_cases: int
-) -> list[dict[str, JsonValue]]:
+) -> list[FailureRow]:
     """Return the first max_cases rows of `index` as failure rows: index, value, id."""
     has_id = bool(id_column) and id_column in frame.columns
-    rows: list[dict[str, JsonValue]] = []
-    for at in index[:max_cases]:
-        row: dict[str, JsonValue] = {
-            "index": _jsonable(at),
-            "value": _jsonable(frame.at[at, column]),
-        }
-        if has_id:
-            row["id"] = _jsonable(frame.at[at, id_column])
-        rows.append(row)
-    return rows
+    return [
+        FailureRow(
+            index=_jsonable(at),
+            value=_jsonable(frame.at[at, column]),
+            row_id=_jsonable(frame.at[at, id_column]) if has_id else None,
+            has_id=has_id,
+        )
+        for at in index[:max_cases]
+    ]
 
 
-def column_failure(column: str, check: str) -> dict[str, JsonValue]:
+def column_failure(column: str, check: str) -> SchemaFailure:
     messages = {
         MISSING_CHECK: f"column {column!r} is missing",
         EXTRA_CHECK: f"column {column!r} is not in the schema (extra_columns: fail)",
     }
-    message = messages[check]
-    return {"column": column, "check": check, "count": None, "rows": [], "message": message}
+    return SchemaFailure(column=column, check=check, message=messages[check])
 
 
-def duplicate_failure(column: str, path: str) -> dict[str, JsonValue]:
+def duplicate_failure(column: str, path: str) -> SchemaFailure:
     """Name a repeated column; say what a reader of this file's format would do with it."""
     if Path(path).suffix.lower() == ".csv":
         fate = "a CSV reader would silently rename the repeat, e.g. to " + repr(f"{column}.1")
     else:
         fate = "whatever reads the Parquet file by column name finds only one of them"
-    return {
-        "column": column,
-        "check": DUPLICATE_CHECK,
-        "count": None,
-        "rows": [],
-        "message": f"column name {column!r} appears more than once in the header; give "
+    return SchemaFailure(
+        column=column,
+        check=DUPLICATE_CHECK,
+        message=f"column name {column!r} appears more than once in the header; give "
         f"each column its own name ({fate})",
-    }
-
-
-def redact_rows(rows: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:
-    """Return failure rows with their values redacted (ids stay: they name the rows)."""
-    return [{**row, "value": redact(row.get("value"))} for row in rows]
+    )
 
 
 def redact(value: JsonValue) -> JsonValue:
@@ -80,8 +154,6 @@ def redact(value: JsonValue) -> JsonValue:
     """
     if value is None:
         return None
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
     digest = hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
     return f"<{type(value).__name__} sha256:{digest}>"
 
@@ -153,7 +225,7 @@ def summarise_failures(
     schema: pa.DataFrameSchema | None = None,
     redact_values: bool = False,
     counts: Mapping[tuple[str | None, int], int] | None = None,
-) -> list[dict[str, JsonValue]]:
+) -> list[SchemaFailure]:
     """Group pandera's failure cases per (column, check) with exact counts and capped rows.
 
     Work is done on whole columns of the failure-case table; only the listed (capped) rows
@@ -179,7 +251,7 @@ def summarise_failures(
         [MISSING_CHECK, EXTRA_CHECK]
     )
     cases.loc[frame_level, "column"] = None
-    summary: list[dict[str, JsonValue]] = []
+    summary: list[SchemaFailure] = []
     grouped = cases.groupby(["schema_context", "column", "check"], dropna=False, sort=False)
     for (context, column, check), group in grouped:
         label = None if column is None or column != column else str(column)
@@ -192,38 +264,42 @@ def summarise_failures(
         number = group["check_number"].iloc[0]
         rows = _rows(with_index, frame, schema, label, number, id_column, max_cases)
         if redact_values:
-            rows = redact_rows(rows)
+            rows = [row.redacted() for row in rows]
         count: int | None = len(with_index) if len(with_index) else None
         if count is not None and _is_number(number):
             count = counts.get((label, int(number)), count)
         threshold = _threshold(schema, label, str(check), number, frame)
-        entry: dict[str, JsonValue] = {
-            "column": label,
-            "check": str(check),
-            "threshold": threshold,
-            "count": count,
-            "rows": list[JsonValue](rows),
-        }
-        if not len(with_index):
+        value: JsonValue = None
+        if count is None:
             value = _jsonable(group["failure_case"].iloc[0])
             # A dtype name is not data; anything else a check returned or raised may be.
             is_dtype = str(check).startswith(("dtype(", "coerce_dtype("))
-            entry["value"] = redact(value) if redact_values and not is_dtype else value
-        entry["message"] = describe(label, str(check), count, entry.get("value"), threshold)
-        summary.append(entry)
+            value = redact(value) if redact_values and not is_dtype else value
+        summary.append(
+            SchemaFailure(
+                column=label,
+                check=str(check),
+                message=describe(label, str(check), count, value, threshold),
+                count=count,
+                rows=tuple(rows),
+                pandera=True,
+                threshold=threshold,
+                value=value,
+            )
+        )
     # Causes before consequences: absent columns, then dtypes, then values, then the table.
     return sorted(summary, key=_order)
 
 
-def _order(entry: dict[str, JsonValue]) -> int:
-    check = str(entry["check"])
+def _order(failure: SchemaFailure) -> int:
+    check = failure.check
     if check in (MISSING_CHECK, EXTRA_CHECK):
         return 0
     if check == DATES_CHECK:  # why the dtype check fails, in words
         return 1
     if check.startswith(("dtype(", "coerce_dtype(")):
         return 2
-    return 3 if entry["column"] is not None else 4
+    return 3 if failure.column is not None else 4
 
 
 def _rows(
@@ -234,7 +310,7 @@ def _rows(
     number: Any,
     id_column: str | None,
     max_cases: int,
-) -> list[dict[str, JsonValue]]:
+) -> list[FailureRow]:
     listed = with_index.head(max_cases)
     compared: list[str] = []
     if column is None:
@@ -242,23 +318,23 @@ def _rows(
         statistics = (found.statistics or {}) if found is not None else {}
         compared = [str(statistics[k]) for k in ("left", "right") if k in statistics]
     has_id = bool(id_column) and id_column in frame.columns
-    rows: list[dict[str, JsonValue]] = []
+    rows: list[FailureRow] = []
     for index, value in zip(listed["index"], listed["failure_case"], strict=True):
-        row: dict[str, JsonValue] = {"index": _jsonable(index)}
         known = index in frame.index
-        if column is None:
+        values: tuple[tuple[str, JsonValue], ...] | None = None
+        if column is None and known:
             # The row's values of the compared columns, or of every column for a check in code.
             names = compared or [str(c) for c in frame.columns]
-            row["value"] = (
-                {n: _jsonable(frame.at[index, n]) for n in names if n in frame.columns}
-                if known
-                else None
+            values = tuple((n, _jsonable(frame.at[index, n])) for n in names if n in frame.columns)
+        rows.append(
+            FailureRow(
+                index=_jsonable(index),
+                value=_jsonable(value) if column is not None else None,
+                values=values,
+                row_id=_jsonable(frame.at[index, id_column]) if has_id and known else None,
+                has_id=has_id and known,
             )
-        else:
-            row["value"] = _jsonable(value)
-        if has_id and known:
-            row["id"] = _jsonable(frame.at[index, id_column])
-        rows.append(row)
+        )
     return rows
 
 
@@ -268,102 +344,6 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-# How each built-in pandera check reads in a sentence: "<n> value(s) <phrase>".
-_VALUE_PHRASES = {
-    "greater_than": "not above {0}",
-    "greater_than_or_equal_to": "below {0}",
-    "less_than": "not below {0}",
-    "less_than_or_equal_to": "above {0}",
-    "equal_to": "not equal to {0}",
-    "not_equal_to": "equal to {0}",
-    "in_range": "outside the range {0} to {1}",
-    "isin": "outside the allowed values {0}",
-    "notin": "among the forbidden values {0}",
-    "str_matches": "not matching the pattern {0}",
-    "str_contains": "not containing {0}",
-    "str_startswith": "not starting with {0}",
-    "str_endswith": "not ending with {0}",
-    "str_length": "of a length outside {0} to {1}",
-    "unique_values_eq": "differing from the set {0}",
-}
-_CALL = re.compile(r"^(?P<name>[a-z_]+)\((?P<args>.*)\)$", re.DOTALL)
-
-
-def _split_args(args: str) -> list[str]:
-    """Split a check's argument text at top-level commas (lists keep their commas)."""
-    parts: list[str] = []
-    depth, current = 0, ""
-    for char in args:
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        parts.append(current.strip())
-    return parts
-
-
-def describe(
-    column: str | None,
-    check: str,
-    count: int | None,
-    value: JsonValue = None,
-    threshold: Mapping[str, JsonValue] | None = None,
-) -> str:
-    """Return one sentence about a failing check, in words (never a bare True/False)."""
-    where = f"column {column!r}" if column else "the table"
-    rows = f"{count:,} row(s)" if count is not None else None
-    if threshold is not None and {"left", "op", "right"} <= threshold.keys():
-        # A comparison between two columns declared in a YAML schema's `checks`.
-        offset = f" {threshold['offset']}" if threshold.get("offset") else ""
-        rule = f"{threshold['left']} {threshold['op']} {threshold['right']}{offset}"
-        if rows is not None:
-            return f"{where} breaks {check!r} ({rule}) in {rows}"
-        if isinstance(value, str) and value not in ("True", "False"):
-            return f"{where}: {check!r} ({rule}) could not be applied ({value})"
-    call = _CALL.match(check)
-    name, args = (call["name"], _split_args(call["args"])) if call else (check, [])
-    if name in ("dtype", "coerce_dtype"):
-        wanted = args[0].strip("'\"") if args else "the declared type"
-        if rows is not None:
-            return f"{where}: {rows} hold values that cannot be read as {wanted}"
-        found = f" holds {value}" if isinstance(value, str) and value else ""
-        return f"{where}{found}; the schema wants {wanted}"
-    if name == "not_nullable":
-        return f"{where} has missing values in {rows or 'some rows'}; the schema forbids them"
-    if name == "field_uniqueness":
-        return f"{where} repeats values in {rows or 'some rows'}; the schema wants them unique"
-    if name == TWO_CLASSES_CHECK:
-        return f"{where} holds more than two classes; a binary classifier needs at most two"
-    if name == DATES_CHECK:
-        reason = threshold.get("reason") if threshold is not None else None
-        if reason:
-            return f"{reason} ({rows or 'some rows'})"
-        return (
-            f"{where} has {rows or 'values'} that do not read as dates like the other rows; "
-            "write them as ISO 8601 (YYYY-MM-DD)"
-        )
-    if name == TIME_ZONE_CHECK:
-        return (
-            f"{where} mixes time zones in {rows or 'some rows'}; the schema wants one time "
-            "zone per column"
-        )
-    if rows is None and isinstance(value, str) and value not in ("True", "False"):
-        # A check that raised: pandera keeps the error as the failure case.
-        return f"{where}: the check {check!r} could not be applied ({value})"
-    if name in _VALUE_PHRASES and len(args) >= _VALUE_PHRASES[name].count("{"):
-        phrase = _VALUE_PHRASES[name].format(*args)
-        return f"{where} has {rows or 'values'} {phrase}"
-    if rows is not None:
-        return f"{where} fails the check {check!r} in {rows}"
-    return f"{where} fails the check {check!r}"
 
 
 def _jsonable(value: Any) -> JsonValue:

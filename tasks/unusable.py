@@ -17,16 +17,19 @@ from tasks.leakage.temporal import (
     judge_ambiguous_dates,
     measure_ambiguous_dates,
 )
-from tasks.validation import unusable_columns
+from tasks.validation import SchemaOutcome
 
 
 def unusable_after_schema(
-    frame: pd.DataFrame, data: DataParams, schema_check: CheckResult, failed: bool
+    frame: pd.DataFrame, data: DataParams, schema: SchemaOutcome
 ) -> list[str]:
-    """Return the columns the later data checks cannot use after a failed schema."""
-    if not failed:
+    """Return the columns the later data checks cannot use after a failed schema.
+
+    `frame` is the table the later checks see (as read, when the schema failed).
+    """
+    if schema.frame is not None:
         return []
-    unusable = unusable_columns(schema_check)
+    unusable = schema.unusable
     # Unvalidated, the label time is as read; only a datetime column can be measured.
     label_time = data.label_time
     if (

@@ -2,8 +2,10 @@
 
 `declare_schema` resolves `schema.name` (a registered model, a YAML file, or the baseline),
 `check_header` fails on missing, extra or repeated columns before any row is read, and
-`validate_frame` validates every row, reading the baseline's label time with tasks/dates.py.
-The failures' wording lives in tasks/schema_failures.py.
+`validate_schema` validates every row, reading the baseline's label time with tasks/dates.py,
+and returns a typed `SchemaOutcome` (the validated frame, the check, the failures and the
+columns they leave unusable). The failures, typed and in words, live in
+tasks/schema_failures.py; they become JSON only in the check's metrics.
 """
 
 from dataclasses import dataclass
@@ -25,22 +27,23 @@ from tasks.dates import ISO_REMEDY, read_label_time
 from tasks.registry import check
 from tasks.schema_failures import (
     EXTRA_CHECK,
+    LABEL_TIME_CHECK,
     MISSING_CHECK,
     TWO_CLASSES_CHECK,
+    SchemaFailure,
     capped_schema,
     column_failure,
     duplicate_failure,
     exact_counts,
     redact,
-    redact_rows,
     row_names,
     summarise_failures,
+    unusable_columns,
 )
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
 EMPTY_CODE = "empty_columns"
-LABEL_TIME_CHECK = "label_time_reads_as_dates"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,21 @@ class DeclaredSchema:
     def lists_columns(self) -> bool:
         """Whether the schema names its columns (the baseline adapts to any table)."""
         return self.source != BASELINE
+
+
+@dataclass(frozen=True, eq=False)
+class SchemaOutcome:
+    """The schema stage's result: the validated frame (None when the schema failed), its
+    schema_invalid check, and the failures that check reports, typed."""
+
+    frame: pd.DataFrame | None
+    check: CheckResult
+    failures: tuple[SchemaFailure, ...] = ()
+
+    @property
+    def unusable(self) -> list[str]:
+        """Return the columns a failed schema leaves unusable as read (see unusable_columns)."""
+        return unusable_columns(self.failures)
 
 
 def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
@@ -88,7 +106,7 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
 
 def read_label_times(
     frame: pd.DataFrame, data: DataParams, declared: DeclaredSchema, max_cases: int
-) -> tuple[pd.DataFrame, dict[str, JsonValue] | None]:
+) -> tuple[pd.DataFrame, SchemaFailure | None]:
     """Read the baseline's label time as dates with tasks/dates.py; return the failure if not.
 
     Day/month order is never guessed: an unsettled dd/mm text label time stays text and is
@@ -101,28 +119,22 @@ def read_label_times(
     values = frame[column]
     read = read_label_time(column, values)
     if read.values is None:
-        return frame, {
-            "column": column,
-            "check": LABEL_TIME_CHECK,
-            "count": None,
-            "rows": [],
-            "message": str(read.problem),
-        }
+        return frame, SchemaFailure(column, LABEL_TIME_CHECK, message=str(read.problem))
     if read.bad_rows:
         index = frame.index[list(read.bad_rows)]
         rows = row_names(frame, index, column, data.id_column, max_cases)
         shown: list[JsonValue] = list(values.loc[index[:3]].astype(str))
         if declared.redact_values:
-            rows = redact_rows(rows)
+            rows = [row.redacted() for row in rows]
             shown = [redact(v) for v in shown]
-        return frame, {
-            "column": column,
-            "check": LABEL_TIME_CHECK,
-            "count": len(read.bad_rows),
-            "rows": list[JsonValue](rows),
-            "message": f"label time {column!r} read as {read.how}, but {len(read.bad_rows)} "
+        return frame, SchemaFailure(
+            column,
+            LABEL_TIME_CHECK,
+            message=f"label time {column!r} read as {read.how}, but {len(read.bad_rows)} "
             f"value(s) do not parse (e.g. {', '.join(map(repr, shown))}); {ISO_REMEDY}",
-        }
+            count=len(read.bad_rows),
+            rows=tuple(rows),
+        )
     if read.values is values:  # already datetimes
         return frame, None
     return frame.assign(**{column: read.values}), None
@@ -268,13 +280,13 @@ def extra_columns(declared: DeclaredSchema, columns: list[str]) -> list[str]:
 
 def _failed(
     declared: DeclaredSchema,
-    failures: list[dict[str, JsonValue]],
+    failures: list[SchemaFailure],
     extra: list[str],
     read: Literal["header", "rows"],
 ) -> CheckResult:
-    columns = sorted({str(f["column"]) for f in failures if f.get("column")})
-    total = sum(int(f["count"]) if isinstance(f["count"], int) else 1 for f in failures)
-    first = failures[0]["message"] if failures else "schema validation failed"
+    columns = sorted({f.column for f in failures if f.column})
+    total = sum(1 if f.count is None else f.count for f in failures)
+    first = failures[0].message if failures else "schema validation failed"
     more = f" (and {len(failures) - 1} more failing checks)" if len(failures) > 1 else ""
     return check(CODE).result(
         "fail",
@@ -288,19 +300,20 @@ def _failed(
             "failing_cases": total,
             "extra_columns": list(extra),
             "redacted": declared.redact_values,
-            "failures": list(failures),
+            "failures": [f.as_json() for f in failures],
         },
     )
 
 
-def validate_frame(
+def validate_schema(
     frame: pd.DataFrame,
     declared: DeclaredSchema,
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str] | None = None,
-) -> tuple[pd.DataFrame | None, CheckResult]:
-    """Validate lazily; return the (coerced) frame and a pass check, or None and a fail check.
+) -> SchemaOutcome:
+    """Validate lazily: the (coerced) frame and a pass check, or no frame, a fail check and
+    the failures.
 
     `unusable_roles` are role columns (label, label time, id) whose values no check can use
     (lists, structs, ...): unusable_columns reports them, so the schema leaves them alone
@@ -347,11 +360,11 @@ def validate_frame(
         )
         if label_time_failure is not None:
             failures.insert(0, label_time_failure)
-        return None, _failed(declared, failures, extra, read="rows")
+        return _failed_rows(declared, failures, extra)
     if label_time_failure is not None:
-        return None, _failed(declared, [label_time_failure], extra, read="rows")
+        return _failed_rows(declared, [label_time_failure], extra)
     ignored = f"; extra columns ignored: {', '.join(extra)}" if extra else ""
-    return validated, check(CODE).result(
+    passed = check(CODE).result(
         "pass",
         f"{len(validated)} rows match schema {schema.name!r}{ignored}",
         metrics={
@@ -364,34 +377,25 @@ def validate_frame(
             "roles": declared.roles.to_mapping(),
         },
     )
+    return SchemaOutcome(validated, passed)
 
 
-def unusable_columns(check: CheckResult) -> list[str]:
-    """Return the columns a failed schema check leaves unusable as read.
+def _failed_rows(
+    declared: DeclaredSchema, failures: list[SchemaFailure], extra: list[str]
+) -> SchemaOutcome:
+    return SchemaOutcome(None, _failed(declared, failures, extra, read="rows"), tuple(failures))
 
-    A column that is missing, does not have its declared type, holds a label with more
-    than two classes, or made a check raise cannot be measured as the schema means it;
-    columns that merely hold values out of range still can.
-    """
-    found: list[str] = []
-    failures = check.metrics.get("failures")
-    for failure in failures if isinstance(failures, list) else []:
-        if not isinstance(failure, dict) or not failure.get("column"):
-            continue
-        name = str(failure.get("check") or "")
-        raised = failure.get("count") is None and isinstance(failure.get("value"), str)
-        if (
-            raised
-            or name.startswith(("dtype(", "coerce_dtype("))
-            or name
-            in (
-                MISSING_CHECK,
-                TWO_CLASSES_CHECK,
-                LABEL_TIME_CHECK,
-            )
-        ):
-            found.append(str(failure["column"]))
-    return list(dict.fromkeys(found))
+
+def validate_frame(
+    frame: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
+) -> tuple[pd.DataFrame | None, CheckResult]:
+    """Return validate_schema's frame and check, for callers that need only those two."""
+    outcome = validate_schema(frame, declared, data, params, unusable_roles)
+    return outcome.frame, outcome.check
 
 
 def declaration_failure(error: SchemaDeclarationError) -> CheckResult:
@@ -421,5 +425,5 @@ def declare_schema_task(
 
 
 validate_schema_task = task(name="validate-schema", cache_policy=NO_CACHE, persist_result=False)(
-    validate_frame
+    validate_schema
 )

@@ -14,15 +14,26 @@ from schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
 from tasks import parallel
 from tasks.dates import read_label_time
 from tasks.split import UNTIMED, judge_split, make_split
-from tasks.validation import LABEL_TIME_CHECK, declare_schema, unusable_columns, validate_frame
+from tasks.validation import (
+    LABEL_TIME_CHECK,
+    SchemaOutcome,
+    declare_schema,
+    validate_frame,
+    validate_schema,
+)
 
 DATA = DataParams(path="x", label="y", label_time="t")
 SCHEMA = SchemaParams()
 
 
-def _validate(frame: pd.DataFrame, data: DataParams = DATA):  # type: ignore[no-untyped-def]
+def _outcome(frame: pd.DataFrame, data: DataParams = DATA) -> SchemaOutcome:
     declared = declare_schema(SCHEMA, data, list(frame.columns))
-    return validate_frame(frame, declared, data, SCHEMA)
+    return validate_schema(frame, declared, data, SCHEMA)
+
+
+def _validate(frame: pd.DataFrame, data: DataParams = DATA):  # type: ignore[no-untyped-def]
+    outcome = _outcome(frame, data)
+    return outcome.frame, outcome.check
 
 
 def _frame(times: list[object], labels: list[object] | None = None) -> pd.DataFrame:
@@ -49,14 +60,16 @@ def test_a_month_first_label_time_settled_by_one_value_is_read_month_first() -> 
 
 
 def test_an_unsettled_day_month_label_time_fails_naming_it_and_asking_for_iso() -> None:
-    frame, check = _validate(_frame(["03/01/2024", "04/02/2024", "05/03/2024", "06/04/2024"]))
+    outcome = _outcome(_frame(["03/01/2024", "04/02/2024", "05/03/2024", "06/04/2024"]))
+    frame, check = outcome.frame, outcome.check
     assert frame is None and check.status == "fail"
     assert check.columns == ["t"]
     assert "label time 't'" in check.summary and "ISO 8601" in check.summary
     assert "got False" not in check.summary
-    (failure,) = check.metrics["failures"]
-    assert failure["check"] == LABEL_TIME_CHECK
-    assert unusable_columns(check) == ["t"]
+    (failure,) = outcome.failures
+    assert failure.check == LABEL_TIME_CHECK and failure.column == "t"
+    assert outcome.unusable == ["t"]
+    assert check.metrics["failures"] == [failure.as_json()]
 
 
 @pytest.mark.parametrize(
@@ -151,12 +164,17 @@ YAML = (
 )
 
 
-def _validate_yaml(frame: pd.DataFrame, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _yaml_outcome(frame: pd.DataFrame, tmp_path: Path) -> SchemaOutcome:
     path = tmp_path / "s.yaml"
     path.write_text(YAML)
     params = SchemaParams(name=str(path))
     declared = declare_schema(params, DATA, list(frame.columns))
-    return validate_frame(frame, declared, DATA, params)
+    return validate_schema(frame, declared, DATA, params)
+
+
+def _validate_yaml(frame: pd.DataFrame, tmp_path: Path):  # type: ignore[no-untyped-def]
+    outcome = _yaml_outcome(frame, tmp_path)
+    return outcome.frame, outcome.check
 
 
 def test_a_coerced_yaml_datetime_reads_day_first_when_a_value_settles_it(tmp_path: Path) -> None:
@@ -172,11 +190,12 @@ def test_a_coerced_yaml_datetime_reads_epoch_seconds_not_nanoseconds(tmp_path: P
 
 
 def test_a_coerced_yaml_datetime_with_an_open_order_fails_in_words(tmp_path: Path) -> None:
-    frame, check = _validate_yaml(_frame(["03/01/2024", "04/02/2024"]), tmp_path)
+    outcome = _yaml_outcome(_frame(["03/01/2024", "04/02/2024"]), tmp_path)
+    frame, check = outcome.frame, outcome.check
     assert frame is None and check.status == "fail"
     assert check.summary.startswith("column 't' holds day/month/year text")
     assert "ISO 8601" in check.summary
-    assert unusable_columns(check) == ["t"]
+    assert outcome.unusable == ["t"]
 
 
 def test_a_coerced_yaml_datetime_still_round_trips(tmp_path: Path) -> None:

@@ -7,7 +7,15 @@ import pytest
 
 from schemas.params import DataParams, SchemaParams
 from tasks.artifacts import schema_failures_table
-from tasks.schema_failures import redact
+from tasks.schema_failures import (
+    LABEL_TIME_CHECK,
+    MISSING_CHECK,
+    FailureRow,
+    SchemaFailure,
+    column_failure,
+    redact,
+    unusable_columns,
+)
 from tasks.validation import check_header, declare_schema, validate_frame
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,3 +222,41 @@ def test_summary_of_a_million_failing_rows_is_exact_and_capped() -> None:
     failure = check.metrics["failures"][0]
     assert isinstance(failure, dict) and isinstance(failure["rows"], list)
     assert failure["count"] == rows and len(failure["rows"]) == 5
+
+
+def test_failures_are_typed_and_become_todays_json_only_in_the_report() -> None:
+    missing = column_failure("amount", MISSING_CHECK)
+    assert missing.as_json() == {
+        "column": "amount",
+        "check": MISSING_CHECK,
+        "count": None,
+        "rows": [],
+        "message": "column 'amount' is missing",
+    }
+    ranged = SchemaFailure(
+        "amount",
+        "greater_than_or_equal_to(0)",
+        "column 'amount' has 1 row(s) below 0",
+        count=1,
+        rows=(FailureRow(7, -1.0, row_id="tx-7", has_id=True),),
+        pandera=True,
+        threshold={"min_value": 0},
+    )
+    assert list(ranged.as_json()) == ["column", "check", "threshold", "count", "rows", "message"]
+    assert ranged.as_json()["rows"] == [{"index": 7, "value": -1.0, "id": "tx-7"}]
+    raised = SchemaFailure("x", "custom", "raised", pandera=True, value="ZeroDivisionError")
+    assert raised.as_json()["value"] == "ZeroDivisionError"
+    label_time = SchemaFailure("t", LABEL_TIME_CHECK, "unsettled")
+    # Missing, raised and unreadable label times leave their column unusable; a range does not.
+    assert unusable_columns([missing, ranged, raised, label_time, missing]) == ["amount", "x", "t"]
+
+
+def test_a_table_rows_values_are_redacted_one_by_one() -> None:
+    row = FailureRow(3, values=(("a", 1), ("b", None)), row_id="r3", has_id=True)
+    assert row.as_json() == {"index": 3, "value": {"a": 1, "b": None}, "id": "r3"}
+    assert row.redacted().as_json() == {
+        "index": 3,
+        "value": {"a": redact(1), "b": None},
+        "id": "r3",
+    }
+    assert FailureRow(4).redacted().as_json() == {"index": 4, "value": None}

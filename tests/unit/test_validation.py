@@ -5,14 +5,15 @@ import pytest
 
 from schemas.params import DataParams, SchemaParams
 from schemas.roles import SchemaDeclarationError
-from tasks.schema_failures import describe
+from tasks.schema_messages import describe
 from tasks.validation import (
+    SchemaOutcome,
     check_header,
     declare_schema,
     judge_empty_columns,
     measure_empty_columns,
-    unusable_columns,
     validate_frame,
+    validate_schema,
 )
 
 EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "schemas" / "examples" / "transactions.yaml"
@@ -20,10 +21,15 @@ EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "schemas" / "examples" / "t
 DATA = DataParams(path="x", label="is_fraud", label_time="event_time", id_column="transaction_id")
 
 
-def _validate(frame: pd.DataFrame, name: str | None = None, cap: int = 100):  # type: ignore[no-untyped-def]
+def _outcome(frame: pd.DataFrame, name: str | None = None, cap: int = 100) -> SchemaOutcome:
     params = SchemaParams(name=name, max_failure_cases=cap)
     declared = declare_schema(params, DATA, list(frame.columns))
-    return validate_frame(frame, declared, DATA, params)
+    return validate_schema(frame, declared, DATA, params)
+
+
+def _validate(frame: pd.DataFrame, name: str | None = None, cap: int = 100):  # type: ignore[no-untyped-def]
+    outcome = _outcome(frame, name, cap)
+    return outcome.frame, outcome.check
 
 
 def _failures(check) -> dict[tuple[str | None, str], dict]:  # type: ignore[no-untyped-def]
@@ -64,13 +70,16 @@ def test_an_empty_column_is_no_baseline_failure_but_three_classes_are(
     frame["empty"] = float("nan")
     frame.loc[3, "is_fraud"] = 1
     frame.loc[4, "is_fraud"] = 2
-    _, check = _validate(frame)
+    outcome = _outcome(frame)
+    check = outcome.check
     found = _failures(check)
     assert list(found) == [("is_fraud", "at_most_two_classes")]
     assert check.summary == (
         "column 'is_fraud' holds more than two classes; a binary classifier needs at most two"
     )
-    assert unusable_columns(check) == ["is_fraud"]
+    assert outcome.unusable == ["is_fraud"]
+    # The report's failures are the typed failures as JSON.
+    assert check.metrics["failures"] == [f.as_json() for f in outcome.failures]
 
 
 def test_empty_feature_columns_are_a_warning_with_the_row_count(
