@@ -12,6 +12,7 @@ import pytest
 
 from flows.example_data import write_table
 from flows.local_stack import AUTOMATION_FILE, LocalStack, StackError, notify_with_block
+from tasks.registry import label
 from tests.e2e.conftest import Receiver, artifacts_of, deployment_params, start_run, wait_final
 
 pytestmark = pytest.mark.e2e
@@ -51,9 +52,11 @@ def test_failed_run_artifacts_are_readable_through_the_api(
     assert summary["data"].startswith("# Halted: `single_class_prediction`")
     # A table artifact's data is a JSON string.
     checks = json.loads(artifacts["retrain-guard-checks"]["data"])
-    by_code = {row["code"]: row["status"] for row in checks}
-    assert by_code["single_class_prediction"] == "fail"
-    assert by_code["temporal_leakage"] == "pass"
+    # Rows name a check by what it checks, with the code when it warns or fails.
+    by_check = {row["check"]: row["status"] for row in checks}
+    assert by_check[label("single_class_prediction", "fail")] == "fail"
+    assert by_check[label("temporal_leakage", "pass")] == "pass"
+    assert label("single_class_prediction", "fail").endswith("(single_class_prediction)")
     # Prefect stores a link artifact as markdown: [text](url).
     link = re.fullmatch(r"\[(.+)\]\((file://.+)\)", artifacts["retrain-guard-report"]["data"])
     assert link is not None, artifacts["retrain-guard-report"]
