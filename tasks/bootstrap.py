@@ -61,9 +61,12 @@ class Ranked:
     pos_order: np.ndarray
     # First sorted positive of each group of tied positive scores.
     group_starts: np.ndarray
-    # The non-empty negative bins, and the first sorted negative of each.
-    bins: np.ndarray
+    # The first sorted negative of each non-empty negative bin.
     bin_starts: np.ndarray
+    # Per positive group, the non-empty bin that ends the negatives scored at or above it
+    # (its tie bin, else the last before it), and its tie bin; both shifted by one, 0: none.
+    above_end: np.ndarray
+    tie_at: np.ndarray
     # Groups of positive scores at or above the threshold (they come first).
     cut: int
 
@@ -78,12 +81,16 @@ class Ranked:
         inside = above < len(groups)
         tied[inside] = groups[above[inside]] == neg[inside]
         bins, bin_starts = np.unique(2 * above + tied, return_index=True)
+        tie_bins = 2 * np.arange(len(groups)) + 1
+        at = np.searchsorted(bins, tie_bins, side="right")
+        has_tie = (at > 0) & (bins[np.maximum(at - 1, 0)] == tie_bins)
         return cls(
             neg_order=neg_order,
             pos_order=pos_order,
             group_starts=group_starts,
-            bins=bins,
             bin_starts=bin_starts,
+            above_end=at,
+            tie_at=np.where(has_tie, at, 0),
             cut=int(np.count_nonzero(-groups >= threshold)),
         )
 
@@ -98,29 +105,30 @@ def weighted_metrics(
     rescaled. A metric is NaN in a replicate that drew no row of a class.
     """
     width = negatives.shape[0]
-    # int32 sums are exact here (weights of at most 5, fewer than 400M rows) and fast.
+    zero = np.zeros((width, 1))
+    # int32 sums are exact here (weights of at most 5, fewer than 400M rows) and fast;
+    # float64 holds every integer sum below 2**53 exactly.
     per_group = np.add.reduceat(positives, ranked.group_starts, axis=1, dtype=np.int32)
-    per_bin = np.zeros((width, 2 * len(ranked.group_starts) + 1), dtype=np.int64)
-    per_bin[:, ranked.bins] = np.add.reduceat(negatives, ranked.bin_starts, axis=1, dtype=np.int32)
-    tp = np.cumsum(per_group, axis=1, dtype=np.int64).astype(float)
+    per_group = per_group.astype(float)
+    per_bin = np.add.reduceat(negatives, ranked.bin_starts, axis=1, dtype=np.int32)
+    per_bin = np.concatenate([zero, per_bin], axis=1)
+    cumulative = np.cumsum(per_bin, axis=1)
+    tp = np.cumsum(per_group, axis=1)
     # Negatives scored at or above each positive group: the bins up to its tie bin.
-    fp = np.cumsum(per_bin, axis=1, dtype=np.int64)[:, 1::2].astype(float)
-    pos = tp[:, -1:]
-    neg = per_bin.sum(axis=1, keepdims=True, dtype=np.int64).astype(float)
+    fp = cumulative[:, ranked.above_end]
+    pos, neg = tp[:, -1], cumulative[:, -1]
+    # ROC-AUC: each positive beats the negatives scored below it, half of those tied.
+    beaten = pos * neg - np.einsum("ij,ij->i", per_group, fp)
+    if ranked.tie_at.any():
+        beaten += 0.5 * np.einsum("ij,ij->i", per_group, per_bin[:, ranked.tie_at])
+    # Average precision with each class reweighted to its holdout count.
     with np.errstate(divide="ignore", invalid="ignore"):
-        # ROC-AUC: each positive beats the negatives scored below it, half of those tied.
-        beaten = neg - fp + 0.5 * per_bin[:, 1::2]
-        roc = (per_group * beaten).sum(axis=1, keepdims=True) / (pos * neg)
-        # Average precision with each class reweighted to its holdout count.
-        tp_scaled = tp * (counts[1] / pos)
-        predicted = tp_scaled + fp * (counts[0] / neg)
-        precision = np.divide(
-            tp_scaled, predicted, out=np.zeros_like(tp_scaled), where=predicted > 0
-        )
-        ap = (per_group * precision).sum(axis=1, keepdims=True) / pos
-        recall = tp[:, ranked.cut - 1 : ranked.cut] / pos if ranked.cut else np.zeros_like(pos)
-    pos, neg = pos[:, 0], neg[:, 0]
-    roc, ap, recall = roc[:, 0], ap[:, 0], recall[:, 0]
+        roc = beaten / (pos * neg)
+        fp *= ((counts[0] / neg) / (counts[1] / pos))[:, None]
+        fp += tp
+        precision = np.divide(tp, fp, out=np.zeros_like(tp), where=fp > 0)
+        ap = np.einsum("ij,ij->i", per_group, precision) / pos
+        recall = tp[:, ranked.cut - 1] / pos if ranked.cut else np.zeros_like(pos)
     invalid = (pos == 0) | (neg == 0)
     return {
         "pr_auc": np.where(invalid, np.nan, ap),

@@ -134,9 +134,10 @@ def compare_with_last_good(
         return NotCompared("the holdout has one class only: no metric to compare", version)
     try:
         old_scores = np.asarray(old.predict_proba(parts.X_holdout[features]))[:, 1]
+        old_threshold = float(old.model.threshold)
     except Exception as exc:  # a model of other column types: no comparison, not a crash
         return NotCompared(f"last good model {version} could not score the holdout: {exc}", version)
-    thresholds = (float(trained.model.threshold), float(old.model.threshold))
+    thresholds = (float(trained.model.threshold), old_threshold)
     return Comparison(
         version=version,
         rows=len(y),
