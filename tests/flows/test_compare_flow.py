@@ -23,7 +23,8 @@ def _halted(state) -> Report:  # type: ignore[no-untyped-def]
 
 
 def _shuffled_training_labels(frame: pd.DataFrame, share: float = 0.85) -> pd.DataFrame:
-    """Permute the labels of `share` of the training part (the earliest 80% by time)."""
+    """Permute the labels of `share` of the earliest 75% of rows by time (the training part
+    takes the earliest 80%; the holdout stays untouched)."""
     shuffled = frame.sort_values("event_time").reset_index(drop=True)
     training = np.arange(int(len(shuffled) * 0.75))
     rng = np.random.default_rng(3)
