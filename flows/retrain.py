@@ -17,6 +17,8 @@ from pydantic import JsonValue
 from schemas.params import RetrainParams
 from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from tasks.artifacts import publish_artifacts_task
+from tasks.compare import CODE as REGRESSION
+from tasks.compare import NotCompared, compare_task, judge_regression
 from tasks.diagnosis import diagnose_task
 from tasks.evaluation import evaluate_task
 from tasks.features import check_features_task
@@ -315,16 +317,22 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
         checked = check_features_task(trained, parts, params)
     with recorder.stage("evaluate"):
         evaluation = evaluate_task(trained, parts, params)
+        comparison = compare_task(trained, parts, params)
     recorder.add(evaluation.resampling.check(), *checked.checks)
     recorder.metrics.update(evaluation.to_json(checked))
+    if not isinstance(comparison, NotCompared):
+        recorder.metrics["comparison"] = comparison.to_json(params.gate)
 
     leakage_findings = [c for c in recorder.checks if c.stage == "leakage"]
     with recorder.stage("gate"):
         verdicts = gate_task(evaluation.holdout, params.gate, leakage_findings, checked.separation)
+        verdicts = [*verdicts, judge_regression(comparison, params.gate)]
     if failed := recorder.add(*verdicts):
-        recorder.diagnosis = diagnose_task(
-            params, evaluation, checked, failed.code, leakage_findings
-        )
+        # The diagnosis explains a collapse; a regression's evidence is the comparison.
+        if failed.code != REGRESSION:
+            recorder.diagnosis = diagnose_task(
+                params, evaluation, checked, failed.code, leakage_findings
+            )
         return _finish(recorder, failed)
 
     with recorder.stage("publish"):

@@ -367,6 +367,46 @@ class GateParams(_Params):
         "stratified random share) held out of a second fit to find the F1-maximising "
         "threshold; the holdout is never used for it.",
     )
+    compare_metric: Literal["pr_auc", "roc_auc", "minority_recall"] = Field(
+        default="pr_auc",
+        description="Metric on which the new model is compared with the last good one "
+        "(the model `latest` names), both scored on the new holdout: pr_auc, roc_auc, or "
+        "minority_recall at each model's own threshold. worse_than_last_good halts the run "
+        "when the new model is worse on it with 95% confidence by more than "
+        "gate.max_regression.",
+    )
+    max_regression: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Tolerated drop of gate.compare_metric, relative to the last good "
+        "model's value (0.05: a PR-AUC of 0.60 may fall to 0.57); the run halts with "
+        "worse_than_last_good only when the upper bound of the 95% bootstrap interval of "
+        "new - last good is below it. The interval already absorbs holdout noise, so the "
+        "tolerance only says how large a real drop is worth stopping a retrain for: 5% "
+        "is below what two fits on neighbouring extracts usually differ by on imbalanced "
+        "data, and large enough that a fresher model is not refused for a slight loss.",
+    )
+    accept_regression: bool = Field(
+        default=False,
+        description="Publish even when worse_than_last_good fails (it then warns, naming "
+        "this override); needs gate.accept_reason, which the report keeps.",
+    )
+    accept_reason: str = Field(
+        default="",
+        max_length=2000,
+        description="Why a regression against the last good model is accepted (required "
+        "with gate.accept_regression); kept in the report and the published model's report.",
+    )
+
+    @model_validator(mode="after")
+    def _reason_for_override(self) -> "GateParams":
+        if self.accept_regression and not self.accept_reason.strip():
+            raise ValueError(
+                "gate.accept_reason is required when gate.accept_regression is true: say why "
+                "the regression is accepted"
+            )
+        return self
 
 
 class PublishParams(_Params):

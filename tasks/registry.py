@@ -395,6 +395,23 @@ CHECKS: dict[str, Check] = _checks(
         parameters=("gate.max_roc_auc", "gate.suspiciously_perfect"),
         flows=RETRAIN,
     ),
+    Check(
+        "worse_than_last_good",
+        "gate",
+        "no worse than the last good model",
+        "the new model is worse than the last good one (`latest`, scored on the same holdout "
+        "rows) on `gate.compare_metric` with 95% confidence (paired bootstrap) by more than "
+        "`gate.max_regression` (0.05) of its value; warns when `gate.accept_regression` "
+        "overrides it; not_run on a first run, or when the last good model fails "
+        "verification, lacks features of the new table or has other classes",
+        parameters=(
+            "gate.compare_metric",
+            "gate.max_regression",
+            "gate.accept_regression",
+            "gate.accept_reason",
+        ),
+        flows=RETRAIN,
+    ),
 )
 
 # The whole-table leakage checks, in the order a run reports them.
