@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 
 from schemas.params import DataParams
 from schemas.report import DataSummary, Report
+from tasks.profile import CODE as LABEL_PROFILE
 from tasks.reporting import Metrics, ReportView
 
 HISTORY_FILE = "history.sqlite"
@@ -116,15 +117,18 @@ def fingerprint(frame: pd.DataFrame, data: DataParams, summary: DataSummary) -> 
 # ---------------------------------------------------------------- the record
 
 
-class _Baseline(ReportView):
-    minority: str | None = None
+class _LabelProfile(ReportView):
+    """The label profile's metrics: the positive class is the minority (tasks/profile.py)."""
+
+    positive_class: str | None = None
 
 
 def run_record(report: Report, run_id: str, deployment: str | None) -> RunRecord:
     """Return the history record of a finished run from its report."""
     metrics = Metrics.of(report)
     holdout = metrics.holdout
-    minority = _Baseline.model_validate(metrics.baseline).minority
+    profiled = report.check(LABEL_PROFILE)
+    minority = _LabelProfile.model_validate(profiled.metrics if profiled else {}).positive_class
     per_class = holdout.per_class if holdout and holdout.per_class else {}
     recall = per_class[minority].recall if minority in per_class else None
     data = report.data

@@ -33,6 +33,7 @@ from tasks.history_checks import (
     judge_row_count,
     measure_against,
 )
+from tasks.registry import check
 
 PARAMS = HistoryParams()
 
@@ -146,8 +147,8 @@ def test_run_record_takes_verdict_metrics_and_version_from_the_report() -> None:
         data=_summary(columns_hash="h"),
         metrics={
             "holdout": {"pr_auc": 0.4, "roc_auc": 0.9, "per_class": {"1": {"recall": 0.7}}},
-            "baseline": {"minority": "1"},
         },
+        checks=[check("single_class_target").result("pass", "", metrics={"positive_class": "1"})],
         run={"flow": "retrain", "started_at": "s", "finished_at": "f"},
         published=Published(version="v9", model_path="m", report_path="r", sha256="x"),
     )
