@@ -289,15 +289,23 @@ def format_history(records: list[RunRecord]) -> str:
     return "\n".join(lines)
 
 
+def _trend(name: str, values: list[float | None], shown: str) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return f"- {name}: none recorded"
+    low, high = shown.format(min(present)), shown.format(max(present))
+    return f"- {name}: `{sparkline(values)}` ({low} to {high}, oldest first)"
+
+
 def render_history(records: list[RunRecord]) -> str:
     """Return the markdown of the history artifact: trend lines, then one row per run."""
     lines = [f"# Last {len(records)} runs in this output directory", ""]
     if not records:
         return "\n".join([*lines, "No run recorded yet."])
     lines += [
-        f"- rows: `{sparkline([None if r.rows is None else float(r.rows) for r in records])}`",
-        f"- minority share: `{sparkline([r.minority_share for r in records])}`",
-        f"- PR-AUC: `{sparkline([r.pr_auc for r in records])}`",
+        _trend("rows", [None if r.rows is None else float(r.rows) for r in records], "{:.0f}"),
+        _trend("minority share", [r.minority_share for r in records], "{:.4%}"),
+        _trend("PR-AUC", [r.pr_auc for r in records], "{:.4f}"),
         "",
         "| " + " | ".join(_HEADER) + " |",
         "|" + "---|" * len(_HEADER),

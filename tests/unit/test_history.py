@@ -214,6 +214,7 @@ def test_outputs_show_rows_share_pr_auc_and_verdict() -> None:
     markdown = render_history(records)
     assert markdown.startswith("# Last 2 runs")
     assert "| finished (UTC) |" in markdown and "failed: label_shift" in markdown
+    assert "- PR-AUC: `▁ ` (0.5000 to 0.5000, oldest first)" in markdown
     assert sparkline([1.0, 2.0, None, 3.0]) == "▁▅ █"
     assert sparkline([None]) == ""
 
