@@ -152,11 +152,11 @@ def check_against_history(
         last = read_last_good(store, flow)
     # ValueError: a record this version cannot read (pydantic's errors are ValueErrors).
     except (sqlite3.Error, OSError, ValueError) as exc:
-        reason = f"the run history {store} cannot be read ({type(exc).__name__}: {exc})"
+        reason = f"the run history cannot be read ({type(exc).__name__}: {exc})"
         return [_not_run(code, reason) for code in HISTORY_CHECKS]
     if last is None:
         good = "published a model" if flow == "retrain" else "passed"
-        reason = f"no earlier {flow} run in {store} {good}"
+        reason = f"no earlier {flow} run in this output directory {good}"
         return [_not_run(code, reason) for code in HISTORY_CHECKS]
     measured = measure_against(summary, last)
     return [
