@@ -106,3 +106,17 @@ def test_validation_runs_are_checked_against_the_last_passed_validation(
     assert features is not None and features.status == "warn" and features.columns == ["channel"]
     flows = [r.flow for r in read_last(history_path(tmp_path), 10)]
     assert flows == ["retrain", "validate-data", "validate-data"]
+
+
+def test_a_history_that_cannot_be_written_leaves_the_report_and_says_why(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    history_path(tmp_path).mkdir()  # a directory where the store should be
+    state = validate_data(params_for(example_csv, tmp_path), return_state=True)
+    assert state.is_completed(), "the history is bookkeeping: it never changes the verdict"
+    report = _report(state)
+    assert report.status == "passed"
+    history = report.run["history"]
+    assert isinstance(history, dict) and history["recorded"] is False
+    assert str(history["error"]).startswith("OperationalError")
+    assert Path(str(report.run["report_path"])).is_file(), "the report is written all the same"
