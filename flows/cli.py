@@ -1,4 +1,4 @@
-"""The `retrain-guard` command line: run, validate, infer-schema, example.
+"""The `retrain-guard` command line: run, validate, infer-schema, example, history.
 
 Exit codes: 0 passed (warnings allowed); 1 halted by a check, report written;
 2 bad invocation or unreadable input, one line on stderr and no traceback (with --report,
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.params import ModelName, RetrainParams, Sampler, load_config, merge
+from schemas.params import ModelName, PublishParams, RetrainParams, Sampler, load_config, merge
 from schemas.report import Failure, Report, RetrainGuardHalt, Stage
 from tasks.reporting import format_summary, versions
 
@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         help="text columns with at most this many distinct values get an isin list",
     )
+
+    history = sub.add_parser("history", help="print the last runs of an output directory")
+    history.add_argument("--output-dir", default=PublishParams().output_dir)
+    history.add_argument("--last", type=int, default=20, help="how many runs (default 20)")
 
     example = sub.add_parser("example", help="write the bundled example dataset")
     example.add_argument("--out", required=True, help="target .csv or .parquet file")
@@ -322,6 +326,16 @@ def run_flow(command: str, params: RetrainParams) -> Report:
     raise RuntimeError(f"flow ended {state.type.value} without a report: {state.message}")
 
 
+def _history(args: argparse.Namespace) -> int:
+    from tasks.history import history_text
+
+    try:
+        print(history_text(args.output_dir, args.last))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_PASSED
+
+
 def _example(args: argparse.Namespace) -> int:
     from flows.example_data import make_transactions, write_table
 
@@ -345,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _example(args)
         if args.command == "infer-schema":
             return _infer_schema(args)
+        if args.command == "history":
+            return _history(args)
         _label_from_schema(args)
         if not args.config and (args.data is None or args.label is None):
             raise UsageError(

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.runtime import deployment, flow_run
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
@@ -23,6 +24,8 @@ from tasks.diagnosis import diagnose_task
 from tasks.evaluation import evaluate_task
 from tasks.features import check_features_task
 from tasks.gate import gate_task
+from tasks.history import fingerprint, history_path, read_last, record_run_task, run_record
+from tasks.history_checks import check_history_task
 from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, split_leakage_task
 from tasks.load import InputError, Unreadable, load_task, read_header
 from tasks.parallel import check_task_runner, leakage_checks
@@ -56,19 +59,29 @@ def _run_name() -> str:
 
 
 def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State[Any]:
-    """Write and publish the report; a failed check ends the run Failed with its code first."""
+    """Record the run in the history, then write and publish the report; a failed check
+    ends the run Failed with its code first."""
     report = recorder.build(failed)
-    report_path: Path | None = (
-        Path(recorder.params.publish.output_dir) / "reports" / f"{_run_name()}.json"
-    )
+    output_dir = Path(recorder.params.publish.output_dir)
+    report_path: Path | None = output_dir / "reports" / f"{_run_name()}.json"
+    store: Path | None = history_path(output_dir)
     if failed is not None and failed.code == OUTPUT_DIR:
-        report_path = None  # nowhere to write it: the report lives in the artifacts only
+        # Nowhere to write: the report lives in the artifacts only, the run in no history.
+        report_path = store = None
+    history = _record_history(report, store)
     report = report.model_copy(
-        update={"run": {**report.run, "report_path": str(report_path) if report_path else None}}
+        update={
+            "run": {
+                **report.run,
+                "report_path": str(report_path) if report_path else None,
+                "history": history,
+            }
+        }
     )
     if report_path is not None:
         write_report(report, report_path)
-    publish_artifacts_task(report, str(report_path) if report_path else None)
+    runs = read_last(store, recorder.params.history.last_n) if store and history["recorded"] else []
+    publish_artifacts_task(report, str(report_path) if report_path else None, runs)
     logger = get_run_logger()
     if failed is None:
         logger.info("Passed; report %s", report_path)
@@ -77,6 +90,20 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     # A returned Failed state (not a raised exception) keeps the state message starting with
     # the failure code and spares the operator a traceback; the data is persisted.
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
+
+
+def _record_history(report: Report, store: Path | None) -> dict[str, JsonValue]:
+    """Append the run to the history; return the report's note of where, or why not.
+
+    A history that cannot be written is a note in report.run.history, not a check: the
+    verdict is about the data and the model, and the run's report is never lost for it.
+    """
+    if store is None:
+        return {"path": None, "recorded": False, "error": "the output directory is unusable"}
+    run_id = str(flow_run.id) if flow_run.id else _run_name()
+    record = run_record(report, run_id, deployment.name)
+    error = record_run_task(str(store), record)
+    return {"path": str(store), "recorded": error is None, "error": error}
 
 
 def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
@@ -201,11 +228,16 @@ def _data_stages(
     with recorder.stage("profile"):
         frame, profile, checks = profile_label_task(frame, data.label)
     recorder.data = recorder.data.model_copy(update={"class_counts": dict(profile.counts)})
+    recorder.data = fingerprint(frame, data, recorder.data)
     recorder.add(*checks)
     if profile.positive is None:
         return _skip_leakage(recorder, f"label {data.label!r} has fewer than two classes")
     # Too few rows of a class halts after the data stage; the leakage checks still run.
     recorder.add(judge_class_rows(profile.counts, data.label))
+    # Against the last good run, before any training; a failure halts after the leakage checks.
+    with recorder.stage("profile"):
+        store = history_path(params.publish.output_dir)
+        recorder.add(*check_history_task(store, recorder.flow, recorder.data, params.history))
 
     measurable = without(data, unusable)
     with recorder.stage("leakage"):

@@ -419,6 +419,29 @@ class PublishParams(_Params):
     )
 
 
+class HistoryParams(_Params):
+    """Checks of the data against the last good run's, from <publish.output_dir>/history.sqlite."""
+
+    min_row_ratio: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="row_count_drop fails when the table has fewer rows than this share of "
+        "the last good run's (0.5: a table under half of yesterday's is a truncated extract; "
+        "0 turns it off).",
+    )
+    max_label_shift: float = Field(
+        default=2.0,
+        gt=1.0,
+        le=1000.0,
+        description="label_shift warns when the minority share moved by more than this "
+        "factor, up or down, against the last good run's (2: it doubled or halved).",
+    )
+    last_n: int = Field(
+        default=20, ge=1, le=1000, description="Runs the retrain-guard-history artifact shows."
+    )
+
+
 class ComputeParams(_Params):
     """Where the per-column checks run when the data outgrows one process."""
 
@@ -449,6 +472,9 @@ class RetrainParams(_Params):
         default_factory=SchemaParams,
         alias="schema",
         description="Schema validation.",
+    )
+    history: HistoryParams = Field(
+        default_factory=HistoryParams, description="Checks against the last good run's data."
     )
     leakage: LeakageParams = Field(
         default_factory=LeakageParams, description="Leakage policy: when a finding halts the run."

@@ -61,9 +61,21 @@ class Cause(_Frozen):
 
 
 class DataSummary(_Frozen):
+    """The table as read, and its fingerprint once the label is profiled (the run history
+    compares the next runs with it)."""
+
     rows: int | None = None
     columns: list[str] = Field(default_factory=list)
     class_counts: dict[str, int] = Field(default_factory=dict)
+    columns_hash: str | None = Field(
+        default=None, description="Short SHA-256 of the column names and dtypes, in order."
+    )
+    label_time_min: str | None = Field(default=None, description="Earliest label time.")
+    label_time_max: str | None = Field(default=None, description="Latest label time.")
+    features: list[str] = Field(
+        default_factory=list,
+        description="Feature columns of the profiled table (empty and unusable ones left out).",
+    )
 
 
 class Published(_Frozen):

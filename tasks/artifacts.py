@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field, JsonValue, TypeAdapter
 
 from schemas.report import Report
+from tasks.history import RunRecord, render_history
 from tasks.registry import label, name_of
 from tasks.reporting import Holdout, Metrics, Number, ReportView, ThresholdAnalysis, run_of
 
@@ -23,6 +24,7 @@ CHECKS_KEY = "retrain-guard-checks"
 SCHEMA_FAILURES_KEY = "retrain-guard-schema-failures"
 LEAKAGE_KEY = "retrain-guard-leakage"
 REPORT_KEY = "retrain-guard-report"
+HISTORY_KEY = "retrain-guard-history"
 _KEY = re.compile(r"^[a-z0-9-]+$")
 _STATUS_MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "not_run": "not run"}
 
@@ -290,8 +292,11 @@ def report_link(report_path: str) -> str:
 
 
 @task(name="publish-artifacts", cache_policy=NO_CACHE, persist_result=False)
-def publish_artifacts_task(report: Report, report_path: str | None = None) -> None:
-    """Publish the summary, the checks table, any schema failure cases and the report link."""
+def publish_artifacts_task(
+    report: Report, report_path: str | None = None, runs: list[RunRecord] | None = None
+) -> None:
+    """Publish the summary, the checks table, any schema failure cases, the report link and
+    the last runs of the output directory's history (this one included)."""
     verdict = report.one_line()
     create_markdown_artifact(
         markdown=render_markdown(report, report_path),
@@ -319,4 +324,10 @@ def publish_artifacts_task(report: Report, report_path: str | None = None) -> No
             link_text=str(Path(report_path).resolve()),
             key=artifact_key(REPORT_KEY),
             description=f"Report JSON of this run ({verdict})",
+        )
+    if runs:
+        create_markdown_artifact(
+            markdown=render_history(runs),
+            key=artifact_key(HISTORY_KEY),
+            description=f"Last {len(runs)} runs: rows, minority share, PR-AUC, verdict",
         )

@@ -194,6 +194,33 @@ CHECKS: dict[str, Check] = _checks(
         "(warns) rows without a label (a schema may allow them) were left out",
     ),
     Check(
+        "row_count_drop",
+        "profile",
+        "rows against the last good run",
+        "the table has fewer rows than `history.min_row_ratio` (0.5) times the last good run's "
+        "(the last that published a model; for validate-data the last that passed), from "
+        "`<publish.output_dir>/history.sqlite`; not_run without one",
+        parameters=("history.min_row_ratio",),
+        flows=BOTH,
+    ),
+    Check(
+        "label_shift",
+        "profile",
+        "minority share against the last good run",
+        "(warns) the minority share moved by more than a factor `history.max_label_shift` (2), "
+        "up or down, against the last good run's; not_run without one",
+        parameters=("history.max_label_shift",),
+        flows=BOTH,
+    ),
+    Check(
+        "feature_set_changed",
+        "profile",
+        "features against the last good run",
+        "(warns) feature columns were added or removed against the last good run's, naming "
+        "them; not_run without one",
+        flows=BOTH,
+    ),
+    Check(
         "leakage_config_invalid",
         "leakage",
         "leakage declarations",

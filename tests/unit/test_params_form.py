@@ -12,6 +12,7 @@ from schemas.params import RetrainParams, Sampler
 SECTIONS = [
     "data",
     "schema",
+    "history",
     "leakage",
     "split",
     "resample",
