@@ -5,33 +5,37 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from schemas.training_params import (
+    MAX_SEED,
+    GateParams,
+    ModelName,
+    ModelParams,
+    ResampleParams,
+    Sampler,
+    Section,
+)
 from tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
 
-Sampler = Literal[
-    "none",
-    "random_over",
-    "random_under",
-    "smote",
-    "smotenc",
-    "adasyn",
-    "borderline_smote",
-    "smote_tomek",
-    "smote_enn",
+__all__ = [
+    "ComputeParams",
+    "DataParams",
+    "GateParams",
+    "HistoryParams",
+    "LeakageParams",
+    "ModelName",
+    "ModelParams",
+    "PublishParams",
+    "ResampleParams",
+    "RetrainParams",
+    "Sampler",
+    "SchemaParams",
+    "SplitParams",
 ]
-ModelName = Literal[
-    "logistic_regression", "hist_gradient_boosting", "random_forest", "balanced_random_forest"
-]
-# numpy's legacy seeding (used by scikit-learn's random_state) accepts 0 .. 2**32 - 1.
-MAX_SEED = 2**32 - 1
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DataParams(_Params):
+class DataParams(Section):
     """Where the training table is and what its columns mean."""
 
     path: str = Field(
@@ -58,7 +62,7 @@ class DataParams(_Params):
         return [str(c) for c in columns if str(c) not in excluded]
 
 
-class SchemaParams(_Params):
+class SchemaParams(Section):
     """Which pandera schema validates the table before anything else runs."""
 
     name: str | None = Field(
@@ -78,7 +82,7 @@ class SchemaParams(_Params):
     )
 
 
-class LeakageParams(_Params):
+class LeakageParams(Section):
     """Thresholds of the leakage checks."""
 
     max_share_after_label_time: float = Field(
@@ -182,7 +186,7 @@ class LeakageParams(_Params):
         return self
 
 
-class SplitParams(_Params):
+class SplitParams(Section):
     """How the holdout is cut from the data."""
 
     strategy: Literal["auto", "time", "random"] = Field(
@@ -204,212 +208,7 @@ class SplitParams(_Params):
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of the random split.")
 
 
-class ResampleParams(_Params):
-    """Resampling of the training part (never the holdout)."""
-
-    sampler: Sampler = Field(
-        default="none",
-        description="imbalanced-learn sampler applied to the training part only, inside the "
-        "fitted pipeline: random_over / random_under duplicate or drop rows; smote, "
-        "borderline_smote and adasyn interpolate synthetic minority rows; smotenc does so "
-        "with categorical columns kept categorical; smote_tomek and smote_enn oversample, "
-        "then clean both classes.",
-    )
-    target_ratio: float = Field(
-        default=1.0,
-        gt=0.0,
-        le=1.0,
-        description="Minority/majority ratio the sampler aims for in the training part. "
-        "When the training part already has this ratio (over-samplers) or is below it "
-        "(under-samplers would have to add rows), nothing is resampled and the report says so.",
-    )
-    k_neighbors: int = Field(
-        default=5,
-        ge=1,
-        le=50,
-        description="Neighbours the SMOTE family and adasyn interpolate between. With fewer "
-        "minority rows than k_neighbors + 1 it is lowered to (minority rows - 1) and the "
-        "report records it; with a single minority row the run halts (insufficient_minority).",
-    )
-    seed: int = Field(
-        default=0, ge=0, le=MAX_SEED, description="Seed of the sampler (numpy's seed range)."
-    )
-
-
-class ModelParams(_Params):
-    """The estimator and its main hyperparameters."""
-
-    name: ModelName = Field(default="logistic_regression", description="Estimator to train.")
-    class_weight: Literal["none", "balanced"] = Field(
-        default="balanced",
-        description="balanced: weight classes inversely to their frequency (cost-sensitive "
-        "learning); none: every row weighs the same.",
-    )
-    C: float = Field(
-        default=1.0,
-        gt=0.0,
-        le=1e6,
-        description="logistic_regression: inverse regularisation strength (smaller = stronger).",
-    )
-    max_iter: int = Field(
-        default=1000, ge=10, le=100_000, description="logistic_regression: solver iterations."
-    )
-    learning_rate: float = Field(
-        default=0.1, gt=0.0, le=1.0, description="hist_gradient_boosting: shrinkage per tree."
-    )
-    max_depth: int | None = Field(
-        default=None,
-        ge=1,
-        le=64,
-        description="hist_gradient_boosting, random_forest, balanced_random_forest: tree depth "
-        "(empty: unlimited).",
-    )
-    max_leaf_nodes: int = Field(
-        default=31, ge=2, le=4096, description="hist_gradient_boosting: leaves per tree."
-    )
-    min_samples_leaf: int = Field(
-        default=20, ge=1, le=100_000, description="hist_gradient_boosting: rows per leaf."
-    )
-    n_estimators: int = Field(
-        default=100,
-        ge=1,
-        le=5000,
-        description="random_forest, balanced_random_forest: number of trees; "
-        "hist_gradient_boosting: boosting iterations.",
-    )
-    forest_min_samples_leaf: int = Field(
-        default=1,
-        ge=1,
-        le=100_000,
-        description="random_forest, balanced_random_forest: rows per leaf (larger = smoother, "
-        "less overfitting).",
-    )
-    max_features: Literal["sqrt", "log2", "all"] = Field(
-        default="sqrt",
-        description="random_forest, balanced_random_forest: features tried per split.",
-    )
-    high_cardinality: int = Field(
-        default=100,
-        ge=2,
-        le=1_000_000,
-        description="A string column with more distinct values than this in the training part "
-        "is reported as high-cardinality (high_cardinality_features); its categories beyond "
-        "max_categories share one 'infrequent' slot either way.",
-    )
-    max_categories: int = Field(
-        default=20,
-        ge=2,
-        le=1000,
-        description="Categories kept per string column; rarer ones share one 'infrequent' slot.",
-    )
-    decision_threshold: float = Field(
-        default=0.5,
-        gt=0.0,
-        lt=1.0,
-        description="Score of the positive class at or above which a row is predicted positive.",
-    )
-    seed: int = Field(
-        default=0, ge=0, le=MAX_SEED, description="Seed of the estimator (numpy's seed range)."
-    )
-
-
-class GateParams(_Params):
-    """When the holdout results halt the run; single_class_prediction is always on."""
-
-    min_predicted_to_true_ratio: float = Field(
-        default=0.25,
-        ge=0.0,
-        le=1.0,
-        description="Smallest ratio, for each class, of holdout rows predicted as the class to "
-        "holdout rows truly of it; below it the run halts with near_single_class_prediction "
-        "(0.25: a class with 48 true holdout rows must be predicted for at least 12 rows; "
-        "0: off).",
-    )
-    min_true_rows_for_ratio: int = Field(
-        default=10,
-        ge=1,
-        le=1_000_000,
-        description="True holdout rows a class needs before a ratio below "
-        "gate.min_predicted_to_true_ratio halts the run; with fewer the ratio is too noisy "
-        "to halt on, and a low one only warns.",
-    )
-    min_pr_auc_lift: float = Field(
-        default=1.0,
-        ge=0.0,
-        le=100.0,
-        description="Smallest ratio of holdout PR-AUC to its no-skill baseline (the positive "
-        "share); below it the run halts with pr_auc_lift (1: no better than chance; 0: off).",
-    )
-    min_minority_recall: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="Smallest holdout recall of the minority class; below it the run halts "
-        "with minority_recall (0: off).",
-    )
-    max_roc_auc: float = Field(
-        default=0.999,
-        gt=0.5,
-        le=1.0,
-        description="Holdout ROC-AUC at or above which the result is suspiciously perfect "
-        "(probable leakage): the run halts with suspiciously_perfect.",
-    )
-    suspiciously_perfect: Literal["fail", "warn"] = Field(
-        default="fail",
-        description="fail: a suspiciously perfect holdout halts the run; warn: it is reported "
-        "and the model is published.",
-    )
-    validation_fraction: float = Field(
-        default=0.2,
-        gt=0.0,
-        le=0.5,
-        description="Share of the training part (its latest rows by label time, else a "
-        "stratified random share) held out of a second fit to find the F1-maximising "
-        "threshold; the holdout is never used for it.",
-    )
-    compare_metric: Literal["pr_auc", "roc_auc", "minority_recall"] = Field(
-        default="pr_auc",
-        description="Metric on which the new model is compared with the last good one "
-        "(the model `latest` names), both scored on the new holdout: pr_auc, roc_auc, or "
-        "minority_recall at each model's own threshold. worse_than_last_good halts the run "
-        "when the new model is worse on it with 95% confidence by more than "
-        "gate.max_regression.",
-    )
-    max_regression: float = Field(
-        default=0.05,
-        ge=0.0,
-        le=1.0,
-        description="Tolerated drop of gate.compare_metric, relative to the last good "
-        "model's value (0.05: a PR-AUC of 0.60 may fall to 0.57); the run halts with "
-        "worse_than_last_good only when the upper bound of the 95% bootstrap interval of "
-        "new - last good is below it. The interval already absorbs holdout noise, so the "
-        "tolerance only says how large a real drop is worth stopping a retrain for: 5% "
-        "is below what two fits on neighbouring extracts usually differ by on imbalanced "
-        "data, and large enough that a fresher model is not refused for a slight loss.",
-    )
-    accept_regression: bool = Field(
-        default=False,
-        description="Publish even when worse_than_last_good fails (it then warns, naming "
-        "this override); needs gate.accept_reason, which the report keeps.",
-    )
-    accept_reason: str = Field(
-        default="",
-        max_length=2000,
-        description="Why a regression against the last good model is accepted (required "
-        "with gate.accept_regression); kept in the report and the published model's report.",
-    )
-
-    @model_validator(mode="after")
-    def _reason_for_override(self) -> "GateParams":
-        if self.accept_regression and not self.accept_reason.strip():
-            raise ValueError(
-                "gate.accept_reason is required when gate.accept_regression is true: say why "
-                "the regression is accepted"
-            )
-        return self
-
-
-class PublishParams(_Params):
+class PublishParams(Section):
     """Where the model and report go."""
 
     output_dir: str = Field(
@@ -419,7 +218,7 @@ class PublishParams(_Params):
     )
 
 
-class HistoryParams(_Params):
+class HistoryParams(Section):
     """Checks of the data against the last good run's, from <publish.output_dir>/history.sqlite."""
 
     min_row_ratio: float = Field(
@@ -442,7 +241,7 @@ class HistoryParams(_Params):
     )
 
 
-class ComputeParams(_Params):
+class ComputeParams(Section):
     """Where the per-column checks run when the data outgrows one process."""
 
     task_runner: Literal["default", "dask"] = Field(
@@ -464,7 +263,7 @@ class ComputeParams(_Params):
     )
 
 
-class RetrainParams(_Params):
+class RetrainParams(Section):
     """Everything one retraining run needs; the Prefect UI shows it as the run form."""
 
     data: DataParams = Field(description="The training table and the roles of its columns.")

@@ -10,9 +10,7 @@ expected checks, the diagnosis' leak remedies and the README's table come from h
 Adding a check: one module with its measure and judge functions, one entry below, tests.
 """
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from pydantic import JsonValue
@@ -476,42 +474,3 @@ def label(code: str, status: Status) -> str:
 def leak_type(tag: str) -> str:
     """Return a leak type with its name, e.g. 'L3.1 temporal leakage'."""
     return f"{tag} {LEAK_TYPES[tag]}"
-
-
-# README.md holds the rendered table between these two lines.
-TABLE_START = "<!-- codes table: rendered from tasks/registry.py by `python -m tasks.registry` -->"
-TABLE_END = "<!-- end of codes table -->"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def codes_table() -> str:
-    """Return README's markdown table of every code, one row per registered check."""
-    lines = [
-        "| code | shown as | stage | fails when | set by | leak type |",
-        "|---|---|---|---|---|---|",
-    ]
-    for c in CHECKS.values():
-        stages = " / ".join((c.stage, *c.also_stages))
-        parameters = ", ".join(f"`{p}`" for p in c.parameters)
-        leaks = ", ".join(leak_type(t) for t in c.taxonomy)
-        lines.append(
-            f"| `{c.code}` | {c.name} | {stages} | {_cell(c.meaning)} | {parameters} | {leaks} |"
-        )
-    return "\n".join(lines)
-
-
-def with_codes_table(readme: str) -> str:
-    """Return the README text with the table between the markers rendered anew."""
-    pattern = re.compile(re.escape(TABLE_START) + r"\n.*?\n" + re.escape(TABLE_END), re.DOTALL)
-    if not pattern.search(readme):
-        raise ValueError("README has no codes table markers")
-    rendered = f"{TABLE_START}\n{codes_table()}\n{TABLE_END}"
-    return pattern.sub(lambda _: rendered, readme)
-
-
-if __name__ == "__main__":
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    readme.write_text(with_codes_table(readme.read_text(encoding="utf-8")), encoding="utf-8")

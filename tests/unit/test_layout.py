@@ -112,7 +112,7 @@ def test_dates_imports_nothing_of_the_project() -> None:
 
 
 # A module past this is doing more than one thing; the README's "Layout" says where to split.
-MAX_LINES = 520
+MAX_LINES = 500
 
 
 def test_no_module_is_over_the_size_a_reader_takes_in() -> None:

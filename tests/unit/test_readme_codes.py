@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from schemas.params import RetrainParams
-from tasks.registry import CHECKS, LEAK_TYPES, ROW_CHECKS, codes_table, with_codes_table
+from tasks.codes_table import codes_table, with_codes_table
+from tasks.registry import CHECKS, LEAK_TYPES, ROW_CHECKS
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
 from tests.conftest import REPO
 
@@ -76,7 +77,7 @@ def test_every_code_a_module_can_emit_is_registered() -> None:
 def test_the_readme_table_is_the_rendered_registry() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert codes_table() in text
-    assert with_codes_table(text) == text, "run `python -m tasks.registry` and commit README.md"
+    assert with_codes_table(text) == text, "run `python -m tasks.codes_table` and commit README.md"
 
 
 def _has_parameter(path: str) -> bool:
