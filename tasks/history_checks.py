@@ -92,11 +92,16 @@ def judge_label_shift(measured: AgainstLastGood, params: HistoryParams) -> Check
     if factor is None or measured.share is None or measured.last_share is None:
         return _not_run(LABEL_SHIFT, "the last good run recorded no minority share")
     status: Status = "warn" if factor > params.max_label_shift else "pass"
-    moved = "grew" if measured.share > measured.last_share else "shrank"
+    if measured.share == measured.last_share:
+        moved = "unchanged"
+    else:
+        way = "grew" if measured.share > measured.last_share else "shrank"
+        moved = f"{way} {factor:.2f}x" + (
+            f", over history.max_label_shift {params.max_label_shift}" if status == "warn" else ""
+        )
     summary = (
         f"minority share {measured.share:.4%} against {measured.last_share:.4%} in the last "
-        f"good run ({moved} {factor:.2f}x"
-        + (f", over history.max_label_shift {params.max_label_shift})" if status == "warn" else ")")
+        f"good run ({moved})"
     )
     return check(LABEL_SHIFT).result(
         status,
