@@ -1,5 +1,8 @@
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -8,7 +11,17 @@ import pytest
 import tasks.publish as publishing
 from schemas.params import ModelParams, ResampleParams
 from schemas.report import Report
-from tasks.publish import ModelIntegrityError, latest_version, load_model, publish
+from tasks.locks import LockTimeout, exclusive_lock
+from tasks.publish import (
+    LOCK_FILE,
+    LatestMoved,
+    ModelIntegrityError,
+    Publication,
+    latest_version,
+    load_model,
+    publish,
+    publish_if_latest,
+)
 from tasks.training import fit_model
 
 
@@ -24,6 +37,26 @@ def model() -> Any:
 
 def _report() -> Report:
     return Report(status="passed", run={"versions": {"scikit-learn": "x"}})
+
+
+Outcome = TypeVar("Outcome")
+
+
+def _at_once(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
+    """Run the calls in threads released together by a barrier."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Outcome]) -> Outcome:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _entries(output_dir: Path) -> list[str]:
+    """Everything under models/: versions, `latest`, and any staging leftover."""
+    return sorted(p.name for p in (output_dir / "models").iterdir())
 
 
 def test_publish_writes_model_report_and_hash_and_moves_latest(tmp_path: Path, model: Any) -> None:
@@ -87,3 +120,108 @@ def test_every_model_round_trips_through_skops_with_trusted_types_only(
     published = publish(fitted, _report(), tmp_path, version="v1")
     loaded = load_model(published.directory)
     np.testing.assert_array_equal(loaded.predict_proba(frame), fitted.predict_proba(frame))
+
+
+def test_writers_at_once_each_get_an_intact_version_and_latest_names_one(
+    tmp_path: Path, model: Any
+) -> None:
+    results = _at_once([lambda: publish(model, _report(), tmp_path) for _ in range(4)])
+    versions = {r.directory.name for r in results}
+    assert len(versions) == 4, "every writer gets its own version"
+    assert _entries(tmp_path) == sorted([*versions, "latest"]), "no staging directory is left"
+    assert latest_version(tmp_path) in versions
+    for result in results:
+        assert result.report.published is not None
+        assert result.report.published.version == result.directory.name
+        load_model(result.directory)
+
+
+def test_of_two_runs_compared_with_the_same_model_only_one_publishes(
+    tmp_path: Path, model: Any
+) -> None:
+    publish(model, _report(), tmp_path, version="v0")
+    outcomes = _at_once(
+        [lambda: publish_if_latest(model, _report(), tmp_path, expected_latest="v0")] * 2
+    )
+    published = [o for o in outcomes if isinstance(o, Publication)]
+    moved = [o for o in outcomes if isinstance(o, LatestMoved)]
+    assert len(published) == 1 and len(moved) == 1, outcomes
+    winner = published[0].directory.name
+    assert moved[0] == LatestMoved(expected="v0", found=winner)
+    assert "from v0 to " + winner in moved[0].summary()
+    assert latest_version(tmp_path) == winner
+    assert _entries(tmp_path) == sorted(["v0", winner, "latest"]), "the refused run wrote nothing"
+    load_model(published[0].directory)
+
+
+def test_publish_if_latest_expects_none_on_a_first_run(tmp_path: Path, model: Any) -> None:
+    first = publish_if_latest(model, _report(), tmp_path, expected_latest=None, version="v1")
+    assert isinstance(first, Publication) and latest_version(tmp_path) == "v1"
+    again = publish_if_latest(model, _report(), tmp_path, expected_latest=None)
+    assert again == LatestMoved(expected=None, found="v1")
+    assert "(none) to v1" in again.summary()
+    assert _entries(tmp_path) == ["latest", "v1"]
+
+
+def test_two_publishes_in_the_same_second_get_distinct_versions(
+    tmp_path: Path, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = iter(["20250101T000000Z-aaaaaa", "20250101T000000Z-aaaaaa", "20250101T000000Z-bbbbbb"])
+    monkeypatch.setattr(publishing, "new_version", lambda: next(names))
+    first = publish(model, _report(), tmp_path)
+    second = publish(model, _report(), tmp_path)
+    assert first.directory.name == "20250101T000000Z-aaaaaa"
+    assert second.directory.name == "20250101T000000Z-bbbbbb"
+    assert latest_version(tmp_path) == "20250101T000000Z-bbbbbb"
+    load_model(first.directory)
+
+
+def test_a_version_already_published_is_refused_and_left_alone(tmp_path: Path, model: Any) -> None:
+    first = publish(model, _report(), tmp_path, version="v1")
+    publish(model, _report(), tmp_path, version="v2")
+    before = (first.directory / "report.json").read_text()
+    with pytest.raises(FileExistsError, match="v1 is already published"):
+        publish(model, _report(), tmp_path, version="v1")
+    assert latest_version(tmp_path) == "v2"
+    assert (first.directory / "report.json").read_text() == before
+    assert _entries(tmp_path) == ["latest", "v1", "v2"]
+
+
+def test_the_lock_is_released_when_publishing_fails(
+    tmp_path: Path, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publishing, "write_report", crash)
+    with pytest.raises(OSError, match="disk full"):
+        publish(model, _report(), tmp_path, version="v1")
+    monkeypatch.undo()
+    # Free at once: both the thread lock and the flock were let go.
+    with exclusive_lock(tmp_path / LOCK_FILE, timeout=0):
+        pass
+    assert publish(model, _report(), tmp_path, version="v1").directory.name == "v1"
+
+
+def test_a_held_lock_times_out_naming_its_holder(
+    tmp_path: Path, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publishing, "LOCK_TIMEOUT_SECONDS", 0.2)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with exclusive_lock(tmp_path / LOCK_FILE):
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        with pytest.raises(LockTimeout, match=r"stayed locked for 0.2 s \(holder: pid \d+ on "):
+            publish(model, _report(), tmp_path, version="v1")
+    finally:
+        release.set()
+        holder.join()
+    assert latest_version(tmp_path) is None
+    assert not (tmp_path / "models" / "v1").exists()
