@@ -30,7 +30,7 @@ from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, s
 from tasks.load import InputError, Unreadable, load_task, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
-from tasks.publish import output_dir_problem, publish_task, write_report
+from tasks.publish import LatestMoved, output_dir_problem, publish_if_latest_task, write_report
 from tasks.quirks import check_quirks_task, unusable_roles
 from tasks.registry import check
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
@@ -48,6 +48,7 @@ from tasks.validation import (
 INPUT_UNREADABLE = "input_unreadable"
 NO_FEATURES = "no_features_left"
 OUTPUT_DIR = "output_dir_unusable"
+LATEST_MOVED = "latest_moved"
 LEAKAGE_CHECKS = [code for code, stage in DATA_CHECKS if stage == "leakage"]
 
 
@@ -369,6 +370,17 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
 
     with recorder.stage("publish"):
         model = publishable(trained, parts)
-        publication = publish_task(model, recorder.build(None), params.publish.output_dir)
+        # Published only if `latest` is still the model this run was compared with.
+        publication = publish_if_latest_task(
+            model, recorder.build(None), params.publish.output_dir, comparison.version
+        )
+    if isinstance(publication, LatestMoved):
+        moved = check(LATEST_MOVED).result(
+            "fail",
+            publication.summary(),
+            metrics={"compared_with": publication.expected, "latest": publication.found},
+        )
+        recorder.add(moved)
+        return _finish(recorder, moved)
     recorder.published = publication.report.published
     return _finish(recorder, None)

@@ -437,6 +437,13 @@ CHECKS: dict[str, Check] = _checks(
         ),
         flows=RETRAIN,
     ),
+    Check(
+        "latest_moved",
+        "publish",
+        "last good model unchanged",
+        "another run published a model after this run was compared with the last good one; "
+        "nothing is published (run again to be compared with the new model)",
+    ),
 )
 
 # The whole-table leakage checks, in the order a run reports them.

@@ -51,13 +51,14 @@ else:
     print(json.dumps({"published": outcome.directory.name}))
 """
 
-# Runs the retrain flow on the parameters given as JSON; prints the report as JSON.
+# Runs the retrain flow on the parameters given as JSON; prints the report (passed or
+# halted) as JSON.
 RETRAIN = """
 import sys
-from flows.retrain import retrain
+from flows.cli import run_flow
 from schemas.params import RetrainParams
 
-report = retrain(RetrainParams.model_validate_json(sys.argv[1]))
+report = run_flow("run", RetrainParams.model_validate_json(sys.argv[1]))
 print(report.model_dump_json())
 """
 
@@ -124,9 +125,11 @@ async def _running_publishes() -> int:
     return sum(run.state_type == StateType.RUNNING for run in runs)
 
 
-def test_two_retrain_runs_at_once_both_publish_intact_versions(
+def test_two_retrain_runs_at_once_publish_one_model_and_halt_the_other(
     prefect_server: str, example_csv: Path, tmp_path: Path
 ) -> None:
+    """Nightly and manual runs compared with the same last good model (none: a first run)
+    meet at the publish lock: one publishes, the other halts with latest_moved."""
     params = params_for(example_csv, tmp_path).model_dump_json(by_alias=True)
     # Hold the lock until both runs are in their publish task, so that they meet at it.
     with exclusive_lock(tmp_path / LOCK_FILE):
@@ -138,16 +141,22 @@ def test_two_retrain_runs_at_once_both_publish_intact_versions(
             time.sleep(0.5)
     reports = [Report.model_validate_json(_last_line(run)) for run in runs]
 
-    versions = []
+    published = [r for r in reports if r.status == "passed"]
+    halted = [r for r in reports if r.status == "failed"]
+    assert len(published) == 1 and len(halted) == 1, [r.one_line() for r in reports]
+    winner = published[0].published
+    assert winner is not None
+    directory = Path(winner.model_path).parent
+    stored = Report.model_validate_json((directory / "report.json").read_text())
+    assert stored.published == winner
+    load_model(directory)
+    assert latest_version(tmp_path) == winner.version
+    failure = halted[0].failure
+    assert failure is not None and failure.code == "latest_moved"
+    assert failure.details["compared_with"] is None
+    assert failure.details["latest"] == winner.version
+    assert halted[0].published is None
     for report in reports:
-        assert report.status == "passed" and report.published is not None
-        versions.append(report.published.version)
-        directory = Path(report.published.model_path).parent
-        stored = Report.model_validate_json((directory / "report.json").read_text())
-        assert stored.published == report.published
-        load_model(directory)
         assert Path(str(report.run["report_path"])).exists()
-    assert len(set(versions)) == 2, "each run published its own version"
-    assert latest_version(tmp_path) in versions
     entries = sorted(p.name for p in (tmp_path / "models").iterdir())
-    assert entries == sorted([*versions, "latest"]), "no staging directory is left"
+    assert entries == sorted([winner.version, "latest"]), "nothing else is left in models/"
