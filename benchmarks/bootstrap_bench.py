@@ -95,8 +95,9 @@ def main() -> None:
         f"{args.rows:,} holdout rows, both models' PR-AUC, ROC-AUC and minority recall per "
         "replicate; the time includes sorting. The naive column times scikit-learn's weighted "
         f"average_precision_score and roc_auc_score for both models on {NAIVE_REPLICATES} "
-        "replicates (no recall), scaled to the same count. The gate uses "
-        f"{REPLICATES} replicates.\n\n"
+        "replicates (no recall), scaled to the same count. The gate draws at most "
+        f"{REPLICATES} replicates, fewer on a large holdout when its verdict is settled "
+        "(tasks/compare.py bootstrap_for_gate; see 'Train to gate at 1M rows').\n\n"
         f"{machine} Measured {datetime.now(UTC):%Y-%m-%d}.\n\n{table}\n\n"
         "Reading: the bootstrap is 70 to 90 times cheaper than scikit-learn per replicate and "
         "linear in the replicates. A profile of the 1% case puts about a third of the time in "
@@ -104,8 +105,8 @@ def main() -> None:
         "third in the segment sums (numpy reduceat over uint8 into int32) and a fifth in "
         "gathering the weights into the last good model's order; the work on the per-group "
         "sums grows with the positives (the 10% case). The times scatter with the load of the "
-        "shared machine. The replicates (tasks/compare.py REPLICATES) are the lever on cost: 200 "
-        "replicates take a fifth of the time for a coarser interval end.\n"
+        "shared machine. The replicates are the lever on cost: 200 replicates take a fifth of the "
+        "time for a coarser interval end.\n"
     )
     print(body)
     if args.write:

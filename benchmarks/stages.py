@@ -134,7 +134,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
 
     trained, checked = stage("train", train)
     # The evaluation fits the model a second time on the earlier training rows (the
-    # threshold analysis).
+    # threshold analysis; a stratified sample of them on a large table).
     evaluation: Evaluation = stage("evaluate", lambda: evaluate(trained, parts, params))
     stage(
         "gate",
@@ -154,7 +154,8 @@ def write_results(rows: int, table: list[tuple[str, float, float]]) -> None:
         "stage runs what the flow's stage runs: leakage = every whole-table check; split = "
         "the cut, both-classes check and split leakage; train = fit and feature checks; "
         "evaluate = holdout and training-part metrics, baseline and the threshold analysis "
-        "(a second fit on the earlier training rows). "
+        "(a second fit on the earlier training rows, a stratified sample of them on a large "
+        "table). "
         "`python -m benchmarks.stages --rows N`; peak = growth of the resident set during the "
         "stage over what the process held when it began.",
         "",

@@ -350,7 +350,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
         checked = check_features_task(trained, parts, params)
     with recorder.stage("evaluate"):
         evaluation = evaluate_task(trained, parts, params)
-        comparison = compare_task(trained, parts, params)
+        comparison = compare_task(trained, parts, params, evaluation.holdout_scores)
     recorder.add(evaluation.resampling.check(), *checked.checks)
     recorder.metrics.update(evaluation.to_json(checked))
     if not isinstance(comparison, NotCompared):

@@ -151,6 +151,84 @@ class PairedInterval:
         return self.new - self.old
 
 
+class PairedBootstrap:
+    """Both models ranked once, their point values, and the replicates drawn so far.
+
+    `draw` adds replicates in blocks, so a caller can stop as soon as what it decides is
+    settled (tasks/compare.py); `intervals` reads the central `level` share of them.
+    """
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        new_scores: np.ndarray,
+        old_scores: np.ndarray,
+        thresholds: tuple[float, float],
+        seed: int = 0,
+    ) -> None:
+        y = np.asarray(y)
+        new_scores, old_scores = np.asarray(new_scores, float), np.asarray(old_scores, float)
+        is_neg, is_pos = y != 1, y == 1
+        self.new = Ranked.of(new_scores[is_neg], new_scores[is_pos], thresholds[0])
+        # Weights are drawn in the new model's sorted order; the old model gathers them.
+        self.old = Ranked.of(
+            old_scores[is_neg][self.new.neg_order],
+            old_scores[is_pos][self.new.pos_order],
+            thresholds[1],
+        )
+        self.counts = (int(is_neg.sum()), int(is_pos.sum()))
+        self.rows = len(y)
+        self.rng = np.random.default_rng(seed)
+        self.blocks: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
+        self.replicates = 0
+        point_new, point_old = self._both(np.ones((1, self.rows), dtype=np.uint8))
+        self.point_new = {m: float(point_new[m][0]) for m in METRICS}
+        self.point_old = {m: float(point_old[m][0]) for m in METRICS}
+
+    def _both(self, weights: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        negatives, positives = weights[:, : self.counts[0]], weights[:, self.counts[0] :]
+        return (
+            weighted_metrics(self.new, negatives, positives, self.counts),
+            weighted_metrics(
+                self.old,
+                np.take(negatives, self.old.neg_order, axis=1),
+                np.take(positives, self.old.pos_order, axis=1),
+                self.counts,
+            ),
+        )
+
+    def draw(self, replicates: int) -> "PairedBootstrap":
+        """Draw `replicates` more replicates (in blocks of BLOCK)."""
+        done = 0
+        while done < replicates:
+            block = min(BLOCK, replicates - done)
+            of_new, of_old = self._both(poisson_weights(self.rng, block, self.rows))
+            for m in METRICS:
+                self.blocks[m].append(of_new[m] - of_old[m])
+            done += block
+        self.replicates += replicates
+        return self
+
+    def differences(self, metric: str) -> np.ndarray:
+        """Return the defined replicates of new - old for `metric`."""
+        if not self.blocks[metric]:
+            return np.empty(0)
+        values = np.concatenate(self.blocks[metric])
+        return values[~np.isnan(values)]
+
+    def intervals(self, level: float = 0.95) -> dict[str, PairedInterval]:
+        """Return per metric both models' values and the central `level` interval of new - old."""
+        tail = 100 * (1 - level) / 2
+        result = {}
+        for m in METRICS:
+            values = self.differences(m)
+            low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan,) * 2
+            result[m] = PairedInterval(
+                new=self.point_new[m], old=self.point_old[m], low=float(low), high=float(high)
+            )
+        return result
+
+
 def paired_bootstrap(
     y: np.ndarray,
     new_scores: np.ndarray,
@@ -168,43 +246,5 @@ def paired_bootstrap(
         thresholds: (new, old) decision thresholds; recall counts scores at or above.
         replicates: bootstrap replicates; the interval is their central `level` share.
     """
-    y = np.asarray(y)
-    new_scores, old_scores = np.asarray(new_scores, float), np.asarray(old_scores, float)
-    is_neg, is_pos = y != 1, y == 1
-    new = Ranked.of(new_scores[is_neg], new_scores[is_pos], thresholds[0])
-    # Weights are drawn in the new model's sorted order; the old model gathers them.
-    old = Ranked.of(
-        old_scores[is_neg][new.neg_order], old_scores[is_pos][new.pos_order], thresholds[1]
-    )
-    counts = (int(is_neg.sum()), int(is_pos.sum()))
-
-    def both(weights: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        negatives, positives = weights[:, : counts[0]], weights[:, counts[0] :]
-        return (
-            weighted_metrics(new, negatives, positives, counts),
-            weighted_metrics(
-                old,
-                np.take(negatives, old.neg_order, axis=1),
-                np.take(positives, old.pos_order, axis=1),
-                counts,
-            ),
-        )
-
-    point_new, point_old = both(np.ones((1, len(y)), dtype=np.uint8))
-    rng = np.random.default_rng(seed)
-    differences: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
-    done = 0
-    while done < replicates:
-        block = min(BLOCK, replicates - done)
-        of_new, of_old = both(poisson_weights(rng, block, len(y)))
-        for m in METRICS:
-            differences[m].append(of_new[m] - of_old[m])
-        done += block
-    tail = 100 * (1 - level) / 2
-    result = {}
-    for m in METRICS:
-        low, high = np.nanpercentile(np.concatenate(differences[m]), [tail, 100 - tail])
-        result[m] = PairedInterval(
-            new=float(point_new[m][0]), old=float(point_old[m][0]), low=float(low), high=float(high)
-        )
-    return result
+    drawn = PairedBootstrap(y, new_scores, old_scores, thresholds, seed).draw(replicates)
+    return drawn.intervals(level)

@@ -21,13 +21,23 @@ from prefect.cache_policies import NO_CACHE
 
 from schemas.params import GateParams, RetrainParams
 from schemas.report import CheckResult, JsonDict
-from tasks.bootstrap import PairedInterval, paired_bootstrap
+from tasks.bootstrap import PairedBootstrap, PairedInterval
 from tasks.publish import latest_version, load_model
 from tasks.registry import check
 from tasks.training import LabelledModel, Parts, Trained, plain_value, positive_scores
 
 CODE = "worse_than_last_good"
+# At most REPLICATES; the first draw costs about FIRST_DRAW weights (rows x replicates), and
+# never fewer than MIN_REPLICATES. Up to 40,000 holdout rows every comparison draws 1000;
+# at 1M rows the first draw is MIN_REPLICATES, about a fifth of the time (RESULTS.md).
 REPLICATES = 1000
+MIN_REPLICATES = 200
+FIRST_DRAW = 40_000_000
+# Replicates added per step after the first draw, while the verdict is not settled.
+STEP = 200
+# How many binomial standard errors of its rank the interval's upper bound must lie from the
+# tolerance line before more replicates could not plausibly move it across (see `settled`).
+SETTLED_Z = 3.0
 SEED = 0
 LEVEL = 0.95
 
@@ -48,13 +58,14 @@ class Comparison:
     rows: int
     thresholds: tuple[float, float]
     metrics: dict[str, PairedInterval]
+    replicates: int = REPLICATES
 
     def to_json(self, gate: GateParams) -> JsonDict:
         """Return the report's `comparison` section, with the override when one is set."""
         section: JsonDict = {
             "last_good_version": self.version,
             "holdout_rows": self.rows,
-            "replicates": REPLICATES,
+            "replicates": self.replicates,
             "confidence": LEVEL,
             "thresholds": {"new": self.thresholds[0], "last_good": self.thresholds[1]},
             "metric": gate.compare_metric,
@@ -105,10 +116,62 @@ def _features_of(model: LabelledModel) -> list[str]:
     return [str(c) for c in getattr(model.model, "feature_names_in_", [])]
 
 
+def settled(differences: np.ndarray, line: float, level: float = LEVEL) -> bool:
+    """Whether more replicates could not plausibly move the interval's upper bound across `line`.
+
+    The upper bound is the replicates' `level` quantile q: the order statistic of rank about
+    B*q. Its rank is uncertain by a binomial standard error sqrt(B*q*(1-q)); the verdict is
+    settled when `line` lies outside the values between the ranks SETTLED_Z such errors
+    either side. Distribution-free: no shape of the differences is assumed.
+    """
+    count = len(differences)
+    if not count:
+        return True  # the metric is undefined in every replicate: more will not define it
+    q = 1 - (1 - level) / 2
+    spread = SETTLED_Z * np.sqrt(count * q * (1 - q))
+    ordered = np.sort(differences)
+    low = ordered[max(0, int(np.floor(count * q - spread)))]
+    high = ordered[min(count - 1, int(np.ceil(count * q + spread)))]
+    return bool(line < low or line > high)
+
+
+def bootstrap_for_gate(
+    y: np.ndarray,
+    new_scores: np.ndarray,
+    old_scores: np.ndarray,
+    thresholds: tuple[float, float],
+    gate: GateParams,
+) -> PairedBootstrap:
+    """Draw replicates until the gate's verdict on `gate.compare_metric` is settled.
+
+    The cost of a replicate grows with the holdout rows, while the interval narrows with
+    them. A small holdout draws all REPLICATES at once (it costs little). A large one draws
+    about FIRST_DRAW weights first (at least MIN_REPLICATES), then STEP more at a time, up
+    to REPLICATES, until the upper bound lies clearly on one side of the tolerance line
+    (`settled`): a clear pass or a clear regression stops early, a close call gets the
+    full count. The report says how many replicates were drawn.
+    """
+    drawn = PairedBootstrap(y, new_scores, old_scores, thresholds, seed=SEED)
+    first = int(np.clip(FIRST_DRAW // max(1, len(y)), MIN_REPLICATES, REPLICATES))
+    drawn.draw(first)
+    metric = gate.compare_metric
+    line = -gate.max_regression * drawn.point_old[metric]
+    while drawn.replicates < REPLICATES and not settled(drawn.differences(metric), line):
+        drawn.draw(min(STEP, REPLICATES - drawn.replicates))
+    return drawn
+
+
 def compare_with_last_good(
-    trained: Trained, parts: Parts, params: RetrainParams
+    trained: Trained,
+    parts: Parts,
+    params: RetrainParams,
+    new_scores: np.ndarray | None = None,
 ) -> Comparison | NotCompared:
-    """Score the last good model on the new holdout and compare it with the new model."""
+    """Score the last good model on the new holdout and compare it with the new model.
+
+    `new_scores` are the new model's holdout scores when the evaluation already has them
+    (scoring the holdout again costs as much as the last good model's scoring).
+    """
     loaded = load_last_good(params.publish.output_dir)
     if isinstance(loaded, NotCompared):
         return loaded
@@ -138,19 +201,15 @@ def compare_with_last_good(
     except Exception as exc:  # a model of other column types: no comparison, not a crash
         return NotCompared(f"last good model {version} could not score the holdout: {exc}", version)
     thresholds = (float(trained.model.threshold), old_threshold)
+    if new_scores is None:
+        new_scores = positive_scores(trained.model, parts.X_holdout)
+    drawn = bootstrap_for_gate(y, new_scores, old_scores, thresholds, params.gate)
     return Comparison(
         version=version,
         rows=len(y),
         thresholds=thresholds,
-        metrics=paired_bootstrap(
-            y,
-            positive_scores(trained.model, parts.X_holdout),
-            old_scores,
-            thresholds,
-            replicates=REPLICATES,
-            seed=SEED,
-            level=LEVEL,
-        ),
+        metrics=drawn.intervals(LEVEL),
+        replicates=drawn.replicates,
     )
 
 

@@ -6,7 +6,7 @@ own training part, the always-the-majority baseline, and the threshold analysis.
 only) is None, with its reason under `undefined`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from imblearn.metrics import geometric_mean_score
@@ -26,8 +26,10 @@ from schemas.report import JsonDict
 from tasks.features import FeatureChecks
 from tasks.threshold import (
     Predicted,
+    SampleCap,
     ThresholdAnalysis,
     analyse_threshold,
+    capped_sample,
     rounded,
     threshold_for_share,
 )
@@ -40,6 +42,12 @@ from tasks.training import (
 )
 
 HISTOGRAM_BINS = 20
+# On a large table the training part is scored on a stratified sample (tasks/threshold.py
+# `capped_sample`). Its metrics are the fit's evidence for the diagnosis (memorised, or not
+# fitting even its own rows), never a verdict; estimated from 100,000 rows (and at least
+# 800 of the rarer class) they tell the same story, while scoring every training row
+# again cost as much as the prediction of the holdout four times over (RESULTS.md).
+TRAINING_PART_CAP = SampleCap(rows=100_000, rarer_rows=800)
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,12 @@ def score_distribution(
 
 @dataclass(frozen=True)
 class TrainingPartMetrics(Predicted):
-    """The model on its own training part (before resampling): the fit's evidence."""
+    """The model on its own training part (before resampling): the fit's evidence.
+
+    `rows` and `positives` are the whole part's; the scores' measures come from
+    `scored_rows` of them (a stratified sample on a large table), and `predicted` is then
+    each true class's predicted share in the sample times its rows in the whole part.
+    """
 
     rows: int
     positives: int
@@ -222,36 +235,57 @@ class TrainingPartMetrics(Predicted):
     pr_auc: float | None
     accuracy: float | None
     score_spread: float | None
+    scored_rows: int
 
     def to_json(self) -> JsonDict:
-        return {
+        measured: JsonDict = {
             "roc_auc": self.roc_auc,
             "pr_auc": self.pr_auc,
             "predicted_class_counts": dict(self.predicted_class_counts),
             "accuracy": self.accuracy,
             "score_spread": self.score_spread,
         }
+        if self.scored_rows < self.rows:
+            measured["scored_sample"] = {"rows": self.scored_rows, "of_rows": self.rows}
+        return measured
 
 
 def measure_training_part(
-    y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray, class_names: tuple[str, str]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    scores: np.ndarray,
+    class_names: tuple[str, str],
+    whole: tuple[int, int] | None = None,
 ) -> TrainingPartMetrics:
-    """Measure the model on its own training part (before resampling): the fit's evidence."""
-    full = measure_predictions(y_true, y_pred, scores, class_names)
+    """Measure the model on its own training part (before resampling): the fit's evidence.
+
+    Only what the report keeps of it is computed: the training part is the largest set of
+    rows the evaluation scores, and each scikit-learn metric pays for its label checks.
+    `whole` is the (negative, positive) rows of the whole part when these rows are a
+    stratified sample of it.
+    """
+    both = len(np.unique(y_true)) == 2
+    sample = (int(np.sum(y_true == 0)), int(np.sum(y_true == 1)))
+    whole = whole or sample
+    # Predicted positives per true class, scaled from the sample to the whole part.
+    predicted_positive = round(
+        sum(float(np.sum(y_pred[y_true == c])) * whole[c] / sample[c] for c in (0, 1) if sample[c])
+    )
     spread = (
         round(float(np.quantile(scores, 0.99) - np.quantile(scores, 0.01)), 6)
         if len(scores)
         else None
     )
     return TrainingPartMetrics(
-        rows=len(y_true),
-        positives=int(y_true.sum()),
+        rows=sum(whole),
+        positives=whole[1],
         class_names=class_names,
-        roc_auc=full.roc_auc,
-        pr_auc=full.pr_auc,
-        predicted=full.predicted,
+        roc_auc=rounded(roc_auc_score(y_true, scores)) if both else None,
+        pr_auc=rounded(average_precision_score(y_true, scores)) if both else None,
+        predicted=(sum(whole) - predicted_positive, predicted_positive),
         accuracy=round(float(np.mean(y_true == y_pred)), 6) if len(y_true) else None,
         score_spread=spread,
+        scored_rows=len(y_true),
     )
 
 
@@ -323,6 +357,8 @@ class Evaluation:
     threshold: ThresholdAnalysis
     # The score above which the training part's positive share would be predicted positive.
     threshold_for_prior: float | None
+    # The model's positive-class score of each holdout row, for the comparison.
+    holdout_scores: np.ndarray = field(repr=False, compare=False)
 
     def to_json(self, checked: FeatureChecks) -> JsonDict:
         """Return the report's metrics of training and evaluation."""
@@ -343,14 +379,19 @@ def evaluate(trained: Trained, parts: Parts, params: RetrainParams) -> Evaluatio
     names = parts.class_names
     holdout_scores = positive_scores(trained.model, parts.X_holdout)
     holdout_pred = predict_from_scores(trained.model, holdout_scores)
-    train_scores = positive_scores(trained.model, parts.X_train)
+    y_train = parts.y_train
+    scored = capped_sample(np.arange(len(y_train)), y_train, TRAINING_PART_CAP, params.split.seed)
+    train_scores = positive_scores(trained.model, parts.X_train.iloc[scored])
     train_pred = predict_from_scores(trained.model, train_scores)
-    majority = int(np.mean(parts.y_train) > 0.5)
+    whole = (int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
+    majority = int(np.mean(y_train) > 0.5)
     return Evaluation(
         features=parts.features,
         resampling=ResamplingOutcome.of(trained, params.model, params.resample, names),
         holdout=measure_predictions(parts.y_holdout, holdout_pred, holdout_scores, names),
-        training_part=measure_training_part(parts.y_train, train_pred, train_scores, names),
+        training_part=measure_training_part(
+            y_train[scored], train_pred, train_scores, names, whole
+        ),
         baseline=measure_baseline(parts.y_holdout, holdout_pred, majority, names),
         threshold=analyse_threshold(
             parts.X_train,
@@ -361,7 +402,8 @@ def evaluate(trained: Trained, parts: Parts, params: RetrainParams) -> Evaluatio
             parts.y_holdout,
             names,
         ),
-        threshold_for_prior=threshold_for_share(train_scores, float(parts.y_train.mean())),
+        threshold_for_prior=threshold_for_share(train_scores, float(y_train.mean())),
+        holdout_scores=holdout_scores,
     )
 
 

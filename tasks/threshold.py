@@ -14,6 +14,28 @@ from schemas.report import JsonDict
 from tasks.training import InsufficientMinority, fit_model, positive_scores
 
 
+@dataclass(frozen=True)
+class SampleCap:
+    """How many rows an estimate scores at most: `rows`, or more when needed to hold
+    `rarer_rows` rows of the rarer class."""
+
+    rows: int
+    rarer_rows: int
+
+
+# On a large table the threshold analysis works on stratified samples (`capped_sample`):
+# the refit on the earlier rows and the scoring of the validation slice. The refit stands in
+# for "a model fitted like the published one, without the validation rows", and the F1-best
+# threshold is read off the validation rows' scores; both are estimates, while the refit on
+# every earlier row cost as much as the training itself (RESULTS.md, "Train to gate"). A
+# stratified sample keeps the class shares, on which the scores' scale, hence the threshold,
+# depends. The refit gets 25,000 rows, at least 200 of the rarer class (ten or more per
+# coefficient of a model of a few dozen prepared columns); the validation sample, which
+# the F1 is read from, twice that. Tables under the caps are analysed whole, as before.
+REFIT_CAP = SampleCap(rows=25_000, rarer_rows=200)
+VALIDATION_CAP = SampleCap(rows=50_000, rarer_rows=400)
+
+
 def rounded(value: float | None) -> float | None:
     """Return a metric rounded to 6 decimals, or None where it is undefined (NaN)."""
     return None if value is None or math.isnan(value) else round(float(value), 6)
@@ -100,6 +122,26 @@ def threshold_for_share(scores: np.ndarray, share: float) -> float | None:
     return round(float(np.quantile(scores, 1.0 - share)), 6)
 
 
+def capped_sample(positions: np.ndarray, y: np.ndarray, cap: SampleCap, seed: int) -> np.ndarray:
+    """Return `positions` (sorted), or a stratified sample of them when `cap` is exceeded.
+
+    `y` holds the labels at `positions`; the sample keeps their class shares.
+    """
+    rarer = int(np.bincount(y.astype("int64"), minlength=2).min())
+    if not rarer:
+        return positions
+    size = max(cap.rows, math.ceil(cap.rarer_rows * len(y) / rarer))
+    if size >= len(positions):
+        return positions
+    # One draw per class keeps its share (scikit-learn's stratified split: 0.15 s at 800k rows).
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(of_class, size=round(size * len(of_class) / len(positions)), replace=False)
+        for of_class in (positions[y != 1], positions[y == 1])
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
 def validation_slice(
     y: np.ndarray, times: pd.Series | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +172,9 @@ class ThresholdAnalysis:
     reason: str | None = None
     validation_f1: float | None = None
     on_holdout: ThresholdOutcome | None = None
+    # Rows of the stratified samples, when the table is large: (refit, of the earlier rows),
+    # (scored, of the validation slice).
+    samples: tuple[tuple[int, int], tuple[int, int]] | None = None
 
     def to_json(self) -> JsonDict:
         found: JsonDict = {
@@ -139,6 +184,14 @@ class ThresholdAnalysis:
             "current_threshold": self.current_threshold,
             "threshold": self.threshold,
         }
+        if self.samples is not None:
+            (fit, earlier), (scored, validation) = self.samples
+            found["samples"] = {
+                "refit_rows": fit,
+                "earlier_rows": earlier,
+                "scored_validation_rows": scored,
+                "validation_rows": validation,
+            }
         if self.on_holdout is None:
             return {**found, "reason": self.reason}
         return {
@@ -160,15 +213,21 @@ def analyse_threshold(
     """Find the F1-maximising threshold on a validation slice of the training part.
 
     A second model is fitted on the earlier rows of the training part and scored on
-    the validation slice (never the holdout); the threshold found is then applied to
-    the published model's holdout scores to show what it would predict.
+    the validation slice (never the holdout); on a large table both are stratified
+    samples (REFIT_CAP, VALIDATION_CAP). The threshold found is then applied to the
+    published model's holdout scores to show what it would predict.
     """
-    fit, val = validation_slice(y_train, times, params.gate.validation_fraction, params.split.seed)
+    seed = params.split.seed
+    earlier, whole = validation_slice(y_train, times, params.gate.validation_fraction, seed)
+    fit = capped_sample(earlier, y_train[earlier], REFIT_CAP, seed)
+    val = capped_sample(whole, y_train[whole], VALIDATION_CAP, seed)
+    sampled = len(fit) < len(earlier) or len(val) < len(whole)
     without = ThresholdAnalysis(
-        validation_rows=len(val),
-        validation_positive_rows=int(np.sum(y_train[val] == 1)),
+        validation_rows=len(whole),
+        validation_positive_rows=int(np.sum(y_train[whole] == 1)),
         slice="latest by label time" if times is not None else "stratified random",
         current_threshold=params.model.decision_threshold,
+        samples=((len(fit), len(earlier)), (len(val), len(whole))) if sampled else None,
     )
     if len(np.unique(y_train[fit])) < 2:
         return replace(without, reason="the earlier rows have one class only")

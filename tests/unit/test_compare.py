@@ -10,13 +10,16 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from schemas.params import GateParams, ModelParams, ResampleParams, RetrainParams
 from schemas.report import Report
-from tasks.bootstrap import PairedInterval, paired_bootstrap, poisson_weights
+from tasks import compare
+from tasks.bootstrap import PairedBootstrap, PairedInterval, paired_bootstrap, poisson_weights
 from tasks.compare import (
     Comparison,
     NotCompared,
+    bootstrap_for_gate,
     compare_with_last_good,
     judge_regression,
     load_last_good,
+    settled,
 )
 from tasks.publish import MODEL_FILE, publish
 from tasks.training import LabelledModel, Parts, Trained, fit_model
@@ -71,6 +74,50 @@ def test_the_interval_is_reproducible_and_stratified() -> None:
     weights = poisson_weights(np.random.default_rng(0), 4, 200_000).astype(float)
     assert weights.mean() == pytest.approx(1.0, abs=0.01)
     assert weights.var() == pytest.approx(1.0, abs=0.02)
+
+
+def test_drawing_in_steps_adds_to_the_same_replicates() -> None:
+    y, good, poor = _labels_and_scores(1000)
+    drawn = PairedBootstrap(y, good, poor, (0.5, 0.35), seed=5).draw(64)
+    assert drawn.intervals() == paired_bootstrap(y, good, poor, (0.5, 0.35), 64, seed=5)
+    assert len(drawn.draw(36).differences("roc_auc")) == drawn.replicates == 100
+
+
+# How many replicates the gate draws.
+
+
+def test_settled_when_the_line_is_clear_of_the_upper_bounds_rank_noise() -> None:
+    differences = np.linspace(-1.0, 1.0, 200)  # the 97.5% quantile is near 0.95
+    assert settled(differences, -0.5) and settled(differences, 1.5)
+    # Ranks 188..199 hold values from 0.89 to 1.0: a line among them may yet be crossed.
+    assert not settled(differences, 0.95) and not settled(differences, 0.9)
+    assert settled(np.empty(0), 0.0)
+
+
+def test_a_small_holdout_draws_every_replicate() -> None:
+    y, good, poor = _labels_and_scores(2000)
+    drawn = bootstrap_for_gate(y, good, poor, (0.5, 0.35), GateParams())
+    assert drawn.replicates == compare.REPLICATES
+
+
+def test_a_large_holdout_stops_early_on_a_clear_verdict_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2000 rows stand for a large holdout: the first draw is MIN_REPLICATES.
+    monkeypatch.setattr(compare, "FIRST_DRAW", 2000)
+    y, good, poor = _labels_and_scores(2000)
+    clear_regression = bootstrap_for_gate(y, poor, good, (0.35, 0.5), GateParams())
+    assert clear_regression.replicates == compare.MIN_REPLICATES
+    assert clear_regression.intervals()["pr_auc"].high < 0
+    clear_pass = bootstrap_for_gate(y, good, good, (0.5, 0.5), GateParams())
+    assert clear_pass.replicates == compare.MIN_REPLICATES
+    # A tolerance line where the upper bound lies: more replicates are drawn.
+    noisier = np.clip(good + np.random.default_rng(1).normal(0, 0.1, len(y)), 0, 1)
+    full = PairedBootstrap(y, noisier, good, (0.5, 0.5), seed=compare.SEED).draw(1000)
+    high, old = full.intervals()["pr_auc"].high, full.point_old["pr_auc"]
+    assert high < 0
+    close = bootstrap_for_gate(y, noisier, good, (0.5, 0.5), GateParams(max_regression=-high / old))
+    assert close.replicates > compare.MIN_REPLICATES
 
 
 # The worse_than_last_good verdict.
@@ -179,3 +226,13 @@ def test_the_last_good_model_is_scored_on_the_same_rows(tmp_path: Path) -> None:
     assert isinstance(outcome, Comparison) and outcome.version == "v1"
     assert outcome.metrics["pr_auc"].difference == 0
     assert judge_regression(outcome, GateParams()).status == "pass"
+
+
+def test_the_evaluations_holdout_scores_serve_the_comparison(tmp_path: Path) -> None:
+    frame, y = _frame()
+    _publish(tmp_path, frame, y)
+    trained = _trained(frame, y)
+    scores = np.asarray(trained.model.predict_proba(frame))[:, 1]
+    given = compare_with_last_good(trained, _parts(frame, y), _params(tmp_path), scores)
+    assert given == compare_with_last_good(trained, _parts(frame, y), _params(tmp_path))
+    assert isinstance(given, Comparison) and given.to_json(GateParams())["replicates"] == 1000

@@ -5,11 +5,14 @@ import pandas as pd
 import pytest
 
 from flows.example_data import make_transactions
+from tasks import threshold
 from tasks.evaluation import measure_baseline, measure_predictions, measure_training_part
 from tasks.threshold import (
+    SampleCap,
     analyse_threshold,
     apply_threshold,
     best_f1_threshold,
+    capped_sample,
     validation_slice,
 )
 from tests.conftest import params_for
@@ -130,3 +133,55 @@ def test_training_part_measures_score_spread_and_accuracy() -> None:
     m = measure_training_part(y, np.array([0, 0, 0, 0]), np.array([0.1, 0.1, 0.1, 0.1]), NAMES)
     assert m.score_spread == 0.0 and m.accuracy == 0.5
     assert m.to_json()["predicted_class_counts"] == {"0": 4, "1": 0}
+
+
+def test_capped_sample_keeps_small_tables_whole_and_class_shares_of_large_ones() -> None:
+    y = np.array([0] * 950 + [1] * 50)
+    positions = np.arange(1000) + 7
+    assert capped_sample(positions, y, SampleCap(rows=1000, rarer_rows=10), 0) is positions
+    sample = capped_sample(positions, y, SampleCap(rows=200, rarer_rows=10), 0)
+    assert len(sample) == 200 and len(set(sample)) == 200
+    assert list(sample) == sorted(sample) and set(sample) <= set(positions)
+    assert int(np.sum(y[sample - 7] == 1)) == 10  # 5%, as in the whole
+    # Enough rows to hold `rarer_rows` of the rarer class, beyond `rows`.
+    assert len(capped_sample(positions, y, SampleCap(rows=200, rarer_rows=20), 0)) == 400
+
+
+def test_threshold_analysis_on_samples_of_a_large_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threshold, "REFIT_CAP", SampleCap(rows=400, rarer_rows=10))
+    monkeypatch.setattr(threshold, "VALIDATION_CAP", SampleCap(rows=120, rarer_rows=5))
+    frame = make_transactions(rows=1500, positive_rate=0.05, seed=2)
+    features = [c for c in frame.columns if c not in ("transaction_id", "event_time", "is_fraud")]
+    y = frame["is_fraud"].to_numpy()
+    params = params_for("x.csv", tmp_path, model={"name": "logistic_regression"})
+    result = analyse_threshold(
+        frame[features].iloc[:1200],
+        y[:1200],
+        frame["event_time"].iloc[:1200],
+        params,
+        np.linspace(0, 1, 300),
+        y[1200:],
+        NAMES,
+    )
+    assert result.threshold is not None
+    assert result.samples == ((400, 960), (120, 240))
+    assert result.to_json()["samples"] == {
+        "refit_rows": 400,
+        "earlier_rows": 960,
+        "scored_validation_rows": 120,
+        "validation_rows": 240,
+    }
+
+
+def test_training_part_of_a_sample_scales_predicted_counts_to_the_whole_part() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1])
+    pred = np.array([1, 0, 0, 0, 1, 0])
+    scores = np.array([0.6, 0.1, 0.2, 0.3, 0.9, 0.4])
+    # The sample holds 4 of 400 negatives and 2 of 200 positives.
+    m = measure_training_part(y, pred, scores, NAMES, whole=(400, 200))
+    assert (m.rows, m.positives, m.scored_rows) == (600, 200, 6)
+    assert m.predicted == (600 - 200, 100 + 100)
+    assert m.to_json()["scored_sample"] == {"rows": 6, "of_rows": 600}
+    assert "scored_sample" not in measure_training_part(y, pred, scores, NAMES).to_json()
