@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 
 from schemas.params import DataParams
 from schemas.report import DataSummary, Report
+from tasks.locks import exclusive_lock
 from tasks.profile import CODE as LABEL_PROFILE
 from tasks.reporting import Metrics, ReportView
 
@@ -175,9 +176,13 @@ def open_store(path: str | Path) -> Iterator[sqlite3.Connection]:
     target.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(target, timeout=BUSY_TIMEOUT, isolation_level=None)) as db:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        # WAL lets readers go on while a run appends; the setting stays with the file.
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute(_CREATE)
+        # SQLite does not wait (no busy handler) when it cannot switch the journal mode, so
+        # two runs creating the store at once would fail: the setup is done one at a time.
+        with exclusive_lock(target.with_name(target.name + ".lock"), timeout=BUSY_TIMEOUT):
+            # WAL lets readers go on while a run appends; the setting stays with the file.
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            db.execute(_CREATE)
         yield db
 
 
