@@ -3,21 +3,27 @@
 With `gate.approval: ask`, a run whose only failures are checks a person may override (the
 registry entries marked `approvable`: worse_than_last_good, row_count_drop, label_shift,
 near_single_class_prediction) pauses with Prefect's `pause_flow_run`. The Prefect UI's Resume
-dialog shows the evidence (the report so far, as markdown) above the form `Approval`
-(approve, reason, by). An approval turns those failures into warnings that name it, and the run
-goes on; a rejection, or no answer within `gate.approval_timeout` seconds, halts the run as
-usual, its code first in the state message. Every decision is kept in the report's
-`run.approvals` and in the metrics of the checks it settled. Leakage, schema and one-class
-halts are never approvable: a run with such a failure halts without asking.
+dialog shows the evidence (the report so far, as markdown, also kept as the artifact
+`retrain-guard-approval`) above the form `Approval` (approve, reason, by). An approval turns
+those failures into warnings that name it, and the run goes on; a rejection, or no answer
+within `gate.approval_timeout` seconds, halts the run as usual, its code first in the state
+message. Every decision is kept in the report's `run.approvals` and in the metrics of the
+checks it settled. Leakage, schema and one-class halts are never approvable: a run with such
+a failure halts without asking.
 
 A run asks only where a person can answer: a command-line run without a Prefect server
 (no PREFECT_API_URL, an ephemeral local API nobody else sees) treats `ask` as `never`.
 """
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -31,6 +37,10 @@ from tasks.artifacts import render_markdown
 from tasks.registry import APPROVABLE, name_of
 from tasks.reporting import RunRecorder
 
+# The evidence is also an artifact of the run, kept after the pause's form is gone.
+APPROVAL_KEY = "retrain-guard-approval"
+# Seconds Prefect's own pause expiry waits beyond gate.approval_timeout (see _Timeout).
+EXPIRY_GRACE = 60
 NO_PERSON = (
     "gate.approval 'ask' needs a Prefect server a person can reach (PREFECT_API_URL); "
     "this run has none, so it halts instead of pausing (as with 'never')"
@@ -112,26 +122,54 @@ def evidence(report: Report, failing: list[CheckResult], timeout: int) -> str:
 def ask(report: Report, failing: list[CheckResult], gate: GateParams, key: str) -> Decision:
     """Pause the flow run for a person's answer; a timeout is a decision not to approve."""
     codes = tuple(c.code for c in failing)
-    form = Approval.with_initial_data(
-        description=evidence(report, failing, gate.approval_timeout), approve=False
+    shown = evidence(report, failing, gate.approval_timeout)
+    create_markdown_artifact(
+        key=APPROVAL_KEY, markdown=shown, description="The evidence a person was asked to judge"
     )
+    form = Approval.with_initial_data(description=shown, approve=False)
     get_run_logger().warning(
         "Waiting up to %s s for a person to approve or reject: %s",
         gate.approval_timeout,
         ", ".join(codes),
     )
+    reason = f"no answer within gate.approval_timeout {gate.approval_timeout} s"
+    timeout = _Timeout(gate.approval_timeout, reason)
+    timeout.timer.start()
     try:
-        answer = pause_flow_run(wait_for_input=form, timeout=gate.approval_timeout, key=key)
-    except FlowPauseTimeout:
-        return Decision(
-            approved=False,
-            reason=f"no answer within gate.approval_timeout {gate.approval_timeout} s",
-            by="",
-            codes=codes,
-            decided_at=_now(),
-            timed_out=True,
+        answer = pause_flow_run(
+            wait_for_input=form, timeout=gate.approval_timeout + EXPIRY_GRACE, key=key
         )
+    except FlowPauseTimeout:  # the backstop: Prefect's own expiry came first
+        answer = None
+    finally:
+        timeout.timer.cancel()
+    if answer is None or timeout.fired.is_set():
+        return Decision(False, reason, "", codes, _now(), timed_out=True)
     return Decision(answer.approve, answer.reason.strip(), answer.by.strip(), codes, _now())
+
+
+class _Timeout:
+    """Answers the pause for nobody when gate.approval_timeout passes: a rejection, sent
+    through Prefect's resume API. Prefect's own expiry (given EXPIRY_GRACE more seconds,
+    a backstop) would end the run Failed with its message instead of the halt's code."""
+
+    def __init__(self, seconds: int, reason: str) -> None:
+        self.fired = threading.Event()
+        self.reason = reason
+        context = FlowRunContext.get()
+        self.run_id = context.flow_run.id if context and context.flow_run else None
+        self.timer = threading.Timer(seconds, self._answer)
+        self.timer.daemon = True
+
+    def _answer(self) -> None:
+        if self.run_id is None:
+            return
+        answer = {"approve": False, "reason": self.reason, "by": ""}
+        with get_client(sync_client=True) as client:
+            result = client.resume_flow_run(self.run_id, run_input=answer)
+        # Refused when a person answered first: then theirs is the answer.
+        if result.status == SetStateStatus.ACCEPT:
+            self.fired.set()
 
 
 def _now() -> str:
