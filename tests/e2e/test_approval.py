@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 CODE = "near_single_class_prediction"
 
 
-def _start_paused(
+def start_paused(
     api: httpx.Client, example_csv: Path, output_dir: Path, timeout: int = 600
 ) -> dict[str, Any]:
     """Start a borderline manual run that asks for approval; return it once paused."""
@@ -64,7 +64,7 @@ def _report(output_dir: Path) -> dict[str, Any]:
 def paused(api: httpx.Client, example_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A paused run: its form and evidence are read before a test answers it."""
     output_dir = tmp_path_factory.mktemp("approve")
-    return _start_paused(api, example_csv, output_dir), output_dir
+    return start_paused(api, example_csv, output_dir), output_dir
 
 
 def test_a_paused_run_shows_the_evidence_above_a_form(
@@ -105,7 +105,7 @@ def test_an_approved_run_completes_and_publishes(
 def test_a_rejected_run_fails_with_the_code_first(
     api: httpx.Client, example_csv: Path, tmp_path: Path
 ) -> None:
-    run = _start_paused(api, example_csv, tmp_path)
+    run = start_paused(api, example_csv, tmp_path)
     _resume(api, run["id"], {"approve": False, "reason": "too few frauds caught"})
     final = wait_final(api, run["id"])
     assert final["state_type"] == "FAILED", final["state"]
@@ -117,7 +117,7 @@ def test_a_rejected_run_fails_with_the_code_first(
 def test_an_unanswered_run_fails_after_the_timeout(
     api: httpx.Client, example_csv: Path, tmp_path: Path
 ) -> None:
-    run = _start_paused(api, example_csv, tmp_path, timeout=5)
+    run = start_paused(api, example_csv, tmp_path, timeout=5)
     final = wait_final(api, run["id"], timeout=120)
     assert final["state_type"] == "FAILED", final["state"]
     message = final["state"]["message"]
