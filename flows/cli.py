@@ -313,7 +313,11 @@ def run_flow(command: str, params: RetrainParams) -> Report:
     """Run the flow locally and return the report, whether it passed or halted."""
     _prefect_env()
     from flows.retrain import retrain, validate_data
+    from tasks.approval import where_a_person_answers
 
+    params, note = where_a_person_answers(params)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     chosen = retrain if command == "run" else validate_data
     state = chosen(params, return_state=True)
     result = state.result(raise_on_failure=False)

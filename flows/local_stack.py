@@ -89,6 +89,11 @@ class LocalStack:
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "DO_NOT_TRACK": "1",
                 "PREFECT_WORKER_QUERY_SECONDS": "2",
+                # `prefect server start --background` leaves the server's output on a pipe
+                # nobody reads once the command returns: a warning written there breaks the
+                # request that logs it and takes the server down (seen after a paused run
+                # completes: "Lease ... not found during release"). Errors only.
+                "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
                 "RETRAIN_GUARD_HOME": str(self.repo),
                 "PYTHONUNBUFFERED": "1",
             }

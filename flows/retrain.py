@@ -1,8 +1,9 @@
 """The retraining flow and the validation-only flow: they sequence the tasks, nothing more.
 
 Each stage is a task in tasks/ returning typed results; the flow records their check results
-and metrics on the run's RunRecorder (tasks/reporting.py), halts at the first failing check,
-and writes and publishes the report.
+and metrics on the run's RunRecorder (tasks/reporting.py), halts at the first failing check
+(or pauses for a person's approval when gate.approval asks, tasks/approval.py), and writes
+and publishes the report.
 """
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import JsonValue
 
 from schemas.params import RetrainParams
 from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
+from tasks.approval import settle
 from tasks.artifacts import publish_artifacts_task
 from tasks.compare import CODE as REGRESSION
 from tasks.compare import NotCompared, compare_task, judge_regression
@@ -248,7 +250,8 @@ def _data_stages(
         described["left_out_after_schema"] = list[JsonValue](unusable)
     recorder.metrics["leakage"] = described
     recorder.add(*explain_leakage(leakage.checks, frame, data, unusable))
-    if failed := recorder.first_failure():
+    # A person may approve a failure across runs (row_count_drop); the run then goes on.
+    if failed := settle(recorder, params.gate, "approve-data"):
         return failed
     frame = frame.drop(columns=leakage.dropped)
     if leakage.dropped and not data.feature_columns(frame.columns):
@@ -366,7 +369,9 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
             recorder.diagnosis = diagnose_task(
                 params, evaluation, checked, failed.code, leakage_findings
             )
-        return _finish(recorder, failed)
+        # With gate.approval ask, a person may approve a borderline model (tasks/approval.py).
+        if failed := settle(recorder, params.gate, "approve-gate"):
+            return _finish(recorder, failed)
 
     with recorder.stage("publish"):
         model = publishable(trained, parts)

@@ -227,6 +227,23 @@ class GateParams(Section):
         "with gate.accept_regression); kept in the report and the published model's report.",
     )
 
+    approval: Literal["ask", "never"] = Field(
+        default="never",
+        description="ask: when the run would halt only on checks a person may override "
+        "(worse_than_last_good, row_count_drop, label_shift, near_single_class_prediction), "
+        "it pauses with the evidence and a form (approve, reason) in the Prefect UI; an "
+        "approval publishes, a rejection or gate.approval_timeout halts as usual. never: "
+        "such a run halts. Leakage, schema and one-class halts are never approvable. A "
+        "command-line run without a Prefect server (PREFECT_API_URL) treats ask as never.",
+    )
+    approval_timeout: int = Field(
+        default=3600,
+        ge=5,
+        le=7 * 24 * 3600,
+        description="Seconds a paused run waits for a person's answer (gate.approval: ask); "
+        "then it halts as without approval (3600: an hour; at most a week).",
+    )
+
     @model_validator(mode="after")
     def _reason_for_override(self) -> "GateParams":
         if self.accept_regression and not self.accept_reason.strip():

@@ -7,7 +7,7 @@ tests/unit/test_readme_codes.py fails when README and the registry are out of st
 import re
 from pathlib import Path
 
-from tasks.registry import CHECKS, leak_type
+from tasks.registry import CHECKS, Check, leak_type
 
 # README.md holds the rendered table between these two lines.
 TABLE_START = (
@@ -20,6 +20,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _approval(c: Check) -> tuple[str, ...]:
+    # A check a person may approve is also set by gate.approval.
+    return ("gate.approval",) if c.approvable else ()
+
+
 def codes_table() -> str:
     """Return README's markdown table of every code, one row per registered check."""
     lines = [
@@ -28,7 +33,7 @@ def codes_table() -> str:
     ]
     for c in CHECKS.values():
         stages = " / ".join((c.stage, *c.also_stages))
-        parameters = ", ".join(f"`{p}`" for p in c.parameters)
+        parameters = ", ".join(f"`{p}`" for p in (*c.parameters, *_approval(c)))
         leaks = ", ".join(leak_type(t) for t in c.taxonomy)
         lines.append(
             f"| `{c.code}` | {c.name} | {stages} | {_cell(c.meaning)} | {parameters} | {leaks} |"

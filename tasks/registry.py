@@ -63,6 +63,8 @@ class Check:
     runs: str = ""
     # It reads no label: it runs even when the label is unusable.
     label_free: bool = False
+    # A person may approve a run that fails only on such checks (gate.approval, tasks/approval.py).
+    approvable: bool = False
 
     def result(
         self,
@@ -200,6 +202,7 @@ CHECKS: dict[str, Check] = _checks(
         "`<publish.output_dir>/history.sqlite`; not_run without one",
         parameters=("history.min_row_ratio",),
         flows=BOTH,
+        approvable=True,
     ),
     Check(
         "label_shift",
@@ -209,6 +212,7 @@ CHECKS: dict[str, Check] = _checks(
         "up or down, against the last good run's; not_run without one",
         parameters=("history.max_label_shift",),
         flows=BOTH,
+        approvable=True,
     ),
     Check(
         "feature_set_changed",
@@ -395,6 +399,7 @@ CHECKS: dict[str, Check] = _checks(
         "`gate.min_true_rows_for_ratio` (10) true rows it only warns",
         parameters=("gate.min_predicted_to_true_ratio", "gate.min_true_rows_for_ratio"),
         flows=RETRAIN,
+        approvable=True,
     ),
     Check(
         "pr_auc_lift",
@@ -436,6 +441,7 @@ CHECKS: dict[str, Check] = _checks(
             "gate.accept_reason",
         ),
         flows=RETRAIN,
+        approvable=True,
     ),
     Check(
         "latest_moved",
@@ -449,6 +455,9 @@ CHECKS: dict[str, Check] = _checks(
 # The whole-table leakage checks, in the order a run reports them.
 WHOLE_TABLE_LEAKS = tuple(c for c in CHECKS.values() if c.runs)
 LABEL_FREE_LEAKS = tuple(c.code for c in WHOLE_TABLE_LEAKS if c.label_free)
+
+# Checks a person may approve in a run that fails on nothing else (gate.approval: ask).
+APPROVABLE = frozenset(c.code for c in CHECKS.values() if c.approvable)
 
 # Leakage checks whose findings are about rows: a column drop cannot remove them.
 ROW_CHECKS = frozenset(c.code for c in CHECKS.values() if c.names_rows)

@@ -60,6 +60,8 @@ class RunRecorder:
         self.diagnosis: list[Cause] = []
         self.timings: dict[str, float] = {}
         self.published: Published | None = None
+        # A person's decisions on a paused run (tasks/approval.py), as the report keeps them.
+        self.approvals: list[JsonValue] = []
         self.started = datetime.now(UTC)
 
     @contextmanager
@@ -105,6 +107,9 @@ class RunRecorder:
                 details={"columns": list(failed.columns), **failed.metrics},
             )
         finished = datetime.now(UTC)
+        approvals: dict[str, JsonValue] = {}
+        if self.approvals:
+            approvals["approvals"] = list(self.approvals)
         return Report(
             status="failed" if failed else "passed",
             failure=failure,
@@ -119,6 +124,7 @@ class RunRecorder:
                 "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
                 "started_at": self.started.isoformat(),
                 "finished_at": finished.isoformat(),
+                **approvals,
             },
             published=self.published,
         )

@@ -1,4 +1,5 @@
-"""The Prefect UI in headless Chromium: the run form of a deployment, a failed run's artifacts.
+"""The Prefect UI in headless Chromium: the run form of a deployment, a failed run's artifacts,
+a paused run and the evidence it asks a person to judge.
 
 Chromium comes from Debian's `chromium` package; it is installed here when missing (as root,
 with apt-get). Where it cannot be installed the tests are skipped with the reason.
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, get_args
 
 import httpx
@@ -18,7 +20,10 @@ import pytest
 
 from flows.local_stack import LocalStack
 from schemas.params import Sampler
+from tasks.approval import APPROVAL_KEY
 from tests.conftest import REPO
+from tests.e2e.conftest import artifacts_of, wait_final
+from tests.e2e.test_approval import start_paused
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +165,25 @@ def test_failed_run_pages_show_the_failure_code(
     assert "Halted:" in artifact_page
     assert "single_class_prediction" in artifact_page
     assert "Diagnosis (most likely first)" in artifact_page
+
+
+def test_a_paused_run_shows_resume_and_its_evidence(
+    stack: LocalStack,
+    api: httpx.Client,
+    example_csv: Path,
+    tmp_path: Path,
+    render: Callable[[str, str], str],
+) -> None:
+    run = start_paused(api, example_csv, tmp_path)
+    try:
+        run_page = render(f"{stack.ui_url}/runs/flow-run/{run['id']}", "paused-run")
+        assert run["name"] in run_page
+        assert "Paused" in run_page and "Resume" in run_page
+        # The Resume button opens the form under the same evidence, kept as an artifact.
+        evidence = artifacts_of(api, run["id"])[APPROVAL_KEY]
+        page = render(f"{stack.ui_url}/artifacts/artifact/{evidence['id']}", "paused-evidence")
+        assert "Approval needed:" in page and "near_single_class_prediction" in page
+    finally:
+        answer = {"approve": False, "reason": "only looked at"}
+        api.post(f"/flow_runs/{run['id']}/resume", json={"run_input": answer})
+    assert wait_final(api, run["id"])["state_type"] == "FAILED"

@@ -75,3 +75,17 @@ def test_failure_automation_is_a_valid_prefect_automation() -> None:
     # The state message starts with the failure code: the body carries code and summary.
     assert getattr(automation.actions[0], "body", "") == "{{ flow_run.state.message }}"
     assert "prefect.flow-run.Failed" in getattr(automation.trigger, "expect", set())
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_manual_deployment_asks_for_approval_and_the_nightly_does_not(name: str) -> None:
+    deployments = _deployments(name)
+    approval = {
+        key: RetrainParams.model_validate(d["parameters"]["params"]).gate.approval
+        for key, d in deployments.items()
+    }
+    assert approval == {"nightly": "never", "manual": "ask", "validate": "never"}
+    # The manual deployment differs from the nightly one only by the approval.
+    manual = dict(deployments["manual"]["parameters"]["params"])
+    assert manual.pop("gate") == {"approval": "ask"}
+    assert manual == deployments["nightly"]["parameters"]["params"]
