@@ -142,6 +142,8 @@ def screen_auc(
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         return None
     scale = (n_bins - 1) / (high - low)
+    if not np.isfinite(scale):  # a range of subnormal width: the exact AUC decides
+        return None
     # Binned a block of rows at a time: temporaries of a block stay in the CPU cache, while
     # each fresh million-row temporary costs more in page faults than in arithmetic.
     rows = np.zeros(n_bins + 1, dtype=np.intp)

@@ -275,3 +275,11 @@ def test_four_repeats_in_a_holdout_of_168_rows_with_one_training_pair_are_chance
     # Thirty of 168 (tens of percent beyond the rate) halt.
     copied = SharedRows(168, 30, 30, 0, 168 * repeated / 672, expected_upper=upper)
     assert judge_split_sharing(copied, LeakageParams(), ["cost"]).status == "fail"
+
+
+def test_the_auc_screen_leaves_a_range_too_narrow_to_bin_to_the_exact_auc() -> None:
+    from tasks.leakage.auc import screen_auc
+
+    values = np.zeros(27)
+    values[-1] = 2.225074e-313  # a subnormal range: dividing by it overflows
+    assert screen_auc(values, np.array([24, 25, 26]), 0.95) is None
