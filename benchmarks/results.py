@@ -6,6 +6,8 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from schemas.params import RetrainParams
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -46,3 +48,19 @@ def replace_section(heading: str, body: str, results: Path = RESULTS) -> None:
         rest = text[end + 1 :] if end >= 0 else ""
         text = text[:start] + body.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
     results.write_text(text)
+
+
+def example_params(path: Path, output_dir: Path) -> RetrainParams:
+    """The parameters of a run on the example table with the example schema."""
+    return RetrainParams.model_validate(
+        {
+            "data": {
+                "path": str(path),
+                "label": "is_fraud",
+                "label_time": "event_time",
+                "id_column": "transaction_id",
+            },
+            "schema": {"name": "example"},
+            "publish": {"output_dir": str(output_dir)},
+        }
+    )

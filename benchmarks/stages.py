@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import RESULTS, describe_machine, replace_section
+from benchmarks.results import RESULTS, describe_machine, example_params, replace_section
 from flows.example_data import make_transactions, write_table
-from schemas.params import RetrainParams
 from schemas.report import Report
 from tasks.evaluation import Evaluation, evaluate
 from tasks.features import FeatureChecks, check_features
@@ -88,18 +87,7 @@ def measure(step: Callable[[], Any]) -> tuple[Any, float, float]:
 def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     frame = make_transactions(rows=rows)
     path = write_table(frame, workdir / "example.parquet")
-    params = RetrainParams.model_validate(
-        {
-            "data": {
-                "path": str(path),
-                "label": "is_fraud",
-                "label_time": "event_time",
-                "id_column": "transaction_id",
-            },
-            "schema": {"name": "example"},
-            "publish": {"output_dir": str(workdir / "out")},
-        }
-    )
+    params = example_params(path, workdir / "out")
     data = params.data
     table: list[tuple[str, float, float]] = []
 

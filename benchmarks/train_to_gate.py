@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import describe_machine, replace_section
+from benchmarks.results import describe_machine, example_params, replace_section
 from flows.example_data import make_transactions, write_table
 from schemas.params import RetrainParams
 from schemas.report import Report
@@ -54,18 +54,7 @@ STAGES = ("train", "features", "evaluate", "compare", "gate")
 def prepare(rows: int, workdir: Path) -> tuple[RetrainParams, Parts]:
     """Write the example table, read, validate and split it; publish a first model."""
     path = write_table(make_transactions(rows=rows), workdir / "example.parquet")
-    params = RetrainParams.model_validate(
-        {
-            "data": {
-                "path": str(path),
-                "label": "is_fraud",
-                "label_time": "event_time",
-                "id_column": "transaction_id",
-            },
-            "schema": {"name": "example"},
-            "publish": {"output_dir": str(workdir / "out")},
-        }
-    )
+    params = example_params(path, workdir / "out")
     data = params.data
     loaded = read_table(path)
     schema = declare_schema(params.schema_, data, list(loaded.columns))
