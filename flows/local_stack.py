@@ -1,12 +1,16 @@
 """A local Prefect stack: server (SQLite), work pool, deployments, worker, failure notifications.
 
 `make serve` / `make stop` and the end-to-end tests use it. Each step is Prefect's own: the
-server is `prefect server start --background` (its PID file is Prefect's, under
-<home>/prefect), checked with `prefect server status --wait` and ended by `prefect server stop`;
-`prefect work-pool create` and `prefect deploy` set up the pool and the deployments; the
-notification block is saved with `Block.save` and the automation created through Prefect's
-client. Only the worker, which Prefect cannot start in the background, is started and stopped
-here, by the PID in <home>/worker.pid.
+server is `prefect server start` in a session of its own with its output in <home>/server.log
+and its PID in Prefect's PID file (<home>/prefect/server.pid), so that `prefect server stop`
+ends it; `prefect work-pool create` and `prefect deploy` set up the pool and the deployments;
+the notification block is saved with `Block.save` and the automation created through Prefect's
+client. The worker, which Prefect cannot start in the background either, is started the same
+way (<home>/worker.log) and stopped here by the PID in <home>/worker.pid.
+
+Not `prefect server start --background`: it leaves the server writing to a pipe that nobody
+reads once the command returns, and the first log line written there after that (a warning,
+an error, uvicorn's own) breaks the request that logs it and can take the server down.
 
     python -m flows.local_stack start --home .prefect-local --port 4200 [--notify-url URL]
     python -m flows.local_stack notify --port 4200 (--notify-url URL | --notify-block SLUG/NAME)
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import yaml
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
@@ -67,7 +72,7 @@ class LocalStack:
 
     @property
     def server_pid_file(self) -> Path:
-        """Where `prefect server start --background` records its server (PREFECT_HOME)."""
+        """Prefect's PID file of the server (under PREFECT_HOME), read by `prefect server stop`."""
         return self.home / "prefect" / "server.pid"
 
     @property
@@ -89,11 +94,8 @@ class LocalStack:
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "DO_NOT_TRACK": "1",
                 "PREFECT_WORKER_QUERY_SECONDS": "2",
-                # `prefect server start --background` leaves the server's output on a pipe
-                # nobody reads once the command returns: a warning written there breaks the
-                # request that logs it and takes the server down (seen after a paused run
-                # completes: "Lease ... not found during release"). Errors only.
-                "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
+                # The server's log goes to <home>/server.log: warnings and errors.
+                "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
                 "RETRAIN_GUARD_HOME": str(self.repo),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -121,23 +123,40 @@ class LocalStack:
             )
         return result
 
-    def start_server(self, timeout: int = 120) -> None:
-        """Start the server in the background and wait until its API answers."""
-        self.run(
-            "server", "start", "--background", "--scheduler" if self.scheduler else "--no-scheduler"
-        )
-        self.run("server", "status", "--wait", "--timeout", str(timeout), timeout=timeout + 30)
+    def start_server(self, timeout: float = 120) -> None:
+        """Start the server in a session of its own and wait until its API answers.
 
-    def start_worker(self) -> None:
-        """Start a process worker polling the work pool, recording its PID.
-
-        Prefect has no background mode for `prefect worker start`, so this is done by hand: the
-        worker leads a new session, and stop() signals that process group, which also reaches
-        the flow-run processes the worker started.
+        Its PID goes to Prefect's PID file only once it answers, so a server that never came up
+        leaves no PID file behind.
         """
-        with (self.home / "worker.log").open("ab") as log:
-            worker = subprocess.Popen(
-                [*PREFECT, "worker", "start", "--pool", POOL],
+        server = self._spawn(
+            "server", "start", "--scheduler" if self.scheduler else "--no-scheduler"
+        )
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            if server.poll() is not None:
+                raise StackError(
+                    f"prefect server start exited {server.returncode}:\n{self._log_tail('server')}"
+                )
+            if time.monotonic() > deadline:
+                terminate_group(server.pid)
+                raise StackError(
+                    f"prefect server start: no answer on {self.api_url} after {timeout:.0f}s:\n"
+                    f"{self._log_tail('server')}"
+                )
+            time.sleep(0.5)
+        self.server_pid_file.write_text(str(server.pid))
+
+    def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running prefect command leading a new session, output in <name>.log.
+
+        stop() signals that process group, which also reaches the processes it started (a
+        worker's flow runs).
+        """
+        self.server_pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with (self.home / f"{args[0]}.log").open("ab") as log:
+            return subprocess.Popen(
+                [*PREFECT, *args],
                 cwd=self.repo,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
@@ -145,7 +164,19 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.record_worker(worker.pid)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _log_tail(self, name: str, chars: int = 3000) -> str:
+        return (self.home / f"{name}.log").read_text(errors="replace")[-chars:]
+
+    def start_worker(self) -> None:
+        """Start a process worker polling the work pool, recording its PID."""
+        self.record_worker(self._spawn("worker", "start", "--pool", POOL).pid)
 
     def record_worker(self, pid: int) -> None:
         """Write the worker's PID file: the PID and the process's start time."""
