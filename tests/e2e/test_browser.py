@@ -1,9 +1,11 @@
 """The Prefect UI in headless Chromium: the run form of a deployment, a failed run's artifacts,
-a paused run and the evidence it asks a person to judge.
+a paused run and the form with the evidence it asks a person to judge.
 
-Chromium comes from Debian's `chromium` package; it is installed here when missing (as root,
-with apt-get). Where it cannot be installed the tests are skipped with the reason.
-Screenshots are written to tests/output/ for a person to look at.
+Pages are loaded with command-line Chromium (`--screenshot`, `--dump-dom`); the paused run's
+Resume dialog opens only on a click, so that page is driven over the DevTools protocol
+(tests/e2e/cdp.py). Chromium comes from Debian's `chromium` package; it is installed here when
+missing (as root, with apt-get). Where it cannot be installed the tests are skipped with the
+reason. Screenshots are written to tests/output/ for a person to look at.
 """
 
 import os
@@ -22,13 +24,14 @@ from flows.local_stack import LocalStack
 from schemas.params import Sampler
 from tasks.approval import APPROVAL_KEY
 from tests.conftest import REPO
+from tests.e2e.cdp import open_page
 from tests.e2e.conftest import artifacts_of, wait_final
 from tests.e2e.test_approval import start_paused
 
 pytestmark = pytest.mark.e2e
 
 OUTPUT = REPO / "tests" / "output"
-FLAGS = (
+BROWSER = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -38,8 +41,12 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    "--run-all-compositor-stages-before-draw",
     "--window-size=1400,1400",
+)
+FLAGS = (
+    *BROWSER,
+    # With virtual time only: driven over CDP it can leave a screenshot waiting for a frame.
+    "--run-all-compositor-stages-before-draw",
     # Virtual time lets the single-page app fetch and render before the DOM is taken.
     "--virtual-time-budget=30000",
 )
@@ -167,22 +174,60 @@ def test_failed_run_pages_show_the_failure_code(
     assert "Diagnosis (most likely first)" in artifact_page
 
 
+# JavaScript run in the paused run's page: its Resume button, and the text of the dialog it
+# opens once the dialog's form (loaded after the evidence) shows its last field, "By".
+RESUME = "[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Resume')"
+DIALOG = "document.querySelector('[role=dialog]')?.innerText"
+FORM = f"{DIALOG}?.includes('Who decides') && {DIALOG}"
+
+
+def _open_resume_form(chromium: str, url: str) -> tuple[str, str]:
+    """Open a paused run's page, click Resume and return the page's text and the dialog's
+    once its form has loaded. Screenshots: the page, the dialog (the evidence above the form),
+    or the page as it was when a step failed."""
+    with open_page(chromium, BROWSER) as page:
+        try:
+            page.navigate(url)
+            page.wait_for(RESUME, timeout=90)
+            page.screenshot(OUTPUT / "paused-run.png")
+            run_page = page.evaluate("document.body.innerText")
+            page.evaluate(f"{RESUME}.click()")
+            form = page.wait_for(FORM, timeout=60)
+            page.screenshot(OUTPUT / "paused-run-form.png")
+        except Exception:
+            page.screenshot(OUTPUT / "paused-run-failure.png")
+            raise
+    (OUTPUT / "paused-run-form.txt").write_text(form, encoding="utf-8")
+    return run_page, form
+
+
 def test_a_paused_run_shows_resume_and_its_evidence(
     stack: LocalStack,
     api: httpx.Client,
     example_csv: Path,
     tmp_path: Path,
+    chromium: str,
     render: Callable[[str, str], str],
 ) -> None:
     run = start_paused(api, example_csv, tmp_path)
     try:
-        run_page = render(f"{stack.ui_url}/runs/flow-run/{run['id']}", "paused-run")
-        assert run["name"] in run_page
-        assert "Paused" in run_page and "Resume" in run_page
-        # The Resume button opens the form under the same evidence, kept as an artifact.
+        url = f"{stack.ui_url}/runs/flow-run/{run['id']}"
+        run_page, form = _open_resume_form(chromium, url)
+        assert run["name"] in run_page and "Paused" in run_page
+        # Resume opens a dialog: the evidence, then the form's fields (Approval's titles and
+        # descriptions; the evidence itself says "Approve to publish anyway"), then Submit.
+        assert "Resume Flow Run" in form, form[:200]
+        evidence_part, _, fields_part = form.rpartition("Approve")
+        assert "Approval needed:" in evidence_part, evidence_part[:500]
+        assert "near_single_class_prediction" in evidence_part, evidence_part[:500]
+        order = ["Reason", "Why: kept in the report", "By", "Who decides", "Submit"]
+        positions = _in_order(fields_part, order)
+        found = dict(zip(order, positions, strict=True))
+        assert -1 not in positions and positions == sorted(positions), (found, fields_part)
+        # The same evidence is kept as an artifact of the run, after the form is gone.
         evidence = artifacts_of(api, run["id"])[APPROVAL_KEY]
-        page = render(f"{stack.ui_url}/artifacts/artifact/{evidence['id']}", "paused-evidence")
-        assert "Approval needed:" in page and "near_single_class_prediction" in page
+        page_text = render(f"{stack.ui_url}/artifacts/artifact/{evidence['id']}", "paused-evidence")
+        assert "Approval needed:" in page_text and "near_single_class_prediction" in page_text
     finally:
         answer = {"approve": False, "reason": "only looked at"}
         api.post(f"/flow_runs/{run['id']}/resume", json={"run_input": answer})
