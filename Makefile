@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every package (the dev extra included), made by a pinned pip-tools.
+LOCK := requirements.lock
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_VENV := .venv-lock
 EXAMPLE := data/example.csv
 RUN_ARGS := --data $(EXAMPLE) --label is_fraud --label-time event_time --id transaction_id
 
@@ -10,14 +14,27 @@ RUN_ARGS := --data $(EXAMPLE) --label is_fraud --label-time event_time --id tran
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run run-collapse serve stop test lint typecheck pytest report-schema benchmark clean
+.PHONY: run run-collapse serve stop lock test lint typecheck pytest report-schema benchmark clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "retrain-guard needs Python 3.11+; run: make PYTHON=python3.11 ..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The exact versions of the lock file, then the project itself without resolving again;
+	# pip check fails when pyproject.toml asks for something the lock file lacks (run make lock).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
+
+## lock: resolve pyproject.toml (with the dev extra) into requirements.lock, keeping the
+## versions already locked where they still fit; `make lock UPGRADE=1` takes the newest of all
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || \
+		{ $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS); }
+	$(LOCK_VENV)/bin/pip-compile --quiet --extra dev --strip-extras --allow-unsafe \
+		--no-emit-find-links --no-emit-index-url $(if $(UPGRADE),--upgrade) \
+		--output-file $(LOCK) pyproject.toml
 
 $(EXAMPLE): flows/example_data.py | $(STAMP)
 	$(BIN)/retrain-guard example --out $@
@@ -66,4 +83,4 @@ benchmark: $(STAMP)
 	$(BIN)/python -m benchmarks.stages --rows 1000000
 
 clean:
-	rm -rf out data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out data .venv-lock .pytest_cache .mypy_cache .ruff_cache
