@@ -9,7 +9,7 @@ RetrainGuardHalt carrying it when a check failed (`raise_on_failure=False` retur
 """
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from tasks.threshold import NoRefit, Refit
 from tasks.training import Parts, Trained
 
+T = TypeVar("T")
 # What params.data.path says when the table was handed over in memory.
 IN_MEMORY = "<in-memory table>"
 CONSTANT = "constant_features"
@@ -48,6 +49,30 @@ MODEL_CHECKS: tuple[tuple[str, Stage], ...] = tuple(
 )
 
 ParamsLike = RetrainParams | Mapping[str, Any]
+
+
+class Handed(Generic[T]):
+    """A value handed to a subflow as it is.
+
+    Prefect records a subflow's parameters in the API, and a parameter it cannot encode as
+    its type name; a DataFrame it first tries to encode cell by cell (seconds per 20,000
+    rows, only to give up). Without __dict__ this wrapper is refused at once.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+class ModelInputs(NamedTuple):
+    """The user's fitted model and rows that check_model judges it on."""
+
+    model: Any
+    X_holdout: pd.DataFrame
+    y_holdout: pd.Series
+    X_train: pd.DataFrame | None
+    y_train: pd.Series | None
 
 
 def as_params(params: ParamsLike, label: str | None = None) -> RetrainParams:
@@ -86,11 +111,11 @@ def _settled(state: State[Any], raise_on_failure: bool) -> Report:
 
 
 @flow(name="check-data", persist_result=False, validate_parameters=False)
-def check_data_flow(frame: pd.DataFrame, params: ParamsLike) -> Report | State[Any]:
+def check_data_flow(frame: Handed[pd.DataFrame], params: ParamsLike) -> Report | State[Any]:
     """Check a training table in memory: schema, label classes and leakage."""
     checked = as_params(params)
     recorder = RunRecorder(checked, DATA_CHECKS, "check-data")
-    outcome = checked_data(checked, recorder, frame)
+    outcome = checked_data(checked, recorder, frame.value)
     return _ended(conclude(recorder, outcome if isinstance(outcome, CheckResult) else None))
 
 
@@ -101,7 +126,7 @@ def check_data(frame: pd.DataFrame, params: ParamsLike, *, raise_on_failure: boo
     subflow check-data. Returns the report; a failing check raises RetrainGuardHalt
     carrying it, or, with raise_on_failure=False, the failed report is returned.
     """
-    return _settled(check_data_flow(frame, params, return_state=True), raise_on_failure)
+    return _settled(check_data_flow(Handed(frame), params, return_state=True), raise_on_failure)
 
 
 class ScoredModel:
@@ -172,15 +197,9 @@ def _feature_checks(parts: Parts, params: RetrainParams) -> FeatureChecks:
 
 
 @flow(name="check-model", persist_result=False, validate_parameters=False)
-def check_model_flow(
-    model: Any,
-    X_holdout: pd.DataFrame,
-    y_holdout: pd.Series,
-    params: ParamsLike,
-    X_train: pd.DataFrame | None = None,
-    y_train: pd.Series | None = None,
-) -> Report | State[Any]:
+def check_model_flow(inputs: Handed[ModelInputs], params: ParamsLike) -> Report | State[Any]:
     """Judge a fitted model on its holdout: the gate, the diagnosis, the threshold analysis."""
+    model, X_holdout, y_holdout, X_train, y_train = inputs.value
     checked = as_params(params, label=str(y_holdout.name) if y_holdout.name else "label")
     recorder = RunRecorder(checked, MODEL_CHECKS, "check-model")
     train = (X_train, y_train) if X_train is not None and y_train is not None else None
@@ -235,9 +254,8 @@ def check_model(
     for the training part's measures and no threshold is analysed. Returns the report; a
     failing check raises RetrainGuardHalt carrying it (raise_on_failure=False returns it).
     """
-    state = check_model_flow(
-        model, X_holdout, y_holdout, params, X_train, y_train, return_state=True
-    )
+    inputs = ModelInputs(model, X_holdout, y_holdout, X_train, y_train)
+    state = check_model_flow(Handed(inputs), params, return_state=True)
     return _settled(state, raise_on_failure)
 
 
