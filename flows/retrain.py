@@ -29,7 +29,7 @@ from tasks.gate import gate_task
 from tasks.history import fingerprint, history_path, read_last, record_run_task, run_record
 from tasks.history_checks import check_history_task
 from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, split_leakage_task
-from tasks.load import InputError, Unreadable, load_task, read_header
+from tasks.load import Header, InputError, Unreadable, load_task, parse_iso_dates, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
 from tasks.publish import LatestMoved, output_dir_problem, publish_if_latest_task, write_report
@@ -62,8 +62,17 @@ def _run_name() -> str:
 
 
 def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State[Any]:
-    """Record the run in the history, then write and publish the report; a failed check
-    ends the run Failed with its code first."""
+    """Conclude the run; a failed check ends it Failed with its code first."""
+    report = conclude(recorder, failed)
+    if failed is None:
+        return report
+    # A returned Failed state (not a raised exception) keeps the state message starting with
+    # the failure code and spares the operator a traceback; the data is persisted.
+    return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
+
+
+def conclude(recorder: RunRecorder, failed: CheckResult | None) -> Report:
+    """Record the run in the history, then write, publish and return the report."""
     report = recorder.build(failed)
     output_dir = Path(recorder.params.publish.output_dir)
     report_path: Path | None = output_dir / "reports" / f"{_run_name()}.json"
@@ -88,11 +97,9 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     logger = get_run_logger()
     if failed is None:
         logger.info("Passed; report %s", report_path)
-        return report
-    logger.error("Halted: %s; report %s", report.one_line(), report_path)
-    # A returned Failed state (not a raised exception) keeps the state message starting with
-    # the failure code and spares the operator a traceback; the data is persisted.
-    return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
+    else:
+        logger.error("Halted: %s; report %s", report.one_line(), report_path)
+    return report
 
 
 def _record_history(report: Report, store: Path | None) -> dict[str, JsonValue]:
@@ -116,7 +123,7 @@ def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
     return unreadable
 
 
-def _output_dir(params: RetrainParams) -> CheckResult | None:
+def output_dir_check(params: RetrainParams) -> CheckResult | None:
     """Return the failure of an output directory where nothing could be written."""
     problem = output_dir_problem(params.publish.output_dir)
     if problem is None:
@@ -128,20 +135,23 @@ def _output_dir(params: RetrainParams) -> CheckResult | None:
     )
 
 
-def _checked_data(
-    params: RetrainParams, recorder: RunRecorder
+def checked_data(
+    params: RetrainParams, recorder: RunRecorder, table: pd.DataFrame | None = None
 ) -> tuple[RetrainParams, pd.DataFrame, LabelProfile] | CheckResult:
-    """Run what both flows run first: the output directory and task runner, before any data
-    is read; the schema; the data stages. Return the resolved parameters and the checked
-    frame, or the first failing check."""
-    if failed := _output_dir(params) or check_task_runner(params.compute):
+    """Run what both flows (and check_data, flows/api.py) run first: the output directory
+    and task runner, before any data is read; the schema; the data stages. `table` is an
+    in-memory table to check instead of reading data.path. Return the resolved parameters
+    and the checked frame, or the first failing check."""
+    if failed := output_dir_check(params) or check_task_runner(params.compute):
         recorder.add(failed)
         return failed
-    declared = _declare(params, recorder)
+    if table is not None:
+        table = parse_iso_dates(table.set_axis([str(c) for c in table.columns], axis=1))
+    declared = _declare(params, recorder, table)
     if isinstance(declared, CheckResult):
         return declared
     params, schema = declared
-    outcome = _data_stages(params, recorder, schema)
+    outcome = _data_stages(params, recorder, schema, table)
     if isinstance(outcome, CheckResult):
         return outcome
     frame, profile = outcome
@@ -149,13 +159,13 @@ def _checked_data(
 
 
 def _declare(
-    params: RetrainParams, recorder: RunRecorder
+    params: RetrainParams, recorder: RunRecorder, table: pd.DataFrame | None
 ) -> tuple[RetrainParams, DeclaredSchema] | CheckResult:
     """Resolve the schema and its roles and check the header, before any data row is read."""
     data = params.data
     with recorder.stage("schema"):
         try:
-            header = read_header(data.path)
+            header = read_header(data.path) if table is None else _header_of(table)
         except InputError as exc:
             return _unreadable(recorder, exc)
         declared = declare_schema_task(data, params.schema_, header.columns, header.duplicates)
@@ -172,8 +182,18 @@ def _declare(
     return params, schema
 
 
+def _header_of(table: pd.DataFrame) -> Header:
+    """Return an in-memory table's columns and the names it repeats."""
+    columns = [str(c) for c in table.columns]
+    repeated = table.columns[table.columns.duplicated()]
+    return Header(columns, list(dict.fromkeys(str(c) for c in repeated)))
+
+
 def _data_stages(
-    params: RetrainParams, recorder: RunRecorder, declared: DeclaredSchema
+    params: RetrainParams,
+    recorder: RunRecorder,
+    declared: DeclaredSchema,
+    table: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, LabelProfile] | CheckResult:
     """Load, validate, profile and check leakage; return the frame or the first failing check.
 
@@ -183,7 +203,7 @@ def _data_stages(
     """
     data = params.data
     with recorder.stage("load"):
-        loaded = load_task(data.path)
+        loaded = load_task(data.path) if table is None else table
     if isinstance(loaded, Unreadable):
         return _unreadable(recorder, loaded.reason)
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
@@ -314,7 +334,7 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     <publish.output_dir>/reports/.
     """
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
-    outcome = _checked_data(params, recorder)
+    outcome = checked_data(params, recorder)
     return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
 
 
@@ -330,7 +350,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
-    outcome = _checked_data(params, recorder)
+    outcome = checked_data(params, recorder)
     if isinstance(outcome, CheckResult):
         return _finish(recorder, outcome)
     params, frame, profile = outcome

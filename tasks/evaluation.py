@@ -26,6 +26,7 @@ from schemas.report import JsonDict
 from tasks.features import FeatureChecks
 from tasks.threshold import (
     Predicted,
+    Refit,
     SampleCap,
     ThresholdAnalysis,
     analyse_threshold,
@@ -374,8 +375,11 @@ class Evaluation:
         }
 
 
-def evaluate(trained: Trained, parts: Parts, params: RetrainParams) -> Evaluation:
-    """Score the holdout and the training part, and measure the model on both."""
+def evaluate(
+    trained: Trained, parts: Parts, params: RetrainParams, refit: Refit | None = None
+) -> Evaluation:
+    """Score the holdout and the training part, and measure the model on both; `refit`
+    fits the threshold analysis' second model (tasks/threshold.py)."""
     names = parts.class_names
     holdout_scores = positive_scores(trained.model, parts.X_holdout)
     holdout_pred = predict_from_scores(trained.model, holdout_scores)
@@ -401,6 +405,7 @@ def evaluate(trained: Trained, parts: Parts, params: RetrainParams) -> Evaluatio
             holdout_scores,
             parts.y_holdout,
             names,
+            refit,
         ),
         threshold_for_prior=threshold_for_share(train_scores, float(y_train.mean())),
         holdout_scores=holdout_scores,

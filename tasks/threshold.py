@@ -2,7 +2,9 @@
 part, and what that threshold would predict on the holdout. The holdout never chooses it."""
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,13 @@ from sklearn.model_selection import train_test_split
 from schemas.params import RetrainParams
 from schemas.report import JsonDict
 from tasks.training import InsufficientMinority, fit_model, positive_scores
+
+# Fits a model like the one judged on (rows, 0/1 labels) and returns it (predict_proba).
+Refit = Callable[[pd.DataFrame, np.ndarray], Any]
+
+
+class NoRefit(Exception):
+    """No model like the judged one can be fitted; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -209,13 +218,16 @@ def analyse_threshold(
     holdout_scores: np.ndarray,
     y_holdout: np.ndarray,
     class_names: tuple[str, str],
+    refit: Refit | None = None,
 ) -> ThresholdAnalysis:
     """Find the F1-maximising threshold on a validation slice of the training part.
 
     A second model is fitted on the earlier rows of the training part and scored on
     the validation slice (never the holdout); on a large table both are stratified
     samples (REFIT_CAP, VALIDATION_CAP). The threshold found is then applied to the
-    published model's holdout scores to show what it would predict.
+    published model's holdout scores to show what it would predict. `refit` fits that
+    second model (by default as params.model and params.resample say; it may raise
+    NoRefit).
     """
     seed = params.split.seed
     earlier, whole = validation_slice(y_train, times, params.gate.validation_fraction, seed)
@@ -232,10 +244,14 @@ def analyse_threshold(
     if len(np.unique(y_train[fit])) < 2:
         return replace(without, reason="the earlier rows have one class only")
     try:
-        refit = fit_model(X_train.iloc[fit], y_train[fit], params.model, params.resample)
-    except InsufficientMinority as exc:
+        if refit is None:
+            second = fit_model(X_train.iloc[fit], y_train[fit], params.model, params.resample)
+            refitted = second.model
+        else:
+            refitted = refit(X_train.iloc[fit], y_train[fit])
+    except (InsufficientMinority, NoRefit) as exc:
         return replace(without, reason=str(exc))
-    choice = best_f1_threshold(y_train[val], positive_scores(refit.model, X_train.iloc[val]))
+    choice = best_f1_threshold(y_train[val], positive_scores(refitted, X_train.iloc[val]))
     if choice.threshold is None:
         return replace(without, reason=choice.reason)
     return replace(

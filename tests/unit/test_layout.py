@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PACKAGES = ("flows", "tasks", "schemas")
+PACKAGES = ("retrain_guard", "flows", "tasks", "schemas")
 
 
 def _module_name(path: Path) -> str:

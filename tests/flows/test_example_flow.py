@@ -1,0 +1,66 @@
+"""examples/lightgbm_flow.py run as a user runs it: its published LightGBM model and report, and
+the halt of a collapsing configuration."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from schemas.report import RetrainGuardHalt
+from tasks.publish import MODEL_FILE, REPORT_FILE, latest_version
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "lightgbm_flow.py"
+# What the example's published model holds beyond what tasks/publish.py trusts.
+LIGHTGBM_TYPES = {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"}
+
+pytest.importorskip("lightgbm")
+
+
+def test_the_example_publishes_its_lightgbm_model(prefect_server: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--workdir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    output_dir = tmp_path / "guard"
+    version = latest_version(output_dir)
+    assert version is not None and f"published {output_dir}" in done.stdout
+    published = output_dir / "models" / version
+    report = json.loads((published / REPORT_FILE).read_text())
+    assert report["status"] == "passed" and report["run"]["flow"] == "check-model"
+    assert report["published"]["version"] == version
+    gate = {c["code"]: c["status"] for c in report["checks"] if c["stage"] == "gate"}
+    assert gate["single_class_prediction"] == "pass"
+
+    payload = (published / MODEL_FILE).read_bytes()
+    untrusted = set(sio.get_untrusted_types(data=payload))
+    assert untrusted - {"collections.OrderedDict"} == LIGHTGBM_TYPES
+    model = sio.loads(payload, trusted=sorted(untrusted))
+    example = importlib.import_module("examples.lightgbm_flow")
+    rows = example.features(
+        pd.read_sql_table("transactions", f"sqlite:///{tmp_path}/warehouse.sqlite")
+    )
+    assert set(model.predict(rows)) == {0, 1}
+
+
+def test_a_collapsing_configuration_halts_at_the_gate(tmp_path: Path) -> None:
+    example = importlib.import_module("examples.lightgbm_flow")
+    with pytest.raises(RetrainGuardHalt) as raised:
+        example.retrain_lightgbm(str(tmp_path), example.COLLAPSING)
+    report = raised.value.report
+    assert report.failure is not None and report.failure.code == "single_class_prediction"
+    assert report.failure.stage == "gate"
+    causes = [c.cause for c in report.diagnosis]
+    assert causes[0] == "extreme_imbalance", causes
+    assert latest_version(tmp_path / "guard") is None
