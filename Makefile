@@ -16,12 +16,12 @@ export DO_NOT_TRACK := 1
 
 .PHONY: run run-collapse serve stop lock test lint typecheck pytest report-schema benchmark clean
 
+# The exact versions of the lock file, then the project itself without resolving again;
+# pip check fails when pyproject.toml asks for something the lock file lacks (run make lock).
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "retrain-guard needs Python 3.11+; run: make PYTHON=python3.11 ..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# The exact versions of the lock file, then the project itself without resolving again;
-	# pip check fails when pyproject.toml asks for something the lock file lacks (run make lock).
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(BIN)/python -m pip check
