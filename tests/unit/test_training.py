@@ -33,8 +33,13 @@ def parts() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
     return frame[features].iloc[:300], y[:300], frame[features].iloc[300:], y[300:]
 
 
+# model.name custom runs in the contract tests as a scikit-learn class of the user's choosing.
+CUSTOM = {"estimator": "sklearn.tree:DecisionTreeClassifier", "params": {"max_depth": 4}}
+
+
 def _small(name: str, **extra: Any) -> ModelParams:
-    return ModelParams.model_validate({"name": name, "n_estimators": 10, **extra})
+    custom = CUSTOM if name == "custom" else {}
+    return ModelParams.model_validate({"name": name, "n_estimators": 10, **custom, **extra})
 
 
 @pytest.mark.parametrize("model", MODELS)
