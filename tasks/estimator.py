@@ -29,7 +29,7 @@ def load_estimator_class(path: str) -> type:
 
     Raises:
         EstimatorError: the module does not import, lacks the name, or the name is no
-            classifier class with fit and predict_proba.
+            classifier class with fit, predict_proba and get_params.
     """
     module_name, _, class_name = path.partition(":")
     try:
@@ -38,7 +38,7 @@ def load_estimator_class(path: str) -> type:
         raise EstimatorError(
             ESTIMATOR_SETTING,
             f"{path!r}: module {module_name!r} cannot be imported "
-            f"({type(exc).__name__}: {_first_line(exc)})",
+            f"({type(exc).__name__}: {first_line(exc)})",
         ) from exc
     found = getattr(module, class_name, None)
     if found is None:
@@ -49,9 +49,7 @@ def load_estimator_class(path: str) -> type:
         raise EstimatorError(
             ESTIMATOR_SETTING, f"{path!r} is a {type(found).__name__}, not a class"
         )
-    missing = [
-        m for m in ("fit", "predict_proba", "get_params") if not callable(getattr(found, m, None))
-    ]
+    missing = _missing_methods(found)
     if missing:
         raise EstimatorError(
             ESTIMATOR_SETTING,
@@ -59,6 +57,15 @@ def load_estimator_class(path: str) -> type:
             + ", ".join(missing),
         )
     return found
+
+
+# What the pipeline calls on the estimator: scikit-learn's classifier interface.
+CLASSIFIER_METHODS = ("fit", "predict_proba", "get_params")
+
+
+def _missing_methods(estimator: Any) -> list[str]:
+    """Return the classifier methods a class or an instance lacks."""
+    return [m for m in CLASSIFIER_METHODS if not callable(getattr(estimator, m, None))]
 
 
 def make_custom_estimator(model: ModelParams) -> Any:
@@ -80,8 +87,15 @@ def make_custom_estimator(model: ModelParams) -> Any:
         raise EstimatorError(
             PARAMS_SETTING,
             f"{model.estimator} refuses {dict(model.params)}: "
-            f"{type(exc).__name__}: {_first_line(exc)}",
+            f"{type(exc).__name__}: {first_line(exc)}",
         ) from exc
+    # Some methods exist only with some parameters (SVC's predict_proba needs probability).
+    missing = _missing_methods(estimator)
+    if missing:
+        raise EstimatorError(
+            PARAMS_SETTING,
+            f"{model.estimator} with {dict(model.params)} has no " + ", ".join(missing),
+        )
     unknown = sorted(set(model.params) - set(accepted))
     if unknown:
         raise EstimatorError(
@@ -103,10 +117,11 @@ def make_custom_estimator(model: ModelParams) -> Any:
     except Exception as exc:
         raise EstimatorError(
             PARAMS_SETTING,
-            f"{model.estimator} refuses {extra}: {type(exc).__name__}: {_first_line(exc)}",
+            f"{model.estimator} refuses {extra}: {type(exc).__name__}: {first_line(exc)}",
         ) from exc
     return estimator
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message: the cause, without its detail."""
     return (str(exc).strip().splitlines() or [""])[0]

@@ -2,7 +2,7 @@
 
 `split_parts` cuts the table into the training part and the holdout as the model sees them;
 `build_model` chains preparing, encoding, resampling (tasks/resampling.py, training part only)
-and the estimator; `train` fits it, and `ResamplingOutcome` says what resampling did.
+and the estimator (a built-in one, or a custom one from tasks/estimator.py); `train` fits it, and `ResamplingOutcome` says what resampling did.
 `LabelledModel` is the published model, answering in the table's own labels.
 """
 
@@ -34,7 +34,7 @@ from sklearn.preprocessing import (
 from schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
 from schemas.report import CheckResult, JsonDict
 from tasks.dates import to_days
-from tasks.estimator import PARAMS_SETTING, EstimatorError, make_custom_estimator
+from tasks.estimator import PARAMS_SETTING, EstimatorError, first_line, make_custom_estimator
 from tasks.profile import LabelProfile
 from tasks.quirks import as_finite
 from tasks.registry import check
@@ -299,9 +299,9 @@ def fit_model(
         if model.name != "custom":
             raise
         # Its parameters are often checked only by fit (scikit-learn's own convention).
-        message = (str(exc).strip().splitlines() or [""])[0]
         raise EstimatorError(
-            PARAMS_SETTING, f"{model.estimator} failed to fit: {type(exc).__name__}: {message}"
+            PARAMS_SETTING,
+            f"{model.estimator} failed to fit: {type(exc).__name__}: {first_line(exc)}",
         ) from exc
     sampler: RecordingSampler = fitted.estimator_.named_steps["resample"]
     return Trained(
@@ -333,7 +333,7 @@ class ResamplingOutcome:
 
     @classmethod
     def of(
-        cls, trained: Trained, model: ModelParams, resample: ResampleParams, names: tuple[str, str]
+        cls, trained: Trained, resample: ResampleParams, names: tuple[str, str]
     ) -> "ResamplingOutcome":
         named = dict(zip(("0", "1"), names, strict=True))
         return cls(

@@ -33,6 +33,7 @@ def test_class_weight_and_seed_are_passed_only_where_the_class_takes_them() -> N
 @pytest.mark.parametrize(
     ("estimator", "params", "setting", "message"),
     [
+        ("sklearn.svm:SVC", {"probability": False}, "model.params", "has no predict_proba"),
         ("no_such_module_x:Model", {}, "model.estimator", "cannot be imported"),
         ("sklearn.tree:NoSuchTree", {}, "model.estimator", "has no 'NoSuchTree'"),
         ("sklearn.tree:plot_tree", {}, "model.estimator", "not a class"),

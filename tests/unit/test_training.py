@@ -219,7 +219,7 @@ def test_adaptations_reach_the_sampler_check(
     keep = np.flatnonzero(y_train == 0).tolist() + np.flatnonzero(y_train == 1)[:3].tolist()
     params = ResampleParams(sampler="smote")
     trained = fit_model(X_train.iloc[keep], y_train[keep], _small("logistic_regression"), params)
-    check = ResamplingOutcome.of(trained, _small("logistic_regression"), params, ("0", "1")).check()
+    check = ResamplingOutcome.of(trained, params, ("0", "1")).check()
     assert check.status == "warn" and check.code == "sampler_adapted"
     assert "k_neighbors lowered from 5 to 2" in check.summary
     assert trained.counts_after["1"] == trained.counts_after["0"]
