@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ BUILTIN_TYPES_FILE = Path(__file__).with_name("skops_trusted_types.txt")
 TRUSTED_SETTING = "publish.trusted_types"
 
 
+@cache
 def builtin_trusted_types() -> frozenset[str]:
     """Return the exact types a built-in model may hold."""
     lines = BUILTIN_TYPES_FILE.read_text(encoding="utf-8").splitlines()

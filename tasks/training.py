@@ -2,8 +2,9 @@
 
 `split_parts` cuts the table into the training part and the holdout as the model sees them;
 `build_model` chains preparing, encoding, resampling (tasks/resampling.py, training part only)
-and the estimator (a built-in one, or a custom one from tasks/estimator.py); `train` fits it, and `ResamplingOutcome` says what resampling did.
-`LabelledModel` is the published model, answering in the table's own labels.
+and the estimator (a built-in one, or a custom one from tasks/estimator.py); `train` fits it,
+and `ResamplingOutcome` says what resampling did. `LabelledModel` is the published model,
+answering in the table's own labels.
 """
 
 from collections.abc import Callable
