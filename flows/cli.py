@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(run)
     run.add_argument("--sampler", choices=SAMPLERS, help="resampling of the training part")
     run.add_argument("--model", choices=MODELS, help="estimator")
+    run.add_argument(
+        "--estimator",
+        help="with --model custom: the classifier class as package.module:ClassName "
+        "(its arguments: model.params in --config)",
+    )
     run.add_argument("--class-weight", choices=("none", "balanced"))
     run.add_argument("--threshold", type=float, help="decision threshold of the positive class")
     run.add_argument("--C", type=float, dest="C", help="logistic_regression regularisation")
@@ -150,6 +155,7 @@ def params_from_args(args: argparse.Namespace) -> RetrainParams:
         flags["resample"] = {"sampler": args.sampler}
         flags["model"] = {
             "name": args.model,
+            "estimator": args.estimator,
             "class_weight": args.class_weight,
             "decision_threshold": args.threshold,
             "C": args.C,
@@ -178,6 +184,7 @@ _FLAG_OF = {
     "data.label": "--label",
     "data.label_time": "--label-time",
     "data.id_column": "--id",
+    "model.estimator": "--estimator",
 }
 
 
@@ -208,6 +215,13 @@ def preflight(params: RetrainParams) -> RetrainParams:
     problem = output_dir_problem(params.publish.output_dir)
     if problem is not None:
         raise UsageError(f"--output-dir (publish.output_dir): {problem}", OUTPUT_DIR_UNUSABLE)
+    if params.model.name == "custom":
+        from tasks.estimator import EstimatorError, make_custom_estimator
+
+        try:
+            make_custom_estimator(params.model)
+        except EstimatorError as exc:
+            raise UsageError(str(exc)) from exc
     runner_problem = task_runner_problem(params.compute)
     if runner_problem is not None:
         raise UsageError(runner_problem, TASK_RUNNER_UNAVAILABLE)
@@ -397,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(report))
     print(f"report: {report_path or '(not written: the output directory is unusable)'}")
     # Input or output that cannot be used is exit 2, also when only the flow found it.
-    unusable = (INPUT_UNREADABLE, OUTPUT_DIR_UNUSABLE, TASK_RUNNER_UNAVAILABLE)
+    # So is a custom estimator that fails to fit, or a model publish.trusted_types does not cover.
+    unusable = (INPUT_UNREADABLE, OUTPUT_DIR_UNUSABLE, TASK_RUNNER_UNAVAILABLE, INVALID_PARAMETERS)
     if report.failure and report.failure.code in unusable:
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE

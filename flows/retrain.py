@@ -32,7 +32,14 @@ from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, s
 from tasks.load import Header, InputError, Unreadable, load_task, parse_iso_dates, read_header
 from tasks.parallel import check_task_runner, leakage_checks
 from tasks.profile import LabelProfile, profile_label_task
-from tasks.publish import LatestMoved, output_dir_problem, publish_if_latest_task, write_report
+from tasks.publish import (
+    TRUSTED_SETTING,
+    LatestMoved,
+    Untrusted,
+    output_dir_problem,
+    publish_if_latest_task,
+    write_report,
+)
 from tasks.quirks import check_quirks_task, unusable_roles
 from tasks.registry import check
 from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
@@ -397,8 +404,21 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
         model = publishable(trained, parts)
         # Published only if `latest` is still the model this run was compared with.
         publication = publish_if_latest_task(
-            model, recorder.build(None), params.publish.output_dir, comparison.version
+            model,
+            recorder.build(None),
+            params.publish.output_dir,
+            comparison.version,
+            trusted_types=params.publish.trusted_types,
         )
+    if isinstance(publication, Untrusted):
+        untrusted = check("invalid_parameters").result(
+            "fail",
+            f"{TRUSTED_SETTING}: {publication.summary()}",
+            metrics={"setting": TRUSTED_SETTING, "untrusted_types": list(publication.types)},
+            stage="publish",
+        )
+        recorder.add(untrusted)
+        return _finish(recorder, untrusted)
     if isinstance(publication, LatestMoved):
         moved = check(LATEST_MOVED).result(
             "fail",

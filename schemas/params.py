@@ -2,10 +2,10 @@
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.training_params import (
     MAX_SEED,
@@ -215,6 +215,15 @@ class PublishParams(Section):
         default="out",
         description="Directory of published models: `models/VERSION/` inside it and a "
         "'latest' pointer, moved only after every gate passed.",
+    )
+    trusted_types: list[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")]
+    ] = Field(
+        default_factory=list,
+        description="Exact fully-qualified type names, beyond the built-in models' own, that "
+        "a published model may hold and loading it trusts (a custom estimator's classes, e.g. "
+        "lightgbm.sklearn.LGBMClassifier, lightgbm.basic.Booster, collections.OrderedDict). "
+        "A run whose model holds any other type fails before publishing, naming them.",
     )
 
 

@@ -83,6 +83,9 @@ class Published(_Frozen):
     model_path: str
     report_path: str
     sha256: str
+    # Types of the model beyond the built-in models' own that publish.trusted_types
+    # trusted: what a loader passes to load_model's trusted_types.
+    trusted_types: list[str] = Field(default_factory=list)
 
 
 class Report(_Frozen):

@@ -4,9 +4,18 @@ schemas/params.py assembles them with the data sections into RetrainParams, the 
 parameter of the flows (the Prefect UI renders it as the run form).
 """
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Sampler = Literal[
     "none",
@@ -20,8 +29,14 @@ Sampler = Literal[
     "smote_enn",
 ]
 ModelName = Literal[
-    "logistic_regression", "hist_gradient_boosting", "random_forest", "balanced_random_forest"
+    "logistic_regression",
+    "hist_gradient_boosting",
+    "random_forest",
+    "balanced_random_forest",
+    "custom",
 ]
+# "package.module:ClassName": where model.estimator finds a custom estimator's class.
+ESTIMATOR_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 # numpy's legacy seeding (used by scikit-learn's random_state) accepts 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
 
@@ -67,7 +82,25 @@ class ResampleParams(Section):
 class ModelParams(Section):
     """The estimator and its main hyperparameters."""
 
-    name: ModelName = Field(default="logistic_regression", description="Estimator to train.")
+    name: ModelName = Field(
+        default="logistic_regression",
+        description="Estimator to train; custom: the class model.estimator names.",
+    )
+    estimator: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="custom only: the estimator's class as 'package.module:ClassName', a "
+        "scikit-learn-compatible classifier with fit and predict_proba (e.g. "
+        "'lightgbm:LGBMClassifier'). Published models holding its types need "
+        "publish.trusted_types.",
+    )
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="custom only: keyword arguments of the estimator's class. class_weight "
+        "'balanced' is passed when the class takes class_weight, model.class_weight is "
+        "balanced and these arguments do not set it.",
+    )
     class_weight: Literal["none", "balanced"] = Field(
         default="balanced",
         description="balanced: weight classes inversely to their frequency (cost-sensitive "
@@ -139,6 +172,39 @@ class ModelParams(Section):
     seed: int = Field(
         default=0, ge=0, le=MAX_SEED, description="Seed of the estimator (numpy's seed range)."
     )
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator_for_custom(cls, value: str | None, info: ValidationInfo) -> str | None:
+        custom = info.data.get("name") == "custom"
+        if custom and not value:
+            raise ValueError(
+                "required with model.name custom: the class as 'package.module:ClassName'"
+            )
+        if value is not None and not custom:
+            raise ValueError(
+                "only used with model.name custom; leave model.estimator out for "
+                f"{info.data.get('name')}"
+            )
+        if value is not None and not ESTIMATOR_PATH.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an import path 'package.module:ClassName' "
+                "(e.g. 'lightgbm:LGBMClassifier')"
+            )
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params_for_custom(
+        cls, value: dict[str, JsonValue], info: ValidationInfo
+    ) -> dict[str, JsonValue]:
+        name = info.data.get("name")
+        if value and name != "custom":
+            raise ValueError(
+                f"only used with model.name custom; {name} takes its settings from the "
+                "model section's own fields"
+            )
+        return value
 
 
 class GateParams(Section):

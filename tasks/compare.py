@@ -12,6 +12,7 @@ confidence by more than `gate.max_regression` (relative to the last good model's
 `gate.compare_metric`, and warns instead when `gate.accept_regression` overrides it.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,13 +98,16 @@ class LastGood:
     model: LabelledModel
 
 
-def load_last_good(output_dir: str | Path) -> LastGood | NotCompared:
-    """Load the model `latest` names, verified; NotCompared says why none can be used."""
+def load_last_good(
+    output_dir: str | Path, trusted_types: Iterable[str] = ()
+) -> LastGood | NotCompared:
+    """Load the model `latest` names, verified (trusting the built-in models' types and
+    `trusted_types`); NotCompared says why none can be used."""
     version = latest_version(output_dir)
     if version is None:
         return NotCompared(f"no last good model under {Path(output_dir) / 'models'} (first run)")
     try:
-        model = load_model(Path(output_dir) / "models" / version)
+        model = load_model(Path(output_dir) / "models" / version, trusted_types)
     except Exception as exc:  # any unreadable or tampered file: never a crash of the run
         return NotCompared(f"last good model {version} failed verification: {exc}", version)
     if not isinstance(model, LabelledModel):
@@ -172,7 +176,7 @@ def compare_with_last_good(
     `new_scores` are the new model's holdout scores when the evaluation already has them
     (scoring the holdout again costs as much as the last good model's scoring).
     """
-    loaded = load_last_good(params.publish.output_dir)
+    loaded = load_last_good(params.publish.output_dir, params.publish.trusted_types)
     if isinstance(loaded, NotCompared):
         return loaded
     version, old = loaded.version, loaded.model

@@ -30,6 +30,14 @@ STRONG_C = 0.01
 MEMORISED_AUC = 0.99
 
 
+# A custom estimator gets class_weight balanced only when its class takes class_weight.
+CUSTOM_WEIGHT_REMEDY = (
+    "weight the classes (model.class_weight: balanced, given to a custom estimator whose "
+    "class takes class_weight and whose model.params leave it out), or resample the "
+    "training part (resample.sampler: smote)"
+)
+
+
 def _extreme_imbalance(e: Evidence) -> Cause | None:
     share, count = e.train_minority_share, e.train_minority_count
     if share >= IMBALANCE_SHARE:
@@ -59,7 +67,9 @@ def _extreme_imbalance(e: Evidence) -> Cause | None:
         title="Extreme class imbalance",
         evidence=f"the minority class is {share:.2%} of the training part ({count} of "
         f"{e.train_rows} rows) and {how}{outcome}",
-        remedy="weight the classes (model.class_weight: balanced)"
+        remedy=CUSTOM_WEIGHT_REMEDY
+        if e.class_weight != "balanced" and e.model == "custom"
+        else "weight the classes (model.class_weight: balanced)"
         if e.class_weight != "balanced"
         else "also resample the training part (resample.sampler: smote, or random_over)",
         remedy_params=remedy_params,
@@ -127,8 +137,27 @@ def _decision_threshold(e: Evidence) -> Cause | None:
     )
 
 
+def _custom_settings(e: Evidence) -> str:
+    """Name a custom estimator's settings, which the diagnosis cannot judge one by one."""
+    return f"model.params={e.estimator_params} of {e.estimator}"
+
+
+# The diagnosis knows the built-in models' hyperparameters; a custom estimator's are named
+# as a whole (model.params), to be revised by whoever knows the class.
+CUSTOM_REGULARISATION_REMEDY = (
+    "revise model.params of the custom estimator: fewer rows required per leaf, more "
+    "iterations or a larger learning rate, weaker regularisation"
+)
+
+
 def _strong_regularisation(e: Evidence) -> tuple[str, dict[str, JsonValue]] | None:
-    """Return the setting that regularises hard, and the value to try, if any."""
+    """Return the setting that regularises hard, and the value to try, if any.
+
+    A custom estimator that does not fit its own training part is taken as set to
+    regularise hard: its parameters are the likeliest lever, with no value to suggest.
+    """
+    if e.model == "custom":
+        return _custom_settings(e), {}
     if e.model == "logistic_regression" and e.C <= STRONG_C:
         return f"model.C={e.C}", {"model.C": 1.0}
     leaf = e.forest_min_samples_leaf
@@ -157,19 +186,23 @@ def _no_signal_or_underfitting(e: Evidence) -> list[Cause]:
             if e.train_score_spread is not None
             else ""
         )
+        if strong and e.model == "custom":
+            note = f"; the model's parameters ({setting}) are a likely cause"
+            remedy = CUSTOM_REGULARISATION_REMEDY
+        elif strong:
+            note = f"; {setting} regularises hard"
+            remedy = "weaken regularisation: " + ", ".join(
+                f"{k}: {v}" for k, v in remedy_params.items()
+            )
+        else:
+            note, remedy = "", "use a more flexible model: model.name: hist_gradient_boosting"
         causes.append(
             Cause(
                 cause="underfitting",
                 title="Underfitting: the model does not fit even its training part",
                 evidence=f"the training part itself is predicted as (nearly) one class "
-                f"({e.train_predicted_counts}){spread}"
-                + (f"; {setting} regularises hard" if setting else ""),
-                remedy=(
-                    "weaken regularisation: "
-                    + ", ".join(f"{k}: {v}" for k, v in remedy_params.items())
-                    if strong
-                    else "use a more flexible model: model.name: hist_gradient_boosting"
-                ),
+                f"({e.train_predicted_counts}){spread}{note}",
+                remedy=remedy,
                 remedy_params=remedy_params,
                 metrics={
                     "train_predicted_counts": dict(e.train_predicted_counts),
@@ -220,7 +253,9 @@ def _overfitting(e: Evidence) -> Cause | None:
     gap = train_auc - (auc if auc is not None else 0.5)
     tree = e.model != "logistic_regression"
     remedy_params: dict[str, JsonValue] = (
-        {"model.max_depth": 6, "model.forest_min_samples_leaf": 20}
+        {}
+        if e.model == "custom"
+        else {"model.max_depth": 6, "model.forest_min_samples_leaf": 20}
         if e.model in ("random_forest", "balanced_random_forest")
         else {"model.max_depth": 4, "model.min_samples_leaf": 100}
         if tree
@@ -232,7 +267,9 @@ def _overfitting(e: Evidence) -> Cause | None:
         evidence=f"training-part ROC-AUC is {train_auc:.4f} against "
         + (f"{auc:.4f}" if auc is not None else "an undefined value")
         + " on the holdout, where the gate failed",
-        remedy="regularise: " + ", ".join(f"{k}: {v}" for k, v in remedy_params.items()),
+        remedy="regularise: " + ", ".join(f"{k}: {v}" for k, v in remedy_params.items())
+        if remedy_params
+        else f"regularise the custom estimator through its parameters ({_custom_settings(e)})",
         remedy_params=remedy_params,
         metrics={"train_roc_auc": train_auc, "holdout_roc_auc": auc, "gap": round(gap, 6)},
         score=round(0.6 + 0.35 * min(1.0, max(0.0, gap) / 0.3), 4),

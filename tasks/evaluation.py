@@ -391,7 +391,7 @@ def evaluate(
     majority = int(np.mean(y_train) > 0.5)
     return Evaluation(
         features=parts.features,
-        resampling=ResamplingOutcome.of(trained, params.model, params.resample, names),
+        resampling=ResamplingOutcome.of(trained, params.resample, names),
         holdout=measure_predictions(parts.y_holdout, holdout_pred, holdout_scores, names),
         training_part=measure_training_part(
             y_train[scored], train_pred, train_scores, names, whole

@@ -7,6 +7,8 @@ tasks/features.py) and its leakage findings; tasks/diagnosis.py ranks the causes
 import math
 from dataclasses import dataclass, field
 
+from pydantic import JsonValue
+
 from schemas.params import RetrainParams
 from schemas.report import CheckResult
 from tasks.evaluation import Evaluation
@@ -53,6 +55,9 @@ class Evidence:
     # The tree models' settings that can regularise hard (None where not known).
     forest_min_samples_leaf: int | None = None
     learning_rate: float | None = None
+    # model.name custom: the estimator's class and its keyword arguments (model.params).
+    estimator: str | None = None
+    estimator_params: dict[str, JsonValue] = field(default_factory=dict)
     holdout_class_counts: tuple[int, int] = (0, 0)
     # (negative, positive) holdout rows predicted as each class, and the gate's ratio of
     # predicted to true rows below which a class counts as nearly never predicted.
@@ -117,7 +122,8 @@ def evidence_from_run(
         train_minority_count=on_train.positives,
         train_rows=on_train.rows,
         sampler=params.resample.sampler,
-        class_weight=model.class_weight,
+        # What the estimator was given: a custom one may take no class_weight, or set its own.
+        class_weight=evaluation.resampling.class_weight,
         model=model.name,
         C=model.C,
         decision_threshold=model.decision_threshold,
@@ -144,4 +150,6 @@ def evidence_from_run(
         min_predicted_to_true_ratio=params.gate.min_predicted_to_true_ratio,
         forest_min_samples_leaf=model.forest_min_samples_leaf,
         learning_rate=model.learning_rate,
+        estimator=model.estimator,
+        estimator_params=dict(model.params),
     )

@@ -4,15 +4,20 @@
 <output_dir>/.publish.lock, so runs of several deployments (or machines) sharing one output
 dir never interleave; `publish_if_latest` also refuses (LatestMoved) when another run moved
 `latest` after this one was compared with it. `load_model` reads a published model back,
-its hash and types verified.
+its hash and types verified: only the exact types of the built-in models
+(skops_trusted_types.txt) and those publish.trusted_types lists are trusted, and a model
+that could not be loaded back is refused (Untrusted) before anything is written. Files and
+directories are created with the permissions the umask allows, so other jobs can read them.
 """
 
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +35,37 @@ LATEST = "latest"
 # deployments have separate concurrency limits but share the output dir.
 LOCK_FILE = ".publish.lock"
 LOCK_TIMEOUT_SECONDS = 300.0
-# Types a published model may contain; anything else in a file is refused on load.
-TRUSTED_PREFIXES = (
-    "sklearn.",
-    "imblearn.",
-    "numpy.",
-    "tasks.training.",
-    "tasks.resampling.",
-    "builtins.",
-    "collections.",
-)
+# The exact types, beyond skops' own trusted ones, that the built-in models' pipelines hold:
+# one fully-qualified name a line, regenerated and compared by tests/unit/test_trusted_types.py.
+BUILTIN_TYPES_FILE = Path(__file__).with_name("skops_trusted_types.txt")
+TRUSTED_SETTING = "publish.trusted_types"
+
+
+@cache
+def builtin_trusted_types() -> frozenset[str]:
+    """Return the exact types a built-in model may hold."""
+    lines = BUILTIN_TYPES_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def untrusted_types(
+    payload: bytes, trusted_types: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """Return the types of a skops payload in neither list, and those `trusted_types` covers."""
+    held = sio.get_untrusted_types(data=payload)
+    extra = set(trusted_types)
+    builtin = builtin_trusted_types()
+    refused = sorted(t for t in held if t not in builtin and t not in extra)
+    needed = sorted(t for t in held if t in extra and t not in builtin)
+    return refused, needed
+
+
+def refusal(types: list[str]) -> str:
+    """Say which types are refused and the setting that would trust them."""
+    return (
+        f"holds types that are not trusted: {', '.join(types)}; list the exact ones you "
+        f"trust in {TRUSTED_SETTING}"
+    )
 
 
 class ModelIntegrityError(ValueError):
@@ -55,12 +81,46 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    """Return the process umask without changing it where the system can tell it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # Elsewhere the only way to read it is to set it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_directory(path: Path) -> None:
+    """Flush a directory's entries (a rename into it) to disk, where the system allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # systems without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # file systems that cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`.
+
+    The file gets the permissions an ordinary open would (0666 less the umask), not
+    mkstemp's 0600, and the rename is flushed to disk with its directory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -68,6 +128,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
 
 
 def output_dir_problem(path: str | Path) -> str | None:
@@ -130,6 +191,17 @@ class LatestMoved:
         )
 
 
+@dataclass(frozen=True)
+class Untrusted:
+    """Nothing was published: the model holds types neither the built-in list nor
+    publish.trusted_types trusts, so it could not be loaded back."""
+
+    types: list[str]
+
+    def summary(self) -> str:
+        return f"the model {refusal(self.types)}; nothing was published"
+
+
 class _Unchecked:
     """Publish whatever `latest` names now: the last writer wins."""
 
@@ -138,15 +210,24 @@ _UNCHECKED = _Unchecked()
 
 
 def publish(
-    model: Any, report: Report, output_dir: str | Path, version: str | None = None
+    model: Any,
+    report: Report,
+    output_dir: str | Path,
+    version: str | None = None,
+    trusted_types: Iterable[str] = (),
 ) -> Publication:
     """Write the model and its report into models/<version>/ and point `latest` at it.
 
     Safe against other writers of the same output dir (see `publish_if_latest`), but it
     moves `latest` whatever it names now; a run judged against a last good model publishes
     through `publish_if_latest` instead.
+
+    Raises:
+        ModelIntegrityError: the model holds types neither list trusts; nothing is written.
     """
-    outcome = _publish(model, report, output_dir, version, _UNCHECKED)
+    outcome = _publish(model, report, output_dir, version, _UNCHECKED, trusted_types)
+    if isinstance(outcome, Untrusted):
+        raise ModelIntegrityError(outcome.summary())
     assert isinstance(outcome, Publication), "an unchecked publish never finds latest moved"
     return outcome
 
@@ -157,14 +238,16 @@ def publish_if_latest(
     output_dir: str | Path,
     expected_latest: str | None,
     version: str | None = None,
-) -> Publication | LatestMoved:
+    trusted_types: Iterable[str] = (),
+) -> Publication | LatestMoved | Untrusted:
     """Publish only while `latest` still names `expected_latest` (None: no model yet).
 
     `expected_latest` is the version the run was compared with. Another run (the nightly
     and a manual one share the output dir) may have published since; then nothing is
-    written and LatestMoved says which version `latest` names now.
+    written and LatestMoved says which version `latest` names now. A model holding types
+    that neither the built-in list nor `trusted_types` trusts is not written (Untrusted).
     """
-    return _publish(model, report, output_dir, version, expected_latest)
+    return _publish(model, report, output_dir, version, expected_latest, trusted_types)
 
 
 def _publish(
@@ -173,14 +256,19 @@ def _publish(
     output_dir: str | Path,
     version: str | None,
     expected: str | _Unchecked | None,
-) -> Publication | LatestMoved:
-    """Serialise the model, then, holding <output_dir>/.publish.lock: check `latest`, claim a
-    version name no other writer holds, write models/<version>/ and move `latest`.
+    trusted_types: Iterable[str],
+) -> Publication | LatestMoved | Untrusted:
+    """Serialise the model and check it could be loaded back; then, holding
+    <output_dir>/.publish.lock: check `latest`, claim a version name no other writer holds,
+    write models/<version>/ and move `latest`.
 
     Everything is written under a temporary directory that is renamed into place whole,
     and `latest` moves last, so an interrupted publish never replaces the last good model.
     """
     payload = sio.dumps(model)  # the slow part, outside the lock
+    refused, needed = untrusted_types(payload, trusted_types)
+    if refused:
+        return Untrusted(refused)
     models = Path(output_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(Path(output_dir) / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS):
@@ -188,7 +276,7 @@ def _publish(
         if not isinstance(expected, _Unchecked) and found != expected:
             return LatestMoved(expected=expected, found=found)
         final = models / _free_version(models, version)
-        report = _write_version(final, payload, report)
+        report = _write_version(final, payload, report, needed)
         atomic_write_bytes(models / LATEST, (final.name + "\n").encode())
     return Publication(report=report, directory=final)
 
@@ -205,11 +293,13 @@ def _free_version(models: Path, version: str | None) -> str:
     return chosen
 
 
-def _write_version(final: Path, payload: bytes, report: Report) -> Report:
+def _write_version(final: Path, payload: bytes, report: Report, trusted: list[str]) -> Report:
     """Write the model and its report under a staging directory renamed to `final` whole;
-    return the report with its `published` section."""
+    return the report with its `published` section, which lists the `trusted` types a
+    loader needs beyond the built-in ones."""
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
+        os.chmod(staging, 0o777 & ~current_umask())
         model_path = staging / MODEL_FILE
         atomic_write_bytes(model_path, payload)
         published = Published(
@@ -217,10 +307,12 @@ def _write_version(final: Path, payload: bytes, report: Report) -> Report:
             model_path=str(final / MODEL_FILE),
             report_path=str(final / REPORT_FILE),
             sha256=hashlib.sha256(payload).hexdigest(),
+            trusted_types=trusted,
         )
         report = report.model_copy(update={"published": published})
         write_report(report, staging / REPORT_FILE)
         os.replace(staging, final)
+        fsync_directory(final.parent)
     except BaseException:
         for leftover in staging.glob("*"):
             leftover.unlink(missing_ok=True)
@@ -235,8 +327,11 @@ def latest_version(output_dir: str | Path) -> str | None:
     return pointer.read_text().strip() if pointer.exists() else None
 
 
-def load_model(version_dir: str | Path) -> Any:
-    """Load a published model after checking its hash and that it holds only trusted types.
+def load_model(version_dir: str | Path, trusted_types: Iterable[str] = ()) -> Any:
+    """Load a published model after checking its hash and that it holds only trusted types:
+    the built-in models' exact types and `trusted_types` (a custom estimator's, as
+    publish.trusted_types lists them; the report's published.trusted_types names those the
+    model needs).
 
     Raises:
         ModelIntegrityError: the hash differs from the report's, or a type is not trusted.
@@ -250,11 +345,10 @@ def load_model(version_dir: str | Path) -> Any:
             f"{model_path}: SHA-256 {actual} differs from the report's {recorded}"
         )
     payload = model_path.read_bytes()
-    untrusted = sio.get_untrusted_types(data=payload)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    refused, _ = untrusted_types(payload, trusted_types)
     if refused:
-        raise ModelIntegrityError(f"{model_path}: holds types that are not trusted: {refused}")
-    return sio.loads(payload, trusted=untrusted)
+        raise ModelIntegrityError(f"{model_path}: {refusal(refused)}")
+    return sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
 
 
 # Publishing runs only after every gate passed.

@@ -97,8 +97,11 @@ CHECKS: dict[str, Check] = _checks(
         "invalid_parameters",
         "run",
         "parameters",
-        "(CLI, exit 2) a flag or setting is invalid or names a column the table lacks; the "
-        "summary names the flag or setting; written to `--report` when given",
+        "(CLI, exit 2) a flag or setting is invalid or names a column the table lacks, a "
+        "custom estimator (`model.estimator`, `model.params`) cannot be built or fitted, or "
+        "the model holds types `publish.trusted_types` does not list; the summary names the "
+        "flag or setting; written to `--report` when given",
+        also_stages=("train", "publish"),
     ),
     Check(
         "output_dir_unusable",

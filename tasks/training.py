@@ -2,8 +2,9 @@
 
 `split_parts` cuts the table into the training part and the holdout as the model sees them;
 `build_model` chains preparing, encoding, resampling (tasks/resampling.py, training part only)
-and the estimator; `train` fits it, and `ResamplingOutcome` says what resampling did.
-`LabelledModel` is the published model, answering in the table's own labels.
+and the estimator (a built-in one, or a custom one from tasks/estimator.py); `train` fits it,
+and `ResamplingOutcome` says what resampling did. `LabelledModel` is the published model,
+answering in the table's own labels.
 """
 
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from sklearn.preprocessing import (
 from schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
 from schemas.report import CheckResult, JsonDict
 from tasks.dates import to_days
+from tasks.estimator import PARAMS_SETTING, EstimatorError, first_line, make_custom_estimator
 from tasks.profile import LabelProfile
 from tasks.quirks import as_finite
 from tasks.registry import check
@@ -194,7 +196,13 @@ def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_estimator(params: ModelParams) -> Any:
-    """Return the estimator named by the parameters, seeded and single-threaded."""
+    """Return the estimator named by the parameters, seeded and single-threaded.
+
+    Raises:
+        EstimatorError: a custom estimator cannot be built (tasks/estimator.py).
+    """
+    if params.name == "custom":
+        return make_custom_estimator(params)
     weight = "balanced" if params.class_weight == "balanced" else None
     if params.name == "logistic_regression":
         return LogisticRegression(
@@ -270,6 +278,8 @@ class Trained:
     counts_after: dict[str, int]
     features: list[str]
     adaptations: list[str] = field(default_factory=list)
+    # The class weight the estimator was given: balanced, none, or a custom estimator's own.
+    class_weight: str = "balanced"
 
 
 def fit_model(
@@ -279,9 +289,21 @@ def fit_model(
 
     Raises:
         InsufficientMinority: the sampler cannot work with this few minority rows.
+        EstimatorError: a custom estimator cannot be built, or fails to fit.
     """
     fitted = build_model(X_train, model, resample)
-    fitted.fit(X_train, y_train)
+    try:
+        fitted.fit(X_train, y_train)
+    except InsufficientMinority:
+        raise
+    except Exception as exc:
+        if model.name != "custom":
+            raise
+        # Its parameters are often checked only by fit (scikit-learn's own convention).
+        raise EstimatorError(
+            PARAMS_SETTING,
+            f"{model.estimator} failed to fit: {type(exc).__name__}: {first_line(exc)}",
+        ) from exc
     sampler: RecordingSampler = fitted.estimator_.named_steps["resample"]
     return Trained(
         model=fitted,
@@ -289,7 +311,14 @@ def fit_model(
         counts_after={str(k): int(v) for k, v in sorted(sampler.counts_after_.items())},
         features=list(X_train.columns),
         adaptations=list(sampler.adaptations_),
+        class_weight=class_weight_of(fitted.estimator_.named_steps["estimator"]),
     )
+
+
+def class_weight_of(estimator: Any) -> str:
+    """Return the class weight an estimator was given, as the report writes it."""
+    weight = estimator.get_params(deep=False).get("class_weight")
+    return "none" if weight is None else str(weight)
 
 
 @dataclass(frozen=True)
@@ -305,12 +334,12 @@ class ResamplingOutcome:
 
     @classmethod
     def of(
-        cls, trained: Trained, model: ModelParams, resample: ResampleParams, names: tuple[str, str]
+        cls, trained: Trained, resample: ResampleParams, names: tuple[str, str]
     ) -> "ResamplingOutcome":
         named = dict(zip(("0", "1"), names, strict=True))
         return cls(
             sampler=resample.sampler,
-            class_weight=model.class_weight,
+            class_weight=trained.class_weight,
             target_ratio=resample.target_ratio,
             before={named[k]: v for k, v in trained.counts_before.items()},
             after={named[k]: v for k, v in trained.counts_after.items()},
@@ -425,6 +454,15 @@ def train(parts: Parts, params: RetrainParams) -> Trained | CheckResult:
         return fit_model(parts.X_train, parts.y_train, params.model, params.resample)
     except InsufficientMinority as exc:
         return insufficient_minority_check(exc, parts.label)
+    except EstimatorError as exc:
+        return estimator_check(exc)
+
+
+def estimator_check(exc: EstimatorError) -> CheckResult:
+    """Return the invalid_parameters failure of a custom estimator that cannot be used."""
+    return check("invalid_parameters").result(
+        "fail", str(exc), metrics={"setting": exc.setting}, stage="train"
+    )
 
 
 train_task = task(name="train-model", cache_policy=NO_CACHE, persist_result=False)(train)

@@ -41,3 +41,30 @@ def test_gate_section_follows_model_and_has_working_defaults() -> None:
 def test_out_of_range_training_settings_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RetrainParams.model_validate({"data": {"path": "x.csv", "label": "y"}, **bad})
+
+
+@pytest.mark.parametrize(
+    ("model", "where", "message"),
+    [
+        ({"name": "custom"}, ("estimator",), "required with model.name custom"),
+        ({"name": "custom", "estimator": "lightgbm.LGBMClassifier"}, ("estimator",), "import path"),
+        ({"name": "custom", "estimator": "a b:C"}, ("estimator",), "import path"),
+        ({"estimator": "lightgbm:LGBMClassifier"}, ("estimator",), "only used with model.name"),
+        ({"params": {"num_leaves": 7}}, ("params",), "only used with model.name custom"),
+    ],
+)
+def test_a_custom_estimator_setting_is_refused_naming_its_field(
+    model: dict[str, Any], where: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ModelParams.model_validate(model)
+    errors = caught.value.errors()
+    assert [e["loc"] for e in errors] == [where]
+    assert message in errors[0]["msg"]
+
+
+def test_a_custom_estimator_takes_its_class_and_keyword_arguments() -> None:
+    model = ModelParams.model_validate(
+        {"name": "custom", "estimator": "lightgbm:LGBMClassifier", "params": {"num_leaves": 7}}
+    )
+    assert model.estimator == "lightgbm:LGBMClassifier" and model.params == {"num_leaves": 7}

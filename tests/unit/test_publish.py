@@ -1,3 +1,5 @@
+import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -7,6 +9,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 import tasks.publish as publishing
 from schemas.params import ModelParams, ResampleParams
@@ -17,6 +20,7 @@ from tasks.publish import (
     LatestMoved,
     ModelIntegrityError,
     Publication,
+    Untrusted,
     latest_version,
     load_model,
     publish,
@@ -225,3 +229,93 @@ def test_a_held_lock_times_out_naming_its_holder(
         holder.join()
     assert latest_version(tmp_path) is None
     assert not (tmp_path / "models" / "v1").exists()
+
+
+class UsersLogistic(LogisticRegression):
+    """A user's own classifier: a type neither skops nor the built-in allow-list trusts."""
+
+
+USERS_TYPE = f"{__name__}.UsersLogistic"
+
+
+def _custom_model() -> Any:
+    """A model holding a type outside the built-in allow-list (a custom estimator's)."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=80)})
+    y = (frame["x"] > 0.5).astype("int64").to_numpy()
+    params = ModelParams(name="custom", estimator=f"{__name__}:UsersLogistic")
+    return fit_model(frame, y, params, ResampleParams()).model
+
+
+def test_a_model_with_types_nobody_trusts_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    model = _custom_model()
+    outcome = publish_if_latest(model, _report(), tmp_path, None)
+    assert isinstance(outcome, Untrusted)
+    assert outcome.types == [USERS_TYPE]
+    assert "publish.trusted_types" in outcome.summary()
+    with pytest.raises(ModelIntegrityError, match=r"UsersLogistic.*publish\.trusted_types"):
+        publish(model, _report(), tmp_path)
+    assert not (tmp_path / "models").exists()
+
+
+def test_types_listed_in_trusted_types_publish_are_recorded_and_load_with_the_list(
+    tmp_path: Path,
+) -> None:
+    model = _custom_model()
+    extra = [USERS_TYPE, "some.other.Type"]
+    published = publish(model, _report(), tmp_path, version="v1", trusted_types=extra)
+    assert published.report.published is not None
+    # Only what the model holds is recorded: what a loader has to trust.
+    assert published.report.published.trusted_types == [USERS_TYPE]
+    with pytest.raises(ModelIntegrityError, match=r"UsersLogistic.*publish\.trusted_types"):
+        load_model(published.directory)
+    loaded = load_model(published.directory, published.report.published.trusted_types)
+    frame = pd.DataFrame({"x": [0.0, 2.0]})
+    assert loaded.predict(frame).tolist() == model.predict(frame).tolist()
+
+
+def test_trust_is_by_exact_name_never_by_package_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = [
+        "tasks.training.LabelledModel",  # in the built-in list
+        "tasks.training.SomethingElse",
+        "sklearn.utils.Bunch",
+        "numpy.random.mtrand.RandomState",
+        "builtins.eval",
+        "users.Model",
+    ]
+    monkeypatch.setattr(publishing.sio, "get_untrusted_types", lambda data: held)
+    refused, needed = publishing.untrusted_types(b"", ["users.Model"])
+    assert refused == sorted(held[1:5])
+    assert needed == ["users.Model"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_published_files_and_directories_honour_the_umask(
+    tmp_path: Path, model: Any, umask: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        assert publishing.current_umask() == umask
+        published = publish(model, _report(), tmp_path / "out", version="v1")
+    finally:
+        os.umask(previous)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(published.directory) == 0o777 & ~umask
+    for name in ("model.skops", "report.json"):
+        assert mode(published.directory / name) == 0o666 & ~umask
+    assert mode(tmp_path / "out" / "models" / "latest") == 0o666 & ~umask
+
+
+def test_the_rename_is_flushed_with_its_directory(
+    tmp_path: Path, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[Path] = []
+    monkeypatch.setattr(publishing, "fsync_directory", flushed.append)
+    published = publish(model, _report(), tmp_path, version="v1")
+    models = tmp_path / "models"
+    # The model and report into the staging directory, the version into models/, then latest.
+    assert flushed[-2:] == [models, models]
+    assert published.directory.parent == models
+    assert len(flushed) == 4

@@ -33,8 +33,13 @@ def parts() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
     return frame[features].iloc[:300], y[:300], frame[features].iloc[300:], y[300:]
 
 
+# model.name custom runs in the contract tests as a scikit-learn class of the user's choosing.
+CUSTOM = {"estimator": "sklearn.tree:DecisionTreeClassifier", "params": {"max_depth": 4}}
+
+
 def _small(name: str, **extra: Any) -> ModelParams:
-    return ModelParams.model_validate({"name": name, "n_estimators": 10, **extra})
+    custom = CUSTOM if name == "custom" else {}
+    return ModelParams.model_validate({"name": name, "n_estimators": 10, **custom, **extra})
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -214,7 +219,7 @@ def test_adaptations_reach_the_sampler_check(
     keep = np.flatnonzero(y_train == 0).tolist() + np.flatnonzero(y_train == 1)[:3].tolist()
     params = ResampleParams(sampler="smote")
     trained = fit_model(X_train.iloc[keep], y_train[keep], _small("logistic_regression"), params)
-    check = ResamplingOutcome.of(trained, _small("logistic_regression"), params, ("0", "1")).check()
+    check = ResamplingOutcome.of(trained, params, ("0", "1")).check()
     assert check.status == "warn" and check.code == "sampler_adapted"
     assert "k_neighbors lowered from 5 to 2" in check.summary
     assert trained.counts_after["1"] == trained.counts_after["0"]
