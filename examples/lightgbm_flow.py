@@ -27,6 +27,11 @@ CATEGORICAL = ["merchant_category", "channel"]
 NUMERIC = ["amount", "card_age_days", "txn_count_24h", "distance_from_home_km"]
 # A model without class weights that learns next to nothing: its scores stay near the 0.8%
 # prior, below the decision threshold, so it predicts one class and the gate halts the run.
+LIGHTGBM_TYPES = [
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+]
 COLLAPSING = {"class_weight": None, "n_estimators": 1, "learning_rate": 0.001}
 
 
@@ -83,7 +88,9 @@ def retrain_lightgbm(
         "data": {"label": LABEL, "label_time": LABEL_TIME, "id_column": "transaction_id"},
         # How the model is trained, for the diagnosis of a collapse.
         "model": {"class_weight": "balanced" if settings["class_weight"] else "none"},
-        "publish": {"output_dir": str(root / "guard")},
+        # The exact types a published LightGBM model holds beyond retrain-guard's own: a job
+        # loading it trusts these and nothing broader.
+        "publish": {"output_dir": str(root / "guard"), "trusted_types": LIGHTGBM_TYPES},
     }
     retrain_guard.check_data(frame, params)
 

@@ -213,7 +213,14 @@ def check_model_flow(inputs: Handed[ModelInputs], params: ParamsLike) -> Report 
     parts = _parts(profile, label, (X_holdout, y_holdout), train or (X_holdout, y_holdout))
     threshold = checked.model.decision_threshold
     counts = {str(k): int(v) for k, v in enumerate(np.bincount(parts.y_train, minlength=2))}
-    trained = Trained(ScoredModel(model, parts.positive, threshold), counts, counts, parts.features)
+    # The diagnosis reads how the model was weighted from what the user declares.
+    trained = Trained(
+        ScoredModel(model, parts.positive, threshold),
+        counts,
+        counts,
+        parts.features,
+        class_weight=checked.model.class_weight,
+    )
     refit = _refit_like(model, parts, threshold) if train else _no_refit
     with recorder.stage("evaluate"):
         evaluation = evaluate_task(trained, parts, checked, refit)
@@ -263,10 +270,16 @@ def publish_model(model: Any, report: Report, params: ParamsLike) -> Report:
     """Publish a model whose report passed under <publish.output_dir>/models/<version>/ and
     point `latest` at it; return the report with its `published` section.
 
+    The model may hold only the built-in models' types and those params.publish.trusted_types
+    lists (a LightGBM model: see examples/lightgbm_flow.py).
+
     Raises:
         ValueError: the report did not pass; nothing is published.
+        ModelIntegrityError: the model holds a type that is not trusted; nothing is written.
     """
     if report.status != "passed":
         raise ValueError(f"the report did not pass ({report.one_line()}): nothing is published")
-    output_dir = as_params(params, label="label").publish.output_dir
-    return publish_task(model, report, output_dir).report
+    publish = as_params(params, label="label").publish
+    return publish_task(
+        model, report, publish.output_dir, trusted_types=publish.trusted_types
+    ).report

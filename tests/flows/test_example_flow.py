@@ -10,17 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import skops.io as sio
 
 from schemas.report import RetrainGuardHalt
-from tasks.publish import MODEL_FILE, REPORT_FILE, latest_version
+from tasks.publish import REPORT_FILE, ModelIntegrityError, latest_version, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "lightgbm_flow.py"
-# What the example's published model holds beyond what tasks/publish.py trusts.
-LIGHTGBM_TYPES = {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"}
-
-pytest.importorskip("lightgbm")
+LIGHTGBM_ONLY = {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"}
 
 
 def test_the_example_publishes_its_lightgbm_model(prefect_server: str, tmp_path: Path) -> None:
@@ -43,10 +39,12 @@ def test_the_example_publishes_its_lightgbm_model(prefect_server: str, tmp_path:
     gate = {c["code"]: c["status"] for c in report["checks"] if c["stage"] == "gate"}
     assert gate["single_class_prediction"] == "pass"
 
-    payload = (published / MODEL_FILE).read_bytes()
-    untrusted = set(sio.get_untrusted_types(data=payload))
-    assert untrusted - {"collections.OrderedDict"} == LIGHTGBM_TYPES
-    model = sio.loads(payload, trusted=sorted(untrusted))
+    # A job loading it trusts exactly what the report says the model needs, nothing broader.
+    trusted = report["published"]["trusted_types"]
+    assert sorted(trusted) == ["collections.OrderedDict", *sorted(LIGHTGBM_ONLY)]
+    with pytest.raises(ModelIntegrityError, match=r"publish\.trusted_types"):
+        load_model(published)
+    model = load_model(published, trusted_types=trusted)
     example = importlib.import_module("examples.lightgbm_flow")
     rows = example.features(
         pd.read_sql_table("transactions", f"sqlite:///{tmp_path}/warehouse.sqlite")
