@@ -155,7 +155,7 @@ def _declare(
     data = params.data
     with recorder.stage("schema"):
         try:
-            header = read_header(data.path)
+            header = read_header(data)
         except InputError as exc:
             return _unreadable(recorder, exc)
         declared = declare_schema_task(data, params.schema_, header.columns, header.duplicates)
@@ -183,7 +183,7 @@ def _data_stages(
     """
     data = params.data
     with recorder.stage("load"):
-        loaded = load_task(data.path)
+        loaded = load_task(data)
     if isinstance(loaded, Unreadable):
         return _unreadable(recorder, loaded.reason)
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
