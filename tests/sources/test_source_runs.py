@@ -86,7 +86,7 @@ def test_flow_on_s3_parquet_with_storage_options(
 ) -> None:
     report = _run(_data(f"s3://{BUCKET}/example.parquet", storage_options=s3.options()), tmp_path)
     _reached_gate(report)
-    echoed = report.run["parameters"]["data"]  # type: ignore[index, call-overload]
+    echoed = report.run["parameters"]["data"]
     assert echoed["storage_options"]["secret"] == "***"
     _assert_clean(_written(tmp_path) + "".join(capfd.readouterr()), s3)
 
@@ -118,7 +118,7 @@ def test_flow_on_postgres_through_a_secret_block(
 ) -> None:
     report = _run(_data(sql=TABLE, connection="pg-url"), tmp_path)
     _reached_gate(report)
-    assert report.run["parameters"]["data"]["connection"] == "pg-url"  # type: ignore[index, call-overload]
+    assert report.run["parameters"]["data"]["connection"] == "pg-url"
     _assert_clean(_written(tmp_path) + "".join(capfd.readouterr()), s3)
 
 
