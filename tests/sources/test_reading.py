@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from flows.cli import main
 from schemas.params import DataParams
 from tasks.load import read_header, read_table
 from tasks.masking import mask_options, mask_url, redact
@@ -98,3 +99,19 @@ def test_secrets_are_masked_in_the_echoed_parameters() -> None:
     assert PG_PASSWORD not in data.source
     assert data.connection == url, "the parameters themselves keep the secret for reading"
     assert redact(f"x {PG_PASSWORD} y", data.secrets()) == "x *** y"
+
+
+def test_infer_schema_drafts_from_a_sql_table(
+    sqlite_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "drafted.yaml"
+    argv = ["infer-schema", "--sql", TABLE, "--connection", f"sqlite:///{sqlite_db}"]
+    assert main([*argv, "--label", "is_fraud", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert "transaction_id" in out.read_text()
+
+
+def test_a_source_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--label", "is_fraud"]) == 2
+    assert "--data (or --sql) and --label are required" in capsys.readouterr().err
+    assert main(["validate", "--sql", TABLE, "--label", "is_fraud"]) == 2
+    assert "data.sql needs data.connection" in capsys.readouterr().err
