@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from schemas.params import DataParams
+from schemas.params import DataParams, merge
 from tasks.masking import mask_url, option_secrets, redact
 
 SUPPORTED = (".csv", ".parquet", ".pq")
@@ -105,19 +105,8 @@ def locate(source: str | Path | DataParams) -> Path | Location:
         options = block.options
         if not is_url(path) and block.prefix:
             path = f"{block.prefix}/{path.lstrip('/')}"
-    options = _merged(options, source.storage_options)
+    options = merge(options, source.storage_options)
     return _fsspec_location(path, options, (*source.secrets(), *option_secrets(options)))
-
-
-def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        inner = merged.get(key)
-        if isinstance(value, dict) and isinstance(inner, dict):
-            merged[key] = _merged(inner, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _fsspec_location(url: str, options: dict[str, Any], secrets: tuple[str, ...]) -> Location:
