@@ -17,7 +17,7 @@ from schemas.training_params import (
     Section,
 )
 from tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
-from tasks.masking import mask_options, mask_url, option_secrets, url_secrets
+from tasks.masking import mask_options, mask_url, option_secrets, sql_source_name, url_secrets
 
 __all__ = [
     "ComputeParams",
@@ -117,8 +117,7 @@ class DataParams(Section):
         query's first line (a table's name) and the connection."""
         if self.path is not None:
             return mask_url(self.path)
-        query = (str(self.sql).strip().splitlines() or [""])[0]
-        return f"sql {query!r} on {mask_url(str(self.connection))}"
+        return sql_source_name(str(self.sql), str(self.connection))
 
     def secrets(self) -> list[str]:
         """Return the secret values written into the parameters themselves."""

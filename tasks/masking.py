@@ -21,6 +21,22 @@ _SECRET_NAME = re.compile(r"secret|token|password|passwd|pwd|credential|private|
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>.*)@(?P<rest>[^@]*)$")
 
 
+_TABLE = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
+
+
+def is_table_name(sql: str) -> bool:
+    """Return whether data.sql is a table's name (schema.table allowed), not a query."""
+    return bool(_TABLE.match(sql.strip()))
+
+
+def sql_source_name(sql: str, connection: str) -> str:
+    """Return how messages name a SQL source: the table, or the query's first line, and the
+    connection with its password masked."""
+    first = (sql.strip().splitlines() or [""])[0]
+    kind = "table" if is_table_name(sql) else "query"
+    return f"{kind} {first!r} on {mask_url(connection)}"
+
+
 def is_secret_name(name: str) -> bool:
     """Return whether an option or query parameter of this name holds a secret."""
     return bool(_SECRET_NAME.search(name.lower()))

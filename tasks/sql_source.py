@@ -4,7 +4,6 @@ data.connection (a SQLAlchemy URL, or the name of a Prefect Secret block holding
 Errors name the query's first line (or the table) and the URL with its password masked.
 """
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,10 +12,8 @@ from typing import Any, cast
 import pandas as pd
 
 from schemas.params import DataParams
-from tasks.masking import mask_url, redact, url_secrets
+from tasks.masking import is_table_name, redact, sql_source_name, url_secrets
 from tasks.sources import Header, InputError, first_line, header_of
-
-_TABLE = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
 
 
 @dataclass(frozen=True)
@@ -61,14 +58,12 @@ def resolve_query(data: DataParams) -> Query:
         raise InputError("data.sql needs SQLAlchemy (pip install 'retrain-guard[sql]')") from exc
     url = _connection_url(str(data.connection))
     sql = str(data.sql).strip()
-    first = (sql.splitlines() or [""])[0]
-    if _TABLE.match(sql):
+    if is_table_name(sql):
         schema, _, table = sql.rpartition(".")
         statement: Any = sa.select(sa.text("*")).select_from(sa.table(table, schema=schema or None))
-        name = f"table {sql!r} on {mask_url(url)}"
     else:
         statement = sa.text(sql)
-        name = f"query {first!r} on {mask_url(url)}"
+    name = sql_source_name(sql, url)
     return Query(statement, url, name, (*data.secrets(), *url_secrets(url)))
 
 
