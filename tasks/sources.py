@@ -92,13 +92,12 @@ def locate(source: str | Path | DataParams) -> Path | Location:
         InputError: the credentials block cannot be loaded, or the URL is not supported.
     """
     if not isinstance(source, DataParams):
-        text = str(source)
-        if is_url(text):
-            return _fsspec_location(text, {}, ())
-        return Location(LocalFileSystem(), text, text) if Path(text).is_dir() else Path(text)
+        source = DataParams.model_construct(path=str(source), label="-")  # as given
     path = str(source.path)
     if not (source.credentials_block or source.storage_options or is_url(path)):
-        return Location(LocalFileSystem(), path, path) if Path(path).is_dir() else Path(path)
+        return (
+            Location(LocalFileSystem(), path, path) if path and Path(path).is_dir() else Path(path)
+        )
     options: dict[str, Any] = {}
     if source.credentials_block:
         block = load_credentials_block(source.credentials_block)
