@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flows.cli_sources import SOURCE_FLAGS, add_source_options, source_flags
 from schemas.params import ModelName, PublishParams, RetrainParams, Sampler, load_config, merge
 from schemas.report import Failure, Report, RetrainGuardHalt, Stage
 from tasks.reporting import format_summary, versions
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def role_options(p: argparse.ArgumentParser, table: str, required: bool, id_help: str) -> None:
-        p.add_argument("--data", required=required, help=f"CSV or Parquet {table} table")
+        add_source_options(p, table)
         p.add_argument("--label", required=required, help="label column (two classes)")
         p.add_argument("--label-time", help="column with the moment a prediction is made")
         p.add_argument("--id", dest="id_column", help=f"row id column ({id_help})")
@@ -141,7 +142,7 @@ def params_from_args(args: argparse.Namespace) -> RetrainParams:
             raise UsageError(f"--config {args.config}: {exc}") from exc
     flags: dict[str, Any] = {
         "data": {
-            "path": args.data,
+            **source_flags(args),
             "label": args.label,
             "label_time": args.label_time,
             "id_column": args.id_column,
@@ -180,7 +181,7 @@ def _without_none(tree: dict[str, Any]) -> dict[str, Any]:
 
 
 _FLAG_OF = {
-    "data.path": "--data",
+    **SOURCE_FLAGS,
     "data.label": "--label",
     "data.label_time": "--label-time",
     "data.id_column": "--id",
@@ -226,7 +227,7 @@ def preflight(params: RetrainParams) -> RetrainParams:
     if runner_problem is not None:
         raise UsageError(runner_problem, TASK_RUNNER_UNAVAILABLE)
     try:
-        columns = read_columns(params.data.path)
+        columns = read_columns(params.data)
     except InputError as exc:
         raise UsageError(str(exc), INPUT_UNREADABLE) from exc
     try:
@@ -236,24 +237,24 @@ def preflight(params: RetrainParams) -> RetrainParams:
         raise UsageError(f"--schema: {exc}", SCHEMA_INVALID) from exc
     given = params.data
     params = params.model_copy(update={"data": data})
-    _check_roles((given.label, given.label_time, given.id_column), columns, data.path)
+    _check_roles((given.label, given.label_time, given.id_column), columns, data.source)
     unknown_drops = [c for c in data.drop if c not in columns]
     if unknown_drops:
-        raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.path}")
+        raise UsageError(f"--drop {','.join(unknown_drops)}: no such column in {data.source}")
     if not data.feature_columns(columns):
         raise UsageError(
-            f"{data.path}: no feature columns left after label, time, id and drops",
+            f"{data.source}: no feature columns left after label, time, id and drops",
             NO_FEATURES_LEFT,
         )
     return params
 
 
-def _check_roles(roles: tuple[str | None, ...], columns: list[str], path: str) -> None:
+def _check_roles(roles: tuple[str | None, ...], columns: list[str], source: str) -> None:
     """Refuse a --label, --label-time or --id that names a column the table lacks."""
     for flag, column in zip(("--label", "--label-time", "--id"), roles, strict=True):
         if column and column not in columns:
             raise UsageError(
-                f"{flag} {column!r}: no such column in {path}; columns: {', '.join(columns)}"
+                f"{flag} {column!r}: no such column in {source}; columns: {', '.join(columns)}"
             )
 
 
@@ -279,22 +280,29 @@ def _label_from_schema(args: argparse.Namespace) -> None:
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
+    from schemas.params import DataParams
     from tasks.load import InputError, read_header, read_table
     from tasks.schema_draft import draft_schema, render_draft
 
     try:
-        header = read_header(args.data)
+        source = DataParams.model_validate(
+            {**_without_none(source_flags(args)), "label": args.label}
+        )
+    except ValidationError as exc:
+        raise UsageError(_describe_validation(exc)) from exc
+    try:
+        header = read_header(source)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
     columns, repeated = header.columns, header.duplicates
     if repeated:
         raise UsageError(
-            f"{args.data}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
+            f"{source.source}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
             "give each column its own name before drafting a schema"
         )
-    _check_roles((args.label, args.label_time, args.id_column), columns, args.data)
+    _check_roles((args.label, args.label_time, args.id_column), columns, source.source)
     try:
-        frame = read_table(args.data)
+        frame = read_table(source)
         draft = draft_schema(
             frame,
             label=args.label,
@@ -303,7 +311,7 @@ def _infer_schema(args: argparse.Namespace) -> int:
             name=args.name or Path(args.out).stem,
             margin=args.margin,
             max_categories=args.max_categories,
-            source=str(args.data),
+            source=source.source,
         )
     except (InputError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
@@ -380,10 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "history":
             return _history(args)
         _label_from_schema(args)
-        if not args.config and (args.data is None or args.label is None):
+        if not args.config and ((args.data is None and args.sql is None) or args.label is None):
             raise UsageError(
-                "--data and --label are required (or give them in --config, or declare "
-                "roles.label in the --schema)"
+                "--data (or --sql) and --label are required (or give them in --config, or "
+                "declare roles.label in the --schema)"
             )
         params = params_from_args(args)
         # Where the results go is checked first: nothing is read when they could not be written.

@@ -172,7 +172,7 @@ def _declare(
     data = params.data
     with recorder.stage("schema"):
         try:
-            header = read_header(data.path) if table is None else _header_of(table)
+            header = read_header(data) if table is None else _header_of(table)
         except InputError as exc:
             return _unreadable(recorder, exc)
         declared = declare_schema_task(data, params.schema_, header.columns, header.duplicates)
@@ -210,7 +210,7 @@ def _data_stages(
     """
     data = params.data
     with recorder.stage("load"):
-        loaded = load_task(data.path) if table is None else table
+        loaded = load_task(data) if table is None else table
     if isinstance(loaded, Unreadable):
         return _unreadable(recorder, loaded.reason)
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])

@@ -5,7 +5,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from schemas.training_params import (
     MAX_SEED,
@@ -17,6 +24,7 @@ from schemas.training_params import (
     Section,
 )
 from tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
+from tasks.masking import mask_options, mask_url, option_secrets, sql_source_name, url_secrets
 
 __all__ = [
     "ComputeParams",
@@ -36,10 +44,15 @@ __all__ = [
 
 
 class DataParams(Section):
-    """Where the training table is and what its columns mean."""
+    """Where the training table is (a file, a Parquet dataset, a URL or a SQL query) and what
+    its columns mean."""
 
-    path: str = Field(
-        min_length=1, description="CSV or Parquet file with one row per labelled example."
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="CSV or Parquet file with one row per labelled example, a directory "
+        "holding a (hive-partitioned) Parquet dataset, or an fsspec URL of either "
+        "(s3://bucket/key.parquet, gs://..., file://...). Give path or sql, not both.",
     )
     label: str = Field(
         min_length=1, description="Column holding the class to predict (two classes)."
@@ -55,6 +68,70 @@ class DataParams(Section):
     drop: list[str] = Field(
         default_factory=list, description="Columns to leave out of the features."
     )
+
+    sql: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A SQL query, or the name of a table, read from data.connection instead "
+        "of a file. Give path or sql, not both.",
+    )
+    connection: str | None = Field(
+        default=None,
+        min_length=1,
+        description="For data.sql: a SQLAlchemy URL (postgresql+psycopg://user@host/db, "
+        "sqlite:///file.db), or the name of a Prefect Secret block holding one (keeps "
+        "the password out of the parameters). Passwords are masked wherever it is shown.",
+    )
+    credentials_block: str | None = Field(
+        default=None,
+        min_length=1,
+        description="For a URL path: a prefect-aws block with the credentials, as "
+        "'aws-credentials/NAME' or 's3-bucket/NAME' (a bare NAME tries both). With an "
+        "S3Bucket block, a path without a scheme is a key in its bucket and folder.",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For a URL path: options passed to fsspec (e.g. for S3 "
+        "{'client_kwargs': {'endpoint_url': 'http://127.0.0.1:9000'}}); they override the "
+        "credentials block's. Secret values are masked wherever they are shown; prefer a block.",
+    )
+
+    @model_validator(mode="after")
+    def _check_source(self) -> "DataParams":
+        if (self.path is None) == (self.sql is None):
+            raise ValueError("give exactly one of data.path and data.sql")
+        if self.sql is not None and self.connection is None:
+            raise ValueError("data.sql needs data.connection (a SQLAlchemy URL or a block name)")
+        if self.sql is None and self.connection is not None:
+            raise ValueError("data.connection is for data.sql; a file or URL goes in data.path")
+        if self.sql is not None and (self.credentials_block or self.storage_options):
+            raise ValueError(
+                "data.credentials_block and data.storage_options are for a URL in data.path"
+            )
+        return self
+
+    @field_serializer("path", "connection", when_used="json")
+    def _mask_url(self, value: str | None) -> str | None:
+        return None if value is None else mask_url(value)
+
+    @field_serializer("storage_options", when_used="json")
+    def _mask_options(self, value: dict[str, Any]) -> dict[str, Any]:
+        return mask_options(value)
+
+    @property
+    def source(self) -> str:
+        """The source as messages name it, without secrets: the path or URL, or the
+        query's first line (a table's name) and the connection."""
+        if self.path is not None:
+            return mask_url(self.path)
+        return sql_source_name(str(self.sql), str(self.connection))
+
+    def secrets(self) -> list[str]:
+        """Return the secret values written into the parameters themselves."""
+        found = option_secrets(self.storage_options)
+        for text in (self.path, self.connection):
+            found += url_secrets(text) if text else []
+        return found
 
     def feature_columns(self, columns: Iterable[object]) -> list[str]:
         """Return the columns used as features: all but the label, label time, id and drops."""

@@ -1,8 +1,12 @@
-"""Reading the training table: CSV or Parquet, with date columns recognised."""
+"""Reading the training table, with date columns recognised: the entry points.
+
+read_header, read_columns, read_table and the load task take a local path, or the data
+parameters, which may point at a Parquet dataset directory or a URL (tasks/sources.py) or a
+SQL query (tasks/sql_source.py). A local CSV or Parquet file is read here.
+"""
 
 import csv
 import os
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,13 +21,35 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
+from schemas.params import DataParams
 from tasks.dates import looks_like_iso_dates, parse_iso
+from tasks.sources import (
+    SUPPORTED,
+    Header,
+    InputError,
+    file_kind,
+    first_line,
+    header_of,
+    locate,
+    located_header,
+    parquet_columns,
+    read_located,
+)
+from tasks.sql_source import read_sql, sql_header
 
-SUPPORTED = (".csv", ".parquet", ".pq")
+__all__ = [
+    "SUPPORTED",
+    "Header",
+    "InputError",
+    "Unreadable",
+    "load_task",
+    "parse_iso_dates",
+    "read_columns",
+    "read_header",
+    "read_table",
+]
 
-
-class InputError(ValueError):
-    """The input cannot be used as given; the message names the file, column or setting."""
+Source = str | Path | DataParams
 
 
 @dataclass(frozen=True)
@@ -36,66 +62,50 @@ class Unreadable:
 PERMANENT_IO_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
-def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED:
-        raise InputError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet"
-        )
-    return "parquet" if suffix in (".parquet", ".pq") else "csv"
-
-
-@dataclass(frozen=True)
-class Header:
-    """A table's column names as a reader sees them, and the names its header repeats."""
-
-    columns: list[str]
-    duplicates: list[str]
-
-
-def read_header(path: str | Path) -> Header:
-    """Return the file's columns and repeated names, reading only its header or metadata.
+def read_header(source: Source) -> Header:
+    """Return the table's columns and repeated names, reading only its header or metadata.
 
     pandas silently renames a repeated CSV name (`amount`, `amount.1`), so a CSV header is
     also read raw; a Parquet file's schema lists repeated names as they are.
 
     Raises:
-        InputError: the file is missing, not a file, of an unsupported type, or unreadable.
+        InputError: the source is missing, not a file, of an unsupported type, unreachable,
+            refused or unreadable; the message names it without secrets.
     """
-    target = Path(path)
+    if isinstance(source, DataParams) and source.sql is not None:
+        return sql_header(source)
+    where = locate(source)
+    if isinstance(where, Path):
+        return _file_header(where)
+    return located_header(where)
+
+
+def _file_header(target: Path) -> Header:
+    """Return the header of a local CSV or Parquet file."""
     if not target.exists():
         raise InputError(f"{target}: no such file")
     if not target.is_file():
         raise InputError(f"{target}: not a file")
-    kind = _kind(target)
+    kind = file_kind(target.name, target)
     try:
         if kind == "parquet":
-            schema = pq.read_schema(target)
-            names = list(schema.names)
-            # pandas stores a named or non-default index as columns that read_parquet turns
-            # back into the index: they are not columns of the table.
-            index = (schema.pandas_metadata or {}).get("index_columns", [])
-            hidden = {c for c in index if isinstance(c, str)}
-            columns = [name for name in names if name not in hidden]
+            names, columns = parquet_columns(pq.read_schema(target))
         else:
             with target.open(newline="", encoding="utf-8-sig") as handle:
                 names = next(csv.reader(handle), [])
             columns = [str(c) for c in pd.read_csv(target, nrows=5).columns]
     except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{target}: cannot be read as {kind}: {_first_line(exc)}") from exc
-    if not columns:
-        raise InputError(f"{target}: has no columns")
-    counts = Counter(names)
-    return Header(columns, [name for name, n in counts.items() if n > 1 and name != ""])
+        raise InputError(f"{target}: cannot be read as {kind}: {first_line(exc)}") from exc
+    return header_of(names, columns, target)
 
 
-def read_columns(path: str | Path) -> list[str]:
-    """Return the file's column names, reading only its header or metadata.
+def read_columns(source: Source) -> list[str]:
+    """Return the table's column names, reading only its header or metadata.
 
     Raises:
         InputError: as read_header.
     """
-    return read_header(path).columns
+    return read_header(source).columns
 
 
 @contextmanager
@@ -118,29 +128,37 @@ def _arrow_allocator() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; ISO date strings in CSV become datetime columns.
+def read_table(source: Source) -> pd.DataFrame:
+    """Read the table; ISO date strings become datetime columns.
 
     Raises:
-        InputError: the content cannot be parsed.
-        OSError: the file could not be read (may be transient).
+        InputError: the content cannot be parsed, or a URL, dataset or database cannot be
+            read (named without secrets).
+        OSError: a local file could not be read (may be transient).
     """
-    target = Path(path)
-    kind = _kind(target)
+    if isinstance(source, DataParams) and source.sql is not None:
+        frame = read_sql(source)
+    else:
+        where = locate(source)
+        frame = _read_file(where) if isinstance(where, Path) else read_located(where)
+    frame.columns = [str(c) for c in frame.columns]
+    return parse_iso_dates(frame)
+
+
+def _read_file(target: Path) -> pd.DataFrame:
+    """Read a local CSV or Parquet file."""
+    kind = file_kind(target.name, target)
     try:
         if kind == "parquet":
             with _arrow_allocator():
-                frame = pd.read_parquet(target)
-        else:
-            frame = pd.read_csv(target, low_memory=False)
+                return pd.read_parquet(target)
+        return pd.read_csv(target, low_memory=False)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{target}: cannot be parsed as {kind}: {_first_line(exc)}") from exc
+        raise InputError(f"{target}: cannot be parsed as {kind}: {first_line(exc)}") from exc
     except OSError:
         raise
     except ValueError as exc:
-        raise InputError(f"{target}: cannot be parsed as {kind}: {_first_line(exc)}") from exc
-    frame.columns = [str(c) for c in frame.columns]
-    return parse_iso_dates(frame)
+        raise InputError(f"{target}: cannot be parsed as {kind}: {first_line(exc)}") from exc
 
 
 def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -165,11 +183,6 @@ def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**converted)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bool:
     """Retry on I/O errors that may pass (network file systems), not on missing files."""
     try:
@@ -187,15 +200,16 @@ def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bo
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def load_task(path: str) -> pd.DataFrame | Unreadable:
+def load_task(source: Source) -> pd.DataFrame | Unreadable:
     """Read the training table; an unusable file is returned as Unreadable, not raised.
 
     An unreadable input is an expected halt: raised inside a task, Prefect would log its
     traceback. Errors that may pass are still raised, so the task retries them.
     """
     try:
-        return read_table(path)
+        return read_table(source)
     except InputError as exc:
         return Unreadable(str(exc))
     except PERMANENT_IO_ERRORS as exc:
-        return Unreadable(f"{path}: cannot be read: {exc.strerror or _first_line(exc)}")
+        shown = source.source if isinstance(source, DataParams) else source
+        return Unreadable(f"{shown}: cannot be read: {exc.strerror or first_line(exc)}")

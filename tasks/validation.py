@@ -265,7 +265,7 @@ def check_header(
     repeated = list(duplicates or [])
     if not missing and not failing_extra and not repeated:
         return None
-    failures = [duplicate_failure(c, data.path) for c in repeated]
+    failures = [duplicate_failure(c, data.source) for c in repeated]
     failures += [column_failure(c, MISSING_CHECK) for c in missing]
     failures += [column_failure(c, EXTRA_CHECK) for c in failing_extra]
     return _failed(declared, failures, extra, read="header")

@@ -1,0 +1,60 @@
+"""The command line's data source flags: --data, --sql, --connection, --credentials-block and
+--storage-options, and their reading into data parameters (schemas/params.py DataParams)."""
+
+import argparse
+import json
+from typing import Any
+
+# Parameter -> flag, for naming the flag in a validation error.
+SOURCE_FLAGS = {
+    "data.path": "--data",
+    "data.sql": "--sql",
+    "data.connection": "--connection",
+    "data.credentials_block": "--credentials-block",
+    "data.storage_options": "--storage-options",
+}
+
+
+def _options_arg(text: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The text may hold a secret: the error names the position only.
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(loaded, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return loaded
+
+
+def add_source_options(parser: argparse.ArgumentParser, table: str) -> None:
+    """Add the flags naming where the table lives (a file, dataset, URL or SQL query)."""
+    parser.add_argument(
+        "--data",
+        help=f"{table} table: CSV or Parquet file, Parquet dataset directory, or URL "
+        "(s3://, gs://, file://)",
+    )
+    parser.add_argument("--sql", help=f"SQL query or table name of the {table} table")
+    parser.add_argument(
+        "--connection", help="for --sql: SQLAlchemy URL, or name of a Prefect Secret block"
+    )
+    parser.add_argument(
+        "--credentials-block",
+        help="for a URL: prefect-aws block, aws-credentials/NAME or s3-bucket/NAME",
+    )
+    parser.add_argument(
+        "--storage-options",
+        type=_options_arg,
+        help="for a URL: fsspec storage options as JSON, e.g. "
+        '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\'',
+    )
+
+
+def source_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the source flags as data parameters (None where not given)."""
+    return {
+        "path": args.data,
+        "sql": args.sql,
+        "connection": args.connection,
+        "credentials_block": args.credentials_block,
+        "storage_options": args.storage_options,
+    }
