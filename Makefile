@@ -54,12 +54,12 @@ run-collapse: $(STAMP) $(EXAMPLE)
 PORT ?= 4200
 STACK_HOME ?= .prefect-local
 serve: $(STAMP) $(EXAMPLE)
-	$(BIN)/python -m flows.local_stack start --home $(STACK_HOME) --port $(PORT) \
+	$(BIN)/python -m retrain_guard.flows.local_stack start --home $(STACK_HOME) --port $(PORT) \
 		$(if $(NOTIFY_URL),--notify-url $(NOTIFY_URL))
 
 ## stop: stop the worker (by its PID file), then `prefect server stop`
 stop:
-	$(BIN)/python -m flows.local_stack stop --home $(STACK_HOME)
+	$(BIN)/python -m retrain_guard.flows.local_stack stop --home $(STACK_HOME)
 
 ## test: lint, format check, type check and the whole test suite (unit, flow, end-to-end)
 test: lint typecheck pytest
@@ -76,7 +76,7 @@ pytest: $(STAMP)
 
 ## report-schema: regenerate schemas/report.schema.json from the pydantic report model
 report-schema: $(STAMP)
-	$(BIN)/python -m schemas.export > schemas/report.schema.json
+	$(BIN)/python -m retrain_guard.schemas.export > schemas/report.schema.json
 
 ## benchmark: time each stage of the flow at 1M rows (writes benchmarks/RESULTS.md)
 benchmark: $(STAMP)

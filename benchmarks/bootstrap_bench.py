@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmarks.results import describe_machine, replace_section
-from tasks.bootstrap import paired_bootstrap, poisson_weights
-from tasks.compare import REPLICATES
+from retrain_guard.tasks.bootstrap import paired_bootstrap, poisson_weights
+from retrain_guard.tasks.compare import REPLICATES
 
 HEADING = "## Paired bootstrap at 1M holdout rows (issue 11)"
 NAIVE_REPLICATES = 3

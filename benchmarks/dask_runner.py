@@ -53,9 +53,9 @@ def main() -> None:
     from prefect import flow
 
     from benchmarks.results import describe_machine
-    from schemas.params import ComputeParams
-    from tasks.leakage.date_leads import measure_post_label_dates
-    from tasks.parallel import dask_runner, measure_date_leads_on
+    from retrain_guard.schemas.params import ComputeParams
+    from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
+    from retrain_guard.tasks.parallel import dask_runner, measure_date_leads_on
 
     frame = make_frame(args.rows, args.date_columns)
     columns = [c for c in frame.columns if c != "label_time"]

@@ -30,16 +30,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import describe_machine, replace_section
-from flows.example_data import make_transactions, write_table
-from schemas.example import ID, LABEL, LABEL_TIME
-from schemas.params import GateParams, RetrainParams
-from tasks.evaluation import measure_predictions
-from tasks.features import Separation
-from tasks.gate import judge_holdout
-from tasks.load import read_table
-from tasks.profile import measure_label
-from tasks.split import make_split
-from tasks.training import fit_model, positive_scores, predict_from_scores
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.schemas.example import ID, LABEL, LABEL_TIME
+from retrain_guard.schemas.params import GateParams, RetrainParams
+from retrain_guard.tasks.evaluation import measure_predictions
+from retrain_guard.tasks.features import Separation
+from retrain_guard.tasks.gate import judge_holdout
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.profile import measure_label
+from retrain_guard.tasks.split import make_split
+from retrain_guard.tasks.training import fit_model, positive_scores, predict_from_scores
 from tests.near_collapse_cases import LABEL as LOAN_LABEL
 from tests.near_collapse_cases import LABEL_TIME as LOAN_TIME
 from tests.near_collapse_cases import make_loans

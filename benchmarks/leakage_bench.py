@@ -21,8 +21,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import describe_machine, replace_section
-from schemas.params import DataParams, LeakageParams, SplitParams
-from tasks.leakage.auc import (
+from retrain_guard.schemas.params import DataParams, LeakageParams, SplitParams
+from retrain_guard.tasks.leakage.auc import (
     auc_with_missing,
     category_codes,
     fold_of_rows,
@@ -30,13 +30,13 @@ from tasks.leakage.auc import (
     out_of_fold_rates,
     time_bins,
 )
-from tasks.leakage.missingness import judge_missingness, measure_missingness
-from tasks.leakage.order import judge_order, measure_order
-from tasks.leakage.resampling import check_resampling_leakage
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.leakage.target import judge_target_auc, measure_target_auc
-from tasks.leakage.temporal import check_temporal_leakage
-from tasks.split import make_split
+from retrain_guard.tasks.leakage.missingness import judge_missingness, measure_missingness
+from retrain_guard.tasks.leakage.order import judge_order, measure_order
+from retrain_guard.tasks.leakage.resampling import check_resampling_leakage
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.leakage.target import judge_target_auc, measure_target_auc
+from retrain_guard.tasks.leakage.temporal import check_temporal_leakage
+from retrain_guard.tasks.split import make_split
 from tests.leakage_cases import (
     LEAKS,
     LOOKALIKES,

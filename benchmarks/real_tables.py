@@ -54,7 +54,7 @@ class Outcome:
 
 def run_command(argv: list[str], report: Path) -> Outcome:
     """Run the CLI in-process; return its exit code and the report's verdict and checks."""
-    from flows.cli import main
+    from retrain_guard.flows.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     start = time.perf_counter()

@@ -6,7 +6,7 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from schemas.params import RetrainParams
+from retrain_guard.schemas.params import RetrainParams
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

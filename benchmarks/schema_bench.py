@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandera.pandas as pa
 
 from benchmarks.results import describe_machine, replace_section
-from schemas.declaration import compile_spec, parse_spec
-from schemas.params import DataParams, SchemaParams
-from schemas.roles import SchemaRoles
-from tasks.load import read_table
-from tasks.schema_failures import capped_schema, exact_counts, summarise_failures
-from tasks.validation import DeclaredSchema, validate_frame, validate_schema
+from retrain_guard.schemas.declaration import compile_spec, parse_spec
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.schemas.roles import SchemaRoles
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.schema_failures import capped_schema, exact_counts, summarise_failures
+from retrain_guard.tasks.validation import DeclaredSchema, validate_frame, validate_schema
 
 T = TypeVar("T")
 

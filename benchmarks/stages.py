@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import RESULTS, describe_machine, example_params, replace_section
-from flows.example_data import make_transactions, write_table
-from schemas.report import Report
-from tasks.evaluation import Evaluation, evaluate
-from tasks.features import FeatureChecks, check_features
-from tasks.gate import judge_holdout
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.load import read_table
-from tasks.profile import judge_label, measure_label
-from tasks.publish import publish
-from tasks.split import Split, judge_split, make_split
-from tasks.training import Trained, fit_model, split_parts
-from tasks.validation import declare_schema, validate_frame
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.evaluation import Evaluation, evaluate
+from retrain_guard.tasks.features import FeatureChecks, check_features
+from retrain_guard.tasks.gate import judge_holdout
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.profile import judge_label, measure_label
+from retrain_guard.tasks.publish import publish
+from retrain_guard.tasks.split import Split, judge_split, make_split
+from retrain_guard.tasks.training import Trained, fit_model, split_parts
+from retrain_guard.tasks.validation import declare_schema, validate_frame
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SECTION = "## Stages of the retrain flow (issue 2)"

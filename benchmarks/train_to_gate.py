@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import describe_machine, example_params, replace_section
-from flows.example_data import make_transactions, write_table
-from schemas.params import RetrainParams
-from schemas.report import Report
-from tasks.compare import Comparison, compare_with_last_good, judge_regression
-from tasks.evaluation import evaluate
-from tasks.features import check_features
-from tasks.gate import judge_holdout
-from tasks.load import read_table
-from tasks.profile import measure_label
-from tasks.publish import publish
-from tasks.split import make_split
-from tasks.training import (
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.compare import Comparison, compare_with_last_good, judge_regression
+from retrain_guard.tasks.evaluation import evaluate
+from retrain_guard.tasks.features import check_features
+from retrain_guard.tasks.gate import judge_holdout
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.profile import measure_label
+from retrain_guard.tasks.publish import publish
+from retrain_guard.tasks.split import make_split
+from retrain_guard.tasks.training import (
     Parts,
     Trained,
     build_model,
@@ -44,7 +44,7 @@ from tasks.training import (
     split_parts,
     train,
 )
-from tasks.validation import declare_schema, validate_frame
+from retrain_guard.tasks.validation import declare_schema, validate_frame
 
 HEADING = "## Train to gate: latest run"
 PACKAGES = ("pandas", "numpy", "scikit-learn", "imbalanced-learn")

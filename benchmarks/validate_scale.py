@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.results import describe_machine, replace_section
-from flows.example_data import make_transactions, write_table
-from schemas.example import ID, LABEL, LABEL_TIME
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.schemas.example import ID, LABEL, LABEL_TIME
 
 SECTION = "## Validation at scale: latest run"
 PACKAGES = ("prefect", "pandera", "pandas", "numpy", "pyarrow")

@@ -17,24 +17,24 @@ from prefect import flow
 from prefect.states import Failed, State
 from sklearn.base import clone
 
-from flows.retrain import checked_data, conclude, output_dir_check
-from schemas.params import RetrainParams
-from schemas.report import CheckResult, Report, RetrainGuardHalt, Stage
-from tasks.compare import CODE as REGRESSION
-from tasks.diagnosis import diagnose_task
-from tasks.evaluation import evaluate_task
-from tasks.features import (
+from retrain_guard.flows.retrain import checked_data, conclude, output_dir_check
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import CheckResult, Report, RetrainGuardHalt, Stage
+from retrain_guard.tasks.compare import CODE as REGRESSION
+from retrain_guard.tasks.diagnosis import diagnose_task
+from retrain_guard.tasks.evaluation import evaluate_task
+from retrain_guard.tasks.features import (
     FeatureChecks,
     judge_constant_features,
     measure_constant_features,
     measure_separation,
 )
-from tasks.gate import gate_task
-from tasks.profile import LabelProfile, judge_label, measure_label
-from tasks.publish import publish_task
-from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
-from tasks.threshold import NoRefit, Refit
-from tasks.training import Parts, Trained
+from retrain_guard.tasks.gate import gate_task
+from retrain_guard.tasks.profile import LabelProfile, judge_label, measure_label
+from retrain_guard.tasks.publish import publish_task
+from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
+from retrain_guard.tasks.threshold import NoRefit, Refit
+from retrain_guard.tasks.training import Parts, Trained
 
 T = TypeVar("T")
 # What params.data.path says when the table was handed over in memory.

@@ -15,43 +15,34 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flows.cli_sources import SOURCE_FLAGS, add_source_options, source_flags
-from schemas.params import ModelName, PublishParams, RetrainParams, Sampler, load_config, merge
-from schemas.report import Failure, Report, RetrainGuardHalt, Stage
-from tasks.reporting import format_summary, versions
+from retrain_guard.flows.cli_sources import (
+    INPUT_UNREADABLE,
+    INTERNAL_ERROR,
+    INVALID_PARAMETERS,
+    NO_FEATURES_LEFT,
+    OUTPUT_DIR_UNUSABLE,
+    SCHEMA_INVALID,
+    SOURCE_FLAGS,
+    TASK_RUNNER_UNAVAILABLE,
+    Parser,
+    UsageError,
+    add_source_options,
+    source_flags,
+)
+from retrain_guard.schemas.params import (
+    ModelName,
+    PublishParams,
+    RetrainParams,
+    Sampler,
+    load_config,
+    merge,
+)
+from retrain_guard.schemas.report import Failure, Report, RetrainGuardHalt, Stage
+from retrain_guard.tasks.reporting import format_summary, versions
 
 EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
-
-
-# Failure codes of exits 2 and 3, written to --report when it is given (tasks/registry.py).
-INVALID_PARAMETERS = "invalid_parameters"
-INPUT_UNREADABLE = "input_unreadable"
-OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
-TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
-SCHEMA_INVALID = "schema_invalid"
-NO_FEATURES_LEFT = "no_features_left"
-INTERNAL_ERROR = "internal_error"
-
-
-class UsageError(Exception):
-    """A bad invocation or unusable input: reported as one line, exit 2.
-
-    `code` is the failure code of the report written to --report.
-    """
-
-    def __init__(self, message: str, code: str = INVALID_PARAMETERS) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError, so a bad flag is reported like any other usage error."""
-
-    def error(self, message: str) -> Any:
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
 
 
 def _columns_arg(text: str) -> list[str]:
@@ -59,7 +50,7 @@ def _columns_arg(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="retrain-guard",
         description="Validate training data, train, and halt a model that predicts one class.",
     )
@@ -207,17 +198,17 @@ def preflight(params: RetrainParams) -> RetrainParams:
     is wrong in itself is a usage error; columns it names but the file lacks are left to
     the flow, which halts with schema_invalid and a report, still before reading rows.
     """
-    from schemas.roles import SchemaDeclarationError
-    from tasks.load import InputError, read_columns
-    from tasks.parallel import task_runner_problem
-    from tasks.publish import output_dir_problem
-    from tasks.validation import apply_roles, declare_schema
+    from retrain_guard.schemas.roles import SchemaDeclarationError
+    from retrain_guard.tasks.load import InputError, read_columns
+    from retrain_guard.tasks.parallel import task_runner_problem
+    from retrain_guard.tasks.publish import output_dir_problem
+    from retrain_guard.tasks.validation import apply_roles, declare_schema
 
     problem = output_dir_problem(params.publish.output_dir)
     if problem is not None:
         raise UsageError(f"--output-dir (publish.output_dir): {problem}", OUTPUT_DIR_UNUSABLE)
     if params.model.name == "custom":
-        from tasks.estimator import EstimatorError, make_custom_estimator
+        from retrain_guard.tasks.estimator import EstimatorError, make_custom_estimator
 
         try:
             make_custom_estimator(params.model)
@@ -264,9 +255,9 @@ _PLACEHOLDER_DATA_ARGS = {"path": "-", "label": "-"}
 
 def _label_from_schema(args: argparse.Namespace) -> None:
     """Take the label from the schema's roles when --label is left out."""
-    from schemas.params import DataParams, SchemaParams
-    from schemas.roles import SchemaDeclarationError
-    from tasks.validation import declare_schema
+    from retrain_guard.schemas.params import DataParams, SchemaParams
+    from retrain_guard.schemas.roles import SchemaDeclarationError
+    from retrain_guard.tasks.validation import declare_schema
 
     if args.label is not None or not args.schema:
         return
@@ -280,9 +271,9 @@ def _label_from_schema(args: argparse.Namespace) -> None:
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
-    from schemas.params import DataParams
-    from tasks.load import InputError, read_header, read_table
-    from tasks.schema_draft import draft_schema, render_draft
+    from retrain_guard.schemas.params import DataParams
+    from retrain_guard.tasks.load import InputError, read_header, read_table
+    from retrain_guard.tasks.schema_draft import draft_schema, render_draft
 
     try:
         source = DataParams.model_validate(
@@ -334,8 +325,8 @@ def _prefect_env() -> None:
 def run_flow(command: str, params: RetrainParams) -> Report:
     """Run the flow locally and return the report, whether it passed or halted."""
     _prefect_env()
-    from flows.retrain import retrain, validate_data
-    from tasks.approval import where_a_person_answers
+    from retrain_guard.flows.retrain import retrain, validate_data
+    from retrain_guard.tasks.approval import where_a_person_answers
 
     params, note = where_a_person_answers(params)
     if note:
@@ -353,7 +344,7 @@ def run_flow(command: str, params: RetrainParams) -> Report:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from tasks.history import history_text
+    from retrain_guard.tasks.history import history_text
 
     try:
         print(history_text(args.output_dir, args.last))
@@ -363,7 +354,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _example(args: argparse.Namespace) -> int:
-    from flows.example_data import make_transactions, write_table
+    from retrain_guard.flows.example_data import make_transactions, write_table
 
     try:
         frame = make_transactions(args.rows, args.positive_rate, args.signal, args.seed, args.leaky)
@@ -400,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = preflight(params)
     except UsageError as exc:
         return usage_failure(exc, getattr(args, "report", None), args.command, params)
-    from tasks.publish import write_report
+    from retrain_guard.tasks.publish import write_report
 
     try:
         report = run_flow(args.command, params)
@@ -449,7 +440,7 @@ def usage_failure(
             check_writable(Path(report))
         except UsageError:
             return EXIT_USAGE  # the report itself is what cannot be written
-        from tasks.publish import write_report
+        from retrain_guard.tasks.publish import write_report
 
         try:
             write_report(usage_report(exc, command, params), report)
@@ -472,7 +463,7 @@ def usage_report(exc: UsageError, command: str | None, params: RetrainParams | N
 
 def check_writable(path: Path) -> None:
     """Fail before the run when the report could not be written where asked."""
-    from tasks.publish import output_dir_problem
+    from retrain_guard.tasks.publish import output_dir_problem
 
     problem = output_dir_problem(path.parent)
     if problem is not None:

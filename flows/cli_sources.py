@@ -1,9 +1,40 @@
-"""The command line's data source flags: --data, --sql, --connection, --credentials-block and
---storage-options, and their reading into data parameters (schemas/params.py DataParams)."""
+"""The command line's usage errors (exit 2, with their failure codes) and its data source flags:
+--data, --sql, --connection, --credentials-block and --storage-options, and their reading into
+data parameters (schemas/params.py DataParams)."""
 
 import argparse
 import json
+import sys
 from typing import Any
+
+# Failure codes of exits 2 and 3, written to --report when it is given (tasks/registry.py).
+INVALID_PARAMETERS = "invalid_parameters"
+INPUT_UNREADABLE = "input_unreadable"
+OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
+TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
+SCHEMA_INVALID = "schema_invalid"
+NO_FEATURES_LEFT = "no_features_left"
+INTERNAL_ERROR = "internal_error"
+
+
+class UsageError(Exception):
+    """A bad invocation or unusable input: reported as one line, exit 2.
+
+    `code` is the failure code of the report written to --report.
+    """
+
+    def __init__(self, message: str, code: str = INVALID_PARAMETERS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError, so a bad flag is reported like any other usage error."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
 
 # Parameter -> flag, for naming the flag in a validation error.
 SOURCE_FLAGS = {

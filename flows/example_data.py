@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from schemas.example import CATEGORIES, CHANNELS, ID, LABEL, LABEL_TIME
+from retrain_guard.schemas.example import CATEGORIES, CHANNELS, ID, LABEL, LABEL_TIME
 
 # Fraud is likelier in some categories; these are log-odds added per category.
 CATEGORY_RISK = {

@@ -16,23 +16,40 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
-from tasks.approval import settle
-from tasks.artifacts import publish_artifacts_task
-from tasks.compare import CODE as REGRESSION
-from tasks.compare import NotCompared, compare_task, judge_regression
-from tasks.diagnosis import diagnose_task
-from tasks.evaluation import evaluate_task
-from tasks.features import check_features_task
-from tasks.gate import gate_task
-from tasks.history import fingerprint, history_path, read_last, record_run_task, run_record
-from tasks.history_checks import check_history_task
-from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage, split_leakage_task
-from tasks.load import Header, InputError, Unreadable, load_task, parse_iso_dates, read_header
-from tasks.parallel import check_task_runner, leakage_checks
-from tasks.profile import LabelProfile, profile_label_task
-from tasks.publish import (
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
+from retrain_guard.tasks.approval import settle
+from retrain_guard.tasks.artifacts import publish_artifacts_task
+from retrain_guard.tasks.compare import CODE as REGRESSION
+from retrain_guard.tasks.compare import NotCompared, compare_task, judge_regression
+from retrain_guard.tasks.diagnosis import diagnose_task
+from retrain_guard.tasks.evaluation import evaluate_task
+from retrain_guard.tasks.features import check_features_task
+from retrain_guard.tasks.gate import gate_task
+from retrain_guard.tasks.history import (
+    fingerprint,
+    history_path,
+    read_last,
+    record_run_task,
+    run_record,
+)
+from retrain_guard.tasks.history_checks import check_history_task
+from retrain_guard.tasks.leakage.detect import (
+    LABEL_FREE_CHECKS,
+    detect_label_free_leakage,
+    split_leakage_task,
+)
+from retrain_guard.tasks.load import (
+    Header,
+    InputError,
+    Unreadable,
+    load_task,
+    parse_iso_dates,
+    read_header,
+)
+from retrain_guard.tasks.parallel import check_task_runner, leakage_checks
+from retrain_guard.tasks.profile import LabelProfile, profile_label_task
+from retrain_guard.tasks.publish import (
     TRUSTED_SETTING,
     LatestMoved,
     Untrusted,
@@ -40,13 +57,13 @@ from tasks.publish import (
     publish_if_latest_task,
     write_report,
 )
-from tasks.quirks import check_quirks_task, unusable_roles
-from tasks.registry import check
-from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
-from tasks.split import judge_class_rows, split_task
-from tasks.training import publishable, split_parts, train_task
-from tasks.unusable import explain_leakage, unusable_after_schema, without
-from tasks.validation import (
+from retrain_guard.tasks.quirks import check_quirks_task, unusable_roles
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
+from retrain_guard.tasks.split import judge_class_rows, split_task
+from retrain_guard.tasks.training import publishable, split_parts, train_task
+from retrain_guard.tasks.unusable import explain_leakage, unusable_after_schema, without
+from retrain_guard.tasks.validation import (
     DeclaredSchema,
     declare_schema_task,
     judge_empty_columns,

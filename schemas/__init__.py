@@ -2,7 +2,7 @@
 
 import pandera.pandas as pa
 
-from schemas.example import Transactions
+from retrain_guard.schemas.example import Transactions
 
 # Named schemas selectable with `schema.name` (CLI: --schema NAME).
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {

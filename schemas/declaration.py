@@ -66,7 +66,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.date_checks import (
+from retrain_guard.schemas.date_checks import (
     DATES_CHECK,
     IMPLIED_CHECKS,
     dates_parser,
@@ -74,9 +74,9 @@ from schemas.date_checks import (
     time_checks,
     time_zone_parser,
 )
-from schemas.params import describe_yaml_error
-from schemas.roles import SchemaDeclarationError, SchemaRoles
-from tasks.dates import format_offset, parse_offset
+from retrain_guard.schemas.params import describe_yaml_error
+from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
+from retrain_guard.tasks.dates import format_offset, parse_offset
 
 Scalar = int | float | str | bool
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]

@@ -2,7 +2,7 @@
 
 import json
 
-from schemas.report import Report
+from retrain_guard.schemas.report import Report
 
 
 def report_json_schema() -> str:

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.training_params import (
+from retrain_guard.schemas.training_params import (
     MAX_SEED,
     GateParams,
     ModelName,
@@ -23,8 +23,14 @@ from schemas.training_params import (
     Sampler,
     Section,
 )
-from tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
-from tasks.masking import mask_options, mask_url, option_secrets, sql_source_name, url_secrets
+from retrain_guard.tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
+from retrain_guard.tasks.masking import (
+    mask_options,
+    mask_url,
+    option_secrets,
+    sql_source_name,
+    url_secrets,
+)
 
 __all__ = [
     "ComputeParams",

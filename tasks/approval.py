@@ -31,11 +31,11 @@ from prefect.runtime import deployment, flow_run
 from prefect.settings import get_current_settings
 from pydantic import Field, JsonValue
 
-from schemas.params import GateParams, RetrainParams
-from schemas.report import CheckResult, JsonDict, Report
-from tasks.artifacts import render_markdown
-from tasks.registry import APPROVABLE, name_of
-from tasks.reporting import RunRecorder
+from retrain_guard.schemas.params import GateParams, RetrainParams
+from retrain_guard.schemas.report import CheckResult, JsonDict, Report
+from retrain_guard.tasks.artifacts import render_markdown
+from retrain_guard.tasks.registry import APPROVABLE, name_of
+from retrain_guard.tasks.reporting import RunRecorder
 
 # The evidence is also an artifact of the run, kept after the pause's form is gone.
 APPROVAL_KEY = "retrain-guard-approval"

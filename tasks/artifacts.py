@@ -14,10 +14,17 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field, JsonValue, TypeAdapter
 
-from schemas.report import Report
-from tasks.history import RunRecord, render_history
-from tasks.registry import label, name_of
-from tasks.reporting import Holdout, Metrics, Number, ReportView, ThresholdAnalysis, run_of
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.history import RunRecord, render_history
+from retrain_guard.tasks.registry import label, name_of
+from retrain_guard.tasks.reporting import (
+    Holdout,
+    Metrics,
+    Number,
+    ReportView,
+    ThresholdAnalysis,
+    run_of,
+)
 
 SUMMARY_KEY = "retrain-guard-summary"
 CHECKS_KEY = "retrain-guard-checks"
@@ -167,7 +174,7 @@ def _threshold_lines(analysis: ThresholdAnalysis) -> list[str]:
 
 
 def _charts(holdout: Holdout, threshold: float) -> list[str]:
-    from tasks.charts import confusion_matrix_png, data_uri, score_histogram_png
+    from retrain_guard.tasks.charts import confusion_matrix_png, data_uri, score_histogram_png
 
     lines = []
     matrix = confusion_matrix_png(holdout.confusion_matrix)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from tasks.reporting import ConfusionMatrix, ScoreDistribution
+from retrain_guard.tasks.reporting import ConfusionMatrix, ScoreDistribution
 
 DPI = 80
 

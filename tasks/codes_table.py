@@ -7,7 +7,7 @@ tests/unit/test_readme_codes.py fails when README and the registry are out of st
 import re
 from pathlib import Path
 
-from tasks.registry import CHECKS, Check, leak_type
+from retrain_guard.tasks.registry import CHECKS, Check, leak_type
 
 # README.md holds the rendered table between these two lines.
 TABLE_START = (

@@ -20,12 +20,12 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.params import GateParams, RetrainParams
-from schemas.report import CheckResult, JsonDict
-from tasks.bootstrap import PairedBootstrap, PairedInterval
-from tasks.publish import latest_version, load_model
-from tasks.registry import check
-from tasks.training import LabelledModel, Parts, Trained, plain_value, positive_scores
+from retrain_guard.schemas.params import GateParams, RetrainParams
+from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.tasks.bootstrap import PairedBootstrap, PairedInterval
+from retrain_guard.tasks.publish import latest_version, load_model
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.training import LabelledModel, Parts, Trained, plain_value, positive_scores
 
 CODE = "worse_than_last_good"
 # At most REPLICATES; the first draw costs about FIRST_DRAW weights (rows x replicates), and

@@ -8,12 +8,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import Cause, CheckResult
-from tasks.evaluation import Evaluation
-from tasks.evidence import NO_SIGNAL_MARGIN, Evidence, evidence_from_run
-from tasks.features import FeatureChecks
-from tasks.registry import COLUMN_LEAKS, DROP_COLUMNS_REMEDY, ROW_CHECKS, check
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import Cause, CheckResult
+from retrain_guard.tasks.evaluation import Evaluation
+from retrain_guard.tasks.evidence import NO_SIGNAL_MARGIN, Evidence, evidence_from_run
+from retrain_guard.tasks.features import FeatureChecks
+from retrain_guard.tasks.registry import COLUMN_LEAKS, DROP_COLUMNS_REMEDY, ROW_CHECKS, check
 
 # Minority share of the training part below which an uncorrected model tends to collapse.
 IMBALANCE_SHARE = 0.1

@@ -10,7 +10,7 @@ run uses it, so an optional package such as lightgbm stays out of the import of 
 import importlib
 from typing import Any
 
-from schemas.params import ModelParams
+from retrain_guard.schemas.params import ModelParams
 
 ESTIMATOR_SETTING = "model.estimator"
 PARAMS_SETTING = "model.params"

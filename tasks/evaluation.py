@@ -21,10 +21,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from schemas.params import RetrainParams
-from schemas.report import JsonDict
-from tasks.features import FeatureChecks
-from tasks.threshold import (
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import JsonDict
+from retrain_guard.tasks.features import FeatureChecks
+from retrain_guard.tasks.threshold import (
     Predicted,
     Refit,
     SampleCap,
@@ -34,7 +34,7 @@ from tasks.threshold import (
     rounded,
     threshold_for_share,
 )
-from tasks.training import (
+from retrain_guard.tasks.training import (
     Parts,
     ResamplingOutcome,
     Trained,

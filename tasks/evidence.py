@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from pydantic import JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import CheckResult
-from tasks.evaluation import Evaluation
-from tasks.features import FeatureChecks
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.evaluation import Evaluation
+from retrain_guard.tasks.features import FeatureChecks
 
 # Holdout ROC-AUC within this distance of 0.5 (or two standard errors of a chance AUC on a
 # holdout this size, if wider) means no usable signal.

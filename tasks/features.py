@@ -13,12 +13,12 @@ from pandas.api.types import is_float_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.params import ModelParams, RetrainParams
-from schemas.report import CheckResult, JsonDict
-from tasks.leakage.auc import auc_with_missing, numeric_view
-from tasks.quirks import as_finite
-from tasks.registry import check
-from tasks.training import Parts, Trained, split_feature_kinds
+from retrain_guard.schemas.params import ModelParams, RetrainParams
+from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.tasks.leakage.auc import auc_with_missing, numeric_view
+from retrain_guard.tasks.quirks import as_finite
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.training import Parts, Trained, split_feature_kinds
 
 HIGH_CARDINALITY = "high_cardinality_features"
 CONSTANT = "constant_features"

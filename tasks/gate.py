@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.params import GateParams
-from schemas.report import CheckResult, JsonDict
-from tasks.evaluation import HoldoutMetrics
-from tasks.features import Separation
-from tasks.registry import check
+from retrain_guard.schemas.params import GateParams
+from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.tasks.evaluation import HoldoutMetrics
+from retrain_guard.tasks.features import Separation
+from retrain_guard.tasks.registry import check
 
 CODE = "single_class_prediction"
 NEAR = "near_single_class_prediction"

@@ -23,11 +23,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import TypeAdapter
 
-from schemas.params import DataParams
-from schemas.report import DataSummary, Report
-from tasks.locks import exclusive_lock
-from tasks.profile import CODE as LABEL_PROFILE
-from tasks.reporting import Metrics, ReportView
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.schemas.report import DataSummary, Report
+from retrain_guard.tasks.locks import exclusive_lock
+from retrain_guard.tasks.profile import CODE as LABEL_PROFILE
+from retrain_guard.tasks.reporting import Metrics, ReportView
 
 HISTORY_FILE = "history.sqlite"
 # Seconds a writer waits for another run's transaction before giving up.

@@ -12,10 +12,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.params import HistoryParams
-from schemas.report import CheckResult, DataSummary, Status
-from tasks.history import RunRecord, minority_share, read_last_good
-from tasks.registry import check
+from retrain_guard.schemas.params import HistoryParams
+from retrain_guard.schemas.report import CheckResult, DataSummary, Status
+from retrain_guard.tasks.history import RunRecord, minority_share, read_last_good
+from retrain_guard.tasks.registry import check
 
 ROW_COUNT_DROP = "row_count_drop"
 LABEL_SHIFT = "label_shift"

@@ -21,9 +21,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from schemas.params import DataParams
-from tasks.dates import looks_like_iso_dates, parse_iso
-from tasks.sources import (
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.tasks.dates import looks_like_iso_dates, parse_iso
+from retrain_guard.tasks.sources import (
     SUPPORTED,
     Header,
     InputError,
@@ -35,7 +35,7 @@ from tasks.sources import (
     parquet_columns,
     read_located,
 )
-from tasks.sql_source import read_sql, sql_header
+from retrain_guard.tasks.sql_source import read_sql, sql_header
 
 __all__ = [
     "SUPPORTED",

@@ -15,11 +15,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 
-from schemas.params import ComputeParams, DataParams, RetrainParams
-from schemas.report import CheckResult
-from tasks.leakage.date_leads import DateLead, measure_post_label_dates
-from tasks.leakage.detect import LeakageOutcome, detect_leakage, detect_leakage_task
-from tasks.registry import check
+from retrain_guard.schemas.params import ComputeParams, DataParams, RetrainParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.date_leads import DateLead, measure_post_label_dates
+from retrain_guard.tasks.leakage.detect import LeakageOutcome, detect_leakage, detect_leakage_task
+from retrain_guard.tasks.registry import check
 
 RUNNER_CODE = "task_runner_unavailable"
 DASK_MISSING = (

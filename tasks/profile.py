@@ -6,8 +6,8 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.report import CheckResult, JsonDict, Status
-from tasks.registry import check
+from retrain_guard.schemas.report import CheckResult, JsonDict, Status
+from retrain_guard.tasks.registry import check
 
 CODE = "single_class_target"
 UNLABELLED = "unlabelled_rows"

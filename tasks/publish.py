@@ -25,8 +25,8 @@ import skops.io as sio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.report import Published, Report
-from tasks.locks import exclusive_lock
+from retrain_guard.schemas.report import Published, Report
+from retrain_guard.tasks.locks import exclusive_lock
 
 MODEL_FILE = "model.skops"
 REPORT_FILE = "report.json"

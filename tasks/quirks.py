@@ -29,10 +29,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas.params import DataParams
-from schemas.report import CheckResult, Status
-from tasks.registry import check
-from tasks.stray_text import (
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.schemas.report import CheckResult, Status
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stray_text import (
     NON_NUMERIC,
     RowExample,
     is_present,

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from schemas.report import CheckResult, Stage, Status
+from retrain_guard.schemas.report import CheckResult, Stage, Status
 
 # The flows that list a check in every report (reported not_run when a halt comes first).
 Flow = Literal["validate", "retrain"]
@@ -242,7 +242,7 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L3.1",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
-        runs="tasks.leakage.temporal:run",
+        runs="retrain_guard.tasks.leakage.temporal:run",
         label_free=True,
     ),
     Check(
@@ -258,7 +258,7 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L2",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
-        runs="tasks.leakage.missingness:run",
+        runs="retrain_guard.tasks.leakage.missingness:run",
     ),
     Check(
         "target_leakage",
@@ -271,7 +271,7 @@ CHECKS: dict[str, Check] = _checks(
         taxonomy=("L2",),
         remedy=DROP_COLUMNS_REMEDY,
         flows=BOTH,
-        runs="tasks.leakage.target:run",
+        runs="retrain_guard.tasks.leakage.target:run",
     ),
     Check(
         "order_leakage",
@@ -285,7 +285,7 @@ CHECKS: dict[str, Check] = _checks(
         "outcome, a table sorted by label) and fix the extract; ids are never features",
         names_rows=True,
         flows=BOTH,
-        runs="tasks.leakage.order:run",
+        runs="retrain_guard.tasks.leakage.order:run",
     ),
     Check(
         "resampling_leakage",
@@ -298,7 +298,7 @@ CHECKS: dict[str, Check] = _checks(
         "before any oversampling",
         names_rows=True,
         flows=BOTH,
-        runs="tasks.leakage.resampling:run",
+        runs="retrain_guard.tasks.leakage.resampling:run",
     ),
     Check(
         "ambiguous_dates",
@@ -307,7 +307,7 @@ CHECKS: dict[str, Check] = _checks(
         "(warns) a date column's day/month order is not settled by any value, or its values "
         "contradict each other; it stays text",
         flows=BOTH,
-        runs="tasks.leakage.temporal:run_ambiguous_dates",
+        runs="retrain_guard.tasks.leakage.temporal:run_ambiguous_dates",
         label_free=True,
     ),
     Check(

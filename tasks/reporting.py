@@ -13,9 +13,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from schemas.params import RetrainParams
-from schemas.report import Cause, CheckResult, DataSummary, Failure, Published, Report, Stage
-from tasks.registry import check, expected_checks, label
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import (
+    Cause,
+    CheckResult,
+    DataSummary,
+    Failure,
+    Published,
+    Report,
+    Stage,
+)
+from retrain_guard.tasks.registry import check, expected_checks, label
 
 PACKAGES = (
     "retrain-guard",

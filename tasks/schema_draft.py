@@ -18,9 +18,14 @@ from pandas.api.types import (
     is_string_dtype,
 )
 
-from schemas.declaration import ColumnSpec, CompareSpec, SchemaSpec, spec_to_mapping
-from schemas.roles import SchemaRoles
-from tasks.dates import as_naive_utc, day_month_order, looks_like_day_month, sample_present
+from retrain_guard.schemas.declaration import ColumnSpec, CompareSpec, SchemaSpec, spec_to_mapping
+from retrain_guard.schemas.roles import SchemaRoles
+from retrain_guard.tasks.dates import (
+    as_naive_utc,
+    day_month_order,
+    looks_like_day_month,
+    sample_present,
+)
 
 Path_ = tuple[str, ...]
 _TIME_NAME = re.compile(r"(event|label|prediction|score).*(time|date|at)$|^(timestamp|time|date)$")

@@ -19,8 +19,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import JsonValue
 
-from schemas.date_checks import DATES_CHECK, TIME_ZONE_CHECK, dates_problem, zone_of
-from tasks.schema_messages import TWO_CLASSES_CHECK, describe
+from retrain_guard.schemas.date_checks import DATES_CHECK, TIME_ZONE_CHECK, dates_problem, zone_of
+from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
 
 MISSING_CHECK = "column_in_dataframe"
 EXTRA_CHECK = "column_in_schema"

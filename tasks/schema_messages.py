@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from pydantic import JsonValue
 
-from schemas.date_checks import DATES_CHECK, TIME_ZONE_CHECK
+from retrain_guard.schemas.date_checks import DATES_CHECK, TIME_ZONE_CHECK
 
 TWO_CLASSES_CHECK = "at_most_two_classes"
 

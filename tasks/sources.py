@@ -23,8 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from schemas.params import DataParams, merge
-from tasks.masking import mask_url, option_secrets, redact
+from retrain_guard.schemas.params import DataParams, merge
+from retrain_guard.tasks.masking import mask_url, option_secrets, redact
 
 SUPPORTED = (".csv", ".parquet", ".pq")
 _URL = re.compile(r"^[A-Za-z][\w+.-]*://")

@@ -10,11 +10,11 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 from sklearn.model_selection import train_test_split
 
-from schemas.params import DataParams, SplitParams
-from schemas.report import CheckResult, Status
-from tasks.dates import as_naive_utc
-from tasks.registry import check
-from tasks.training import MIN_TRAINING_MINORITY_ROWS
+from retrain_guard.schemas.params import DataParams, SplitParams
+from retrain_guard.schemas.report import CheckResult, Status
+from retrain_guard.tasks.dates import as_naive_utc
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.training import MIN_TRAINING_MINORITY_ROWS
 
 CODE = "insufficient_minority"
 RANDOM_ON_TIMED = "random_split_on_timed_data"

@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import pandas as pd
 
-from schemas.params import DataParams
-from tasks.masking import is_table_name, redact, sql_source_name, url_secrets
-from tasks.sources import Header, InputError, first_line, header_of
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.tasks.masking import is_table_name, redact, sql_source_name, url_secrets
+from retrain_guard.tasks.sources import Header, InputError, first_line, header_of
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import pandas as pd
 from pandas.api.types import infer_dtype, is_object_dtype, is_string_dtype, is_timedelta64_dtype
 from pydantic import JsonValue
 
-from schemas.report import CheckResult
-from tasks.registry import check
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.registry import check
 
 NON_NUMERIC = "non_numeric_values"
 # A text column is read as numbers when at least this share of its present values, and

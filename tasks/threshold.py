@@ -11,9 +11,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
-from schemas.params import RetrainParams
-from schemas.report import JsonDict
-from tasks.training import InsufficientMinority, fit_model, positive_scores
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import JsonDict
+from retrain_guard.tasks.training import InsufficientMinority, fit_model, positive_scores
 
 # Fits a model like the one judged on (rows, 0/1 labels) and returns it (predict_proba).
 Refit = Callable[[pd.DataFrame, np.ndarray], Any]

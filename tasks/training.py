@@ -32,17 +32,22 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
-from schemas.report import CheckResult, JsonDict
-from tasks.dates import to_days
-from tasks.estimator import PARAMS_SETTING, EstimatorError, first_line, make_custom_estimator
-from tasks.profile import LabelProfile
-from tasks.quirks import as_finite
-from tasks.registry import check
-from tasks.resampling import (
+from retrain_guard.schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
+from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.tasks.dates import to_days
+from retrain_guard.tasks.estimator import (
+    PARAMS_SETTING,
+    EstimatorError,
+    first_line,
+    make_custom_estimator,
+)
+from retrain_guard.tasks.profile import LabelProfile
+from retrain_guard.tasks.quirks import as_finite
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
-from tasks.resampling import InsufficientMinority, RecordingSampler
+from retrain_guard.tasks.resampling import InsufficientMinority, RecordingSampler
 
 
 @dataclass(frozen=True)

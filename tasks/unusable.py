@@ -8,16 +8,16 @@ did not run or which date it could not see.
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
-from schemas.params import DataParams
-from schemas.report import CheckResult
-from tasks.dates import unsettled_day_month
-from tasks.leakage.temporal import (
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.dates import unsettled_day_month
+from retrain_guard.tasks.leakage.temporal import (
     AMBIGUOUS_DATES,
     AmbiguousDates,
     judge_ambiguous_dates,
     measure_ambiguous_dates,
 )
-from tasks.validation import SchemaOutcome
+from retrain_guard.tasks.validation import SchemaOutcome
 
 
 def unusable_after_schema(

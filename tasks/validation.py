@@ -17,15 +17,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas import SCHEMAS
-from schemas.date_checks import with_time_zone_checks
-from schemas.declaration import compile_spec, is_yaml_reference, load_spec
-from schemas.params import DataParams, SchemaParams
-from schemas.report import CheckResult
-from schemas.roles import SchemaDeclarationError, SchemaRoles
-from tasks.dates import ISO_REMEDY, read_label_time
-from tasks.registry import check
-from tasks.schema_failures import (
+from retrain_guard.schemas import SCHEMAS
+from retrain_guard.schemas.date_checks import with_time_zone_checks
+from retrain_guard.schemas.declaration import compile_spec, is_yaml_reference, load_spec
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
+from retrain_guard.tasks.dates import ISO_REMEDY, read_label_time
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.schema_failures import (
     EXTRA_CHECK,
     LABEL_TIME_CHECK,
     MISSING_CHECK,

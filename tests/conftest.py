@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.example_data import make_transactions, write_table
-from schemas.params import RetrainParams
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.schemas.params import RetrainParams
 
 # Offline: Prefect's telemetry would try DNS. Set before any test imports a server.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -23,7 +23,7 @@ One module per kind of leak; each measures (`measure_*`, typed measurements), th
 A new whole-table leakage check: a module here with its measure and judge functions
 (returning `Judged` through `findings.judged_from_findings`) and a `run(table: LeakageTable)
 -> Judged`; its entry in tasks/registry.py naming that function (`runs=
-"tasks.leakage.<module>:run"`), which places it in the run and the report; and tests.
+"retrain_guard.tasks.leakage.<module>:run"`), which places it in the run and the report; and tests.
 Dates, offsets and time zones come from tasks/dates.py. This file imports nothing, so
 importing one module loads only what it needs.
 """

@@ -19,8 +19,8 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from pydantic import JsonValue
 
-from tasks.dates import as_naive_utc, to_days
-from tasks.quirks import as_finite
+from retrain_guard.tasks.dates import as_naive_utc, to_days
+from retrain_guard.tasks.quirks import as_finite
 
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0

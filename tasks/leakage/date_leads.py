@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 from pydantic import JsonValue
 
-from tasks.dates import DateColumn, as_naive_utc, parse_date_like
+from retrain_guard.tasks.dates import DateColumn, as_naive_utc, parse_date_like
 
 
 def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:

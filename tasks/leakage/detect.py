@@ -19,15 +19,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
-from schemas.params import DataParams, LeakageParams
-from schemas.report import CheckResult
-from tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
-from tasks.leakage.findings import Finding, Judged
-from tasks.leakage.policy import apply_policy
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.leakage.table import LeakageTable, leakage_table
-from tasks.leakage.temporal import CONFIG
-from tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
+from retrain_guard.schemas.params import DataParams, LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
+from retrain_guard.tasks.leakage.findings import Finding, Judged
+from retrain_guard.tasks.leakage.policy import apply_policy
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.leakage.table import LeakageTable, leakage_table
+from retrain_guard.tasks.leakage.temporal import CONFIG
+from retrain_guard.tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
 
 # The checks that look at dates only, never at the label.
 LABEL_FREE_CHECKS = LABEL_FREE_LEAKS

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from schemas.report import CheckResult, Status
-from tasks.registry import LEAK_TYPES, check
+from retrain_guard.schemas.report import CheckResult, Status
+from retrain_guard.tasks.registry import LEAK_TYPES, check
 
 _STATUS_RANK = {"fail": 0, "warn": 1}
 # Severity of a finding past a threshold of 0 (any amount is too much); JSON has no infinity.

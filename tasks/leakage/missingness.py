@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from pydantic import JsonValue
 
-from schemas.params import LeakageParams
-from tasks.leakage.findings import Finding, Judged, judged_from_findings
-from tasks.leakage.table import LeakageTable
+from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.table import LeakageTable
 
 MISSINGNESS = "missingness_leakage"
 

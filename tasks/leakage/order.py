@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.params import LeakageParams
-from tasks.leakage.auc import (
+from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.tasks.leakage.auc import (
     FeaturePower,
     auc_with_missing,
     numeric_view,
@@ -18,9 +18,9 @@ from tasks.leakage.auc import (
     screen_auc,
     stratified_auc,
 )
-from tasks.leakage.findings import Finding, Judged, judged_from_findings
-from tasks.leakage.table import LeakageTable
-from tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
+from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
 
 ORDER = "order_leakage"
 

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 from pydantic import JsonValue
 
-from schemas.report import CheckResult
-from tasks.leakage.findings import Judged
-from tasks.registry import ROW_CHECKS
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.findings import Judged
+from retrain_guard.tasks.registry import ROW_CHECKS
 
 
 def apply_policy(judged: Sequence[Judged], on_leakage: str) -> tuple[list[CheckResult], list[str]]:

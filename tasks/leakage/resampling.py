@@ -15,12 +15,17 @@ import pandas as pd
 from pandas.api.types import is_float_dtype
 from pydantic import JsonValue
 
-from schemas.params import LeakageParams
-from schemas.report import CheckResult
-from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from tasks.leakage.rows import key_column, row_hashes, take_rows
-from tasks.leakage.segments import column_grid, complete_rows, continuous_columns, segment_share
-from tasks.leakage.table import LeakageTable
+from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.rows import key_column, row_hashes, take_rows
+from retrain_guard.tasks.leakage.segments import (
+    column_grid,
+    complete_rows,
+    continuous_columns,
+    segment_share,
+)
+from retrain_guard.tasks.leakage.table import LeakageTable
 
 RESAMPLING = "resampling_leakage"
 # Majority rows sampled to find each column's rounding grid (segments.py column_grid).

@@ -18,7 +18,7 @@ from pandas.api.types import is_float_dtype
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from tasks.quirks import is_overflowing
+from retrain_guard.tasks.quirks import is_overflowing
 
 _NEIGHBOURS = 10
 # Query rows of the segment test; the share is estimated on at most this many rows. The

@@ -24,14 +24,14 @@ from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 from pydantic import JsonValue
 from scipy.special import betainc
 
-from schemas.params import DataParams, LeakageParams
-from schemas.report import CheckResult
-from tasks.dates import as_naive_utc
-from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from tasks.leakage.policy import apply_policy
-from tasks.leakage.rows import key_column, row_hashes
-from tasks.quirks import usable_columns
-from tasks.split import Split
+from retrain_guard.schemas.params import DataParams, LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.dates import as_naive_utc
+from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.policy import apply_policy
+from retrain_guard.tasks.leakage.rows import key_column, row_hashes
+from retrain_guard.tasks.quirks import usable_columns
+from retrain_guard.tasks.split import Split
 
 SPLIT = "split_leakage"
 # split_leakage reports shared rows when a count this unlikely under the table's own repeat

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from schemas.params import DataParams, LeakageParams
-from tasks.leakage.auc import time_bins
-from tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
-from tasks.quirks import column_kind, usable_columns
+from retrain_guard.schemas.params import DataParams, LeakageParams
+from retrain_guard.tasks.leakage.auc import time_bins
+from retrain_guard.tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
+from retrain_guard.tasks.quirks import column_kind, usable_columns
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ label-time bins only follows time and is not reported.
 import numpy as np
 import pandas as pd
 
-from schemas.params import LeakageParams
-from schemas.report import CheckResult
-from tasks.leakage.auc import (
+from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.auc import (
     FeaturePower,
     auc_with_missing,
     category_codes,
@@ -22,9 +22,9 @@ from tasks.leakage.auc import (
     screen_auc,
     stratified_auc,
 )
-from tasks.leakage.findings import Finding, Judged, judged_from_findings
-from tasks.leakage.table import LeakageTable
-from tasks.registry import check
+from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.registry import check
 
 TARGET = "target_leakage"
 # A single feature's (or the row order's) ROC-AUC judges nothing below this many rows in the

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from pydantic import JsonValue
 
-from schemas.params import LeakageParams
-from schemas.report import CheckResult
-from schemas.roles import KnownAt
-from tasks.dates import (
+from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.schemas.roles import KnownAt
+from retrain_guard.tasks.dates import (
     DateColumn,
     DayMonthOrder,
     as_naive_utc,
@@ -26,10 +26,15 @@ from tasks.dates import (
     read_label_time,
     unsettled_day_month,
 )
-from tasks.leakage.date_leads import DateLead, DateMeasure, lead_of, measure_post_label_dates
-from tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from tasks.leakage.table import LeakageTable
-from tasks.registry import check
+from retrain_guard.tasks.leakage.date_leads import (
+    DateLead,
+    DateMeasure,
+    lead_of,
+    measure_post_label_dates,
+)
+from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.registry import check
 
 TEMPORAL = "temporal_leakage"
 CONFIG = "leakage_config_invalid"

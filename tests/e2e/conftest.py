@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prefect.client.base import PrefectHttpxSyncClient
 
-from flows.local_stack import LocalStack
+from retrain_guard.flows.local_stack import LocalStack
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.approval import APPROVAL_KEY
+from retrain_guard.tasks.approval import APPROVAL_KEY
 from tests.e2e.conftest import FINAL, artifacts_of, deployment_params, start_run, wait_final
 
 pytestmark = pytest.mark.e2e

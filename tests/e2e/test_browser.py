@@ -20,9 +20,9 @@ from typing import Any, get_args
 import httpx
 import pytest
 
-from flows.local_stack import LocalStack
-from schemas.params import Sampler
-from tasks.approval import APPROVAL_KEY
+from retrain_guard.flows.local_stack import LocalStack
+from retrain_guard.schemas.params import Sampler
+from retrain_guard.tasks.approval import APPROVAL_KEY
 from tests.conftest import REPO
 from tests.e2e.cdp import open_page
 from tests.e2e.conftest import artifacts_of, wait_final
@@ -136,7 +136,7 @@ def test_run_form_shows_the_parameter_fields(
     # Descriptions are shown beside the fields (the deployment's defaults fill the inputs'
     # values, which the screenshot shows; a DOM dump holds no input values).
     assert "imbalanced-learn sampler applied to the training part only" in dom
-    assert "CSV or Parquet file with one row per labelled example." in dom
+    assert "CSV or Parquet file with one row per labelled example, a directory" in dom
     # Choices are dropdowns holding exactly the allowed values.
     dropdowns = [
         re.findall(r'<option[^>]*value="([^"]*)"', select)

@@ -10,9 +10,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from flows.example_data import write_table
-from flows.local_stack import AUTOMATION_FILE, LocalStack, StackError, notify_with_block
-from tasks.registry import label
+from retrain_guard.flows.example_data import write_table
+from retrain_guard.flows.local_stack import (
+    AUTOMATION_FILE,
+    LocalStack,
+    StackError,
+    notify_with_block,
+)
+from retrain_guard.tasks.registry import label
 from tests.e2e.conftest import Receiver, artifacts_of, deployment_params, start_run, wait_final
 
 pytestmark = pytest.mark.e2e

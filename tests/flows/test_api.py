@@ -13,9 +13,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import retrain_guard
-from flows.example_data import make_transactions
 from retrain_guard import Report, RetrainGuardHalt, RetrainParams, check_data, check_model
-from tasks.publish import latest_version, load_model
+from retrain_guard.flows.example_data import make_transactions
+from retrain_guard.tasks.publish import latest_version, load_model
 from tests.conftest import params_for
 
 NUMERIC = ["amount", "card_age_days", "txn_count_24h", "distance_from_home_km"]

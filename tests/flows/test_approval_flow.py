@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from prefect.exceptions import FlowPauseTimeout
 
-from flows.example_data import write_table
-from flows.retrain import retrain
-from schemas.report import Report, RetrainGuardHalt
-from tasks.approval import Approval
-from tasks.publish import latest_version
+from retrain_guard.flows.example_data import write_table
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.approval import Approval
+from retrain_guard.tasks.publish import latest_version
 from tests.conftest import params_for
 
 
@@ -34,7 +34,7 @@ def _answer(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any] | None) -> l
             raise FlowPauseTimeout("Flow run was paused and never resumed.")
         return wait_for_input(**answer)
 
-    monkeypatch.setattr("tasks.approval.pause_flow_run", pause)
+    monkeypatch.setattr("retrain_guard.tasks.approval.pause_flow_run", pause)
     return shown
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from retrain_guard.flows.cli import main
 from tests.conftest import REPO
 
 BASE = ["--label", "is_fraud", "--label-time", "event_time", "--id", "transaction_id"]
@@ -86,7 +86,7 @@ def test_halt_prints_one_line_and_diagnosis_without_traceback(
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "retrain_guard.flows.cli",
             "run",
             "--data",
             str(example_csv),
@@ -123,12 +123,12 @@ def test_an_unexpected_error_is_one_line_exit_3_and_a_report(
     example_csv: Path,
     tmp_path: Path,
 ) -> None:
-    import tasks.training
+    import retrain_guard.tasks.training
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr(tasks.training, "fit_model", broken)
+    monkeypatch.setattr(retrain_guard.tasks.training, "fit_model", broken)
     report = tmp_path / "crash.json"
     code = main(["run", "--data", str(example_csv), *BASE, "--output-dir", str(tmp_path),
                  "--report", str(report)])  # fmt: skip

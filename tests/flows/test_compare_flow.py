@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.example_data import write_table
-from flows.retrain import retrain
-from schemas.report import Report, RetrainGuardHalt
-from tasks.publish import latest_version
+from retrain_guard.flows.example_data import write_table
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.publish import latest_version
 from tests.conftest import params_for
 
 REGRESSION = "worse_than_last_good"

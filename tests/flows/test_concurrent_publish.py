@@ -25,11 +25,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from schemas.params import ModelParams, ResampleParams
-from schemas.report import Report
-from tasks.locks import exclusive_lock
-from tasks.publish import LOCK_FILE, latest_version, load_model, publish
-from tasks.training import fit_model
+from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.locks import exclusive_lock
+from retrain_guard.tasks.publish import LOCK_FILE, latest_version, load_model, publish
+from retrain_guard.tasks.training import fit_model
 from tests.conftest import REPO, params_for
 
 # Loads the last good model, says it is ready, then publishes it again if `latest` still
@@ -37,8 +37,8 @@ from tests.conftest import REPO, params_for
 PUBLISHER = """
 import json, sys
 from pathlib import Path
-from schemas.report import Report
-from tasks.publish import LatestMoved, load_model, publish_if_latest
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.publish import LatestMoved, load_model, publish_if_latest
 
 output_dir, expected, name = sys.argv[1:]
 model = load_model(Path(output_dir) / "models" / expected)
@@ -55,8 +55,8 @@ else:
 # halted) as JSON.
 RETRAIN = """
 import sys
-from flows.cli import run_flow
-from schemas.params import RetrainParams
+from retrain_guard.flows.cli import run_flow
+from retrain_guard.schemas.params import RetrainParams
 
 report = run_flow("run", RetrainParams.model_validate_json(sys.argv[1]))
 print(report.model_dump_json())

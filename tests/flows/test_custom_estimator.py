@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from schemas.report import Report
-from tasks.publish import ModelIntegrityError, load_model
+from retrain_guard.flows.cli import main
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.publish import ModelIntegrityError, load_model
 from tests.conftest import REPO, params_for
 from tests.flows.test_retrain_training import run
 

@@ -6,9 +6,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.example_data import make_transactions, write_table
-from flows.retrain import validate_data
-from schemas.report import Report, RetrainGuardHalt
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.flows.retrain import validate_data
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
 from tests.conftest import params_for
 
 

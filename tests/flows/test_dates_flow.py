@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.cli import run_flow
-from flows.example_data import write_table
+from retrain_guard.flows.cli import run_flow
+from retrain_guard.flows.example_data import write_table
 from tests.conftest import REPO, params_for
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from schemas.report import RetrainGuardHalt
-from tasks.publish import REPORT_FILE, ModelIntegrityError, latest_version, load_model
+from retrain_guard.schemas.report import RetrainGuardHalt
+from retrain_guard.tasks.publish import REPORT_FILE, ModelIntegrityError, latest_version, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "lightgbm_flow.py"

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from flows.cli import run_flow
-from flows.example_data import make_transactions, write_table
+from retrain_guard.flows.cli import run_flow
+from retrain_guard.flows.example_data import make_transactions, write_table
 from tests.conftest import REPO, params_for
 from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
 

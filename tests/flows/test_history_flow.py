@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.example_data import write_table
-from flows.retrain import retrain, validate_data
-from schemas.report import Report, RetrainGuardHalt
-from tasks.artifacts import HISTORY_KEY
-from tasks.history import history_path, read_last
-from tasks.history_checks import HISTORY_CHECKS
-from tasks.publish import latest_version
+from retrain_guard.flows.example_data import write_table
+from retrain_guard.flows.retrain import retrain, validate_data
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.artifacts import HISTORY_KEY
+from retrain_guard.tasks.history import history_path, read_last
+from retrain_guard.tasks.history_checks import HISTORY_CHECKS
+from retrain_guard.tasks.publish import latest_version
 from tests.conftest import params_for
 from tests.flows.test_retrain_flow import _artifacts
 

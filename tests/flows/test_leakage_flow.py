@@ -6,9 +6,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 
-from flows.cli import run_flow
-from flows.example_data import make_transactions, write_table
-from tasks.artifacts import LEAKAGE_KEY
+from retrain_guard.flows.cli import run_flow
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.tasks.artifacts import LEAKAGE_KEY
 from tests.conftest import params_for
 
 

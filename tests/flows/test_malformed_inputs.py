@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from flows.retrain import validate_data
-from schemas.report import RetrainGuardHalt
-from tasks import parallel
+from retrain_guard.flows.cli import main
+from retrain_guard.flows.retrain import validate_data
+from retrain_guard.schemas.report import RetrainGuardHalt
+from retrain_guard.tasks import parallel
 from tests.conftest import params_for
 
 ROWS = 200

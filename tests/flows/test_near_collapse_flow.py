@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.example_data import write_table
-from flows.retrain import retrain
-from schemas.params import RetrainParams
-from schemas.report import Report, RetrainGuardHalt
-from tasks.publish import latest_version
+from retrain_guard.flows.example_data import write_table
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.publish import latest_version
 from tests.near_collapse_cases import LABEL, LABEL_TIME, make_loans
 
 

@@ -16,12 +16,12 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-import tasks.load
-from flows.cli import main
-from flows.example_data import make_transactions, write_table
-from flows.retrain import retrain, validate_data
-from schemas.report import Report, RetrainGuardHalt
-from tasks.history_checks import HISTORY_CHECKS
+import retrain_guard.tasks.load
+from retrain_guard.flows.cli import main
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.flows.retrain import retrain, validate_data
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.history_checks import HISTORY_CHECKS
 from tests.conftest import params_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,7 +167,7 @@ def test_a_repeated_column_name_is_schema_invalid_before_any_row_is_read(
     def no_rows(path: object) -> None:
         raise AssertionError("data rows were read")
 
-    monkeypatch.setattr(tasks.load, "read_table", no_rows)
+    monkeypatch.setattr(retrain_guard.tasks.load, "read_table", no_rows)
     report_path = tmp_path / "report.json"
     code = main(["validate", "--data", str(path), *BASE, "--report", str(report_path),
                  "--output-dir", str(tmp_path / "out")])  # fmt: skip
@@ -194,8 +194,8 @@ def test_an_output_dir_that_is_a_file_exits_2_naming_it_before_reading(
     def nothing_read(path: object) -> None:
         raise AssertionError("the table was read")
 
-    monkeypatch.setattr(tasks.load, "read_header", nothing_read)
-    monkeypatch.setattr(tasks.load, "read_table", nothing_read)
+    monkeypatch.setattr(retrain_guard.tasks.load, "read_header", nothing_read)
+    monkeypatch.setattr(retrain_guard.tasks.load, "read_table", nothing_read)
     before = sorted(tmp_path.iterdir())
     assert main(["run", "--data", str(example_csv), *BASE, "--output-dir", str(taken)]) == 2
     err = capsys.readouterr().err
@@ -220,8 +220,8 @@ def test_the_flow_itself_fails_on_an_unusable_output_dir_before_reading(
     def nothing_read(path: object) -> None:
         raise AssertionError("the table was read")
 
-    monkeypatch.setattr("flows.retrain.read_header", nothing_read)
-    monkeypatch.setattr("flows.retrain.load_task", nothing_read)
+    monkeypatch.setattr("retrain_guard.flows.retrain.read_header", nothing_read)
+    monkeypatch.setattr("retrain_guard.flows.retrain.load_task", nothing_read)
     state = retrain(params_for(example_csv, taken / "nested"), return_state=True)
     report = _report(state)
     assert report.failure is not None and report.failure.code == "output_dir_unusable"
@@ -275,12 +275,11 @@ def test_an_output_dir_only_the_flow_finds_unusable_is_still_exit_2_with_a_repor
     example_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    import tasks.publish
 
     taken = tmp_path / "taken"
     taken.write_text("")
     # The directory turns into a file between the CLI's check and the run.
-    monkeypatch.setattr(tasks.publish, "output_dir_problem", lambda path: None)
+    monkeypatch.setattr(retrain_guard.tasks.publish, "output_dir_problem", lambda path: None)
     report = tmp_path / "report.json"
     code = main(["validate", "--data", str(example_csv), *BASE, "--output-dir", str(taken),
                  "--report", str(report)])  # fmt: skip

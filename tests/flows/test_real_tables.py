@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from flows.cli import main
+from retrain_guard.flows.cli import main
 from tests.real_tables import CORPUS, RealTable, materialise
 
 _LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}

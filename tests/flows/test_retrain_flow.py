@@ -8,11 +8,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from flows.example_data import make_transactions, write_table
-from flows.retrain import retrain, validate_data
-from schemas.report import Report, RetrainGuardHalt
-from tasks.artifacts import CHECKS_KEY, SUMMARY_KEY
-from tasks.publish import latest_version, load_model
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.flows.retrain import retrain, validate_data
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.artifacts import CHECKS_KEY, SUMMARY_KEY
+from retrain_guard.tasks.publish import latest_version, load_model
 from tests.conftest import params_for
 
 

@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.example_data import make_transactions, write_table
-from flows.retrain import retrain
-from schemas.params import RetrainParams, Sampler
-from schemas.report import Report, RetrainGuardHalt
-from tasks.publish import latest_version, load_model
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.params import RetrainParams, Sampler
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
+from retrain_guard.tasks.publish import latest_version, load_model
 from tests.conftest import params_for
 
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import tasks.load
-from flows.cli import main, run_flow
-from flows.example_data import write_table
+import retrain_guard.tasks.load
+from retrain_guard.flows.cli import main, run_flow
+from retrain_guard.flows.example_data import write_table
 from tests.conftest import params_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def test_schema_naming_an_absent_column_halts_before_rows_are_read(
     def no_rows(path: object) -> None:
         raise AssertionError("data rows were read")
 
-    monkeypatch.setattr(tasks.load, "read_table", no_rows)
+    monkeypatch.setattr(retrain_guard.tasks.load, "read_table", no_rows)
     report = tmp_path / "report.json"
     # No --label: the schema's roles supply label, label time and id.
     code = main(["validate", "--data", str(example_csv), "--schema", str(schema), "--report",

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flows.example_data import make_transactions, write_table
-from flows.retrain import retrain
-from schemas.report import Report
+from retrain_guard.flows.example_data import make_transactions, write_table
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.report import Report
 from tests.conftest import params_for
 
 

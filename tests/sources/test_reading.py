@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from flows.cli import main
-from schemas.params import DataParams
-from tasks.load import read_header, read_table
-from tasks.masking import mask_options, mask_url, redact
-from tasks.sources import InputError
+from retrain_guard.flows.cli import main
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.tasks.load import read_header, read_table
+from retrain_guard.tasks.masking import mask_options, mask_url, redact
+from retrain_guard.tasks.sources import InputError
 from tests.sources.conftest import PG_PASSWORD, TABLE
 from tests.sources.services import BUCKET, PostgresService, S3Service
 

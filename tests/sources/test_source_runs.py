@@ -13,9 +13,9 @@ from prefect.client.orchestration import get_client
 from prefect_aws import AwsCredentials, S3Bucket
 from prefect_aws.client_parameters import AwsClientParameters
 
-from flows.cli import main
-from flows.retrain import retrain
-from schemas.report import Report, RetrainGuardHalt
+from retrain_guard.flows.cli import main
+from retrain_guard.flows.retrain import retrain
+from retrain_guard.schemas.report import Report, RetrainGuardHalt
 from tests.conftest import params_for
 from tests.sources.conftest import PG_BAD_PASSWORD, PG_PASSWORD, S3_BAD_SECRET, TABLE
 from tests.sources.services import BUCKET, PostgresService, S3Service

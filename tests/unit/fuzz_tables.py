@@ -16,13 +16,13 @@ import pandas as pd
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from schemas.params import DataParams, LeakageParams, SchemaParams, SplitParams
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.profile import drop_unlabelled, judge_label, measure_label
-from tasks.quirks import check_quirks
-from tasks.split import judge_split, make_split
-from tasks.validation import check_header, declare_schema, validate_frame
+from retrain_guard.schemas.params import DataParams, LeakageParams, SchemaParams, SplitParams
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.profile import drop_unlabelled, judge_label, measure_label
+from retrain_guard.tasks.quirks import check_quirks
+from retrain_guard.tasks.split import judge_split, make_split
+from retrain_guard.tasks.validation import check_header, declare_schema, validate_frame
 
 # Fixed and derandomized: a failure found in CI is found again on every machine.
 settings.register_profile(

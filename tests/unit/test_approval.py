@@ -4,9 +4,9 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import ValidationError
 
-from schemas.params import GateParams
-from schemas.report import CheckResult, Report
-from tasks.approval import (
+from retrain_guard.schemas.params import GateParams
+from retrain_guard.schemas.report import CheckResult, Report
+from retrain_guard.tasks.approval import (
     NO_PERSON,
     Approval,
     Decision,
@@ -15,7 +15,7 @@ from tasks.approval import (
     evidence,
     where_a_person_answers,
 )
-from tasks.registry import APPROVABLE, check
+from retrain_guard.tasks.registry import APPROVABLE, check
 from tests.conftest import params_for
 
 

@@ -3,9 +3,9 @@ import re
 
 import numpy as np
 
-from schemas.report import Cause, CheckResult, Failure, Report
-from tasks.artifacts import render_markdown
-from tasks.evaluation import measure_predictions
+from retrain_guard.schemas.report import Cause, CheckResult, Failure, Report
+from retrain_guard.tasks.artifacts import render_markdown
+from retrain_guard.tasks.evaluation import measure_predictions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

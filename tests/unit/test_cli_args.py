@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import build_parser, main, params_from_args
+from retrain_guard.flows.cli import build_parser, main, params_from_args
 
 
 def test_flags_map_onto_the_parameter_model() -> None:

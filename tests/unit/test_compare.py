@@ -8,11 +8,16 @@ import pytest
 from pydantic import ValidationError
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from schemas.params import GateParams, ModelParams, ResampleParams, RetrainParams
-from schemas.report import Report
-from tasks import compare
-from tasks.bootstrap import PairedBootstrap, PairedInterval, paired_bootstrap, poisson_weights
-from tasks.compare import (
+from retrain_guard.schemas.params import GateParams, ModelParams, ResampleParams, RetrainParams
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks import compare
+from retrain_guard.tasks.bootstrap import (
+    PairedBootstrap,
+    PairedInterval,
+    paired_bootstrap,
+    poisson_weights,
+)
+from retrain_guard.tasks.compare import (
     Comparison,
     NotCompared,
     bootstrap_for_gate,
@@ -21,8 +26,8 @@ from tasks.compare import (
     load_last_good,
     settled,
 )
-from tasks.publish import MODEL_FILE, publish
-from tasks.training import LabelledModel, Parts, Trained, fit_model
+from retrain_guard.tasks.publish import MODEL_FILE, publish
+from retrain_guard.tasks.training import LabelledModel, Parts, Trained, fit_model
 
 
 def _labels_and_scores(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

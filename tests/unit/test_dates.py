@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from schemas.params import DataParams, LeakageParams
-from schemas.report import CheckResult
-from schemas.roles import SchemaDeclarationError, SchemaRoles
-from tasks.dates import (
+from retrain_guard.schemas.params import DataParams, LeakageParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
+from retrain_guard.tasks.dates import (
     as_naive_utc,
     day_month_order,
     format_offset,
@@ -19,14 +19,14 @@ from tasks.dates import (
     parse_offset,
     to_days,
 )
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.temporal import (
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.temporal import (
     DeclarationError,
     check_temporal_leakage,
     declarations_from_params,
 )
-from tasks.load import read_table
-from tasks.schema_draft import draft_schema
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.schema_draft import draft_schema
 from tests.leakage_cases import rows_of
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from prefect.events.schemas.automations import AutomationCore
 
-from flows.local_stack import load_automation
-from schemas.params import RetrainParams
+from retrain_guard.flows.local_stack import load_automation
+from retrain_guard.schemas.params import RetrainParams
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"

@@ -6,13 +6,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from schemas.params import RetrainParams
-from schemas.report import Cause, CheckResult
-from tasks.diagnosis import Evidence, diagnose, diagnose_run
-from tasks.evaluation import evaluate
-from tasks.features import check_features
-from tasks.gate import judge_holdout
-from tasks.training import Parts, Trained, train
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.report import Cause, CheckResult
+from retrain_guard.tasks.diagnosis import Evidence, diagnose, diagnose_run
+from retrain_guard.tasks.evaluation import evaluate
+from retrain_guard.tasks.features import check_features
+from retrain_guard.tasks.gate import judge_holdout
+from retrain_guard.tasks.training import Parts, Trained, train
 from tests.conftest import params_for
 from tests.near_collapse_cases import LABEL as LOAN_LABEL
 from tests.near_collapse_cases import LABEL_TIME as LOAN_TIME

@@ -2,8 +2,8 @@
 
 import pytest
 
-from schemas.params import ModelParams
-from tasks.estimator import EstimatorError, make_custom_estimator
+from retrain_guard.schemas.params import ModelParams
+from retrain_guard.tasks.estimator import EstimatorError, make_custom_estimator
 
 
 def _custom(estimator: str, weight: str = "balanced", **params: object) -> ModelParams:

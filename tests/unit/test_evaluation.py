@@ -4,10 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.example_data import make_transactions
-from tasks import threshold
-from tasks.evaluation import measure_baseline, measure_predictions, measure_training_part
-from tasks.threshold import (
+from retrain_guard.flows.example_data import make_transactions
+from retrain_guard.tasks import threshold
+from retrain_guard.tasks.evaluation import (
+    measure_baseline,
+    measure_predictions,
+    measure_training_part,
+)
+from retrain_guard.tasks.threshold import (
     SampleCap,
     analyse_threshold,
     apply_threshold,

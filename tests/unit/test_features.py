@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from schemas.params import ModelParams, ResampleParams
-from tasks.features import (
+from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.tasks.features import (
     judge_cardinality,
     judge_constant_features,
     measure_cardinality,
@@ -10,8 +10,8 @@ from tasks.features import (
     measure_separation,
     prepared_training_part,
 )
-from tasks.leakage.target import measure_target_auc
-from tasks.training import fit_model
+from retrain_guard.tasks.leakage.target import measure_target_auc
+from retrain_guard.tasks.training import fit_model
 
 
 def _frame(rows: int = 200) -> tuple[pd.DataFrame, np.ndarray]:

@@ -18,8 +18,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.cli import main
-from flows.example_data import make_transactions, write_table
+from retrain_guard.flows.cli import main
+from retrain_guard.flows.example_data import make_transactions, write_table
 from tests.unit.fuzz_tables import FUZZ, Table, tables, write
 
 ROLES = ["--label", "is_fraud", "--label-time", "event_time", "--id", "transaction_id"]

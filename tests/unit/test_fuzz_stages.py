@@ -12,12 +12,12 @@ import pandas as pd
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.params import DataParams, ModelParams, ResampleParams, SplitParams
-from tasks.load import InputError, read_columns, read_table
-from tasks.profile import drop_unlabelled, measure_label
-from tasks.quirks import check_quirks
-from tasks.split import judge_split, make_split
-from tasks.training import InsufficientMinority, fit_model, positive_scores
+from retrain_guard.schemas.params import DataParams, ModelParams, ResampleParams, SplitParams
+from retrain_guard.tasks.load import InputError, read_columns, read_table
+from retrain_guard.tasks.profile import drop_unlabelled, measure_label
+from retrain_guard.tasks.quirks import check_quirks
+from retrain_guard.tasks.split import judge_split, make_split
+from retrain_guard.tasks.training import InsufficientMinority, fit_model, positive_scores
 from tests.unit.fuzz_tables import (
     FILE_KINDS,
     FUZZ,

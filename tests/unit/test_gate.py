@@ -2,11 +2,11 @@ from typing import Any
 
 import pytest
 
-from schemas.params import GateParams
-from schemas.report import CheckResult
-from tasks.evaluation import ClassMetrics, HoldoutMetrics
-from tasks.features import Separation
-from tasks.gate import (
+from retrain_guard.schemas.params import GateParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.evaluation import ClassMetrics, HoldoutMetrics
+from retrain_guard.tasks.features import Separation
+from retrain_guard.tasks.gate import (
     judge_holdout,
     judge_minority_recall,
     judge_near_collapse,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from schemas.params import DataParams, HistoryParams
-from schemas.report import DataSummary, Published, Report
-from tasks.history import (
+from retrain_guard.flows.cli import main
+from retrain_guard.schemas.params import DataParams, HistoryParams
+from retrain_guard.schemas.report import DataSummary, Published, Report
+from retrain_guard.tasks.history import (
     RunRecord,
     append,
     columns_hash,
@@ -25,7 +25,7 @@ from tasks.history import (
     run_record,
     sparkline,
 )
-from tasks.history_checks import (
+from retrain_guard.tasks.history_checks import (
     HISTORY_CHECKS,
     check_against_history,
     judge_feature_set,
@@ -33,7 +33,7 @@ from tasks.history_checks import (
     judge_row_count,
     measure_against,
 )
-from tasks.registry import check
+from retrain_guard.tasks.registry import check
 
 PARAMS = HistoryParams()
 

@@ -8,13 +8,13 @@ import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
 
-from schemas.date_checks import DATES_CHECK, with_time_zone_checks
-from schemas.declaration import compile_spec, parse_spec, spec_from_schema
-from schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
-from tasks import parallel
-from tasks.dates import read_label_time
-from tasks.split import UNTIMED, judge_split, make_split
-from tasks.validation import (
+from retrain_guard.schemas.date_checks import DATES_CHECK, with_time_zone_checks
+from retrain_guard.schemas.declaration import compile_spec, parse_spec, spec_from_schema
+from retrain_guard.schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
+from retrain_guard.tasks import parallel
+from retrain_guard.tasks.dates import read_label_time
+from retrain_guard.tasks.split import UNTIMED, judge_split, make_split
+from retrain_guard.tasks.validation import (
     LABEL_TIME_CHECK,
     SchemaOutcome,
     declare_schema,

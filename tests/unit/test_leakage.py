@@ -6,22 +6,22 @@ import pytest
 from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
-from flows.example_data import make_transactions
-from schemas.params import DataParams, LeakageParams, RetrainParams, SplitParams
-from schemas.report import CheckResult, Report
-from tasks.artifacts import LEAKAGE_KEY, leakage_table
-from tasks.dates import parse_date_like
-from tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.leakage.target import measure_target_auc
-from tasks.leakage.temporal import (
+from retrain_guard.flows.example_data import make_transactions
+from retrain_guard.schemas.params import DataParams, LeakageParams, RetrainParams, SplitParams
+from retrain_guard.schemas.report import CheckResult, Report
+from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
+from retrain_guard.tasks.dates import parse_date_like
+from retrain_guard.tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.leakage.target import measure_target_auc
+from retrain_guard.tasks.leakage.temporal import (
     DeclarationError,
     declarations_from_params,
     measure_declared_availability,
 )
-from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
-from tasks.split import Split, make_split
+from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
+from retrain_guard.tasks.split import Split, make_split
 from tests.leakage_cases import (
     LEAKS,
     LOOKALIKES,
@@ -480,7 +480,7 @@ def test_label_time_given_as_a_date_counts_only_later_days() -> None:
 
 
 def test_one_value_per_class_needs_enough_rows_of_each_class_to_count() -> None:
-    from tasks.leakage.auc import MIN_ROWS_FOR_FUNCTION, is_function_of_label
+    from retrain_guard.tasks.leakage.auc import MIN_ROWS_FOR_FUNCTION, is_function_of_label
 
     two = np.array([0.1, 0.5])
     assert not is_function_of_label(two, np.array([False, True]))
@@ -503,7 +503,7 @@ def test_a_two_row_table_flags_no_feature_and_says_target_leakage_could_not_judg
 
 
 def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> None:
-    from tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage
+    from retrain_guard.tasks.leakage.detect import LABEL_FREE_CHECKS, detect_label_free_leakage
 
     t = pd.date_range("2024-01-01", periods=50, freq="h")
     frame = pd.DataFrame(

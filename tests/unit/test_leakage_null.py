@@ -7,22 +7,22 @@ from imblearn.over_sampling import SMOTE, RandomOverSampler
 from scipy.stats import binom
 from sklearn.neighbors import NearestNeighbors
 
-from schemas.params import LeakageParams, SplitParams
-from schemas.report import CheckResult
-from tasks.leakage.resampling import (
+from retrain_guard.schemas.params import LeakageParams, SplitParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.resampling import (
     check_resampling_leakage,
     independent_copy_share,
     measure_resampling,
 )
-from tasks.leakage.segments import column_grid, decimal_grid, segment_share
-from tasks.leakage.split_sharing import (
+from retrain_guard.tasks.leakage.segments import column_grid, decimal_grid, segment_share
+from retrain_guard.tasks.leakage.split_sharing import (
     SharedRows,
     check_split_leakage,
     judge_split_sharing,
     measure_split_sharing,
 )
-from tasks.quirks import usable_columns
-from tasks.split import make_split
+from retrain_guard.tasks.quirks import usable_columns
+from retrain_guard.tasks.split import make_split
 from tests.leakage_cases import LABEL, LOOKALIKES, Case, _shared, leak_case
 
 
@@ -278,7 +278,7 @@ def test_four_repeats_in_a_holdout_of_168_rows_with_one_training_pair_are_chance
 
 
 def test_the_auc_screen_leaves_a_range_too_narrow_to_bin_to_the_exact_auc() -> None:
-    from tasks.leakage.auc import screen_auc
+    from retrain_guard.tasks.leakage.auc import screen_auc
 
     values = np.zeros(27)
     values[-1] = 2.225074e-313  # a subnormal range: dividing by it overflows

@@ -3,7 +3,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.load import InputError, parse_iso_dates, read_columns, read_header, read_table
+from retrain_guard.tasks.load import (
+    InputError,
+    parse_iso_dates,
+    read_columns,
+    read_header,
+    read_table,
+)
 
 
 def test_csv_iso_dates_become_datetimes_and_other_strings_stay(tmp_path: Path) -> None:
@@ -78,7 +84,7 @@ def test_directory_is_not_a_file(tmp_path: Path) -> None:
 def test_only_transient_io_errors_are_retried(error: Exception, retried: bool) -> None:
     from prefect.states import Failed
 
-    from tasks.load import _transient_io_error, load_task
+    from retrain_guard.tasks.load import _transient_io_error, load_task
 
     assert load_task.retries == 2
     assert _transient_io_error(load_task, None, Failed(data=error)) is retried
@@ -115,7 +121,7 @@ def test_a_repeated_parquet_name_is_found_in_its_schema(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_table_is_returned_by_the_load_task_not_raised(tmp_path: Path) -> None:
-    from tasks.load import Unreadable, load_task
+    from retrain_guard.tasks.load import Unreadable, load_task
 
     path = tmp_path / "broken.csv"
     path.write_bytes(b"a,b\n\xff\xfe,1\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.local_stack import LocalStack, StackError, main
+from retrain_guard.flows.local_stack import LocalStack, StackError, main
 
 # A service that ignores the first SIGTERM, as a worker that has run flows may do, with a
 # child in its process group (as a worker's flow-run processes are).

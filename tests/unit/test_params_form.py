@@ -6,8 +6,8 @@ import pytest
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
-from flows.retrain import retrain, validate_data
-from schemas.params import RetrainParams, Sampler
+from retrain_guard.flows.retrain import retrain, validate_data
+from retrain_guard.schemas.params import RetrainParams, Sampler
 
 SECTIONS = [
     "data",

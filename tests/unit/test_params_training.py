@@ -6,7 +6,7 @@ import pytest
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
-from schemas.params import GateParams, ModelParams, ResampleParams, RetrainParams
+from retrain_guard.schemas.params import GateParams, ModelParams, ResampleParams, RetrainParams
 
 
 @pytest.mark.parametrize("section", [ResampleParams, ModelParams, GateParams])

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from tasks.profile import judge_label, measure_label
+from retrain_guard.tasks.profile import judge_label, measure_label
 
 
 def test_minority_class_is_the_positive_one_whatever_its_value() -> None:
@@ -29,7 +29,7 @@ def test_unused_categories_of_a_categorical_label_are_no_class() -> None:
 
 
 def test_unlabelled_rows_are_left_out_and_counted() -> None:
-    from tasks.profile import drop_unlabelled
+    from retrain_guard.tasks.profile import drop_unlabelled
 
     frame = pd.DataFrame({"y": [0, 1, None, 0, None]})
     kept, check = drop_unlabelled(frame, "y")

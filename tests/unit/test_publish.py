@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-import tasks.publish as publishing
-from schemas.params import ModelParams, ResampleParams
-from schemas.report import Report
-from tasks.locks import LockTimeout, exclusive_lock
-from tasks.publish import (
+import retrain_guard.tasks.publish as publishing
+from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.locks import LockTimeout, exclusive_lock
+from retrain_guard.tasks.publish import (
     LOCK_FILE,
     LatestMoved,
     ModelIntegrityError,
@@ -26,7 +26,7 @@ from tasks.publish import (
     publish,
     publish_if_latest,
 )
-from tasks.training import fit_model
+from retrain_guard.tasks.training import fit_model
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +278,8 @@ def test_types_listed_in_trusted_types_publish_are_recorded_and_load_with_the_li
 
 def test_trust_is_by_exact_name_never_by_package_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     held = [
-        "tasks.training.LabelledModel",  # in the built-in list
-        "tasks.training.SomethingElse",
+        "retrain_guard.tasks.training.LabelledModel",  # in the built-in list
+        "retrain_guard.tasks.training.SomethingElse",
         "sklearn.utils.Bunch",
         "numpy.random.mtrand.RandomState",
         "builtins.eval",

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.example_data import make_transactions
-from schemas.params import (
+from retrain_guard.flows.example_data import make_transactions
+from retrain_guard.schemas.params import (
     DataParams,
     LeakageParams,
     ModelParams,
@@ -19,18 +19,18 @@ from schemas.params import (
     SchemaParams,
     SplitParams,
 )
-from tasks.features import (
+from retrain_guard.tasks.features import (
     judge_constant_features,
     measure_constant_features,
     prepared_training_part,
 )
-from tasks.leakage.auc import numeric_view
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.resampling import measure_resampling
-from tasks.leakage.rows import row_hashes
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.load import read_table
-from tasks.quirks import (
+from retrain_guard.tasks.leakage.auc import numeric_view
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.resampling import measure_resampling
+from retrain_guard.tasks.leakage.rows import row_hashes
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.quirks import (
     HUGE,
     NON_FINITE,
     UNUSABLE,
@@ -41,16 +41,16 @@ from tasks.quirks import (
     measure_non_finite,
     unusable_roles,
 )
-from tasks.split import make_split
-from tasks.stray_text import (
+from retrain_guard.tasks.split import make_split
+from retrain_guard.tasks.stray_text import (
     MAX_STRAYS,
     NON_NUMERIC,
     judge_non_numeric,
     measure_non_numeric,
     numbers_in_text,
 )
-from tasks.training import fit_model, positive_scores, split_feature_kinds
-from tasks.validation import declare_schema, validate_frame
+from retrain_guard.tasks.training import fit_model, positive_scores, split_feature_kinds
+from retrain_guard.tasks.validation import declare_schema, validate_frame
 
 DATA = DataParams(
     path="t.csv", label="is_fraud", label_time="event_time", id_column="transaction_id"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from schemas.params import RetrainParams
-from tasks.codes_table import codes_table, with_codes_table
-from tasks.registry import CHECKS, LEAK_TYPES, ROW_CHECKS
-from tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
+from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.tasks.codes_table import codes_table, with_codes_table
+from retrain_guard.tasks.registry import CHECKS, LEAK_TYPES, ROW_CHECKS
+from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
 from tests.conftest import REPO
 
 # Calls that name a check's code, and where: a keyword, or a position (0 = first argument).
@@ -115,7 +115,7 @@ def test_the_flows_expect_the_registered_checks_in_report_order() -> None:
 
 
 def test_every_whole_table_leak_names_a_function_that_runs_it() -> None:
-    from tasks.leakage.detect import runner
+    from retrain_guard.tasks.leakage.detect import runner
 
     entries = [c for c in CHECKS.values() if c.runs]
     assert [c.code for c in entries] == [

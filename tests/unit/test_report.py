@@ -2,10 +2,10 @@ import json
 import pickle
 from pathlib import Path
 
-from schemas.export import report_json_schema
-from schemas.report import CheckResult, Failure, Report, RetrainGuardHalt
-from tasks.artifacts import artifact_key, checks_table, render_markdown
-from tasks.reporting import format_summary
+from retrain_guard.schemas.export import report_json_schema
+from retrain_guard.schemas.report import CheckResult, Failure, Report, RetrainGuardHalt
+from retrain_guard.tasks.artifacts import artifact_key, checks_table, render_markdown
+from retrain_guard.tasks.reporting import format_summary
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"
 

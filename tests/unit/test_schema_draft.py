@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from schemas.declaration import load_spec
-from schemas.params import DataParams, SchemaParams
-from tasks.load import read_table
-from tasks.validation import declare_schema, validate_frame
+from retrain_guard.flows.cli import main
+from retrain_guard.schemas.declaration import load_spec
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.validation import declare_schema, validate_frame
 
 DATA = DataParams(path="x", label="is_fraud", label_time="event_time", id_column="transaction_id")
 

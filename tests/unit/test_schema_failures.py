@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from schemas.params import DataParams, SchemaParams
-from tasks.artifacts import schema_failures_table
-from tasks.schema_failures import (
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.tasks.artifacts import schema_failures_table
+from retrain_guard.tasks.schema_failures import (
     LABEL_TIME_CHECK,
     MISSING_CHECK,
     FailureRow,
@@ -16,7 +16,7 @@ from tasks.schema_failures import (
     redact,
     unusable_columns,
 )
-from tasks.validation import check_header, declare_schema, validate_frame
+from retrain_guard.tasks.validation import check_header, declare_schema, validate_frame
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_YAML = str(REPO / "schemas" / "examples" / "transactions.yaml")
@@ -85,7 +85,7 @@ def test_every_failure_kind_is_listed_with_rows_and_counts(frame: pd.DataFrame) 
 
 
 def schema_failures_table_for(check) -> dict[tuple[object, object], dict]:  # type: ignore[no-untyped-def]
-    from schemas.report import Report
+    from retrain_guard.schemas.report import Report
 
     report = Report(status="failed", checks=[check])
     return {(r["column"], r["row_index"]): r for r in schema_failures_table(report)}
@@ -208,8 +208,8 @@ def test_summary_of_a_million_failing_rows_is_exact_and_capped() -> None:
     params = SchemaParams(name=None, max_failure_cases=5)
     import pandera.pandas as pa
 
-    from schemas.roles import SchemaRoles
-    from tasks.validation import DeclaredSchema
+    from retrain_guard.schemas.roles import SchemaRoles
+    from retrain_guard.tasks.validation import DeclaredSchema
 
     declared = DeclaredSchema(
         pa.DataFrameSchema({"x": pa.Column("int64", pa.Check.ge(0))}, name="big"),

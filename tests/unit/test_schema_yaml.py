@@ -6,18 +6,18 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from schemas.declaration import (
+from retrain_guard.schemas.declaration import (
     compile_spec,
     dump_spec,
     load_spec,
     parse_spec,
     spec_from_schema,
 )
-from schemas.example import Transactions
-from schemas.params import DataParams, SchemaParams
-from schemas.roles import KnownAt, SchemaDeclarationError, SchemaRoles
-from tasks.dates import format_offset, parse_offset
-from tasks.validation import apply_roles, declare_schema
+from retrain_guard.schemas.example import Transactions
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.schemas.roles import KnownAt, SchemaDeclarationError, SchemaRoles
+from retrain_guard.tasks.dates import format_offset, parse_offset
+from retrain_guard.tasks.validation import apply_roles, declare_schema
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_YAML = REPO / "schemas" / "examples" / "transactions.yaml"
@@ -186,7 +186,7 @@ def test_schema_roles_fill_empty_data_roles_and_conflicts_are_errors() -> None:
 
 
 def test_flow_step_turns_a_declaration_error_into_schema_invalid(tmp_path: Path) -> None:
-    from tasks.validation import declare_schema_task
+    from retrain_guard.tasks.validation import declare_schema_task
 
     schema = tmp_path / "late.yaml"
     schema.write_text(EXAMPLE_YAML.read_text().replace("    amount: 0d\n", "    amount: +30d\n"))
@@ -199,7 +199,7 @@ def test_flow_step_turns_a_declaration_error_into_schema_invalid(tmp_path: Path)
 
 
 def test_flow_step_fills_roles_and_checks_the_header() -> None:
-    from tasks.validation import declare_schema_task
+    from retrain_guard.tasks.validation import declare_schema_task
 
     header = list(Transactions.to_schema().columns)
     outcome = declare_schema_task.fn(
@@ -216,8 +216,8 @@ def test_flow_step_fills_roles_and_checks_the_header() -> None:
 
 
 def test_a_schema_file_that_is_not_yaml_is_one_line(tmp_path: Path) -> None:
-    from schemas.params import DataParams, SchemaParams
-    from tasks.validation import declare_schema
+    from retrain_guard.schemas.params import DataParams, SchemaParams
+    from retrain_guard.tasks.validation import declare_schema
 
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\ncolumns:\n  b: [1, 2\n")

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from schemas.params import DataParams, SplitParams
-from tasks.split import (
+from retrain_guard.schemas.params import DataParams, SplitParams
+from retrain_guard.tasks.split import (
     FRACTION_TOO_LARGE,
     FRACTION_TOO_SMALL,
     judge_holdout_fraction,
@@ -151,7 +151,7 @@ def test_a_holdout_far_below_the_fraction_asked_warns() -> None:
 
 
 def test_a_class_with_fewer_rows_than_a_split_needs_fails_too_few_rows() -> None:
-    from tasks.split import MIN_ROWS_PER_CLASS, TOO_FEW_ROWS, judge_class_rows
+    from retrain_guard.tasks.split import MIN_ROWS_PER_CLASS, TOO_FEW_ROWS, judge_class_rows
 
     failed = judge_class_rows({"0": 1, "1": 1}, "y")
     assert (failed.code, failed.status, failed.stage) == (TOO_FEW_ROWS, "fail", "profile")

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.example_data import make_transactions
-from schemas.params import ModelName, ModelParams, ResampleParams, Sampler
-from tasks.resampling import (
+from retrain_guard.flows.example_data import make_transactions
+from retrain_guard.schemas.params import ModelName, ModelParams, ResampleParams, Sampler
+from retrain_guard.tasks.resampling import (
     MIN_KEPT_MAJORITY_ROWS,
     MIN_TRAINING_MINORITY_ROWS,
     InsufficientMinority,
@@ -16,7 +16,12 @@ from tasks.resampling import (
     make_sampler,
     minority_rows_needed,
 )
-from tasks.training import ResamplingOutcome, fit_model, positive_scores, predict_from_scores
+from retrain_guard.tasks.training import (
+    ResamplingOutcome,
+    fit_model,
+    positive_scores,
+    predict_from_scores,
+)
 
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]
 MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
@@ -235,7 +240,9 @@ def test_a_sampler_that_empties_a_class_halts_with_a_clear_message(
             keep = np.asarray(y) == 0
             return np.asarray(X)[keep], np.asarray(y)[keep]
 
-    monkeypatch.setattr("tasks.resampling.make_sampler", lambda *a, **k: (RemovesClassOne(), []))
+    monkeypatch.setattr(
+        "retrain_guard.tasks.resampling.make_sampler", lambda *a, **k: (RemovesClassOne(), [])
+    )
     X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
     y = np.array([0, 0, 0, 1, 1])
     with pytest.raises(InsufficientMinority, match="removed every training row of class 1"):
@@ -248,7 +255,7 @@ def test_cross_validation_resamples_each_training_fold_only(
 ) -> None:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from tasks.training import build_model
+    from retrain_guard.tasks.training import build_model
 
     X_train, y_train, _, _ = parts
     seen: list[int] = []

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 
-from schemas.params import ModelParams, ResampleParams
-from schemas.training_params import ModelName, Sampler
-from tasks.publish import BUILTIN_TYPES_FILE, builtin_trusted_types
-from tasks.training import LabelledModel, build_model
+from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.schemas.training_params import ModelName, Sampler
+from retrain_guard.tasks.publish import BUILTIN_TYPES_FILE, builtin_trusted_types
+from retrain_guard.tasks.training import LabelledModel, build_model
 
 BUILTIN_MODELS = [m for m in ModelName.__args__ if m != "custom"]  # type: ignore[attr-defined]
 SAMPLERS: tuple[str, ...] = Sampler.__args__  # type: ignore[attr-defined]

@@ -3,10 +3,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from schemas.params import DataParams, SchemaParams
-from schemas.roles import SchemaDeclarationError
-from tasks.schema_messages import describe
-from tasks.validation import (
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.schemas.roles import SchemaDeclarationError
+from retrain_guard.tasks.schema_messages import describe
+from retrain_guard.tasks.validation import (
     SchemaOutcome,
     check_header,
     declare_schema,
