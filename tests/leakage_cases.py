@@ -19,11 +19,11 @@ import pandas as pd
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from pydantic import TypeAdapter
 
-from schemas.params import DataParams, LeakageParams, SplitParams
-from schemas.report import CheckResult
-from tasks.leakage.detect import detect_leakage
-from tasks.leakage.split_sharing import check_split_leakage
-from tasks.split import make_split
+from retrain_guard.schemas.params import DataParams, LeakageParams, SplitParams
+from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
+from retrain_guard.tasks.split import make_split
 
 LABEL, TIME, ID = "y", "event_time", "txn_id"
 START = pd.Timestamp("2025-01-01")
