@@ -81,7 +81,7 @@ READ = (
     "t = time.perf_counter(); pandas.read_parquet(sys.argv[1]); "
     "print(time.perf_counter() - t)\n"
 )
-VALIDATE = "import sys; from flows.cli import main; sys.exit(main(sys.argv[1:]))"
+VALIDATE = "import sys; from retrain_guard.flows.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def time_read(path: Path) -> float:

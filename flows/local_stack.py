@@ -12,9 +12,11 @@ Not `prefect server start --background`: it leaves the server writing to a pipe 
 reads once the command returns, and the first log line written there after that (a warning,
 an error, uvicorn's own) breaks the request that logs it and can take the server down.
 
-    python -m flows.local_stack start --home .prefect-local --port 4200 [--notify-url URL]
-    python -m flows.local_stack notify --port 4200 (--notify-url URL | --notify-block SLUG/NAME)
-    python -m flows.local_stack stop --home .prefect-local
+    python -m retrain_guard.flows.local_stack start --home .prefect-local --port 4200 \
+        [--notify-url URL]
+    python -m retrain_guard.flows.local_stack notify --port 4200 \
+        (--notify-url URL | --notify-block SLUG/NAME)
+    python -m retrain_guard.flows.local_stack stop --home .prefect-local
 """
 
 import argparse
@@ -327,7 +329,9 @@ def notify_with_block(api_url: str, block: str, automation_file: Path) -> UUID:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.local_stack", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m retrain_guard.flows.local_stack", description=__doc__
+    )
     parser.add_argument("command", choices=("start", "stop", "notify"))
     parser.add_argument("--home", default=".prefect-local", help="state, logs and PID files")
     parser.add_argument("--port", type=int, default=4200)

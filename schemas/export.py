@@ -1,4 +1,5 @@
-"""Print the JSON Schema of the report: `python -m schemas.export > schemas/report.schema.json`."""
+"""Print the JSON Schema of the report:
+`python -m retrain_guard.schemas.export > schemas/report.schema.json`."""
 
 import json
 

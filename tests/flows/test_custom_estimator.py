@@ -150,7 +150,10 @@ def test_parameters_refused_only_by_fit_are_exit_2_naming_model_params(
 
 
 def test_lightgbm_is_not_imported_with_the_package() -> None:
-    code = "import sys, flows.cli, flows.retrain, tasks.training; print('lightgbm' in sys.modules)"
+    code = (
+        "import sys, retrain_guard.flows.cli, retrain_guard.flows.retrain, "
+        "retrain_guard.tasks.training; print('lightgbm' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout

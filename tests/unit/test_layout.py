@@ -127,3 +127,27 @@ def test_the_readme_layout_names_every_module_of_tasks() -> None:
     layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
     modules = [p.stem for p in (REPO / "tasks").glob("*.py") if p.stem != "__init__"]
     assert [m for m in modules if f"{m}.py" not in layout] == []
+
+
+def test_nothing_imports_the_subpackages_by_their_bare_names() -> None:
+    """`import tasks` would load a second copy of tasks/ (or a user's own package named tasks)
+    beside retrain_guard.tasks: every import says retrain_guard.<subpackage>."""
+    sources = [REPO / PACKAGE / "__init__.py"]
+    for folder in (*SUBPACKAGES, "tests", "benchmarks", "examples"):
+        sources += sorted((REPO / folder).rglob("*.py"))
+    bare = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            bare += [
+                f"{path.relative_to(REPO)}:{node.lineno} {name}"
+                for name in names
+                if name.split(".")[0] in SUBPACKAGES
+            ]
+    assert bare == []

@@ -77,7 +77,9 @@ def test_every_code_a_module_can_emit_is_registered() -> None:
 def test_the_readme_table_is_the_rendered_registry() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert codes_table() in text
-    assert with_codes_table(text) == text, "run `python -m tasks.codes_table` and commit README.md"
+    assert with_codes_table(text) == text, (
+        "run `python -m retrain_guard.tasks.codes_table` and commit README.md"
+    )
 
 
 def _has_parameter(path: str) -> bool:

@@ -140,14 +140,14 @@ def test_declaration_errors_are_caught_before_data(patch: dict[str, str], messag
 def test_positive_offset_in_a_code_schema_is_a_declaration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import schemas
+    from retrain_guard.schemas import SCHEMAS
 
     class Late(Transactions):
         class Config:
             name = "late"
             metadata = {"roles": {"label_time": "event_time", "known_at": {"amount": "+1d"}}}  # noqa: RUF012
 
-    monkeypatch.setitem(schemas.SCHEMAS, "late", Late)
+    monkeypatch.setitem(SCHEMAS, "late", Late)
     data = DataParams(path="x", label="is_fraud")
     with pytest.raises(SchemaDeclarationError, match=r"\+1d, after the label time"):
         declare_schema(SchemaParams(name="late"), data, [])
