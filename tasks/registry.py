@@ -127,6 +127,15 @@ CHECKS: dict[str, Check] = _checks(
     ),
     Check("input_unreadable", "load", "readable input", "the table cannot be read (exit 2)"),
     Check(
+        "table_too_large",
+        "load",
+        "table fits in memory",
+        "the table's estimated size in pandas (Parquet metadata, or a CSV file's first MiB) "
+        "exceeds `compute.max_memory_fraction` (0.5) of the available memory; nothing is read "
+        + _CLI_EXIT_2,
+        parameters=("compute.max_memory_fraction",),
+    ),
+    Check(
         "schema_invalid",
         "schema",
         "schema",
