@@ -23,6 +23,7 @@ from retrain_guard.flows.cli_sources import (
     OUTPUT_DIR_UNUSABLE,
     SCHEMA_INVALID,
     SOURCE_FLAGS,
+    TABLE_TOO_LARGE,
     TASK_RUNNER_UNAVAILABLE,
     Parser,
     UsageError,
@@ -410,8 +411,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(report))
     print(f"report: {report_path or '(not written: the output directory is unusable)'}")
     # Input or output that cannot be used is exit 2, also when only the flow found it.
-    # So is a custom estimator that fails to fit, or a model publish.trusted_types does not cover.
-    unusable = (INPUT_UNREADABLE, OUTPUT_DIR_UNUSABLE, TASK_RUNNER_UNAVAILABLE, INVALID_PARAMETERS)
+    # So is a table too large for memory, a custom estimator that fails to fit, or a model
+    # publish.trusted_types does not cover.
+    unusable = (
+        INPUT_UNREADABLE,
+        TABLE_TOO_LARGE,
+        OUTPUT_DIR_UNUSABLE,
+        TASK_RUNNER_UNAVAILABLE,
+        INVALID_PARAMETERS,
+    )
     if report.failure and report.failure.code in unusable:
         print(f"retrain-guard: error: {report.failure.summary}", file=sys.stderr)
         return EXIT_USAGE

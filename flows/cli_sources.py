@@ -10,6 +10,7 @@ from typing import Any
 # Failure codes of exits 2 and 3, written to --report when it is given (tasks/registry.py).
 INVALID_PARAMETERS = "invalid_parameters"
 INPUT_UNREADABLE = "input_unreadable"
+TABLE_TOO_LARGE = "table_too_large"
 OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
 TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
 SCHEMA_INVALID = "schema_invalid"

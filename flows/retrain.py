@@ -47,6 +47,7 @@ from retrain_guard.tasks.load import (
     parse_iso_dates,
     read_header,
 )
+from retrain_guard.tasks.memory import guard_memory_task
 from retrain_guard.tasks.parallel import check_task_runner, leakage_checks
 from retrain_guard.tasks.profile import LabelProfile, profile_label_task
 from retrain_guard.tasks.publish import (
@@ -226,6 +227,8 @@ def _data_stages(
     the first failure and every finding in the report.
     """
     data = params.data
+    if table is None and (refused := _guard_memory(params, recorder)):
+        return refused
     with recorder.stage("load"):
         loaded = load_task(data) if table is None else table
     if isinstance(loaded, Unreadable):
@@ -303,6 +306,17 @@ def _data_stages(
             recorder, leakage.dropped, "leakage", "leakage.on_leakage 'drop' removed every feature"
         )
     return frame, profile
+
+
+def _guard_memory(params: RetrainParams, recorder: RunRecorder) -> CheckResult | None:
+    """Estimate the table's size before reading it; refuse it when it would not fit."""
+    with recorder.stage("load"):
+        guard = guard_memory_task(params.data, params.compute)
+    recorder.metrics["memory"] = guard.to_json()
+    refused = guard.refusal(params.data.source)
+    if refused is not None:
+        recorder.add(refused)
+    return refused
 
 
 def _no_features(recorder: RunRecorder, removed: list[str], stage: Stage, why: str) -> CheckResult:

@@ -353,6 +353,15 @@ class ComputeParams(Section):
         description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
         "empty: start a local cluster of dask_workers processes for the run.",
     )
+    max_memory_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="pandas: a table whose estimated in-memory size exceeds this share of "
+        "the memory available (the smaller of MemAvailable and the cgroup's limit minus its "
+        "usage) is refused before it is read (table_too_large); the flow holds the table "
+        "and its copies while it splits, resamples and trains.",
+    )
 
 
 class RetrainParams(Section):

@@ -11,7 +11,8 @@ from retrain_guard.tasks.registry import CHECKS, Check, leak_type
 
 # README.md holds the rendered table between these two lines.
 TABLE_START = (
-    "<!-- codes table: rendered from tasks/registry.py by `python -m tasks.codes_table` -->"
+    "<!-- codes table: rendered from tasks/registry.py by "
+    "`python -m retrain_guard.tasks.codes_table` -->"
 )
 TABLE_END = "<!-- end of codes table -->"
 

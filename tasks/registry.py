@@ -5,9 +5,8 @@ the short `name` outputs show for it, what it means (README's table of codes is 
 from it), the parameters that set its thresholds, its leak type and remedy for a leakage
 check, and whether its findings name rows rather than columns. It builds the check's
 results, so that a module never writes a check's code or stage twice. The flows' lists of
-expected checks, the diagnosis' leak remedies and the README's table come from here.
-
-Adding a check: one module with its measure and judge functions, one entry below, tests.
+expected checks, the diagnosis' leak remedies and the README's table come from here. Adding
+a check: one module with its measure and judge functions, one entry below, tests.
 """
 
 from dataclasses import dataclass
@@ -90,7 +89,6 @@ def _checks(*checks: Check) -> dict[str, Check]:
 
 
 _CLI_EXIT_2 = "(the CLI exits 2)"
-
 # In the order a run reports them.
 CHECKS: dict[str, Check] = _checks(
     Check(
@@ -126,6 +124,13 @@ CHECKS: dict[str, Check] = _checks(
         "(CLI, exit 3) the run broke off on an unexpected error",
     ),
     Check("input_unreadable", "load", "readable input", "the table cannot be read (exit 2)"),
+    Check(
+        "table_too_large",
+        "load",
+        "table fits in memory",
+        "its estimated size exceeds `compute.max_memory_fraction` of free memory " + _CLI_EXIT_2,
+        parameters=("compute.max_memory_fraction",),
+    ),
     Check(
         "schema_invalid",
         "schema",

@@ -225,7 +225,7 @@ def _said(location: Location, what: str, exc: BaseException) -> str:
     return redact(text, location.secrets)
 
 
-def _dataset(location: Location) -> ds.Dataset | None:
+def parquet_dataset(location: Location) -> ds.Dataset | None:
     """Return the Parquet dataset of a directory (its .parquet files at any depth, hive
     partition directories giving columns), None for a file."""
     fs, root = location.fs, location.path.rstrip("/")
@@ -258,7 +258,7 @@ def located_header(location: Location) -> Header:
             unreadable; the message names it without secrets.
     """
     with _failures(location):
-        dataset = _dataset(location)
+        dataset = parquet_dataset(location)
         if dataset is not None:
             return header_of(*parquet_columns(dataset.schema), location.name)
         kind = file_kind(location.path, location.name)
@@ -280,7 +280,7 @@ def read_located(location: Location) -> pd.DataFrame:
         InputError: as located_header.
     """
     with _failures(location):
-        dataset = _dataset(location)
+        dataset = parquet_dataset(location)
         if dataset is not None:
             return _partitions_widened(dataset.to_table().to_pandas(), dataset)
         kind = file_kind(location.path, location.name)

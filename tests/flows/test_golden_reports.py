@@ -35,6 +35,8 @@ _MASKED_PATHS = (
     ("run", "parameters", "data", "path"),
     ("run", "parameters", "publish", "output_dir"),
     ("published",),
+    # The memory the machine has free at the time (the table's estimate stays compared).
+    ("metrics", "memory", "available"),
 )
 
 
