@@ -138,13 +138,12 @@ def test_nothing_imports_the_subpackages_by_their_bare_names() -> None:
     bare = []
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = (
-                [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and not node.level
-                else []
-            )
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
             bare += [
                 f"{path.relative_to(REPO)}:{node.lineno} {name}"
                 for name in names
