@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("fail", "drop", "warn"),
             help="a leakage finding halts the run (fail), drops the flagged columns, or warns",
         )
+        p.add_argument(
+            "--engine",
+            choices=("pandas", "dask"),
+            help="read and check the table in this process (pandas) or on a Dask cluster "
+            "(dask: compute.dask_workers local processes, or compute.dask_address)",
+        )
 
     run = sub.add_parser("run", help="validate, train, evaluate, gate and publish")
     data_options(run)
@@ -143,6 +149,7 @@ def params_from_args(args: argparse.Namespace) -> RetrainParams:
         "schema": {"name": args.schema},
         "publish": {"output_dir": args.output_dir},
         "leakage": {"on_leakage": args.on_leakage},
+        "compute": {"engine": args.engine},
     }
     if args.command == "run":
         flags["resample"] = {"sampler": args.sampler}
@@ -178,6 +185,7 @@ _FLAG_OF = {
     "data.label_time": "--label-time",
     "data.id_column": "--id",
     "model.estimator": "--estimator",
+    "compute.engine": "--engine",
 }
 
 

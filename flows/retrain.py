@@ -9,6 +9,7 @@ and publishes the report.
 from pathlib import Path
 from typing import Any
 
+import dask.dataframe as dd
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
@@ -22,6 +23,16 @@ from retrain_guard.tasks.approval import settle
 from retrain_guard.tasks.artifacts import publish_artifacts_task
 from retrain_guard.tasks.compare import CODE as REGRESSION
 from retrain_guard.tasks.compare import NotCompared, compare_task, judge_regression
+from retrain_guard.tasks.dask_engine import (
+    ADDRESS_SETTING,
+    ClusterUnreachable,
+    cluster_for,
+    collect,
+    engine_metrics,
+    first_rows,
+    read_dask_task,
+)
+from retrain_guard.tasks.dask_schema import validate_on_cluster_task
 from retrain_guard.tasks.diagnosis import diagnose_task
 from retrain_guard.tasks.evaluation import evaluate_task
 from retrain_guard.tasks.features import check_features_task
@@ -176,7 +187,16 @@ def checked_data(
     if isinstance(declared, CheckResult):
         return declared
     params, schema = declared
-    outcome = _data_stages(params, recorder, schema, table)
+    try:
+        # With compute.engine dask, the cluster lives for the data stages (closed however
+        # they end); everything after them runs on the table collected into this process.
+        with cluster_for(params.compute, reads=table is None):
+            outcome = _data_stages(params, recorder, schema, table)
+    except ClusterUnreachable as exc:
+        outcome = check("invalid_parameters").result(
+            "fail", str(exc), metrics={"setting": ADDRESS_SETTING}, stage="load"
+        )
+        recorder.add(outcome)
     if isinstance(outcome, CheckResult):
         return outcome
     frame, profile = outcome
@@ -227,23 +247,38 @@ def _data_stages(
     the first failure and every finding in the report.
     """
     data = params.data
+    # Both engines hold the whole table in this process for the later stages: the guard
+    # applies to both until the Dask engine bounds the flow's memory.
     if table is None and (refused := _guard_memory(params, recorder)):
         return refused
+    on_cluster = params.compute.engine == "dask" and table is None
     with recorder.stage("load"):
-        loaded = load_task(data) if table is None else table
+        loaded = table if table is not None else (read_dask_task if on_cluster else load_task)(data)
     if isinstance(loaded, Unreadable):
         return _unreadable(recorder, loaded.reason)
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
 
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
-    bad_roles = unusable_roles(loaded, data)
+    if isinstance(loaded, dd.DataFrame):
+        bad_roles = unusable_roles(first_rows(loaded), data)
+        if bad_roles:  # the quirks' measures need the table in this process
+            loaded = collect(loaded)
+    else:
+        bad_roles = unusable_roles(loaded, data)
+    if on_cluster:
+        recorder.metrics["engine"] = engine_metrics(recorder.flow, not bad_roles)
+    counts: pd.Series | None = None
     quirks: list[CheckResult] = []
-    if bad_roles:
+    if bad_roles and isinstance(loaded, pd.DataFrame):
         with recorder.stage("load"):
             loaded, quirks = check_quirks_task(loaded, data)
         recorder.add(*quirks)
     with recorder.stage("schema"):
-        validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
+        if isinstance(loaded, dd.DataFrame):
+            staged = validate_on_cluster_task(loaded, declared, data, params.schema_, bad_roles)
+            validation, loaded, counts = staged.outcome, staged.frame, staged.label_counts
+        else:
+            validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
         frame = loaded if validation.frame is None else validation.frame
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
@@ -276,7 +311,7 @@ def _data_stages(
     if not data.feature_columns(frame.columns) and recorder.first_failure():
         return _skip_leakage(recorder, "no usable feature is left")
     with recorder.stage("profile"):
-        frame, profile, checks = profile_label_task(frame, data.label)
+        frame, profile, checks = profile_label_task(frame, data.label, counts)
     recorder.data = recorder.data.model_copy(update={"class_counts": dict(profile.counts)})
     recorder.data = fingerprint(frame, data, recorder.data)
     recorder.add(*checks)

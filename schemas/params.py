@@ -334,8 +334,15 @@ class HistoryParams(Section):
 
 
 class ComputeParams(Section):
-    """Where the per-column checks run when the data outgrows one process."""
+    """Which engine reads and checks the table, and where the per-column checks run."""
 
+    engine: Literal["pandas", "dask"] = Field(
+        default="pandas",
+        description="pandas: the table is read into the flow's process; dask: it is read as a "
+        "Dask DataFrame on a cluster (a local one of dask_workers processes, or the scheduler "
+        "at dask_address), where the schema and label profile run partition by partition; "
+        "the later stages run on the table collected into the flow's process.",
+    )
     task_runner: Literal["default", "dask"] = Field(
         default="default",
         description="default: the per-column checks run in turn in the flow's process; dask: "
@@ -345,13 +352,15 @@ class ComputeParams(Section):
         default=2,
         ge=1,
         le=256,
-        description="dask: worker processes of the local cluster started for the run.",
+        description="dask (engine or task runner): worker processes of the local cluster "
+        "started for the run.",
     )
     dask_address: str | None = Field(
         default=None,
         max_length=500,
-        description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
-        "empty: start a local cluster of dask_workers processes for the run.",
+        description="dask (engine or task runner): address of an existing scheduler "
+        "(e.g. tcp://10.0.0.5:8786); empty: start a local cluster of dask_workers processes "
+        "for the run.",
     )
     max_memory_fraction: float = Field(
         default=0.5,
@@ -395,7 +404,8 @@ class RetrainParams(Section):
         default_factory=PublishParams, description="Where models and reports are written."
     )
     compute: ComputeParams = Field(
-        default_factory=ComputeParams, description="Task runner of the per-column checks."
+        default_factory=ComputeParams,
+        description="Engine of the data stages, task runner of the per-column checks.",
     )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

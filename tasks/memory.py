@@ -88,8 +88,9 @@ class MemoryGuard:
             f"{source}: the table would take about {_size(size)} in memory "
             f"({self.estimate.method}), more than compute.max_memory_fraction {self.fraction:g} "
             f"of the {_size(self.available.bytes)} available ({_size(allowed)}); nothing was "
-            "read. Use the Dask engine (--engine dask, compute.engine: dask), give the run "
-            "more memory, or raise compute.max_memory_fraction",
+            "read. Give the run more memory, read a smaller extract, or raise "
+            "compute.max_memory_fraction; the Dask engine (--engine dask) checks the schema "
+            "and the label on a cluster but still collects the table for the later stages",
             metrics=self.to_json(),
         )
 

@@ -33,7 +33,12 @@ class LabelProfile:
 
 def measure_label(frame: pd.DataFrame, label: str) -> LabelProfile:
     """Count the label's classes; the rarer class (ties: the larger value) is the positive."""
-    counts = frame[label].value_counts(dropna=True)
+    return profile_of_counts(frame[label].value_counts(dropna=True))
+
+
+def profile_of_counts(counts: pd.Series) -> LabelProfile:
+    """Return the profile of the label's class counts (value -> rows, missing left out);
+    the Dask engine counts them on the cluster."""
     # A categorical label lists its unused categories with a count of 0: they are no class.
     counts = counts[counts > 0]
     values = sorted(counts.index.tolist(), key=str)
@@ -91,10 +96,11 @@ def judge_label(profile: LabelProfile, label: str) -> CheckResult:
 
 @task(name="profile-label", cache_policy=NO_CACHE, persist_result=False)
 def profile_label_task(
-    frame: pd.DataFrame, label: str
+    frame: pd.DataFrame, label: str, counts: pd.Series | None = None
 ) -> tuple[pd.DataFrame, LabelProfile, list[CheckResult]]:
-    """Leave out unlabelled rows, then measure the label and judge it."""
+    """Leave out unlabelled rows, then measure the label and judge it; `counts` are the
+    class counts when the Dask engine counted them on the cluster."""
     labelled, unlabelled = drop_unlabelled(frame, label)
-    profile = measure_label(labelled, label)
+    profile = measure_label(labelled, label) if counts is None else profile_of_counts(counts)
     checks = [judge_label(profile, label)]
     return labelled, profile, [*([unlabelled] if unlabelled else []), *checks]

@@ -288,10 +288,11 @@ def summarise_failures(
             )
         )
     # Causes before consequences: absent columns, then dtypes, then values, then the table.
-    return sorted(summary, key=_order)
+    return sorted(summary, key=failure_order)
 
 
-def _order(failure: SchemaFailure) -> int:
+def failure_order(failure: SchemaFailure) -> int:
+    """Sort key of failures: causes before consequences (absent columns, dtypes, values)."""
     check = failure.check
     if check in (MISSING_CHECK, EXTRA_CHECK):
         return 0

@@ -70,6 +70,7 @@ class SchemaOutcome:
     frame: pd.DataFrame | None
     check: CheckResult
     failures: tuple[SchemaFailure, ...] = ()
+    extra: tuple[str, ...] = ()
 
     @property
     def unusable(self) -> list[str]:
@@ -360,15 +361,22 @@ def validate_schema(
         )
         if label_time_failure is not None:
             failures.insert(0, label_time_failure)
-        return _failed_rows(declared, failures, extra)
+        return failed_rows(declared, failures, extra)
     if label_time_failure is not None:
-        return _failed_rows(declared, [label_time_failure], extra)
+        return failed_rows(declared, [label_time_failure], extra)
+    return SchemaOutcome(
+        validated, passed_check(declared, len(validated), extra), extra=tuple(extra)
+    )
+
+
+def passed_check(declared: DeclaredSchema, rows: int, extra: list[str]) -> CheckResult:
+    """Return the schema_invalid pass of `rows` rows, naming the extra columns ignored."""
     ignored = f"; extra columns ignored: {', '.join(extra)}" if extra else ""
-    passed = check(CODE).result(
+    return check(CODE).result(
         "pass",
-        f"{len(validated)} rows match schema {schema.name!r}{ignored}",
+        f"{rows} rows match schema {declared.schema.name!r}{ignored}",
         metrics={
-            "schema": schema.name,
+            "schema": declared.schema.name,
             "source": declared.source,
             "failing_checks": 0,
             "failing_cases": 0,
@@ -377,13 +385,15 @@ def validate_schema(
             "roles": declared.roles.to_mapping(),
         },
     )
-    return SchemaOutcome(validated, passed)
 
 
-def _failed_rows(
+def failed_rows(
     declared: DeclaredSchema, failures: list[SchemaFailure], extra: list[str]
 ) -> SchemaOutcome:
-    return SchemaOutcome(None, _failed(declared, failures, extra, read="rows"), tuple(failures))
+    """Return the outcome of a schema that failed on the rows: no frame, the failures."""
+    return SchemaOutcome(
+        None, _failed(declared, failures, extra, read="rows"), tuple(failures), tuple(extra)
+    )
 
 
 def validate_frame(

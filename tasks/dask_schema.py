@@ -1,0 +1,199 @@
+"""The schema stage and the label profile of the Dask engine, partition by partition.
+
+`validate_on_cluster` runs on every partition the same pandera schema the pandas engine
+runs (tasks/validation.py validate_schema), then merges the partitions' failures: counts per
+column and check summed over ALL partitions, listed rows capped as the pandas engine caps
+them and named by their global row number (tasks/dask_engine.py numbers the partitions) and
+id. pandera's own Dask validation is not used: under lazy validation it reports only the
+first failing partition (pandera issue 719). A check about a whole column that a partition
+cannot judge alone, the baseline's "at most two classes" of the label, runs once on the
+label's distinct values. The label's class counts are a reduction on the cluster. The
+result is the typed SchemaOutcome of the pandas engine, with the table collected into the
+flow's process for the stages not moved to the cluster yet.
+"""
+
+from dataclasses import dataclass, replace
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+import pandera.pandas as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import JsonValue
+
+from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.tasks.dask_engine import collect
+from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
+from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
+from retrain_guard.tasks.validation import (
+    DeclaredSchema,
+    SchemaOutcome,
+    failed_rows,
+    passed_check,
+    validate_schema,
+)
+
+Key = tuple[str | None, str]
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterSchema:
+    """The schema stage on the cluster: its outcome, the table collected (validated when
+    the schema passed, as read when not) and the label's class counts (None: not counted)."""
+
+    outcome: SchemaOutcome
+    frame: pd.DataFrame
+    label_counts: pd.Series | None
+
+
+@dataclass(frozen=True, eq=False)
+class _Part:
+    """One partition's validation: its frame (validated, or as read), failures and extra."""
+
+    frame: pd.DataFrame
+    passed: bool
+    failures: tuple[SchemaFailure, ...]
+    extra: tuple[str, ...]
+
+
+def _validate_part(
+    part: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str],
+) -> _Part:
+    outcome = validate_schema(part, declared, data, params, unusable_roles)
+    frame = part if outcome.frame is None else outcome.frame
+    return _Part(frame, outcome.frame is not None, outcome.failures, outcome.extra)
+
+
+def _label_check(declared: DeclaredSchema, data: DataParams) -> pa.Check | None:
+    """Return the label's two-class check when the schema has it (a whole-column check)."""
+    column = declared.schema.columns.get(data.label)
+    if column is None:
+        return None
+    return next((c for c in column.checks if c.name == TWO_CLASSES_CHECK), None)
+
+
+def _without_label_check(declared: DeclaredSchema, data: DataParams) -> DeclaredSchema:
+    column = declared.schema.columns[data.label]
+    kept = [c for c in column.checks if c.name != TWO_CLASSES_CHECK]
+    return replace(declared, schema=declared.schema.update_column(data.label, checks=kept))
+
+
+def _label_failures(
+    table: dd.DataFrame,
+    check: pa.Check,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+) -> tuple[SchemaFailure, ...]:
+    """Run the label's two-class check on its distinct values, gathered from the cluster."""
+    distinct = table[data.label].drop_duplicates().compute().reset_index(drop=True).to_frame()
+    schema = pa.DataFrameSchema(
+        {data.label: pa.Column(nullable=True, checks=[check])}, name=declared.schema.name
+    )
+    only_label = replace(declared, schema=schema, extra_columns="ignore", source=declared.source)
+    roles = data.model_copy(update={"label_time": None, "id_column": None, "drop": []})
+    return validate_schema(distinct, only_label, roles, params).failures
+
+
+def merge_failures(parts: list[tuple[SchemaFailure, ...]], max_cases: int) -> list[SchemaFailure]:
+    """Merge the partitions' failures per (column, check): counts summed, rows in global
+    order capped at max_cases, the words said again of the whole count."""
+    grouped: dict[Key, list[SchemaFailure]] = {}
+    for failures in parts:
+        for failure in failures:
+            grouped.setdefault((failure.column, failure.check), []).append(failure)
+    merged = [_merged(group, max_cases) for group in grouped.values()]
+    return sorted(merged, key=failure_order)
+
+
+def _merged(group: list[SchemaFailure], max_cases: int) -> SchemaFailure:
+    first = group[0]
+    if len(group) == 1:
+        return first
+    counts = [f.count for f in group if f.count is not None]
+    count = sum(counts) if counts else None
+    rows = tuple(row for f in group for row in f.rows)[:max_cases]
+    threshold = _merged_threshold(group)
+    if first.pandera:
+        message = describe(first.column, first.check, count, first.value, threshold)
+    elif first.count is not None and count is not None:
+        # The label time's own words: its count is said of the first partition.
+        message = first.message.replace(f"but {first.count} value(s)", f"but {count} value(s)")
+    else:
+        message = first.message
+    return replace(first, count=count, rows=rows, threshold=threshold, message=message)
+
+
+def _merged_threshold(group: list[SchemaFailure]) -> dict[str, JsonValue] | None:
+    """Sum the time zones seen across partitions; any other threshold is the first's."""
+    first = group[0].threshold
+    if first is None or "time_zones_seen" not in first:
+        return None if first is None else dict(first)
+    seen: dict[str, int] = {}
+    for failure in group:
+        zones = (failure.threshold or {}).get("time_zones_seen")
+        for zone, n in dict(zones if isinstance(zones, dict) else {}).items():
+            seen[zone] = seen.get(zone, 0) + int(str(n))
+    return {**first, "time_zones_seen": dict[str, JsonValue](seen)}
+
+
+def validate_on_cluster(
+    table: dd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str] | None = None,
+) -> ClusterSchema:
+    """Validate every partition on the cluster; merge the failures; count the label's
+    classes; collect the table (validated, or as read when the schema failed)."""
+    roles = list(unusable_roles or [])
+    label_check = _label_check(declared, data)
+    judged = data.label not in [*roles, *data.drop] and label_check is not None
+    per_part = _without_label_check(declared, data) if label_check is not None else declared
+    parts = [
+        dask.delayed(_validate_part)(part, per_part, data, params, roles)
+        for part in table.to_delayed()
+    ]
+    parts = list(dask.persist(*parts))
+    summaries: list[tuple[tuple[SchemaFailure, ...], tuple[str, ...], bool]] = list(
+        dask.compute(*[dask.delayed(_summary)(p) for p in parts])
+    )
+    failures = [s[0] for s in summaries]
+    if judged and label_check is not None:
+        failures.append(_label_failures(table, label_check, declared, data, params))
+    extra = list(summaries[0][1]) if summaries else []
+    merged = merge_failures(failures, params.max_failure_cases)
+    # Validated partitions when the schema passed (a schema may coerce), as read when not.
+    checked = (
+        table
+        if merged
+        else dd.from_delayed([dask.delayed(_frame)(p) for p in parts], verify_meta=False)
+    )
+    counted = data.label in checked.columns and data.label not in roles
+    counts = checked[data.label].value_counts(dropna=True).compute() if counted else None
+    frame = collect(checked)
+    if merged:
+        outcome = failed_rows(declared, merged, extra)
+    else:
+        outcome = SchemaOutcome(
+            frame, passed_check(declared, len(frame), extra), extra=tuple(extra)
+        )
+    return ClusterSchema(outcome, frame, counts)
+
+
+def _summary(part: _Part) -> tuple[tuple[SchemaFailure, ...], tuple[str, ...], bool]:
+    return part.failures, part.extra, part.passed
+
+
+def _frame(part: _Part) -> pd.DataFrame:
+    return part.frame
+
+
+validate_on_cluster_task = task(
+    name="validate-schema-dask", cache_policy=NO_CACHE, persist_result=False
+)(validate_on_cluster)

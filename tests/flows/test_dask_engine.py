@@ -1,0 +1,199 @@
+"""compute.engine 'dask': the table read as a Dask DataFrame, the schema and the label profile
+on a LocalCluster, the same report as the pandas engine.
+
+One in-process cluster serves the session (the engine connects to it by compute.dask_address
+and closes only its client). Tables are written as several Parquet files, so every table has
+several partitions; schema failures are spread over them. Every case of tests/leakage_cases.py
+runs through the retrain flow on the Dask engine and is compared with its golden report, the
+pandas engine's: equal but for the parameters' echo of the engine and the engine's note in the
+metrics (floats to 6 significant digits, as the golden test compares them).
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import LocalCluster
+
+from retrain_guard.flows.cli import main, run_flow
+from retrain_guard.schemas.report import Report
+from tests.conftest import params_for
+from tests.flows.test_golden_reports import GOLDEN, masked
+from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
+
+PARTS = 4
+
+
+@pytest.fixture(scope="session")
+def dask_address() -> Iterator[str]:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        yield str(cluster.scheduler_address)
+
+
+def write_parts(frame: pd.DataFrame, directory: Path, parts: int = PARTS) -> Path:
+    """Write the frame as a directory of `parts` Parquet files, in row order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, chunk in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        frame.iloc[chunk].to_parquet(directory / f"part-{number:02d}.parquet", index=False)
+    return directory
+
+
+def _dask(address: str, **compute: Any) -> dict[str, Any]:
+    return {"engine": "dask", "dask_address": address, **compute}
+
+
+def _schema_failures(report: Report) -> list[dict[str, Any]]:
+    schema = next(c for c in report.checks if c.code == "schema_invalid")
+    failures: Any = schema.metrics.get("failures", [])
+    return list(failures)
+
+
+def _without_engine(report: dict[str, Any]) -> dict[str, Any]:
+    """Return the masked report without what names the engine: the parameters' echo, the
+    metrics' note of what ran on the cluster, and the memory estimate (the Dask tables here are
+    written as several Parquet files, whose footers add up to another estimate)."""
+    report["run"]["parameters"]["compute"].pop("engine", None)
+    report["run"]["parameters"]["compute"].pop("dask_address", None)
+    report["metrics"].pop("engine", None)
+    report["metrics"].pop("memory", None)
+    return report
+
+
+@pytest.fixture(scope="module")
+def example_with_failures(example_frame: pd.DataFrame) -> pd.DataFrame:
+    """The example with out-of-range amounts and a bad channel in every partition."""
+    frame = example_frame.copy()
+    step = len(frame) // 37
+    frame.loc[frame.index[5::step], "amount"] = -1.0
+    frame["channel"] = frame["channel"].astype(object)
+    frame.loc[frame.index[11 :: step * 2], "channel"] = "fax"
+    return frame
+
+
+def test_example_schema_failures_match_the_pandas_engine(
+    example_with_failures: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    frame = example_with_failures
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    schema = {"name": "example", "max_failure_cases": 5}
+    pandas_report = run_flow(
+        "validate", params_for(tmp_path / "one.parquet", tmp_path / "p", schema=schema)
+    )
+    dask_report = run_flow(
+        "validate",
+        params_for(parts, tmp_path / "d", schema=schema, compute=_dask(dask_address)),
+    )
+    expected, found = _schema_failures(pandas_report), _schema_failures(dask_report)
+    assert [(f["column"], f["check"], f["count"]) for f in found] == [
+        (f["column"], f["check"], f["count"]) for f in expected
+    ]
+    assert {f["column"] for f in found} >= {"amount", "channel"}
+    assert sum(f["count"] for f in found) > PARTS  # failures in every partition are counted
+    for failure in found:
+        assert 0 < len(failure["rows"]) <= 5
+        for row in failure["rows"]:
+            # A real failing row, named by its global row number and its id.
+            original = frame.iloc[row["index"]]
+            assert original[failure["column"]] == row["value"]
+            assert original["transaction_id"] == row["id"]
+    assert found == expected
+    assert dask_report.checks == pandas_report.checks
+    assert dask_report.metrics["engine"] == {
+        "name": "dask",
+        "on_cluster": ["load", "schema", "profile"],
+        "collected_for": ["leakage"],
+    }
+
+
+def test_clean_example_matches_the_pandas_engine(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    example_frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(example_frame, tmp_path / "parts")
+    pandas_report = run_flow("validate", params_for(tmp_path / "one.parquet", tmp_path / "p"))
+    dask_report = run_flow(
+        "validate", params_for(parts, tmp_path / "d", compute=_dask(dask_address))
+    )
+    assert dask_report.status == "passed"
+    assert dask_report.checks == pandas_report.checks
+    assert dask_report.data == pandas_report.data
+
+
+def _case_report(case: Case, address: str, tmp: Path, name: str) -> None:
+    path = write_parts(case.frame, tmp / "case")
+    data = {"label": LABEL, "label_time": case.label_time, "id_column": ID, "drop": [*case.drop]}
+    params = params_for(
+        path,
+        tmp,
+        data=data,
+        leakage=case.leakage.model_dump(mode="json"),
+        compute=_dask(address),
+    )
+    report = masked(run_flow("run", params), tmp)
+    assert report["metrics"]["engine"]["on_cluster"] == ["load", "schema", "profile"]
+    expected = _without_engine(json.loads((GOLDEN / f"{name}.json").read_text()))
+    found = _without_engine(report)
+    assert [(c["code"], c["status"], c["columns"]) for c in found["checks"]] == [
+        (c["code"], c["status"], c["columns"]) for c in expected["checks"]
+    ]
+    assert found == expected
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_leak_case_matches_the_pandas_engine(name: str, dask_address: str, tmp_path: Path) -> None:
+    _case_report(leak_case(name), dask_address, tmp_path, f"leak_{name}")
+
+
+@pytest.mark.parametrize("name", sorted(LOOKALIKES))
+def test_lookalike_case_matches_the_pandas_engine(
+    name: str, dask_address: str, tmp_path: Path
+) -> None:
+    _case_report(LOOKALIKES[name](4000, 0), dask_address, tmp_path, f"lookalike_{name}")
+
+
+def test_cli_runs_the_example_on_the_dask_engine(
+    example_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.json"
+    args = ["run", "--data", str(example_csv), "--label", "is_fraud"]
+    args += ["--label-time", "event_time", "--id", "transaction_id", "--schema", "example"]
+    args += ["--engine", "dask", "--output-dir", str(tmp_path), "--report", str(report)]
+    assert main(args) == 0
+    written = json.loads(report.read_text())
+    assert written["run"]["parameters"]["compute"]["engine"] == "dask"
+    collected = ["leakage", "split", "train", "evaluate"]
+    assert written["metrics"]["engine"]["collected_for"] == collected
+
+
+def test_unreachable_scheduler_is_a_usage_error_naming_the_setting(
+    example_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("compute:\n  engine: dask\n  dask_address: tcp://127.0.0.1:9\n")
+    args = ["validate", "--data", str(example_csv), "--label", "is_fraud"]
+    args += ["--config", str(config), "--output-dir", str(tmp_path)]
+    assert main(args) == 2
+    assert "compute.dask_address" in capsys.readouterr().err
+
+
+def test_sql_source_is_refused_by_the_dask_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dask_address: str
+) -> None:
+    database = tmp_path / "t.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table t (x int, y int)")
+        connection.executemany("insert into t values (?, ?)", [(i, i % 2) for i in range(20)])
+    args = ["validate", "--sql", "t", "--connection", f"sqlite:///{database}", "--label", "y"]
+    args += ["--engine", "dask", "--output-dir", str(tmp_path)]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"compute:\n  dask_address: {dask_address}\n")
+    assert main([*args, "--config", str(config)]) == 2
+    assert "data.sql" in capsys.readouterr().err
