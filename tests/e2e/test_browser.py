@@ -8,7 +8,6 @@ missing (as root, with apt-get). Where it cannot be installed the tests are skip
 reason. Screenshots are written to tests/output/ for a person to look at.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from tests.conftest import REPO
 from tests.e2e.cdp import open_page
 from tests.e2e.conftest import artifacts_of, wait_final
 from tests.e2e.test_approval import start_paused
+from tests.system_packages import apt_install
 
 pytestmark = pytest.mark.e2e
 
@@ -52,30 +52,11 @@ FLAGS = (
 )
 
 
-def _install_chromium() -> str | None:
-    """Install Debian's chromium with apt-get; return why not when that is impossible."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine to install Debian's chromium"
-    if os.geteuid() != 0:
-        return "chromium is missing and installing it with apt-get needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-    ):
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=1200, check=False
-        )
-        if done.returncode != 0:
-            return f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        reason = _install_chromium()
+        reason = apt_install("chromium")
         found = shutil.which("chromium")
         if found is None:
             pytest.skip(f"headless Chromium unavailable: {reason or 'not on PATH after install'}")

@@ -20,6 +20,8 @@ import boto3
 import moto.settings
 from moto.server import ThreadedMotoServer
 
+from tests.system_packages import apt_install
+
 BUCKET = "training"
 PG_USER = "guard"
 PG_DB = "postgres"
@@ -94,25 +96,6 @@ def _pg_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _install_postgresql() -> str | None:
-    """Install Debian's postgresql with apt-get; return why not when that is impossible."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine to install Debian's postgresql"
-    if os.geteuid() != 0:
-        return "the PostgreSQL binaries are missing and installing them with apt-get needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
-    ):
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=1200, check=False
-        )
-        if done.returncode != 0:
-            return f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}"
-    return None
-
-
 def postgres_binaries() -> Path:
     """Return the directory of initdb and pg_ctl, installing them when missing.
 
@@ -122,7 +105,7 @@ def postgres_binaries() -> Path:
     """
     found = _pg_bin()
     if found is None:
-        reason = _install_postgresql()
+        reason = apt_install("postgresql")
         found = _pg_bin()
         if found is None:
             why = reason or "not found after install"
