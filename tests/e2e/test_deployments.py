@@ -190,3 +190,20 @@ def test_schema_failures_are_published_as_a_table(
     amount_rows = [r for r in rows if r["column"] == "amount"]
     assert sorted(r["row_index"] for r in amount_rows) == [3, 17]
     assert {r["value"] for r in amount_rows} == {-5.0}
+
+
+def test_a_deployment_runs_on_the_dask_engine(
+    api: httpx.Client, example_csv: Path, tmp_path: Path
+) -> None:
+    """retrain/nightly (never asks for approval) with compute.engine dask: a local cluster of
+    one worker started by the flow run under the process worker, closed when it ends."""
+    params = deployment_params(
+        example_csv, tmp_path / "out", compute={"engine": "dask", "dask_workers": 1}
+    )
+    run = wait_final(api, start_run(api, "retrain/nightly", params))
+    assert run["state_type"] == "COMPLETED", run["state"]
+    (report_path,) = (tmp_path / "out" / "reports").glob("*.json")
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "passed"
+    assert report["metrics"]["engine"]["name"] == "dask"
+    assert report["metrics"]["engine"]["on_cluster"] == ["load", "schema", "profile"]
