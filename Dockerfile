@@ -14,11 +14,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/retrain-guard
 
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN mkdir -p flows tasks schemas && touch README.md \
-    && pip install '.[dask]' && pip uninstall -y retrain-guard
+# Dependencies first, at the versions of requirements.lock, so a code change does not
+# reinstall them: an empty package of the same layout stands in for the code.
+COPY pyproject.toml requirements.lock ./
+RUN mkdir -p flows tasks/leakage schemas retrain_guard && touch README.md \
+    && ln -s ../flows ../tasks ../schemas retrain_guard/ \
+    && pip install -c requirements.lock '.[dask]' && pip uninstall -y retrain-guard \
+    && rm -rf flows tasks schemas retrain_guard build ./*.egg-info
 
+# retrain_guard/ holds the public API and links to flows/, tasks/ and schemas/.
+COPY retrain_guard retrain_guard
 COPY flows flows
 COPY tasks tasks
 COPY schemas schemas

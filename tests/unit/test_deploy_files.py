@@ -1,6 +1,8 @@
 """The files of deploy/: deployments, container variants, job templates, the automation."""
 
 import json
+import re
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,20 @@ def test_the_dockerfile_uses_the_paths_the_deployments_use() -> None:
         loaded = yaml.safe_load((DEPLOY / name).read_text())
         step = loaded["pull"][0]["prefect.deployments.steps.set_working_directory"]
         assert step["directory"] == "/opt/retrain-guard"
+
+
+def test_the_dockerfile_copies_every_folder_the_package_is_built_from() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    folders = {
+        name.split(".")[1] if "." in name else name
+        for name in pyproject["tool"]["setuptools"]["packages"]
+    }
+    copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, flags=re.M))
+    assert folders <= copied, folders - copied
+    # The dependency step builds an empty package of the same layout, links included.
+    assert "ln -s ../flows ../tasks ../schemas retrain_guard/" in dockerfile
+    assert "-c requirements.lock" in dockerfile
 
 
 def test_failure_automation_is_a_valid_prefect_automation() -> None:
