@@ -34,7 +34,18 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
-        raise UsageError(message)
+        raise UsageError(_without_values(message))
+
+
+def _without_values(message: str) -> str:
+    """argparse quotes the arguments it did not recognise, values included: a mistyped
+    `--conection postgresql://user:pw@...` must not print the password. Keep the flags."""
+    head, found, rest = message.partition("unrecognized arguments: ")
+    if not found:
+        return message
+    flags = [word for word in rest.split() if word.startswith("-")]
+    shown = " ".join(flag.partition("=")[0] for flag in flags)
+    return f"{head}{found}{shown or '(values not shown)'}"
 
 
 # Parameter -> flag, for naming the flag in a validation error.

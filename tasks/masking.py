@@ -14,11 +14,19 @@ MASK = "***"
 
 # Option and query names whose values are secrets (matched anywhere in the name, any case):
 # s3fs `secret`/`token`, botocore `aws_secret_access_key`/`aws_session_token`, gcsfs
-# `token`, adlfs `account_key`/`sas_token`, a URL's `password`.
-_SECRET_NAME = re.compile(r"secret|token|password|passwd|pwd|credential|private|account_key|sas")
-# scheme://user:password@ (SQLAlchemy and fsspec URLs alike); the password ends at the last
-# '@' before the host, as SQLAlchemy reads it.
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>.*)@(?P<rest>[^@]*)$")
+# `token`, adlfs `account_key`/`sas_token`/`connection_string`, HTTP `headers` (an
+# Authorization header), `api_key`s, key passphrases, ODBC connection strings, a URL's
+# `password`.
+_SECRET_NAME = re.compile(
+    r"secret|token|password|passwd|pwd|credential|private|account_key|sas|connection_string"
+    r"|authorization|headers?$|api_?key|passphrase|odbc_connect"
+)
+# scheme://user:password@ (SQLAlchemy and fsspec URLs alike). The password may hold '?', '/'
+# or '@' unencoded (SQLAlchemy accepts them): it runs to the LAST '@' of the whole text, which
+# masks too much rather than too little when a query value holds an '@'.
+_USERINFO = re.compile(
+    r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>.*)@(?P<rest>[^@]*)$", re.S
+)
 
 
 _TABLE = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
@@ -43,12 +51,17 @@ def is_secret_name(name: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """Return the URL with its password and secret query values replaced by ***."""
+    """Return the URL with its password and secret query values replaced by ***.
+
+    A value that is no URL (no '://') but holds an '@' may be a mistyped URL with a password
+    (postgresql:/user:pw@host/db): it is masked whole.
+    """
+    if "://" not in url:
+        return MASK if "@" in url else url
     text = url
-    found = _USERINFO.match(text.split("?", 1)[0])
+    found = _USERINFO.match(text)
     if found:
-        query = text[len(found.group(0)) :]
-        text = f"{found.group('head')}{MASK}@{found.group('rest')}{query}"
+        text = f"{found.group('head')}{MASK}@{found.group('rest')}"
     base, sep, query = text.partition("?")
     if not sep:
         return text
@@ -58,11 +71,18 @@ def mask_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """Return the secret values written into a URL: its password and secret query values."""
-    found = _USERINFO.match(url.split("?", 1)[0])
+    """Return the secret values written into a URL: its password and secret query values
+    (a mistyped URL holding an '@' counts as a secret whole, as mask_url masks it)."""
+    if "://" not in url:
+        return [url] if "@" in url else []
+    found = _USERINFO.match(url)
     values = [found.group("password")] if found and found.group("password") else []
-    _, _, query = url.partition("?")
+    rest = found.group("rest") if found else url
+    _, _, query = rest.partition("?")
     values += [v for k, v in parse_qsl(query, keep_blank_values=True) if is_secret_name(k) and v]
+    # ... and as written, percent-encoded, since a message may quote the URL as given.
+    raw = (pair.partition("=") for pair in query.split("&"))
+    values += [v for k, _, v in raw if is_secret_name(k) and v]
     return values
 
 

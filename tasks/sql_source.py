@@ -30,6 +30,12 @@ def _connection_url(connection: str) -> str:
     """Return the SQLAlchemy URL given, or the one held by the Secret block named."""
     if "://" in connection:
         return connection
+    if any(c in connection for c in ":@"):
+        # Not a URL and not a block name: a mistyped URL, maybe with a password; not echoed.
+        raise InputError(
+            "data.connection: neither a SQLAlchemy URL (scheme://...) nor the name of a Secret "
+            "block (its value is not shown: it may hold a password)"
+        )
     from prefect.blocks.system import Secret
 
     name = connection.removeprefix("secret/")
