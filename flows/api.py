@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from prefect import flow
 from prefect.states import Failed, State
+from pydantic import ValidationError
 from sklearn.base import clone
 
 from retrain_guard.flows.retrain import checked_data, conclude, output_dir_check
-from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.params import RetrainParams, describe_validation
 from retrain_guard.schemas.report import CheckResult, Report, RetrainGuardHalt, Stage
 from retrain_guard.tasks.compare import CODE as REGRESSION
 from retrain_guard.tasks.diagnosis import diagnose_task
@@ -84,7 +85,11 @@ def as_params(params: ParamsLike, label: str | None = None) -> RetrainParams:
     if isinstance(params, RetrainParams):
         return params
     data = {"path": IN_MEMORY, **({"label": label} if label else {}), **params.get("data", {})}
-    return RetrainParams.model_validate({**params, "data": data})
+    try:
+        return RetrainParams.model_validate({**params, "data": data})
+    except ValidationError as exc:
+        # Named by setting and rule only: pydantic's text quotes values, passwords included.
+        raise ValueError(describe_validation(exc)) from None
 
 
 def _ended(report: Report) -> Report | State[Any]:
@@ -126,7 +131,9 @@ def check_data(frame: pd.DataFrame, params: ParamsLike, *, raise_on_failure: boo
     subflow check-data. Returns the report; a failing check raises RetrainGuardHalt
     carrying it, or, with raise_on_failure=False, the failed report is returned.
     """
-    return _settled(check_data_flow(Handed(frame), params, return_state=True), raise_on_failure)
+    # Validated here, so the subflow's stored parameters are the model, secrets masked.
+    checked = as_params(params)
+    return _settled(check_data_flow(Handed(frame), checked, return_state=True), raise_on_failure)
 
 
 class ScoredModel:
@@ -200,7 +207,7 @@ def _feature_checks(parts: Parts, params: RetrainParams) -> FeatureChecks:
 def check_model_flow(inputs: Handed[ModelInputs], params: ParamsLike) -> Report | State[Any]:
     """Judge a fitted model on its holdout: the gate, the diagnosis, the threshold analysis."""
     model, X_holdout, y_holdout, X_train, y_train = inputs.value
-    checked = as_params(params, label=str(y_holdout.name) if y_holdout.name else "label")
+    checked = as_params(params, label="label")
     recorder = RunRecorder(checked, MODEL_CHECKS, "check-model")
     train = (X_train, y_train) if X_train is not None and y_train is not None else None
     label = checked.data.label
@@ -262,7 +269,9 @@ def check_model(
     failing check raises RetrainGuardHalt carrying it (raise_on_failure=False returns it).
     """
     inputs = ModelInputs(model, X_holdout, y_holdout, X_train, y_train)
-    state = check_model_flow(Handed(inputs), params, return_state=True)
+    # Validated here, so the subflow's stored parameters are the model, secrets masked.
+    checked = as_params(params, label=str(y_holdout.name) if y_holdout.name else "label")
+    state = check_model_flow(Handed(inputs), checked, return_state=True)
     return _settled(state, raise_on_failure)
 
 

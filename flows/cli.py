@@ -35,6 +35,7 @@ from retrain_guard.schemas.params import (
     PublishParams,
     RetrainParams,
     Sampler,
+    describe_validation,
     load_config,
     merge,
 )
@@ -190,14 +191,7 @@ _FLAG_OF = {
 
 
 def _describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        flag = _FLAG_OF.get(where)
-        name = f"{where} ({flag})" if flag else where or "parameters"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
-    return "invalid parameters: " + "; ".join(parts)
+    return describe_validation(exc, _FLAG_OF)
 
 
 def preflight(params: RetrainParams) -> RetrainParams:

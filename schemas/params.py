@@ -1,6 +1,6 @@
 """The flow's one parameter: a frozen, documented pydantic model (the Prefect UI renders it)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     field_serializer,
     field_validator,
     model_validator,
@@ -476,3 +477,17 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def describe_validation(exc: ValidationError, flags: Mapping[str, str] | None = None) -> str:
+    """Describe a validation error by each failing setting and its rule, never by the value
+    given (pydantic's own text quotes the input, which may hold a password); `flags` names the
+    command-line flag of a setting."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        flag = (flags or {}).get(where)
+        name = f"{where} ({flag})" if flag else where or "parameters"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "invalid parameters: " + "; ".join(parts)
