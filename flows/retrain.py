@@ -9,7 +9,6 @@ and publishes the report.
 from pathlib import Path
 from typing import Any
 
-import dask.dataframe as dd
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
@@ -23,17 +22,14 @@ from retrain_guard.tasks.approval import settle
 from retrain_guard.tasks.artifacts import publish_artifacts_task
 from retrain_guard.tasks.compare import CODE as REGRESSION
 from retrain_guard.tasks.compare import NotCompared, compare_task, judge_regression
-from retrain_guard.tasks.dask_engine import (
+from retrain_guard.tasks.diagnosis import diagnose_task
+from retrain_guard.tasks.engine import (
     ADDRESS_SETTING,
     ClusterUnreachable,
     cluster_for,
-    collect,
     engine_metrics,
-    first_rows,
-    read_dask_task,
+    is_dask_frame,
 )
-from retrain_guard.tasks.dask_schema import validate_on_cluster_task
-from retrain_guard.tasks.diagnosis import diagnose_task
 from retrain_guard.tasks.evaluation import evaluate_task
 from retrain_guard.tasks.features import check_features_task
 from retrain_guard.tasks.gate import gate_task
@@ -252,6 +248,9 @@ def _data_stages(
     if table is None and (refused := _guard_memory(params, recorder)):
         return refused
     on_cluster = params.compute.engine == "dask" and table is None
+    if on_cluster:  # Dask is an optional extra: imported only for its engine
+        from retrain_guard.tasks.dask_engine import collect, first_rows, read_dask_task
+        from retrain_guard.tasks.dask_schema import validate_on_cluster_task
     with recorder.stage("load"):
         loaded = table if table is not None else (read_dask_task if on_cluster else load_task)(data)
     if isinstance(loaded, Unreadable):
@@ -259,7 +258,7 @@ def _data_stages(
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
 
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
-    if isinstance(loaded, dd.DataFrame):
+    if is_dask_frame(loaded):
         bad_roles = unusable_roles(first_rows(loaded), data)
         if bad_roles:  # the quirks' measures need the table in this process
             loaded = collect(loaded)
@@ -274,7 +273,7 @@ def _data_stages(
             loaded, quirks = check_quirks_task(loaded, data)
         recorder.add(*quirks)
     with recorder.stage("schema"):
-        if isinstance(loaded, dd.DataFrame):
+        if is_dask_frame(loaded):
             staged = validate_on_cluster_task(loaded, declared, data, params.schema_, bad_roles)
             validation, loaded, counts = staged.outcome, staged.frame, staged.label_counts
         else:

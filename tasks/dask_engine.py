@@ -19,18 +19,13 @@ from distributed import Client, LocalCluster
 from fsspec.implementations.local import LocalFileSystem
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import JsonValue
 
 from retrain_guard.schemas.params import ComputeParams, DataParams
+from retrain_guard.tasks.engine import ADDRESS_SETTING, ClusterUnreachable
 from retrain_guard.tasks.load import Unreadable, parse_iso_dates
-from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate
+from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate, said
 
-ADDRESS_SETTING = "compute.dask_address"
 CONNECT_TIMEOUT = "10s"
-
-
-class ClusterUnreachable(InputError):
-    """The scheduler at compute.dask_address cannot be reached; the message names it."""
 
 
 @contextmanager
@@ -43,7 +38,6 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
     Raises:
         ClusterUnreachable: no scheduler answers at compute.dask_address.
     """
-    cluster: LocalCluster | None = None
     if compute.dask_address:
         try:
             client = Client(compute.dask_address, timeout=CONNECT_TIMEOUT)
@@ -53,21 +47,22 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
                 f"reached ({first_line(exc)}); start one there, or leave {ADDRESS_SETTING} "
                 "empty for a local cluster"
             ) from exc
-    else:
-        cluster = LocalCluster(
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
+    with (
+        LocalCluster(
             n_workers=compute.dask_workers,
             threads_per_worker=1,
             processes=True,
-            # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
             dashboard_address=None,
-        )
-        client = Client(cluster)
-    try:
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def read_dask(source: DataParams) -> dd.DataFrame:
@@ -98,9 +93,9 @@ def read_dask(source: DataParams) -> dd.DataFrame:
     except InputError:
         raise
     except FileNotFoundError as exc:
-        raise InputError(f"{location.name}: no such file, key or bucket") from exc
+        raise InputError(said(location, "no such file, key or bucket", exc)) from exc
     except Exception as exc:  # pyarrow, fsspec and the file system's own errors
-        raise InputError(f"{location.name}: cannot be read: {first_line(exc)}") from exc
+        raise InputError(said(location, "cannot be read", exc)) from exc
 
 
 def _read(location: Location) -> dd.DataFrame:
@@ -168,20 +163,6 @@ def _renumber(
     return part.set_axis(pd.RangeIndex(offset, offset + len(part)))
 
 
-@contextmanager
-def cluster_for(compute: ComputeParams, reads: bool) -> Iterator[Client | None]:
-    """Yield the run's Dask client when the Dask engine reads the table, else None.
-
-    Raises:
-        ClusterUnreachable: as dask_cluster.
-    """
-    if compute.engine != "dask" or not reads:
-        yield None
-        return
-    with dask_cluster(compute) as client:
-        yield client
-
-
 def collect(frame: dd.DataFrame) -> pd.DataFrame:
     """Return the whole table in this process (what the stages not moved yet need)."""
     collected: pd.DataFrame = frame.compute()
@@ -191,18 +172,6 @@ def collect(frame: dd.DataFrame) -> pd.DataFrame:
 def first_rows(frame: dd.DataFrame, rows: int = 10_000) -> pd.DataFrame:
     """Return the first rows of the first partition (what is measured before the schema)."""
     return frame.get_partition(0).head(rows, compute=True)
-
-
-def engine_metrics(flow: str, on_cluster: bool) -> dict[str, JsonValue]:
-    """Return the report's note of what ran on the cluster and what was collected for."""
-    moved = ["load", "schema", "profile"] if on_cluster else ["load"]
-    later = ["leakage", *(["split", "train", "evaluate"] if flow == "retrain" else [])]
-    collected = later if on_cluster else ["schema", "profile", *later]
-    return {
-        "name": "dask",
-        "on_cluster": list[JsonValue](moved),
-        "collected_for": list[JsonValue](collected),
-    }
 
 
 def _read_or_unreadable(source: DataParams) -> dd.DataFrame | Unreadable:
