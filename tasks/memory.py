@@ -317,8 +317,22 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _inactive_file(group: Path) -> int:
+    """Return the cgroup's inactive page cache (v2 inactive_file, v1 total_inactive_file)."""
+    try:
+        lines = (group / "memory.stat").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name in ("inactive_file", "total_inactive_file") and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
 def _cgroup_free(membership: Path, root: Path) -> int | None:
-    """Return the cgroup's limit minus its usage (the tightest up the tree), None unlimited."""
+    """Return the cgroup's limit minus its usage less reclaimable cache (the tightest up the
+    tree), None when unlimited."""
     try:
         lines = membership.read_text().splitlines()
     except OSError:
@@ -337,7 +351,10 @@ def _cgroup_free(membership: Path, root: Path) -> int | None:
         while True:
             limit, usage = _read_int(group / limit_name), _read_int(group / usage_name)
             if limit is not None and limit < _NO_V1_LIMIT and usage is not None:
-                free.append(max(limit - usage, 0))
+                # Usage counts the page cache; its inactive part is reclaimed before the kernel
+                # kills anything (the "working set" of Kubernetes): a worker that has read files
+                # is not full.
+                free.append(max(limit - (usage - _inactive_file(group)), 0))
             if group == base or base not in group.parents:
                 break
             group = group.parent

@@ -142,6 +142,15 @@ def test_available_memory_takes_the_tightest_cgroup_v2_limit(tmp_path: Path) -> 
     assert available_memory(proc, cgroups) == Available(2 << 30, 8 << 30, 2 << 30)
 
 
+def test_reclaimable_page_cache_counts_as_free(tmp_path: Path) -> None:
+    cgroups = tmp_path / "cgroup"
+    _cgroup_v2(cgroups, str(3 << 30), 3 << 30)  # at its limit, two thirds of it inactive cache
+    stat = f"anon 1\ninactive_file {2 << 30}\nactive_file 5\n"
+    (cgroups / "job" / "memory.stat").write_text(stat)
+    proc = _proc(tmp_path / "proc", 8 << 20, "0::/job/task\n")
+    assert available_memory(proc, cgroups) == Available(2 << 30, 8 << 30, 2 << 30)
+
+
 def test_available_memory_without_a_limit_is_memavailable(tmp_path: Path) -> None:
     cgroups = tmp_path / "cgroup"
     _cgroup_v2(cgroups, "max", 1 << 30)
