@@ -22,6 +22,7 @@ an error, uvicorn's own) breaks the request that logs it and can take the server
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,22 +132,35 @@ class LocalStack:
         Its PID goes to Prefect's PID file only once it answers, so a server that never came up
         leaves no PID file behind.
         """
+        # Refuse a port in use before starting: another server answering there would pass
+        # the health check below while this one fails its own port check.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise StackError(f"Port {self.port} is already in use ({exc.strerror})") from exc
         server = self._spawn(
             "server", "start", "--scheduler" if self.scheduler else "--no-scheduler"
         )
-        deadline = time.monotonic() + timeout
-        while not self._healthy():
-            if server.poll() is not None:
-                raise StackError(
-                    f"prefect server start exited {server.returncode}:\n{self._log_tail('server')}"
-                )
-            if time.monotonic() > deadline:
-                terminate_group(server.pid)
-                raise StackError(
-                    f"prefect server start: no answer on {self.api_url} after {timeout:.0f}s:\n"
-                    f"{self._log_tail('server')}"
-                )
-            time.sleep(0.5)
+        try:
+            deadline = time.monotonic() + timeout
+            while not (server.poll() is None and self._healthy()):
+                if server.poll() is not None:
+                    raise StackError(
+                        f"prefect server start exited {server.returncode}:\n"
+                        f"{self._log_tail('server')}"
+                    )
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"prefect server start: no answer on {self.api_url} after "
+                        f"{timeout:.0f}s:\n{self._log_tail('server')}"
+                    )
+                time.sleep(0.5)
+        except BaseException:
+            # Failed or interrupted before the PID file exists, where stop() looks for it.
+            terminate_group(server.pid)
+            raise
         self.server_pid_file.write_text(str(server.pid))
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
