@@ -209,17 +209,18 @@ def _failures(location: Location) -> Iterator[None]:
     except InputError:
         raise
     except FileNotFoundError as exc:
-        raise InputError(_said(location, "no such file, key or bucket", exc)) from exc
+        raise InputError(said(location, "no such file, key or bucket", exc)) from exc
     except PermissionError as exc:
-        raise InputError(_said(location, "access denied (check the credentials)", exc)) from exc
+        raise InputError(said(location, "access denied (check the credentials)", exc)) from exc
     except Exception as exc:
         # botocore's EndpointConnectionError, aiohttp's ClientConnectorError, OS refusals...
         unreachable = isinstance(exc, ConnectionError) or "connect" in type(exc).__name__.lower()
         what = "cannot be reached" if unreachable else "cannot be read"
-        raise InputError(_said(location, what, exc)) from exc
+        raise InputError(said(location, what, exc)) from exc
 
 
-def _said(location: Location, what: str, exc: BaseException) -> str:
+def said(location: Location, what: str, exc: BaseException) -> str:
+    """Return "<source>: <what>: <the error's first line>", with the source's secrets masked."""
     detail = first_line(exc)
     text = f"{location.name}: {what}" + (f": {detail}" if detail not in what else "")
     return redact(text, location.secrets)
