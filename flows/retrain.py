@@ -250,7 +250,7 @@ def _data_stages(
     on_cluster = params.compute.engine == "dask" and table is None
     if on_cluster:  # Dask is an optional extra: imported only for its engine
         from retrain_guard.tasks.dask_engine import collect, first_rows, read_dask_task
-        from retrain_guard.tasks.dask_schema import validate_on_cluster_task
+        from retrain_guard.tasks.dask_schema import needs_whole_table, validate_on_cluster_task
     with recorder.stage("load"):
         loaded = table if table is not None else (read_dask_task if on_cluster else load_task)(data)
     if isinstance(loaded, Unreadable):
@@ -260,12 +260,13 @@ def _data_stages(
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
     if is_dask_frame(loaded):
         bad_roles = unusable_roles(first_rows(loaded), data)
-        if bad_roles:  # the quirks' measures need the table in this process
+        # The quirks' measures, and uniqueness over several columns, need the table here.
+        if bad_roles or needs_whole_table(declared):
             loaded = collect(loaded)
     else:
         bad_roles = unusable_roles(loaded, data)
     if on_cluster:
-        recorder.metrics["engine"] = engine_metrics(recorder.flow, not bad_roles)
+        recorder.metrics["engine"] = engine_metrics(recorder.flow, is_dask_frame(loaded))
     counts: pd.Series | None = None
     quirks: list[CheckResult] = []
     if bad_roles and isinstance(loaded, pd.DataFrame):

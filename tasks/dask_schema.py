@@ -7,7 +7,8 @@ them and named by their global row number (tasks/dask_engine.py numbers the part
 id. pandera's own Dask validation is not used: under lazy validation it reports only the
 first failing partition (pandera issue 719). A check about a whole column that a partition
 cannot judge alone, the baseline's "at most two classes" of the label, runs once on the
-label's distinct values. The label's class counts are a reduction on the cluster. The
+label's distinct values; a unique column's repeated values are counted on the cluster and
+only their rows judged. The label's class counts are a reduction on the cluster. The
 result is the typed SchemaOutcome of the pandas engine, with the table collected into the
 flow's process for the stages not moved to the cluster yet.
 """
@@ -75,6 +76,55 @@ def _label_check(declared: DeclaredSchema, data: DataParams) -> pa.Check | None:
     if column is None:
         return None
     return next((c for c in column.checks if c.name == TWO_CLASSES_CHECK), None)
+
+
+def needs_whole_table(declared: DeclaredSchema) -> bool:
+    """Whether the schema has a check no partition can judge alone that is not run on the
+    cluster: a uniqueness over several columns (dataframe-level unique). With one, the schema
+    runs on the table collected into the flow's process, as the pandas engine runs it, rather
+    than pass duplicates unseen. A column's own uniqueness runs on the cluster."""
+    return bool(declared.schema.unique)
+
+
+def _unique_columns(declared: DeclaredSchema) -> list[str]:
+    return [name for name, column in declared.schema.columns.items() if column.unique]
+
+
+def _without_uniqueness(declared: DeclaredSchema) -> DeclaredSchema:
+    """The schema each partition runs: a value may repeat in another partition, so the
+    columns' uniqueness is left to _unique_failures."""
+    schema = declared.schema
+    for name in _unique_columns(declared):
+        schema = schema.update_column(name, unique=False)
+    return replace(declared, schema=schema)
+
+
+def _unique_failures(
+    table: dd.DataFrame,
+    column: str,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+) -> tuple[SchemaFailure, ...]:
+    """Check a unique column over the whole table: the values seen more than once are counted
+    on the cluster, then only their rows (global row numbers kept) are gathered and judged
+    by the same pandera uniqueness check the pandas engine runs."""
+    counts = table[column].value_counts(dropna=False).compute()
+    repeated = counts[counts > 1].index
+    if len(repeated) == 0:
+        return ()
+    keep = table[column].isin(list(repeated))
+    if repeated.hasnans:
+        keep = keep | table[column].isna()
+    with_id = data.id_column in table.columns and data.id_column != column
+    rows = table[keep][[column, *([data.id_column] if with_id else [])]]
+    found = rows.compute().sort_index()
+    schema = pa.DataFrameSchema(
+        {column: pa.Column(nullable=True, unique=True)}, name=declared.schema.name
+    )
+    only_column = replace(declared, schema=schema, extra_columns="ignore")
+    roles = data.model_copy(update={"label_time": None, "drop": []})
+    return validate_schema(found, only_column, roles, params).failures
 
 
 def _without_label_check(declared: DeclaredSchema, data: DataParams) -> DeclaredSchema:
@@ -155,6 +205,7 @@ def validate_on_cluster(
     label_check = _label_check(declared, data)
     judged = data.label not in [*roles, *data.drop] and label_check is not None
     per_part = _without_label_check(declared, data) if label_check is not None else declared
+    per_part = _without_uniqueness(per_part)
     parts = [
         dask.delayed(_validate_part)(part, per_part, data, params, roles)
         for part in table.to_delayed()
@@ -166,6 +217,9 @@ def validate_on_cluster(
     failures = [s[0] for s in summaries]
     if judged and label_check is not None:
         failures.append(_label_failures(table, label_check, declared, data, params))
+    for column in _unique_columns(declared):
+        if column not in roles and column in table.columns:
+            failures.append(_unique_failures(table, column, declared, data, params))
     extra = list(summaries[0][1]) if summaries else []
     merged = merge_failures(failures, params.max_failure_cases)
     # Validated partitions when the schema passed (a schema may coerce), as read when not.

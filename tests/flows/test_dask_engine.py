@@ -113,6 +113,32 @@ def test_example_schema_failures_match_the_pandas_engine(
     }
 
 
+def test_ids_repeated_across_partitions_fail_as_with_pandas(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    """A unique column's duplicates in different partitions: no partition sees them alone."""
+    frame = example_frame.copy()
+    ids = frame["transaction_id"].to_numpy(copy=True)
+    last = len(frame) - 1
+    ids[last], ids[last - 1] = ids[0], ids[1]  # partition 0's ids again in the last partition
+    frame["transaction_id"] = ids
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    schema = {"name": "example"}
+    pandas_report = run_flow(
+        "validate", params_for(tmp_path / "one.parquet", tmp_path / "p", schema=schema)
+    )
+    dask_report = run_flow(
+        "validate",
+        params_for(parts, tmp_path / "d", schema=schema, compute=_dask(dask_address)),
+    )
+    expected = _schema_failures(pandas_report)
+    assert [(f["column"], f["count"]) for f in expected] == [("transaction_id", 4)]
+    assert _schema_failures(dask_report) == expected
+    assert dask_report.checks == pandas_report.checks
+    assert dask_report.metrics["engine"]["on_cluster"] == ["load", "schema", "profile"]
+
+
 def test_clean_example_matches_the_pandas_engine(
     example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
 ) -> None:
