@@ -6,6 +6,7 @@ and metrics on the run's RunRecorder (tasks/reporting.py), halts at the first fa
 and publishes the report.
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,14 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
-from retrain_guard.schemas.params import RetrainParams
+from retrain_guard.schemas.params import ComputeParams, RetrainParams
 from retrain_guard.schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
+from retrain_guard.tasks import engine
 from retrain_guard.tasks.approval import settle
 from retrain_guard.tasks.artifacts import publish_artifacts_task
 from retrain_guard.tasks.compare import CODE as REGRESSION
 from retrain_guard.tasks.compare import NotCompared, compare_task, judge_regression
 from retrain_guard.tasks.diagnosis import diagnose_task
-from retrain_guard.tasks.engine import (
-    ADDRESS_SETTING,
-    ClusterUnreachable,
-    cluster_for,
-    engine_metrics,
-    is_dask_frame,
-)
 from retrain_guard.tasks.evaluation import evaluate_task
 from retrain_guard.tasks.features import check_features_task
 from retrain_guard.tasks.gate import gate_task
@@ -184,13 +179,12 @@ def checked_data(
         return declared
     params, schema = declared
     try:
-        # With compute.engine dask, the cluster lives for the data stages (closed however
-        # they end); everything after them runs on the table collected into this process.
-        with cluster_for(params.compute, reads=table is None):
+        # compute.engine dask: the cluster lives for the data stages; the rest runs here.
+        with _cluster(params.compute, reads=table is None):
             outcome = _data_stages(params, recorder, schema, table)
-    except ClusterUnreachable as exc:
+    except engine.ClusterUnreachable as exc:
         outcome = check("invalid_parameters").result(
-            "fail", str(exc), metrics={"setting": ADDRESS_SETTING}, stage="load"
+            "fail", str(exc), metrics={"setting": engine.ADDRESS_SETTING}, stage="load"
         )
         recorder.add(outcome)
     if isinstance(outcome, CheckResult):
@@ -230,6 +224,15 @@ def _header_of(table: pd.DataFrame) -> Header:
     return Header(columns, list(dict.fromkeys(str(c) for c in repeated)))
 
 
+def _cluster(compute: ComputeParams, reads: bool) -> AbstractContextManager[object]:
+    """The Dask engine's cluster for the data stages (Dask imported only for its engine)."""
+    if compute.engine != "dask" or not reads:
+        return nullcontext()
+    from retrain_guard.tasks.dask_engine import dask_cluster
+
+    return dask_cluster(compute)
+
+
 def _data_stages(
     params: RetrainParams,
     recorder: RunRecorder,
@@ -243,8 +246,7 @@ def _data_stages(
     the first failure and every finding in the report.
     """
     data = params.data
-    # Both engines hold the whole table in this process for the later stages: the guard
-    # applies to both until the Dask engine bounds the flow's memory.
+    # Both engines hold the table here for the later stages: the memory guard is for both.
     if table is None and (refused := _guard_memory(params, recorder)):
         return refused
     on_cluster = params.compute.engine == "dask" and table is None
@@ -258,7 +260,7 @@ def _data_stages(
     recorder.data = DataSummary(rows=len(loaded), columns=[str(c) for c in loaded.columns])
 
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
-    if is_dask_frame(loaded):
+    if engine.is_dask_frame(loaded):
         bad_roles = unusable_roles(first_rows(loaded), data)
         # The quirks' measures, and uniqueness over several columns, need the table here.
         if bad_roles or needs_whole_table(declared):
@@ -266,7 +268,8 @@ def _data_stages(
     else:
         bad_roles = unusable_roles(loaded, data)
     if on_cluster:
-        recorder.metrics["engine"] = engine_metrics(recorder.flow, is_dask_frame(loaded))
+        schema_on_cluster = engine.is_dask_frame(loaded)
+        recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, schema_on_cluster)
     counts: pd.Series | None = None
     quirks: list[CheckResult] = []
     if bad_roles and isinstance(loaded, pd.DataFrame):
@@ -274,7 +277,7 @@ def _data_stages(
             loaded, quirks = check_quirks_task(loaded, data)
         recorder.add(*quirks)
     with recorder.stage("schema"):
-        if is_dask_frame(loaded):
+        if engine.is_dask_frame(loaded):
             staged = validate_on_cluster_task(loaded, declared, data, params.schema_, bad_roles)
             validation, loaded, counts = staged.outcome, staged.frame, staged.label_counts
         else:

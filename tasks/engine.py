@@ -1,16 +1,13 @@
-"""What the flows need of compute.engine without importing Dask, an optional extra: the
-cluster the data stages run in, the error of an unreachable scheduler, whether a table is a Dask
-DataFrame, and the report's note of what ran where. The Dask code itself is in dask_engine.py
+"""What the flows need of compute.engine without importing Dask, an optional extra: the error
+of an unreachable scheduler, whether a table is a Dask DataFrame, and the report's note of what
+ran where. The Dask code itself is in dask_engine.py
 and dask_schema.py, imported only when the engine is dask."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import JsonValue
 from typing_extensions import TypeIs
 
-from retrain_guard.schemas.params import ComputeParams
 from retrain_guard.tasks.sources import InputError
 
 if TYPE_CHECKING:
@@ -21,23 +18,6 @@ ADDRESS_SETTING = "compute.dask_address"
 
 class ClusterUnreachable(InputError):
     """The scheduler at compute.dask_address cannot be reached; the message names it."""
-
-
-@contextmanager
-def cluster_for(compute: ComputeParams, reads: bool) -> Iterator[Any]:
-    """Yield the run's Dask client when the Dask engine reads the table, else None; the
-    cluster is closed however the block ends.
-
-    Raises:
-        ClusterUnreachable: no scheduler answers at compute.dask_address.
-    """
-    if compute.engine != "dask" or not reads:
-        yield None
-        return
-    from retrain_guard.tasks.dask_engine import dask_cluster  # Dask only for this engine
-
-    with dask_cluster(compute) as client:
-        yield client
 
 
 def is_dask_frame(table: object) -> "TypeIs[dd.DataFrame]":
