@@ -364,13 +364,13 @@ class ComputeParams(Section):
         "for the run.",
     )
     max_memory_fraction: float = Field(
-        default=0.5,
+        default=0.1,
         gt=0,
         le=1,
-        description="pandas: a table whose estimated in-memory size exceeds this share of "
+        description="A table whose estimated in-memory size exceeds this share of "
         "the memory available (the smaller of MemAvailable and the cgroup's limit minus its "
-        "usage) is refused before it is read (table_too_large); the flow holds the table "
-        "and its copies while it splits, resamples and trains.",
+        "working set) is refused before it is read (table_too_large). A retrain run peaks at "
+        "about 8.5 times the table, validate at 2.7 (benchmarks/RESULTS.md).",
     )
 
 
