@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,9 +17,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def params_for(path: Path | str, output_dir: Path | str, **overrides: object) -> RetrainParams:
-    """Parameters for the example table; `overrides` are nested dicts per section."""
-    base: dict[str, object] = {
+def example_sections(path: Path | str, output_dir: Path | str, **overrides: Any) -> dict[str, Any]:
+    """The parameters of a run on the example table as plain sections (what a deployment run
+    is given); `overrides` are dicts merged into their sections."""
+    base: dict[str, Any] = {
         "data": {
             "path": str(path),
             "label": "is_fraud",
@@ -28,10 +30,13 @@ def params_for(path: Path | str, output_dir: Path | str, **overrides: object) ->
         "publish": {"output_dir": str(output_dir)},
     }
     for section, values in overrides.items():
-        current = base.get(section, {})
-        assert isinstance(current, dict) and isinstance(values, dict)
-        base[section] = {**current, **values}
-    return RetrainParams.model_validate(base)
+        base[section] = {**base.get(section, {}), **values}
+    return base
+
+
+def params_for(path: Path | str, output_dir: Path | str, **overrides: Any) -> RetrainParams:
+    """Parameters for the example table; `overrides` are nested dicts per section."""
+    return RetrainParams.model_validate(example_sections(path, output_dir, **overrides))
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import pytest
 from prefect.client.base import PrefectHttpxSyncClient
 
 from retrain_guard.flows.local_stack import LocalStack
+from tests.conftest import example_sections
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -101,19 +102,8 @@ def api(stack: LocalStack) -> Iterator[httpx.Client]:
 
 def deployment_params(data: Path, output_dir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
     """Return the whole `params` object for a run (a run's parameters replace the defaults)."""
-    params: dict[str, Any] = {
-        "data": {
-            "path": str(data),
-            "label": "is_fraud",
-            "label_time": "event_time",
-            "id_column": "transaction_id",
-        },
-        "schema": {"name": "example"},
-        "publish": {"output_dir": str(output_dir)},
-    }
-    for name, values in sections.items():
-        params[name] = {**params.get(name, {}), **values}
-    return params
+    schema = {"name": "example", **sections.pop("schema", {})}
+    return example_sections(data, output_dir, schema=schema, **sections)
 
 
 def start_run(api: httpx.Client, deployment: str, params: dict[str, Any]) -> str:
