@@ -93,12 +93,17 @@ def time_read(path: Path) -> float:
 
 
 def time_validate(path: Path, workdir: Path) -> tuple[float, dict[str, float]]:
-    """Wall seconds of a fresh `retrain-guard validate` process, and its stages' timings."""
+    """Wall seconds of a fresh `retrain-guard validate` process, and its stages' timings.
+
+    Each run writes to an output directory of its own: runs sharing one would be compared
+    with each other's history (a 20k-row run after a 1M-row one halts with row_count_drop).
+    """
     report = workdir / "report.json"
+    out = Path(tempfile.mkdtemp(prefix="out-", dir=workdir))
     argv = [
         *("validate", "--data", str(path), "--label", LABEL),
         *("--label-time", LABEL_TIME, "--id", ID),
-        *("--report", str(report), "--output-dir", str(workdir / "out")),
+        *("--report", str(report), "--output-dir", str(out)),
     ]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", VALIDATE, *argv], capture_output=True, text=True)
