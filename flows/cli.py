@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from retrain_guard.flows.cli_sources import (
+    ENGINE_UNAVAILABLE,
     INPUT_UNREADABLE,
     INTERNAL_ERROR,
     INVALID_PARAMETERS,
@@ -24,7 +25,7 @@ from retrain_guard.flows.cli_sources import (
     SCHEMA_INVALID,
     SOURCE_FLAGS,
     TABLE_TOO_LARGE,
-    TASK_RUNNER_UNAVAILABLE,
+    USAGE_STAGES,
     Parser,
     UsageError,
     add_source_options,
@@ -39,7 +40,7 @@ from retrain_guard.schemas.params import (
     load_config,
     merge,
 )
-from retrain_guard.schemas.report import Failure, Report, RetrainGuardHalt, Stage
+from retrain_guard.schemas.report import Failure, Report, RetrainGuardHalt
 from retrain_guard.tasks.reporting import format_summary, versions
 
 EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
@@ -202,8 +203,8 @@ def preflight(params: RetrainParams) -> RetrainParams:
     the flow, which halts with schema_invalid and a report, still before reading rows.
     """
     from retrain_guard.schemas.roles import SchemaDeclarationError
+    from retrain_guard.tasks.engine import engine_problem
     from retrain_guard.tasks.load import InputError, read_columns
-    from retrain_guard.tasks.parallel import task_runner_problem
     from retrain_guard.tasks.publish import output_dir_problem
     from retrain_guard.tasks.validation import apply_roles, declare_schema
 
@@ -217,9 +218,8 @@ def preflight(params: RetrainParams) -> RetrainParams:
             make_custom_estimator(params.model)
         except EstimatorError as exc:
             raise UsageError(str(exc)) from exc
-    runner_problem = task_runner_problem(params.compute)
-    if runner_problem is not None:
-        raise UsageError(runner_problem, TASK_RUNNER_UNAVAILABLE)
+    if problem := engine_problem(params.compute):
+        raise UsageError(problem, ENGINE_UNAVAILABLE)
     try:
         columns = read_columns(params.data)
     except InputError as exc:
@@ -419,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         INPUT_UNREADABLE,
         TABLE_TOO_LARGE,
         OUTPUT_DIR_UNUSABLE,
-        TASK_RUNNER_UNAVAILABLE,
+        ENGINE_UNAVAILABLE,
         INVALID_PARAMETERS,
     )
     if report.failure and report.failure.code in unusable:
@@ -459,15 +459,12 @@ def usage_failure(
     return EXIT_USAGE
 
 
-_STAGE_OF: dict[str, Stage] = {INPUT_UNREADABLE: "load", SCHEMA_INVALID: "schema"}
-
-
 def usage_report(exc: UsageError, command: str | None, params: RetrainParams | None) -> Report:
     """Return the failed report of a run refused before it started (exit 2)."""
     run: dict[str, Any] = {"command": command, "exit_code": EXIT_USAGE, "versions": versions()}
     if params is not None:
         run["parameters"] = params.to_json_dict()
-    failure = Failure(code=exc.code, stage=_STAGE_OF.get(exc.code, "run"), summary=str(exc))
+    failure = Failure(code=exc.code, stage=USAGE_STAGES.get(exc.code, "run"), summary=str(exc))
     return Report(status="failed", failure=failure, run=run)
 
 

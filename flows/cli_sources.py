@@ -7,15 +7,23 @@ import json
 import sys
 from typing import Any
 
+from retrain_guard.schemas.report import Stage
+
 # Failure codes of exits 2 and 3, written to --report when it is given (tasks/registry.py).
 INVALID_PARAMETERS = "invalid_parameters"
 INPUT_UNREADABLE = "input_unreadable"
 TABLE_TOO_LARGE = "table_too_large"
 OUTPUT_DIR_UNUSABLE = "output_dir_unusable"
-TASK_RUNNER_UNAVAILABLE = "task_runner_unavailable"
+ENGINE_UNAVAILABLE = "engine_unavailable"
 SCHEMA_INVALID = "schema_invalid"
 NO_FEATURES_LEFT = "no_features_left"
 INTERNAL_ERROR = "internal_error"
+# The stage of a usage error's failure in the --report written; the others are refused at "run".
+USAGE_STAGES: dict[str, Stage] = {
+    INPUT_UNREADABLE: "load",
+    ENGINE_UNAVAILABLE: "load",
+    SCHEMA_INVALID: "schema",
+}
 
 
 class UsageError(Exception):

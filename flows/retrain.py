@@ -39,6 +39,7 @@ from retrain_guard.tasks.history_checks import check_history_task
 from retrain_guard.tasks.leakage.detect import (
     LABEL_FREE_CHECKS,
     detect_label_free_leakage,
+    detect_leakage_task,
     split_leakage_task,
 )
 from retrain_guard.tasks.load import (
@@ -50,7 +51,6 @@ from retrain_guard.tasks.load import (
     read_header,
 )
 from retrain_guard.tasks.memory import guard_memory_task
-from retrain_guard.tasks.parallel import check_task_runner, leakage_checks
 from retrain_guard.tasks.profile import LabelProfile, profile_label_task
 from retrain_guard.tasks.publish import (
     TRUSTED_SETTING,
@@ -166,10 +166,10 @@ def checked_data(
     params: RetrainParams, recorder: RunRecorder, table: pd.DataFrame | None = None
 ) -> tuple[RetrainParams, pd.DataFrame, LabelProfile] | CheckResult:
     """Run what both flows (and check_data, flows/api.py) run first: the output directory
-    and task runner, before any data is read; the schema; the data stages. `table` is an
+    and the engine, before any data is read; the schema; the data stages. `table` is an
     in-memory table to check instead of reading data.path. Return the resolved parameters
     and the checked frame, or the first failing check."""
-    if failed := output_dir_check(params) or check_task_runner(params.compute):
+    if failed := output_dir_check(params) or engine.check_engine(params.compute, table is None):
         recorder.add(failed)
         return failed
     if table is not None:
@@ -329,7 +329,7 @@ def _data_stages(
 
     measurable = without(data, unusable)
     with recorder.stage("leakage"):
-        leakage = leakage_checks(frame, measurable, params, profile.positive)
+        leakage = detect_leakage_task(frame, measurable, params.leakage, profile.positive)
     described = leakage.describe()
     if unusable:
         described["left_out_after_schema"] = list[JsonValue](unusable)

@@ -335,7 +335,7 @@ class HistoryParams(Section):
 
 
 class ComputeParams(Section):
-    """Which engine reads and checks the table, and where the per-column checks run."""
+    """Which engine reads and checks the table, and on which cluster."""
 
     engine: Literal["pandas", "dask"] = Field(
         default="pandas",
@@ -344,24 +344,17 @@ class ComputeParams(Section):
         "at dask_address), where the schema and label profile run partition by partition; "
         "the later stages run on the table collected into the flow's process.",
     )
-    task_runner: Literal["default", "dask"] = Field(
-        default="default",
-        description="default: the per-column checks run in turn in the flow's process; dask: "
-        "each column's check is a Prefect task on a Dask cluster (needs prefect-dask).",
-    )
     dask_workers: int = Field(
         default=2,
         ge=1,
         le=256,
-        description="dask (engine or task runner): worker processes of the local cluster "
-        "started for the run.",
+        description="dask: worker processes of the local cluster started for the run.",
     )
     dask_address: str | None = Field(
         default=None,
         max_length=500,
-        description="dask (engine or task runner): address of an existing scheduler "
-        "(e.g. tcp://10.0.0.5:8786); empty: start a local cluster of dask_workers processes "
-        "for the run.",
+        description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
+        "empty: start a local cluster of dask_workers processes for the run.",
     )
     max_memory_fraction: float = Field(
         default=0.1,
@@ -372,6 +365,18 @@ class ComputeParams(Section):
         "working set) is refused before it is read (table_too_large). A retrain run peaks at "
         "about 8.5 times the table, validate at 2.7 (benchmarks/RESULTS.md).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, given: Any) -> Any:
+        # A config still setting the removed task runner is told why and what replaces it.
+        if isinstance(given, Mapping) and "task_runner" in given:
+            raise ValueError(
+                "compute.task_runner was removed (the per-column Dask task runner was about "
+                "100x slower than the default and did not bound memory, benchmarks/RESULTS.md); "
+                "delete it, and use compute.engine: dask to run the data stages on a Dask cluster"
+            )
+        return given
 
 
 class RetrainParams(Section):
@@ -406,7 +411,7 @@ class RetrainParams(Section):
     )
     compute: ComputeParams = Field(
         default_factory=ComputeParams,
-        description="Engine of the data stages, task runner of the per-column checks.",
+        description="Engine of the data stages and its cluster.",
     )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -489,5 +494,6 @@ def describe_validation(exc: ValidationError, flags: Mapping[str, str] | None = 
         flag = (flags or {}).get(where)
         name = f"{where} ({flag})" if flag else where or "parameters"
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
+        # A message that names its setting itself (a removed one) is not prefixed again.
+        parts.append(message if where and message.startswith(f"{where}.") else f"{name}: {message}")
     return "invalid parameters: " + "; ".join(parts)

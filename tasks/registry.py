@@ -110,18 +110,18 @@ CHECKS: dict[str, Check] = _checks(
         parameters=("publish.output_dir",),
     ),
     Check(
-        "task_runner_unavailable",
-        "run",
-        "task runner",
-        "`compute.task_runner: dask` without prefect-dask installed (`pip install "
-        "'retrain-guard[dask]'`); checked before any data is read " + _CLI_EXIT_2,
-        parameters=("compute.task_runner",),
-    ),
-    Check(
         "internal_error",
         "run",
         "run without error",
         "(CLI, exit 3) the run broke off on an unexpected error",
+    ),
+    Check(
+        "engine_unavailable",
+        "load",
+        "engine installed",
+        "`compute.engine: dask` without the dask extra (`pip install 'retrain-guard[dask]'`, or "
+        "set `compute.engine` to `pandas`); checked before any data is read " + _CLI_EXIT_2,
+        parameters=("compute.engine",),
     ),
     Check("input_unreadable", "load", "readable input", "the table cannot be read (exit 2)"),
     Check(

@@ -1,10 +1,9 @@
 """When each date column is known: how many of its values fall after the row's label time.
 
 The measure of temporal_leakage (temporal.py judges it). It reads columns as dates through
-tasks/dates.py, and can run per column on another task runner (tasks/parallel.py).
+tasks/dates.py.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -92,8 +91,3 @@ def measure_post_label_dates(
         )
         for d in date_like_columns(frame, columns)
     ]
-
-
-# How the undeclared date-like columns are measured: in this process by default, or spread
-# over a task runner (tasks/parallel.py); either way the same DateLeads come back.
-DateMeasure = Callable[[pd.DataFrame, str, list[str]], list[DateLead]]

@@ -21,7 +21,6 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.schemas.report import CheckResult
-from retrain_guard.tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
 from retrain_guard.tasks.leakage.findings import Finding, Judged
 from retrain_guard.tasks.leakage.policy import apply_policy
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
@@ -63,7 +62,7 @@ def _run(table: LeakageTable, label_free: bool) -> LeakageOutcome:
     # The checks only read the table and spend their time in numpy and pyarrow, which
     # release the GIL: on two cores, threads take about 0.6x the time of one after another
     # (benchmarks/RESULTS.md, "Validation at scale"). Each thread runs in a copy of the
-    # caller's context, so Prefect's run context (tasks/parallel.py submits from there) holds.
+    # caller's context, so Prefect's run context holds.
     with ThreadPoolExecutor(max_workers=min(len(entries), os.cpu_count() or 1)) as pool:
         futures = [
             pool.submit(contextvars.copy_context().run, runner(entry), table) for entry in entries
@@ -81,14 +80,13 @@ def detect_label_free_leakage(
     frame: pd.DataFrame,
     data: DataParams,
     params: LeakageParams,
-    measure_dates: DateMeasure = measure_post_label_dates,
 ) -> LeakageOutcome:
     """Run only the checks that need no label (LABEL_FREE_CHECKS), with the on_leakage policy.
 
     For a table whose label cannot be used: its dates are still judged, so one pass shows
     every finding.
     """
-    return _run(leakage_table(frame, data, params, None, measure_dates), label_free=True)
+    return _run(leakage_table(frame, data, params), label_free=True)
 
 
 def detect_leakage(
@@ -96,11 +94,9 @@ def detect_leakage(
     data: DataParams,
     params: LeakageParams,
     positive_class: object,
-    measure_dates: DateMeasure = measure_post_label_dates,
 ) -> LeakageOutcome:
     """Run every whole-table leakage check, then apply the on_leakage policy."""
-    table = leakage_table(frame, data, params, positive_class, measure_dates)
-    return _run(table, label_free=False)
+    return _run(leakage_table(frame, data, params, positive_class), label_free=False)
 
 
 # The tasks are the functions themselves: parameters, defaults and docstrings stay one.

@@ -11,7 +11,6 @@ import pandas as pd
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.tasks.leakage.auc import time_bins
-from retrain_guard.tasks.leakage.date_leads import DateMeasure, measure_post_label_dates
 from retrain_guard.tasks.quirks import column_kind, usable_columns
 
 
@@ -33,8 +32,6 @@ class LeakageTable:
     id_column: str | None = None
     # Rows per label-time bin, to compare rows of the same period.
     bins: list[np.ndarray] | None = None
-    # How undeclared date columns are measured (in this process, or on a task runner).
-    measure_dates: DateMeasure = measure_post_label_dates
 
     @property
     def label_positive(self) -> np.ndarray:
@@ -54,12 +51,11 @@ def leakage_table(
     data: DataParams,
     params: LeakageParams,
     positive_class: object | None = None,
-    measure_dates: DateMeasure = measure_post_label_dates,
 ) -> LeakageTable:
     """Return the table the checks read; without `positive_class`, one for label-free checks."""
     features = usable_columns(frame, data.feature_columns(frame.columns))
     if positive_class is None:
-        return LeakageTable(frame, data, params, features, measure_dates=measure_dates)
+        return LeakageTable(frame, data, params, features)
     id_column = (
         data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
     )
@@ -71,5 +67,4 @@ def leakage_table(
         positive=(frame[data.label] == positive_class).to_numpy(),
         id_column=id_column,
         bins=time_bins(frame[data.label_time]) if data.label_time else None,
-        measure_dates=measure_dates,
     )

@@ -28,7 +28,6 @@ from retrain_guard.tasks.dates import (
 )
 from retrain_guard.tasks.leakage.date_leads import (
     DateLead,
-    DateMeasure,
     lead_of,
     measure_post_label_dates,
 )
@@ -239,7 +238,6 @@ def judge_temporal_leakage(
     label_time: str | None,
     features: list[str],
     params: LeakageParams,
-    measure: DateMeasure = measure_post_label_dates,
 ) -> Judged:
     """Measure and judge every date-like column and every declaration against the label time.
 
@@ -257,7 +255,7 @@ def judge_temporal_leakage(
             )
         )
     undeclared = [c for c in features if c not in params.known_at]
-    measured = measure(frame, label_time, undeclared)
+    measured = measure_post_label_dates(frame, label_time, undeclared)
     if params.known_at:
         measured += measure_declared_availability(
             frame, label_time, declarations_from_params(params, map(str, frame.columns))
@@ -270,10 +268,9 @@ def check_temporal_leakage(
     label_time: str | None,
     features: list[str],
     params: LeakageParams,
-    measure: DateMeasure = measure_post_label_dates,
 ) -> CheckResult:
     """Return the temporal_leakage result of judge_temporal_leakage (raises as it does)."""
-    return judge_temporal_leakage(frame, label_time, features, params, measure).check
+    return judge_temporal_leakage(frame, label_time, features, params).check
 
 
 def config_failure(error: DeclarationError, params: LeakageParams) -> Judged:
@@ -292,9 +289,7 @@ def run(table: LeakageTable) -> Judged:
     """temporal_leakage on the table, or leakage_config_invalid when a declaration is wrong."""
     data = table.data
     try:
-        return judge_temporal_leakage(
-            table.frame, data.label_time, table.features, table.params, table.measure_dates
-        )
+        return judge_temporal_leakage(table.frame, data.label_time, table.features, table.params)
     except DeclarationError as exc:
         return config_failure(exc, table.params)
 

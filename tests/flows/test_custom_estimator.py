@@ -150,7 +150,7 @@ def test_parameters_refused_only_by_fit_are_exit_2_naming_model_params(
 
 # The optional extras' modules: the package imports each only where a run uses it, so an
 # install without the extra works (tests/e2e/test_wheel.py installs none of them).
-EXTRAS = ("lightgbm", "dask.dataframe", "distributed", "prefect_dask", "s3fs", "prefect_aws")
+EXTRAS = ("lightgbm", "dask.dataframe", "distributed", "s3fs", "prefect_aws")
 
 
 def test_no_optional_extra_is_imported_with_the_package() -> None:

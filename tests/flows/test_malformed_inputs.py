@@ -1,6 +1,7 @@
 """Malformed tables through the command line: exit 0, 1 or 2 with a reason, never a crash."""
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from retrain_guard.flows.cli import main
 from retrain_guard.flows.retrain import validate_data
 from retrain_guard.schemas.report import RetrainGuardHalt
-from retrain_guard.tasks import parallel
+from retrain_guard.tasks.engine import ENGINE_UNAVAILABLE
 from tests.conftest import params_for
 
 ROWS = 200
@@ -143,48 +144,69 @@ def test_small_integers_as_label_time_halt_in_words(
     assert "label time 't' holds numbers (0 to 199)" in report["failure"]["summary"]
 
 
-def _no_prefect_dask(monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing() -> type:
-        raise ImportError("No module named 'prefect_dask'")
-
-    monkeypatch.setattr(parallel, "_dask_task_runner", missing)
+def _no_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The dask extra not installed: importing distributed fails as it would.
+    monkeypatch.setitem(sys.modules, "distributed", None)
 
 
-def test_dask_without_prefect_dask_is_refused_by_the_cli_with_exit_2(
+def test_the_dask_engine_without_its_extra_is_refused_by_the_cli_with_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _no_prefect_dask(monkeypatch)
+    _no_dask(monkeypatch)
     path = tmp_path / "t.csv"
     _base().to_csv(path, index=False)
     config = tmp_path / "config.yaml"
-    config.write_text("compute:\n  task_runner: dask\n")
+    config.write_text("compute:\n  engine: dask\n")
     argv = ["validate", "--data", str(path), "--label", "y", "--config", str(config)]
-    assert main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
+    report = tmp_path / "report.json"
+    assert main([*argv, "--output-dir", str(tmp_path / "out"), "--report", str(report)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "compute.task_runner" in err and "pip install 'retrain-guard[dask]'" in err
+    assert "compute.engine" in err and "pip install 'retrain-guard[dask]'" in err
+    assert "compute.engine to 'pandas'" in err
+    failure = json.loads(report.read_text())["failure"]
+    assert failure["code"] == ENGINE_UNAVAILABLE and failure["stage"] == "load"
 
 
-def test_dask_without_prefect_dask_fails_the_flow_with_a_check(
+def test_the_dask_engine_without_its_extra_fails_the_flow_before_reading_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _no_prefect_dask(monkeypatch)
-    path = tmp_path / "t.csv"
-    _base().assign(t=_DAYS).to_csv(path, index=False)
+    _no_dask(monkeypatch)
+    # No file at data.path: the engine is checked before anything is read.
+    path = tmp_path / "absent.parquet"
     params = params_for(
         path,
         tmp_path / "out",
-        data={"path": str(path), "label": "y", "label_time": "t", "id_column": None},
-        compute={"task_runner": "dask"},
+        data={"path": str(path), "label": "y", "id_column": None},
+        compute={"engine": "dask"},
     )
     state = validate_data(params, return_state=True)
     assert state.is_failed()
     halt = state.result(raise_on_failure=False)
     assert isinstance(halt, RetrainGuardHalt)
     failure = halt.report.failure
-    assert failure is not None and failure.code == parallel.RUNNER_CODE
-    assert "compute.task_runner" in failure.summary
-    assert (state.message or "").startswith(parallel.RUNNER_CODE)
+    assert failure is not None and failure.code == ENGINE_UNAVAILABLE
+    assert failure.stage == "load"
+    assert "compute.engine" in failure.summary
+    assert "pip install 'retrain-guard[dask]'" in failure.summary
+    assert (state.message or "").startswith(ENGINE_UNAVAILABLE)
+
+
+def test_a_config_setting_the_removed_task_runner_is_refused_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    _base().to_csv(path, index=False)
+    config = tmp_path / "config.yaml"
+    config.write_text("compute:\n  task_runner: dask\n")
+    argv = ["validate", "--data", str(path), "--label", "y", "--config", str(config)]
+    report = tmp_path / "report.json"
+    assert main([*argv, "--output-dir", str(tmp_path / "out"), "--report", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "compute.task_runner was removed" in err and "compute.engine: dask" in err
+    assert "Extra inputs" not in err
+    assert json.loads(report.read_text())["failure"]["code"] == "invalid_parameters"
 
 
 def test_a_header_only_table_says_it_has_no_labelled_row(

@@ -10,8 +10,7 @@ from pandera.typing import Series
 
 from retrain_guard.schemas.date_checks import DATES_CHECK, with_time_zone_checks
 from retrain_guard.schemas.declaration import compile_spec, parse_spec, spec_from_schema
-from retrain_guard.schemas.params import ComputeParams, DataParams, SchemaParams, SplitParams
-from retrain_guard.tasks import parallel
+from retrain_guard.schemas.params import DataParams, SchemaParams, SplitParams
 from retrain_guard.tasks.dates import read_label_time
 from retrain_guard.tasks.split import UNTIMED, judge_split, make_split
 from retrain_guard.tasks.validation import (
@@ -136,24 +135,6 @@ def test_a_time_split_without_any_label_time_is_a_failing_check_not_an_error() -
     assert check.code == UNTIMED and check.status == "fail"
     assert check.columns == ["t"]
     assert "missing in all 4 row(s)" in check.summary and "--label-time" in check.summary
-
-
-def test_dask_without_prefect_dask_is_named_with_its_install_command(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def missing() -> type:
-        raise ImportError("No module named 'prefect_dask'")
-
-    monkeypatch.setattr(parallel, "_dask_task_runner", missing)
-    compute = ComputeParams(task_runner="dask")
-    check = parallel.check_task_runner(compute)
-    assert check is not None and check.status == "fail"
-    assert check.code == parallel.RUNNER_CODE
-    assert "compute.task_runner" in check.summary
-    assert "pip install 'retrain-guard[dask]'" in check.summary
-    assert parallel.check_task_runner(ComputeParams()) is None
-    with pytest.raises(RuntimeError, match=r"compute\.task_runner"):
-        parallel.dask_runner(compute)
 
 
 # --- A YAML schema's coerced datetime column: the same rules, no guessing ------------------
