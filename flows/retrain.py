@@ -93,8 +93,7 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     report = conclude(recorder, failed)
     if failed is None:
         return report
-    # A returned Failed state (not a raised exception) keeps the state message starting with
-    # the failure code and spares the operator a traceback; the data is persisted.
+    # A returned (not raised) Failed state: the message starts with the code, no traceback.
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
 
 
@@ -439,7 +438,8 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     recorder.metrics["split"] = split.describe()
     if failed := recorder.add(*checks):
         return _finish(recorder, failed)
-    parts = split_parts(frame, data, split.train, split.holdout, profile)
+    sampled = (params.compute.train_sample_rows, params.split.seed)
+    parts = split_parts(frame, data, split.train, split.holdout, profile, *sampled)
 
     with recorder.stage("train"):
         trained = train_task(parts, params)

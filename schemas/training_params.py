@@ -1,11 +1,12 @@
-"""The training sections of the flow's parameter: resampling, the model and the gate.
+"""The training sections of the flow's parameter: resampling, the model, the gate, compute.
 
 schemas/params.py assembles them with the data sections into RetrainParams, the one
 parameter of the flows (the Prefect UI renders it as the run form).
 """
 
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -318,3 +319,57 @@ class GateParams(Section):
                 "the regression is accepted"
             )
         return self
+
+
+class ComputeParams(Section):
+    """Which engine reads and checks the table, and on which cluster."""
+
+    engine: Literal["pandas", "dask"] = Field(
+        default="pandas",
+        description="pandas: the table is read into the flow's process; dask: it is read as a "
+        "Dask DataFrame on a cluster (a local one of dask_workers processes, or the scheduler "
+        "at dask_address), where the schema and label profile run partition by partition; "
+        "the later stages run on the table collected into the flow's process.",
+    )
+    dask_workers: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="dask: worker processes of the local cluster started for the run.",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        max_length=500,
+        description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
+        "empty: start a local cluster of dask_workers processes for the run.",
+    )
+    train_sample_rows: int = Field(
+        default=1_000_000,
+        ge=100,
+        le=1_000_000_000,
+        description="The model is fitted on a class-aware sample of the training part: a "
+        "class with more rows than this keeps this many, drawn at random (split.seed), the "
+        "other keeps all its rows, and class weights restore the whole part's class shares "
+        "(the report states the sample and the correction). The holdout is never sampled.",
+    )
+    max_memory_fraction: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="A table whose estimated in-memory size exceeds this share of "
+        "the memory available (the smaller of MemAvailable and the cgroup's limit minus its "
+        "working set) is refused before it is read (table_too_large). A retrain run peaks at "
+        "about 8.5 times the table, validate at 2.7 (benchmarks/RESULTS.md).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, given: Any) -> Any:
+        # A config still setting the removed task runner is told why and what replaces it.
+        if isinstance(given, Mapping) and "task_runner" in given:
+            raise ValueError(
+                "compute.task_runner was removed (the per-column Dask task runner was about "
+                "100x slower than the default and did not bound memory, benchmarks/RESULTS.md); "
+                "delete it, and use compute.engine: dask to run the data stages on a Dask cluster"
+            )
+        return given

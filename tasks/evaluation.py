@@ -24,6 +24,7 @@ from sklearn.metrics import (
 from retrain_guard.schemas.params import RetrainParams
 from retrain_guard.schemas.report import JsonDict
 from retrain_guard.tasks.features import FeatureChecks
+from retrain_guard.tasks.resampling import ResamplingOutcome
 from retrain_guard.tasks.threshold import (
     Predicted,
     Refit,
@@ -36,7 +37,6 @@ from retrain_guard.tasks.threshold import (
 )
 from retrain_guard.tasks.training import (
     Parts,
-    ResamplingOutcome,
     Trained,
     positive_scores,
     predict_from_scores,
@@ -387,8 +387,11 @@ def evaluate(
     scored = capped_sample(np.arange(len(y_train)), y_train, TRAINING_PART_CAP, params.split.seed)
     train_scores = positive_scores(trained.model, parts.X_train.iloc[scored])
     train_pred = predict_from_scores(trained.model, train_scores)
-    whole = (int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
-    majority = int(np.mean(y_train) > 0.5)
+    # Counts and shares of the whole training part, also when the model saw a sample of it.
+    sample = parts.sample
+    whole = sample.of_rows if sample else (int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
+    positive_share = whole[1] / sum(whole) if sum(whole) else 0.0
+    majority = int(positive_share > 0.5)
     return Evaluation(
         features=parts.features,
         resampling=ResamplingOutcome.of(trained, params.resample, names),
@@ -406,8 +409,11 @@ def evaluate(
             parts.y_holdout,
             names,
             refit,
+            sample,
         ),
-        threshold_for_prior=threshold_for_share(train_scores, float(y_train.mean())),
+        threshold_for_prior=threshold_for_share(
+            train_scores, positive_share, sample.row_weights(y_train[scored]) if sample else None
+        ),
         holdout_scores=holdout_scores,
     )
 

@@ -3,11 +3,14 @@
 `make_sampler` picks and adapts the sampler (`resample.sampler`) to the class counts it
 receives; `RecordingSampler` is the pipeline step that builds it during fit only and keeps
 what it did; `InsufficientMinority` is raised when too few minority rows are left.
+`ResamplingOutcome` reports what was done to the training part: the class-aware sample
+(tasks/train_sample.py), then the sampler.
 """
 
 import math
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from imblearn.combine import SMOTEENN, SMOTETomek
@@ -21,6 +24,11 @@ from imblearn.over_sampling import (
 )
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import BaseEstimator
+
+from retrain_guard.schemas.params import ResampleParams
+from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.train_sample import Correction, TrainingSample, sample_json
 
 # Samplers that interpolate between minority neighbours: they need k_neighbors + 1 minority rows.
 NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
@@ -230,3 +238,84 @@ class RecordingSampler(BaseEstimator):
             )
         self.adaptations_ = adaptations
         return X_out, y_out
+
+
+class Fitted(Protocol):
+    """What a fit records of the training part (tasks/training.py's Trained)."""
+
+    @property
+    def counts_before(self) -> dict[str, int]: ...
+    @property
+    def counts_after(self) -> dict[str, int]: ...
+    @property
+    def adaptations(self) -> list[str]: ...
+    @property
+    def class_weight(self) -> str: ...
+    @property
+    def sample(self) -> TrainingSample | None: ...
+    @property
+    def correction(self) -> Correction | None: ...
+
+
+@dataclass(frozen=True)
+class ResamplingOutcome:
+    """What resampling did to the training part, under the table's class names."""
+
+    sampler: str
+    class_weight: str
+    target_ratio: float
+    before: dict[str, int]
+    after: dict[str, int]
+    adaptations: list[str]
+
+    # The class-aware training sample and its correction (train_sample.sample_json).
+    training_sample: JsonDict | None = None
+
+    @classmethod
+    def of(
+        cls, trained: "Fitted", resample: ResampleParams, names: tuple[str, str]
+    ) -> "ResamplingOutcome":
+        named = dict(zip(("0", "1"), names, strict=True))
+        sample, correction = trained.sample, trained.correction
+        return cls(
+            sampler=resample.sampler,
+            class_weight=trained.class_weight,
+            target_ratio=resample.target_ratio,
+            before={named[k]: v for k, v in trained.counts_before.items()},
+            after={named[k]: v for k, v in trained.counts_after.items()},
+            adaptations=list(trained.adaptations),
+            training_sample=None
+            if sample is None or correction is None
+            else sample_json(sample, correction, names),
+        )
+
+    def describe(self) -> JsonDict:
+        return {
+            "sampler": self.sampler,
+            "class_weight": self.class_weight,
+            "target_ratio": self.target_ratio,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "change": {k: self.after[k] - v for k, v in self.before.items()},
+            "adaptations": list(self.adaptations),
+            **({} if self.training_sample is None else {"training_sample": self.training_sample}),
+        }
+
+    def check(self) -> CheckResult:
+        """Report the class counts around resampling; warn when the sampler was adapted."""
+        metrics: JsonDict = {
+            "sampler": self.sampler,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "adaptations": list(self.adaptations),
+        }
+        counts = f"class counts {self.before} -> {self.after}"
+        if self.adaptations:
+            summary = (
+                f"{self.sampler} adapted to the training part: "
+                + "; ".join(self.adaptations)
+                + f" ({counts})"
+            )
+            return check("sampler_adapted").result("warn", summary, metrics=metrics)
+        summary = f"{self.sampler} ran as configured ({counts})"
+        return check("sampler_adapted").result("pass", summary, metrics=metrics)

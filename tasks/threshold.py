@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from retrain_guard.schemas.params import RetrainParams
 from retrain_guard.schemas.report import JsonDict
+from retrain_guard.tasks.train_sample import TrainingSample
 from retrain_guard.tasks.training import InsufficientMinority, fit_model, positive_scores
 
 # Fits a model like the one judged on (rows, 0/1 labels) and returns it (predict_proba).
@@ -59,13 +60,16 @@ class ThresholdChoice:
     reason: str | None = None
 
 
-def best_f1_threshold(y_val: np.ndarray, scores: np.ndarray) -> ThresholdChoice:
-    """Return the score threshold that maximises the positive class's F1 on `y_val`."""
+def best_f1_threshold(
+    y_val: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
+) -> ThresholdChoice:
+    """Return the score threshold that maximises the positive class's F1 on `y_val`; rows of
+    a class-aware sample count with their `weights` (tasks/train_sample.py)."""
     positives = int(np.sum(y_val == 1))
     if positives == 0 or positives == len(y_val):
         missing = "positive" if positives == 0 else "negative"
         return ThresholdChoice(None, None, f"the validation slice has no {missing} row")
-    precision, recall, thresholds = precision_recall_curve(y_val, scores)
+    precision, recall, thresholds = precision_recall_curve(y_val, scores, sample_weight=weights)
     precision, recall = precision[:-1], recall[:-1]
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
@@ -124,11 +128,19 @@ def apply_threshold(
     )
 
 
-def threshold_for_share(scores: np.ndarray, share: float) -> float | None:
-    """Return the score threshold above which `share` of rows would be predicted positive."""
+def threshold_for_share(
+    scores: np.ndarray, share: float, weights: np.ndarray | None = None
+) -> float | None:
+    """Return the score threshold above which `share` of rows would be predicted positive;
+    rows of a class-aware sample count with their `weights`."""
     if not len(scores) or share <= 0:
         return None
-    return round(float(np.quantile(scores, 1.0 - share)), 6)
+    if weights is None:
+        return round(float(np.quantile(scores, 1.0 - share)), 6)
+    order = np.argsort(scores, kind="stable")
+    below = np.cumsum(weights[order])
+    at = int(np.searchsorted(below, (1.0 - share) * below[-1]))
+    return round(float(scores[order][min(at, len(order) - 1)]), 6)
 
 
 def capped_sample(positions: np.ndarray, y: np.ndarray, cap: SampleCap, seed: int) -> np.ndarray:
@@ -219,6 +231,7 @@ def analyse_threshold(
     y_holdout: np.ndarray,
     class_names: tuple[str, str],
     refit: Refit | None = None,
+    sample: TrainingSample | None = None,
 ) -> ThresholdAnalysis:
     """Find the F1-maximising threshold on a validation slice of the training part.
 
@@ -227,7 +240,8 @@ def analyse_threshold(
     samples (REFIT_CAP, VALIDATION_CAP). The threshold found is then applied to the
     published model's holdout scores to show what it would predict. `refit` fits that
     second model (by default as params.model and params.resample say; it may raise
-    NoRefit).
+    NoRefit). When the training part is a class-aware `sample`, the refit is corrected as
+    the model's fit is, and the validation rows count with the sample's weights.
     """
     seed = params.split.seed
     earlier, whole = validation_slice(y_train, times, params.gate.validation_fraction, seed)
@@ -245,13 +259,16 @@ def analyse_threshold(
         return replace(without, reason="the earlier rows have one class only")
     try:
         if refit is None:
-            second = fit_model(X_train.iloc[fit], y_train[fit], params.model, params.resample)
+            second = fit_model(
+                X_train.iloc[fit], y_train[fit], params.model, params.resample, sample
+            )
             refitted = second.model
         else:
             refitted = refit(X_train.iloc[fit], y_train[fit])
     except (InsufficientMinority, NoRefit) as exc:
         return replace(without, reason=str(exc))
-    choice = best_f1_threshold(y_train[val], positive_scores(refitted, X_train.iloc[val]))
+    weights = sample.row_weights(y_train[val]) if sample else None
+    choice = best_f1_threshold(y_train[val], positive_scores(refitted, X_train.iloc[val]), weights)
     if choice.threshold is None:
         return replace(without, reason=choice.reason)
     return replace(

@@ -3,7 +3,8 @@
 `split_parts` cuts the table into the training part and the holdout as the model sees them;
 `build_model` chains preparing, encoding, resampling (tasks/resampling.py, training part only)
 and the estimator (a built-in one, or a custom one from tasks/estimator.py); `train` fits it,
-and `ResamplingOutcome` says what resampling did. `LabelledModel` is the published model,
+and `Trained` records what the fit did (tasks/resampling.py's ResamplingOutcome reports it).
+`LabelledModel` is the published model,
 answering in the table's own labels.
 """
 
@@ -33,7 +34,7 @@ from sklearn.preprocessing import (
 )
 
 from retrain_guard.schemas.params import DataParams, ModelParams, ResampleParams, RetrainParams
-from retrain_guard.schemas.report import CheckResult, JsonDict
+from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.dates import to_days
 from retrain_guard.tasks.estimator import (
     PARAMS_SETTING,
@@ -48,6 +49,12 @@ from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
 from retrain_guard.tasks.resampling import InsufficientMinority, RecordingSampler
+from retrain_guard.tasks.train_sample import (
+    Correction,
+    TrainingSample,
+    draw_training_sample,
+    weight_correction,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Parts:
     label: str
     negative: Any
     positive: Any
+    # The class-aware sample X_train holds (tasks/train_sample.py); None: not drawn.
+    sample: TrainingSample | None = None
 
     @property
     def class_names(self) -> tuple[str, str]:
@@ -83,10 +92,16 @@ def split_parts(
     train: np.ndarray,
     holdout: np.ndarray,
     profile: LabelProfile,
+    sample_rows: int | None = None,
+    seed: int = 0,
 ) -> Parts:
-    """Return the feature columns and 0/1 labels of the rows at `train` and `holdout`."""
+    """Return the feature columns and 0/1 labels of the rows at `train` and `holdout`; with
+    `sample_rows`, the training part is the class-aware sample of tasks/train_sample.py."""
     y = (frame[data.label] == profile.positive).to_numpy().astype("int64")
     features = data.feature_columns(frame.columns)
+    sample = None
+    if sample_rows is not None:
+        train, sample = draw_training_sample(train, y[train], sample_rows, seed)
     return Parts(
         X_train=frame.iloc[train][features],
         y_train=y[train],
@@ -96,6 +111,7 @@ def split_parts(
         label=data.label,
         negative=profile.negative,
         positive=profile.positive,
+        sample=sample,
     )
 
 
@@ -285,18 +301,32 @@ class Trained:
     adaptations: list[str] = field(default_factory=list)
     # The class weight the estimator was given: balanced, none, or a custom estimator's own.
     class_weight: str = "balanced"
+    # The class-aware sample fitted on, and how the fit restored the whole part's shares.
+    sample: TrainingSample | None = None
+    correction: Correction | None = None
 
 
 def fit_model(
-    X_train: pd.DataFrame, y_train: np.ndarray, model: ModelParams, resample: ResampleParams
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    model: ModelParams,
+    resample: ResampleParams,
+    sample: TrainingSample | None = None,
 ) -> Trained:
-    """Fit on the training part; y is 1 for the positive (minority) class, else 0.
+    """Fit on the training part; y is 1 for the positive (minority) class, else 0. When the
+    rows are a class-aware `sample`, class weights restore the whole part's class shares.
 
     Raises:
         InsufficientMinority: the sampler cannot work with this few minority rows.
         EstimatorError: a custom estimator cannot be built, or fails to fit.
     """
     fitted = build_model(X_train, model, resample)
+    correction = None
+    if sample is not None:
+        given = given_class_weight(fitted.estimator.named_steps["estimator"])
+        correction = weight_correction(sample, model, resample, given)
+        if (weight := correction.class_weight()) is not None:
+            fitted.set_params(estimator__estimator__class_weight=weight)
     try:
         fitted.fit(X_train, y_train)
     except InsufficientMinority:
@@ -310,76 +340,31 @@ def fit_model(
             f"{model.estimator} failed to fit: {type(exc).__name__}: {first_line(exc)}",
         ) from exc
     sampler: RecordingSampler = fitted.estimator_.named_steps["resample"]
+    fitted_weight = class_weight_of(fitted.estimator_.named_steps["estimator"])
     return Trained(
         model=fitted,
         counts_before={str(k): int(v) for k, v in sorted(sampler.counts_before_.items())},
         counts_after={str(k): int(v) for k, v in sorted(sampler.counts_after_.items())},
         features=list(X_train.columns),
         adaptations=list(sampler.adaptations_),
-        class_weight=class_weight_of(fitted.estimator_.named_steps["estimator"]),
+        # The weight asked for ("none" when corrected); the correction is the sample's.
+        class_weight="none" if correction and correction.negative_weight else fitted_weight,
+        sample=sample,
+        correction=correction,
     )
+
+
+def given_class_weight(estimator: Any) -> str | None:
+    """Return the class weight an unfitted estimator has ("none" when unset), None when it
+    takes none."""
+    given = estimator.get_params(deep=False)
+    return None if "class_weight" not in given else class_weight_of(estimator)
 
 
 def class_weight_of(estimator: Any) -> str:
     """Return the class weight an estimator was given, as the report writes it."""
     weight = estimator.get_params(deep=False).get("class_weight")
     return "none" if weight is None else str(weight)
-
-
-@dataclass(frozen=True)
-class ResamplingOutcome:
-    """What resampling did to the training part, under the table's class names."""
-
-    sampler: str
-    class_weight: str
-    target_ratio: float
-    before: dict[str, int]
-    after: dict[str, int]
-    adaptations: list[str]
-
-    @classmethod
-    def of(
-        cls, trained: Trained, resample: ResampleParams, names: tuple[str, str]
-    ) -> "ResamplingOutcome":
-        named = dict(zip(("0", "1"), names, strict=True))
-        return cls(
-            sampler=resample.sampler,
-            class_weight=trained.class_weight,
-            target_ratio=resample.target_ratio,
-            before={named[k]: v for k, v in trained.counts_before.items()},
-            after={named[k]: v for k, v in trained.counts_after.items()},
-            adaptations=list(trained.adaptations),
-        )
-
-    def describe(self) -> JsonDict:
-        return {
-            "sampler": self.sampler,
-            "class_weight": self.class_weight,
-            "target_ratio": self.target_ratio,
-            "before": dict(self.before),
-            "after": dict(self.after),
-            "change": {k: self.after[k] - v for k, v in self.before.items()},
-            "adaptations": list(self.adaptations),
-        }
-
-    def check(self) -> CheckResult:
-        """Report the class counts around resampling; warn when the sampler was adapted."""
-        metrics: JsonDict = {
-            "sampler": self.sampler,
-            "before": dict(self.before),
-            "after": dict(self.after),
-            "adaptations": list(self.adaptations),
-        }
-        counts = f"class counts {self.before} -> {self.after}"
-        if self.adaptations:
-            summary = (
-                f"{self.sampler} adapted to the training part: "
-                + "; ".join(self.adaptations)
-                + f" ({counts})"
-            )
-            return check("sampler_adapted").result("warn", summary, metrics=metrics)
-        summary = f"{self.sampler} ran as configured ({counts})"
-        return check("sampler_adapted").result("pass", summary, metrics=metrics)
 
 
 def plain_value(value: Any) -> Any:
@@ -420,8 +405,15 @@ class LabelledModel(BaseEstimator, ClassifierMixin):
 
 
 def positive_scores(model: FixedThresholdClassifier, X: pd.DataFrame) -> np.ndarray:
-    """Return the model's score of the positive class for each row."""
-    return np.asarray(model.predict_proba(X))[:, 1]
+    """Return the model's score of the positive class for each row, SCORE_ROWS at a time:
+    the prepared and encoded rows of a large holdout are never all in memory at once."""
+    chunks = [X.iloc[start : start + SCORE_ROWS] for start in range(0, len(X), SCORE_ROWS)]
+    scored = [np.asarray(model.predict_proba(chunk))[:, 1] for chunk in chunks or [X]]
+    return np.concatenate(scored)
+
+
+# Rows scored at once: the encoded matrix of 200,000 rows of a few dozen columns is tens of MB.
+SCORE_ROWS = 200_000
 
 
 def predict_from_scores(model: FixedThresholdClassifier, scores: np.ndarray) -> np.ndarray:
@@ -456,7 +448,7 @@ def train(parts: Parts, params: RetrainParams) -> Trained | CheckResult:
     failing check, not raised, so no traceback reaches the log.
     """
     try:
-        return fit_model(parts.X_train, parts.y_train, params.model, params.resample)
+        return fit_model(parts.X_train, parts.y_train, params.model, params.resample, parts.sample)
     except InsufficientMinority as exc:
         return insufficient_minority_check(exc, parts.label)
     except EstimatorError as exc:

@@ -13,11 +13,11 @@ from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS,
     InsufficientMinority,
     RecordingSampler,
+    ResamplingOutcome,
     make_sampler,
     minority_rows_needed,
 )
 from retrain_guard.tasks.training import (
-    ResamplingOutcome,
     fit_model,
     positive_scores,
     predict_from_scores,

@@ -1,0 +1,160 @@
+"""The class-aware training sample: what the model is fitted on when the training part is large.
+
+With `compute.train_sample_rows` N, a class of the training part with more than N rows
+keeps N of them, drawn at random (seeded by split.seed) and kept in their order; a class with
+at most N rows keeps every row. The rarer class is therefore whole up to N rows, and the
+larger one is thinned. The holdout is never sampled: the model is measured on all of it.
+
+Thinning a class changes the class shares the estimator sees, and with them its scores and
+what it predicts. `weight_correction` says how the fit restores the training part's shares
+(class weights in proportion to each class's sampling rate), or why nothing is needed: a
+balanced class weight or a sampler that sets the ratio itself gives the same shares either
+way. The threshold analysis weighs its validation rows the same way (`row_weights`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import JsonValue
+
+from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.schemas.report import JsonDict
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """Rows of each class (negative, positive) in the training part and in the sample."""
+
+    cap: int
+    of_rows: tuple[int, int]
+    rows: tuple[int, int]
+
+    @property
+    def sampled(self) -> bool:
+        return self.rows != self.of_rows
+
+    @property
+    def rates(self) -> tuple[float, float]:
+        """The share of each class's rows the sample kept (1.0 for a class kept whole)."""
+        return (_rate(self.rows[0], self.of_rows[0]), _rate(self.rows[1], self.of_rows[1]))
+
+    @property
+    def positive_share(self) -> float:
+        """The positive class's share of the whole training part (not of the sample)."""
+        total = sum(self.of_rows)
+        return self.of_rows[1] / total if total else 0.0
+
+    def row_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Weights that make sampled rows (y 0/1) count as the training part's rows; None
+        when nothing was thinned."""
+        if not self.sampled:
+            return None
+        negative, positive = self.rates
+        return np.where(y == 1, 1.0 / positive, 1.0 / negative)
+
+
+def _rate(kept: int, of: int) -> float:
+    return kept / of if of else 1.0
+
+
+def draw_training_sample(
+    train: np.ndarray, y_train: np.ndarray, cap: int, seed: int
+) -> tuple[np.ndarray, TrainingSample]:
+    """Return the positions of `train` the model is fitted on, in their order, and the sample.
+
+    `y_train` holds the 0/1 labels at `train`. A class with more than `cap` rows keeps `cap`
+    of them, drawn without replacement; the other class keeps all its rows.
+    """
+    rng = np.random.default_rng(seed)
+    kept = []
+    for value in (0, 1):
+        of_class = train[y_train == value]
+        if len(of_class) > cap:
+            of_class = rng.choice(of_class, size=cap, replace=False)
+        kept.append(of_class)
+    sample = TrainingSample(
+        cap=cap,
+        of_rows=(int(np.sum(y_train == 0)), int(np.sum(y_train == 1))),
+        rows=(len(kept[0]), len(kept[1])),
+    )
+    if not sample.sampled:
+        return train, sample
+    # Positions in the training part's own order: the threshold analysis reads the latest rows.
+    chosen = np.isin(train, np.concatenate(kept))
+    return train[chosen], sample
+
+
+@dataclass(frozen=True)
+class Correction:
+    """How the fit restores the training part's class shares: the negative class's weight
+    relative to the positive's (None: no correction), and why."""
+
+    negative_weight: float | None
+    reason: str
+
+    def class_weight(self) -> dict[int, float] | None:
+        if self.negative_weight is None:
+            return None
+        return {0: self.negative_weight, 1: 1.0}
+
+    def to_json(self) -> JsonDict:
+        weight: JsonValue = (
+            None
+            if self.negative_weight is None
+            else {"0": round(self.negative_weight, 6), "1": 1.0}
+        )
+        return {"class_weight": weight, "reason": self.reason}
+
+
+def _after_sampler(ratio: float, resample: ResampleParams) -> float:
+    """The positive/negative ratio the training rows have after resample.sampler: it moves a
+    ratio below resample.target_ratio up to it and leaves a higher one alone."""
+    if resample.sampler == "none":
+        return ratio
+    return max(ratio, resample.target_ratio)
+
+
+def weight_correction(
+    sample: TrainingSample, model: ModelParams, resample: ResampleParams, given: str | None
+) -> Correction:
+    """Return the class weight that gives the fit on the sample the shares of a fit on the
+    whole training part, or why none is needed or possible.
+
+    `given` is the class_weight the estimator has ("none", "balanced", another value), None
+    when it takes none. The ratio the estimator sees after the sampler, on the sample, is
+    compared with the one it would see on the whole training part; the negative class is
+    weighted up by their quotient.
+    """
+    if not sample.sampled:
+        return Correction(None, "the training part was not sampled")
+    if model.name == "balanced_random_forest":
+        return Correction(None, "not needed: every tree is fitted on a class-balanced bootstrap")
+    if given == "balanced":
+        return Correction(None, "not needed: class_weight balanced weighs the classes equally")
+    (n_neg, n_pos), (s_neg, s_pos) = sample.of_rows, sample.rows
+    whole = _after_sampler(n_pos / n_neg, resample) if n_neg else 0.0
+    sampled = _after_sampler(s_pos / s_neg, resample) if s_neg else 0.0
+    if not whole or abs(sampled / whole - 1.0) < 1e-9:
+        return Correction(None, "not needed: the sampler gives the same class ratio either way")
+    if given != "none":
+        return Correction(
+            None,
+            "not corrected: the estimator takes no class_weight, or sets its own; its scores "
+            f"reflect the sample's class shares ({s_pos} positive of {s_neg + s_pos} rows)",
+        )
+    return Correction(
+        sampled / whole,
+        "negative rows weighted by the ratio of the sample's class shares to the training "
+        "part's, after the sampler",
+    )
+
+
+def sample_json(sample: TrainingSample, correction: Correction, names: tuple[str, str]) -> JsonDict:
+    """Return the report's account of the training sample and its correction."""
+    return {
+        "sampled": sample.sampled,
+        "cap_per_class": sample.cap,
+        "rows": {names[i]: sample.rows[i] for i in (0, 1)},
+        "of_rows": {names[i]: sample.of_rows[i] for i in (0, 1)},
+        "correction": correction.to_json(),
+    }
