@@ -56,6 +56,8 @@ class _Part:
     passed: bool
     failures: tuple[SchemaFailure, ...]
     extra: tuple[str, ...]
+    # The label's class counts in this partition's frame (None: the label is not counted).
+    label_counts: pd.Series | None
 
 
 def _validate_part(
@@ -67,7 +69,9 @@ def _validate_part(
 ) -> _Part:
     outcome = validate_schema(part, declared, data, params, unusable_roles)
     frame = part if outcome.frame is None else outcome.frame
-    return _Part(frame, outcome.frame is not None, outcome.failures, outcome.extra)
+    counted = data.label in frame.columns and data.label not in unusable_roles
+    counts = frame[data.label].value_counts(dropna=True) if counted else None
+    return _Part(frame, outcome.frame is not None, outcome.failures, outcome.extra, counts)
 
 
 def _label_check(declared: DeclaredSchema, data: DataParams) -> pa.Check | None:
@@ -206,46 +210,54 @@ def validate_on_cluster(
     judged = data.label not in [*roles, *data.drop] and label_check is not None
     per_part = _without_label_check(declared, data) if label_check is not None else declared
     per_part = _without_uniqueness(per_part)
-    parts = [
-        dask.delayed(_validate_part)(part, per_part, data, params, roles)
-        for part in table.to_delayed()
-    ]
-    parts = list(dask.persist(*parts))
-    summaries: list[tuple[tuple[SchemaFailure, ...], tuple[str, ...], bool]] = list(
-        dask.compute(*[dask.delayed(_summary)(p) for p in parts])
+    # One pass: each partition is read and validated once, and comes back with its failures
+    # and class counts. Nothing is kept on the workers (persisting the partitions there held
+    # a second copy of the table beside the one collected here).
+    parts: list[_Part] = list(
+        dask.compute(
+            *[
+                dask.delayed(_validate_part)(part, per_part, data, params, roles)
+                for part in table.to_delayed()
+            ]
+        )
     )
-    failures = [s[0] for s in summaries]
+    failures: list[tuple[SchemaFailure, ...]] = [p.failures for p in parts]
     if judged and label_check is not None:
         failures.append(_label_failures(table, label_check, declared, data, params))
     for column in _unique_columns(declared):
         if column not in roles and column in table.columns:
             failures.append(_unique_failures(table, column, declared, data, params))
-    extra = list(summaries[0][1]) if summaries else []
+    extra = list(parts[0].extra) if parts else []
     merged = merge_failures(failures, params.max_failure_cases)
-    # Validated partitions when the schema passed (a schema may coerce), as read when not.
-    checked = (
-        table
-        if merged
-        else dd.from_delayed([dask.delayed(_frame)(p) for p in parts], verify_meta=False)
-    )
-    counted = data.label in checked.columns and data.label not in roles
-    counts = checked[data.label].value_counts(dropna=True).compute() if counted else None
-    frame = collect(checked)
+    counted = data.label in table.columns and data.label not in roles
     if merged:
+        # The table as read, not the partitions the schema coerced: read again.
+        parts.clear()
+        counts = table[data.label].value_counts(dropna=True).compute() if counted else None
+        frame = collect(table)
         outcome = failed_rows(declared, merged, extra)
     else:
+        counts = _summed([p.label_counts for p in parts]) if counted else None
+        frame = _concatenated(parts, table._meta)
         outcome = SchemaOutcome(
             frame, passed_check(declared, len(frame), extra), extra=tuple(extra)
         )
     return ClusterSchema(outcome, frame, counts)
 
 
-def _summary(part: _Part) -> tuple[tuple[SchemaFailure, ...], tuple[str, ...], bool]:
-    return part.failures, part.extra, part.passed
+def _summed(counts: list[pd.Series | None]) -> pd.Series:
+    """Sum the partitions' class counts (a class missing from a partition counts 0 there)."""
+    found = [c for c in counts if c is not None and len(c)]
+    if not found:
+        return pd.Series(dtype="int64")
+    return pd.concat(found).groupby(level=0, sort=False, observed=False).sum()
 
 
-def _frame(part: _Part) -> pd.DataFrame:
-    return part.frame
+def _concatenated(parts: list[_Part], meta: pd.DataFrame) -> pd.DataFrame:
+    """Join the validated partitions in order; the parts list lets go of them."""
+    frames = [p.frame for p in parts]
+    parts.clear()
+    return pd.concat(frames) if frames else meta
 
 
 validate_on_cluster_task = task(
