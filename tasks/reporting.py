@@ -192,12 +192,25 @@ class ThresholdAnalysis(ReportView):
     on_holdout: dict[str, JsonValue] | None = None
 
 
+class _Correction(ReportView):
+    class_weight: dict[str, float] | None = None
+    reason: str = ""
+
+
+class _TrainingSample(ReportView):
+    sampled: bool = False
+    rows: dict[str, int] = Field(default_factory=dict)
+    of_rows: dict[str, int] = Field(default_factory=dict)
+    correction: _Correction = Field(default_factory=_Correction)
+
+
 class Resampling(ReportView):
     before: dict[str, int] = Field(default_factory=dict)
     after: dict[str, int] = Field(default_factory=dict)
     sampler: str | None = None
     class_weight: str | None = None
     adaptations: list[str] = Field(default_factory=list)
+    training_sample: _TrainingSample | None = None
 
 
 class Metrics(ReportView):
@@ -251,6 +264,14 @@ def format_summary(report: Report) -> str:
             f"{resampling.after} (sampler {resampling.sampler}, class_weight "
             f"{resampling.class_weight})"
         )
+        sample = resampling.training_sample
+        if sample and sample.sampled:
+            weight = sample.correction.class_weight
+            lines.append(
+                f"training sample: {sample.rows} of {sample.of_rows} rows; "
+                + (f"class_weight {weight}: " if weight else "")
+                + sample.correction.reason
+            )
     holdout = metrics.holdout
     if holdout:
         shown = ("roc_auc", "pr_auc", "pr_auc_no_skill", "balanced_accuracy", "mcc")

@@ -8,6 +8,7 @@ import pytest
 
 from retrain_guard.schemas.report import Report
 from retrain_guard.tasks.publish import load_model
+from retrain_guard.tasks.reporting import format_summary
 from tests.conftest import params_for
 from tests.flows.test_retrain_training import run
 
@@ -79,6 +80,9 @@ def test_an_unweighted_model_on_a_sample_still_collapses_as_on_the_whole_part(
     sample = sample_of(report)
     train = split_counts(report, "train")
     assert sample["correction"]["class_weight"] == {"0": round(train["0"] / CAP, 6), "1": 1.0}
+    shown = format_summary(report)
+    assert f"training sample: {{'0': {CAP}, '1': {train['1']}}} of" in shown
+    assert "class_weight {'0': " in shown and "after the sampler" in shown
     resampling = report.metrics["resampling"]
     assert isinstance(resampling, dict) and resampling["class_weight"] == "none"
 
