@@ -388,6 +388,10 @@ def real_size(data: Path) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
+def _estimate(data: Path) -> int:
+    return estimate_table(DataParams(path=str(data), label=LABEL)).bytes or 0
+
+
 def baselines(workdir: Path, engines: Sequence[str], limit: int) -> dict[str, int]:
     """Peak tree RSS of each engine's process with no table (imports, server, cluster)."""
     found = {}
@@ -409,8 +413,12 @@ def runs(
     for rows in args.rows:
         tables = ensure_tables(workdir, rows, args.chunk_rows)
         data = tables.dataset if args.layout == "dataset" else tables.file
-        estimate = estimate_table(DataParams(path=str(data), label=LABEL)).bytes or 0
+        # The single file's estimate: the same rows as the dataset's, and the estimate of a
+        # dataset directory also counts its columns as hive partition values (tasks/memory.py).
+        estimate = _estimate(tables.file)
         note = f"{rows:,} rows: estimate {estimate / GIB:.2f} GiB"
+        if data != tables.file:
+            note += f" (the flow's own estimate of the directory: {_estimate(data) / GIB:.2f} GiB)"
         if rows <= REAL_READ_MAX_ROWS:
             actual = real_size(data)
             note += f", real read {actual / GIB:.2f} GiB (estimate / real {estimate / actual:.2f})"
@@ -428,7 +436,7 @@ def runs(
                     m = measure(argv, limit, timeout, out / "cli.log")
                     verdict = verdict_of(out / "report.json")
                     result = Result(rows, engine, flow, estimate, base[engine], m, verdict)
-                say(_row(result))
+                say(f"{flow} {_row(result)}")
                 yield result, note
 
 
