@@ -71,7 +71,9 @@ DASK_BASELINE = (
     "from retrain_guard.schemas.params import ComputeParams\n"
     "from retrain_guard.tasks.dask_engine import dask_cluster\n"
     "@flow\ndef nothing() -> None:\n"
-    "    with dask_cluster(ComputeParams(engine='dask')):\n"
+    "    compute = ComputeParams(engine='dask')\n"
+    "    with dask_cluster(compute) as client:\n"
+    "        client.wait_for_workers(compute.dask_workers)\n"
     "        time.sleep(2)\n"
     "nothing(); time.sleep(1)"
 )
