@@ -467,7 +467,8 @@ def main() -> None:
     lines = [
         SECTION,
         "",
-        f"By `python -m benchmarks.engine_scale --rows {' '.join(map(str, args.rows))}`; "
+        f"By `python -m benchmarks.engine_scale --rows {' '.join(map(str, args.rows))} "
+        f"--engines {' '.join(args.engines)} --flows {' '.join(args.flows)}`; "
         f"the {read} ({args.chunk_rows:,} rows a chunk) read; tree RSS sampled every "
         f"{SAMPLE_SECONDS * 1000:.0f} ms; limit {args.limit_gib:g} GiB, timeout "
         f"{args.timeout_min:g} min; compute.max_memory_fraction 1.",
