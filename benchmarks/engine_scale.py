@@ -401,7 +401,7 @@ def baselines(workdir: Path, engines: Sequence[str], limit: int) -> dict[str, in
         code = DASK_BASELINE if engine == "dask" else BASELINE
         m = measure([sys.executable, "-c", code], limit, 300, workdir / f"baseline_{engine}.log")
         found[engine] = m.peak
-        say(f"baseline {engine}: {m.peak / GIB:.2f} GiB (exit {m.exit_code})")
+        say(f"baseline {engine}: {m.peak / GIB:.2f} GiB ({m.stopped or f'exit {m.exit_code}'})")
     return found
 
 
@@ -430,7 +430,7 @@ def runs(
                 out = workdir / "runs" / f"{rows}_{engine}_{flow}"
                 need = pandas_need(estimate, flow)
                 if engine == "pandas" and need > limit:
-                    verdict = f"not run: would need ~{need / GIB:.0f} GiB"
+                    verdict = f"not run: would need ~{need / GIB:.1f} GiB"
                     result = Result(rows, engine, flow, estimate, base[engine], None, verdict)
                 else:
                     (out / "report.json").unlink(missing_ok=True)

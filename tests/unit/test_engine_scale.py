@@ -96,10 +96,10 @@ def test_tables_and_derived_figures() -> None:
         result(1, "pandas", 10.0, GIB),
         result(1, "dask", 25.0, GIB),
         result(4, "dask", 80.0, GIB),
-        Result(4, "pandas", "validate", GIB, 0, None, "not run: would need ~3 GiB"),
+        Result(4, "pandas", "validate", GIB, 0, None, "not run: would need ~3.0 GiB"),
     ]
     table = flow_table(results, "validate")
-    assert len(table) == 4 + 4 and "not run: would need ~3 GiB" in table[-1]
+    assert len(table) == 4 + 4 and "not run: would need ~3.0 GiB" in table[-1]
     figures = "\n".join(derived(results))
     assert "dask validate: time 4 / 1 rows = 3.20" in figures
     assert "validate at 1 rows: Dask / pandas time = 2.50" in figures
