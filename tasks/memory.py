@@ -144,11 +144,15 @@ def _estimate_located(location: Location) -> Estimate:
     dataset = parquet_dataset(location)
     if dataset is not None:
         files = [f.path for f in dataset.get_fragments()]
-        partitions = len(getattr(dataset.partitioning, "schema", pa.schema([])))
+        # Without partition folders, the discovered partitioning's schema is the files' own:
+        # only a field the files do not store is a partition value.
+        fields = getattr(dataset.partitioning, "schema", pa.schema([])).names
         total = 0
         for path in files:
             with location.fs.open(path, "rb") as handle:
                 metadata = pq.ParquetFile(handle).metadata
+            stored = set(metadata.schema.to_arrow_schema().names)
+            partitions = sum(1 for name in fields if name not in stored)
             total += parquet_bytes(metadata) + metadata.num_rows * partitions * _PARTITION_VALUE
         return Estimate(total, f"Parquet metadata of {len(files)} files")
     is_parquet = file_kind(location.path, location.name) == "parquet"

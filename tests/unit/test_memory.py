@@ -95,6 +95,22 @@ def test_dataset_directory_sums_its_files(tmp_path: Path) -> None:
     assert LOW <= _ratio(root) <= HIGH
 
 
+def test_dataset_directory_without_partition_folders_is_its_files_summed(
+    tmp_path: Path,
+) -> None:
+    # pyarrow then reports the files' own columns as the partitioning's schema: none of
+    # them is a partition value.
+    root = tmp_path / "flat"
+    root.mkdir()
+    files = [
+        write_table(make_transactions(rows=3000, seed=i), root / f"part-{i}.parquet")
+        for i in range(3)
+    ]
+    by_file = [estimate_table(f).bytes for f in files]
+    assert estimate_table(root).bytes == sum(b for b in by_file if b is not None)
+    assert LOW <= _ratio(root) <= 1.5
+
+
 def test_fsspec_url_reads_the_footer(tmp_path: Path) -> None:
     path = write_table(make_transactions(rows=2000), tmp_path / "t.parquet")
     by_url = estimate_table(DataParams(path=f"file://{path}", label="is_fraud"))
