@@ -135,7 +135,8 @@ def weight_correction(
     whole = _after_sampler(n_pos / n_neg, resample) if n_neg else 0.0
     sampled = _after_sampler(s_pos / s_neg, resample) if s_neg else 0.0
     if not whole or abs(sampled / whole - 1.0) < 1e-9:
-        return Correction(None, "not needed: the sampler gives the same class ratio either way")
+        after = "" if resample.sampler == "none" else " after the sampler"
+        return Correction(None, f"not needed: the classes keep the whole part's ratio{after}")
     if given != "none":
         return Correction(
             None,

@@ -61,7 +61,7 @@ def test_an_unweighted_fit_is_weighted_back_to_the_whole_part() -> None:
             ModelParams(class_weight="none"),
             ResampleParams(sampler="smote", target_ratio=0.5),
             "none",
-            "same class ratio",
+            "whole part's ratio after the sampler",
         ),
         (ModelParams(class_weight="none"), ResampleParams(), None, "takes no class_weight"),
     ],
@@ -71,6 +71,13 @@ def test_no_correction_where_the_shares_do_not_change_or_cannot_be_weighted(
 ) -> None:
     correction = weight_correction(SAMPLE, model, resample, given)
     assert correction.class_weight() is None and reason in correction.reason
+
+
+def test_both_classes_thinned_alike_need_no_correction() -> None:
+    both = TrainingSample(cap=1000, of_rows=(5000, 5000), rows=(1000, 1000))
+    correction = weight_correction(both, ModelParams(class_weight="none"), ResampleParams(), "none")
+    assert correction.class_weight() is None
+    assert correction.reason == "not needed: the classes keep the whole part's ratio"
 
 
 def test_a_target_ratio_passed_on_the_sample_only_is_weighted_back_to_it() -> None:
