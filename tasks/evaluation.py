@@ -34,6 +34,7 @@ from retrain_guard.tasks.threshold import (
     capped_sample,
     rounded,
     threshold_for_share,
+    weighted_quantile,
 )
 from retrain_guard.tasks.training import (
     Parts,
@@ -257,13 +258,15 @@ def measure_training_part(
     scores: np.ndarray,
     class_names: tuple[str, str],
     whole: tuple[int, int] | None = None,
+    weights: np.ndarray | None = None,
 ) -> TrainingPartMetrics:
     """Measure the model on its own training part (before resampling): the fit's evidence.
 
     Only what the report keeps of it is computed: the training part is the largest set of
     rows the evaluation scores, and each scikit-learn metric pays for its label checks.
     `whole` is the (negative, positive) rows of the whole part when these rows are a
-    stratified sample of it.
+    stratified sample of it; `weights`, when the classes were sampled at different rates
+    (tasks/train_sample.py), make the rows count as the whole part's.
     """
     both = len(np.unique(y_true)) == 2
     sample = (int(np.sum(y_true == 0)), int(np.sum(y_true == 1)))
@@ -272,19 +275,23 @@ def measure_training_part(
     predicted_positive = round(
         sum(float(np.sum(y_pred[y_true == c])) * whole[c] / sample[c] for c in (0, 1) if sample[c])
     )
-    spread = (
-        round(float(np.quantile(scores, 0.99) - np.quantile(scores, 0.01)), 6)
-        if len(scores)
-        else None
-    )
+    spread = None
+    if len(scores) and weights is None:
+        spread = round(float(np.quantile(scores, 0.99) - np.quantile(scores, 0.01)), 6)
+    elif len(scores) and weights is not None:
+        high, low = (weighted_quantile(scores, q, weights) for q in (0.99, 0.01))
+        spread = round(high - low, 6)
+    agree = (y_true == y_pred).astype("float64")
     return TrainingPartMetrics(
         rows=sum(whole),
         positives=whole[1],
         class_names=class_names,
         roc_auc=rounded(roc_auc_score(y_true, scores)) if both else None,
-        pr_auc=rounded(average_precision_score(y_true, scores)) if both else None,
+        pr_auc=rounded(average_precision_score(y_true, scores, sample_weight=weights))
+        if both
+        else None,
         predicted=(sum(whole) - predicted_positive, predicted_positive),
-        accuracy=round(float(np.mean(y_true == y_pred)), 6) if len(y_true) else None,
+        accuracy=round(float(np.average(agree, weights=weights)), 6) if len(y_true) else None,
         score_spread=spread,
         scored_rows=len(y_true),
     )
@@ -392,12 +399,13 @@ def evaluate(
     whole = sample.of_rows if sample else (int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
     positive_share = whole[1] / sum(whole) if sum(whole) else 0.0
     majority = int(positive_share > 0.5)
+    train_weights = sample.row_weights(y_train[scored]) if sample else None
     return Evaluation(
         features=parts.features,
         resampling=ResamplingOutcome.of(trained, params.resample, names),
         holdout=measure_predictions(parts.y_holdout, holdout_pred, holdout_scores, names),
         training_part=measure_training_part(
-            y_train[scored], train_pred, train_scores, names, whole
+            y_train[scored], train_pred, train_scores, names, whole, train_weights
         ),
         baseline=measure_baseline(parts.y_holdout, holdout_pred, majority, names),
         threshold=analyse_threshold(
@@ -411,9 +419,7 @@ def evaluate(
             refit,
             sample,
         ),
-        threshold_for_prior=threshold_for_share(
-            train_scores, positive_share, sample.row_weights(y_train[scored]) if sample else None
-        ),
+        threshold_for_prior=threshold_for_share(train_scores, positive_share, train_weights),
         holdout_scores=holdout_scores,
     )
 

@@ -33,6 +33,9 @@ from retrain_guard.tasks.train_sample import Correction, TrainingSample, sample_
 # Samplers that interpolate between minority neighbours: they need k_neighbors + 1 minority rows.
 NEIGHBOUR_SAMPLERS = ("smote", "smotenc", "adasyn", "borderline_smote", "smote_tomek", "smote_enn")
 
+# How a sampler says it had nothing to do (tasks/training.py recognises it on a sample).
+ALREADY_REACHED = "already reaches resample.target_ratio"
+
 # imblearn's default neighbourhood for borderline_smote's danger test.
 BORDERLINE_M_NEIGHBORS = 10
 
@@ -102,8 +105,8 @@ def make_sampler(
         return None, []
     if current >= ratio:
         return None, [
-            f"the training part's minority/majority ratio {current:.4f} already reaches "
-            f"resample.target_ratio {ratio}: {name} resampled nothing"
+            f"the training part's minority/majority ratio {current:.4f} {ALREADY_REACHED} "
+            f"{ratio}: {name} resampled nothing"
         ]
     if name == "random_over":
         return RandomOverSampler(sampling_strategy=ratio, random_state=seed), []

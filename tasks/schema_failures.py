@@ -10,6 +10,7 @@ leave unusable. A failure becomes JSON only in the report, through `SchemaFailur
 
 import copy
 import hashlib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
 MISSING_CHECK = "column_in_dataframe"
 EXTRA_CHECK = "column_in_schema"
 DUPLICATE_CHECK = "unique_column_names"
+CONTROL_CHECK = "no_control_characters_in_names"
 LABEL_TIME_CHECK = "label_time_reads_as_dates"
 
 
@@ -143,6 +145,22 @@ def duplicate_failure(column: str, path: str) -> SchemaFailure:
         check=DUPLICATE_CHECK,
         message=f"column name {column!r} appears more than once in the header; give "
         f"each column its own name ({fate})",
+    )
+
+
+def control_names(columns: list[str]) -> list[str]:
+    """Return the column names holding a control character (NUL, tab, newline, ...)."""
+    return [c for c in columns if any(unicodedata.category(ch) == "Cc" for ch in c)]
+
+
+def control_name_failure(column: str) -> SchemaFailure:
+    """Name a column whose name holds a control character: numpy cuts a trailing NUL from
+    strings, so scikit-learn could not find such a column by its name."""
+    return SchemaFailure(
+        column=column,
+        check=CONTROL_CHECK,
+        message=f"column name {column!r} holds a control character; rename the column "
+        "(such names are cut or mangled by the libraries that read them)",
     )
 
 

@@ -137,10 +137,15 @@ def threshold_for_share(
         return None
     if weights is None:
         return round(float(np.quantile(scores, 1.0 - share)), 6)
-    order = np.argsort(scores, kind="stable")
+    return round(weighted_quantile(scores, 1.0 - share, weights), 6)
+
+
+def weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray) -> float:
+    """Return the smallest value at or below which a share `q` of the weight lies."""
+    order = np.argsort(values, kind="stable")
     below = np.cumsum(weights[order])
-    at = int(np.searchsorted(below, (1.0 - share) * below[-1]))
-    return round(float(scores[order][min(at, len(order) - 1)]), 6)
+    at = int(np.searchsorted(below, q * below[-1]))
+    return float(values[order][min(at, len(order) - 1)])
 
 
 def capped_sample(positions: np.ndarray, y: np.ndarray, cap: SampleCap, seed: int) -> np.ndarray:

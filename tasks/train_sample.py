@@ -86,67 +86,108 @@ def draw_training_sample(
 
 @dataclass(frozen=True)
 class Correction:
-    """How the fit restores the training part's class shares: the negative class's weight
-    relative to the positive's (None: no correction), and why."""
+    """How the fit on the sample stands in for a fit on the whole training part: class
+    weights (None: none given), the leaf size scaled to the sample (given, fitted; None:
+    not scaled), and why."""
 
-    negative_weight: float | None
+    weights: tuple[float, float] | None
     reason: str
+    leaf: tuple[int, int] | None = None
 
     def class_weight(self) -> dict[int, float] | None:
-        if self.negative_weight is None:
-            return None
-        return {0: self.negative_weight, 1: 1.0}
+        return None if self.weights is None else {0: self.weights[0], 1: self.weights[1]}
 
     def to_json(self) -> JsonDict:
         weight: JsonValue = (
             None
-            if self.negative_weight is None
-            else {"0": round(self.negative_weight, 6), "1": 1.0}
+            if self.weights is None
+            else {str(c): round(w, 6) for c, w in enumerate(self.weights)}
         )
-        return {"class_weight": weight, "reason": self.reason}
+        found: JsonDict = {"class_weight": weight, "reason": self.reason}
+        if self.leaf is not None:
+            found["min_samples_leaf"] = {"given": self.leaf[0], "fitted": self.leaf[1]}
+        return found
 
 
-def _after_sampler(ratio: float, resample: ResampleParams) -> float:
-    """The positive/negative ratio the training rows have after resample.sampler: it moves a
-    ratio below resample.target_ratio up to it and leaves a higher one alone."""
-    if resample.sampler == "none":
-        return ratio
-    return max(ratio, resample.target_ratio)
+def _after_sampler(negatives: int, positives: int, resample: ResampleParams) -> float:
+    """The positive/negative ratio of these rows after resample.sampler, which (like
+    tasks/resampling.py make_sampler) lifts a minority/majority ratio below
+    resample.target_ratio to it, whichever class is the minority."""
+    minority, majority = sorted((negatives, positives))
+    ratio = minority / majority
+    if resample.sampler != "none":
+        ratio = max(ratio, resample.target_ratio)
+    return ratio if positives <= negatives else 1.0 / ratio
+
+
+def resampled_whole(sample: TrainingSample, resample: ResampleParams) -> bool:
+    """Whether resample.sampler would resample the whole training part (its minority/majority
+    ratio is below the target), whatever it did on the sample."""
+    minority, majority = sorted(sample.of_rows)
+    return resample.sampler != "none" and minority / majority < resample.target_ratio
+
+
+def _leaf_setting(model: ModelParams) -> int | None:
+    """The built-in model's minimum rows per leaf (a count of rows, not of weights)."""
+    if model.name in ("random_forest", "balanced_random_forest"):
+        return model.forest_min_samples_leaf
+    if model.name == "hist_gradient_boosting":
+        return model.min_samples_leaf
+    return None
 
 
 def weight_correction(
     sample: TrainingSample, model: ModelParams, resample: ResampleParams, given: str | None
 ) -> Correction:
-    """Return the class weight that gives the fit on the sample the shares of a fit on the
-    whole training part, or why none is needed or possible.
+    """Return how the fit on the sample restores a fit on the whole training part: class
+    weights for the class shares, and the leaf size for the rows, or why none is needed.
 
     `given` is the class_weight the estimator has ("none", "balanced", another value), None
-    when it takes none. The ratio the estimator sees after the sampler, on the sample, is
-    compared with the one it would see on the whole training part; the negative class is
-    weighted up by their quotient.
+    when it takes none. The positive/negative ratio after the sampler is compared on the
+    sample and on the whole part: each class is weighted by the inverse of its sampling rate,
+    the negative class adjusted so that the weighted ratio is the whole part's. A minimum
+    leaf size counts rows, which class weights do not restore: it is scaled by the share of
+    the part's rows the sample holds (at least 1).
     """
     if not sample.sampled:
         return Correction(None, "the training part was not sampled")
+    leaf = _leaf_setting(model)
+    fitted = max(1, round(leaf * sum(sample.rows) / sum(sample.of_rows))) if leaf else None
+    scaled = (leaf, fitted) if leaf is not None and fitted is not None and fitted != leaf else None
+    about = (
+        f"; min_samples_leaf {scaled[0]} scaled to {scaled[1]} for the sample's rows"
+        if scaled
+        else ""
+    )
     if model.name == "balanced_random_forest":
-        return Correction(None, "not needed: every tree is fitted on a class-balanced bootstrap")
+        return Correction(
+            None, "not needed: every tree is fitted on a class-balanced bootstrap" + about, scaled
+        )
     if given == "balanced":
-        return Correction(None, "not needed: class_weight balanced weighs the classes equally")
+        return Correction(
+            None, "not needed: class_weight balanced weighs the classes equally" + about, scaled
+        )
     (n_neg, n_pos), (s_neg, s_pos) = sample.of_rows, sample.rows
-    whole = _after_sampler(n_pos / n_neg, resample) if n_neg else 0.0
-    sampled = _after_sampler(s_pos / s_neg, resample) if s_neg else 0.0
-    if not whole or abs(sampled / whole - 1.0) < 1e-9:
-        after = "" if resample.sampler == "none" else " after the sampler"
-        return Correction(None, f"not needed: the classes keep the whole part's ratio{after}")
+    whole = _after_sampler(n_neg, n_pos, resample)
+    sampled = _after_sampler(s_neg, s_pos, resample)
+    after = "" if resample.sampler == "none" else " after the sampler"
+    if abs(sampled / whole - 1.0) < 1e-9:
+        return Correction(
+            None, f"not needed: the classes keep the whole part's ratio{after}" + about, scaled
+        )
     if given != "none":
         return Correction(
             None,
             "not corrected: the estimator takes no class_weight, or sets its own; its scores "
-            f"reflect the sample's class shares ({s_pos} positive of {s_neg + s_pos} rows)",
+            f"reflect the sample's class shares ({s_pos} positive of {s_neg + s_pos} rows)" + about,
+            scaled,
         )
+    positive = 1.0 / sample.rates[1]
     return Correction(
-        sampled / whole,
-        "negative rows weighted by the ratio of the sample's class shares to the training "
-        "part's, after the sampler",
+        (positive * sampled / whole, positive),
+        "each class weighted by the inverse of its sampling rate, so that the classes have "
+        f"the whole part's ratio{after}" + about,
+        scaled,
     )
 
 

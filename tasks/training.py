@@ -45,14 +45,15 @@ from retrain_guard.tasks.estimator import (
 from retrain_guard.tasks.profile import LabelProfile
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.resampling import ALREADY_REACHED, InsufficientMinority, RecordingSampler
 from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
-from retrain_guard.tasks.resampling import InsufficientMinority, RecordingSampler
 from retrain_guard.tasks.train_sample import (
     Correction,
     TrainingSample,
     draw_training_sample,
+    resampled_whole,
     weight_correction,
 )
 
@@ -327,6 +328,8 @@ def fit_model(
         correction = weight_correction(sample, model, resample, given)
         if (weight := correction.class_weight()) is not None:
             fitted.set_params(estimator__estimator__class_weight=weight)
+        if correction.leaf is not None:
+            fitted.set_params(estimator__estimator__min_samples_leaf=correction.leaf[1])
     try:
         fitted.fit(X_train, y_train)
     except InsufficientMinority:
@@ -341,14 +344,18 @@ def fit_model(
         ) from exc
     sampler: RecordingSampler = fitted.estimator_.named_steps["resample"]
     fitted_weight = class_weight_of(fitted.estimator_.named_steps["estimator"])
+    adaptations = list(sampler.adaptations_)
+    if sample is not None and resampled_whole(sample, resample):
+        # The sample alone reaches the target ratio; the class weights stand in for the sampler.
+        adaptations = [a for a in adaptations if ALREADY_REACHED not in a]
     return Trained(
         model=fitted,
         counts_before={str(k): int(v) for k, v in sorted(sampler.counts_before_.items())},
         counts_after={str(k): int(v) for k, v in sorted(sampler.counts_after_.items())},
         features=list(X_train.columns),
-        adaptations=list(sampler.adaptations_),
+        adaptations=adaptations,
         # The weight asked for ("none" when corrected); the correction is the sample's.
-        class_weight="none" if correction and correction.negative_weight else fitted_weight,
+        class_weight="none" if correction and correction.weights else fitted_weight,
         sample=sample,
         correction=correction,
     )

@@ -33,6 +33,8 @@ from retrain_guard.tasks.schema_failures import (
     SchemaFailure,
     capped_schema,
     column_failure,
+    control_name_failure,
+    control_names,
     duplicate_failure,
     exact_counts,
     redact,
@@ -264,9 +266,11 @@ def check_header(
     extra = [c for c in extra_columns(declared, columns) if c not in data.drop]
     failing_extra = extra if declared.extra_columns == "fail" else []
     repeated = list(duplicates or [])
-    if not missing and not failing_extra and not repeated:
+    unnamed = [c for c in control_names(columns) if c not in data.drop]
+    if not missing and not failing_extra and not repeated and not unnamed:
         return None
     failures = [duplicate_failure(c, data.source) for c in repeated]
+    failures += [control_name_failure(c) for c in unnamed]
     failures += [column_failure(c, MISSING_CHECK) for c in missing]
     failures += [column_failure(c, EXTRA_CHECK) for c in failing_extra]
     return _failed(declared, failures, extra, read="header")

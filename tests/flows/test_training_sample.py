@@ -82,7 +82,7 @@ def test_an_unweighted_model_on_a_sample_still_collapses_as_on_the_whole_part(
     assert sample["correction"]["class_weight"] == {"0": round(train["0"] / CAP, 6), "1": 1.0}
     shown = format_summary(report)
     assert f"training sample: {{'0': {CAP}, '1': {train['1']}}} of" in shown
-    assert "class_weight {'0': " in shown and "after the sampler" in shown
+    assert "class_weight {'0': " in shown and "inverse of its sampling rate" in shown
     resampling = report.metrics["resampling"]
     assert isinstance(resampling, dict) and resampling["class_weight"] == "none"
 
@@ -104,3 +104,37 @@ def test_a_sampler_that_sets_the_ratio_needs_no_correction_unless_the_sample_pas
     )
     correction = sample_of(report)["correction"]
     assert (correction["class_weight"] is not None) is corrected, correction
+
+
+def test_a_large_leaf_is_scaled_so_the_forest_still_splits_on_the_sample(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    # 600 rows a leaf is about 4% of the training part: on a sample of 1,132 rows it would be
+    # half of them, and the forest would predict one class.
+    model = {"name": "random_forest", "n_estimators": 30, "forest_min_samples_leaf": 600}
+    whole = run(params_for(example_csv, tmp_path / "whole", model=model))
+    thinned = {"train_sample_rows": CAP}
+    sampled = run(params_for(example_csv, tmp_path / "sample", model=model, compute=thinned))
+    assert whole.status == sampled.status == "passed", sampled.one_line()
+    leaf = sample_of(sampled)["correction"]["min_samples_leaf"]
+    assert leaf["given"] == 600 and 30 <= leaf["fitted"] <= 60
+
+
+def test_a_sample_that_alone_reaches_the_target_ratio_is_no_sampler_adaptation(
+    example_csv: Path, tmp_path: Path
+) -> None:
+    # On the sample the minority/majority ratio (0.66) passes 0.5 and smote has nothing to
+    # do; on the whole part (0.008) it would resample. The class weights stand in for it.
+    report = run(
+        params_for(
+            example_csv,
+            tmp_path,
+            model={"class_weight": "none"},
+            resample={"sampler": "smote", "target_ratio": 0.5},
+            compute={"train_sample_rows": 200},
+        )
+    )
+    adapted = report.check("sampler_adapted")
+    assert adapted is not None
+    assert adapted.status == "pass", adapted.summary
+    assert sample_of(report)["correction"]["class_weight"] is not None

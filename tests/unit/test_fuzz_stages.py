@@ -16,6 +16,7 @@ from retrain_guard.schemas.params import DataParams, ModelParams, ResampleParams
 from retrain_guard.tasks.load import InputError, read_columns, read_table
 from retrain_guard.tasks.profile import drop_unlabelled, measure_label
 from retrain_guard.tasks.quirks import check_quirks
+from retrain_guard.tasks.schema_failures import control_names
 from retrain_guard.tasks.split import judge_split, make_split
 from retrain_guard.tasks.training import InsufficientMinority, fit_model, positive_scores
 from tests.unit.fuzz_tables import (
@@ -74,7 +75,8 @@ def test_training_takes_the_cleaned_table(table: Table, model: str) -> None:
     profile = measure_label(labelled, data.label)
     assume(profile.positive is not None and not any(c.status == "fail" for c in checks))
     features = data.feature_columns(labelled.columns)
-    assume(features)
+    # The header check refuses a name with a control character before any stage runs.
+    assume(features and not control_names(features))
     y = (labelled[data.label] == profile.positive).to_numpy().astype("int64")
     try:
         trained = fit_model(labelled[features], y, ModelParams(name=model), ResampleParams())

@@ -202,6 +202,20 @@ def test_header_check_names_missing_and_extra_columns_before_rows() -> None:
     assert ("surprise", "column_in_schema") in found
 
 
+def test_a_column_name_with_a_control_character_fails_the_header_naming_it() -> None:
+    # numpy cuts a trailing NUL from strings: scikit-learn could not find the column.
+    columns = ["transaction_id", "event_time", "amount", "is_fraud", "x\x00", "tab\there"]
+    declared = declare_schema(SchemaParams(), DATA, columns)
+    failed = check_header(declared, DATA, columns)
+    assert failed is not None and failed.code == "schema_invalid"
+    found = _by_check(failed)
+    assert ("x\x00", "no_control_characters_in_names") in found
+    assert ("tab\there", "no_control_characters_in_names") in found
+    assert "holds a control character" in failed.summary
+    dropped = DATA.model_copy(update={"drop": ["x\x00", "tab\there"]})
+    assert check_header(declared, dropped, columns) is None
+
+
 def test_summary_of_a_million_failing_rows_is_exact_and_capped() -> None:
     rows = 1_000_000
     frame = pd.DataFrame({"x": -pd.Series(range(1, rows + 1), dtype="int64")})

@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import precision_recall_curve
 
 from retrain_guard.schemas.params import ModelParams, ResampleParams
+from retrain_guard.tasks.evaluation import measure_training_part
 from retrain_guard.tasks.threshold import best_f1_threshold, threshold_for_share
 from retrain_guard.tasks.train_sample import TrainingSample, draw_training_sample, weight_correction
 
@@ -104,3 +105,60 @@ def test_weighted_threshold_and_f1_equal_those_of_the_rows_repeated() -> None:
     assert abs(weighted - plain) <= gap
     precision, _, _ = precision_recall_curve(y, scores, sample_weight=weights)
     assert precision.min() < float(np.mean(y))  # the weights matter: not the plain shares
+
+
+def test_positives_in_the_majority_of_the_training_part_are_weighted_the_right_way() -> None:
+    # A time split can leave more positives than negatives in the training part: the sampler
+    # then lifts the negatives (the minority there), as make_sampler does.
+    thinned = TrainingSample(cap=1000, of_rows=(500, 3000), rows=(500, 1000))
+    resample = ResampleParams(sampler="smote", target_ratio=0.2)
+    correction = weight_correction(thinned, ModelParams(class_weight="none"), resample, "none")
+    weights = correction.class_weight()
+    assert weights is not None
+    # Whole part after smote: 600 negatives to 3000 positives (0.2); the sample stays at
+    # 500 to 1000. Weighted, the sample's classes must stand 0.2 again.
+    assert 500 * weights[0] / (1000 * weights[1]) == pytest.approx(0.2)
+
+
+def test_both_classes_thinned_at_different_rates_take_their_inverse_rates() -> None:
+    both = TrainingSample(cap=5000, of_rows=(50_000, 20_000), rows=(5000, 5000))
+    correction = weight_correction(both, ModelParams(class_weight="none"), ResampleParams(), "none")
+    assert correction.class_weight() == {0: pytest.approx(10.0), 1: pytest.approx(4.0)}
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "fitted"),
+    [
+        (ModelParams(name="random_forest", forest_min_samples_leaf=600), 600, 36),
+        (ModelParams(name="hist_gradient_boosting", min_samples_leaf=20), 20, 1),
+    ],
+)
+def test_a_minimum_leaf_size_is_scaled_to_the_sample_rows(
+    model: ModelParams, given: int, fitted: int
+) -> None:
+    # The sample holds 1,200 of the part's 20,200 rows: a leaf keeps its share of them.
+    correction = weight_correction(SAMPLE, model, ResampleParams(), "balanced")
+    assert correction.leaf == (given, fitted)
+    assert correction.to_json()["min_samples_leaf"] == {"given": given, "fitted": fitted}
+    assert f"min_samples_leaf {given} scaled to {fitted}" in correction.reason
+
+
+def test_training_part_metrics_of_a_weighted_sample_are_the_whole_parts() -> None:
+    rng = np.random.default_rng(5)
+    y = labels(40_000, 400, seed=6)
+    scores = np.clip(rng.normal(0.2 + 0.3 * y, 0.15), 0, 1)
+    predicted = (scores >= 0.45).astype("int64")
+    whole = measure_training_part(y, predicted, scores, ("0", "1"))
+    train = np.arange(len(y))
+    kept, sample = draw_training_sample(train, y, cap=2000, seed=1)
+    weights = sample.row_weights(y[kept])
+    sampled = measure_training_part(
+        y[kept], predicted[kept], scores[kept], ("0", "1"), sample.of_rows, weights
+    )
+    unweighted = measure_training_part(
+        y[kept], predicted[kept], scores[kept], ("0", "1"), sample.of_rows
+    )
+    for name in ("pr_auc", "accuracy", "score_spread"):
+        value, plain = getattr(sampled, name), getattr(unweighted, name)
+        assert value == pytest.approx(getattr(whole, name), rel=0.1), name
+        assert abs(plain - getattr(whole, name)) > abs(value - getattr(whole, name)), name
