@@ -5,7 +5,9 @@ or on the scheduler at `compute.dask_address`; it is closed when the run ends, h
 ends. `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned)
 dataset directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
 Every partition's index is its rows' global row numbers, as the pandas engine numbers them.
-The schema stage on the partitions lives in tasks/dask_schema.py.
+The columns are typed from every partition's summary (tasks/dask_survey.py); the schema stage
+on the partitions lives in tasks/dask_schema.py. `unusable_roles_dask` judges the role columns
+in every partition.
 """
 
 from collections.abc import Iterator
@@ -31,9 +33,8 @@ from retrain_guard.tasks.dask_survey import (
     survey,
     widened,
 )
-from retrain_guard.tasks.dates import DateDtype, read_iso_as
 from retrain_guard.tasks.engine import ADDRESS_SETTING, ClusterUnreachable
-from retrain_guard.tasks.load import Unreadable
+from retrain_guard.tasks.load import DateDtype, Unreadable, read_iso_as
 from retrain_guard.tasks.quirks import column_kind, role_columns
 from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate, said
 

@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 from pandas.api.types import is_object_dtype, is_string_dtype
 
-from retrain_guard.tasks.dates import DateDtype, IsoReading, iso_column_dtype, iso_reading
+from retrain_guard.tasks.load import DateDtype, IsoReading, iso_column_dtype, iso_reading
 from retrain_guard.tasks.quirks import PartKinds, combined_kind, part_kinds
 
 CsvKind = Literal["empty", "bool", "int", "uint", "float", "text"]
