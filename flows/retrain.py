@@ -250,7 +250,7 @@ def _data_stages(
         return refused
     on_cluster = params.compute.engine == "dask" and table is None
     if on_cluster:  # Dask is an optional extra: imported only for its engine
-        from retrain_guard.tasks.dask_engine import collect, first_rows, read_dask_task
+        from retrain_guard.tasks.dask_engine import collect, read_dask_task, unusable_roles_dask
         from retrain_guard.tasks.dask_schema import needs_whole_table, validate_on_cluster_task
     with recorder.stage("load"):
         loaded = table if table is not None else (read_dask_task if on_cluster else load_task)(data)
@@ -260,7 +260,7 @@ def _data_stages(
 
     # A role column no check can use fails unusable_columns first; the schema leaves it out.
     if engine.is_dask_frame(loaded):
-        bad_roles = unusable_roles(first_rows(loaded), data)
+        bad_roles = unusable_roles_dask(loaded, data)
         # The quirks' measures, and uniqueness over several columns, need the table here.
         if bad_roles or needs_whole_table(declared):
             loaded = collect(loaded)

@@ -5,11 +5,14 @@ or on the scheduler at `compute.dask_address`; it is closed when the run ends, h
 ends. `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned)
 dataset directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
 Every partition's index is its rows' global row numbers, as the pandas engine numbers them.
-The schema stage on the partitions lives in tasks/dask_schema.py.
+The columns are typed from every partition's summary (tasks/dask_survey.py); the schema stage
+on the partitions lives in tasks/dask_schema.py. `unusable_roles_dask` judges the role columns
+in every partition.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import dask
@@ -17,15 +20,27 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster
 from fsspec.implementations.local import LocalFileSystem
+from pandas.api.types import is_object_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from retrain_guard.schemas.params import ComputeParams, DataParams
+from retrain_guard.tasks.dask_survey import (
+    OBJECT_BOOLEANS,
+    as_booleans,
+    read_dtypes,
+    role_kinds,
+    survey,
+    widened,
+)
 from retrain_guard.tasks.engine import ADDRESS_SETTING, ClusterUnreachable
-from retrain_guard.tasks.load import Unreadable, parse_iso_dates
+from retrain_guard.tasks.load import DateDtype, Unreadable, read_iso_as
+from retrain_guard.tasks.quirks import column_kind, role_columns
 from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate, said
 
 CONNECT_TIMEOUT = "10s"
+# Bytes of CSV text per partition (Dask's default).
+CSV_BLOCKSIZE = 64 * 2**20
 
 
 @contextmanager
@@ -86,10 +101,14 @@ def read_dask(source: DataParams) -> dd.DataFrame:
     try:
         # Columns take the dtypes the pandas engine reads, not Dask's own pyarrow strings.
         with dask.config.set({"dataframe.convert-string": False}):
-            frame = _read(location)
-        # The first rows give the dtypes the partitions take (ISO date strings: datetimes).
-        meta = _as_read(frame.get_partition(0).head(1000, compute=True)).head(0)
-        return _numbered(frame.map_partitions(_as_read, meta=meta))
+            frame, csv = _read(location)
+            # Every column is decided once for the whole table, then alike in each partition.
+            surveyed = survey(frame, csv)
+            if csv:
+                frame = _typed_csv(location, surveyed.csv_dtypes)
+        read = partial(_as_read, dates=surveyed.dates)
+        meta = read(frame.get_partition(0).head(1000, compute=True)).head(0)
+        return _numbered(frame.map_partitions(read, meta=meta), surveyed.rows)
     except InputError:
         raise
     except FileNotFoundError as exc:
@@ -98,60 +117,45 @@ def read_dask(source: DataParams) -> dd.DataFrame:
         raise InputError(said(location, "cannot be read", exc)) from exc
 
 
-def _read(location: Location) -> dd.DataFrame:
+def _read(location: Location) -> tuple[dd.DataFrame, bool]:
+    """Return the table as read, and whether it is a CSV read as text (dtypes not decided)."""
     fs, path = location.fs, location.path
-    if fs.isdir(path):
-        return dd.read_parquet(path, filesystem=fs, index=False)
-    kind = file_kind(path, location.name)
-    if kind == "parquet":
-        return dd.read_parquet(path, filesystem=fs, index=False)
-    url = fs.unstrip_protocol(path)
-    return dd.read_csv(url, storage_options=dict(fs.storage_options), dtype=object).pipe(
-        _typed_csv, url, fs
+    if fs.isdir(path) or file_kind(path, location.name) == "parquet":
+        return dd.read_parquet(path, filesystem=fs, index=False), False
+    return _csv(location, dtype=object), True
+
+
+def _csv(location: Location, dtype: object) -> dd.DataFrame:
+    fs = location.fs
+    url = fs.unstrip_protocol(location.path)
+    return dd.read_csv(
+        url, storage_options=dict(fs.storage_options), dtype=dtype, blocksize=CSV_BLOCKSIZE
     )
 
 
-def _typed_csv(frame: dd.DataFrame, url: str, fs: object) -> dd.DataFrame:
-    """Give the CSV's columns the dtypes pandas infers from the whole file's first block.
+def _typed_csv(location: Location, dtypes: dict[str, str]) -> dd.DataFrame:
+    """Read the CSV again with the dtypes pandas infers for the whole file.
 
-    dd.read_csv infers dtypes from a sample and fails on a later partition that disagrees;
-    read as text first, each column then takes the dtype pandas gives the sampled rows,
-    converted per partition (a value that does not fit becomes missing... not silently:
-    pandas raises, and the read fails naming the file).
+    dd.read_csv infers dtypes from a sample and fails on a later partition that disagrees
+    (a blank after the sample in an integer column, a word in a numeric one); the dtypes
+    come instead from every partition's text (tasks/dask_survey.py), so every value fits.
     """
-    sample = pd.read_csv(fs.open(url), nrows=10_000, low_memory=False)  # type: ignore[attr-defined]
-    dtypes = {str(c): sample[c].dtype for c in sample.columns}
-    return frame.map_partitions(_retyped, dtypes, meta=sample.head(0))
+    booleans = [c for c, d in dtypes.items() if d == OBJECT_BOOLEANS]
+    frame = _csv(location, dtype=read_dtypes(dtypes))
+    return frame.map_partitions(as_booleans, booleans) if booleans else frame
 
 
-def _retyped(part: pd.DataFrame, dtypes: dict[str, object]) -> pd.DataFrame:
-    return part.astype(dtypes)  # type: ignore[arg-type]
-
-
-def _as_read(part: pd.DataFrame) -> pd.DataFrame:
+def _as_read(part: pd.DataFrame, dates: dict[str, DateDtype]) -> pd.DataFrame:
     """Name columns as strings, give hive partition columns their values' dtypes, and read
-    ISO date strings as datetimes, as tasks/load.py does for the pandas engine."""
-    part = part.set_axis([str(c) for c in part.columns], axis=1)
-    widened = {
-        str(c): _uncategorised(part[c])
-        for c in part.columns
-        if isinstance(part[c].dtype, pd.CategoricalDtype)
-    }
-    part = part.assign(**widened) if widened else part
-    return parse_iso_dates(part)
+    the ISO date columns the survey decided as datetimes, as tasks/load.py reads them."""
+    part = widened(part)
+    parsed = {c: read_iso_as(part[c], dtype) for c, dtype in dates.items()}
+    return part.assign(**parsed) if parsed else part
 
 
-def _uncategorised(values: pd.Series) -> pd.Series:
-    categories = values.cat.categories
-    if pd.api.types.is_integer_dtype(categories.dtype):
-        return values.astype("int64")
-    return values.astype(categories.dtype)
-
-
-def _numbered(frame: dd.DataFrame) -> dd.DataFrame:
+def _numbered(frame: dd.DataFrame, lengths: list[int]) -> dd.DataFrame:
     """Index every partition by its rows' global row numbers (partitions restart at 0):
     the offsets come from the partitions' lengths, counted on the cluster."""
-    lengths = [int(n) for n in frame.map_partitions(len).compute()]
     offsets = [sum(lengths[:i]) for i in range(len(lengths))]
     return frame.map_partitions(_renumber, offsets, meta=frame._meta, align_dataframes=False)
 
@@ -169,9 +173,14 @@ def collect(frame: dd.DataFrame) -> pd.DataFrame:
     return collected
 
 
-def first_rows(frame: dd.DataFrame, rows: int = 10_000) -> pd.DataFrame:
-    """Return the first rows of the first partition (what is measured before the schema)."""
-    return frame.get_partition(0).head(rows, compute=True)
+def unusable_roles_dask(frame: dd.DataFrame, data: DataParams) -> list[str]:
+    """Return the role columns whose values no check can use in any partition (quirks.py
+    unusable_roles on the whole table; object columns judged partition by partition)."""
+    meta = frame._meta
+    roles = role_columns(meta, data)
+    kinds = {c: column_kind(meta[c]) for c in roles}
+    kinds.update(role_kinds(frame, [c for c in roles if is_object_dtype(meta[c].dtype)]))
+    return [c for c in roles if kinds[c] is not None]
 
 
 def _read_or_unreadable(source: DataParams) -> dd.DataFrame | Unreadable:

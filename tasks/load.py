@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -181,6 +182,72 @@ def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     if not converted:
         return frame
     return frame.assign(**converted)
+
+
+# --- ISO dates decided over parts of a column (the Dask engine's partitions) ---
+
+DateDtype = np.dtype | pd.DatetimeTZDtype
+
+
+@dataclass(frozen=True)
+class IsoReading:
+    """What one part of a text column says about reading the column as ISO dates.
+
+    `dtype` is what parse_iso gives the part (None: the part is not ISO dates, so the whole
+    column stays text); a part without a present value says nothing (`present` false).
+    """
+
+    present: bool
+    dtype: DateDtype | None = None
+
+
+def iso_reading(values: pd.Series) -> IsoReading:
+    """Return how one part of a text column reads as ISO dates (see iso_column_dtype)."""
+    if not bool(values.notna().any()):
+        return IsoReading(present=False)
+    if not looks_like_iso_dates(values):
+        return IsoReading(present=True)
+    parsed = parse_iso(values)
+    dtype = None if parsed is None else parsed.dtype
+    return IsoReading(True, dtype if isinstance(dtype, np.dtype | pd.DatetimeTZDtype) else None)
+
+
+TimeUnit = Literal["s", "ms", "us", "ns"]
+_UNITS: tuple[TimeUnit, ...] = ("s", "ms", "us", "ns")
+
+
+def _unit(dtype: DateDtype) -> TimeUnit:
+    unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+    return _UNITS[_UNITS.index(unit)]
+
+
+def iso_column_dtype(readings: list[IsoReading]) -> DateDtype | None:
+    """Return the dtype the parts' column reads as, decided as parse_iso decides on all of it.
+
+    None (the column stays text) when no part holds a value, a part is not ISO dates, or
+    parts with and without a zone meet; otherwise the finest unit of the parts, in their
+    one zone, or in UTC when their offsets differ (a daylight saving change between files).
+    """
+    dtypes = [r.dtype for r in readings if r.present]
+    if not dtypes or any(d is None for d in dtypes):
+        return None
+    parsed = [d for d in dtypes if d is not None]
+    unit = max((_unit(d) for d in parsed), key=_UNITS.index)
+    aware = [d for d in parsed if isinstance(d, pd.DatetimeTZDtype)]
+    if not aware:
+        return np.dtype(f"datetime64[{unit}]")
+    if len(aware) < len(parsed):
+        return None
+    zones = {str(d.tz) for d in aware}
+    return pd.DatetimeTZDtype(unit, aware[0].tz if len(zones) == 1 else "UTC")
+
+
+def read_iso_as(values: pd.Series, dtype: DateDtype) -> pd.Series:
+    """Parse one part of an ISO date column into the column's dtype (iso_column_dtype)."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        aware = pd.to_datetime(values, format="ISO8601", utc=True)
+        return aware.dt.tz_convert(dtype.tz).dt.as_unit(dtype.unit)
+    return pd.to_datetime(values, format="ISO8601").astype(dtype)
 
 
 def _transient_io_error(task: object, task_run: object, state: State[Any]) -> bool:

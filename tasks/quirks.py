@@ -255,14 +255,59 @@ def column_kind(values: pd.Series) -> str | None:
         return None
     if inferred == "bytes":
         return "binary"
-    present = values[values.map(is_present)]
-    kinds = sorted({_value_kind(v) for v in present})
+    return _kinds_verdict(_present_kinds(values))
+
+
+def _present_kinds(values: pd.Series) -> frozenset[str]:
+    return frozenset(_value_kind(v) for v in values[values.map(is_present)])
+
+
+def _kinds_verdict(found: frozenset[str]) -> str | None:
+    """Return why values of these kinds cannot be used together, or None when they can."""
+    kinds = sorted(found)
     unusable = [k for k in kinds if k not in _SCALAR_KINDS]
     if len(unusable) == 1 and len(kinds) == 1:
         return unusable[0]
     if len(kinds) > 1:
         return "mixed (" + ", ".join(kinds) + ")"
     return None
+
+
+# The kinds of the values of a part whose inferred type says them without a look at each.
+_KINDS_OF_INFERRED = {
+    "empty": frozenset(),
+    "string": frozenset({"text"}),
+    "integer": frozenset({"number"}),
+    "floating": frozenset({"number"}),
+    "mixed-integer-float": frozenset({"number"}),
+    "decimal": frozenset({"number"}),
+    "boolean": frozenset({"boolean"}),
+}
+
+
+@dataclass(frozen=True)
+class PartKinds:
+    """One part of an object column (a partition): its inferred type and its values' kinds."""
+
+    inferred: str
+    kinds: frozenset[str]
+
+
+def part_kinds(values: pd.Series) -> PartKinds:
+    """Return what one part of an object column holds, for combined_kind."""
+    inferred = infer_dtype(values, skipna=True)
+    kinds = _KINDS_OF_INFERRED.get(inferred)
+    return PartKinds(inferred, _present_kinds(values) if kinds is None else kinds)
+
+
+def combined_kind(parts: list[PartKinds]) -> str | None:
+    """Return column_kind of the object column these parts make up, from the parts alone."""
+    held = [p for p in parts if p.inferred != "empty"]
+    inferred = {p.inferred for p in held}
+    kinds = frozenset().union(*(p.kinds for p in held))
+    if inferred <= _USABLE_INFERRED and (len(inferred) <= 1 or len(kinds) <= 1):
+        return None  # one usable type throughout, or usable types of one kind (int, float)
+    return _kinds_verdict(kinds)
 
 
 @dataclass(frozen=True)
@@ -305,9 +350,14 @@ def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
     Measured before the schema, so that unusable_columns, not a schema message about the
     same column, is the run's failure.
     """
+    return [c for c in role_columns(frame, data) if column_kind(frame[c]) is not None]
+
+
+def role_columns(frame: pd.DataFrame, data: DataParams) -> list[str]:
+    """Return the role columns (label, label time, id) kept and named once in the frame."""
     roles = [c for c in (data.label, data.label_time, data.id_column) if c and c not in data.drop]
     single = {str(c) for c in _single_columns(frame)}
-    return [c for c in dict.fromkeys(roles) if c in single and column_kind(frame[c]) is not None]
+    return [c for c in dict.fromkeys(roles) if c in single]
 
 
 def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:

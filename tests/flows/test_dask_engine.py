@@ -15,13 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 from distributed import LocalCluster
 
 from retrain_guard.flows.cli import main, run_flow
+from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import Report
+from retrain_guard.tasks import dask_engine
+from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
+from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.quirks import unusable_roles
 from tests.conftest import params_for
 from tests.flows.test_golden_reports import GOLDEN, masked
 from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
@@ -223,3 +230,103 @@ def test_sql_source_is_refused_by_the_dask_engine(
     config.write_text(f"compute:\n  dask_address: {dask_address}\n")
     assert main([*args, "--config", str(config)]) == 2
     assert "data.sql" in capsys.readouterr().err
+
+
+# --- Columns decided once for the whole table, not per partition ------------------------------
+
+
+def _same_checks(found: Report, expected: Report) -> None:
+    assert [(c.code, c.status, c.columns) for c in found.checks] == [
+        (c.code, c.status, c.columns) for c in expected.checks
+    ]
+    assert found.checks == expected.checks
+    assert found.data == expected.data
+
+
+def _read_alike(path: Path, parts: Path) -> pd.DataFrame:
+    """Read `parts` with the Dask engine and `path` with the pandas engine: the same table."""
+    expected = read_table(path)
+    found = collect(read_dask(DataParams(path=str(parts), label=LABEL)))
+    pd.testing.assert_frame_equal(found, expected)
+    return found
+
+
+def test_iso_dates_are_decided_for_the_whole_column(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    """Offsets that change between files read as UTC datetimes; a stray 'n/a' in one file
+    keeps the whole column text, as the pandas engine reads them."""
+    frame = example_frame.copy()
+    half = len(frame) // 2
+    opened = pd.Timestamp("2024-03-01") + pd.to_timedelta(np.arange(len(frame)), unit="min")
+    offsets = np.where(np.arange(len(frame)) < half, "+01:00", "+02:00")
+    frame["opened_at"] = opened.strftime("%Y-%m-%dT%H:%M:%S") + offsets
+    closed = pd.Series(opened.strftime("%Y-%m-%d"), dtype=object)
+    closed.iloc[-3] = "n/a"  # in the last partition only
+    frame["closed_on"] = closed.to_numpy()
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    read = _read_alike(tmp_path / "one.parquet", parts)
+    assert str(read["opened_at"].dtype) == "datetime64[us, UTC]"
+    assert read["closed_on"].map(lambda v: isinstance(v, str)).all()
+    data = {"drop": ["opened_at", "closed_on"]}
+    pandas_report = run_flow(
+        "validate", params_for(tmp_path / "one.parquet", tmp_path / "p", data=data)
+    )
+    dask_report = run_flow(
+        "validate", params_for(parts, tmp_path / "d", data=data, compute=_dask(dask_address))
+    )
+    _same_checks(dask_report, pandas_report)
+
+
+def test_csv_dtypes_come_from_every_partition(
+    example_frame: pd.DataFrame,
+    dask_address: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An integer column with a blank after row 10,000 reads as float64, a numeric column
+    with a word late as text, and no read fails, as with the pandas engine."""
+    frame = example_frame.copy()
+    assert len(frame) > 12_000
+    frame["visits"] = pd.array(np.arange(len(frame)) % 7, dtype="Int64")
+    frame.loc[frame.index[-5], "visits"] = pd.NA
+    frame["score"] = (np.arange(len(frame)) % 13 / 4).astype(object)
+    frame.loc[frame.index[-9], "score"] = "unknown"
+    frame["flag"] = np.arange(len(frame)) % 2 == 0
+    csv = tmp_path / "table.csv"
+    frame.to_csv(csv, index=False)
+    monkeypatch.setattr(dask_engine, "CSV_BLOCKSIZE", csv.stat().st_size // (PARTS + 1))
+    assert read_dask(DataParams(path=str(csv), label=LABEL)).npartitions >= PARTS
+    read = _read_alike(csv, csv)
+    assert str(read["visits"].dtype) == "float64"
+    assert read["score"].dtype != "float64"
+    assert str(read["flag"].dtype) == "bool"
+    pandas_report = run_flow("validate", params_for(csv, tmp_path / "p"))
+    dask_report = run_flow("validate", params_for(csv, tmp_path / "d", compute=_dask(dask_address)))
+    _same_checks(dask_report, pandas_report)
+
+
+@pytest.mark.parametrize(
+    "late",
+    [["a", "list"], b"bytes", 7],
+    ids=["list", "binary", "mixed"],
+)
+def test_role_columns_are_judged_in_every_partition(late: object) -> None:
+    """A role column's unusable values only in the last partition are seen, as pandas sees
+    them in the whole column."""
+    rows = 400
+    ids = pd.Series([f"t{i}" for i in range(rows)], dtype=object)
+    ids.iloc[rows - 2] = late
+    frame = pd.DataFrame(
+        {"transaction_id": ids, LABEL: np.arange(rows) % 2, "amount": np.arange(rows) * 1.5}
+    )
+    data = DataParams(path="unused.csv", label=LABEL, id_column="transaction_id")
+    with dask.config.set({"dataframe.convert-string": False}):  # as the engine reads
+        table = dd.from_pandas(frame, npartitions=PARTS, sort=False)
+        clean = dd.from_pandas(frame.assign(transaction_id=frame.index.astype(str)), PARTS)
+    expected = unusable_roles(frame, data)
+    assert expected == ["transaction_id"]
+    assert unusable_roles(table.get_partition(0).compute(), data) == []
+    assert unusable_roles_dask(table, data) == expected
+    assert unusable_roles_dask(clean, data) == []
