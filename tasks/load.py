@@ -152,7 +152,7 @@ def _read_file(target: Path) -> pd.DataFrame:
     try:
         if kind == "parquet":
             with _arrow_allocator():
-                return pd.read_parquet(target)
+                return read_parquet_by_column(target)
         return pd.read_csv(target, low_memory=False)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{target}: cannot be parsed as {kind}: {first_line(exc)}") from exc
@@ -160,6 +160,34 @@ def _read_file(target: Path) -> pd.DataFrame:
         raise
     except ValueError as exc:
         raise InputError(f"{target}: cannot be parsed as {kind}: {first_line(exc)}") from exc
+
+
+def read_parquet_by_column(path: Path) -> pd.DataFrame:
+    """Read a Parquet file as pandas.read_parquet does, one column at a time.
+
+    pandas' own read holds the whole Arrow table and the frame at once: at 10M rows x 27
+    columns it peaked at 1.8x the frame, and so set the peak of a whole `validate` run
+    (benchmarks/RESULTS.md, "Both engines at scale"). Column by column, each read by
+    pandas.read_parquet itself (the same dtypes, the index the file's pandas metadata
+    restores), the peak is the frame and one column. Repeated column names cannot be read
+    by name: such a file is read whole, and the schema stage names the repeat.
+    """
+    names = pq.ParquetFile(path).schema_arrow.names
+    index = _index_columns(path)
+    columns = [n for n in names if n not in index]
+    if len(set(columns)) < len(columns) or len(columns) < 2:
+        return pd.read_parquet(path)
+    parts = [pd.read_parquet(path, columns=[name]) for name in columns]
+    rows = pd.RangeIndex(len(parts[0]))
+    # Aligned by position: a restored index may repeat values, which concat would align on.
+    frame = pd.concat([part.set_axis(rows) for part in parts], axis=1).set_axis(parts[0].index)
+    return frame
+
+
+def _index_columns(path: Path) -> set[str]:
+    """The columns the file's pandas metadata stores an index in (read with every column)."""
+    metadata = pq.ParquetFile(path).schema_arrow.pandas_metadata or {}
+    return {c for c in metadata.get("index_columns", []) if isinstance(c, str)}
 
 
 def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:

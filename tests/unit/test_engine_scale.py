@@ -104,4 +104,4 @@ def test_tables_and_derived_figures() -> None:
     assert "dask validate: time 4 / 1 rows = 3.20" in figures
     assert "validate at 1 rows: Dask / pandas time = 2.50" in figures
     assert "validate at 4 rows, dask: peak / table = 1.00 (less baseline 0.50" in figures
-    assert pandas_need(GIB, "run") == 9 * GIB
+    assert pandas_need(GIB, "run") == 4 * GIB
