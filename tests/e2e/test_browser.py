@@ -126,7 +126,7 @@ def test_run_form_shows_the_parameter_fields(
     assert list(get_args(Sampler)) in dropdowns
     assert ["none", "balanced"] in dropdowns
     assert ["auto", "time", "random"] in dropdowns
-    assert ["default", "dask"] in dropdowns
+    assert ["pandas", "dask"] in dropdowns
 
 
 def test_failed_run_pages_show_the_failure_code(
