@@ -397,7 +397,9 @@ def evaluate(
     # Counts and shares of the whole training part, also when the model saw a sample of it.
     sample = parts.sample
     whole = sample.of_rows if sample else (int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
-    positive_share = whole[1] / sum(whole) if sum(whole) else 0.0
+    positive_share = (
+        sample.positive_share if sample else float(np.mean(y_train)) if len(y_train) else 0.0
+    )
     majority = int(positive_share > 0.5)
     train_weights = sample.row_weights(y_train[scored]) if sample else None
     return Evaluation(

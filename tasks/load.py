@@ -31,6 +31,7 @@ from retrain_guard.tasks.sources import (
     file_kind,
     first_line,
     header_of,
+    index_columns,
     locate,
     located_header,
     parquet_columns,
@@ -172,9 +173,9 @@ def read_parquet_by_column(path: Path) -> pd.DataFrame:
     restores), the peak is the frame and one column. Repeated column names cannot be read
     by name: such a file is read whole, and the schema stage names the repeat.
     """
-    names = pq.ParquetFile(path).schema_arrow.names
-    index = _index_columns(path)
-    columns = [n for n in names if n not in index]
+    schema = pq.ParquetFile(path).schema_arrow
+    index = index_columns(schema)  # read with every column
+    columns = [n for n in schema.names if n not in index]
     if len(set(columns)) < len(columns) or len(columns) < 2:
         return pd.read_parquet(path)
     parts = [pd.read_parquet(path, columns=[name]) for name in columns]
@@ -182,12 +183,6 @@ def read_parquet_by_column(path: Path) -> pd.DataFrame:
     # Aligned by position: a restored index may repeat values, which concat would align on.
     frame = pd.concat([part.set_axis(rows) for part in parts], axis=1).set_axis(parts[0].index)
     return frame
-
-
-def _index_columns(path: Path) -> set[str]:
-    """The columns the file's pandas metadata stores an index in (read with every column)."""
-    metadata = pq.ParquetFile(path).schema_arrow.pandas_metadata or {}
-    return {c for c in metadata.get("index_columns", []) if isinstance(c, str)}
 
 
 def parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:

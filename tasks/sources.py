@@ -291,15 +291,19 @@ def read_located(location: Location) -> pd.DataFrame:
             return pd.read_csv(handle, low_memory=False)
 
 
+def index_columns(schema: pa.Schema) -> set[str]:
+    """The columns a Parquet schema's pandas metadata stores an index in."""
+    metadata = schema.pandas_metadata or {}
+    return {c for c in metadata.get("index_columns", []) if isinstance(c, str)}
+
+
 def _dataset_by_column(dataset: ds.Dataset) -> pd.DataFrame:
     """Read a dataset as `dataset.to_table().to_pandas()` does, one column at a time, so
     that the whole Arrow table and the frame are never held at once (tasks/load.py
     read_parquet_by_column measures it). A dataset whose pandas metadata stores an index,
     or repeats a name, is read whole."""
     names = dataset.schema.names
-    metadata = dataset.schema.pandas_metadata or {}
-    stored_index = any(isinstance(c, str) for c in metadata.get("index_columns", []))
-    if stored_index or len(set(names)) < len(names) or len(names) < 2:
+    if index_columns(dataset.schema) or len(set(names)) < len(names) or len(names) < 2:
         return dataset.to_table().to_pandas()
     parts = [dataset.to_table(columns=[name]).to_pandas() for name in names]
     return pd.concat(parts, axis=1)
