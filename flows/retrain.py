@@ -64,6 +64,7 @@ from retrain_guard.tasks.quirks import check_quirks_task, unusable_roles
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS, RunRecorder
 from retrain_guard.tasks.split import judge_class_rows, split_task
+from retrain_guard.tasks.stored_table import Frame
 from retrain_guard.tasks.training import publishable, split_parts, train_task
 from retrain_guard.tasks.unusable import explain_leakage, unusable_after_schema, without
 from retrain_guard.tasks.validation import (
@@ -163,7 +164,7 @@ def output_dir_check(params: RetrainParams) -> CheckResult | None:
 
 def checked_data(
     params: RetrainParams, recorder: RunRecorder, table: pd.DataFrame | None = None
-) -> tuple[RetrainParams, pd.DataFrame, LabelProfile] | CheckResult:
+) -> tuple[RetrainParams, Frame, LabelProfile] | CheckResult:
     """Run what both flows (and check_data, flows/api.py) run first: the output directory
     and the engine, before any data is read; the schema; the data stages. `table` is an
     in-memory table to check instead of reading data.path. Return the resolved parameters
@@ -199,7 +200,7 @@ def _declare(
     data = params.data
     with recorder.stage("schema"):
         try:
-            header = read_header(data) if table is None else _header_of(table)
+            header = read_header(data) if table is None else Header.of(table)
         except InputError as exc:
             return _unreadable(recorder, exc)
         declared = declare_schema_task(data, params.schema_, header.columns, header.duplicates)
@@ -216,13 +217,6 @@ def _declare(
     return params, schema
 
 
-def _header_of(table: pd.DataFrame) -> Header:
-    """Return an in-memory table's columns and the names it repeats."""
-    columns = [str(c) for c in table.columns]
-    repeated = table.columns[table.columns.duplicated()]
-    return Header(columns, list(dict.fromkeys(str(c) for c in repeated)))
-
-
 def _cluster(compute: ComputeParams, reads: bool) -> AbstractContextManager[object]:
     """The Dask engine's cluster for the data stages (Dask imported only for its engine)."""
     if compute.engine != "dask" or not reads:
@@ -237,7 +231,7 @@ def _data_stages(
     recorder: RunRecorder,
     declared: DeclaredSchema,
     table: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, LabelProfile] | CheckResult:
+) -> tuple[Frame, LabelProfile] | CheckResult:
     """Load, validate, profile and check leakage; return the frame or the first failing check.
 
     A failing schema does not hide the other data checks: they run on the table as read,
@@ -245,7 +239,7 @@ def _data_stages(
     the first failure and every finding in the report.
     """
     data = params.data
-    # Both engines hold the table here for the later stages: the memory guard is for both.
+    # The pandas engine holds the table for the later stages, the Dask engine its columns.
     if table is None and (refused := _guard_memory(params, recorder)):
         return refused
     on_cluster = params.compute.engine == "dask" and table is None
@@ -267,8 +261,9 @@ def _data_stages(
     else:
         bad_roles = unusable_roles(loaded, data)
     if on_cluster:
-        schema_on_cluster = engine.is_dask_frame(loaded)
-        recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, schema_on_cluster)
+        recorder.metrics["engine"] = engine.engine_metrics(
+            recorder.flow, engine.is_dask_frame(loaded)
+        )
     counts: pd.Series | None = None
     quirks: list[CheckResult] = []
     if bad_roles and isinstance(loaded, pd.DataFrame):
@@ -276,12 +271,14 @@ def _data_stages(
             loaded, quirks = check_quirks_task(loaded, data)
         recorder.add(*quirks)
     with recorder.stage("schema"):
+        read: Frame  # as read, for the checks when the schema failed (Dask: on disk)
         if engine.is_dask_frame(loaded):
             staged = validate_on_cluster_task(loaded, declared, data, params.schema_, bad_roles)
-            validation, loaded, counts = staged.outcome, staged.frame, staged.label_counts
+            validation, read, counts = staged.outcome, staged.frame, staged.label_counts
         else:
             validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
-        frame = loaded if validation.frame is None else validation.frame
+            read = loaded
+        frame = read if validation.frame is None else validation.frame
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
@@ -370,7 +367,7 @@ def _no_features(recorder: RunRecorder, removed: list[str], stage: Stage, why: s
 
 
 def _label_free_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     params: RetrainParams,
     recorder: RunRecorder,
     unusable: list[str],

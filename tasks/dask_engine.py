@@ -10,15 +10,18 @@ on the partitions lives in tasks/dask_schema.py. `unusable_roles_dask` judges th
 in every partition.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from itertools import islice
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dask
 import dask.dataframe as dd
 import pandas as pd
-from distributed import Client, LocalCluster
+from dask.delayed import Delayed
+from distributed import Client, Future, LocalCluster, as_completed, get_client
 from fsspec.implementations.local import LocalFileSystem
 from pandas.api.types import is_object_dtype
 from prefect import task
@@ -38,6 +41,7 @@ from retrain_guard.tasks.load import DateDtype, Unreadable, read_iso_as
 from retrain_guard.tasks.quirks import column_kind, role_columns
 from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate, said
 
+T = TypeVar("T")
 CONNECT_TIMEOUT = "10s"
 # Bytes of CSV text per partition (Dask's default).
 CSV_BLOCKSIZE = 64 * 2**20
@@ -165,6 +169,41 @@ def _renumber(
 ) -> pd.DataFrame:
     offset = offsets[partition_info["number"]] if partition_info else 0
     return part.set_axis(pd.RangeIndex(offset, offset + len(part)))
+
+
+# Partitions computed ahead of the one being written, per worker: enough to keep the
+# workers busy, few enough that their results do not pile up in the workers' memory.
+PULL_AHEAD = 2
+
+
+def pulled(tasks: Sequence[Delayed], take: Callable[[int, Any], T]) -> list[T]:
+    """Compute `tasks` on the cluster a few at a time; hand each result to `take` with its
+    number as it arrives; return what `take` returned, in the tasks' order.
+
+    At most PULL_AHEAD results per worker are computed and not yet taken, so a table's
+    partitions pass through this process one by one instead of all at once.
+    """
+    client = get_client()
+    window = PULL_AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    results: dict[int, T] = {}
+    pending = iter(enumerate(tasks))
+    numbers: dict[Future, int] = {}
+    running = as_completed()
+    for number, delayed in islice(pending, window):
+        future = client.compute(delayed)
+        numbers[future] = number
+        running.add(future)
+    for future in running:
+        number = numbers.pop(future)
+        result = future.result()
+        future.release()
+        results[number] = take(number, result)
+        del result
+        for following, delayed in islice(pending, 1):
+            started = client.compute(delayed)
+            numbers[started] = following
+            running.add(started)
+    return [results[n] for n in sorted(results)]
 
 
 def collect(frame: dd.DataFrame) -> pd.DataFrame:

@@ -24,9 +24,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, SchemaParams
-from retrain_guard.tasks.dask_engine import collect
+from retrain_guard.tasks.dask_engine import pulled
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from retrain_guard.tasks.validation import (
     DeclaredSchema,
     SchemaOutcome,
@@ -44,7 +45,7 @@ class ClusterSchema:
     the schema passed, as read when not) and the label's class counts (None: not counted)."""
 
     outcome: SchemaOutcome
-    frame: pd.DataFrame
+    frame: StoredTable
     label_counts: pd.Series | None
 
 
@@ -68,7 +69,7 @@ def _validate_part(
     unusable_roles: list[str],
 ) -> _Part:
     outcome = validate_schema(part, declared, data, params, unusable_roles)
-    frame = part if outcome.frame is None else outcome.frame
+    frame = part if outcome.in_memory is None else outcome.in_memory
     counted = data.label in frame.columns and data.label not in unusable_roles
     counts = frame[data.label].value_counts(dropna=True) if counted else None
     return _Part(frame, outcome.frame is not None, outcome.failures, outcome.extra, counts)
@@ -202,6 +203,7 @@ def validate_on_cluster(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str] | None = None,
+    spill_dir: str | None = None,
 ) -> ClusterSchema:
     """Validate every partition on the cluster; merge the failures; count the label's
     classes; collect the table (validated, or as read when the schema failed)."""
@@ -210,16 +212,21 @@ def validate_on_cluster(
     judged = data.label not in [*roles, *data.drop] and label_check is not None
     per_part = _without_label_check(declared, data) if label_check is not None else declared
     per_part = _without_uniqueness(per_part)
-    # One pass: each partition is read and validated once, and comes back with its failures
-    # and class counts. Nothing is kept on the workers (persisting the partitions there held
-    # a second copy of the table beside the one collected here).
-    parts: list[_Part] = list(
-        dask.compute(
-            *[
-                dask.delayed(_validate_part)(part, per_part, data, params, roles)
-                for part in table.to_delayed()
-            ]
-        )
+    # One pass: each partition is read and validated once on the cluster, and comes back
+    # with its failures and class counts; a few at a time, its rows are written to the
+    # flow's disk (tasks/stored_table.py) and let go of.
+    writer = TableWriter(table._meta, spill_dir)
+
+    def written(number: int, part: _Part) -> _Part:
+        writer.add(number, part.frame)
+        return replace(part, frame=part.frame.iloc[:0])
+
+    parts = pulled(
+        [
+            dask.delayed(_validate_part)(p, per_part, data, params, roles)
+            for p in table.to_delayed()
+        ],
+        written,
     )
     failures: list[tuple[SchemaFailure, ...]] = [p.failures for p in parts]
     if judged and label_check is not None:
@@ -232,13 +239,14 @@ def validate_on_cluster(
     counted = data.label in table.columns and data.label not in roles
     if merged:
         # The table as read, not the partitions the schema coerced: read again.
-        parts.clear()
         counts = table[data.label].value_counts(dropna=True).compute() if counted else None
-        frame = collect(table)
+        writer = TableWriter(table._meta, spill_dir)
+        pulled(table.to_delayed(), writer.add)
+        frame = writer.table()
         outcome = failed_rows(declared, merged, extra)
     else:
         counts = _summed([p.label_counts for p in parts]) if counted else None
-        frame = _concatenated(parts, table._meta)
+        frame = writer.table()
         outcome = SchemaOutcome(
             frame, passed_check(declared, len(frame), extra), extra=tuple(extra)
         )
@@ -251,13 +259,6 @@ def _summed(counts: list[pd.Series | None]) -> pd.Series:
     if not found:
         return pd.Series(dtype="int64")
     return pd.concat(found).groupby(level=0, sort=False, observed=False).sum()
-
-
-def _concatenated(parts: list[_Part], meta: pd.DataFrame) -> pd.DataFrame:
-    """Join the validated partitions in order; the parts list lets go of them."""
-    frames = [p.frame for p in parts]
-    parts.clear()
-    return pd.concat(frames) if frames else meta
 
 
 validate_on_cluster_task = task(

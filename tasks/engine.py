@@ -65,12 +65,14 @@ def is_dask_frame(table: object) -> "TypeIs[dd.DataFrame]":
 
 
 def engine_metrics(flow: str, on_cluster: bool) -> dict[str, JsonValue]:
-    """Return the report's note of what ran on the cluster and what was collected for."""
+    """Return the report's note of what ran on the cluster, what read the table stored on
+    the flow's disk a column at a time (tasks/stored_table.py), and what needed the whole
+    table collected into the flow's process."""
     moved = ["load", "schema", "profile"] if on_cluster else ["load"]
     later = ["leakage", *(["split", "train", "evaluate"] if flow == "retrain" else [])]
-    collected = later if on_cluster else ["schema", "profile", *later]
     return {
         "name": "dask",
         "on_cluster": list[JsonValue](moved),
-        "collected_for": list[JsonValue](collected),
+        "stored_for": list[JsonValue](later if on_cluster else []),
+        "collected_for": list[JsonValue]([] if on_cluster else ["schema", "profile", *later]),
     }

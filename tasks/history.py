@@ -28,6 +28,7 @@ from retrain_guard.schemas.report import DataSummary, Report
 from retrain_guard.tasks.locks import exclusive_lock
 from retrain_guard.tasks.profile import CODE as LABEL_PROFILE
 from retrain_guard.tasks.reporting import Metrics, ReportView
+from retrain_guard.tasks.stored_table import Frame
 
 HISTORY_FILE = "history.sqlite"
 # Seconds a writer waits for another run's transaction before giving up.
@@ -87,13 +88,13 @@ def history_path(output_dir: str | Path) -> Path:
 # ---------------------------------------------------------------- fingerprint
 
 
-def columns_hash(frame: pd.DataFrame) -> str:
+def columns_hash(frame: Frame) -> str:
     """Return a short SHA-256 of the column names and dtypes, in table order."""
     described = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()])
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
-def fingerprint(frame: pd.DataFrame, data: DataParams, summary: DataSummary) -> DataSummary:
+def fingerprint(frame: Frame, data: DataParams, summary: DataSummary) -> DataSummary:
     """Return the data summary with the fingerprint of the profiled table added.
 
     The summary already holds the rows read and the class counts; this adds the hash of
@@ -101,7 +102,7 @@ def fingerprint(frame: pd.DataFrame, data: DataParams, summary: DataSummary) -> 
     next runs can be checked against this one.
     """
     start = end = None
-    if data.label_time in frame.columns:
+    if data.label_time and data.label_time in frame.columns:
         times = frame[data.label_time]
         if pd.api.types.is_datetime64_any_dtype(times) and times.notna().any():
             start, end = times.min().isoformat(), times.max().isoformat()

@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retrain_guard.schemas.report import CheckResult, JsonDict, Status
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame, SameFrame
 
 CODE = "single_class_target"
 UNLABELLED = "unlabelled_rows"
@@ -31,7 +32,7 @@ class LabelProfile:
         return min(self.counts.values()) / total if total and len(self.counts) > 1 else 0.0
 
 
-def measure_label(frame: pd.DataFrame, label: str) -> LabelProfile:
+def measure_label(frame: Frame, label: str) -> LabelProfile:
     """Count the label's classes; the rarer class (ties: the larger value) is the positive."""
     return profile_of_counts(frame[label].value_counts(dropna=True))
 
@@ -60,7 +61,7 @@ def profile_of_counts(counts: pd.Series) -> LabelProfile:
     )
 
 
-def drop_unlabelled(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, CheckResult | None]:
+def drop_unlabelled(frame: SameFrame, label: str) -> tuple[SameFrame, CheckResult | None]:
     """Leave out rows without a label (a schema may allow them); say how many."""
     missing = frame[label].isna()
     count = int(missing.sum())
@@ -96,11 +97,11 @@ def judge_label(profile: LabelProfile, label: str) -> CheckResult:
 
 @task(name="profile-label", cache_policy=NO_CACHE, persist_result=False)
 def profile_label_task(
-    frame: pd.DataFrame, label: str, counts: pd.Series | None = None
-) -> tuple[pd.DataFrame, LabelProfile, list[CheckResult]]:
+    frame: SameFrame, label: str, counts: pd.Series | None = None
+) -> tuple[SameFrame, LabelProfile, list[CheckResult]]:
     """Leave out unlabelled rows, then measure the label and judge it; `counts` are the
     class counts when the Dask engine counted them on the cluster."""
     labelled, unlabelled = drop_unlabelled(frame, label)
     profile = measure_label(labelled, label) if counts is None else profile_of_counts(counts)
-    checks = [judge_label(profile, label)]
-    return labelled, profile, [*([unlabelled] if unlabelled else []), *checks]
+    checks: list[CheckResult] = [] if unlabelled is None else [unlabelled]
+    return labelled, profile, [*checks, judge_label(profile, label)]

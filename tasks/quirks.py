@@ -32,6 +32,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame, SameFrame
 from retrain_guard.tasks.stray_text import (
     NON_NUMERIC,
     RowExample,
@@ -147,7 +148,7 @@ def _number_text(numbers: np.ndarray, position: int) -> JsonValue:
 
 
 def measure_non_finite(
-    frame: pd.DataFrame, columns: Iterable[str], id_column: str | None = None
+    frame: Frame, columns: Iterable[str], id_column: str | None = None
 ) -> list[NonFinite]:
     """Count +-inf and values beyond +-HUGE per float column; list the first rows of each.
 
@@ -199,7 +200,7 @@ def judge_non_finite(measured: list[NonFinite]) -> CheckResult:
     )
 
 
-def clean_non_finite(frame: pd.DataFrame, measured: list[NonFinite]) -> pd.DataFrame:
+def clean_non_finite(frame: SameFrame, measured: list[NonFinite]) -> SameFrame:
     """Return the frame with the measured columns' non-finite values set missing."""
     if not measured:
         return frame
@@ -322,12 +323,12 @@ class Unusable:
         return {"column": self.column, "kind": self.kind, "role": self.role}
 
 
-def _single_columns(frame: pd.DataFrame) -> list[object]:
+def _single_columns(frame: Frame) -> list[object]:
     """Return the column names that occur once; a repeated name is the schema's to report."""
     return list(frame.columns[~frame.columns.duplicated(keep=False)])
 
 
-def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
+def measure_unusable(frame: Frame, data: DataParams) -> list[Unusable]:
     """Return the columns the checks cannot use, each with its kind and its role."""
     roles = {data.label: "label", data.id_column: "id"}
     if data.label_time:
@@ -338,13 +339,13 @@ def measure_unusable(frame: pd.DataFrame, data: DataParams) -> list[Unusable]:
         name = str(column)
         if name in dropped:
             continue
-        kind = column_kind(frame[column])
+        kind = column_kind(frame[name])
         if kind is not None:
             found.append(Unusable(name, kind, roles.get(name, "feature")))
     return found
 
 
-def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
+def unusable_roles(frame: Frame, data: DataParams) -> list[str]:
     """Return the role columns (label, label time, id) whose values no check can use.
 
     Measured before the schema, so that unusable_columns, not a schema message about the
@@ -353,7 +354,7 @@ def unusable_roles(frame: pd.DataFrame, data: DataParams) -> list[str]:
     return [c for c in role_columns(frame, data) if column_kind(frame[c]) is not None]
 
 
-def role_columns(frame: pd.DataFrame, data: DataParams) -> list[str]:
+def role_columns(frame: Frame, data: DataParams) -> list[str]:
     """Return the role columns (label, label time, id) kept and named once in the frame."""
     roles = [c for c in (data.label, data.label_time, data.id_column) if c and c not in data.drop]
     single = {str(c) for c in _single_columns(frame)}
@@ -401,7 +402,7 @@ def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
     return check(UNUSABLE).result(status, summary, columns=columns, metrics=metrics)
 
 
-def usable_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+def usable_columns(frame: Frame, columns: Iterable[str]) -> list[str]:
     """Return the given columns whose values the checks can use, in order."""
     return [c for c in columns if column_kind(frame[c]) is None]
 
@@ -409,7 +410,7 @@ def usable_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
 # --- The step ------------------------------------------------------------------------------
 
 
-def check_quirks(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, list[CheckResult]]:
+def check_quirks(frame: SameFrame, data: DataParams) -> tuple[SameFrame, list[CheckResult]]:
     """Measure and judge the value quirks; return the cleaned frame and the three checks.
 
     The cleaned frame lacks the unusable columns, holds text columns that are numbers but

@@ -41,6 +41,12 @@ class Header:
     columns: list[str]
     duplicates: list[str]
 
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> "Header":
+        """Return an in-memory table's columns and the names it repeats."""
+        repeated = table.columns[table.columns.duplicated()]
+        return cls([str(c) for c in table.columns], list(dict.fromkeys(map(str, repeated))))
+
 
 def file_kind(name: str, shown: object) -> str:
     """Return 'csv' or 'parquet' from a file name's suffix; `shown` names it in the error."""

@@ -14,6 +14,7 @@ from retrain_guard.schemas.params import DataParams, SplitParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame
 from retrain_guard.tasks.training import MIN_TRAINING_MINORITY_ROWS
 
 CODE = "insufficient_minority"
@@ -143,7 +144,7 @@ def split_at_random(y: pd.Series, holdout_fraction: float, seed: int) -> Split:
     )
 
 
-def make_split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> Split:
+def make_split(frame: Frame, data: DataParams, params: SplitParams) -> Split:
     """Split by time when asked (or 'auto' with a label time), else at random."""
     use_time = params.strategy == "time" or (
         params.strategy == "auto" and data.label_time is not None
@@ -306,7 +307,7 @@ def judge_holdout_fraction(split: Split, data: DataParams) -> CheckResult:
 
 @task(name="split-by-time", cache_policy=NO_CACHE, persist_result=False)
 def split_task(
-    frame: pd.DataFrame, data: DataParams, params: SplitParams, positive: object
+    frame: Frame, data: DataParams, params: SplitParams, positive: object
 ) -> tuple[Split, list[CheckResult]]:
     """Cut the holdout and check both parts have both classes."""
     split = make_split(frame, data, params)

@@ -19,6 +19,7 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame, take_rows
 
 NON_NUMERIC = "non_numeric_values"
 # A text column is read as numbers when at least this share of its present values, and
@@ -52,21 +53,23 @@ class RowExample:
 
 
 def row_examples(
-    frame: pd.DataFrame,
+    frame: Frame,
     positions: Sequence[int] | np.ndarray,
     id_column: str | None,
     value_at: Callable[[int], JsonValue],
 ) -> list[RowExample]:
     """Return the first MAX_EXAMPLES rows at `positions`, named by id when there is one."""
     has_id = id_column is not None and id_column in frame.columns
+    listed = np.asarray(positions[:MAX_EXAMPLES], dtype="int64")
+    ids = take_rows(frame, listed, [id_column])[id_column] if id_column and has_id else None
     return [
         RowExample(
             position=int(at),
             value=value_at(int(at)),
-            id=plain(frame[id_column].iloc[int(at)]) if has_id else None,
+            id=plain(ids.iloc[i]) if ids is not None else None,
             has_id=has_id,
         )
-        for at in positions[:MAX_EXAMPLES]
+        for i, at in enumerate(listed)
     ]
 
 
@@ -157,7 +160,7 @@ def numbers_in_text(values: pd.Series) -> pd.Series | None:
 
 
 def measure_non_numeric(
-    frame: pd.DataFrame, columns: Iterable[str], id_column: str | None = None
+    frame: Frame, columns: Iterable[str], id_column: str | None = None
 ) -> tuple[list[NonNumeric], dict[str, pd.Series]]:
     """Find text columns that are numbers but for a few stray values; return what was
     found (count, example rows by position and id, the values) and the columns as numbers."""
@@ -216,7 +219,7 @@ def judge_non_numeric(
 
 
 def numbers_of_other_kinds(
-    frame: pd.DataFrame, columns: Iterable[str]
+    frame: Frame, columns: Iterable[str]
 ) -> tuple[list[ReadAsNumbers], dict[str, pd.Series]]:
     """Return decimal columns as float64 and durations as days (float64), with a note each.
 

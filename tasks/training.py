@@ -49,6 +49,7 @@ from retrain_guard.tasks.resampling import ALREADY_REACHED, InsufficientMinority
 from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
+from retrain_guard.tasks.stored_table import Frame, take_rows
 from retrain_guard.tasks.train_sample import (
     Correction,
     TrainingSample,
@@ -88,7 +89,7 @@ class Parts:
 
 
 def split_parts(
-    frame: pd.DataFrame,
+    frame: Frame,
     data: DataParams,
     train: np.ndarray,
     holdout: np.ndarray,
@@ -104,11 +105,13 @@ def split_parts(
     if sample_rows is not None:
         train, sample = draw_training_sample(train, y[train], sample_rows, seed)
     return Parts(
-        X_train=frame.iloc[train][features],
+        X_train=take_rows(frame, train, features),
         y_train=y[train],
-        X_holdout=frame.iloc[holdout][features],
+        X_holdout=take_rows(frame, holdout, features),
         y_holdout=y[holdout],
-        train_times=frame.iloc[train][data.label_time] if data.label_time else None,
+        train_times=take_rows(frame, train, [data.label_time])[data.label_time]
+        if data.label_time
+        else None,
         label=data.label,
         negative=profile.negative,
         positive=profile.positive,

@@ -5,7 +5,6 @@ the columns they cannot use, give the data roles without them, and say why a lea
 did not run or which date it could not see.
 """
 
-import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
 from retrain_guard.schemas.params import DataParams
@@ -17,12 +16,11 @@ from retrain_guard.tasks.leakage.temporal import (
     judge_ambiguous_dates,
     measure_ambiguous_dates,
 )
+from retrain_guard.tasks.stored_table import Frame
 from retrain_guard.tasks.validation import SchemaOutcome
 
 
-def unusable_after_schema(
-    frame: pd.DataFrame, data: DataParams, schema: SchemaOutcome
-) -> list[str]:
+def unusable_after_schema(frame: Frame, data: DataParams, schema: SchemaOutcome) -> list[str]:
     """Return the columns the later data checks cannot use after a failed schema.
 
     `frame` is the table the later checks see (as read, when the schema failed).
@@ -74,7 +72,7 @@ def explain_skips(
 
 
 def name_unsettled_label_time(
-    checks: list[CheckResult], frame: pd.DataFrame, data: DataParams, unusable: list[str]
+    checks: list[CheckResult], frame: Frame, data: DataParams, unusable: list[str]
 ) -> list[CheckResult]:
     """Name a label time left text for its unsettled day/month order in ambiguous_dates.
 
@@ -94,7 +92,7 @@ def name_unsettled_label_time(
 
 
 def explain_leakage(
-    checks: list[CheckResult], frame: pd.DataFrame, data: DataParams, unusable: list[str]
+    checks: list[CheckResult], frame: Frame, data: DataParams, unusable: list[str]
 ) -> list[CheckResult]:
     """Return the leakage checks saying what the unusable columns kept them from seeing."""
     explained = explain_skips(checks, data, unusable)

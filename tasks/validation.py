@@ -42,6 +42,7 @@ from retrain_guard.tasks.schema_failures import (
     summarise_failures,
     unusable_columns,
 )
+from retrain_guard.tasks.stored_table import Frame
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
@@ -69,10 +70,17 @@ class SchemaOutcome:
     """The schema stage's result: the validated frame (None when the schema failed), its
     schema_invalid check, and the failures that check reports, typed."""
 
-    frame: pd.DataFrame | None
+    frame: Frame | None
     check: CheckResult
     failures: tuple[SchemaFailure, ...] = ()
     extra: tuple[str, ...] = ()
+
+    @property
+    def in_memory(self) -> pd.DataFrame | None:
+        """The validated frame of validate_schema, which validates a frame in memory."""
+        if isinstance(self.frame, pd.DataFrame) or self.frame is None:
+            return self.frame
+        raise TypeError("the validated table is stored on disk, not in memory")
 
     @property
     def unusable(self) -> list[str]:
@@ -143,7 +151,7 @@ def read_label_times(
     return frame.assign(**{column: read.values}), None
 
 
-def measure_empty_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+def measure_empty_columns(frame: Frame, columns: list[str]) -> list[str]:
     """Return the columns among `columns` that hold no value in any row (none without rows)."""
     if not len(frame):
         return []  # a table without rows is the label profile's finding, not its columns'
@@ -409,7 +417,7 @@ def validate_frame(
 ) -> tuple[pd.DataFrame | None, CheckResult]:
     """Return validate_schema's frame and check, for callers that need only those two."""
     outcome = validate_schema(frame, declared, data, params, unusable_roles)
-    return outcome.frame, outcome.check
+    return outcome.in_memory, outcome.check
 
 
 def declaration_failure(error: SchemaDeclarationError) -> CheckResult:

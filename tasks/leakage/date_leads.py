@@ -10,9 +10,10 @@ import pandas as pd
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import DateColumn, as_naive_utc, parse_date_like
+from retrain_guard.tasks.stored_table import Frame
 
 
-def date_like_columns(frame: pd.DataFrame, columns: list[str]) -> list[DateColumn]:
+def date_like_columns(frame: Frame, columns: list[str]) -> list[DateColumn]:
     """Return the columns that read as dates (see `parse_date_like`)."""
     found = []
     for column in columns:
@@ -75,9 +76,7 @@ def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) ->
     return DateLead(column, int(present.sum()), n_after, float(max_lead), source)
 
 
-def measure_post_label_dates(
-    frame: pd.DataFrame, label_time: str, columns: list[str]
-) -> list[DateLead]:
+def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) -> list[DateLead]:
     """Measure, per date-like column, how many non-null values fall after the label time.
 
     A label time given as a date says nothing about the hour: a value later that same day

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import import_module
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -27,6 +26,7 @@ from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.table import LeakageTable, leakage_table
 from retrain_guard.tasks.leakage.temporal import CONFIG
 from retrain_guard.tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
+from retrain_guard.tasks.stored_table import Frame
 
 # The checks that look at dates only, never at the label.
 LABEL_FREE_CHECKS = LABEL_FREE_LEAKS
@@ -77,7 +77,7 @@ def _run(table: LeakageTable, label_free: bool) -> LeakageOutcome:
 
 
 def detect_label_free_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     data: DataParams,
     params: LeakageParams,
 ) -> LeakageOutcome:
@@ -90,7 +90,7 @@ def detect_label_free_leakage(
 
 
 def detect_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     data: DataParams,
     params: LeakageParams,
     positive_class: object,

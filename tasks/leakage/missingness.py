@@ -7,12 +7,12 @@ model the label through whether a value is there, whatever the value.
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from pydantic import JsonValue
 
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.stored_table import Frame
 
 MISSINGNESS = "missingness_leakage"
 
@@ -42,7 +42,7 @@ class PresenceSplit:
 
 
 def measure_missingness(
-    frame: pd.DataFrame, columns: list[str], positive: np.ndarray, min_rows: int
+    frame: Frame, columns: list[str], positive: np.ndarray, min_rows: int
 ) -> list[PresenceSplit]:
     """For each partly missing column, find the side and class with the largest ratio.
 

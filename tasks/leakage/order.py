@@ -21,6 +21,7 @@ from retrain_guard.tasks.leakage.auc import (
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
+from retrain_guard.tasks.stored_table import Frame
 
 ORDER = "order_leakage"
 
@@ -49,7 +50,7 @@ def order_scores(values: pd.Series) -> np.ndarray:
 
 
 def measure_order(
-    frame: pd.DataFrame,
+    frame: Frame,
     id_column: str | None,
     positive: np.ndarray,
     bins: list[np.ndarray] | None,

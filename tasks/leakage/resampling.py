@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from retrain_guard.tasks.leakage.rows import key_column, row_hashes, take_rows
+from retrain_guard.tasks.leakage.rows import key_column, row_hashes
 from retrain_guard.tasks.leakage.segments import (
     column_grid,
     complete_rows,
@@ -26,6 +26,7 @@ from retrain_guard.tasks.leakage.segments import (
     segment_share,
 )
 from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.stored_table import Frame, take_rows
 
 RESAMPLING = "resampling_leakage"
 # Majority rows sampled to find each column's rounding grid (segments.py column_grid).
@@ -76,9 +77,7 @@ class ResamplingTrace:
         }
 
 
-def copy_share(
-    frame: pd.DataFrame, rows: np.ndarray, features: list[str], key_hash: np.ndarray
-) -> float:
+def copy_share(frame: Frame, rows: np.ndarray, features: list[str], key_hash: np.ndarray) -> float:
     """Return the share of `rows` whose features repeat an earlier one of `rows`.
 
     Only rows whose key value repeats can repeat whole, so only those are hashed whole.
@@ -95,7 +94,7 @@ def copy_share(
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 
-def independent_copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> float:
+def independent_copy_share(frame: Frame, rows: np.ndarray, features: list[str]) -> float:
     """Return the expected share of `rows` repeating an earlier one if columns were independent.
 
     The minority's own values set the chance: a class that lives on a few rounded values
@@ -137,19 +136,19 @@ def independent_copy_share(frame: pd.DataFrame, rows: np.ndarray, features: list
     return float(max(0.0, 1.0 - distinct_expected / n))
 
 
-def _varying_columns(frame: pd.DataFrame, rows: np.ndarray, features: list[str]) -> list[str]:
+def _varying_columns(frame: Frame, rows: np.ndarray, features: list[str]) -> list[str]:
     """Return the features with more than one value among `rows` (missing counts as a value).
 
     A column constant within the minority (a spend that is 0 for every refused applicant)
     tells nothing about whether minority rows were copied; comparing the classes in it
     would make the class where it varies look less repetitive.
     """
-    part = frame.iloc[rows[:: max(1, len(rows) // 50_000)]]
+    part = take_rows(frame, rows[:: max(1, len(rows) // 50_000)], features)
     return [c for c in features if part[c].nunique(dropna=False) > 1]
 
 
 def measure_resampling(
-    frame: pd.DataFrame, features: list[str], positive: np.ndarray
+    frame: Frame, features: list[str], positive: np.ndarray
 ) -> list[ResamplingTrace]:
     """Measure copies and SMOTE segments among minority rows, against what chance explains."""
     minority_mask = positive if positive.sum() * 2 <= len(positive) else ~positive
@@ -261,7 +260,7 @@ def judge_resampling(measured: list[ResamplingTrace], params: LeakageParams, lab
 
 
 def check_resampling_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     features: list[str],
     positive: np.ndarray,
     params: LeakageParams,

@@ -13,12 +13,12 @@ resampling.py compares the minority rows' share with the majority rows'.
 from functools import cache
 
 import numpy as np
-import pandas as pd
 from pandas.api.types import is_float_dtype
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from retrain_guard.tasks.quirks import is_overflowing
+from retrain_guard.tasks.stored_table import Frame
 
 _NEIGHBOURS = 10
 # Query rows of the segment test; the share is estimated on at most this many rows. The
@@ -190,7 +190,7 @@ def segment_share(
     return float(traced.mean())
 
 
-def continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
+def continuous_columns(frame: Frame, features: list[str]) -> list[str]:
     """Return the float columns with many distinct values: where SMOTE leaves its traces.
 
     SMOTE's output is fractional, so a column still of integer type was not interpolated;
@@ -231,7 +231,7 @@ def continuous_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     return [chosen[j] for j in kept]
 
 
-def complete_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def complete_rows(frame: Frame, columns: list[str]) -> np.ndarray:
     """Return the rows of `columns` as floats, leaving out rows with a missing value."""
     values = frame[columns].to_numpy(dtype="float64", na_value=np.nan)
     # Infinite or overflowing numbers count as missing (see tasks/quirks.py).

@@ -29,9 +29,10 @@ from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.policy import apply_policy
-from retrain_guard.tasks.leakage.rows import key_column, row_hashes
+from retrain_guard.tasks.leakage.rows import hashed_rows, key_column, row_hashes
 from retrain_guard.tasks.quirks import usable_columns
 from retrain_guard.tasks.split import Split
+from retrain_guard.tasks.stored_table import Frame
 
 SPLIT = "split_leakage"
 # split_leakage reports shared rows when a count this unlikely under the table's own repeat
@@ -99,7 +100,7 @@ class SharedRows:
 
 
 def measure_split_sharing(
-    frame: pd.DataFrame,
+    frame: Frame,
     features: list[str],
     label: str,
     train: np.ndarray,
@@ -124,8 +125,8 @@ def measure_split_sharing(
     if not len(candidates_t):
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
     candidates_h = holdout[pd.Index(key_hash[holdout]).isin(key_hash[candidates_t])]
-    vectors_h = row_hashes(frame.iloc[candidates_h][features])
-    vectors_t = row_hashes(frame.iloc[candidates_t][features])
+    vectors_h = hashed_rows(frame, candidates_h, features)
+    vectors_t = hashed_rows(frame, candidates_t, features)
     labels = frame[label].to_numpy()
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     # A shared row repeats the features and the label: pairs of (vector hash, label).
@@ -203,7 +204,7 @@ def _upper(count: int, rows: int) -> float:
 
 
 def later_half_repeats(
-    frame: pd.DataFrame, features: list[str], ordered: np.ndarray, key_hash: np.ndarray
+    frame: Frame, features: list[str], ordered: np.ndarray, key_hash: np.ndarray
 ) -> tuple[int, int]:
     """Return how many of the later half of `ordered` rows repeat an earlier half's vector,
     and how many rows the later half has."""
@@ -215,14 +216,12 @@ def later_half_repeats(
     if not len(candidates_e):
         return 0, len(late)
     candidates_l = late[pd.Index(key_hash[late]).isin(key_hash[candidates_e])]
-    vectors_l = row_hashes(frame.iloc[candidates_l][features])
-    vectors_e = row_hashes(frame.iloc[candidates_e][features])
+    vectors_l = hashed_rows(frame, candidates_l, features)
+    vectors_e = hashed_rows(frame, candidates_e, features)
     return int(pd.Index(vectors_l).isin(vectors_e).sum()), len(late)
 
 
-def repeated_rows(
-    frame: pd.DataFrame, features: list[str], rows: np.ndarray, key_hash: np.ndarray
-) -> int:
+def repeated_rows(frame: Frame, features: list[str], rows: np.ndarray, key_hash: np.ndarray) -> int:
     """Return how many of `rows` share their feature vector with another of `rows`.
 
     Over len(rows) it is the chance that a new row from the same source repeats a vector
@@ -237,7 +236,7 @@ def repeated_rows(
     repeated_key = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
     singletons = len(rows) - len(repeated_key)
     if len(repeated_key):
-        vectors = pd.Series(row_hashes(frame.iloc[repeated_key][features]))
+        vectors = pd.Series(hashed_rows(frame, repeated_key, features))
         singletons += int((vectors.value_counts() == 1).sum())
     return len(rows) - singletons
 
@@ -318,7 +317,7 @@ def judge_split_sharing(
 
 
 def check_split_leakage(
-    frame: pd.DataFrame, split: Split, data: DataParams, params: LeakageParams
+    frame: Frame, split: Split, data: DataParams, params: LeakageParams
 ) -> CheckResult:
     """Measure and judge rows shared by the training part and the holdout, after the policy."""
     features = usable_columns(frame, data.feature_columns(frame.columns))

@@ -7,11 +7,11 @@ Each check module has a `run(table) -> Judged` named by its entry in tasks/regis
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.tasks.leakage.auc import time_bins
 from retrain_guard.tasks.quirks import column_kind, usable_columns
+from retrain_guard.tasks.stored_table import Frame
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class LeakageTable:
     in the registry run then.
     """
 
-    frame: pd.DataFrame
+    frame: Frame
     data: DataParams
     params: LeakageParams
     # Feature columns a check can measure (lists, bytes and mixed objects left out).
@@ -47,7 +47,7 @@ class LeakageTable:
 
 
 def leakage_table(
-    frame: pd.DataFrame,
+    frame: Frame,
     data: DataParams,
     params: LeakageParams,
     positive_class: object | None = None,

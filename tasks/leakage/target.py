@@ -6,7 +6,6 @@ label-time bins only follows time and is not reported.
 """
 
 import numpy as np
-import pandas as pd
 
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.schemas.report import CheckResult
@@ -25,6 +24,7 @@ from retrain_guard.tasks.leakage.auc import (
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame
 
 TARGET = "target_leakage"
 # A single feature's (or the row order's) ROC-AUC judges nothing below this many rows in the
@@ -34,7 +34,7 @@ MIN_ROWS_FOR_TARGET_AUC = 3
 
 
 def measure_target_auc(
-    frame: pd.DataFrame,
+    frame: Frame,
     columns: list[str],
     positive: np.ndarray,
     bins: list[np.ndarray] | None,

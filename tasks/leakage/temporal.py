@@ -34,6 +34,7 @@ from retrain_guard.tasks.leakage.date_leads import (
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.registry import check
+from retrain_guard.tasks.stored_table import Frame
 
 TEMPORAL = "temporal_leakage"
 CONFIG = "leakage_config_invalid"
@@ -59,7 +60,7 @@ class AmbiguousDates:
         }
 
 
-def measure_ambiguous_dates(frame: pd.DataFrame, columns: list[str]) -> list[AmbiguousDates]:
+def measure_ambiguous_dates(frame: Frame, columns: list[str]) -> list[AmbiguousDates]:
     """Return the date-named text columns of day-month-year strings whose order is open.
 
     Such a column is not read as dates (parse_date_like leaves it text): reading it either
@@ -95,7 +96,7 @@ class DeclarationError(ValueError):
 
 
 def measure_declared_availability(
-    frame: pd.DataFrame, label_time: str, declarations: dict[str, str | pd.Timedelta]
+    frame: Frame, label_time: str, declarations: dict[str, str | pd.Timedelta]
 ) -> list[DateLead]:
     """Measure, per declared feature, how often it becomes known after the row's label time.
 
@@ -234,7 +235,7 @@ def declaration_hint(column: str) -> str:
 
 
 def judge_temporal_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     label_time: str | None,
     features: list[str],
     params: LeakageParams,
@@ -264,7 +265,7 @@ def judge_temporal_leakage(
 
 
 def check_temporal_leakage(
-    frame: pd.DataFrame,
+    frame: Frame,
     label_time: str | None,
     features: list[str],
     params: LeakageParams,

@@ -1,0 +1,313 @@
+"""A table kept on local disk and read column by column: the Dask engine's checked table.
+
+The pandas engine holds the whole table in the flow's process. The Dask engine instead
+pulls the validated partitions from the cluster a few at a time and writes each to one file
+here (`TableWriter`); the stages after the schema then read the `StoredTable` one column at
+a time, so the flow's memory is bounded by the columns a check reads at once, not by the
+table. It answers the part of pandas' DataFrame interface those stages use: `columns`,
+`dtypes`, `index`, `len`, `table[column]` (a Series), `table[columns]` (a DataFrame),
+`table[mask]` (the rows where a boolean mask holds), `take` (some rows of some columns),
+`drop(columns=...)` and `assign(...)`, whose new columns are written to disk as well.
+
+Each partition's file holds its columns one after another, each a pickled array (so every
+pandas dtype, object columns of mixed values included, comes back as it went in), and
+their offsets; a column is read by concatenating it from every partition in order, as
+Dask concatenates partitions (categoricals by the union of their categories). The files
+live in a temporary directory removed when the last table reading it is gone.
+"""
+
+import pickle
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+_INDEX = "__index__"
+
+
+class _Directory:
+    """The spill directory; removed when no table reads it any more (or at exit)."""
+
+    def __init__(self, parent: str | None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent))
+        self._count = 0
+        self._lock = threading.Lock()
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def new_file(self, stem: str) -> Path:
+        with self._lock:
+            self._count += 1
+            return self.path / f"{stem}-{self._count:06d}.pkl"
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One partition's file: where each column's pickle starts and ends, and its rows."""
+
+    path: Path
+    offsets: dict[str, tuple[int, int]]
+    rows: int
+
+
+def _write_part(path: Path, frame: pd.DataFrame) -> _Part:
+    offsets: dict[str, tuple[int, int]] = {}
+    with path.open("wb") as out:
+        arrays: list[tuple[str, object]] = [(_INDEX, frame.index)]
+        arrays += [(str(c), frame[c].array) for c in frame.columns]
+        for name, values in arrays:
+            start = out.tell()
+            pickle.dump(values, out, protocol=pickle.HIGHEST_PROTOCOL)
+            offsets[name] = (start, out.tell())
+    return _Part(path, offsets, len(frame))
+
+
+def _read_array(part: _Part, name: str) -> Any:
+    start, end = part.offsets[name]
+    with part.path.open("rb") as source:
+        source.seek(start)
+        return pickle.loads(source.read(end - start))
+
+
+def _concat(arrays: list[Any], dtype: object) -> pd.Series:
+    """Join one column's partitions as Dask joins them (categoricals by union)."""
+    if not arrays:
+        return pd.Series([], dtype=dtype)  # type: ignore[call-overload]
+    if len(arrays) == 1:
+        return pd.Series(arrays[0], copy=False)
+    if all(isinstance(a, pd.Categorical) for a in arrays):
+        return pd.Series(union_categoricals(arrays), copy=False)
+    return pd.concat([pd.Series(a, copy=False) for a in arrays], ignore_index=True)
+
+
+class TableWriter:
+    """Collects a table's partitions, in any order, into files; `table()` reads them back."""
+
+    def __init__(self, meta: pd.DataFrame, directory: str | None = None) -> None:
+        self._meta = meta
+        self._directory = _Directory(directory)
+        self._parts: dict[int, _Part] = {}
+
+    def add(self, number: int, frame: pd.DataFrame) -> None:
+        """Write partition `number` (its columns must be the table's, in order)."""
+        if [str(c) for c in frame.columns] != [str(c) for c in self._meta.columns]:
+            raise ValueError(f"partition {number} has other columns than the table")
+        self._parts[number] = _write_part(self._directory.new_file("part"), frame)
+
+    def table(self) -> "StoredTable":
+        """Return the table of every partition added, in partition order."""
+        parts = tuple(self._parts[n] for n in sorted(self._parts))
+        base = _Base(self._directory, parts, self._meta)
+        return StoredTable(base, list(map(str, self._meta.columns)))
+
+
+@dataclass(frozen=True, eq=False)
+class _Base:
+    """The rows as written: the partitions' files, the dtypes, and the global row index."""
+
+    directory: _Directory
+    parts: tuple[_Part, ...]
+    meta: pd.DataFrame
+    _index: list[pd.Index] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    def read(self, column: str) -> pd.Series:
+        dtype = self.meta[column].dtype if column in self.meta.columns else object
+        return _concat([_read_array(p, column) for p in self.parts], dtype)
+
+    @property
+    def index(self) -> pd.Index:
+        """The rows' labels: their global row numbers, a RangeIndex when contiguous."""
+        if not self._index:
+            indexes = [_read_array(p, _INDEX) for p in self.parts]
+            self._index.append(_joined_index(indexes))
+        return self._index[0]
+
+
+def _joined_index(indexes: list[pd.Index]) -> pd.Index:
+    start = 0
+    for index in indexes:
+        if not (isinstance(index, pd.RangeIndex) and index.start == start and index.step == 1):
+            return indexes[0].append(indexes[1:]) if indexes else pd.RangeIndex(0)
+        start = index.stop
+    return pd.RangeIndex(0, start)
+
+
+@dataclass(frozen=True)
+class _Added:
+    """A column `assign` wrote: its file, and the base rows it holds values for."""
+
+    path: Path
+    positions: np.ndarray | None
+
+
+class StoredTable:
+    """The table on disk, as the stages after the schema read it (see the module docstring).
+
+    `positions` are the base rows this table keeps (None: all of them, in order); `added`
+    are the columns `assign` wrote, which replace or extend the base columns.
+    """
+
+    def __init__(
+        self,
+        base: _Base,
+        columns: list[str],
+        positions: np.ndarray | None = None,
+        added: dict[str, _Added] | None = None,
+    ) -> None:
+        self._base = base
+        self._columns = columns
+        self._positions = positions
+        self._added = dict(added or {})
+        self._dtypes: dict[str, object] = {}
+
+    # --- shape ---------------------------------------------------------------------------
+
+    @property
+    def columns(self) -> pd.Index:
+        return pd.Index(self._columns, dtype=object)
+
+    def __len__(self) -> int:
+        return self._base.rows if self._positions is None else len(self._positions)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self), len(self._columns)
+
+    @property
+    def index(self) -> pd.Index:
+        index = self._base.index
+        return index if self._positions is None else index[self._positions]
+
+    @property
+    def dtypes(self) -> pd.Series:
+        """Each column's dtype as a read of it returns (a categorical's after the union)."""
+        return pd.Series({c: self._dtype(c) for c in self._columns}, dtype=object)
+
+    def _dtype(self, column: str) -> object:
+        if column not in self._dtypes:
+            dtype = self._base.meta[column].dtype if column in self._base.meta.columns else None
+            if column in self._added or dtype is None or isinstance(dtype, pd.CategoricalDtype):
+                dtype = self[column].dtype  # decided by the values: read them
+            self._dtypes[column] = dtype
+        return self._dtypes[column]
+
+    # --- reads -----------------------------------------------------------------------------
+
+    @overload
+    def __getitem__(self, key: str) -> pd.Series: ...
+
+    @overload
+    def __getitem__(self, key: list[str]) -> pd.DataFrame: ...
+
+    @overload
+    def __getitem__(self, key: pd.Series | np.ndarray) -> "StoredTable": ...
+
+    def __getitem__(
+        self, key: str | list[str] | pd.Series | np.ndarray
+    ) -> "pd.Series | pd.DataFrame | StoredTable":
+        if isinstance(key, str):
+            return self._column(key)
+        if isinstance(key, list):
+            return self.take(None, key)
+        return self._where(np.asarray(key, dtype=bool))
+
+    def __contains__(self, column: Hashable) -> bool:
+        return column in self._columns
+
+    def _column(self, column: str) -> pd.Series:
+        if column not in self._columns:
+            raise KeyError(column)
+        added = self._added.get(column)
+        if added is None:
+            values = self._base.read(column)
+            if self._positions is not None:
+                values = values.iloc[self._positions]
+        else:
+            values = pd.read_pickle(added.path)
+            if added.positions is not self._positions:
+                values = values.iloc[self._relative(added.positions)]
+        return values.set_axis(self.index).rename(column)
+
+    def _relative(self, held: np.ndarray | None) -> np.ndarray | slice:
+        """Where this table's rows are among `held` base rows (a superset, both in order)."""
+        if self._positions is None:
+            return slice(None)
+        if held is None:
+            return self._positions
+        return np.searchsorted(held, self._positions)
+
+    def take(self, rows: np.ndarray | slice | None, columns: Sequence[str]) -> pd.DataFrame:
+        """Return `columns` at `rows` (positions in this table; None: every row), read one
+        column at a time so that only the rows taken are held."""
+        taken = {}
+        for column in columns:
+            values = self._column(column)
+            taken[column] = values if rows is None else values.iloc[rows]
+            del values
+        if not taken:
+            index = self.index if rows is None else self.index[rows]
+            return pd.DataFrame(index=index)
+        return pd.DataFrame(taken, copy=False)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Return the whole table in this process."""
+        return self.take(None, self._columns)
+
+    # --- derived tables --------------------------------------------------------------------
+
+    def _where(self, mask: np.ndarray) -> "StoredTable":
+        if len(mask) != len(self):
+            raise ValueError(f"a mask of {len(mask)} rows for a table of {len(self)}")
+        kept = np.flatnonzero(mask)
+        positions = kept if self._positions is None else self._positions[kept]
+        return StoredTable(self._base, self._columns, positions, self._added)
+
+    def drop(self, columns: Sequence[str]) -> "StoredTable":
+        gone = set(columns)
+        missing = gone - set(self._columns)
+        if missing:
+            raise KeyError(f"{sorted(missing)} not in the table")
+        kept = [c for c in self._columns if c not in gone]
+        added = {c: a for c, a in self._added.items() if c not in gone}
+        return StoredTable(self._base, kept, self._positions, added)
+
+    def assign(self, **columns: pd.Series) -> "StoredTable":
+        """Return the table with these columns (of this table's rows) written to disk."""
+        added = dict(self._added)
+        for name, values in columns.items():
+            if len(values) != len(self):
+                raise ValueError(f"column {name!r} has {len(values)} rows, the table {len(self)}")
+            path = self._base.directory.new_file("column")
+            pd.Series(values, copy=False).reset_index(drop=True).to_pickle(path)
+            added[name] = _Added(path, self._positions)
+        order = self._columns + [c for c in columns if c not in self._columns]
+        return StoredTable(self._base, order, self._positions, added)
+
+
+Frame = pd.DataFrame | StoredTable
+"""What the stages after the schema read: the table in memory, or stored on disk."""
+SameFrame = TypeVar("SameFrame", pd.DataFrame, StoredTable)
+"""A stage that returns the table it was given returns it in the same form."""
+
+
+def take_rows(frame: Frame, rows: np.ndarray | slice, columns: list[str]) -> pd.DataFrame:
+    """Return `columns` of the frame's `rows` (positions).
+
+    In memory, rows first: selecting the columns first makes pandas consolidate (copy)
+    every value of those columns before taking the rows, which costs more than the rows at
+    a million rows. On disk, column by column.
+    """
+    if isinstance(frame, StoredTable):
+        return frame.take(rows, columns)
+    return frame.iloc[rows][columns]

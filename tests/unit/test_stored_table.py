@@ -1,0 +1,126 @@
+"""The table on disk (tasks/stored_table.py) reads back what was written, as pandas holds it."""
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain_guard.tasks.leakage.rows import hashed_rows, row_hashes
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter, take_rows
+
+
+def _quirky(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    mixed = np.array([1, "two", 3.5, None, b"x", [1, 2]], dtype=object)
+    return pd.DataFrame(
+        {
+            "amount": rng.normal(size=rows),
+            "count": rng.integers(0, 5, rows),
+            "nullable": pd.array(rng.integers(0, 3, rows), dtype="Int64"),
+            "flag": rng.random(rows) < 0.3,
+            "text": rng.choice(["a", "b", None], rows).astype(object),
+            "mixed": mixed[rng.integers(0, len(mixed), rows)],
+            "when": pd.date_range("2025-01-01", periods=rows, freq="h", tz="Europe/Berlin"),
+        }
+    )
+
+
+def _stored(frame: pd.DataFrame, parts: int, tmp: Path, order: list[int] | None = None) -> StoredTable:
+    """Write `frame` as `parts` partitions (in `order`), each indexed by global row number."""
+    writer = TableWriter(frame.head(0), str(tmp))
+    pieces = np.array_split(np.arange(len(frame)), parts)
+    for number in order or range(parts):
+        writer.add(number, frame.iloc[pieces[number]])
+    return writer.table()
+
+
+def test_columns_read_back_as_written_whatever_the_order_partitions_arrive(tmp_path: Path) -> None:
+    frame = _quirky(1000, 0)
+    table = _stored(frame, 4, tmp_path, order=[2, 0, 3, 1])
+    assert len(table) == 1000 and table.shape == (1000, 7)
+    assert list(table.columns) == list(frame.columns)
+    assert table.index.equals(pd.RangeIndex(1000))
+    for column in frame.columns:
+        pd.testing.assert_series_equal(table[column], frame[column])
+    pd.testing.assert_frame_equal(table.to_pandas(), frame)
+    assert dict(table.dtypes) == dict(frame.dtypes)
+
+
+def test_categoricals_of_different_partitions_join_by_their_union(tmp_path: Path) -> None:
+    writer = TableWriter(pd.DataFrame({"c": pd.Categorical([])}), str(tmp_path))
+    writer.add(0, pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
+    writer.add(1, pd.DataFrame({"c": pd.Categorical(["c", "a"])}, index=[2, 3]))
+    table = writer.table()
+    assert table["c"].dtype == "category"
+    assert list(table["c"].astype(str)) == ["a", "b", "c", "a"]
+    assert set(table.dtypes["c"].categories) == {"a", "b", "c"}
+
+
+def test_rows_masks_drops_and_assigned_columns_compose_as_in_pandas(tmp_path: Path) -> None:
+    frame = _quirky(600, 1)
+    table = _stored(frame, 3, tmp_path)
+    doubled = frame["amount"] * 2
+    assigned = table.assign(amount=doubled, extra=frame["count"] + 1)
+    expected = frame.assign(amount=doubled, extra=frame["count"] + 1)
+    mask = (frame["count"] > 1).to_numpy()
+    kept = assigned[mask].drop(columns=["text"])
+    expected = expected[mask].drop(columns=["text"])
+    assert list(kept.columns) == list(expected.columns)
+    assert kept.index.equals(expected.index)
+    for column in expected.columns:
+        pd.testing.assert_series_equal(kept[column], expected[column])
+    # A column assigned after the rows were thinned, then thinned again.
+    later = kept.assign(late=expected["amount"] + 1)
+    second = (expected["count"] > 2).to_numpy()
+    pd.testing.assert_series_equal(
+        later[second]["late"], (expected["amount"] + 1)[second].rename("late")
+    )
+    rows = np.array([5, 0, 17, 3])
+    pd.testing.assert_frame_equal(
+        take_rows(kept, rows, ["amount", "mixed"]), expected.iloc[rows][["amount", "mixed"]]
+    )
+
+
+def test_wrong_masks_columns_and_partitions_are_refused(tmp_path: Path) -> None:
+    frame = _quirky(50, 2)
+    table = _stored(frame, 2, tmp_path)
+    with pytest.raises(ValueError, match="a mask of 3 rows"):
+        table[np.array([True, False, True])]
+    with pytest.raises(KeyError):
+        table["nope"]
+    with pytest.raises(KeyError, match="nope"):
+        table.drop(columns=["nope"])
+    with pytest.raises(ValueError, match="has 2 rows"):
+        table.assign(short=pd.Series([1, 2]))
+    writer = TableWriter(frame.head(0), str(tmp_path))
+    with pytest.raises(ValueError, match="partition 0 has other columns"):
+        writer.add(0, frame[["amount"]])
+
+
+def test_row_hashes_column_by_column_tell_equal_rows_apart_from_others(tmp_path: Path) -> None:
+    frame = _quirky(400, 3).drop(columns=["mixed"])
+    frame.iloc[300:] = frame.iloc[:100].to_numpy()  # rows 300+ repeat rows 0-99
+    table = _stored(frame, 3, tmp_path)
+    columns = list(frame.columns)
+    rows = np.arange(400)
+    stored = hashed_rows(table, rows, columns)
+    in_memory = row_hashes(frame[columns])
+    # Equal rows hash alike either way, and the two groupings of the rows are the same.
+    assert (stored[300:] == stored[:100]).all()
+    assert len(set(stored)) == len(set(in_memory))
+    assert (pd.factorize(stored)[0] == pd.factorize(in_memory)[0]).all()
+
+
+def test_the_files_are_removed_with_the_last_table_reading_them(tmp_path: Path) -> None:
+    table = _stored(_quirky(100, 4), 2, tmp_path)
+    kept = table.drop(columns=["text"])
+    (directory,) = list(tmp_path.iterdir())
+    del table
+    gc.collect()
+    assert directory.exists()  # `kept` still reads them
+    assert len(kept["amount"]) == 100
+    del kept
+    gc.collect()
+    assert not directory.exists()
