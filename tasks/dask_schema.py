@@ -61,7 +61,42 @@ class _Part:
     label_counts: pd.Series | None
 
 
+# Rows pandera validates at once on a worker: validating a million rows at once took
+# about 8 times their size there (2.4 GiB for a 0.3 GiB partition of 27 columns).
+CHUNK_ROWS = 250_000
+
+
 def _validate_part(
+    part: pd.DataFrame,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str],
+    chunk_rows: int = CHUNK_ROWS,
+) -> _Part:
+    """Validate a partition a chunk of rows at a time (the chunks' failures are merged with
+    every partition's, as the partitions' are)."""
+    chunks = [
+        _validate_chunk(
+            part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles
+        )
+        for start in range(0, max(len(part), 1), chunk_rows)
+    ]
+    if len(chunks) == 1:
+        return chunks[0]
+    passed = all(c.passed for c in chunks)
+    frame = pd.concat([c.frame for c in chunks]) if passed else part
+    counts = [c.label_counts for c in chunks]
+    return _Part(
+        frame,
+        passed,
+        tuple(f for c in chunks for f in c.failures),
+        chunks[0].extra,
+        None if counts[0] is None else _summed(counts),
+    )
+
+
+def _validate_chunk(
     part: pd.DataFrame,
     declared: DeclaredSchema,
     data: DataParams,
@@ -219,7 +254,8 @@ def validate_on_cluster(
 
     def written(number: int, part: _Part) -> _Part:
         writer.add(number, part.frame)
-        return replace(part, frame=part.frame.iloc[:0])
+        # A copy: a slice of the partition would keep all of its values alive.
+        return replace(part, frame=part.frame.iloc[:0].copy())
 
     parts = pulled(
         [

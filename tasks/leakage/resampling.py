@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from retrain_guard.tasks.leakage.rows import key_column, row_hashes
+from retrain_guard.tasks.leakage.rows import hashed_rows, key_column, row_hashes
 from retrain_guard.tasks.leakage.segments import (
     column_grid,
     complete_rows,
@@ -90,7 +90,7 @@ def copy_share(frame: Frame, rows: np.ndarray, features: list[str], key_hash: np
     candidates = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
     if not len(candidates):
         return 0.0
-    hashes = row_hashes(take_rows(frame, candidates, features))
+    hashes = hashed_rows(frame, candidates, features)
     return (len(hashes) - len(np.unique(hashes))) / len(rows)
 
 

@@ -23,12 +23,13 @@ import pytest
 from distributed import LocalCluster
 
 from retrain_guard.flows.cli import main, run_flow
-from retrain_guard.schemas.params import DataParams
+from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
-from retrain_guard.tasks import dask_engine
+from retrain_guard.tasks import dask_engine, dask_schema
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
+from retrain_guard.tasks.validation import declare_schema
 from tests.conftest import params_for
 from tests.flows.test_golden_reports import GOLDEN, masked
 from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
@@ -119,6 +120,26 @@ def test_example_schema_failures_match_the_pandas_engine(
         "stored_for": ["leakage"],
         "collected_for": [],
     }
+
+
+def test_a_partition_is_validated_a_chunk_of_rows_at_a_time(
+    example_with_failures: pd.DataFrame, example_frame: pd.DataFrame
+) -> None:
+    data = DataParams(
+        path="x", label="is_fraud", label_time="event_time", id_column="transaction_id"
+    )
+    params = SchemaParams(name="example", max_failure_cases=5)
+    for frame, passes in ((example_with_failures, False), (example_frame, True)):
+        declared = declare_schema(params, data, [str(c) for c in frame.columns])
+        whole = dask_schema._validate_part(frame, declared, data, params, [], len(frame))
+        chunked = dask_schema._validate_part(frame, declared, data, params, [], 97)
+        assert whole.passed is chunked.passed is passes
+        assert bool(whole.failures) is not passes
+        merged = dask_schema.merge_failures([chunked.failures], 5)
+        assert merged == dask_schema.merge_failures([whole.failures], 5)
+        assert chunked.label_counts is not None and whole.label_counts is not None
+        pd.testing.assert_series_equal(chunked.label_counts, whole.label_counts, check_names=False)
+        pd.testing.assert_frame_equal(chunked.frame, whole.frame)
 
 
 def test_ids_repeated_across_partitions_fail_as_with_pandas(
