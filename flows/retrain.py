@@ -182,9 +182,9 @@ def checked_data(
         # compute.engine dask: the cluster lives for the data stages; the rest runs here.
         with _cluster(params.compute, reads=table is None):
             outcome = _data_stages(params, recorder, schema, table)
-    except engine.ClusterUnreachable as exc:
+    except engine.EngineSettingError as exc:  # no scheduler, or no room for the table
         outcome = check("invalid_parameters").result(
-            "fail", str(exc), metrics={"setting": engine.ADDRESS_SETTING}, stage="load"
+            "fail", str(exc), metrics={"setting": exc.setting}, stage="load"
         )
         recorder.add(outcome)
     if isinstance(outcome, CheckResult):
@@ -273,7 +273,9 @@ def _data_stages(
     with recorder.stage("schema"):
         read: Frame  # as read, for the checks when the schema failed (Dask: on disk)
         if engine.is_dask_frame(loaded):
-            staged = validate_on_cluster_task(loaded, declared, data, params.schema_, bad_roles)
+            staged = validate_on_cluster_task(
+                loaded, declared, data, params.schema_, bad_roles, params.compute.spill_dir
+            )
             validation, read, counts = staged.outcome, staged.frame, staged.label_counts
         else:
             validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)

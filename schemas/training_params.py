@@ -329,7 +329,8 @@ class ComputeParams(Section):
         description="pandas: the table is read into the flow's process; dask: it is read as a "
         "Dask DataFrame on a cluster (a local one of dask_workers processes, or the scheduler "
         "at dask_address), where the schema and label profile run partition by partition; "
-        "the later stages run on the table collected into the flow's process.",
+        "the later stages read the checked table column by column from the flow's disk "
+        "(spill_dir).",
     )
     dask_workers: int = Field(
         default=2,
@@ -342,6 +343,13 @@ class ComputeParams(Section):
         max_length=500,
         description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
         "empty: start a local cluster of dask_workers processes for the run.",
+    )
+    spill_dir: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="dask: directory of the flow's machine where the checked table is "
+        "stored while the run lasts (about its size in pandas; removed at the end); "
+        "empty: the system's temporary directory.",
     )
     train_sample_rows: int = Field(
         default=1_000_000,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 ADDRESS_SETTING = "compute.dask_address"
 ENGINE_SETTING = "compute.engine"
+SPILL_SETTING = "compute.spill_dir"
 ENGINE_UNAVAILABLE = "engine_unavailable"
 # What the Dask engine imports (tasks/dask_engine.py): the `dask` extra installs them.
 DASK_MODULES = ("dask.dataframe", "distributed")
@@ -55,8 +56,22 @@ def check_engine(compute: ComputeParams, reads: bool = True) -> CheckResult | No
     )
 
 
-class ClusterUnreachable(InputError):
+class EngineSettingError(InputError):
+    """A compute setting the Dask engine cannot work with; `setting` names it."""
+
+    setting = ENGINE_SETTING
+
+
+class ClusterUnreachable(EngineSettingError):
     """The scheduler at compute.dask_address cannot be reached; the message names it."""
+
+    setting = ADDRESS_SETTING
+
+
+class SpillUnwritable(EngineSettingError):
+    """The checked table cannot be written to compute.spill_dir; the message says why."""
+
+    setting = SPILL_SETTING
 
 
 def is_dask_frame(table: object) -> "TypeIs[dd.DataFrame]":

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
+
 _INDEX = "__index__"
 
 
@@ -88,18 +90,38 @@ def _concat(arrays: list[Any], dtype: object) -> pd.Series:
 
 
 class TableWriter:
-    """Collects a table's partitions, in any order, into files; `table()` reads them back."""
+    """Collects a table's partitions, in any order, into files; `table()` reads them back.
+
+    Raises:
+        SpillUnwritable: the directory cannot be made or written (missing, read-only, full);
+            what was written is removed with the writer.
+    """
 
     def __init__(self, meta: pd.DataFrame, directory: str | None = None) -> None:
         self._meta = meta
-        self._directory = _Directory(directory)
+        self._where = directory
+        try:
+            self._directory = _Directory(directory)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
         self._parts: dict[int, _Part] = {}
 
     def add(self, number: int, frame: pd.DataFrame) -> None:
         """Write partition `number` (its columns must be the table's, in order)."""
         if [str(c) for c in frame.columns] != [str(c) for c in self._meta.columns]:
             raise ValueError(f"partition {number} has other columns than the table")
-        self._parts[number] = _write_part(self._directory.new_file("part"), frame)
+        try:
+            self._parts[number] = _write_part(self._directory.new_file("part"), frame)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: OSError) -> SpillUnwritable:
+        where = repr(self._where) if self._where else f"(empty: {tempfile.gettempdir()!r})"
+        return SpillUnwritable(
+            f"{SPILL_SETTING} {where}: the checked table could not be stored there "
+            f"({exc.strerror or exc}); give a directory of the flow's machine with room for "
+            "about the table's size in memory"
+        )
 
     def table(self) -> "StoredTable":
         """Return the table of every partition added, in partition order."""

@@ -9,6 +9,7 @@ pandas engine's: equal but for the parameters' echo of the engine and the engine
 metrics (floats to 6 significant digits, as the golden test compares them).
 """
 
+import gc
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from retrain_guard.tasks import dask_engine, dask_schema
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from retrain_guard.tasks.validation import declare_schema
 from tests.conftest import params_for
 from tests.flows.test_golden_reports import GOLDEN, masked
@@ -238,6 +240,57 @@ def test_unreachable_scheduler_is_a_usage_error_naming_the_setting(
     args += ["--config", str(config), "--output-dir", str(tmp_path)]
     assert main(args) == 2
     assert "compute.dask_address" in capsys.readouterr().err
+
+
+def test_a_spill_directory_that_cannot_hold_the_table_is_a_usage_error_naming_it(
+    example_frame: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    dask_address: str,
+) -> None:
+    parts = write_parts(example_frame, tmp_path / "parts")
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("x")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"compute:\n  engine: dask\n  dask_address: {dask_address}\n"
+        f"  spill_dir: {not_a_directory}\n"
+    )
+    report = tmp_path / "report.json"
+    args = ["validate", "--data", str(parts), "--label", "is_fraud", "--config", str(config)]
+    args += ["--output-dir", str(tmp_path / "out"), "--report", str(report)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "compute.spill_dir" in err and str(not_a_directory) in err
+    assert "Traceback" not in err
+    failed = json.loads(report.read_text())["checks"]
+    refusal = next(c for c in failed if c["status"] == "fail")
+    assert refusal["code"] == "invalid_parameters"
+    assert refusal["metrics"]["setting"] == "compute.spill_dir"
+
+
+def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_run(
+    example_frame: pd.DataFrame, tmp_path: Path, dask_address: str
+) -> None:
+    parts = write_parts(example_frame, tmp_path / "parts")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    seen: list[list[str]] = []
+    real_table = TableWriter.table
+
+    def watched(writer: TableWriter) -> StoredTable:
+        seen.append([p.name for p in spill.iterdir()])
+        return real_table(writer)
+
+    compute = _dask(dask_address, spill_dir=str(spill))
+    params = params_for(parts, tmp_path / "out", compute=compute)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TableWriter, "table", watched)
+        report = run_flow("validate", params)
+    assert report.status == "passed"
+    assert seen and seen[0][0].startswith("retrain-guard-table-")
+    gc.collect()
+    assert list(spill.iterdir()) == []
 
 
 def test_sql_source_is_refused_by_the_dask_engine(
