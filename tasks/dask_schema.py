@@ -19,6 +19,8 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pandera.pandas as pa
+from dask.dataframe.dispatch import concat
+from pandas.api.types import is_datetime64_any_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -75,7 +77,15 @@ def _validate_part(
     chunk_rows: int = CHUNK_ROWS,
 ) -> _Part:
     """Validate a partition a chunk of rows at a time (the chunks' failures are merged with
-    every partition's, as the partitions' are)."""
+    every partition's, as the partitions' are; the validated chunks joined as Dask joins
+    partitions, categoricals by the union of their categories).
+
+    A label time read as text is validated with its whole partition: the day/month order of
+    its dates is decided from all the rows validated at once.
+    """
+    times = part[data.label_time] if data.label_time in part.columns else None
+    if times is not None and not is_datetime64_any_dtype(times.dtype):
+        chunk_rows = max(len(part), 1)
     chunks = [
         _validate_chunk(
             part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles
@@ -85,7 +95,7 @@ def _validate_part(
     if len(chunks) == 1:
         return chunks[0]
     passed = all(c.passed for c in chunks)
-    frame = pd.concat([c.frame for c in chunks]) if passed else part
+    frame = concat([c.frame for c in chunks]) if passed else part
     counts = [c.label_counts for c in chunks]
     return _Part(
         frame,

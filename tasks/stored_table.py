@@ -57,6 +57,8 @@ class _Part:
     path: Path
     offsets: dict[str, tuple[int, int]]
     rows: int
+    # Each column's dtype as written (the schema's, which may differ from the read's).
+    dtypes: dict[str, object]
 
 
 def _write_part(path: Path, frame: pd.DataFrame) -> _Part:
@@ -68,7 +70,7 @@ def _write_part(path: Path, frame: pd.DataFrame) -> _Part:
             start = out.tell()
             pickle.dump(values, out, protocol=pickle.HIGHEST_PROTOCOL)
             offsets[name] = (start, out.tell())
-    return _Part(path, offsets, len(frame))
+    return _Part(path, offsets, len(frame), {str(c): t for c, t in frame.dtypes.items()})
 
 
 def _read_array(part: _Part, name: str) -> Any:
@@ -218,9 +220,12 @@ class StoredTable:
 
     def _dtype(self, column: str) -> object:
         if column not in self._dtypes:
-            dtype = self._base.meta[column].dtype if column in self._base.meta.columns else None
-            if column in self._added or dtype is None or isinstance(dtype, pd.CategoricalDtype):
+            written = {str(p.dtypes.get(column)) for p in self._base.parts}
+            dtype = self._base.parts[0].dtypes.get(column) if self._base.parts else None
+            if column in self._added or len(written) != 1 or dtype is None:
                 dtype = self[column].dtype  # decided by the values: read them
+            elif isinstance(dtype, pd.CategoricalDtype) and len(self._base.parts) > 1:
+                dtype = self[column].dtype  # the union of the partitions' categories
             self._dtypes[column] = dtype
         return self._dtypes[column]
 

@@ -144,6 +144,33 @@ def test_a_partition_is_validated_a_chunk_of_rows_at_a_time(
         pd.testing.assert_frame_equal(chunked.frame, whole.frame)
 
 
+def test_chunks_keep_a_declared_category_and_dates_read_as_text_are_not_chunked(
+    tmp_path: Path,
+) -> None:
+    yaml = tmp_path / "schema.yaml"
+    yaml.write_text(
+        "name: coded\ncolumns:\n  y:\n    dtype: int64\n"
+        "  region:\n    dtype: category\n    coerce: true\n  t:\n    dtype: datetime\n"
+    )
+    frame = pd.DataFrame({"y": [0, 1] * 100, "region": [1] * 100 + [2] * 100})
+    frame["t"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(range(200), unit="D")
+    data = DataParams(path="x", label="y", label_time="t")
+    params = SchemaParams(name=str(yaml))
+    declared = declare_schema(params, data, [str(c) for c in frame.columns])
+    chunked = dask_schema._validate_part(frame, declared, data, params, [], 50)
+    assert chunked.passed and chunked.frame["region"].dtype == "category"
+    assert list(chunked.frame["region"]) == [1] * 100 + [2] * 100
+    # The baseline reads text label times; the second half alone (01/02/2025) cannot tell
+    # the day from the month, so a partition of text dates is validated whole.
+    text = frame.assign(t=[f"{d % 12 + 1:02d}/13/2025" for d in range(100)] + ["01/02/2025"] * 100)
+    params = SchemaParams(name=None)
+    declared = declare_schema(params, data, [str(c) for c in text.columns])
+    whole = dask_schema._validate_part(text, declared, data, params, [], len(text))
+    chunked = dask_schema._validate_part(text, declared, data, params, [], 50)
+    assert whole.passed and chunked.passed
+    pd.testing.assert_frame_equal(chunked.frame, whole.frame)
+
+
 def test_ids_repeated_across_partitions_fail_as_with_pandas(
     example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
 ) -> None:

@@ -60,6 +60,14 @@ def test_categoricals_of_different_partitions_join_by_their_union(tmp_path: Path
     assert set(table.dtypes["c"].categories) == {"a", "b", "c"}
 
 
+def test_dtypes_are_the_written_partitions_not_the_template(tmp_path: Path) -> None:
+    writer = TableWriter(pd.DataFrame({"t": pd.Series([], dtype=object)}), str(tmp_path))
+    writer.add(0, pd.DataFrame({"t": pd.to_datetime(["2025-01-01", "2025-01-02"])}))
+    writer.add(1, pd.DataFrame({"t": pd.to_datetime(["2025-01-03"])}, index=[2]))
+    table = writer.table()
+    assert table.dtypes["t"] == table["t"].dtype == "datetime64[us]"
+
+
 def test_rows_masks_drops_and_assigned_columns_compose_as_in_pandas(tmp_path: Path) -> None:
     frame = _quirky(600, 1)
     table = _stored(frame, 3, tmp_path)
