@@ -6,7 +6,7 @@ and metrics on the run's RunRecorder (tasks/reporting.py), halts at the first fa
 and publishes the report.
 """
 
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
-from retrain_guard.schemas.params import ComputeParams, RetrainParams
+from retrain_guard.schemas.params import RetrainParams
 from retrain_guard.schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from retrain_guard.tasks import engine
 from retrain_guard.tasks.approval import settle
@@ -179,9 +179,8 @@ def checked_data(
         return declared
     params, schema = declared
     try:
-        # compute.engine dask: the cluster lives for the data stages; the rest runs here.
-        with _cluster(params.compute, reads=table is None):
-            outcome = _data_stages(params, recorder, schema, table)
+        with ExitStack() as cluster:  # compute.engine dask: open until the table is stored
+            outcome = _data_stages(params, recorder, schema, table, cluster)
     except engine.EngineSettingError as exc:  # no scheduler, or no room for the table
         outcome = check("invalid_parameters").result(
             "fail", str(exc), metrics={"setting": exc.setting}, stage="load"
@@ -217,20 +216,12 @@ def _declare(
     return params, schema
 
 
-def _cluster(compute: ComputeParams, reads: bool) -> AbstractContextManager[object]:
-    """The Dask engine's cluster for the data stages (Dask imported only for its engine)."""
-    if compute.engine != "dask" or not reads:
-        return nullcontext()
-    from retrain_guard.tasks.dask_engine import dask_cluster
-
-    return dask_cluster(compute)
-
-
 def _data_stages(
     params: RetrainParams,
     recorder: RunRecorder,
     declared: DeclaredSchema,
     table: pd.DataFrame | None,
+    cluster: ExitStack,
 ) -> tuple[Frame, LabelProfile] | CheckResult:
     """Load, validate, profile and check leakage; return the frame or the first failing check.
 
@@ -244,8 +235,15 @@ def _data_stages(
         return refused
     on_cluster = params.compute.engine == "dask" and table is None
     if on_cluster:  # Dask is an optional extra: imported only for its engine
-        from retrain_guard.tasks.dask_engine import collect, read_dask_task, unusable_roles_dask
+        from retrain_guard.tasks.dask_engine import (
+            collect,
+            dask_cluster,
+            read_dask_task,
+            unusable_roles_dask,
+        )
         from retrain_guard.tasks.dask_schema import needs_whole_table, validate_on_cluster_task
+
+        cluster.enter_context(dask_cluster(params.compute))
     with recorder.stage("load"):
         loaded = table if table is not None else (read_dask_task if on_cluster else load_task)(data)
     if isinstance(loaded, Unreadable):
@@ -281,6 +279,7 @@ def _data_stages(
             validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
             read = loaded
         frame = read if validation.frame is None else validation.frame
+        cluster.close()  # the table is stored (or collected): the workers' memory goes back
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)

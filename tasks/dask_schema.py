@@ -264,8 +264,10 @@ def validate_on_cluster(
 
     def written(number: int, part: _Part) -> _Part:
         writer.add(number, part.frame)
-        # A copy: a slice of the partition would keep all of its values alive.
-        return replace(part, frame=part.frame.iloc[:0].copy())
+        # Only copies are kept: an empty slice of the partition (its index a view) or class
+        # counts deserialised from the same message would keep the message's buffer alive.
+        counts = None if part.label_counts is None else part.label_counts.copy(deep=True)
+        return replace(part, frame=pd.DataFrame(), label_counts=counts)
 
     parts = pulled(
         [

@@ -21,8 +21,9 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import LocalCluster
+from distributed import LocalCluster, default_client
 
+from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
@@ -318,6 +319,29 @@ def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_
     assert seen and seen[0][0].startswith("retrain-guard-table-")
     gc.collect()
     assert list(spill.iterdir()) == []
+
+
+def test_the_local_cluster_is_closed_once_the_table_is_stored(
+    example_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    parts = write_parts(example_frame, tmp_path / "parts")
+    clients: list[object] = []
+    measure = retrain.measure_empty_columns
+
+    def after_the_schema(frame: Any, columns: list[str]) -> list[str]:
+        try:
+            clients.append(default_client())
+        except ValueError:  # no client: the cluster is closed
+            clients.append(None)
+        return measure(frame, columns)
+
+    params = params_for(parts, tmp_path / "out", compute={"engine": "dask", "dask_workers": 1})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(retrain, "measure_empty_columns", after_the_schema)
+        report = run_flow("validate", params)
+    assert report.status == "passed"
+    assert report.metrics["engine"]["stored_for"] == ["leakage"]
+    assert clients == [None]
 
 
 def test_sql_source_is_refused_by_the_dask_engine(
