@@ -2,8 +2,9 @@
 
 `dask_cluster` opens the run's client: on a LocalCluster of `compute.dask_workers` processes,
 or on the scheduler at `compute.dask_address`; the flow closes it once the checked table is
-stored on its disk (tasks/stored_table.py), or when the run ends otherwise, however it ends. `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned)
-dataset directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
+stored on its disk (tasks/stored_table.py), or when the run ends otherwise, however it ends.
+`read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned) dataset
+directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
 Every partition's index is its rows' global row numbers, as the pandas engine numbers them.
 The columns are typed from every partition's summary (tasks/dask_survey.py); the schema stage
 on the partitions lives in tasks/dask_schema.py. `unusable_roles_dask` judges the role columns

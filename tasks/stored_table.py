@@ -147,7 +147,21 @@ class _Base:
 
     def read(self, column: str) -> pd.Series:
         dtype = self.meta[column].dtype if column in self.meta.columns else object
+        written = {p.dtypes.get(column) for p in self.parts}
+        (same,) = written if len(written) == 1 else (None,)
+        if len(self.parts) > 1 and isinstance(same, np.dtype):
+            return self._filled(column, same)
         return _concat([_read_array(p, column) for p in self.parts], dtype)
+
+    def _filled(self, column: str, dtype: np.dtype) -> pd.Series:
+        """Join a column whose partitions share one numpy dtype into one array filled a
+        partition at a time: the column is held once, not its partitions and their join."""
+        values = np.empty(self.rows, dtype=dtype)
+        start = 0
+        for part in self.parts:
+            values[start : start + part.rows] = np.asarray(_read_array(part, column))
+            start += part.rows
+        return pd.Series(values, copy=False)
 
     @property
     def index(self) -> pd.Index:
