@@ -15,7 +15,8 @@ directory (`--layout dataset`, the default; `--layout file` reads the single fil
 large extract usually has, read by both engines, one Dask partition a file.
 
 Each `retrain-guard validate` and `retrain-guard run` runs as the CLI in a fresh process with
-`--engine pandas|dask`, its own output directory and a config raising
+`--engine pandas|dask`, its own output directory emptied first (no earlier model to compare
+with, no history to judge against) and a config raising
 compute.max_memory_fraction to 1 (the benchmark measures what the refusal would prevent). The
 resident memory of its whole process tree (the flow, Dask's nannies and workers, Prefect's
 temporary server) is sampled from /proc every 50 ms; a tree above `--limit-gib` is killed
@@ -27,6 +28,7 @@ class-aware training sample, and validate at about 2 to 2.7).
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -435,7 +437,10 @@ def runs(
                     verdict = f"not run: would need ~{need / GIB:.1f} GiB"
                     result = Result(rows, engine, flow, estimate, base[engine], None, verdict)
                 else:
-                    (out / "report.json").unlink(missing_ok=True)
+                    # A fresh output directory: an earlier run's model or history would add
+                    # the comparison with the last good model, or halt on row_count_drop.
+                    shutil.rmtree(out, ignore_errors=True)
+                    out.mkdir(parents=True)
                     argv = cli_argv(flow, engine, data, out, config)
                     m = measure(argv, limit, timeout, out / "cli.log")
                     verdict = verdict_of(out / "report.json")
