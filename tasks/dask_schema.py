@@ -8,9 +8,10 @@ id. pandera's own Dask validation is not used: under lazy validation it reports 
 first failing partition (pandera issue 719). A check about a whole column that a partition
 cannot judge alone, the baseline's "at most two classes" of the label, runs once on the
 label's distinct values; a unique column's repeated values are counted on the cluster and
-only their rows judged. The label's class counts are a reduction on the cluster. The
-result is the typed SchemaOutcome of the pandas engine, with the table collected into the
-flow's process for the stages not moved to the cluster yet.
+only their rows judged. The label's class counts are a reduction on the cluster. A
+partition is validated 250,000 rows at a time. The result is the typed SchemaOutcome of the
+pandas engine, with the table stored on the flow's disk as the partitions arrive
+(tasks/stored_table.py), for the stages after the schema to read a column at a time.
 """
 
 from dataclasses import dataclass, replace
@@ -43,8 +44,9 @@ Key = tuple[str | None, str]
 
 @dataclass(frozen=True, eq=False)
 class ClusterSchema:
-    """The schema stage on the cluster: its outcome, the table collected (validated when
-    the schema passed, as read when not) and the label's class counts (None: not counted)."""
+    """The schema stage on the cluster: its outcome, the table stored on the flow's disk
+    (validated when the schema passed, as read when not) and the label's class counts (None:
+    not counted)."""
 
     outcome: SchemaOutcome
     frame: StoredTable
@@ -251,7 +253,8 @@ def validate_on_cluster(
     spill_dir: str | None = None,
 ) -> ClusterSchema:
     """Validate every partition on the cluster; merge the failures; count the label's
-    classes; collect the table (validated, or as read when the schema failed)."""
+    classes; store the table on the flow's disk (validated, or as read when the schema failed),
+    in `spill_dir` (None: the system's temporary directory)."""
     roles = list(unusable_roles or [])
     label_check = _label_check(declared, data)
     judged = data.label not in [*roles, *data.drop] and label_check is not None
