@@ -4,10 +4,14 @@ Holds the estimate of a table's size in pandas (from a Parquet file's or dataset
 or a CSV file's first rows; a SQL query's is not estimated), the memory the process may
 still take (/proc/meminfo's MemAvailable and the cgroup's limit minus its usage), and the
 `table_too_large` check: an estimate above `compute.max_memory_fraction` of the available
-memory is refused with the figures and the Dask engine to use instead.
+memory is refused with the figures and the Dask engine to use instead. With the Dask engine
+the flow's process does not hold the table: the estimate is held against the free space of
+compute.spill_dir, where the checked table is stored.
 """
 
 import io
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +26,7 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import ComputeParams, DataParams
 from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.engine import SPILL_SETTING
 from retrain_guard.tasks.load import parse_iso_dates
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.sources import Location, file_kind, locate, parquet_dataset
@@ -67,19 +72,38 @@ class Available:
 
 
 @dataclass(frozen=True)
+class SpillRoom:
+    """Where the Dask engine stores the checked table (compute.spill_dir), and its free bytes."""
+
+    directory: str
+    free: int
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"setting": SPILL_SETTING, "directory": self.directory, "free_bytes": self.free}
+
+
+@dataclass(frozen=True)
 class MemoryGuard:
-    """The estimate against the memory available: the report's `metrics.memory`."""
+    """The estimate against the memory available: the report's `metrics.memory`.
+
+    With the Dask engine (`spill` set) the flow's process does not hold the table: the
+    estimate is held against the free space where the table is stored instead.
+    """
 
     estimate: Estimate
     available: Available | None
     fraction: float
+    spill: SpillRoom | None = None
 
     @property
     def allowed(self) -> int | None:
         return None if self.available is None else int(self.available.bytes * self.fraction)
 
     def refusal(self, source: str) -> CheckResult | None:
-        """Return the table_too_large failure when the estimate exceeds the allowed share."""
+        """Return the table_too_large failure when the estimate exceeds the allowed share
+        of the memory (pandas engine) or the free space of compute.spill_dir (Dask)."""
+        if self.spill is not None:
+            return self._no_room(source, self.spill)
         allowed, size = self.allowed, self.estimate.bytes
         if allowed is None or size is None or size <= allowed or self.available is None:
             return None
@@ -89,9 +113,22 @@ class MemoryGuard:
             f"({self.estimate.method}), more than compute.max_memory_fraction {self.fraction:g} "
             f"of the {_size(self.available.bytes)} available ({_size(allowed)}); nothing was "
             "read. Give the run more memory, read a smaller extract, or raise "
-            "compute.max_memory_fraction; the Dask engine (--engine dask) checks the schema "
-            "and the label on a cluster but still collects the table for the later stages",
+            "compute.max_memory_fraction; or use the Dask engine (--engine dask), which "
+            "stores the checked table on the flow's disk and reads it a column at a time",
             metrics=self.to_json(),
+        )
+
+    def _no_room(self, source: str, spill: SpillRoom) -> CheckResult | None:
+        size = self.estimate.bytes
+        if size is None or size <= spill.free:
+            return None
+        return check(CODE).result(
+            "fail",
+            f"{source}: the checked table would take about {_size(size)} on the flow's disk "
+            f"({self.estimate.method}), more than the {_size(spill.free)} free in "
+            f"{SPILL_SETTING} {spill.directory!r}; nothing was read. Give {SPILL_SETTING} "
+            "a directory with room for it, or read a smaller extract",
+            metrics={**self.to_json(), "setting": SPILL_SETTING},
         )
 
     def to_json(self) -> dict[str, JsonValue]:
@@ -103,11 +140,14 @@ class MemoryGuard:
                 "allowed_bytes": self.allowed,
                 "share": None if size is None else size / max(self.available.bytes, 1),
             }
-        return {
+        described: dict[str, JsonValue] = {
             "estimate": self.estimate.to_json(),
             "available": available,
             "max_memory_fraction": self.fraction,
         }
+        if self.spill is not None:
+            described["spill"] = self.spill.to_json()
+        return described
 
 
 def _size(n: float) -> str:
@@ -369,8 +409,20 @@ def _cgroup_free(membership: Path, root: Path) -> int | None:
 
 
 def guard_memory(data: DataParams, compute: ComputeParams) -> MemoryGuard:
-    """Estimate the table and the memory available; the caller refuses a table too large."""
-    return MemoryGuard(estimate_table(data), available_memory(), compute.max_memory_fraction)
+    """Estimate the table and the memory available (and, with the Dask engine, the free space
+    where the table is stored); the caller refuses a table too large."""
+    spill = spill_room(compute.spill_dir) if compute.engine == "dask" else None
+    return MemoryGuard(estimate_table(data), available_memory(), compute.max_memory_fraction, spill)
+
+
+def spill_room(directory: str | None) -> SpillRoom | None:
+    """Return the free space of compute.spill_dir (empty: the system's temporary directory);
+    None when it cannot be asked (a missing directory fails when the table is written)."""
+    where = directory or tempfile.gettempdir()
+    try:
+        return SpillRoom(where, shutil.disk_usage(where).free)
+    except OSError:
+        return None
 
 
 guard_memory_task = task(name="estimate-memory", cache_policy=NO_CACHE, persist_result=False)(

@@ -11,6 +11,7 @@ metrics (floats to 6 significant digits, as the golden test compares them).
 
 import gc
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
-from retrain_guard.tasks import dask_engine, dask_schema
+from retrain_guard.tasks import dask_engine, dask_schema, memory
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
@@ -295,6 +296,26 @@ def test_a_spill_directory_that_cannot_hold_the_table_is_a_usage_error_naming_it
     refusal = next(c for c in failed if c["status"] == "fail")
     assert refusal["code"] == "invalid_parameters"
     assert refusal["metrics"]["setting"] == "compute.spill_dir"
+
+
+def test_a_table_larger_than_the_spill_directorys_free_space_is_refused_before_reading(
+    example_frame: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parts = write_parts(example_frame, tmp_path / "parts")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"compute:\n  engine: dask\n  spill_dir: {tmp_path}\n")
+    report = tmp_path / "report.json"
+    args = ["validate", "--data", str(parts), "--label", "is_fraud", "--config", str(config)]
+    args += ["--output-dir", str(tmp_path / "out"), "--report", str(report)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memory.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(9, 9, 1000))
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "compute.spill_dir" in err and "nothing was read" in err
+    refused = json.loads(report.read_text())["checks"][0]
+    assert refused["code"] == "table_too_large"
+    assert refused["metrics"]["spill"]["free_bytes"] == 1000
+    assert "engine" not in json.loads(report.read_text())["metrics"]  # no cluster was started
 
 
 def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_run(

@@ -1,6 +1,7 @@
 """The in-memory size estimate (tasks/memory.py) against what pandas holds after read_table,
 the memory available from /proc and cgroups, and the refusal's message."""
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from retrain_guard.flows.example_data import make_transactions, write_table
-from retrain_guard.schemas.params import DataParams
+from retrain_guard.schemas.params import ComputeParams, DataParams
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.memory import (
     Available,
     Estimate,
     MemoryGuard,
+    SpillRoom,
     available_memory,
     estimate_table,
+    guard_memory,
+    spill_room,
 )
 from tests.real_tables import CORPUS
 
@@ -203,3 +207,40 @@ def test_refusal_states_estimate_memory_fraction_and_dask() -> None:
     assert MemoryGuard(guard.estimate, guard.available, 0.8).refusal("x") is None
     assert MemoryGuard(Estimate(None, "not estimated"), guard.available, 0.5).refusal("x") is None
     assert MemoryGuard(guard.estimate, None, 0.5).refusal("x") is None
+
+
+def test_the_dask_engine_holds_the_estimate_against_the_spill_directory(tmp_path: Path) -> None:
+    estimate, memory = Estimate(3 << 30, "Parquet metadata"), Available(1 << 30, 1 << 30, None)
+    # The flow's process does not hold the table: a memory three times too small is no refusal.
+    room = SpillRoom(str(tmp_path), 8 << 30)
+    assert MemoryGuard(estimate, memory, 0.1, room).refusal("x") is None
+    full = SpillRoom(str(tmp_path), 2 << 30)
+    refused = MemoryGuard(estimate, memory, 0.1, full).refusal("data/big")
+    assert refused is not None and refused.code == "table_too_large"
+    for part in ("data/big", "3.0 GiB", "2.0 GiB", "compute.spill_dir", str(tmp_path)):
+        assert part in refused.summary
+    assert refused.metrics["setting"] == "compute.spill_dir"
+    assert refused.metrics["spill"] == {
+        "setting": "compute.spill_dir",
+        "directory": str(tmp_path),
+        "free_bytes": 2 << 30,
+    }
+    assert MemoryGuard(Estimate(None, "not estimated"), memory, 0.1, full).refusal("x") is None
+
+
+def test_the_spill_room_is_the_directorys_free_space_or_the_temporary_directorys(
+    tmp_path: Path,
+) -> None:
+    given = spill_room(str(tmp_path))
+    assert given is not None and given.directory == str(tmp_path) and given.free > 0
+    default = spill_room(None)
+    assert default is not None and default.directory == tempfile.gettempdir()
+    assert spill_room(str(tmp_path / "missing")) is None  # fails when the table is written
+    dask = guard_memory(DataParams(path=str(tmp_path / "t.parquet"), label="y"), _dask(tmp_path))
+    assert dask.spill is not None and dask.spill.directory == str(tmp_path)
+    pandas = guard_memory(DataParams(path=str(tmp_path / "t.parquet"), label="y"), ComputeParams())
+    assert pandas.spill is None and "spill" not in pandas.to_json()
+
+
+def _dask(tmp_path: Path) -> ComputeParams:
+    return ComputeParams(engine="dask", spill_dir=str(tmp_path))
