@@ -56,9 +56,8 @@ class Check:
     flows: tuple[Flow, ...] = ()
     # Other stages that run it too (their results pass `stage=`).
     also_stages: tuple[Stage, ...] = ()
-    # A whole-table leakage check: "module:function" taking a LeakageTable and returning
-    # its Judged result (tasks/leakage/table.py); tasks/leakage/detect.py runs these in
-    # this registry's order.
+    # A whole-table leakage check: "module:function" taking a LeakageTable, returning its
+    # Judged result (tasks/leakage/table.py); tasks/leakage/detect.py runs them in this order.
     runs: str = ""
     # It reads no label: it runs even when the label is unusable.
     label_free: bool = False
@@ -128,8 +127,9 @@ CHECKS: dict[str, Check] = _checks(
         "table_too_large",
         "load",
         "table fits in memory",
-        "its estimated size exceeds `compute.max_memory_fraction` of free memory " + _CLI_EXIT_2,
-        parameters=("compute.max_memory_fraction",),
+        "its estimated size exceeds `compute.max_memory_fraction` of free memory (pandas "
+        "engine) or the free space of `compute.spill_dir` (Dask engine) " + _CLI_EXIT_2,
+        parameters=("compute.max_memory_fraction", "compute.spill_dir"),
     ),
     Check(
         "schema_invalid",
