@@ -21,6 +21,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from distributed import LocalCluster, default_client
 
@@ -171,6 +172,25 @@ def test_chunks_keep_a_declared_category_and_dates_read_as_text_are_not_chunked(
     chunked = dask_schema._validate_part(text, declared, data, params, [], 50)
     assert whole.passed and chunked.passed
     pd.testing.assert_frame_equal(chunked.frame, whole.frame)
+
+
+def test_a_files_row_groups_are_partitions_of_bounded_size(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "one.parquet"
+    example_frame.to_parquet(path, index=False, row_group_size=len(example_frame) // 4 + 1)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 4
+    source = DataParams(path=str(path), label="is_fraud")
+    # Small row groups are joined up to PARTITION_BYTES; above it, each is a partition.
+    assert read_dask(source).npartitions == 1
+    pandas_report = run_flow("validate", params_for(path, tmp_path / "p"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_engine, "PARTITION_BYTES", 1)
+        assert read_dask(source).npartitions == 4
+        dask_report = run_flow(
+            "validate", params_for(path, tmp_path / "d", compute=_dask(dask_address))
+        )
+    assert dask_report.checks == pandas_report.checks
 
 
 def test_ids_repeated_across_partitions_fail_as_with_pandas(
