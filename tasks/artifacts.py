@@ -147,6 +147,11 @@ def _holdout_tables(holdout: Holdout, metrics: Metrics) -> list[str]:
     return lines
 
 
+def _standing_for(analysis: ThresholdAnalysis) -> str:
+    rows = analysis.validation_rows_in_training_part
+    return "" if rows is None else f"; of the training sample, standing for about {rows} rows"
+
+
 def _threshold_lines(analysis: ThresholdAnalysis) -> list[str]:
     lines = ["### Threshold analysis (validation slice of the training part)", ""]
     if analysis.threshold is None:
@@ -154,7 +159,7 @@ def _threshold_lines(analysis: ThresholdAnalysis) -> list[str]:
     else:
         lines.append(
             f"The F1-maximising threshold on the {analysis.validation_rows} rows of "
-            f"the validation slice ({analysis.slice}) is "
+            f"the validation slice ({analysis.slice}{_standing_for(analysis)}) is "
             f"**{analysis.threshold}** (F1 {analysis.validation_f1}; the "
             f"current threshold is {analysis.current_threshold})."
         )

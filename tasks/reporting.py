@@ -186,6 +186,7 @@ class ThresholdAnalysis(ReportView):
     threshold: Number | None = None
     reason: str | None = None
     validation_rows: int | None = None
+    validation_rows_in_training_part: int | None = None
     slice: str | None = None
     validation_f1: Number | None = None
     current_threshold: Number | None = None

@@ -201,6 +201,9 @@ class ThresholdAnalysis:
     # Rows of the stratified samples, when the table is large: (refit, of the earlier rows),
     # (scored, of the validation slice).
     samples: tuple[tuple[int, int], tuple[int, int]] | None = None
+    # When the training part is a thinned class-aware sample: the training part's rows the
+    # validation slice's rows stand for (each weighed by its class's inverse sampling rate).
+    training_part_rows: int | None = None
 
     def to_json(self) -> JsonDict:
         found: JsonDict = {
@@ -210,6 +213,8 @@ class ThresholdAnalysis:
             "current_threshold": self.current_threshold,
             "threshold": self.threshold,
         }
+        if self.training_part_rows is not None:
+            found["validation_rows_in_training_part"] = self.training_part_rows
         if self.samples is not None:
             (fit, earlier), (scored, validation) = self.samples
             found["samples"] = {
@@ -253,12 +258,14 @@ def analyse_threshold(
     fit = capped_sample(earlier, y_train[earlier], REFIT_CAP, seed)
     val = capped_sample(whole, y_train[whole], VALIDATION_CAP, seed)
     sampled = len(fit) < len(earlier) or len(val) < len(whole)
+    stands_for = sample.row_weights(y_train[whole]) if sample else None
     without = ThresholdAnalysis(
         validation_rows=len(whole),
         validation_positive_rows=int(np.sum(y_train[whole] == 1)),
         slice="latest by label time" if times is not None else "stratified random",
         current_threshold=params.model.decision_threshold,
         samples=((len(fit), len(earlier)), (len(val), len(whole))) if sampled else None,
+        training_part_rows=None if stands_for is None else round(float(stands_for.sum())),
     )
     if len(np.unique(y_train[fit])) < 2:
         return replace(without, reason="the earlier rows have one class only")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from retrain_guard.schemas.report import Report
+from retrain_guard.tasks.artifacts import render_markdown
 from retrain_guard.tasks.publish import load_model
 from retrain_guard.tasks.reporting import format_summary
 from tests.conftest import params_for
@@ -52,10 +53,22 @@ def test_a_sampled_training_part_keeps_every_minority_row_and_the_whole_holdout(
     assert holdout["true_class_counts"] == split_counts(report, "holdout")
     assert report.published is not None
     assert load_model(Path(report.published.model_path).parent) is not None
+    # The threshold's validation slice is of the sample; it stands for more of the part.
+    threshold = report.metrics["threshold_analysis"]
+    assert isinstance(threshold, dict)
+    validation, standing = (
+        threshold["validation_rows"],
+        threshold["validation_rows_in_training_part"],
+    )
+    assert validation < standing <= train["0"] + train["1"]
+    assert f"standing for about {standing} rows" in render_markdown(report)
 
 
 def test_an_unsampled_run_says_so(example_csv: Path, tmp_path: Path) -> None:
-    sample = sample_of(run(params_for(example_csv, tmp_path)))
+    unsampled = run(params_for(example_csv, tmp_path))
+    threshold = unsampled.metrics["threshold_analysis"]
+    assert isinstance(threshold, dict) and "validation_rows_in_training_part" not in threshold
+    sample = sample_of(unsampled)
     assert sample["sampled"] is False and sample["rows"] == sample["of_rows"]
     assert sample["correction"] == {
         "class_weight": None,
