@@ -76,7 +76,8 @@ class SpillRoom:
     """Where the Dask engine stores the checked table (compute.spill_dir), and its free bytes."""
 
     directory: str
-    free: int
+    # None: the free space could not be asked (a missing directory fails when written).
+    free: int | None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {"setting": SPILL_SETTING, "directory": self.directory, "free_bytes": self.free}
@@ -120,7 +121,7 @@ class MemoryGuard:
 
     def _no_room(self, source: str, spill: SpillRoom) -> CheckResult | None:
         size = self.estimate.bytes
-        if size is None or size <= spill.free:
+        if size is None or spill.free is None or size <= spill.free:
             return None
         return check(CODE).result(
             "fail",
@@ -415,14 +416,15 @@ def guard_memory(data: DataParams, compute: ComputeParams) -> MemoryGuard:
     return MemoryGuard(estimate_table(data), available_memory(), compute.max_memory_fraction, spill)
 
 
-def spill_room(directory: str | None) -> SpillRoom | None:
+def spill_room(directory: str | None) -> SpillRoom:
     """Return the free space of compute.spill_dir (empty: the system's temporary directory);
-    None when it cannot be asked (a missing directory fails when the table is written)."""
+    its free space is None when it cannot be asked (a missing directory fails, naming the
+    setting, when the table is written)."""
     where = directory or tempfile.gettempdir()
     try:
         return SpillRoom(where, shutil.disk_usage(where).free)
     except OSError:
-        return None
+        return SpillRoom(where, None)
 
 
 guard_memory_task = task(name="estimate-memory", cache_policy=NO_CACHE, persist_result=False)(

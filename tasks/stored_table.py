@@ -84,11 +84,11 @@ def _concat(arrays: list[Any], dtype: object) -> pd.Series:
     """Join one column's partitions as Dask joins them (categoricals by union)."""
     if not arrays:
         return pd.Series([], dtype=dtype)  # type: ignore[call-overload]
-    if len(arrays) == 1:
-        return pd.Series(arrays[0], copy=False)
-    if all(isinstance(a, pd.Categorical) for a in arrays):
+    if all(isinstance(a, pd.Categorical) for a in arrays) and len(arrays) > 1:
         return pd.Series(union_categoricals(arrays), copy=False)
-    return pd.concat([pd.Series(a, copy=False) for a in arrays], ignore_index=True)
+    # Each array keeps its own dtype: pandas would read an object array of text as `str`.
+    parts = [pd.Series(a, dtype=a.dtype, copy=False) for a in arrays]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 class TableWriter:
@@ -161,7 +161,7 @@ class _Base:
         for part in self.parts:
             values[start : start + part.rows] = np.asarray(_read_array(part, column))
             start += part.rows
-        return pd.Series(values, copy=False)
+        return pd.Series(values, dtype=dtype, copy=False)
 
     @property
     def index(self) -> pd.Index:

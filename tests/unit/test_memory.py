@@ -232,10 +232,14 @@ def test_the_spill_room_is_the_directorys_free_space_or_the_temporary_directorys
     tmp_path: Path,
 ) -> None:
     given = spill_room(str(tmp_path))
-    assert given is not None and given.directory == str(tmp_path) and given.free > 0
-    default = spill_room(None)
-    assert default is not None and default.directory == tempfile.gettempdir()
-    assert spill_room(str(tmp_path / "missing")) is None  # fails when the table is written
+    assert given.directory == str(tmp_path) and given.free is not None and given.free > 0
+    assert spill_room(None).directory == tempfile.gettempdir()
+    # Not asked: no refusal here, however large the table against the memory; the table's
+    # write fails instead, naming compute.spill_dir.
+    missing = spill_room(str(tmp_path / "missing"))
+    assert missing == SpillRoom(str(tmp_path / "missing"), None)
+    huge, memory = Estimate(1 << 40, "Parquet metadata"), Available(1 << 30, 1 << 30, None)
+    assert MemoryGuard(huge, memory, 0.1, missing).refusal("x") is None
     dask = guard_memory(DataParams(path=str(tmp_path / "t.parquet"), label="y"), _dask(tmp_path))
     assert dask.spill is not None and dask.spill.directory == str(tmp_path)
     pandas = guard_memory(DataParams(path=str(tmp_path / "t.parquet"), label="y"), ComputeParams())

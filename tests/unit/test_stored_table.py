@@ -68,6 +68,14 @@ def test_dtypes_are_the_written_partitions_not_the_template(tmp_path: Path) -> N
     assert table.dtypes["t"] == table["t"].dtype == "datetime64[us]"
 
 
+def test_an_object_column_of_text_stays_object(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"t": pd.Series(["a", None, "b", "c"], dtype=object)})
+    for parts in (1, 2):
+        table = _stored(frame, parts, tmp_path)
+        assert table["t"].dtype == "object" and str(table.dtypes["t"]) == "object"
+        pd.testing.assert_series_equal(table["t"], frame["t"])
+
+
 def test_rows_masks_drops_and_assigned_columns_compose_as_in_pandas(tmp_path: Path) -> None:
     frame = _quirky(600, 1)
     table = _stored(frame, 3, tmp_path)
