@@ -32,7 +32,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame, SameFrame
+from retrain_guard.tasks.stored_table import Frame, SameFrame, dtype_of
 from retrain_guard.tasks.stray_text import (
     NON_NUMERIC,
     RowExample,
@@ -156,9 +156,9 @@ def measure_non_finite(
     """
     measured = []
     for column in columns:
-        values = frame[column]
-        if not is_float_dtype(values.dtype):
+        if not is_float_dtype(dtype_of(frame, column)):
             continue
+        values = frame[column]
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
         if as_finite(numbers) is numbers:
             continue
@@ -259,6 +259,15 @@ def column_kind(values: pd.Series) -> str | None:
     return _kinds_verdict(_present_kinds(values))
 
 
+def kind_of(frame: Frame, column: str) -> str | None:
+    """column_kind of a frame's column; a stored table's values are read only when the
+    column's dtype cannot say (object), not for a number or a date."""
+    dtype = dtype_of(frame, column)
+    if not (is_complex_dtype(dtype) or is_object_dtype(dtype)):
+        return None
+    return column_kind(frame[column])
+
+
 def _present_kinds(values: pd.Series) -> frozenset[str]:
     return frozenset(_value_kind(v) for v in values[values.map(is_present)])
 
@@ -339,7 +348,7 @@ def measure_unusable(frame: Frame, data: DataParams) -> list[Unusable]:
         name = str(column)
         if name in dropped:
             continue
-        kind = column_kind(frame[name])
+        kind = kind_of(frame, name)
         if kind is not None:
             found.append(Unusable(name, kind, roles.get(name, "feature")))
     return found
@@ -351,7 +360,7 @@ def unusable_roles(frame: Frame, data: DataParams) -> list[str]:
     Measured before the schema, so that unusable_columns, not a schema message about the
     same column, is the run's failure.
     """
-    return [c for c in role_columns(frame, data) if column_kind(frame[c]) is not None]
+    return [c for c in role_columns(frame, data) if kind_of(frame, c) is not None]
 
 
 def role_columns(frame: Frame, data: DataParams) -> list[str]:
@@ -404,7 +413,7 @@ def judge_unusable(measured: list[Unusable], features_left: int) -> CheckResult:
 
 def usable_columns(frame: Frame, columns: Iterable[str]) -> list[str]:
     """Return the given columns whose values the checks can use, in order."""
-    return [c for c in columns if column_kind(frame[c]) is None]
+    return [c for c in columns if kind_of(frame, c) is None]
 
 
 # --- The step ------------------------------------------------------------------------------

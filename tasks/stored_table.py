@@ -23,16 +23,19 @@ import threading
 import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 from pandas.api.types import union_categoricals
 
 from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
 
 _INDEX = "__index__"
+DtypeObj = np.dtype | ExtensionDtype
 
 
 class _Directory:
@@ -58,7 +61,7 @@ class _Part:
     offsets: dict[str, tuple[int, int]]
     rows: int
     # Each column's dtype as written (the schema's, which may differ from the read's).
-    dtypes: dict[str, object]
+    dtypes: dict[str, DtypeObj]
 
 
 def _write_part(path: Path, frame: pd.DataFrame) -> _Part:
@@ -145,12 +148,16 @@ class _Base:
     def rows(self) -> int:
         return sum(p.rows for p in self.parts)
 
-    def read(self, column: str) -> pd.Series:
-        dtype = self.meta[column].dtype if column in self.meta.columns else object
+    def written_dtype(self, column: str) -> DtypeObj | None:
+        """The dtype every partition wrote the column with; None when they differ (or none)."""
         written = {p.dtypes.get(column) for p in self.parts}
-        (same,) = written if len(written) == 1 else (None,)
+        return next(iter(written)) if len(written) == 1 else None
+
+    def read(self, column: str) -> pd.Series:
+        same = self.written_dtype(column)
         if len(self.parts) > 1 and isinstance(same, np.dtype):
             return self._filled(column, same)
+        dtype = self.meta[column].dtype if column in self.meta.columns else object
         return _concat([_read_array(p, column) for p in self.parts], dtype)
 
     def _filled(self, column: str, dtype: np.dtype) -> pd.Series:
@@ -207,7 +214,7 @@ class StoredTable:
         self._columns = columns
         self._positions = positions
         self._added = dict(added or {})
-        self._dtypes: dict[str, object] = {}
+        self._dtypes: dict[str, DtypeObj] = {}
 
     # --- shape ---------------------------------------------------------------------------
 
@@ -222,7 +229,7 @@ class StoredTable:
     def shape(self) -> tuple[int, int]:
         return len(self), len(self._columns)
 
-    @property
+    @cached_property
     def index(self) -> pd.Index:
         index = self._base.index
         return index if self._positions is None else index[self._positions]
@@ -230,16 +237,16 @@ class StoredTable:
     @property
     def dtypes(self) -> pd.Series:
         """Each column's dtype as a read of it returns (a categorical's after the union)."""
-        return pd.Series({c: self._dtype(c) for c in self._columns}, dtype=object)
+        return pd.Series({c: self.dtype(c) for c in self._columns}, dtype=object)
 
-    def _dtype(self, column: str) -> object:
+    def dtype(self, column: str) -> DtypeObj:
+        """The column's dtype as a read of it returns, read only when the partitions' written
+        dtypes cannot say (an assigned column, dtypes that differ, categories to unite)."""
         if column not in self._dtypes:
-            written = {str(p.dtypes.get(column)) for p in self._base.parts}
-            dtype = self._base.parts[0].dtypes.get(column) if self._base.parts else None
-            if column in self._added or len(written) != 1 or dtype is None:
-                dtype = self[column].dtype  # decided by the values: read them
-            elif isinstance(dtype, pd.CategoricalDtype) and len(self._base.parts) > 1:
-                dtype = self[column].dtype  # the union of the partitions' categories
+            dtype = self._base.written_dtype(column)
+            united = isinstance(dtype, pd.CategoricalDtype) and len(self._base.parts) > 1
+            if column in self._added or dtype is None or united:
+                dtype = self[column].dtype
             self._dtypes[column] = dtype
         return self._dtypes[column]
 
@@ -295,7 +302,6 @@ class StoredTable:
         for column in columns:
             values = self._column(column)
             taken[column] = values if rows is None else values.iloc[rows]
-            del values
         if not taken:
             index = self.index if rows is None else self.index[rows]
             return pd.DataFrame(index=index)
@@ -340,6 +346,11 @@ Frame = pd.DataFrame | StoredTable
 """What the stages after the schema read: the table in memory, or stored on disk."""
 SameFrame = TypeVar("SameFrame", pd.DataFrame, StoredTable)
 """A stage that returns the table it was given returns it in the same form."""
+
+
+def dtype_of(frame: Frame, column: str) -> DtypeObj:
+    """Return a column's dtype without reading a stored table's values where it can."""
+    return frame.dtype(column) if isinstance(frame, StoredTable) else frame[column].dtype
 
 
 def take_rows(frame: Frame, rows: np.ndarray | slice, columns: list[str]) -> pd.DataFrame:

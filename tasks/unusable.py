@@ -16,7 +16,7 @@ from retrain_guard.tasks.leakage.temporal import (
     judge_ambiguous_dates,
     measure_ambiguous_dates,
 )
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, dtype_of
 from retrain_guard.tasks.validation import SchemaOutcome
 
 
@@ -34,7 +34,7 @@ def unusable_after_schema(frame: Frame, data: DataParams, schema: SchemaOutcome)
         label_time
         and label_time in frame.columns
         and label_time not in unusable
-        and not is_datetime64_any_dtype(frame[label_time].dtype)
+        and not is_datetime64_any_dtype(dtype_of(frame, label_time))
     ):
         unusable.append(label_time)
     return unusable

@@ -26,7 +26,7 @@ from retrain_guard.tasks.leakage.segments import (
     segment_share,
 )
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.stored_table import Frame, take_rows
+from retrain_guard.tasks.stored_table import Frame, dtype_of, take_rows
 
 RESAMPLING = "resampling_leakage"
 # Majority rows sampled to find each column's rounding grid (segments.py column_grid).
@@ -160,7 +160,7 @@ def measure_resampling(
     control_rows = np.sort(rng.choice(majority_rows, len(minority_rows), replace=False))
     # Row by row only the float columns are needed (SMOTE traces); taking every column of
     # the minority rows would copy text columns for nothing.
-    floats = [c for c in features if is_float_dtype(frame[c].dtype)]
+    floats = [c for c in features if is_float_dtype(dtype_of(frame, c))]
     minority = take_rows(frame, minority_rows, floats)
     traces = []
     varying = _varying_columns(frame, minority_rows, features)

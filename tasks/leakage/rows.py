@@ -39,6 +39,14 @@ def hashed_rows(frame: Frame, rows: np.ndarray, columns: list[str]) -> np.ndarra
     return combined
 
 
+def hashed_row_pair(
+    frame: Frame, first: np.ndarray, second: np.ndarray, columns: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return hashed_rows of two sets of rows, reading each column of a stored table once."""
+    both = hashed_rows(frame, np.concatenate([first, second]), columns)
+    return both[: len(first)], both[len(first) :]
+
+
 def key_column(frame: Frame, features: list[str], rows: np.ndarray | None = None) -> str:
     """Return the feature with the most distinct values in a sample: the cheapest filter.
 

@@ -29,7 +29,7 @@ from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.policy import apply_policy
-from retrain_guard.tasks.leakage.rows import hashed_rows, key_column, row_hashes
+from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, key_column, row_hashes
 from retrain_guard.tasks.quirks import usable_columns
 from retrain_guard.tasks.split import Split
 from retrain_guard.tasks.stored_table import Frame
@@ -125,8 +125,7 @@ def measure_split_sharing(
     if not len(candidates_t):
         return SharedRows(len(holdout), 0, 0, 0, 0.0)
     candidates_h = holdout[pd.Index(key_hash[holdout]).isin(key_hash[candidates_t])]
-    vectors_h = hashed_rows(frame, candidates_h, features)
-    vectors_t = hashed_rows(frame, candidates_t, features)
+    vectors_h, vectors_t = hashed_row_pair(frame, candidates_h, candidates_t, features)
     labels = frame[label].to_numpy()
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     # A shared row repeats the features and the label: pairs of (vector hash, label).
@@ -216,8 +215,7 @@ def later_half_repeats(
     if not len(candidates_e):
         return 0, len(late)
     candidates_l = late[pd.Index(key_hash[late]).isin(key_hash[candidates_e])]
-    vectors_l = hashed_rows(frame, candidates_l, features)
-    vectors_e = hashed_rows(frame, candidates_e, features)
+    vectors_l, vectors_e = hashed_row_pair(frame, candidates_l, candidates_e, features)
     return int(pd.Index(vectors_l).isin(vectors_e).sum()), len(late)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.tasks.leakage.auc import time_bins
-from retrain_guard.tasks.quirks import column_kind, usable_columns
+from retrain_guard.tasks.quirks import kind_of, usable_columns
 from retrain_guard.tasks.stored_table import Frame
 
 
@@ -57,7 +57,7 @@ def leakage_table(
     if positive_class is None:
         return LeakageTable(frame, data, params, features)
     id_column = (
-        data.id_column if data.id_column and column_kind(frame[data.id_column]) is None else None
+        data.id_column if data.id_column and kind_of(frame, data.id_column) is None else None
     )
     return LeakageTable(
         frame,

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_guard.tasks.leakage.rows import hashed_rows, row_hashes
-from retrain_guard.tasks.stored_table import StoredTable, TableWriter, take_rows
+from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, row_hashes
+from retrain_guard.tasks.quirks import kind_of
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter, dtype_of, take_rows
 
 
 def _quirky(rows: int, seed: int) -> pd.DataFrame:
@@ -129,6 +130,35 @@ def test_row_hashes_column_by_column_tell_equal_rows_apart_from_others(tmp_path:
     assert (stored[300:] == stored[:100]).all()
     assert len(set(stored)) == len(set(in_memory))
     assert (pd.factorize(stored)[0] == pd.factorize(in_memory)[0]).all()
+    # Two sets of rows hashed in one pass are each hashed as alone, in either form.
+    first, second = rows[:150], rows[150:]
+    for form in (table, frame):
+        pair = hashed_row_pair(form, first, second, columns)
+        assert (pair[0] == hashed_rows(form, first, columns)).all()
+        assert (pair[1] == hashed_rows(form, second, columns)).all()
+
+
+def test_dtypes_are_known_without_reading_numeric_columns(tmp_path: Path) -> None:
+    frame = _quirky(300, 5)
+    table = _stored(frame, 3, tmp_path)
+    reads: list[str] = []
+    read = type(table._base).read
+
+    def counted(base: object, column: str) -> pd.Series:
+        reads.append(column)
+        return read(base, column)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(table._base), "read", counted)
+        _check_kinds(table, frame)
+    assert reads == ["mixed"]
+
+
+def _check_kinds(table: StoredTable, frame: pd.DataFrame) -> None:
+    for column in ("amount", "count", "flag", "when", "nullable"):
+        assert dtype_of(table, column) == frame[column].dtype
+        assert kind_of(table, column) is None
+    assert kind_of(table, "mixed") == kind_of(frame, "mixed") is not None
 
 
 def test_the_files_are_removed_with_the_last_table_reading_them(tmp_path: Path) -> None:
