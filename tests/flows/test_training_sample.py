@@ -24,6 +24,16 @@ def sample_of(report: Report) -> dict[str, Any]:
     return sample
 
 
+def unweighted_on_sample(
+    data: Path, out: Path, cap: int = CAP, **sections: dict[str, Any]
+) -> Report:
+    """Run with class_weight none on a training sample of `cap` rows per class."""
+    params = params_for(
+        data, out, model={"class_weight": "none"}, compute={"train_sample_rows": cap}, **sections
+    )
+    return run(params)
+
+
 def split_counts(report: Report, part: str) -> dict[str, int]:
     split = report.check("insufficient_minority")
     assert split is not None
@@ -80,14 +90,7 @@ def test_an_unweighted_model_on_a_sample_still_collapses_as_on_the_whole_part(
     example_csv: Path, tmp_path: Path
 ) -> None:
     # Without the correction, a sample 7x richer in fraud would hide the collapse.
-    report = run(
-        params_for(
-            example_csv,
-            tmp_path,
-            model={"class_weight": "none"},
-            compute={"train_sample_rows": CAP},
-        )
-    )
+    report = unweighted_on_sample(example_csv, tmp_path)
     assert report.failure is not None and report.failure.code == "single_class_prediction"
     assert report.diagnosis[0].cause == "extreme_imbalance"
     sample = sample_of(report)
@@ -106,14 +109,8 @@ def test_a_sampler_that_sets_the_ratio_needs_no_correction_unless_the_sample_pas
 ) -> None:
     # The sample's minority/majority ratio is about 0.13: smote lifts it to 0.5 on the
     # sample as on the whole part; a target of 0.05 is already passed on the sample only.
-    report = run(
-        params_for(
-            example_csv,
-            tmp_path,
-            model={"class_weight": "none"},
-            resample={"sampler": "random_over", "target_ratio": ratio},
-            compute={"train_sample_rows": CAP},
-        )
+    report = unweighted_on_sample(
+        example_csv, tmp_path, resample={"sampler": "random_over", "target_ratio": ratio}
     )
     correction = sample_of(report)["correction"]
     assert (correction["class_weight"] is not None) is corrected, correction
@@ -138,14 +135,8 @@ def test_a_sample_that_alone_reaches_the_target_ratio_is_no_sampler_adaptation(
 ) -> None:
     # On the sample the minority/majority ratio (0.66) passes 0.5 and smote has nothing to
     # do; on the whole part (0.008) it would resample. The class weights stand in for it.
-    report = run(
-        params_for(
-            example_csv,
-            tmp_path,
-            model={"class_weight": "none"},
-            resample={"sampler": "smote", "target_ratio": 0.5},
-            compute={"train_sample_rows": 200},
-        )
+    report = unweighted_on_sample(
+        example_csv, tmp_path, cap=200, resample={"sampler": "smote", "target_ratio": 0.5}
     )
     adapted = report.check("sampler_adapted")
     assert adapted is not None
