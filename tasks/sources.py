@@ -234,13 +234,17 @@ def said(location: Location, what: str, exc: BaseException) -> str:
 
 def parquet_dataset(location: Location) -> ds.Dataset | None:
     """Return the Parquet dataset of a directory (its .parquet files at any depth, hive
-    partition directories giving columns), None for a file."""
+    partition directories giving columns), None for a file.
+
+    Files are taken in natural order (region=2 before region=10, part-9 before part-10), the
+    order the Dask engine reads them in, so a row has the same number on both engines.
+    """
     fs, root = location.fs, location.path.rstrip("/")
     if not fs.isdir(root):
         return None
     files = [
         path
-        for path in sorted(fs.find(root))
+        for path in sorted(fs.find(root), key=natural_order)
         if Path(path).suffix.lower() in (".parquet", ".pq")
         and not any(part.startswith(("_", ".")) for part in path[len(root) :].split("/"))
     ]
@@ -255,6 +259,12 @@ def parquet_dataset(location: Location) -> ds.Dataset | None:
         partitioning=ds.partitioning(flavor="hive"),
         partition_base_dir=root,
     )
+
+
+def natural_order(path: str) -> list[int | str]:
+    """Sort key of a path with its runs of digits compared as numbers; the key Dask sorts a
+    dataset's files by (dask.utils.natural_sort_key)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
 
 
 def located_header(location: Location) -> Header:

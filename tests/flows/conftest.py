@@ -1,4 +1,5 @@
-"""One Prefect test server for every flow test in the session."""
+"""One Prefect test server for every flow test in the session, and one Dask cluster for the
+tests of the Dask engine."""
 
 from collections.abc import Iterator
 
@@ -13,3 +14,15 @@ def prefect_server() -> Iterator[str]:
         url = PREFECT_API_URL.value()
         assert url, "the test harness did not set an API URL"
         yield url
+
+
+@pytest.fixture(scope="session")
+def dask_address() -> Iterator[str]:
+    """An in-process LocalCluster; the engine connects to it by compute.dask_address and
+    closes only its client."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        yield str(cluster.scheduler_address)

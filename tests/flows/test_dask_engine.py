@@ -1,9 +1,9 @@
 """compute.engine 'dask': the table read as a Dask DataFrame, the schema and the label profile
 on a LocalCluster, the same report as the pandas engine.
 
-One in-process cluster serves the session (the engine connects to it by compute.dask_address
-and closes only its client). Tables are written as several Parquet files, so every table has
-several partitions; schema failures are spread over them. Every case of tests/leakage_cases.py
+One in-process cluster serves the session (tests/flows/conftest.py). Tables are written as
+several Parquet files, so every table has several partitions; schema failures are spread over
+them. Every case of tests/leakage_cases.py
 runs through the retrain flow on the Dask engine and is compared with its golden report, the
 pandas engine's: equal but for the parameters' echo of the engine and the engine's note in the
 metrics (floats to 6 significant digits, as the golden test compares them).
@@ -13,7 +13,6 @@ import gc
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from distributed import LocalCluster, default_client
+from distributed import default_client
 
 from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
@@ -40,14 +39,6 @@ from tests.flows.test_golden_reports import GOLDEN, masked
 from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
 
 PARTS = 4
-
-
-@pytest.fixture(scope="session")
-def dask_address() -> Iterator[str]:
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
-        yield str(cluster.scheduler_address)
 
 
 def write_parts(frame: pd.DataFrame, directory: Path, parts: int = PARTS) -> Path:
@@ -498,3 +489,37 @@ def test_role_columns_are_judged_in_every_partition(late: object) -> None:
     assert unusable_roles(table.get_partition(0).compute(), data) == []
     assert unusable_roles_dask(table, data) == expected
     assert unusable_roles_dask(clean, data) == []
+
+
+def test_a_hive_dataset_is_read_in_the_same_row_order_by_both_engines(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    """Partition directories are taken in natural order (region=2 before region=10), as Dask
+    takes them, so a row has the same number, and a failure names the same row, on both."""
+    frame = example_frame.head(3000).assign(region=np.arange(3000) % 12)
+    root = tmp_path / "dataset"
+    for region, part in frame.groupby("region"):
+        (root / f"region={region}").mkdir(parents=True)
+        part.drop(columns="region").to_parquet(
+            root / f"region={region}" / "part.parquet", index=False
+        )
+    read = _read_alike(root, root)
+    assert read["region"].drop_duplicates().tolist() == list(range(12))
+    ids = frame["transaction_id"].where(frame["region"] != 10, "repeated")
+    broken = frame.assign(transaction_id=ids)
+    shutil.rmtree(root)
+    for region, part in broken.groupby("region"):
+        (root / f"region={region}").mkdir(parents=True)
+        part.drop(columns="region").to_parquet(
+            root / f"region={region}" / "part.parquet", index=False
+        )
+    schema = {"name": "example"}
+    pandas_report = run_flow("validate", params_for(root, tmp_path / "p", schema=schema))
+    dask_report = run_flow(
+        "validate",
+        params_for(root, tmp_path / "d", schema=schema, compute=_dask(dask_address)),
+    )
+    assert [(f["column"], f["count"]) for f in _schema_failures(pandas_report)] == [
+        ("transaction_id", 250)
+    ]
+    _same_checks(dask_report, pandas_report)

@@ -3,7 +3,8 @@
 `validate` and `run` go through the CLI entry point with default settings on each table of
 tests/real_tables.py, materialised once as Parquet. A crash (exit 3), a traceback, a verdict
 other than the documented one, or a failing check the entry does not expect (a false alarm)
-fails the test.
+fails the test. On the Dask engine (`--engine dask`, the table written as several files) each
+table's report must be the pandas engine's, but for what names the engine.
 """
 
 import json
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from retrain_guard.flows.cli import main
+from tests.flows.test_dask_engine import _without_engine
+from tests.flows.test_golden_reports import _mask_paths, _normalise
 from tests.real_tables import CORPUS, RealTable, materialise
 
 _LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -130,3 +133,39 @@ def test_real_table_gets_its_documented_verdict(
         assert check["status"] == "warn" and check["metrics"]["rows"] == table.unlabelled_rows
     else:
         assert all(c["status"] != "warn" for c in unlabelled)
+
+
+def _report_of(argv: list[str], report_path: Path) -> tuple[int, dict[str, Any]]:
+    code = main(argv)
+    report = json.loads(report_path.read_text())
+    _mask_paths(report)
+    normalised: dict[str, Any] = _normalise(report, str(report_path.parent))
+    return code, _without_engine(normalised)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("table", CORPUS, ids=lambda t: t.name)
+def test_real_table_gets_the_same_report_on_the_dask_engine(
+    table: RealTable, command: str, corpus_dir: Path, dask_address: str, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    path = materialise(table, corpus_dir)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    frame = pd.read_parquet(path)
+    for number, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        frame.iloc[rows].to_parquet(parts / f"part-{number}.parquet", index=False)
+    config = tmp_path / "dask.json"
+    config.write_text(json.dumps({"compute": {"engine": "dask", "dask_address": dask_address}}))
+    runs = {}
+    for engine, data in (("pandas", path), ("dask", parts)):
+        run_dir = tmp_path / engine
+        argv = table.argv(command, data, run_dir / "out", run_dir / "report.json")
+        runs[engine] = _report_of(
+            [*argv, "--config", str(config)] if engine == "dask" else argv, run_dir / "report.json"
+        )
+    (pandas_code, pandas_report), (dask_code, dask_report) = runs["pandas"], runs["dask"]
+    assert (dask_code, pandas_code) == (table.verdict(command).exit_code,) * 2
+    assert dask_report == pandas_report
