@@ -200,7 +200,7 @@ def compare_with_last_good(
     if len(np.unique(y)) < 2:
         return NotCompared("the holdout has one class only: no metric to compare", version)
     try:
-        old_scores = np.asarray(old.predict_proba(parts.X_holdout[features]))[:, 1]
+        old_scores = positive_scores(old, parts.X_holdout, features)
         old_threshold = float(old.model.threshold)
     except Exception as exc:  # a model of other column types: no comparison, not a crash
         return NotCompared(f"last good model {version} could not score the holdout: {exc}", version)

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -311,6 +311,52 @@ class StoredTable:
         """Return the whole table in this process."""
         return self.take(None, self._columns)
 
+    def chunks(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """Yield `columns` of this table's rows a stored partition at a time, in order.
+
+        Only one partition's rows of these columns are read at once (an assigned column is
+        read whole, once); a categorical keeps the table's dtype (the union of the
+        partitions' categories), so every chunk encodes alike. A table of no rows yields one
+        empty frame.
+        """
+        dtypes = {c: self.dtype(c) for c in columns}
+        added = {c: self._column(c) for c in columns if c in self._added}
+        index = self.index
+        start = done = 0
+        for part in self._base.parts:
+            stop = start + part.rows
+            if self._positions is None:
+                local: np.ndarray | slice = slice(None)
+                ahead = part.rows
+            else:
+                ahead = int(np.searchsorted(self._positions, stop)) - done
+                local = self._positions[done : done + ahead] - start
+            if ahead:
+                taken = {}
+                for column in columns:
+                    if column in added:
+                        values = added[column].iloc[done : done + ahead]
+                    else:
+                        read = _concat([_read_array(part, column)], dtypes[column])
+                        values = read.iloc[local]
+                    if isinstance(dtypes[column], pd.CategoricalDtype):
+                        values = values.astype(dtypes[column])
+                    taken[column] = values.set_axis(index[done : done + ahead])
+                yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
+            start, done = stop, done + ahead
+        if not done:
+            yield self.take(None, list(columns))
+
+    def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
+        """Return `columns` of the rows at increasing positions `rows`, still on disk."""
+        if len(rows) > 1 and not bool(np.all(np.diff(rows) > 0)):
+            raise ValueError("rows_at takes increasing positions")
+        positions = rows if self._positions is None else self._positions[rows]
+        kept = [c for c in columns if c in self._columns]
+        if len(kept) < len(columns):
+            raise KeyError(f"{sorted(set(columns) - set(kept))} not in the table")
+        return StoredTable(self._base, list(columns), np.asarray(positions), self._added)
+
     # --- derived tables --------------------------------------------------------------------
 
     def _where(self, mask: np.ndarray) -> "StoredTable":
@@ -363,3 +409,25 @@ def take_rows(frame: Frame, rows: np.ndarray | slice, columns: list[str]) -> pd.
     if isinstance(frame, StoredTable):
         return frame.take(rows, columns)
     return frame.iloc[rows][columns]
+
+
+def row_chunks(frame: Frame, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
+    """Yield `columns` of the frame's rows in order, at most `rows` rows at a time in
+    memory, a stored partition at a time on disk (one frame for a table of no rows)."""
+    if isinstance(frame, StoredTable):
+        for chunk in frame.chunks(columns):
+            for start in range(0, max(len(chunk), 1), rows):
+                yield chunk.iloc[start : start + rows]
+        return
+    for start in range(0, max(len(frame), 1), rows):
+        yield frame.iloc[start : start + rows][columns]
+
+
+def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
+    """Return `columns` of the frame's rows (positions): in memory, as `take_rows`; on disk,
+    a table still on disk when the positions increase (a time split's holdout), so that it is
+    read a partition at a time (`row_chunks`)."""
+    increasing = len(rows) < 2 or bool(np.all(np.diff(rows) > 0))
+    if isinstance(frame, StoredTable) and increasing:
+        return frame.rows_at(rows, columns)
+    return take_rows(frame, rows, columns)

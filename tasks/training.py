@@ -10,7 +10,7 @@ answering in the table's own labels.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ from retrain_guard.tasks.resampling import ALREADY_REACHED, InsufficientMinority
 from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
-from retrain_guard.tasks.stored_table import Frame, take_rows
+from retrain_guard.tasks.stored_table import Frame, row_chunks, rows_of, take_rows
 from retrain_guard.tasks.train_sample import (
     Correction,
     TrainingSample,
@@ -69,7 +69,8 @@ class Parts:
 
     X_train: pd.DataFrame
     y_train: np.ndarray
-    X_holdout: pd.DataFrame
+    # On the Dask engine a time split's holdout stays on disk, scored a partition at a time.
+    X_holdout: Frame
     y_holdout: np.ndarray
     train_times: pd.Series | None
     label: str
@@ -107,7 +108,7 @@ def split_parts(
     return Parts(
         X_train=take_rows(frame, train, features),
         y_train=y[train],
-        X_holdout=take_rows(frame, holdout, features),
+        X_holdout=rows_of(frame, holdout, features),
         y_holdout=y[holdout],
         train_times=take_rows(frame, train, [data.label_time])[data.label_time]
         if data.label_time
@@ -414,12 +415,19 @@ class LabelledModel(BaseEstimator, ClassifierMixin):
         return np.asarray(self.model.predict_proba(X))
 
 
-def positive_scores(model: FixedThresholdClassifier, X: pd.DataFrame) -> np.ndarray:
-    """Return the model's score of the positive class for each row, SCORE_ROWS at a time:
-    the prepared and encoded rows of a large holdout are never all in memory at once."""
-    chunks = [X.iloc[start : start + SCORE_ROWS] for start in range(0, len(X), SCORE_ROWS)]
-    scored = [np.asarray(model.predict_proba(chunk))[:, 1] for chunk in chunks or [X]]
-    return np.concatenate(scored)
+class Scorer(Protocol):
+    """A fitted classifier of pandas rows (ours, or a last good model)."""
+
+    def predict_proba(self, X: pd.DataFrame) -> Any: ...
+
+
+def positive_scores(model: Scorer, X: Frame, columns: list[str] | None = None) -> np.ndarray:
+    """Return the model's score of the positive class for each row of `columns` (default:
+    all), SCORE_ROWS at a time: the prepared and encoded rows of a large holdout are never
+    all in memory at once, nor its rows when it is stored on disk (read a partition at a
+    time)."""
+    chunks = row_chunks(X, [str(c) for c in X.columns] if columns is None else columns, SCORE_ROWS)
+    return np.concatenate([np.asarray(model.predict_proba(chunk))[:, 1] for chunk in chunks])
 
 
 # Rows scored at once: the encoded matrix of 200,000 rows of a few dozen columns is tens of MB.

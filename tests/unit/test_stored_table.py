@@ -9,7 +9,14 @@ import pytest
 
 from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, row_hashes
 from retrain_guard.tasks.quirks import kind_of
-from retrain_guard.tasks.stored_table import StoredTable, TableWriter, dtype_of, take_rows
+from retrain_guard.tasks.stored_table import (
+    StoredTable,
+    TableWriter,
+    dtype_of,
+    row_chunks,
+    rows_of,
+    take_rows,
+)
 
 
 def _quirky(rows: int, seed: int) -> pd.DataFrame:
@@ -100,6 +107,34 @@ def test_rows_masks_drops_and_assigned_columns_compose_as_in_pandas(tmp_path: Pa
     pd.testing.assert_frame_equal(
         take_rows(kept, rows, ["amount", "mixed"]), expected.iloc[rows][["amount", "mixed"]]
     )
+
+
+def test_rows_read_a_partition_at_a_time_are_the_rows_pandas_takes(tmp_path: Path) -> None:
+    """A holdout kept on disk (rows_of) and read in chunks (row_chunks) gives the rows, in
+    order, with an assigned column and a categorical of the table's (united) dtype."""
+    frame = _quirky(1000, 3).assign(kind=pd.Categorical(np.where(np.arange(1000) < 600, "a", "b")))
+    table = _stored(frame, 4, tmp_path)
+    where = np.arange(1000) % 3 == 0
+    flagged = table[where].assign(score=pd.Series(np.arange(int(where.sum())) * 0.5))
+    expected = frame[where].assign(score=np.arange(int(where.sum())) * 0.5)
+    rows = np.flatnonzero(np.arange(len(flagged)) >= 100)  # rows past the first partition
+    columns = ["score", "kind", "amount", "mixed"]
+    kept = rows_of(flagged, rows, columns)
+    assert isinstance(kept, StoredTable) and list(kept.columns) == columns
+    chunks = list(row_chunks(kept, columns, 70))
+    assert max(len(c) for c in chunks) == 70 and len(chunks) > 4
+    assert all(c["kind"].dtype == frame["kind"].dtype for c in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks), expected.iloc[rows][columns])
+    in_memory = list(row_chunks(expected, columns, 70))
+    pd.testing.assert_frame_equal(pd.concat(in_memory), expected[columns])
+    shuffled = rows[::-1]  # not increasing: taken into memory, in the order asked
+    pd.testing.assert_frame_equal(
+        rows_of(flagged, shuffled, columns), expected.iloc[shuffled][columns]
+    )
+    (empty,) = row_chunks(rows_of(flagged, rows[:0], columns), columns, 70)
+    assert len(empty) == 0 and list(empty.columns) == columns
+    with pytest.raises(ValueError, match="increasing"):
+        table.rows_at(shuffled, columns)
 
 
 def test_wrong_masks_columns_and_partitions_are_refused(tmp_path: Path) -> None:
