@@ -128,9 +128,9 @@ def test_rows_read_a_partition_at_a_time_are_the_rows_pandas_takes(tmp_path: Pat
     in_memory = list(row_chunks(expected, columns, 70))
     pd.testing.assert_frame_equal(pd.concat(in_memory), expected[columns])
     shuffled = rows[::-1]  # not increasing: taken into memory, in the order asked
-    pd.testing.assert_frame_equal(
-        rows_of(flagged, shuffled, columns), expected.iloc[shuffled][columns]
-    )
+    taken = rows_of(flagged, shuffled, columns)
+    assert isinstance(taken, pd.DataFrame)
+    pd.testing.assert_frame_equal(taken, expected.iloc[shuffled][columns])
     (empty,) = row_chunks(rows_of(flagged, rows[:0], columns), columns, 70)
     assert len(empty) == 0 and list(empty.columns) == columns
     with pytest.raises(ValueError, match="increasing"):
