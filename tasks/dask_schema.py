@@ -28,9 +28,10 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.tasks.dask_engine import pulled
+from retrain_guard.tasks.leakage.rows import row_hashes
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
-from retrain_guard.tasks.stored_table import StoredTable, TableWriter
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter, release_freed_memory
 from retrain_guard.tasks.validation import (
     DeclaredSchema,
     SchemaOutcome,
@@ -55,14 +56,20 @@ class ClusterSchema:
 
 @dataclass(frozen=True, eq=False)
 class _Part:
-    """One partition's validation: its frame (validated, or as read), failures and extra."""
+    """One partition's validation: its rows (validated, or as read) as the chunks validated
+    (`frames`), failures and extra."""
 
-    frame: pd.DataFrame
+    frames: tuple[pd.DataFrame, ...]
     passed: bool
     failures: tuple[SchemaFailure, ...]
     extra: tuple[str, ...]
     # The label's class counts in this partition's frame (None: the label is not counted).
     label_counts: pd.Series | None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The partition's rows in one frame, joined as Dask joins partitions."""
+        return self.frames[0] if len(self.frames) == 1 else concat(list(self.frames))
 
 
 # Rows pandera validates at once on a worker: validating a million rows at once took
@@ -79,8 +86,10 @@ def _validate_part(
     chunk_rows: int = CHUNK_ROWS,
 ) -> _Part:
     """Validate a partition a chunk of rows at a time (the chunks' failures are merged with
-    every partition's, as the partitions' are; the validated chunks joined as Dask joins
-    partitions, categoricals by the union of their categories).
+    every partition's, as the partitions' are). The validated chunks are kept apart, not
+    joined here (a join would hold the partition twice on the worker): the flow stores each
+    as a part of the table, which joins them as Dask joins partitions, categoricals by the
+    union of their categories.
 
     A label time read as text is validated with its whole partition: the day/month order of
     its dates is decided from all the rows validated at once.
@@ -97,10 +106,10 @@ def _validate_part(
     if len(chunks) == 1:
         return chunks[0]
     passed = all(c.passed for c in chunks)
-    frame = concat([c.frame for c in chunks]) if passed else part
+    frames = tuple(f for c in chunks for f in c.frames) if passed else (part,)
     counts = [c.label_counts for c in chunks]
     return _Part(
-        frame,
+        frames,
         passed,
         tuple(f for c in chunks for f in c.failures),
         chunks[0].extra,
@@ -119,7 +128,7 @@ def _validate_chunk(
     frame = part if outcome.in_memory is None else outcome.in_memory
     counted = data.label in frame.columns and data.label not in unusable_roles
     counts = frame[data.label].value_counts(dropna=True) if counted else None
-    return _Part(frame, outcome.frame is not None, outcome.failures, outcome.extra, counts)
+    return _Part((frame,), outcome.frame is not None, outcome.failures, outcome.extra, counts)
 
 
 def _label_check(declared: DeclaredSchema, data: DataParams) -> pa.Check | None:
@@ -158,16 +167,25 @@ def _unique_failures(
     data: DataParams,
     params: SchemaParams,
 ) -> tuple[SchemaFailure, ...]:
-    """Check a unique column over the whole table: the values seen more than once are counted
-    on the cluster, then only their rows (global row numbers kept) are gathered and judged
-    by the same pandera uniqueness check the pandas engine runs."""
-    counts = table[column].value_counts(dropna=False).compute()
-    repeated = counts[counts > 1].index
+    """Check a unique column over the whole table: the values' 64-bit hashes seen more than
+    once are found on the cluster, then only the rows of those hashes (global row numbers
+    kept) are gathered and judged by the same pandera uniqueness check the pandas engine
+    runs, so a hash collision is never a failure.
+
+    The hashes are counted spread over the cluster (`split_out`), and only the repeated ones
+    come back: counting the values themselves joined every distinct value in one worker and
+    then in the flow (20M ids: about 2 GiB on one worker, benchmarks/RESULTS.md).
+    """
+    hashes = table[[column]].map_partitions(_value_hashes, meta=pd.Series(dtype="uint64"))
+    # A task-graph shuffle: the P2P one needs the scheduler's shuffle plugin, whose messages
+    # still in flight when the cluster closes are logged with a traceback.
+    with dask.config.set({"dataframe.shuffle.method": "tasks"}):
+        counts = hashes.value_counts(split_out=max(1, table.npartitions // 4))
+        repeated = counts[counts > 1].index.compute()
     if len(repeated) == 0:
         return ()
-    keep = table[column].isin(list(repeated))
-    if repeated.hasnans:
-        keep = keep | table[column].isna()
+    # As an array: dask's isin of a list of these integers above 2**63 matches nothing.
+    keep = hashes.isin(repeated.to_numpy(dtype="uint64"))
     with_id = data.id_column in table.columns and data.id_column != column
     rows = table[keep][[column, *([data.id_column] if with_id else [])]]
     found = rows.compute().sort_index()
@@ -177,6 +195,11 @@ def _unique_failures(
     only_column = replace(declared, schema=schema, extra_columns="ignore")
     roles = data.model_copy(update={"label_time": None, "drop": []})
     return validate_schema(found, only_column, roles, params).failures
+
+
+def _value_hashes(part: pd.DataFrame) -> pd.Series:
+    """Each row's hash of the one column (equal values, equal hashes; missing values too)."""
+    return pd.Series(row_hashes(part), index=part.index, dtype="uint64")
 
 
 def _without_label_check(declared: DeclaredSchema, data: DataParams) -> DeclaredSchema:
@@ -192,8 +215,12 @@ def _label_failures(
     data: DataParams,
     params: SchemaParams,
 ) -> tuple[SchemaFailure, ...]:
-    """Run the label's two-class check on its distinct values, gathered from the cluster."""
-    distinct = table[data.label].drop_duplicates().compute().reset_index(drop=True).to_frame()
+    """Run the label's two-class check on its distinct values, gathered from the cluster.
+
+    A label has few distinct values: they are combined in a tree (split_out=1), not by
+    Dask's default shuffle, which moved every row's label between the workers."""
+    distinct = table[data.label].drop_duplicates(split_out=1).compute()
+    distinct = distinct.reset_index(drop=True).to_frame()
     schema = pa.DataFrameSchema(
         {data.label: pa.Column(nullable=True, checks=[check])}, name=declared.schema.name
     )
@@ -266,11 +293,12 @@ def validate_on_cluster(
     writer = TableWriter(table._meta, spill_dir)
 
     def written(number: int, part: _Part) -> _Part:
-        writer.add(number, part.frame)
+        for piece, frame in enumerate(part.frames):
+            writer.add(number, frame, piece)
         # Only copies are kept: an empty slice of the partition (its index a view) or class
         # counts deserialised from the same message would keep the message's buffer alive.
         counts = None if part.label_counts is None else part.label_counts.copy(deep=True)
-        return replace(part, frame=pd.DataFrame(), label_counts=counts)
+        return replace(part, frames=(), label_counts=counts)
 
     parts = pulled(
         [
@@ -301,6 +329,7 @@ def validate_on_cluster(
         outcome = SchemaOutcome(
             frame, passed_check(declared, len(frame), extra), extra=tuple(extra)
         )
+    release_freed_memory()  # what the pulled partitions took, before the checks read the table
     return ClusterSchema(outcome, frame, counts)
 
 

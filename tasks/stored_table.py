@@ -16,6 +16,7 @@ Dask concatenates partitions (categoricals by the union of their categories). Th
 live in a temporary directory removed when the last table reading it is gone.
 """
 
+import ctypes
 import pickle
 import shutil
 import tempfile
@@ -23,7 +24,7 @@ import threading
 import weakref
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -109,14 +110,15 @@ class TableWriter:
             self._directory = _Directory(directory)
         except OSError as exc:
             raise self._unwritable(exc) from exc
-        self._parts: dict[int, _Part] = {}
+        self._parts: dict[tuple[int, int], _Part] = {}
 
-    def add(self, number: int, frame: pd.DataFrame) -> None:
-        """Write partition `number` (its columns must be the table's, in order)."""
+    def add(self, number: int, frame: pd.DataFrame, piece: int = 0) -> None:
+        """Write partition `number` (its columns must be the table's, in order), or its
+        `piece`-th run of rows when a partition comes in pieces."""
         if [str(c) for c in frame.columns] != [str(c) for c in self._meta.columns]:
             raise ValueError(f"partition {number} has other columns than the table")
         try:
-            self._parts[number] = _write_part(self._directory.new_file("part"), frame)
+            self._parts[number, piece] = _write_part(self._directory.new_file("part"), frame)
         except OSError as exc:
             raise self._unwritable(exc) from exc
 
@@ -129,7 +131,7 @@ class TableWriter:
         )
 
     def table(self) -> "StoredTable":
-        """Return the table of every partition added, in partition order."""
+        """Return the table of every partition (and piece) added, in their order."""
         parts = tuple(self._parts[n] for n in sorted(self._parts))
         base = _Base(self._directory, parts, self._meta)
         return StoredTable(base, list(map(str, self._meta.columns)))
@@ -431,3 +433,26 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     if isinstance(frame, StoredTable) and increasing:
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
+
+
+@cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Hand the memory freed by a stage back to the system; False where it cannot be done.
+
+    glibc keeps freed heap memory for reuse, and a stage that reads a stored table a column
+    or a partition at a time frees thousands of arrays below its mmap threshold: without
+    this the process stays at the stage's peak, and the next stage's peak comes on top
+    (benchmarks/RESULTS.md, issue 13).
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True

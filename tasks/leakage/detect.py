@@ -26,7 +26,7 @@ from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.table import LeakageTable, leakage_table
 from retrain_guard.tasks.leakage.temporal import CONFIG
 from retrain_guard.tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, StoredTable, release_freed_memory
 
 # The checks that look at dates only, never at the label.
 LABEL_FREE_CHECKS = LABEL_FREE_LEAKS
@@ -61,13 +61,19 @@ def _run(table: LeakageTable, label_free: bool) -> LeakageOutcome:
     entries = [e for e in WHOLE_TABLE_LEAKS if e.label_free or not label_free]
     # The checks only read the table and spend their time in numpy and pyarrow, which
     # release the GIL: on two cores, threads take about 0.6x the time of one after another
-    # (benchmarks/RESULTS.md, "Validation at scale"). Each thread runs in a copy of the
-    # caller's context, so Prefect's run context holds.
-    with ThreadPoolExecutor(max_workers=min(len(entries), os.cpu_count() or 1)) as pool:
+    # (benchmarks/RESULTS.md, "Validation at scale"). A table stored on disk (the Dask
+    # engine) is checked one check at a time: each holds whole columns and per-row
+    # temporaries, and memory, not time, is what that engine bounds. Each thread runs in a
+    # copy of the caller's context, so Prefect's run context holds.
+    stored = isinstance(table.frame, StoredTable)
+    threads = 1 if stored else min(len(entries), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = [
             pool.submit(contextvars.copy_context().run, runner(entry), table) for entry in entries
         ]
         judged = [future.result() for future in futures]
+    if stored:
+        release_freed_memory()
     findings = {j.check.code: list(j.findings) for j in judged}
     params = table.params
     if any(j.check.code == CONFIG for j in judged):  # a wrong declaration: nothing was judged

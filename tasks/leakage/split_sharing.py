@@ -32,7 +32,7 @@ from retrain_guard.tasks.leakage.policy import apply_policy
 from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, key_column, row_hashes
 from retrain_guard.tasks.quirks import usable_columns
 from retrain_guard.tasks.split import Split
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, StoredTable, release_freed_memory
 
 SPLIT = "split_leakage"
 # split_leakage reports shared rows when a count this unlikely under the table's own repeat
@@ -328,4 +328,6 @@ def check_split_leakage(
     judged, _ = apply_policy(
         [judge_split_sharing(measured, params, features, overlap)], params.on_leakage
     )
+    if isinstance(frame, StoredTable):
+        release_freed_memory()
     return judged[0]

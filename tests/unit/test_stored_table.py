@@ -58,6 +58,17 @@ def test_columns_read_back_as_written_whatever_the_order_partitions_arrive(tmp_p
     assert dict(table.dtypes) == dict(frame.dtypes)
 
 
+def test_pieces_of_a_partition_are_read_in_their_order(tmp_path: Path) -> None:
+    """A partition validated in chunks is written as pieces, in any order, read in order."""
+    frame = _quirky(300, 1)
+    writer = TableWriter(frame.head(0), str(tmp_path))
+    for number, piece, rows in [(1, 1, slice(250, 300)), (0, 1, slice(100, 200))]:
+        writer.add(number, frame.iloc[rows], piece)
+    for number, piece, rows in [(1, 0, slice(200, 250)), (0, 0, slice(0, 100))]:
+        writer.add(number, frame.iloc[rows], piece)
+    pd.testing.assert_frame_equal(writer.table().to_pandas(), frame)
+
+
 def test_categoricals_of_different_partitions_join_by_their_union(tmp_path: Path) -> None:
     writer = TableWriter(pd.DataFrame({"c": pd.Categorical([])}), str(tmp_path))
     writer.add(0, pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
@@ -207,3 +218,12 @@ def test_the_files_are_removed_with_the_last_table_reading_them(tmp_path: Path) 
     del kept
     gc.collect()
     assert not directory.exists()
+
+
+def test_freed_memory_is_handed_back_where_the_c_library_can() -> None:
+    """glibc (these machines, the Docker image) hands freed heap memory back; others say no."""
+    import platform
+
+    from retrain_guard.tasks.stored_table import release_freed_memory
+
+    assert release_freed_memory() is (platform.libc_ver()[0] == "glibc")
