@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 import pandera.pandas as pa
 from dask.dataframe.dispatch import concat
-from pandas.api.types import is_datetime64_any_dtype
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -173,8 +173,8 @@ def _unique_failures(
     runs, so a hash collision is never a failure.
 
     The hashes are counted spread over the cluster (`split_out`), and only the repeated ones
-    come back: counting the values themselves joined every distinct value in one worker and
-    then in the flow (20M ids: about 2 GiB on one worker, benchmarks/RESULTS.md).
+    come back: counting the values themselves joined every distinct value (20M ids as
+    Python strings) in one worker and then in the flow.
     """
     hashes = table[[column]].map_partitions(_value_hashes, meta=pd.Series(dtype="uint64"))
     # A task-graph shuffle: the P2P one needs the scheduler's shuffle plugin, whose messages
@@ -198,8 +198,24 @@ def _unique_failures(
 
 
 def _value_hashes(part: pd.DataFrame) -> pd.Series:
-    """Each row's hash of the one column (equal values, equal hashes; missing values too)."""
-    return pd.Series(row_hashes(part), index=part.index, dtype="uint64")
+    """Each row's hash of the one column (equal values, equal hashes; missing values too).
+
+    Partitions may hold one column in different dtypes: a Parquet file whose integers have
+    a null reads as float64, the others as int64; datetimes may come in other units or
+    zones. Values are hashed in one form per kind (numbers as float64, datetimes as UTC
+    microseconds, which hold any year a datetime column can), so 5 and 5.0 share a hash as
+    they share a value; a collision this adds (integers above 2**53, nanoseconds) is judged
+    by the exact check on the gathered rows.
+    """
+    (name,) = part.columns
+    values = part[name]
+    if is_datetime64_any_dtype(values.dtype):
+        if getattr(values.dtype, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        values = values.astype("datetime64[us]")
+    elif is_numeric_dtype(values.dtype) and not is_bool_dtype(values.dtype):
+        values = values.astype("float64")
+    return pd.Series(row_hashes(values.to_frame()), index=part.index, dtype="uint64")
 
 
 def _without_label_check(declared: DeclaredSchema, data: DataParams) -> DeclaredSchema:

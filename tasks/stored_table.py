@@ -341,7 +341,7 @@ class StoredTable:
                     else:
                         read = _concat([_read_array(part, column)], dtypes[column])
                         values = read.iloc[local]
-                    if isinstance(dtypes[column], pd.CategoricalDtype):
+                    if values.dtype != dtypes[column]:  # a partition's own dtype, or categories
                         values = values.astype(dtypes[column])
                     taken[column] = values.set_axis(index[done : done + ahead])
                 yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
@@ -413,16 +413,18 @@ def take_rows(frame: Frame, rows: np.ndarray | slice, columns: list[str]) -> pd.
     return frame.iloc[rows][columns]
 
 
-def row_chunks(frame: Frame, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
-    """Yield `columns` of the frame's rows in order, at most `rows` rows at a time in
-    memory, a stored partition at a time on disk (one frame for a table of no rows)."""
+def row_chunks(frame: Frame, columns: list[str] | None, rows: int) -> Iterator[pd.DataFrame]:
+    """Yield `columns` (None: every column, as labelled) of the frame's rows in order, at
+    most `rows` rows at a time in memory, a stored partition at a time on disk (one frame
+    for a table of no rows)."""
     if isinstance(frame, StoredTable):
-        for chunk in frame.chunks(columns):
+        for chunk in frame.chunks(list(frame.columns) if columns is None else columns):
             for start in range(0, max(len(chunk), 1), rows):
                 yield chunk.iloc[start : start + rows]
         return
     for start in range(0, max(len(frame), 1), rows):
-        yield frame.iloc[start : start + rows][columns]
+        chunk = frame.iloc[start : start + rows]
+        yield chunk if columns is None else chunk[columns]
 
 
 def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:

@@ -426,7 +426,7 @@ def positive_scores(model: Scorer, X: Frame, columns: list[str] | None = None) -
     all), SCORE_ROWS at a time: the prepared and encoded rows of a large holdout are never
     all in memory at once, nor its rows when it is stored on disk (read a partition at a
     time)."""
-    chunks = row_chunks(X, [str(c) for c in X.columns] if columns is None else columns, SCORE_ROWS)
+    chunks = row_chunks(X, columns, SCORE_ROWS)
     return np.concatenate([np.asarray(model.predict_proba(chunk))[:, 1] for chunk in chunks])
 
 

@@ -122,26 +122,38 @@ def test_rows_masks_drops_and_assigned_columns_compose_as_in_pandas(tmp_path: Pa
 
 def test_rows_read_a_partition_at_a_time_are_the_rows_pandas_takes(tmp_path: Path) -> None:
     """A holdout kept on disk (rows_of) and read in chunks (row_chunks) gives the rows, in
-    order, with an assigned column and a categorical of the table's (united) dtype."""
-    frame = _quirky(1000, 3).assign(kind=pd.Categorical(np.where(np.arange(1000) < 600, "a", "b")))
-    table = _stored(frame, 4, tmp_path)
+    order, with an assigned column, and each column in the dtype a whole read gives: the
+    union of the partitions' categories, float64 where one partition's integers were."""
+    frame = _quirky(1000, 3).assign(kind=np.where(np.arange(1000) < 600, "a", "b"))
+    writer = TableWriter(frame.head(0).astype({"kind": "category"}), str(tmp_path))
+    for number, rows in enumerate(np.array_split(np.arange(1000), 4)):
+        part = frame.iloc[rows].astype({"kind": "category"})  # categories of this part only
+        writer.add(number, part.astype({"count": "float64"}) if number == 2 else part)
+    table = writer.table()
+    kinds = table.dtype("kind")
+    assert isinstance(kinds, pd.CategoricalDtype) and len(kinds.categories) == 2
+    assert table.dtype("count") == "float64"
     where = np.arange(1000) % 3 == 0
     flagged = table[where].assign(score=pd.Series(np.arange(int(where.sum())) * 0.5))
-    expected = frame[where].assign(score=np.arange(int(where.sum())) * 0.5)
     rows = np.flatnonzero(np.arange(len(flagged)) >= 100)  # rows past the first partition
-    columns = ["score", "kind", "amount", "mixed"]
+    columns = ["score", "kind", "count", "amount", "mixed"]
     kept = rows_of(flagged, rows, columns)
     assert isinstance(kept, StoredTable) and list(kept.columns) == columns
     chunks = list(row_chunks(kept, columns, 70))
     assert max(len(c) for c in chunks) == 70 and len(chunks) > 4
-    assert all(c["kind"].dtype == frame["kind"].dtype for c in chunks)
-    pd.testing.assert_frame_equal(pd.concat(chunks), expected.iloc[rows][columns])
-    in_memory = list(row_chunks(expected, columns, 70))
-    pd.testing.assert_frame_equal(pd.concat(in_memory), expected[columns])
+    whole = kept.to_pandas()
+    assert whole["kind"].dtype == table.dtype("kind")
+    assert all(dict(chunk.dtypes) == dict(whole.dtypes) for chunk in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks), whole)
+    expected = frame[where].assign(score=np.arange(int(where.sum())) * 0.5).iloc[rows]
+    assert whole["kind"].astype(str).tolist() == expected["kind"].tolist()
+    pd.testing.assert_series_equal(whole["amount"], expected["amount"])
+    in_memory = list(row_chunks(whole, None, 70))
+    pd.testing.assert_frame_equal(pd.concat(in_memory), whole)
     shuffled = rows[::-1]  # not increasing: taken into memory, in the order asked
     taken = rows_of(flagged, shuffled, columns)
     assert isinstance(taken, pd.DataFrame)
-    pd.testing.assert_frame_equal(taken, expected.iloc[shuffled][columns])
+    pd.testing.assert_frame_equal(taken, whole.iloc[::-1])
     (empty,) = row_chunks(rows_of(flagged, rows[:0], columns), columns, 70)
     assert len(empty) == 0 and list(empty.columns) == columns
     with pytest.raises(ValueError, match="increasing"):

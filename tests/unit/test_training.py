@@ -304,3 +304,20 @@ def test_random_under_needs_enough_minority_rows_to_keep_a_sane_majority() -> No
     assert (caught.value.have, caught.value.need) == (5, MIN_KEPT_MAJORITY_ROWS)
     built, _ = make_sampler("random_under", 1.0, 5, 0, {0: 1000, 1: MIN_KEPT_MAJORITY_ROWS})
     assert built is not None
+
+
+def test_scores_of_a_users_frame_keep_its_own_column_labels() -> None:
+    """A model fitted on a frame of integer column labels (a user's pd.DataFrame(array)) is
+    scored on that frame as it is, a chunk of rows at a time, as predict_proba scores it."""
+    from sklearn.linear_model import LogisticRegression
+
+    from retrain_guard.tasks import training
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(500, 3)))
+    y = (X[0] + rng.normal(size=500) > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    expected = model.predict_proba(X)[:, 1]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "SCORE_ROWS", 128)
+        np.testing.assert_allclose(positive_scores(model, X), expected)
