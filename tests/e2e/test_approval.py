@@ -36,14 +36,24 @@ def start_paused(
 
 
 def wait_paused(api: httpx.Client, run_id: str, timeout: float = 300) -> dict[str, Any]:
-    """Poll a flow run until it is paused; fail when it ends or never pauses."""
+    """Poll a flow run until it is paused and its form is there; fail when it ends or never
+    pauses.
+
+    Prefect sets the Paused state first and saves the form's schema and description just
+    after (prefect.flow_runs.pause_flow_run), as the UI also finds them: a form read the
+    moment the state turns Paused can be missing still.
+    """
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     while time.monotonic() < deadline:
         run = api.get(f"/flow_runs/{run_id}").json()
         assert run["state_type"] not in FINAL, run["state"]
         if run["state_type"] == "PAUSED":
-            return run
+            keyset = run["state"]["state_details"]["run_input_keyset"]
+            form = [keyset["description"], keyset["schema"]]
+            saved = [api.get(f"/flow_runs/{run_id}/input/{key}") for key in form]
+            if all(r.status_code == 200 for r in saved):
+                return run
         time.sleep(1)
     raise AssertionError(f"flow run {run_id} did not pause within {timeout}s: {run.get('state')}")
 
