@@ -20,7 +20,6 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pandera.pandas as pa
-from dask.dataframe.dispatch import concat
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -65,11 +64,6 @@ class _Part:
     extra: tuple[str, ...]
     # The label's class counts in this partition's frame (None: the label is not counted).
     label_counts: pd.Series | None
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The partition's rows in one frame, joined as Dask joins partitions."""
-        return self.frames[0] if len(self.frames) == 1 else concat(list(self.frames))
 
 
 # Rows pandera validates at once on a worker: validating a million rows at once took
