@@ -351,7 +351,7 @@ class StoredTable:
 
     def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
         """Return `columns` of the rows at increasing positions `rows`, still on disk."""
-        if len(rows) > 1 and not bool(np.all(np.diff(rows) > 0)):
+        if not _increasing(rows):
             raise ValueError("rows_at takes increasing positions")
         positions = rows if self._positions is None else self._positions[rows]
         kept = [c for c in columns if c in self._columns]
@@ -431,10 +431,13 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     """Return `columns` of the frame's rows (positions): in memory, as `take_rows`; on disk,
     a table still on disk when the positions increase (a time split's holdout), so that it is
     read a partition at a time (`row_chunks`)."""
-    increasing = len(rows) < 2 or bool(np.all(np.diff(rows) > 0))
-    if isinstance(frame, StoredTable) and increasing:
+    if isinstance(frame, StoredTable) and _increasing(rows):
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
+
+
+def _increasing(rows: np.ndarray) -> bool:
+    return len(rows) < 2 or bool(np.all(np.diff(rows) > 0))
 
 
 @cache
