@@ -29,6 +29,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from retrain_guard.schemas.params import ComputeParams, DataParams
+from retrain_guard.tasks import dask_slices
 from retrain_guard.tasks.dask_survey import (
     OBJECT_BOOLEANS,
     as_booleans,
@@ -130,7 +131,7 @@ def _read(location: Location) -> tuple[dd.DataFrame, bool]:
     if fs.isdir(path) or file_kind(path, location.name) == "parquet":
         # Partitions of whole row groups up to PARTITION_BYTES: Dask's default joins a
         # file's row groups up to 256 MiB stored, 4M rows (1 GiB in pandas) of a 27-column
-        # table, and a worker takes about 6 times its partition in the schema stage.
+        # table, and a worker takes several times its partition in the schema stage.
         frame = dd.read_parquet(
             path,
             filesystem=fs,
@@ -138,7 +139,9 @@ def _read(location: Location) -> tuple[dd.DataFrame, bool]:
             split_row_groups="adaptive",
             blocksize=PARTITION_BYTES,
         )
-        return frame, False
+        # A row group larger than that is read in slices (tasks/dask_slices.py).
+        sliced = dask_slices.sliced_parquet(location, frame, dask_slices.SLICE_BYTES)
+        return (frame if sliced is None else sliced), False
     return _csv(location, dtype=object), True
 
 

@@ -21,15 +21,17 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import default_client
+from fsspec.implementations.local import LocalFileSystem
 
 from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
-from retrain_guard.tasks import dask_engine, dask_schema, memory
+from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
@@ -191,6 +193,80 @@ def test_a_files_row_groups_are_partitions_of_bounded_size(
             "validate", params_for(path, tmp_path / "d", compute=_dask(dask_address))
         )
     assert dask_report.checks == pandas_report.checks
+
+
+def test_row_groups_are_cut_into_slices_and_small_ones_joined(tmp_path: Path) -> None:
+    """Every row once, in order; a row group above the budget in equal slices, consecutive
+    small ones joined up to it."""
+    frame = pd.DataFrame({"x": np.arange(32, dtype="float64"), "y": np.arange(32) % 2})
+    path = tmp_path / "groups.parquet"
+    writer = pq.ParquetWriter(path, pa.Table.from_pandas(frame, preserve_index=False).schema)
+    for start, stop in ((0, 10), (10, 13), (13, 16), (16, 19), (19, 32)):
+        writer.write_table(pa.Table.from_pandas(frame.iloc[start:stop], preserve_index=False))
+    writer.close()
+    metadata = pq.ParquetFile(path).metadata
+    per_row = memory.parquet_bytes(metadata) / metadata.num_rows
+    plan = dask_slices.plan_slices(str(path), metadata, int(per_row * 6.5))
+    pieces = [[(p.group, p.start, p.stop) for p in s.pieces] for s in plan]
+    assert pieces == [
+        [(0, 0, 5)],
+        [(0, 5, 10)],
+        [(1, 0, 3), (2, 0, 3)],
+        [(3, 0, 3)],
+        [(4, 0, 4)],
+        [(4, 4, 8)],
+        [(4, 8, 13)],
+    ]
+    read = pd.concat(
+        [dask_slices.read_slice(s, LocalFileSystem(), ["x", "y"]) for s in plan],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(read, frame)
+
+
+def test_a_row_group_larger_than_a_partition_is_read_in_slices(
+    example_with_failures: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    """One row group is read as several partitions, and the table, the schema failures' row
+    numbers and the report are the pandas engine's."""
+    path = tmp_path / "one.parquet"
+    example_with_failures.to_parquet(path, index=False)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1
+    source = DataParams(path=str(path), label="is_fraud")
+    assert read_dask(source).npartitions == 1
+    schema = {"name": "example", "max_failure_cases": 5}
+    pandas_report = run_flow("validate", params_for(path, tmp_path / "p", schema=schema))
+    estimate = memory.parquet_bytes(pq.ParquetFile(path).metadata)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_slices, "SLICE_BYTES", estimate // 5)
+        read = read_dask(source)
+        assert read.npartitions >= 5
+        pd.testing.assert_frame_equal(collect(read), read_table(path))
+        dask_report = run_flow(
+            "validate",
+            params_for(path, tmp_path / "d", schema=schema, compute=_dask(dask_address)),
+        )
+    failures = _schema_failures(dask_report)
+    assert {f["column"] for f in failures} >= {"amount", "channel"}
+    assert failures == _schema_failures(pandas_report)
+    assert dask_report.checks == pandas_report.checks
+
+
+def test_a_table_dask_reads_as_categoricals_keeps_dasks_partitions(
+    example_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Hive partition columns come back from Dask as categoricals, which a slice read by
+    pyarrow would not be: such a dataset keeps Dask's reader, whatever the budget."""
+    root = tmp_path / "dataset"
+    frame = example_frame.head(2000)
+    for region in (1, 2):
+        (root / f"region={region}").mkdir(parents=True)
+        frame.to_parquet(root / f"region={region}" / "part.parquet", index=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_slices, "SLICE_BYTES", 1)
+        read = read_dask(DataParams(path=str(root), label="is_fraud"))
+    assert read.npartitions == 2
+    assert read["region"].compute().tolist() == [1] * 2000 + [2] * 2000
 
 
 @pytest.mark.parametrize("missing", [False, True], ids=["values", "values_and_missing"])

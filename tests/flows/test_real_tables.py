@@ -3,8 +3,9 @@
 `validate` and `run` go through the CLI entry point with default settings on each table of
 tests/real_tables.py, materialised once as Parquet. A crash (exit 3), a traceback, a verdict
 other than the documented one, or a failing check the entry does not expect (a false alarm)
-fails the test. On the Dask engine (`--engine dask`, the table written as several files) each
-table's report must be the pandas engine's, but for what names the engine.
+fails the test. On the Dask engine (`--engine dask`, the table written as several files; for
+`run` each file read in slices smaller than its row group) each table's report must be the
+pandas engine's, but for what names the engine.
 """
 
 import json
@@ -16,9 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from retrain_guard.flows.cli import main
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.tasks import dask_slices, memory
+from retrain_guard.tasks.dask_engine import read_dask
 from tests.flows.test_dask_engine import _without_engine
 from tests.flows.test_golden_reports import _mask_paths, _normalise
 from tests.real_tables import CORPUS, RealTable, materialise
@@ -183,7 +188,13 @@ def test_real_table_gets_the_same_report_on_the_dask_engine(
     config.write_text(json.dumps({"compute": {"engine": "dask", "dask_address": dask_address}}))
     report = tmp_path / "dask" / "report.json"
     argv = table.argv(command, parts, report.parent / "out", report)
-    dask_code, dask_report = _report_of([*argv, "--config", str(config)], report)
+    with pytest.MonkeyPatch.context() as patch:
+        if command == "run":  # each file's row group read as about three slices
+            first = pq.ParquetFile(parts / "part-0.parquet").metadata
+            patch.setattr(dask_slices, "SLICE_BYTES", memory.parquet_bytes(first) // 3)
+            source = DataParams(path=str(parts), label=table.label)
+            assert read_dask(source).npartitions > 3
+        dask_code, dask_report = _report_of([*argv, "--config", str(config)], report)
     if (table.name, command) not in pandas_runs:
         report = tmp_path / "pandas" / "report.json"
         argv = table.argv(command, path, report.parent / "out", report)
