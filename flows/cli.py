@@ -41,6 +41,7 @@ from retrain_guard.schemas.params import (
     merge,
 )
 from retrain_guard.schemas.report import Failure, Report, RetrainGuardHalt
+from retrain_guard.tasks.heap import limit_heap_arenas
 from retrain_guard.tasks.reporting import format_summary, versions
 
 EXIT_PASSED, EXIT_HALTED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
@@ -369,6 +370,7 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_heap_arenas()  # before Prefect's and Dask's threads first allocate (tasks/heap.py)
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:  # argparse's own complaint: an unknown flag, a bad choice or number

@@ -28,6 +28,7 @@ from retrain_guard.tasks.diagnosis import diagnose_task
 from retrain_guard.tasks.evaluation import evaluate_task
 from retrain_guard.tasks.features import check_features_task
 from retrain_guard.tasks.gate import gate_task
+from retrain_guard.tasks.heap import limit_heap_arenas
 from retrain_guard.tasks.history import (
     fingerprint,
     history_path,
@@ -169,6 +170,7 @@ def checked_data(
     and the engine, before any data is read; the schema; the data stages. `table` is an
     in-memory table to check instead of reading data.path. Return the resolved parameters
     and the checked frame, or the first failing check."""
+    limit_heap_arenas()  # before the stages' threads first allocate (tasks/heap.py)
     if failed := output_dir_check(params) or engine.check_engine(params.compute, table is None):
         recorder.add(failed)
         return failed

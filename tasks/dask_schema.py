@@ -27,10 +27,11 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.tasks.dask_engine import pulled
+from retrain_guard.tasks.heap import release_freed_memory
 from retrain_guard.tasks.leakage.rows import row_hashes
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
-from retrain_guard.tasks.stored_table import StoredTable, TableWriter, release_freed_memory
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from retrain_guard.tasks.validation import (
     DeclaredSchema,
     SchemaOutcome,

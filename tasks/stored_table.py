@@ -16,7 +16,6 @@ Dask concatenates partitions (categoricals by the union of their categories). Th
 live in a temporary directory removed when the last table reading it is gone.
 """
 
-import ctypes
 import pickle
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ import threading
 import weakref
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -438,26 +437,3 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
 
 def _increasing(rows: np.ndarray) -> bool:
     return len(rows) < 2 or bool(np.all(np.diff(rows) > 0))
-
-
-@cache
-def _malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
-        return None
-
-
-def release_freed_memory() -> bool:
-    """Hand the memory freed by a stage back to the system; False where it cannot be done.
-
-    glibc keeps freed heap memory for reuse, and a stage that reads a stored table a column
-    or a partition at a time frees thousands of arrays below its mmap threshold: without
-    this the process stays at the stage's peak, and the next stage's peak comes on top
-    (benchmarks/RESULTS.md, issue 13).
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True

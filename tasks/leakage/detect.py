@@ -20,13 +20,14 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.heap import release_freed_memory
 from retrain_guard.tasks.leakage.findings import Finding, Judged
 from retrain_guard.tasks.leakage.policy import apply_policy
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.table import LeakageTable, leakage_table
 from retrain_guard.tasks.leakage.temporal import CONFIG
 from retrain_guard.tasks.registry import LABEL_FREE_LEAKS, WHOLE_TABLE_LEAKS, Check
-from retrain_guard.tasks.stored_table import Frame, StoredTable, release_freed_memory
+from retrain_guard.tasks.stored_table import Frame, StoredTable
 
 # The checks that look at dates only, never at the label.
 LABEL_FREE_CHECKS = LABEL_FREE_LEAKS

@@ -27,12 +27,13 @@ from scipy.special import betainc
 from retrain_guard.schemas.params import DataParams, LeakageParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.dates import as_naive_utc
+from retrain_guard.tasks.heap import release_freed_memory
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.policy import apply_policy
 from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, key_column, row_hashes
 from retrain_guard.tasks.quirks import usable_columns
 from retrain_guard.tasks.split import Split
-from retrain_guard.tasks.stored_table import Frame, StoredTable, release_freed_memory
+from retrain_guard.tasks.stored_table import Frame, StoredTable
 
 SPLIT = "split_leakage"
 # split_leakage reports shared rows when a count this unlikely under the table's own repeat

@@ -230,12 +230,3 @@ def test_the_files_are_removed_with_the_last_table_reading_them(tmp_path: Path) 
     del kept
     gc.collect()
     assert not directory.exists()
-
-
-def test_freed_memory_is_handed_back_where_the_c_library_can() -> None:
-    """glibc (these machines, the Docker image) hands freed heap memory back; others say no."""
-    import platform
-
-    from retrain_guard.tasks.stored_table import release_freed_memory
-
-    assert release_freed_memory() is (platform.libc_ver()[0] == "glibc")
