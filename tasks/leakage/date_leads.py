@@ -4,6 +4,7 @@ The measure of temporal_leakage (temporal.py judges it). It reads columns as dat
 tasks/dates.py.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -13,14 +14,13 @@ from retrain_guard.tasks.dates import DateColumn, as_naive_utc, parse_date_like
 from retrain_guard.tasks.stored_table import Frame
 
 
-def date_like_columns(frame: Frame, columns: list[str]) -> list[DateColumn]:
-    """Return the columns that read as dates (see `parse_date_like`)."""
-    found = []
+def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
+    """Yield the columns that read as dates (see `parse_date_like`), one at a time: a
+    stored table's columns are read as they are asked for, never all held at once."""
     for column in columns:
         parsed = parse_date_like(column, frame[column])
         if parsed is not None:
-            found.append(parsed)
-    return found
+            yield parsed
 
 
 # --- Temporal leakage ----------------------------------------------------------------------

@@ -27,6 +27,23 @@ def _hashable_text(value: object) -> object:
     return value
 
 
+def repeated(values: np.ndarray) -> np.ndarray:
+    """Return whether each value occurs more than once among `values` (keep=False).
+
+    By sorting a copy: at 20M key hashes a pandas Index's lookup table and `duplicated`'s
+    hash table took about 1 GiB more than the values (benchmarks/RESULTS.md, issue 13).
+    """
+    ordered = np.sort(values)
+    same = ordered[1:] == ordered[:-1]
+    twice = np.unique(ordered[1:][same])
+    del ordered, same
+    if not len(twice):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(twice, values)
+    np.minimum(at, len(twice) - 1, out=at)
+    return np.asarray(twice[at] == values)
+
+
 def hashed_rows(frame: Frame, rows: np.ndarray, columns: list[str]) -> np.ndarray:
     """Return row_hashes of `columns` at `rows`. A stored table is hashed one column at a
     time and the columns' hashes combined (equal rows, equal hashes, within the table)."""

@@ -30,7 +30,13 @@ from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.heap import release_freed_memory
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.policy import apply_policy
-from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, key_column, row_hashes
+from retrain_guard.tasks.leakage.rows import (
+    hashed_row_pair,
+    hashed_rows,
+    key_column,
+    repeated,
+    row_hashes,
+)
 from retrain_guard.tasks.quirks import usable_columns
 from retrain_guard.tasks.split import Split
 from retrain_guard.tasks.stored_table import Frame, StoredTable
@@ -232,7 +238,7 @@ def repeated_rows(frame: Frame, features: list[str], rows: np.ndarray, key_hash:
     """
     if not len(rows):
         return 0
-    repeated_key = rows[np.asarray(pd.Index(key_hash[rows]).duplicated(keep=False))]
+    repeated_key = rows[repeated(key_hash[rows])]
     singletons = len(rows) - len(repeated_key)
     if len(repeated_key):
         vectors = pd.Series(hashed_rows(frame, repeated_key, features))

@@ -13,6 +13,7 @@ from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
 from retrain_guard.tasks.dates import parse_date_like
 from retrain_guard.tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
 from retrain_guard.tasks.leakage.detect import detect_leakage
+from retrain_guard.tasks.leakage.rows import repeated
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.target import measure_target_auc
 from retrain_guard.tasks.leakage.temporal import (
@@ -514,3 +515,16 @@ def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> Non
     assert [c.code for c in outcome.checks] == list(LABEL_FREE_CHECKS)
     temporal = outcome.checks[0]
     assert temporal.status == "fail" and temporal.columns == ["closed_at"]
+
+
+@pytest.mark.parametrize("distinct", [1, 3, 500, 10**6, 2**64 - 1])
+def test_repeated_values_are_found_as_pandas_finds_duplicates(distinct: int) -> None:
+    """rows.repeated (by sorting) marks what duplicated(keep=False) marks, every value once
+    or more, the largest 64-bit hashes included."""
+    rng = np.random.default_rng(distinct % 97)
+    for size in (0, 1, 2, 1000):
+        values = rng.integers(0, distinct, size, dtype="uint64", endpoint=True)
+        expected = pd.Index(values).duplicated(keep=False)
+        np.testing.assert_array_equal(repeated(values), expected)
+    top = np.array([2**64 - 1, 0, 2**64 - 1, 5], dtype="uint64")
+    np.testing.assert_array_equal(repeated(top), [True, False, True, False])
