@@ -11,6 +11,7 @@ on the partitions lives in tasks/dask_schema.py. `unusable_roles_dask` judges th
 in every partition.
 """
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -77,6 +78,7 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
         return
     # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
     with (
+        _quiet_closing(),
         LocalCluster(
             n_workers=compute.dask_workers,
             threads_per_worker=1,
@@ -86,6 +88,22 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextmanager
+def _quiet_closing() -> Iterator[None]:
+    """Keep Dask's note of a message to a worker that already closed out of the run's log.
+
+    As a local cluster closes, the scheduler may still send to a worker that has gone: Dask
+    logs it at INFO with a traceback (distributed.batched), though nothing is lost.
+    """
+    logger = logging.getLogger("distributed.batched")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_dask(source: DataParams) -> dd.DataFrame:

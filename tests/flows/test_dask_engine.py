@@ -11,6 +11,7 @@ metrics (floats to 6 significant digits, as the golden test compares them).
 
 import gc
 import json
+import logging
 import re
 import shutil
 import sqlite3
@@ -29,7 +30,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
-from retrain_guard.schemas.params import DataParams, SchemaParams
+from retrain_guard.schemas.params import ComputeParams, DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
 from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
@@ -441,6 +442,17 @@ def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_
     assert seen and seen[0][0].startswith("retrain-guard-table-")
     gc.collect()
     assert list(spill.iterdir()) == []
+
+
+def test_a_local_cluster_closing_keeps_dasks_closed_comm_notes_out_of_the_log() -> None:
+    """A message to a worker already gone, as the cluster closes, is logged by Dask at INFO
+    with a traceback: the run's own cluster keeps that logger at WARNING, then restores it."""
+    logger = logging.getLogger("distributed.batched")
+    before = logger.level
+    with dask_engine.dask_cluster(ComputeParams(engine="dask", dask_workers=1)) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert not logger.isEnabledFor(logging.INFO)
+    assert logger.level == before
 
 
 def test_the_local_cluster_is_closed_once_the_table_is_stored(
