@@ -11,6 +11,7 @@ from retrain_guard.schemas.params import DataParams, LeakageParams, RetrainParam
 from retrain_guard.schemas.report import CheckResult, Report
 from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
 from retrain_guard.tasks.dates import parse_date_like
+from retrain_guard.tasks.leakage import split_sharing
 from retrain_guard.tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
 from retrain_guard.tasks.leakage.detect import detect_leakage
 from retrain_guard.tasks.leakage.rows import repeated
@@ -528,3 +529,32 @@ def test_repeated_values_are_found_as_pandas_finds_duplicates(distinct: int) -> 
         np.testing.assert_array_equal(repeated(values), expected)
     top = np.array([2**64 - 1, 0, 2**64 - 1, 5], dtype="uint64")
     np.testing.assert_array_equal(repeated(top), [True, False, True, False])
+
+
+def _columns_of_every_kind() -> list[pd.Series]:
+    rng = np.random.default_rng(1)
+    present = rng.random(1000) > 0.3
+    return [
+        *(pd.Series(rng.integers(0, k, n)) for k, n in ((2, 1000), (10**9, 1000), (50, 1))),
+        pd.Series(rng.integers(0, 3, 5000)),  # mostly repeats
+        pd.Series(rng.normal(size=1000)).where(present),
+        pd.Series([0.0, -0.0, np.nan, float("nan"), 1.0]),
+        pd.Series(rng.choice(["a", "b", None], 1000), dtype=object),
+        pd.Series(rng.choice(["a", "bb", "ccc"], 1000), dtype="str"),
+        pd.Series(pd.to_datetime(rng.integers(0, 5, 1000), unit="D")).where(present),
+        pd.Series(rng.integers(0, 3, 1000)).astype("category"),
+        pd.Series([], dtype=float),
+    ]
+
+
+@pytest.mark.parametrize("values", _columns_of_every_kind())
+def test_collision_probability_by_sorted_hashes_is_the_value_counts_one(
+    values: pd.Series, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above _COUNT_BY_HASH_ROWS the chance two rows share a value is counted from sorted
+    hashes; it is the value_counts sum (0.0 and -0.0 one value, missing values one)."""
+    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
+    exact = split_sharing.collision_probability(values)
+    assert exact == pytest.approx(float(np.sum(shares * shares)), abs=1e-15)
+    monkeypatch.setattr(split_sharing, "_COUNT_BY_HASH_ROWS", 0)
+    assert split_sharing.collision_probability(values) == pytest.approx(exact, abs=1e-12)
