@@ -302,7 +302,12 @@ class StoredTable:
         taken = {}
         for column in columns:
             values = self._column(column)
-            taken[column] = values if rows is None else values.iloc[rows]
+            if isinstance(rows, slice):
+                # A slice is a view that would keep the whole column alive: every column
+                # read whole at once (a strided sample of 24 columns of 20M rows: 3.6 GiB).
+                taken[column] = values.iloc[rows].copy()
+            else:
+                taken[column] = values if rows is None else values.iloc[rows]
         if not taken:
             index = self.index if rows is None else self.index[rows]
             return pd.DataFrame(index=index)

@@ -230,3 +230,17 @@ def test_the_files_are_removed_with_the_last_table_reading_them(tmp_path: Path) 
     del kept
     gc.collect()
     assert not directory.exists()
+
+
+def test_rows_taken_by_a_slice_do_not_keep_the_whole_column(tmp_path: Path) -> None:
+    """A strided sample of a stored column holds the sampled rows only: a view of the column
+    read whole would keep every sampled column alive at once."""
+    frame = pd.DataFrame({"x": np.arange(10_000, dtype="float64"), "y": np.arange(10_000)})
+    table = _stored(frame, 3, tmp_path)
+    taken = table.take(slice(None, None, 100), ["x", "y"])
+    pd.testing.assert_frame_equal(taken, frame.iloc[::100])
+    for column in ("x", "y"):
+        values = taken[column].to_numpy()
+        while isinstance(values.base, np.ndarray):
+            values = values.base
+        assert values.size <= len(taken) * 2
