@@ -5,6 +5,7 @@ Single-feature separation is target_leakage's measure (tasks/leakage.py) on the 
 judged at the same setting, leakage.target_auc_fail.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,10 @@ HIGH_CARDINALITY = "high_cardinality_features"
 CONSTANT = "constant_features"
 # Distinct values per row above which a string column looks like an identifier.
 ID_LIKE_SHARE = 0.9
+# Training rows prepared at once to find constant features: the prepared part is dense
+# float64 with a column per one-hot category, and the training sample of a 20M-row table
+# (1.3M rows) prepared whole set the run's peak on the Dask engine.
+PREPARE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,41 @@ def prepared_training_part(trained: Trained, X_train: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(values, columns=[str(n) for n in preparer.get_feature_names_out()])
 
 
+def prepared_chunks(
+    trained: Trained, X_train: pd.DataFrame, rows: int = PREPARE_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Yield the prepared training part PREPARE_ROWS rows at a time."""
+    for start in range(0, len(X_train), rows):
+        yield prepared_training_part(trained, X_train.iloc[start : start + rows])
+
+
+def _varying(chunks: Iterable[pd.DataFrame]) -> dict[str, bool]:
+    """Whether each column takes more than one value over all chunks (missing is a value):
+    `nunique(dropna=False) > 1` of the whole column, a chunk at a time."""
+    varies: dict[str, bool] = {}
+    first: dict[str, object] = {}  # the one value so far of a column that has not varied
+    for chunk in chunks:
+        for name in map(str, chunk.columns):
+            values = chunk[name]
+            if varies.get(name) or not len(values):
+                varies.setdefault(name, False)
+                continue
+            if values.nunique(dropna=False) > 1:
+                varies[name] = True
+                continue
+            value = values.iloc[0]
+            varies[name] = not _same_value(first.setdefault(name, value), value)
+    return varies
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equal as nunique counts values: missing values are one value, 0.0 is -0.0."""
+    missing = pd.isna(np.array([a, b], dtype=object))
+    if missing.any():
+        return bool(missing.all())
+    return bool(a == b)
+
+
 def _all_missing(values: pd.Series) -> bool:
     """Whether no value is usable: all missing, or (numbers) all infinite or overflowing."""
     if is_float_dtype(values.dtype):
@@ -134,15 +174,19 @@ class ConstantFeatures:
         }
 
 
-def measure_constant_features(prepared: pd.DataFrame, X_train: pd.DataFrame) -> ConstantFeatures:
-    """Name the input features that are empty, or constant once preprocessed."""
+def measure_constant_features(
+    prepared: pd.DataFrame | Iterable[pd.DataFrame], X_train: pd.DataFrame
+) -> ConstantFeatures:
+    """Name the input features that are empty, or constant once preprocessed (`prepared`:
+    the prepared training part, whole or in chunks of rows)."""
     empty = [str(c) for c in X_train.columns if _all_missing(X_train[c])]
     # A column counts as constant only if its values and its missing-value indicator
     # are both constant: a column present only for one class is information, not noise.
     varies: dict[str, bool] = {}
-    for name in prepared.columns:
+    chunks = [prepared] if isinstance(prepared, pd.DataFrame) else prepared
+    for name, varying in _varying(chunks).items():
         column = _input_column(name)
-        varies[column] = varies.get(column, False) or prepared[name].nunique(dropna=False) > 1
+        varies[column] = varies.get(column, False) or varying
     constant = [c for c, v in varies.items() if not v and c not in empty]
     return ConstantFeatures(len(X_train.columns), empty, constant)
 
@@ -218,8 +262,7 @@ class FeatureChecks:
 
 def check_features(trained: Trained, parts: Parts, params: RetrainParams) -> FeatureChecks:
     """Check cardinality and constant features; measure single-feature separation."""
-    prepared = prepared_training_part(trained, parts.X_train)
-    constant = measure_constant_features(prepared, parts.X_train)
+    constant = measure_constant_features(prepared_chunks(trained, parts.X_train), parts.X_train)
     return FeatureChecks(
         checks=[
             judge_cardinality(measure_cardinality(parts.X_train, params.model), params.model),

@@ -8,6 +8,7 @@ from retrain_guard.tasks.features import (
     measure_cardinality,
     measure_constant_features,
     measure_separation,
+    prepared_chunks,
     prepared_training_part,
 )
 from retrain_guard.tasks.leakage.target import measure_target_auc
@@ -47,6 +48,24 @@ def test_empty_and_constant_features_are_named() -> None:
     assert measured.empty == ["nothing"] and measured.constant == ["same"]
     check = judge_constant_features(measured)
     assert check.status == "warn" and check.columns == ["nothing", "same"]
+
+
+def test_constant_features_found_a_chunk_at_a_time_are_those_of_the_whole_part() -> None:
+    """Prepared a few rows at a time: a column constant within each chunk but not across
+    them varies; missing in one chunk and present in another varies; -0.0 is 0.0."""
+    frame, y = _frame()
+    half = np.arange(len(frame)) < len(frame) // 2
+    frame = frame.assign(
+        steps=np.where(half, 1.0, 2.0),  # constant in each chunk of 50, not overall
+        gap=np.where(half, np.nan, 5.0),  # missing, then present
+        zero=np.where(half, -0.0, 0.0),  # one value
+        late=np.where(np.arange(len(frame)) == len(frame) - 1, 7.0, 0.0),
+    )
+    trained = fit_model(frame, y, ModelParams(), ResampleParams())
+    whole = measure_constant_features(prepared_training_part(trained, frame), frame)
+    chunked = measure_constant_features(prepared_chunks(trained, frame, rows=50), frame)
+    assert chunked == whole
+    assert whole.empty == ["nothing"] and whole.constant == ["same", "zero"]
 
 
 def test_a_column_that_alone_separates_the_classes_is_measured() -> None:
