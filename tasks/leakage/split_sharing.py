@@ -199,19 +199,25 @@ def collision_probability(values: pd.Series) -> float:
     """Return the chance that two random rows share this column's value (missing values
     share theirs).
 
-    Above _COUNT_BY_HASH_ROWS rows the values' 64-bit hashes are sorted and their runs
-    counted: value_counts' hash table of 20M distinct values, and its result, took about
-    1 GiB; the sorted hashes take their own size and a mask (a collision of two 64-bit
-    hashes changes the sum by 2 / n**2 at most).
+    Above _COUNT_BY_HASH_ROWS rows, without value_counts' hash table of every distinct
+    value and its result (about 1 GiB for 20M distinct numbers): numbers and times by their
+    sorted 64-bit hashes' runs (a collision of two hashes changes the sum by 2 / n**2 at
+    most), text and categories by their factorized codes, counted (hashing text made a
+    Python string of every value).
     """
     n = len(values)
     if n <= _COUNT_BY_HASH_ROWS:
         shares = values.value_counts(normalize=True, dropna=False).to_numpy()
         return float(np.sum(shares * shares))
     missing = values.isna().to_numpy()
-    hashes = row_hashes(values[~missing].to_frame() if missing.any() else values.to_frame())
-    hashes = np.sort(hashes)  # row_hashes may return a read-only view
-    squares = squared_runs(hashes) + float(np.count_nonzero(missing)) ** 2
+    present = values[~missing] if missing.any() else values
+    if is_numeric_dtype(values.dtype) or is_datetime64_any_dtype(values.dtype):
+        hashes = np.sort(row_hashes(present.to_frame()))  # sorted copy: the hashes may be a view
+        squares = squared_runs(hashes)
+    else:
+        codes, _ = pd.factorize(present, use_na_sentinel=True)
+        squares = float(np.sum(np.bincount(codes).astype("float64") ** 2))
+    squares += float(np.count_nonzero(missing)) ** 2
     return squares / (float(n) * float(n))
 
 
