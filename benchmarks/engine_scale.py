@@ -12,7 +12,8 @@ increasing over the whole table. The chunks are written both into one Parquet fi
 (ParquetWriter, a row group a chunk) and as a dataset directory of one file a chunk; both are
 cached in the workdir, so a rerun skips the generation. The measurements read the dataset
 directory (`--layout dataset`, the default; `--layout file` reads the single file): the form a
-large extract usually has, read by both engines, one Dask partition a file.
+large extract usually has, read by both engines (the Dask engine reads each file's 1M-row row
+group as slices of about 64 MiB in pandas, tasks/dask_slices.py).
 
 Each `retrain-guard validate` and `retrain-guard run` runs as the CLI in a fresh process with
 `--engine pandas|dask`, its own output directory emptied first (no earlier model to compare

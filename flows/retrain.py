@@ -170,7 +170,6 @@ def checked_data(
     and the engine, before any data is read; the schema; the data stages. `table` is an
     in-memory table to check instead of reading data.path. Return the resolved parameters
     and the checked frame, or the first failing check."""
-    limit_heap_arenas()  # before the stages' threads first allocate (tasks/heap.py)
     if failed := output_dir_check(params) or engine.check_engine(params.compute, table is None):
         recorder.add(failed)
         return failed
@@ -209,8 +208,7 @@ def _declare(
         recorder.add(declared)
         return declared
     data, schema = declared
-    # Roles the schema declares fill the ones the run left empty, and its known-at times
-    # join the leakage declarations (the run's own win); later stages see them.
+    # Schema roles fill the run's empty ones; its known-at times join the run's (which win).
     known_at = {**schema.roles.leakage_known_at(), **params.leakage.known_at}
     leakage = params.leakage.model_copy(update={"known_at": known_at})
     params = params.model_copy(update={"data": data, "leakage": leakage})
@@ -408,6 +406,7 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     artifacts (retrain-guard-summary, retrain-guard-checks) and written under
     <publish.output_dir>/reports/.
     """
+    limit_heap_arenas()  # before the stages' threads first allocate (tasks/heap.py)
     recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
     outcome = checked_data(params, recorder)
     return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
@@ -424,6 +423,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published as artifacts and written under <publish.output_dir>/reports/. A model
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
+    limit_heap_arenas()
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
     outcome = checked_data(params, recorder)
     if isinstance(outcome, CheckResult):

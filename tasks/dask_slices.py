@@ -17,6 +17,7 @@ come back as categoricals) keeps Dask's reader.
 
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 
 import dask.dataframe as dd
 import pandas as pd
@@ -97,7 +98,8 @@ def _piece(file: pq.ParquetFile, piece: Piece, columns: list[str]) -> pa.Table:
     if piece.start == 0 and piece.stop == whole:
         return file.read_row_group(piece.group, columns=columns, use_threads=False)
     # Batches of the slice's size: the batches before it are decoded and let go of, one
-    # at a time; the row group is never converted whole.
+    # at a time; the row group is never converted whole. Its stored (compressed) column
+    # chunks are read for each slice: k slices read the group's bytes k times.
     batches: list[pa.RecordBatch] = []
     seen = 0
     for batch in file.iter_batches(
@@ -126,6 +128,8 @@ def sliced_parquet(location: Location, read: dd.DataFrame, budget: int) -> dd.Da
     if any(isinstance(dtype, pd.CategoricalDtype) for dtype in meta.dtypes):
         return None
     dataset = parquet_dataset(location)
+    if dataset is not None and not _same_files(location):
+        return None
     paths = [location.path] if dataset is None else list(dataset.files)
     wanted = [str(c) for c in meta.columns]
     plans: list[Slice] = []
@@ -157,3 +161,23 @@ def sliced_parquet(location: Location, read: dd.DataFrame, budget: int) -> dd.Da
         enforce_metadata=False,
     )
     return sliced
+
+
+def _same_files(location: Location) -> bool:
+    """Whether Dask's reader takes exactly the files the dataset takes (tasks/sources.py).
+
+    Dask takes names ending .parq, .parquet or .pq (case-sensitive) wherever they lie, and a
+    _metadata file's own list; the dataset takes .parquet and .pq in any case, none under a
+    name starting with "_" or ".". Other files (Spark's _SUCCESS) neither takes. When the
+    two would read different rows, Dask's reader is kept.
+    """
+    root = location.path.rstrip("/")
+    for path in location.fs.find(root):
+        inside = path[len(root) :].lstrip("/")
+        if inside == "_metadata":
+            return False
+        hidden = any(part.startswith(("_", ".")) for part in inside.split("/"))
+        ours = Path(inside).suffix.lower() in (".parquet", ".pq") and not hidden
+        if ours != inside.endswith((".parq", ".parquet", ".pq")):
+            return False
+    return True

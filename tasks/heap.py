@@ -3,7 +3,9 @@
 A stage that reads a stored table a column or a partition at a time (tasks/stored_table.py)
 frees thousands of arrays. glibc keeps freed heap memory for reuse, in one arena per thread
 that allocated it: Prefect's and Dask's threads each kept their own, so the flow's process
-stayed far above what it held. `limit_heap_arenas` caps the arenas once, when a run starts;
+stayed far above what it held. `limit_heap_arenas` caps the arenas once, when the CLI or one
+of the project's flows (`retrain`, `validate-data`) starts; `check_data` and `check_model`
+(flows/api.py), run in a team's own process, leave that process's allocator alone.
 `release_freed_memory` hands the freed memory back after a stage. Both are no-ops where the
 C library is not glibc. A MALLOC_ARENA_MAX set in the environment is glibc's own way to
 choose, and is left alone.
@@ -47,7 +49,9 @@ def release_freed_memory() -> bool:
 def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
     """Cap glibc's heap arenas for the threads that allocate from now on; whether it was set.
 
-    Once per process: a thread keeps the arena it first allocated from.
+    Once per process: a thread keeps the arena it first allocated from, and glibc settles
+    its limit once a process has used more arenas than its cores allow (mallopt then
+    accepts the value without effect), so it is called first thing.
     """
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False

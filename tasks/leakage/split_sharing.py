@@ -203,7 +203,8 @@ def collision_probability(values: pd.Series) -> float:
     value and its result (about 1 GiB for 20M distinct numbers): numbers and times by their
     sorted 64-bit hashes' runs (a collision of two hashes changes the sum by 2 / n**2 at
     most), text and categories by their factorized codes, counted (hashing text made a
-    Python string of every value).
+    Python string of every value). There every missing value is one value; value_counts
+    counts None and NaN of an object column apart.
     """
     n = len(values)
     if n <= _COUNT_BY_HASH_ROWS:

@@ -253,21 +253,28 @@ def test_a_row_group_larger_than_a_partition_is_read_in_slices(
     assert dask_report.checks == pandas_report.checks
 
 
-def test_a_table_dask_reads_as_categoricals_keeps_dasks_partitions(
+def test_tables_the_slices_would_read_otherwise_keep_dasks_partitions(
     example_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """Hive partition columns come back from Dask as categoricals, which a slice read by
-    pyarrow would not be: such a dataset keeps Dask's reader, whatever the budget."""
-    root = tmp_path / "dataset"
+    """Whatever the budget, Dask's reader is kept for a column Dask reads as a categorical,
+    which a slice read by pyarrow would not be, and for a directory whose files Dask and
+    the dataset would take differently (a .parq file); Spark's _SUCCESS marker, which
+    neither reads, does not stop the slicing."""
     frame = example_frame.head(2000)
-    for region in (1, 2):
-        (root / f"region={region}").mkdir(parents=True)
-        frame.to_parquet(root / f"region={region}" / "part.parquet", index=False)
+    coded = tmp_path / "coded.parquet"
+    frame.assign(channel=frame["channel"].astype("category")).to_parquet(coded, index=False)
+    spark = write_parts(frame, tmp_path / "spark", 2)
+    (spark / "_SUCCESS").write_text("")
+    parq = write_parts(frame, tmp_path / "parq", 2)
+    (parq / "part-00.parquet").rename(parq / "part-00.parq")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dask_slices, "SLICE_BYTES", 1)
-        read = read_dask(DataParams(path=str(root), label="is_fraud"))
-    assert read.npartitions == 2
-    assert read["region"].compute().tolist() == [1] * 2000 + [2] * 2000
+        assert read_dask(DataParams(path=str(spark), label="is_fraud")).npartitions == 2000
+        for kept in (coded, parq):
+            source = DataParams(path=str(kept), label="is_fraud")
+            with dask.config.set({"dataframe.convert-string": False}):
+                whole = dd.read_parquet(kept, index=False, split_row_groups="adaptive")
+            assert read_dask(source).npartitions == whole.npartitions, kept.name
 
 
 @pytest.mark.parametrize("missing", [False, True], ids=["values", "values_and_missing"])

@@ -537,6 +537,7 @@ def _columns_of_every_kind() -> list[pd.Series]:
     return [
         *(pd.Series(rng.integers(0, k, n)) for k, n in ((2, 1000), (10**9, 1000), (50, 1))),
         pd.Series(rng.integers(0, 3, 5000)),  # mostly repeats
+        pd.Series(np.concatenate([np.arange(1000), [5, 5, 17, 17, 17, 999]])),  # few repeats
         pd.Series(rng.normal(size=1000)).where(present),
         pd.Series([0.0, -0.0, np.nan, float("nan"), 1.0]),
         pd.Series([["a", "b", None][i] for i in rng.integers(0, 3, 1000)], dtype="object"),
