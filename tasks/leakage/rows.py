@@ -27,21 +27,41 @@ def _hashable_text(value: object) -> object:
     return value
 
 
+# Repeated values looked up by binary search at most: beyond, each value's place in the
+# sorted order is kept instead (searching 20M values among 5M repeated ones took 28 s).
+_SEARCHED_MOST = 4096
+
+
 def repeated(values: np.ndarray) -> np.ndarray:
     """Return whether each value occurs more than once among `values` (keep=False).
 
-    By sorting a copy: at 20M key hashes a pandas Index's lookup table and `duplicated`'s
-    hash table took about 1 GiB more than the values (benchmarks/RESULTS.md, issue 13).
+    By sorting: at 20M key hashes a pandas Index's lookup table and `duplicated`'s hash
+    table took about 1 GiB more than the values (benchmarks/RESULTS.md, issue 13). Without
+    repeats (unique keys, the usual case) one sort settles it; a few repeated values are
+    looked up by binary search, many through the sorting permutation.
     """
     ordered = np.sort(values)
     same = ordered[1:] == ordered[:-1]
-    twice = np.unique(ordered[1:][same])
-    del ordered, same
-    if not len(twice):
+    if not same.any():
         return np.zeros(len(values), dtype=bool)
-    at = np.searchsorted(twice, values)
-    np.minimum(at, len(twice) - 1, out=at)
-    return np.asarray(twice[at] == values)
+    first = same.copy()  # the first repeat of each repeated value
+    first[1:] &= ~same[:-1]
+    if np.count_nonzero(first) <= _SEARCHED_MOST:
+        twice = ordered[1:][first]  # each repeated value once, in order
+        at = np.searchsorted(twice, values)
+        np.minimum(at, len(twice) - 1, out=at)
+        return np.asarray(twice[at] == values)
+    del ordered, same, first
+    order = np.argsort(values)
+    ordered = values[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
+    in_run = np.zeros(len(values), dtype=bool)
+    in_run[1:] |= same
+    in_run[:-1] |= same
+    found = np.empty(len(values), dtype=bool)
+    found[order] = in_run
+    return found
 
 
 def hashed_rows(frame: Frame, rows: np.ndarray, columns: list[str]) -> np.ndarray:

@@ -11,7 +11,7 @@ from retrain_guard.schemas.params import DataParams, LeakageParams, RetrainParam
 from retrain_guard.schemas.report import CheckResult, Report
 from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
 from retrain_guard.tasks.dates import parse_date_like
-from retrain_guard.tasks.leakage import split_sharing
+from retrain_guard.tasks.leakage import rows, split_sharing
 from retrain_guard.tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
 from retrain_guard.tasks.leakage.detect import detect_leakage
 from retrain_guard.tasks.leakage.rows import repeated
@@ -518,10 +518,15 @@ def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> Non
     assert temporal.status == "fail" and temporal.columns == ["closed_at"]
 
 
+@pytest.mark.parametrize("searched_most", [4096, 2])
 @pytest.mark.parametrize("distinct", [1, 3, 500, 10**6, 2**64 - 1])
-def test_repeated_values_are_found_as_pandas_finds_duplicates(distinct: int) -> None:
+def test_repeated_values_are_found_as_pandas_finds_duplicates(
+    distinct: int, searched_most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """rows.repeated (by sorting) marks what duplicated(keep=False) marks, every value once
-    or more, the largest 64-bit hashes included."""
+    or more, the largest 64-bit hashes included; repeats looked up by binary search and,
+    beyond a few, through the sorting permutation."""
+    monkeypatch.setattr(rows, "_SEARCHED_MOST", searched_most)
     rng = np.random.default_rng(distinct % 97)
     for size in (0, 1, 2, 1000):
         values = rng.integers(0, distinct, size, dtype="uint64", endpoint=True)
