@@ -63,18 +63,23 @@ def _run(table: LeakageTable, label_free: bool) -> LeakageOutcome:
     # The checks only read the table and spend their time in numpy and pyarrow, which
     # release the GIL: on two cores, threads take about 0.6x the time of one after another
     # (benchmarks/RESULTS.md, "Validation at scale"). A table stored on disk (the Dask
-    # engine) is checked one check at a time: each holds whole columns and per-row
-    # temporaries, and memory, not time, is what that engine bounds. Each thread runs in a
-    # copy of the caller's context, so Prefect's run context holds.
-    stored = isinstance(table.frame, StoredTable)
-    threads = 1 if stored else min(len(entries), os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [
-            pool.submit(contextvars.copy_context().run, runner(entry), table) for entry in entries
-        ]
-        judged = [future.result() for future in futures]
-    if stored:
-        release_freed_memory()
+    # engine) is checked one check at a time, in this thread, and what each check freed goes
+    # back to the system before the next: each holds whole columns and per-row temporaries,
+    # and memory, not time, is what that engine bounds. Each thread runs in a copy of the
+    # caller's context, so Prefect's run context holds.
+    if isinstance(table.frame, StoredTable):
+        judged = []
+        for entry in entries:
+            judged.append(runner(entry)(table))
+            release_freed_memory()
+    else:
+        threads = min(len(entries), os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, runner(entry), table)
+                for entry in entries
+            ]
+            judged = [future.result() for future in futures]
     findings = {j.check.code: list(j.findings) for j in judged}
     params = table.params
     if any(j.check.code == CONFIG for j in judged):  # a wrong declaration: nothing was judged

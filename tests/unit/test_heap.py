@@ -1,9 +1,11 @@
 """tasks/heap.py: glibc's heap arenas capped, freed memory handed back."""
 
+import gc
 import os
 import platform
 import subprocess
 import sys
+import weakref
 
 import pytest
 
@@ -55,3 +57,21 @@ def test_heap_arenas_are_capped_unless_the_environment_chose() -> None:
 def test_freed_memory_is_handed_back_where_the_c_library_can() -> None:
     """glibc (these machines, the Docker image) hands freed heap memory back; others say no."""
     assert release_freed_memory() is GLIBC
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.itself = self  # a reference cycle: only the cycle collector frees it
+
+
+def test_what_only_a_reference_cycle_holds_is_freed_first() -> None:
+    gc.disable()  # no automatic collection may free it before release_freed_memory does
+    try:
+        node = _Node()
+        alive = weakref.ref(node)
+        del node
+        assert alive() is not None
+        release_freed_memory()
+        assert alive() is None
+    finally:
+        gc.enable()
