@@ -201,12 +201,17 @@ def _as_scaled_numbers(to_numbers: Callable[[Any], np.ndarray]) -> BaseEstimator
 
 
 def build_encoder(n_categorical: int) -> ColumnTransformer:
-    """One-hot the leading categorical codes; unseen codes (-1) become all zeros."""
+    """One-hot the leading categorical codes; unseen codes (-1) become all zeros.
+
+    The one-hot columns are float32 (0 and 1 are exact in it): joined to the float64
+    numbers they become float64 all the same, and the encoded part held until then takes
+    half the memory (0.27 GiB less at a million training rows of the benchmark's table).
+    """
     return ColumnTransformer(
         [
             (
                 "onehot",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
                 list(range(n_categorical)),
             )
         ],

@@ -1,3 +1,4 @@
+import itertools
 import re
 
 import numpy as np
@@ -12,7 +13,14 @@ from retrain_guard.schemas.report import CheckResult, Report
 from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
 from retrain_guard.tasks.dates import parse_date_like
 from retrain_guard.tasks.leakage import rows, split_sharing
-from retrain_guard.tasks.leakage.auc import auc_pairs, auc_with_missing, screen_auc
+from retrain_guard.tasks.leakage.auc import (
+    auc_pairs,
+    auc_with_missing,
+    fold_of_rows,
+    out_of_fold_rates,
+    screen_auc,
+    time_bins,
+)
 from retrain_guard.tasks.leakage.detect import detect_leakage
 from retrain_guard.tasks.leakage.rows import repeated
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
@@ -407,6 +415,37 @@ def test_histogram_screen_bounds_the_exact_auc_and_defers_strong_columns() -> No
         assert abs(estimate - exact) <= error + 1e-12 and error < 0.01
     strong = rng.normal(size=20_000) + 4.0 * y
     assert screen_auc(strong, y, 0.95) is None
+
+
+def test_folds_are_the_same_draws_in_blocks_and_rates_read_the_other_fold() -> None:
+    """The folds are drawn a block at a time and kept as bytes: the same halves as one call
+    of 64-bit draws, so categorical AUCs stay what earlier versions measured."""
+    n = 3 * 2**16 + 5
+    expected = np.random.default_rng(0).integers(0, 2, size=n, dtype="int64")
+    folds = fold_of_rows(n)
+    assert folds.dtype == bool and np.array_equal(folds, expected.astype(bool))
+    codes = np.arange(n) % 7
+    positive = codes == 3
+    rates = out_of_fold_rates(codes, positive, folds)
+    for fold in (False, True):
+        other = positive[(codes == 3) & (folds != fold)]
+        rows = (codes == 3) & (folds == fold)
+        prior = positive.mean()
+        assert rates[rows] == pytest.approx((other.sum() + prior) / (len(other) + 1.0))
+
+
+def test_time_bins_hold_every_row_once_in_label_time_order() -> None:
+    rng = np.random.default_rng(5)
+    times = pd.Series(
+        pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**6, 5000), "s")
+    )
+    times[rng.random(5000) < 0.05] = pd.NaT
+    bins = time_bins(times)
+    assert bins is not None and all(b.dtype == np.int32 for b in bins)
+    assert np.array_equal(np.sort(np.concatenate(bins)), np.arange(5000))
+    present = [b for b in bins if times.iloc[b].notna().all()]
+    assert len(present) == len(bins) - 1  # rows without a label time share one bin
+    assert all(times.iloc[a].max() <= times.iloc[b].min() for a, b in itertools.pairwise(present))
 
 
 def test_time_split_whose_holdout_reaches_into_training_time_fails() -> None:

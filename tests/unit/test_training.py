@@ -18,6 +18,7 @@ from retrain_guard.tasks.resampling import (
     minority_rows_needed,
 )
 from retrain_guard.tasks.training import (
+    build_encoder,
     fit_model,
     positive_scores,
     predict_from_scores,
@@ -321,3 +322,17 @@ def test_scores_of_a_users_frame_keep_its_own_column_labels() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training, "SCORE_ROWS", 128)
         np.testing.assert_allclose(positive_scores(model, X), expected)
+
+
+def test_one_hot_columns_are_exact_and_joined_as_float64() -> None:
+    """The one-hot part is encoded as float32 to save memory: the matrix the estimator sees
+    is still float64, with exactly the 0/1 columns and the numbers as they were."""
+    codes = np.array([[0.0, 2.0], [1.0, 0.0], [2.0, 1.0], [1.0, 2.0]])
+    numbers = np.array([[0.1234567890123], [-1e-300], [3.0], [np.pi]])
+    encoder = build_encoder(2)
+    out = encoder.fit_transform(np.hstack([codes, numbers]))
+    assert out.dtype == np.float64
+    one_hot = np.hstack([(codes[:, [j]] == np.arange(3)).astype(np.float64) for j in range(2)])
+    assert np.array_equal(out, np.hstack([one_hot, numbers]))
+    unseen = encoder.transform(np.array([[-1.0, 5.0, 2.0]]))
+    assert np.array_equal(unseen, [[0.0] * 6 + [2.0]])
