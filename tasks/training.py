@@ -220,10 +220,23 @@ def build_encoder(n_categorical: int) -> ColumnTransformer:
 
 
 def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Make every categorical value a Python string or None, whatever its dtype."""
-    return (
-        frame.astype(object).where(frame.notna(), None).map(lambda v: None if v is None else str(v))
-    )
+    """Make every categorical value a Python string and every missing one NaN, whatever its
+    dtype, in object columns.
+
+    Object columns, not pandas' string dtype: the imputer and the encoder after it turn a
+    string column into Python objects again at each step, one new object per value (at a
+    million training rows of 7 text columns, 1 GiB held at once).
+    """
+    columns = {}
+    for column in frame.columns:
+        values = frame[column]
+        strings = _to_str(values.to_numpy(dtype=object))
+        strings[values.isna().to_numpy()] = np.nan
+        columns[column] = pd.Series(strings, index=frame.index, dtype=object, copy=False)
+    return pd.DataFrame(columns, index=frame.index, columns=frame.columns, copy=False)
+
+
+_to_str = np.frompyfunc(str, 1, 1)
 
 
 def make_estimator(params: ModelParams) -> Any:

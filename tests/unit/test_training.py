@@ -18,7 +18,9 @@ from retrain_guard.tasks.resampling import (
     minority_rows_needed,
 )
 from retrain_guard.tasks.training import (
+    _as_object_strings,
     build_encoder,
+    build_preparer,
     fit_model,
     positive_scores,
     predict_from_scores,
@@ -336,3 +338,39 @@ def test_one_hot_columns_are_exact_and_joined_as_float64() -> None:
     assert np.array_equal(out, np.hstack([one_hot, numbers]))
     unseen = encoder.transform(np.array([[-1.0, 5.0, 2.0]]))
     assert np.array_equal(unseen, [[0.0] * 6 + [2.0]])
+
+
+def test_categorical_values_become_object_strings_and_missing_one_category() -> None:
+    """Every categorical dtype is coded alike: values by their text, every kind of missing
+    value as '(missing)'; the columns stay object (no string dtype to convert once more)."""
+    frame = pd.DataFrame(
+        {
+            "obj": pd.Series(["a", None, "b", np.nan, "a"], dtype=object),
+            "mixed": pd.Series([1, "x", True, 2.5, None], dtype=object),
+            "cat": pd.Categorical(["u", "v", None, "u", "v"]),
+            "str": pd.Series(["p", None, "q", "p", "r"], dtype="str"),
+            "arrow": pd.Series(["p", None, "q", pd.NA, "r"], dtype="string[pyarrow]"),
+            "boolean": pd.Series([True, False, None, True, False], dtype="boolean"),
+        }
+    )
+    prepare = build_preparer(frame, ModelParams())
+    codes = prepare.fit_transform(frame)
+    categories = prepare.named_transformers_["categorical"][-1].categories_
+    assert [list(c) for c in categories] == [
+        ["(missing)", "a", "b"],
+        ["(missing)", "1", "2.5", "True", "x"],
+        ["(missing)", "u", "v"],
+        ["(missing)", "p", "q", "r"],
+        ["(missing)", "p", "q", "r"],
+        ["(missing)", "False", "True"],
+    ]
+    assert codes.T.tolist() == [
+        [1.0, 0.0, 2.0, 0.0, 1.0],
+        [1.0, 4.0, 3.0, 2.0, 0.0],
+        [1.0, 2.0, 0.0, 1.0, 2.0],
+        [1.0, 0.0, 2.0, 1.0, 3.0],
+        [1.0, 0.0, 2.0, 0.0, 3.0],
+        [2.0, 1.0, 0.0, 2.0, 1.0],
+    ]
+    strings = _as_object_strings(frame)
+    assert all(strings[c].dtype == object for c in strings.columns)
