@@ -66,21 +66,24 @@ def draw_training_sample(
     of them, drawn without replacement; the other class keeps all its rows.
     """
     rng = np.random.default_rng(seed)
-    kept = []
+    # Rows are chosen by their place in `train` (the same draws as choosing the positions
+    # themselves) and marked, so the sample keeps the training part's own order, which the
+    # threshold analysis reads the latest rows of, without searching one array in another.
+    chosen = np.zeros(len(train), dtype=bool)
+    rows = []
     for value in (0, 1):
-        of_class = train[y_train == value]
+        of_class = np.flatnonzero(y_train == value)
+        rows.append(len(of_class))
         if len(of_class) > cap:
             of_class = rng.choice(of_class, size=cap, replace=False)
-        kept.append(of_class)
+        chosen[of_class] = True
     sample = TrainingSample(
         cap=cap,
-        of_rows=(int(np.sum(y_train == 0)), int(np.sum(y_train == 1))),
-        rows=(len(kept[0]), len(kept[1])),
+        of_rows=(rows[0], rows[1]),
+        rows=(min(rows[0], cap), min(rows[1], cap)),
     )
     if not sample.sampled:
         return train, sample
-    # Positions in the training part's own order: the threshold analysis reads the latest rows.
-    chosen = np.isin(train, np.concatenate(kept))
     return train[chosen], sample
 
 
