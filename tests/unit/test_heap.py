@@ -9,7 +9,9 @@ import weakref
 
 import pytest
 
+from retrain_guard.schemas.params import RetrainParams
 from retrain_guard.tasks.heap import release_freed_memory
+from retrain_guard.tasks.reporting import RunRecorder
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 
@@ -75,3 +77,25 @@ def test_what_only_a_reference_cycle_holds_is_freed_first() -> None:
         assert alive() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(("engine", "freed"), [("dask", True), ("pandas", False)])
+def test_a_stage_of_the_dask_engine_starts_from_what_the_process_holds(
+    engine: str, freed: bool
+) -> None:
+    """On the Dask engine each stage first frees what the stages before left to cycles (and
+    trims the heap); the pandas engine's stages leave the collector to its own schedule."""
+    params = RetrainParams.model_validate(
+        {"data": {"path": "x.parquet", "label": "y"}, "compute": {"engine": engine}}
+    )
+    recorder = RunRecorder(params, (), "validate")
+    gc.disable()
+    try:
+        node = _Node()
+        alive = weakref.ref(node)
+        del node
+        with recorder.stage("leakage"):
+            assert (alive() is None) is freed
+    finally:
+        gc.enable()
+    assert "leakage" in recorder.timings
