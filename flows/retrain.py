@@ -407,7 +407,7 @@ def validate_data(params: RetrainParams) -> Report | State[Any]:
     <publish.output_dir>/reports/.
     """
     limit_heap_arenas()  # before the stages' threads first allocate (tasks/heap.py)
-    recorder = RunRecorder(params, DATA_CHECKS, "validate-data")
+    recorder = RunRecorder(params, DATA_CHECKS, "validate-data", owns_process=True)
     outcome = checked_data(params, recorder)
     return _finish(recorder, outcome if isinstance(outcome, CheckResult) else None)
 
@@ -424,7 +424,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     is published to <publish.output_dir>/models/ only when every gate passed.
     """
     limit_heap_arenas()
-    recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain")
+    recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain", owns_process=True)
     outcome = checked_data(params, recorder)
     if isinstance(outcome, CheckResult):
         return _finish(recorder, outcome)

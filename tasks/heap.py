@@ -6,9 +6,13 @@ that allocated it: Prefect's and Dask's threads each kept their own, so the flow
 stayed far above what it held. `limit_heap_arenas` caps the arenas once, when the CLI or one
 of the project's flows (`retrain`, `validate-data`) starts; `check_data` and `check_model`
 (flows/api.py), run in a team's own process, leave that process's allocator alone.
-`release_freed_memory` hands the freed memory back after a stage. Both are no-ops where the
-C library is not glibc. A MALLOC_ARENA_MAX set in the environment is glibc's own way to
-choose, and is left alone.
+`release_freed_memory` collects reference cycles and hands the freed memory back: at the
+start of each stage of those flows on the Dask engine (tasks/reporting.py), after each
+leakage check of a stored table and after the stages that pull partitions. The heap is
+trimmed only with glibc (elsewhere only the cycles are collected), and arenas are capped only
+there. In a team's own process the stages are not tidied; only a table the Dask engine
+stored is, after its checks and pulls. A MALLOC_ARENA_MAX set in the environment is glibc's
+own way to choose, and is left alone.
 """
 
 import ctypes

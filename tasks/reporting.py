@@ -58,9 +58,16 @@ class RunRecorder:
     """Accumulates what the stages of one run report, and builds the Report from it."""
 
     def __init__(
-        self, params: RetrainParams, expected: tuple[tuple[str, Stage], ...], flow: str
+        self,
+        params: RetrainParams,
+        expected: tuple[tuple[str, Stage], ...],
+        flow: str,
+        owns_process: bool = False,
     ) -> None:
+        """`owns_process`: the run is one of the project's flows in a process of its own (not
+        check_data or check_model in a team's process), so its stages may tidy the heap."""
         self.params = params
+        self.owns_process = owns_process
         self.expected = expected
         self.flow = flow
         self.checks: list[CheckResult] = []
@@ -77,13 +84,14 @@ class RunRecorder:
     def stage(self, name: Stage) -> Iterator[None]:
         """Time a stage; the seconds go into report.run.timings.
 
-        On the Dask engine the memory the stages before freed goes back to the system first:
-        the flow's process then starts each stage from what it holds, not from the peak of
-        the one before (tasks/heap.py).
+        On the Dask engine, in a process of the project's own flows, the memory the stages
+        before freed goes back to the system first (counted in the stage's time): the
+        process then starts each stage from what it holds, not from the peak of the one
+        before (tasks/heap.py). A team's own process keeps its allocator's habits.
         """
-        if self.params.compute.engine == "dask":
-            release_freed_memory()
         start = time.perf_counter()
+        if self.owns_process and self.params.compute.engine == "dask":
+            release_freed_memory()
         try:
             yield
         finally:

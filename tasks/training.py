@@ -200,18 +200,20 @@ def _as_scaled_numbers(to_numbers: Callable[[Any], np.ndarray]) -> BaseEstimator
     )
 
 
-def build_encoder(n_categorical: int) -> ColumnTransformer:
+def build_encoder(n_categorical: int, joined: bool = True) -> ColumnTransformer:
     """One-hot the leading categorical codes; unseen codes (-1) become all zeros.
 
-    The one-hot columns are float32 (0 and 1 are exact in it): joined to the float64
-    numbers they become float64 all the same, and the encoded part held until then takes
-    half the memory (0.27 GiB less at a million training rows of the benchmark's table).
+    `joined`: numbers follow the codes. The one-hot columns are then float32 (0 and 1 are
+    exact in it): joined to the float64 numbers they become float64 all the same, and the
+    encoded part held until then takes half the memory (0.27 GiB less at a million training
+    rows of the benchmark's table). Alone they stay float64, what the estimator fits on.
     """
+    dtype = np.float32 if joined else np.float64
     return ColumnTransformer(
         [
             (
                 "onehot",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=dtype),
                 list(range(n_categorical)),
             )
         ],
@@ -290,11 +292,12 @@ def build_model(
     smotenc resamples the categorical codes before one-hot encoding; every other
     sampler resamples the encoded matrix.
     """
-    n_categorical = len(split_feature_kinds(features)[1])
+    numeric, categorical, dates = split_feature_kinds(features)
+    n_categorical = len(categorical)
     sampler = RecordingSampler(
         resample.sampler, resample.target_ratio, resample.k_neighbors, resample.seed, n_categorical
     )
-    encode = ("encode", build_encoder(n_categorical))
+    encode = ("encode", build_encoder(n_categorical, joined=bool(numeric or dates)))
     resample_step = ("resample", sampler)
     middle = (
         [resample_step, encode]

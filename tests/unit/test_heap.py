@@ -79,16 +79,20 @@ def test_what_only_a_reference_cycle_holds_is_freed_first() -> None:
         gc.enable()
 
 
-@pytest.mark.parametrize(("engine", "freed"), [("dask", True), ("pandas", False)])
+@pytest.mark.parametrize(
+    ("engine", "owns_process", "freed"),
+    [("dask", True, True), ("pandas", True, False), ("dask", False, False)],
+)
 def test_a_stage_of_the_dask_engine_starts_from_what_the_process_holds(
-    engine: str, freed: bool
+    engine: str, owns_process: bool, freed: bool
 ) -> None:
-    """On the Dask engine each stage first frees what the stages before left to cycles (and
-    trims the heap); the pandas engine's stages leave the collector to its own schedule."""
+    """On the Dask engine each stage of the project's flows first frees what the stages
+    before left to cycles (and trims the heap); the pandas engine's stages, and check_data
+    in a team's own process, leave the collector to its own schedule."""
     params = RetrainParams.model_validate(
         {"data": {"path": "x.parquet", "label": "y"}, "compute": {"engine": engine}}
     )
-    recorder = RunRecorder(params, (), "validate")
+    recorder = RunRecorder(params, (), "validate-data", owns_process=owns_process)
     gc.disable()
     try:
         node = _Node()

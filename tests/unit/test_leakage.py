@@ -425,13 +425,15 @@ def test_folds_are_the_same_draws_in_blocks_and_rates_read_the_other_fold() -> N
     folds = fold_of_rows(n)
     assert folds.dtype == bool and np.array_equal(folds, expected.astype(bool))
     codes = np.arange(n) % 7
-    positive = codes == 3
+    # Category 3 is positive in one fold only: its own fold's rate and the other's differ.
+    positive = (codes == 3) & folds
+    prior = positive.mean()
     rates = out_of_fold_rates(codes, positive, folds)
     for fold in (False, True):
         other = positive[(codes == 3) & (folds != fold)]
         rows = (codes == 3) & (folds == fold)
-        prior = positive.mean()
         assert rates[rows] == pytest.approx((other.sum() + prior) / (len(other) + 1.0))
+    assert rates[(codes == 3) & ~folds].min() > 0.99 and rates[(codes == 3) & folds].max() < 0.01
 
 
 def test_time_bins_hold_every_row_once_in_label_time_order() -> None:

@@ -338,6 +338,19 @@ def test_one_hot_columns_are_exact_and_joined_as_float64() -> None:
     assert np.array_equal(out, np.hstack([one_hot, numbers]))
     unseen = encoder.transform(np.array([[-1.0, 5.0, 2.0]]))
     assert np.array_equal(unseen, [[0.0] * 6 + [2.0]])
+    alone = build_encoder(2, joined=False).fit_transform(codes)
+    assert alone.dtype == np.float64 and np.array_equal(alone, one_hot)
+
+
+def test_a_model_of_categorical_features_only_fits_and_scores_in_float64() -> None:
+    frame = pd.DataFrame({"colour": ["red", "blue", "red", None] * 25, "size": list("SMLX") * 25})
+    y = np.array([1, 0, 0, 0] * 25)
+    trained = fit_model(frame, y, ModelParams(), ResampleParams())
+    pipeline = trained.model.estimator_
+    steps = pipeline.named_steps
+    encoded = steps["encode"].transform(steps["prepare"].transform(frame))
+    assert encoded.dtype == np.float64
+    assert positive_scores(trained.model, frame).dtype == np.float64
 
 
 def test_categorical_values_become_object_strings_and_missing_one_category() -> None:
@@ -374,3 +387,6 @@ def test_categorical_values_become_object_strings_and_missing_one_category() -> 
     ]
     strings = _as_object_strings(frame)
     assert all(strings[c].dtype == object for c in strings.columns)
+    # A missing value is coded alike in any rows scored together: alone, or with values.
+    alone = prepare.transform(frame.iloc[[1]].assign(str=None, arrow=None).astype(frame.dtypes))
+    assert alone[0, 3] == 0.0 and alone[0, 4] == 0.0
