@@ -42,7 +42,7 @@ from retrain_guard.tasks.split import Split
 from retrain_guard.tasks.stored_table import Frame, StoredTable
 
 SPLIT = "split_leakage"
-# Rows above which collision_probability counts values by their sorted hashes.
+# Rows above which collision_probability counts values by sorting them (or their hashes).
 _COUNT_BY_HASH_ROWS = 2_000_000
 # split_leakage reports shared rows when a count this unlikely under the table's own repeat
 # rate (one-sided binomial tail) is seen: about a 3-sigma event, and for a continuous table
@@ -200,11 +200,12 @@ def collision_probability(values: pd.Series) -> float:
     share theirs).
 
     Above _COUNT_BY_HASH_ROWS rows, without value_counts' hash table of every distinct
-    value and its result (about 1 GiB for 20M distinct numbers): numbers and times by their
-    sorted 64-bit hashes' runs (a collision of two hashes changes the sum by 2 / n**2 at
-    most), text and categories by their factorized codes, counted (hashing text made a
-    Python string of every value). There every missing value is one value; value_counts
-    counts None and NaN of an object column apart.
+    value and its result (about 1 GiB for 20M distinct numbers): numbers and times of numpy
+    dtypes by the runs of their sorted values (equal as value_counts has them, 0.0 and -0.0
+    one value), other numbers and times by their sorted 64-bit hashes' runs (a collision of
+    two hashes changes the sum by 2 / n**2 at most), text and categories by their factorized
+    codes, counted (hashing text made a Python string of every value). There every missing
+    value is one value; value_counts counts None and NaN of an object column apart.
     """
     n = len(values)
     if n <= _COUNT_BY_HASH_ROWS:
@@ -212,7 +213,12 @@ def collision_probability(values: pd.Series) -> float:
         return float(np.sum(shares * shares))
     missing = values.isna().to_numpy()
     present = values[~missing] if missing.any() else values
-    if is_numeric_dtype(values.dtype) or is_datetime64_any_dtype(values.dtype):
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufmM":
+        # Sorted as they are: hashing took two more arrays of the column's size, and their
+        # temporaries set the split stage's peak at 20M rows.
+        squares = squared_runs(np.sort(present.to_numpy()))
+    elif is_numeric_dtype(dtype) or is_datetime64_any_dtype(dtype):
         hashes = np.sort(row_hashes(present.to_frame()))  # sorted copy: the hashes may be a view
         squares = squared_runs(hashes)
     else:

@@ -591,6 +591,11 @@ def _columns_of_every_kind() -> list[pd.Series]:
         pd.Series(pd.to_datetime(rng.integers(0, 5, 1000), unit="D")).where(present),
         pd.Series(rng.integers(0, 3, 1000)).astype("category"),
         pd.Series([], dtype=float),
+        pd.Series([2**60, 2**60 + 1, 2**60 + 1, -5], dtype="int64"),  # apart only as integers
+        pd.Series(rng.integers(0, 3, 1000), dtype="Int64").where(present),
+        pd.Series(rng.random(1000) < 0.3),
+        pd.Series(pd.to_datetime(rng.integers(0, 5, 1000), unit="D", utc=True)).where(present),
+        pd.Series(pd.to_timedelta(rng.integers(0, 4, 1000), unit="h")),
     ]
 
 
@@ -599,7 +604,8 @@ def test_collision_probability_by_sorted_hashes_is_the_value_counts_one(
     values: pd.Series, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Above _COUNT_BY_HASH_ROWS the chance two rows share a value is counted from sorted
-    hashes; it is the value_counts sum (0.0 and -0.0 one value, missing values one)."""
+    values, hashes or codes; it is the value_counts sum (0.0 and -0.0 one value, missing
+    values one)."""
     shares = values.value_counts(normalize=True, dropna=False).to_numpy()
     exact = split_sharing.collision_probability(values)
     assert exact == pytest.approx(float(np.sum(shares * shares)), abs=1e-15)
