@@ -28,7 +28,6 @@ from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
-    OneHotEncoder,
     OrdinalEncoder,
     StandardScaler,
 )
@@ -42,6 +41,7 @@ from retrain_guard.tasks.estimator import (
     first_line,
     make_custom_estimator,
 )
+from retrain_guard.tasks.onehot import OneHotThenNumbers
 from retrain_guard.tasks.profile import LabelProfile
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.registry import check
@@ -200,27 +200,6 @@ def _as_scaled_numbers(to_numbers: Callable[[Any], np.ndarray]) -> BaseEstimator
     )
 
 
-def build_encoder(n_categorical: int, joined: bool = True) -> ColumnTransformer:
-    """One-hot the leading categorical codes; unseen codes (-1) become all zeros.
-
-    `joined`: numbers follow the codes. The one-hot columns are then float32 (0 and 1 are
-    exact in it): joined to the float64 numbers they become float64 all the same, and the
-    encoded part held until then takes half the memory (0.27 GiB less at a million training
-    rows of the benchmark's table). Alone they stay float64, what the estimator fits on.
-    """
-    dtype = np.float32 if joined else np.float64
-    return ColumnTransformer(
-        [
-            (
-                "onehot",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=dtype),
-                list(range(n_categorical)),
-            )
-        ],
-        remainder="passthrough",
-    )
-
-
 def _as_object_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """Make every categorical value a Python string and every missing one NaN, whatever its
     dtype, in object columns.
@@ -292,12 +271,11 @@ def build_model(
     smotenc resamples the categorical codes before one-hot encoding; every other
     sampler resamples the encoded matrix.
     """
-    numeric, categorical, dates = split_feature_kinds(features)
-    n_categorical = len(categorical)
+    n_categorical = len(split_feature_kinds(features)[1])
     sampler = RecordingSampler(
         resample.sampler, resample.target_ratio, resample.k_neighbors, resample.seed, n_categorical
     )
-    encode = ("encode", build_encoder(n_categorical, joined=bool(numeric or dates)))
+    encode = ("encode", OneHotThenNumbers(n_categorical))
     resample_step = ("resample", sampler)
     middle = (
         [resample_step, encode]

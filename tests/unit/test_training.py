@@ -5,9 +5,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder
 
 from retrain_guard.flows.example_data import make_transactions
 from retrain_guard.schemas.params import ModelName, ModelParams, ResampleParams, Sampler
+from retrain_guard.tasks.onehot import OneHotThenNumbers
 from retrain_guard.tasks.resampling import (
     MIN_KEPT_MAJORITY_ROWS,
     MIN_TRAINING_MINORITY_ROWS,
@@ -19,7 +22,6 @@ from retrain_guard.tasks.resampling import (
 )
 from retrain_guard.tasks.training import (
     _as_object_strings,
-    build_encoder,
     build_preparer,
     fit_model,
     positive_scores,
@@ -326,20 +328,36 @@ def test_scores_of_a_users_frame_keep_its_own_column_labels() -> None:
         np.testing.assert_allclose(positive_scores(model, X), expected)
 
 
-def test_one_hot_columns_are_exact_and_joined_as_float64() -> None:
-    """The one-hot part is encoded as float32 to save memory: the matrix the estimator sees
-    is still float64, with exactly the 0/1 columns and the numbers as they were."""
-    codes = np.array([[0.0, 2.0], [1.0, 0.0], [2.0, 1.0], [1.0, 2.0]])
-    numbers = np.array([[0.1234567890123], [-1e-300], [3.0], [np.pi]])
-    encoder = build_encoder(2)
-    out = encoder.fit_transform(np.hstack([codes, numbers]))
-    assert out.dtype == np.float64
-    one_hot = np.hstack([(codes[:, [j]] == np.arange(3)).astype(np.float64) for j in range(2)])
-    assert np.array_equal(out, np.hstack([one_hot, numbers]))
-    unseen = encoder.transform(np.array([[-1.0, 5.0, 2.0]]))
-    assert np.array_equal(unseen, [[0.0] * 6 + [2.0]])
-    alone = build_encoder(2, joined=False).fit_transform(codes)
-    assert alone.dtype == np.float64 and np.array_equal(alone, one_hot)
+@pytest.mark.parametrize("n_categorical", [0, 1, 3])
+def test_one_hot_matrix_is_the_column_transformers_one(n_categorical: int) -> None:
+    """OneHotThenNumbers writes the one-hot columns and the numbers into one matrix: the
+    same matrix scikit-learn's ColumnTransformer of a OneHotEncoder gives, unknown codes
+    (-1, or a code not seen in fit) all zeros."""
+    rng = np.random.default_rng(n_categorical)
+    codes = rng.integers(0, [4, 2, 7][:n_categorical] or 1, size=(500, max(n_categorical, 1)))
+    numbers = rng.normal(size=(500, 2))
+    fit_on = np.hstack([codes[:, :n_categorical], numbers]).astype("float64")
+    reference = ColumnTransformer(
+        [
+            (
+                "onehot",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                list(range(n_categorical)),
+            )
+        ],
+        remainder="passthrough",
+    ).fit(fit_on)
+    encoder = OneHotThenNumbers(n_categorical).fit(fit_on)
+    scored = fit_on.copy()
+    scored[:50, :n_categorical] = -1.0
+    scored[50:60, :n_categorical] = 9.0
+    for X in (fit_on, scored):
+        out = encoder.transform(X)
+        assert out.dtype == np.float64
+        assert np.array_equal(out, reference.transform(X))
+    assert encoder.transform(scored[:0]).shape == (0, out.shape[1])
+    with pytest.raises(ValueError, match="columns"):
+        encoder.transform(fit_on[:, 1:])
 
 
 def test_a_model_of_categorical_features_only_fits_and_scores_in_float64() -> None:
