@@ -244,3 +244,36 @@ def test_rows_taken_by_a_slice_do_not_keep_the_whole_column(tmp_path: Path) -> N
         while isinstance(values.base, np.ndarray):
             values = values.base
         assert values.size <= len(taken) * 2
+
+
+def test_rows_taken_by_position_are_read_a_partition_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows taken by position, in any order, are pandas' rows with the whole read's dtypes
+    (the union of the partitions' categories, float64 where one partition's integers were),
+    and no column is read whole to take them."""
+    frame = _quirky(1000, 5).assign(kind=np.where(np.arange(1000) < 600, "a", "b"))
+    writer = TableWriter(frame.head(0).astype({"kind": "category"}), str(tmp_path))
+    for number, rows in enumerate(np.array_split(np.arange(1000), 4)):
+        part = frame.iloc[rows].astype({"kind": "category"})
+        writer.add(number, part.astype({"count": "float64"}) if number == 2 else part)
+    table = writer.table()
+    whole = table.to_pandas()
+    columns = ["amount", "count", "nullable", "text", "mixed", "when", "kind"]
+    for dtype_of_column in columns:
+        table.dtype(dtype_of_column)  # learnt once, as the flow's stages do before taking
+    rng = np.random.default_rng(0)
+    asked = [
+        np.sort(rng.choice(1000, 300, replace=False)),
+        rng.choice(1000, 300, replace=False),
+        np.array([999, 0, 500]),
+    ]
+    monkeypatch.setattr(
+        type(table._base), "read", lambda *_: pytest.fail("a column was read whole")
+    )
+    for rows in asked:
+        taken = table.take(rows, columns)
+        pd.testing.assert_frame_equal(taken, whole.iloc[rows][columns])
+    monkeypatch.undo()
+    twice = np.array([3, 3, 10])  # a row taken twice: read whole, the same rows
+    pd.testing.assert_frame_equal(table.take(twice, columns), whole.iloc[twice][columns])
