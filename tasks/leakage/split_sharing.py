@@ -143,25 +143,31 @@ def measure_split_sharing(
         .isin(pd.MultiIndex.from_arrays([vectors_t, labels[candidates_t]]))
         .sum()
     )
+    # The label and the candidates' hashes are done with: each column's collision chance
+    # below reads a whole column of its own (at 20M rows the label alone is 160 MB).
+    del labels, vectors_h, vectors_t
+    n_train = len(train)
     repeated = repeated_rows(frame, features, train, key_hash)
-    seen = repeated / len(train)
+    seen = repeated / n_train
     timed = order is not None and (is_datetime64_any_dtype(order) or is_numeric_dtype(order))
     if order is not None and timed:
         times = as_naive_utc(order).reset_index(drop=True).iloc[train].to_numpy()
         train = train[np.argsort(times, kind="stable")]
+        del times
     else:
         # Without a label time the stored order is no evidence: tables are often stored
         # grouped (by person, by plan, sorted by a code), which puts a person's repeated
         # rows in one half. A random order measures what a random holdout sees.
         train = np.random.default_rng(0).permutation(train)
     repeats, later_rows = later_half_repeats(frame, features, train, key_hash)
+    del key_hash, train  # the reordered training rows, and the key's hashes, as the label
     later = repeats / later_rows if later_rows else 0.0
     # The seen mass is concave in the number of rows, so twice the later half's share (at
     # its upper two-sigma bound) bounds what the whole training part explains.
     bound = 2.0 * _upper(repeats, later_rows) / max(1, later_rows)
     # The Good-Turing share is itself a count (rows in repeated vectors): a training part
     # with a handful of honest duplicates measures its rate loosely, and the test allows it.
-    seen_upper = min(1.0, _upper(repeated, len(train)) / len(train))
+    seen_upper = min(1.0, _upper(repeated, n_train) / n_train)
     if seen <= 0:
         # No repeat in training: no measurable rate. The columns' value frequencies taken as
         # independent give the chance, so a chance repeat of a few-valued vector is not read
@@ -171,7 +177,7 @@ def measure_split_sharing(
             chance *= collision_probability(frame[column])
             if chance < 1e-300:
                 break
-        rate = upper_rate = 1.0 - (1.0 - chance) ** len(train)
+        rate = upper_rate = 1.0 - (1.0 - chance) ** n_train
     elif timed:
         # Oversampling before the split copies rows whole, label time included: copies sit
         # next to their original in time and inflate the Good-Turing estimate, not the
