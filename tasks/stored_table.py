@@ -326,9 +326,14 @@ class StoredTable:
         each column whole set the peak of drawing the training sample)."""
         if column not in self._columns:
             raise KeyError(column)
+        # Positions as iloc takes them otherwise: none, from the end, out of range, a row
+        # twice, or not signed integers; those read the column whole, with iloc's answer.
+        inside = rows.dtype.kind == "i" and len(rows) and 0 <= rows.min() <= rows.max() < len(self)
+        if not inside:
+            return self._column(column).iloc[rows]
         order = None if _increasing(rows) else np.argsort(rows, kind="stable")
         ordered = rows if order is None else rows[order]
-        if not len(rows) or not _increasing(ordered):  # none, or a row taken twice
+        if not _increasing(ordered):
             return self._column(column).iloc[rows]
         pieces = [c[column] for c in self.rows_at(ordered, [column]).chunks([column])]
         values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
@@ -366,8 +371,8 @@ class StoredTable:
                     else:
                         read = _concat([_read_array(part, column)], dtypes[column])
                         values = read.iloc[local]
-                    if values.dtype != dtypes[column]:  # a partition's own dtype, or categories
-                        values = values.astype(dtypes[column])
+                    if not _same_dtype(values.dtype, dtypes[column]):
+                        values = _as_dtype(values, dtypes[column])  # a partition's own dtype
                     taken[column] = values.set_axis(index[done : done + ahead])
                 yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
             start, done = stop, done + ahead
@@ -459,6 +464,23 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     if isinstance(frame, StoredTable) and _increasing(rows):
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
+
+
+def _same_dtype(dtype: DtypeObj, wanted: DtypeObj) -> bool:
+    """Whether values of `dtype` are already of `wanted`: for categoricals, the same
+    categories in the same order (pandas calls two unordered categoricals of the same
+    categories equal in any order, but their codes differ)."""
+    if isinstance(dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
+        return dtype.ordered == wanted.ordered and dtype.categories.equals(wanted.categories)
+    return bool(dtype == wanted)
+
+
+def _as_dtype(values: pd.Series, wanted: DtypeObj) -> pd.Series:
+    """Return the values in `wanted`; categories recoded into its order (astype leaves a
+    categorical whose dtype pandas calls equal as it is)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
+        return values.cat.set_categories(wanted.categories, ordered=wanted.ordered)
+    return values.astype(wanted)
 
 
 def _increasing(rows: np.ndarray) -> bool:

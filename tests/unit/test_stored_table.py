@@ -277,3 +277,35 @@ def test_rows_taken_by_position_are_read_a_partition_at_a_time(
     monkeypatch.undo()
     twice = np.array([3, 3, 10])  # a row taken twice: read whole, the same rows
     pd.testing.assert_frame_equal(table.take(twice, columns), whole.iloc[twice][columns])
+
+
+def test_categories_in_another_order_in_a_partition_read_as_the_whole_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition whose categories come in another order (Parquet dictionaries in the order
+    of appearance) reads, in chunks and by position, with the whole column's categories;
+    derived tables reuse the dtypes learnt, and positions iloc would refuse are refused."""
+    kinds = ["a", "a", "a", "b", "a", "b"]
+    frame = pd.DataFrame({"kind": kinds, "amount": np.arange(6.0)})
+    writer = TableWriter(frame.head(0).astype({"kind": "category"}), str(tmp_path))
+    first = frame.iloc[:3].astype({"kind": pd.CategoricalDtype(["a"])})
+    second = frame.iloc[3:].astype({"kind": pd.CategoricalDtype(["b", "a"])})
+    writer.add(0, first)
+    writer.add(1, second)
+    table = writer.table()
+    whole = table.to_pandas()
+    assert list(whole["kind"].cat.categories) == ["a", "b"]  # the union, as Dask joins
+    table.dtype("kind")
+    derived = table[np.array([True] * 5 + [False])].drop(columns=["amount"])
+    monkeypatch.setattr(
+        type(table._base), "read", lambda *_: pytest.fail("a column was read whole")
+    )
+    pd.testing.assert_frame_equal(pd.concat(table.chunks(["kind"])), whole[["kind"]])
+    rows = np.array([4, 3])  # rows of the second partition only
+    pd.testing.assert_frame_equal(table.take(rows, ["kind"]), whole.iloc[rows][["kind"]])
+    pd.testing.assert_frame_equal(derived.take(rows, ["kind"]), whole.iloc[rows][["kind"]])
+    monkeypatch.undo()
+    from_end = np.array([-1, 0])
+    pd.testing.assert_frame_equal(table.take(from_end, ["kind"]), whole.iloc[from_end][["kind"]])
+    with pytest.raises(IndexError):
+        table.take(np.array([0, 9]), ["kind"])

@@ -360,15 +360,17 @@ def test_one_hot_matrix_is_the_column_transformers_one(n_categorical: int) -> No
         encoder.transform(fit_on[:, 1:])
 
 
-def test_a_model_of_categorical_features_only_fits_and_scores_in_float64() -> None:
+def test_a_model_of_categorical_features_only_fits_and_scores() -> None:
+    """With no numbers to follow them, the one-hot columns are the whole matrix."""
     frame = pd.DataFrame({"colour": ["red", "blue", "red", None] * 25, "size": list("SMLX") * 25})
     y = np.array([1, 0, 0, 0] * 25)
     trained = fit_model(frame, y, ModelParams(), ResampleParams())
-    pipeline = trained.model.estimator_
-    steps = pipeline.named_steps
+    steps = trained.model.estimator_.named_steps
     encoded = steps["encode"].transform(steps["prepare"].transform(frame))
-    assert encoded.dtype == np.float64
-    assert positive_scores(trained.model, frame).dtype == np.float64
+    assert encoded.shape == (100, 3 + 4)  # red, blue, (missing); S, M, L, X
+    assert np.array_equal(encoded.sum(axis=1), np.full(100, 2.0))
+    scores = positive_scores(trained.model, frame)
+    assert scores.shape == (100,) and ((scores >= 0) & (scores <= 1)).all()
 
 
 def test_categorical_values_become_object_strings_and_missing_one_category() -> None:
