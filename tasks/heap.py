@@ -6,13 +6,13 @@ that allocated it: Prefect's and Dask's threads each kept their own, so the flow
 stayed far above what it held. `limit_heap_arenas` caps the arenas once, when the CLI or one
 of the project's flows (`retrain`, `validate-data`) starts; `check_data` and `check_model`
 (flows/api.py), run in a team's own process, leave that process's allocator alone.
-`release_freed_memory` collects reference cycles and hands the freed memory back: at the
-start of each stage of those flows on the Dask engine (tasks/reporting.py), after each
-leakage check of a stored table and after the stages that pull partitions. The heap is
-trimmed only with glibc (elsewhere only the cycles are collected), and arenas are capped only
-there. In a team's own process the stages are not tidied; only a table the Dask engine
-stored is, after its checks and pulls. A MALLOC_ARENA_MAX set in the environment is glibc's
-own way to choose, and is left alone.
+`release_freed_memory` hands the freed memory back: at the start of each stage of those
+flows on the Dask engine (tasks/reporting.py; before the leakage checks it first collects
+reference cycles, once a run, as a full collection walks every object), after each leakage
+check of a stored table and after the stages that pull partitions. The heap is trimmed only
+with glibc, and arenas are capped only there. In a team's own process the stages are not
+tidied; only a table the Dask engine stored is, after its checks and pulls. A
+MALLOC_ARENA_MAX set in the environment is glibc's own way to choose, and is left alone.
 """
 
 import ctypes
@@ -36,16 +36,17 @@ def _libc() -> Any:
         return None
 
 
-def release_freed_memory() -> bool:
-    """Free what only reference cycles still hold, then hand the memory freed by a stage back
-    to the system; False where the heap cannot be trimmed.
+def release_freed_memory(collect_cycles: bool = False) -> bool:
+    """Hand the memory freed by a stage back to the system (with `collect_cycles`, after
+    freeing what only reference cycles still hold); False where the heap cannot be trimmed.
 
     Without this the process stays at the stage's peak, and the next stage's peak comes on
     top (benchmarks/RESULTS.md, issue 13). The cycles matter: at 20M rows on the Dask engine,
     objects of the stages before the leakage checks that only cycles kept held 0.25 GiB, and
     trimming the heap after collecting them gave back 0.26 GiB more.
     """
-    gc.collect()
+    if collect_cycles:  # a full collection walks every object: once a run, not per stage
+        gc.collect()
     libc = _libc()
     trim = getattr(libc, "malloc_trim", None)
     if trim is None:

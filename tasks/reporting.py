@@ -91,7 +91,8 @@ class RunRecorder:
         """
         start = time.perf_counter()
         if self.owns_process and self.params.compute.engine == "dask":
-            release_freed_memory()
+            # Cycles are collected once, before the checks that read the stored table.
+            release_freed_memory(collect_cycles=name == "leakage")
         try:
             yield
         finally:

@@ -335,7 +335,7 @@ class StoredTable:
         ordered = rows if order is None else rows[order]
         if not _increasing(ordered):
             return self._column(column).iloc[rows]
-        pieces = [c[column] for c in self.rows_at(ordered, [column]).chunks([column])]
+        pieces = [c[column] for c in self.rows_at(ordered, [column])._chunks([column])]
         values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
         return values if order is None else values.iloc[np.argsort(order)]
 
@@ -351,6 +351,10 @@ class StoredTable:
         partitions' categories), so every chunk encodes alike. A table of no rows yields one
         empty frame.
         """
+        yield from self._chunks(columns)
+
+    def _chunks(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """`chunks`, as the table's own reads (`take`) use it."""
         dtypes = {c: self.dtype(c) for c in columns}
         added = {c: self._column(c) for c in columns if c in self._added}
         index = self.index
