@@ -303,41 +303,48 @@ class StoredTable:
     def take(self, rows: np.ndarray | slice | None, columns: Sequence[str]) -> pd.DataFrame:
         """Return `columns` at `rows` (positions in this table; None: every row), read one
         column at a time so that only the rows taken are held."""
-        taken = {}
-        for column in columns:
-            if isinstance(rows, np.ndarray) and column not in self._added:
-                taken[column] = self._column_at(column, rows)
-                continue
-            values = self._column(column)
-            if isinstance(rows, slice):
-                # A slice is a view that would keep the whole column alive: every column
-                # read whole at once (a strided sample of 24 columns of 20M rows: 3.6 GiB).
-                taken[column] = values.iloc[rows].copy()
-            else:
-                taken[column] = values if rows is None else values.iloc[rows]
+        taken = dict(zip(columns, self.columns_at(rows, columns), strict=True))
         if not taken:
             index = self.index if rows is None else self.index[rows]
             return pd.DataFrame(index=index)
         return pd.DataFrame(taken, copy=False)
 
-    def _column_at(self, column: str, rows: np.ndarray) -> pd.Series:
-        """The column at `rows` (positions in this table, in any order), read a partition at
-        a time: only the rows taken are held, never the whole column (at 20M rows, reading
-        each column whole set the peak of drawing the training sample)."""
-        if column not in self._columns:
-            raise KeyError(column)
-        # Positions as iloc takes them otherwise: none, from the end, out of range, a row
-        # twice, or not signed integers; those read the column whole, with iloc's answer.
-        inside = rows.dtype.kind == "i" and len(rows) and 0 <= rows.min() <= rows.max() < len(self)
-        if not inside:
-            return self._column(column).iloc[rows]
-        order = None if _increasing(rows) else np.argsort(rows, kind="stable")
-        ordered = rows if order is None else rows[order]
-        if not _increasing(ordered):
-            return self._column(column).iloc[rows]
-        pieces = [c[column] for c in self.rows_at(ordered, [column])._chunks([column])]
-        values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
-        return values if order is None else values.iloc[np.argsort(order)]
+    def columns_at(
+        self, rows: np.ndarray | slice | None, columns: Sequence[str]
+    ) -> Iterator[pd.Series]:
+        """Yield each of `columns` at `rows` (as `take`), one column read at a time.
+
+        Positions (in any order) are read a partition at a time, so only the rows taken are
+        held, never the whole column (at 20M rows, reading each column whole set the peak of
+        drawing the training sample); where they lie, and their order, are worked out once
+        for all the columns. Positions iloc takes otherwise (from the end, out of range, a
+        row twice, not signed integers) read each column whole, with iloc's answer.
+        """
+        missing = [c for c in columns if c not in self._columns]
+        if missing:
+            raise KeyError(missing[0])
+        stored = back = None
+        if isinstance(rows, np.ndarray) and any(c not in self._added for c in columns):
+            inside = rows.dtype.kind == "i" and len(rows) > 0
+            if inside and rows.min() >= 0 and rows.max() < len(self):
+                order = None if _increasing(rows) else np.argsort(rows, kind="stable")
+                ordered = rows if order is None else rows[order]
+                if _increasing(ordered):
+                    stored = self.rows_at(ordered, self._columns)
+                    back = None if order is None else np.argsort(order)
+        for column in columns:
+            if stored is not None and column not in self._added:
+                pieces = [chunk[column] for chunk in stored._partitions([column])]
+                values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+                yield values if back is None else values.iloc[back]
+                continue
+            values = self._column(column)
+            if isinstance(rows, slice):
+                # A slice is a view that would keep the whole column alive: every column
+                # read whole at once (a strided sample of 24 columns of 20M rows: 3.6 GiB).
+                yield values.iloc[rows].copy()
+            else:
+                yield values if rows is None else values.iloc[rows]
 
     def to_pandas(self) -> pd.DataFrame:
         """Return the whole table in this process."""
@@ -351,10 +358,12 @@ class StoredTable:
         partitions' categories), so every chunk encodes alike. A table of no rows yields one
         empty frame.
         """
-        yield from self._chunks(columns)
+        yield from self._partitions(columns)
+        if not len(self):
+            yield self.take(None, list(columns))
 
-    def _chunks(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-        """`chunks`, as the table's own reads (`take`) use it."""
+    def _partitions(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """`columns` of this table's rows in each stored partition holding some (`chunks`)."""
         dtypes = {c: self.dtype(c) for c in columns}
         added = {c: self._column(c) for c in columns if c in self._added}
         index = self.index
@@ -380,8 +389,6 @@ class StoredTable:
                     taken[column] = values.set_axis(index[done : done + ahead])
                 yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
             start, done = stop, done + ahead
-        if not done:
-            yield self.take(None, list(columns))
 
     def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
         """Return `columns` of the rows at increasing positions `rows`, still on disk."""

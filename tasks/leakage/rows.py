@@ -70,8 +70,8 @@ def hashed_rows(frame: Frame, rows: np.ndarray, columns: list[str]) -> np.ndarra
     if not isinstance(frame, StoredTable):
         return row_hashes(take_rows(frame, rows, columns))
     combined = np.full(len(rows), 0x345678, dtype="uint64")
-    for position, column in enumerate(columns):
-        combined ^= row_hashes(frame.take(rows, [column]))
+    for position, values in enumerate(frame.columns_at(rows, columns)):
+        combined ^= row_hashes(values.to_frame())
         combined *= np.uint64(1000003 + 82520 * position)
     return combined
 

@@ -32,7 +32,7 @@ from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
 from retrain_guard.schemas.params import ComputeParams, DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
-from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory
+from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory, training
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
@@ -646,14 +646,15 @@ def test_the_holdout_is_scored_from_disk_and_compared_as_with_pandas(
     example_frame.to_parquet(tmp_path / "one.parquet", index=False)
     parts = write_parts(example_frame, tmp_path / "parts", parts=8)  # the holdout spans two
     read: list[int] = []
-    chunks = StoredTable.chunks
+    chunks = training.row_chunks
 
-    def counted(table: StoredTable, columns: Any) -> Any:
-        for chunk in chunks(table, columns):
-            read.append(len(chunk))
+    def counted(frame: Any, columns: Any, rows: int) -> Any:
+        for chunk in chunks(frame, columns, rows):
+            if isinstance(frame, StoredTable):  # the holdout (training rows are in memory)
+                read.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(StoredTable, "chunks", counted)
+    monkeypatch.setattr(training, "row_chunks", counted)
     reports = {}
     for engine, path, compute in (
         ("pandas", tmp_path / "one.parquet", {}),
