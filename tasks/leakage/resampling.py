@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from retrain_guard.tasks.leakage.rows import hashed_rows, key_column, repeated, row_hashes
+from retrain_guard.tasks.leakage.rows import repeat_count, row_hashes
 from retrain_guard.tasks.leakage.segments import (
     column_grid,
     complete_rows,
@@ -77,19 +77,9 @@ class ResamplingTrace:
         }
 
 
-def copy_share(frame: Frame, rows: np.ndarray, features: list[str], key_hash: np.ndarray) -> float:
-    """Return the share of `rows` whose features repeat an earlier one of `rows`.
-
-    Only rows whose key value repeats can repeat whole, so only those are hashed whole.
-    `key_hash` holds the key column's hash for every row of the frame.
-    """
-    if not len(rows):
-        return 0.0
-    candidates = rows[repeated(key_hash[rows])]
-    if not len(candidates):
-        return 0.0
-    hashes = hashed_rows(frame, candidates, features)
-    return (len(hashes) - len(np.unique(hashes))) / len(rows)
+def copy_share(frame: Frame, rows: np.ndarray, features: list[str]) -> float:
+    """Return the share of `rows` whose features repeat an earlier one of `rows`."""
+    return repeat_count(frame, rows, features) / len(rows) if len(rows) else 0.0
 
 
 def independent_copy_share(frame: Frame, rows: np.ndarray, features: list[str]) -> float:
@@ -166,14 +156,13 @@ def measure_resampling(
         # Copies are compared with all majority rows: uniform copying gives both classes
         # the same share, while chance repeats of few distinct values only grow with more
         # rows; and with the minority's own values as independent columns.
-        key_hash = row_hashes(frame[[key_column(frame, varying, minority_rows)]])
-        majority = copy_share(frame, majority_rows, varying, key_hash)
+        majority = copy_share(frame, majority_rows, varying)
         independent = independent_copy_share(frame, minority_rows, varying)
         traces.append(
             ResamplingTrace(
                 "copies",
                 len(minority_rows),
-                copy_share(frame, minority_rows, varying, key_hash),
+                copy_share(frame, minority_rows, varying),
                 max(majority, independent),
                 (),
                 majority,

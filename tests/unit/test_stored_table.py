@@ -7,7 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_guard.tasks.leakage.rows import hashed_row_pair, hashed_rows, row_hashes
+from retrain_guard.tasks.leakage.rows import (
+    distinct_count,
+    hashed_row_pair,
+    hashed_rows,
+    repeat_count,
+    row_hashes,
+)
 from retrain_guard.tasks.quirks import kind_of
 from retrain_guard.tasks.stored_table import (
     StoredTable,
@@ -309,3 +315,25 @@ def test_categories_in_another_order_in_a_partition_read_as_the_whole_column(
     pd.testing.assert_frame_equal(table.take(from_end, ["kind"]), whole.iloc[from_end][["kind"]])
     with pytest.raises(IndexError):
         table.take(np.array([0, 9]), ["kind"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_repeat_count_counts_rows_that_repeat_an_earlier_one_in_either_form(
+    tmp_path: Path, seed: int
+) -> None:
+    """Hashing a column at a time and keeping only rows still repeating counts the same
+    repeats as pandas' duplicated over the whole rows (missing equal to missing), for any
+    subset of rows, in memory and stored."""
+    rng = np.random.default_rng(seed)
+    frame = _quirky(600, seed).drop(columns=["mixed"])
+    frame["count"] = rng.integers(0, 2, len(frame))  # few values: repeats a column alone
+    copied = rng.choice(600, 80, replace=False)
+    frame.iloc[copied] = frame.iloc[rng.choice(600, 80)].to_numpy()
+    table = _stored(frame, 4, tmp_path)
+    for rows in (np.arange(600), np.sort(rng.choice(600, 300, replace=False)), np.arange(0)):
+        for columns in (list(frame.columns), ["count", "flag"], ["amount"]):
+            expected = int(frame.iloc[rows][columns].duplicated().sum())
+            assert repeat_count(frame, rows, columns) == expected
+            assert repeat_count(table, rows, columns) == expected
+    assert repeat_count(frame, np.arange(5), []) == 4  # no column: every row alike
+    assert distinct_count(np.array([3, 1, 3, 2, 1], dtype="uint64")) == 3
