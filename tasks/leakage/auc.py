@@ -21,6 +21,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import as_naive_utc, to_days
 from retrain_guard.tasks.quirks import as_finite
+from retrain_guard.tasks.stored_table import Frame, StoredTable
 
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
@@ -220,6 +221,25 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
         # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
         return as_finite(values.to_numpy(dtype="float64", na_value=np.nan))
     return None
+
+
+def numeric_column(frame: Frame, column: str) -> np.ndarray | None:
+    """Return `numeric_view` of the frame's column. A stored table's is filled a partition
+    at a time: the column's values and their float view are never both held whole."""
+    if not isinstance(frame, StoredTable):
+        return numeric_view(frame[column])
+    dtype = frame.dtype(column)
+    if not (is_datetime64_any_dtype(dtype) or is_bool_dtype(dtype) or is_numeric_dtype(dtype)):
+        return None
+    numbers = np.empty(len(frame), dtype="float64")
+    start = 0
+    for chunk in frame.chunks([column]):
+        view = numeric_view(chunk[column])
+        if view is None:  # a partition of another dtype than the table's: read it whole
+            return numeric_view(frame[column])
+        numbers[start : start + len(view)] = view
+        start += len(view)
+    return numbers
 
 
 def category_codes(values: pd.Series) -> np.ndarray:

@@ -4,6 +4,8 @@ The row order and the id column are scored like a feature (auc.py); a ranking th
 explains (the label rate drifts and ids are issued in time) is not reported.
 """
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -13,7 +15,7 @@ from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.tasks.leakage.auc import (
     FeaturePower,
     auc_with_missing,
-    numeric_view,
+    numeric_column,
     ranked_scores,
     screen_auc,
     stratified_auc,
@@ -21,32 +23,59 @@ from retrain_guard.tasks.leakage.auc import (
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, row_chunks
 
 ORDER = "order_leakage"
+# Rows of an in-memory id column compared at a time (a stored one: a partition at a time).
+_TEXT_ROWS = 1_000_000
 
 
-def order_scores(values: pd.Series) -> np.ndarray:
-    """Return the sort rank of the values (numbers as they are, strings in text order)."""
-    numbers = numeric_view(values)
+def order_scores(frame: Frame, column: str) -> np.ndarray:
+    """Return the sort rank of the column's values (numbers as they are, strings in text
+    order), read a stored partition at a time where it can be."""
+    numbers = numeric_column(frame, column)
     if numbers is not None:
         return numbers
-    text = pa.array(values.astype("string[pyarrow]"))
-    if text.null_count == 0 and len(text) > 1:
-        # Ids are mostly issued in row order: one vectorised comparison of neighbours
-        # proves the text sorted, and then ranks follow without sorting a million strings.
-        follows = pc.greater_equal(text[1:], text[:-1])
-        if pc.all(follows).as_py():
-            starts = np.ones(len(text), dtype=bool)
-            starts[1:] = np.asarray(pc.not_equal(text[1:], text[:-1]))
-            if starts.all():
-                return np.arange(1.0, len(text) + 1.0)
-            # Equal texts share the rank of their first row, as tiebreaker="min" gives.
-            first = np.maximum.accumulate(np.where(starts, np.arange(len(text)), 0))
-            return first.astype("float64") + 1.0
-    ranked = pc.rank(text, tiebreaker="min")
+    if len(frame) > 1:
+        ranks = _sorted_text_ranks(row_chunks(frame, [column], _TEXT_ROWS), len(frame))
+        if ranks is not None:
+            return ranks
+    values = frame[column]
+    ranked = pc.rank(pa.array(values.astype("string[pyarrow]")), tiebreaker="min")
     rank = np.asarray(ranked.to_numpy(zero_copy_only=False), dtype="float64")
     return np.where(values.isna().to_numpy(), np.nan, rank)
+
+
+def _sorted_text_ranks(chunks: Iterator[pd.DataFrame], rows: int) -> np.ndarray | None:
+    """Return the ranks of text already in order and never missing, or None otherwise.
+
+    Ids are mostly issued in row order: comparing neighbours proves the text sorted, and
+    the ranks follow without sorting millions of strings; equal texts share the rank of
+    their first row, as tiebreaker="min" gives. Chunk by chunk, the first text of a chunk
+    compared with the last of the one before.
+    """
+    ranks = np.empty(rows, dtype="float64")
+    done = run_start = 0
+    last: pa.Scalar | None = None
+    for chunk in chunks:
+        text = pa.array(chunk.iloc[:, 0].astype("string[pyarrow]"))
+        in_order = pc.all(pc.greater_equal(text[1:], text[:-1]), min_count=0).as_py()
+        if text.null_count or not in_order:
+            return None
+        if not len(text):
+            continue
+        starts = np.ones(len(text), dtype=bool)
+        starts[1:] = np.asarray(pc.not_equal(text[1:], text[:-1]))
+        if last is not None:
+            if pc.less(text[0], last).as_py():
+                return None
+            starts[0] = pc.not_equal(text[0], last).as_py()
+        first = np.where(starts, np.arange(done, done + len(text)), 0)
+        first[0] = first[0] if starts[0] else run_start
+        np.maximum.accumulate(first, out=first)
+        ranks[done : done + len(text)] = first + 1.0
+        run_start, last, done = int(first[-1]), text[-1], done + len(text)
+    return ranks
 
 
 def measure_order(
@@ -59,25 +88,38 @@ def measure_order(
     """Measure how well the row order and the id rank the classes, overall and within time.
 
     As for features, an order that cannot reach `recheck_at` keeps its bounded AUC; the
-    others are measured exactly and again within time bins.
+    others are measured exactly and again within time bins. Each source's scores are made
+    when it is measured and let go after (at 20M rows each is 160 MB of floats).
     """
-    sources = [("row order", np.arange(len(frame), dtype="float64"))]
+    sources: list[tuple[str, Callable[[], np.ndarray]]] = [
+        ("row order", lambda: np.arange(len(frame), dtype="float64"))
+    ]
     if id_column:
-        sources.append((id_column, order_scores(frame[id_column])))
+        sources.append((id_column, lambda: order_scores(frame, id_column)))
     positive_rows = np.flatnonzero(positive)
-    measured = []
-    for name, scores in sources:
-        screened = screen_auc(scores, positive_rows, recheck_at)
-        if screened is not None:
-            auc, missing, error = screened
-            measured.append(FeaturePower(name, "order", auc, missing, max_error=error))
-            continue
-        auc, missing = auc_with_missing(scores, positive)
-        within = None
-        if bins is not None:
-            within = stratified_auc(ranked_scores(scores, missing), positive, bins)
-        measured.append(FeaturePower(name, "order", auc, missing, False, within))
-    return measured
+    return [
+        _power(name, scored(), positive, positive_rows, bins, recheck_at)
+        for name, scored in sources
+    ]
+
+
+def _power(
+    name: str,
+    scores: np.ndarray,
+    positive: np.ndarray,
+    positive_rows: np.ndarray,
+    bins: list[np.ndarray] | None,
+    recheck_at: float,
+) -> FeaturePower:
+    screened = screen_auc(scores, positive_rows, recheck_at)
+    if screened is not None:
+        auc, missing, error = screened
+        return FeaturePower(name, "order", auc, missing, max_error=error)
+    auc, missing = auc_with_missing(scores, positive)
+    within = None
+    if bins is not None:
+        within = stratified_auc(ranked_scores(scores, missing), positive, bins)
+    return FeaturePower(name, "order", auc, missing, False, within)
 
 
 def judge_order(

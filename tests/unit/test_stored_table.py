@@ -5,8 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from retrain_guard.tasks.leakage.auc import numeric_column, numeric_view
+from retrain_guard.tasks.leakage.order import order_scores
 from retrain_guard.tasks.leakage.rows import (
     distinct_count,
     hashed_row_pair,
@@ -337,3 +341,38 @@ def test_repeat_count_counts_rows_that_repeat_an_earlier_one_in_either_form(
             assert repeat_count(table, rows, columns) == expected
     assert repeat_count(frame, np.arange(5), []) == 4  # no column: every row alike
     assert distinct_count(np.array([3, 1, 3, 2, 1], dtype="uint64")) == 3
+
+
+def _text_ranks(values: pd.Series) -> np.ndarray:
+    """Ranks as pyarrow's rank gives them (ties share the lowest), missing as NaN."""
+    ranked = pc.rank(pa.array(values.astype("string[pyarrow]")), tiebreaker="min")
+    rank = np.asarray(ranked.to_numpy(zero_copy_only=False), dtype="float64")
+    return np.where(values.isna().to_numpy(), np.nan, rank)
+
+
+def test_order_scores_and_numbers_read_a_partition_at_a_time_equal_the_whole_columns(
+    tmp_path: Path,
+) -> None:
+    """Ids in order (runs of equal ids across partitions included), out of order, or with a
+    missing one, and every numeric dtype, score as the whole column does, in either form."""
+    rng = np.random.default_rng(7)
+    rows = 600
+    ids = np.sort(rng.choice([f"t{n:04d}" for n in range(300)], rows))  # runs of repeats
+    ids[150:152] = ids[149]  # a run across the first partitions' boundary (150 rows each)
+    frame = _quirky(rows, 7).assign(
+        unique=[f"u{n:05d}" for n in range(rows)],
+        repeated=ids,
+        shuffled=ids[rng.permutation(rows)],
+        one_missing=np.where(np.arange(rows) == 450, None, ids).astype(object),
+        cut=np.where(np.arange(rows) < 150, "b", "a"),  # out of order at a partition's start
+    )
+    table = _stored(frame, 4, tmp_path)
+    for column in ("unique", "repeated", "shuffled", "one_missing", "cut", "text"):
+        expected = _text_ranks(frame[column])
+        for form in (frame, table):
+            np.testing.assert_array_equal(order_scores(form, column), expected)
+    for column in ("amount", "count", "nullable", "flag", "when"):
+        expected = numeric_view(frame[column])
+        for form in (frame, table):
+            np.testing.assert_array_equal(numeric_column(form, column), expected)
+    assert numeric_column(table, "text") is None
