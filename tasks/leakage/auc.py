@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import as_naive_utc, to_days
 from retrain_guard.tasks.quirks import as_finite
-from retrain_guard.tasks.stored_table import Frame, StoredTable
+from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
@@ -140,11 +140,69 @@ def screen_auc(
     # fmin/fmax skip NaN in one pass (nanmin copies the array when it holds NaN); they
     # return NaN only when every value is missing.
     low, high = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+    scale = _screen_scale(low, high, n_bins)
+    if scale is None:
+        return None
+    rows, hits = _histograms(values, positive, low, scale, n_bins)
+    return _screened(rows, hits, below, n_bins)
+
+
+def screen_column(
+    frame: StoredTable, column: str, positive_rows: np.ndarray, below: float
+) -> tuple[float, str, float] | None:
+    """`screen_auc` of a stored numeric or date column, read a partition at a time: its
+    range first, then the per-class histograms of each partition, added up. The result is
+    the whole column's (the same bins, the same counts); only a column it cannot settle
+    needs reading whole, for the exact AUC."""
+    low, high = np.inf, -np.inf
+    for chunk in frame.chunks([column]):
+        values = _numbers(chunk[column])
+        if not len(values):
+            continue
+        low, high = (
+            float(np.fmin(low, np.fmin.reduce(values))),
+            float(np.fmax(high, np.fmax.reduce(values))),
+        )
+    scale = _screen_scale(low, high, _SCREEN_BINS)
+    if scale is None:
+        return None
+    rows = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
+    hits = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
+    start = 0
+    for chunk in frame.chunks([column]):
+        values = _numbers(chunk[column])
+        stop = start + len(values)
+        ahead = positive_rows[
+            np.searchsorted(positive_rows, start) : np.searchsorted(positive_rows, stop)
+        ]
+        chunk_rows, chunk_hits = _histograms(values, ahead - start, low, scale, _SCREEN_BINS)
+        rows += chunk_rows
+        hits += chunk_hits
+        start = stop
+    return _screened(rows, hits, below, _SCREEN_BINS)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    numbers = numeric_view(values)
+    if numbers is None:
+        raise TypeError(f"{values.name!r} is not a numeric or date column")
+    return numbers
+
+
+def _screen_scale(low: float, high: float, n_bins: int) -> float | None:
+    """Bins per unit of the values' range; None when the range cannot be binned."""
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         return None
     scale = (n_bins - 1) / (high - low)
     if not np.isfinite(scale):  # a range of subnormal width: the exact AUC decides
         return None
+    return scale
+
+
+def _histograms(
+    values: np.ndarray, positive: np.ndarray, low: float, scale: float, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows and the positive rows in each bin (the last: missing values)."""
     # Binned a block of rows at a time: temporaries of a block stay in the CPU cache, while
     # each fresh million-row temporary costs more in page faults than in arithmetic.
     rows = np.zeros(n_bins + 1, dtype=np.intp)
@@ -152,7 +210,14 @@ def screen_auc(
         block = _bin_index(values[start : start + _BLOCK], low, scale, n_bins)
         rows += np.bincount(block, minlength=n_bins + 1)
     hits = np.bincount(_bin_index(values[positive], low, scale, n_bins), minlength=n_bins + 1)
-    rows, hits = rows.astype("float64"), hits.astype("float64")
+    return rows, hits
+
+
+def _screened(
+    rows_binned: np.ndarray, hits_binned: np.ndarray, below: float, n_bins: int
+) -> tuple[float, str, float] | None:
+    """The screen's verdict from the histograms (see `screen_auc`)."""
+    rows, hits = rows_binned.astype("float64"), hits_binned.astype("float64")
     has_missing = bool(rows[n_bins])
     pos, neg = hits[:n_bins], rows[:n_bins] - hits[:n_bins]
     neg_below = np.cumsum(neg) - neg
@@ -223,13 +288,17 @@ def numeric_view(values: pd.Series) -> np.ndarray | None:
     return None
 
 
+def is_numeric_kind(dtype: DtypeObj) -> bool:
+    """Whether `numeric_view` reads values of this dtype as numbers (dates as days)."""
+    return bool(is_datetime64_any_dtype(dtype) or is_bool_dtype(dtype) or is_numeric_dtype(dtype))
+
+
 def numeric_column(frame: Frame, column: str) -> np.ndarray | None:
     """Return `numeric_view` of the frame's column. A stored table's is filled a partition
     at a time: the column's values and their float view are never both held whole."""
     if not isinstance(frame, StoredTable):
         return numeric_view(frame[column])
-    dtype = frame.dtype(column)
-    if not (is_datetime64_any_dtype(dtype) or is_bool_dtype(dtype) or is_numeric_dtype(dtype)):
+    if not is_numeric_kind(frame.dtype(column)):
         return None
     numbers = np.empty(len(frame), dtype="float64")
     start = 0

@@ -15,16 +15,18 @@ from retrain_guard.tasks.leakage.auc import (
     category_codes,
     fold_of_rows,
     is_function_of_label,
-    numeric_view,
+    is_numeric_kind,
+    numeric_column,
     out_of_fold_rates,
     ranked_scores,
     screen_auc,
+    screen_column,
     stratified_auc,
 )
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, StoredTable, dtype_of
 
 TARGET = "target_leakage"
 # A single feature's (or the row order's) ROC-AUC judges nothing below this many rows in the
@@ -52,7 +54,15 @@ def measure_target_auc(
     positive_rows = np.flatnonzero(positive)
 
     def measure(column: str) -> FeaturePower:
-        numbers = numeric_view(frame[column])
+        numeric = is_numeric_kind(dtype_of(frame, column))
+        if numeric and isinstance(frame, StoredTable):
+            # Per-class histograms a partition at a time; the column is read whole only
+            # when they cannot settle it.
+            screened = screen_column(frame, column, positive_rows, recheck_at)
+            if screened is not None:
+                auc, missing, error = screened
+                return FeaturePower(column, "numeric", auc, missing, max_error=error)
+        numbers = numeric_column(frame, column) if numeric else None
         codes = None
         if numbers is not None:
             kind, scores = "numeric", numbers

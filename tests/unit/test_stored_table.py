@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retrain_guard.tasks.leakage.auc import numeric_column, numeric_view
+from retrain_guard.tasks.leakage.auc import numeric_column, numeric_view, screen_auc, screen_column
 from retrain_guard.tasks.leakage.order import order_scores
 from retrain_guard.tasks.leakage.rows import (
     distinct_count,
@@ -376,3 +376,28 @@ def test_order_scores_and_numbers_read_a_partition_at_a_time_equal_the_whole_col
         for form in (frame, table):
             np.testing.assert_array_equal(numeric_column(form, column), expected)
     assert numeric_column(table, "text") is None
+
+
+def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path: Path) -> None:
+    """Per-class histograms added up over partitions give the whole column's screen: the
+    same bound where it settles a column, None where it cannot (all missing, constant, a
+    column that separates the classes)."""
+    rng = np.random.default_rng(11)
+    rows = 900
+    positive = rng.random(rows) < 0.1
+    frame = _quirky(rows, 11).assign(
+        holes=np.where(rng.random(rows) < 0.2, np.nan, rng.normal(size=rows)),
+        none=np.full(rows, np.nan),
+        constant=np.ones(rows),
+        leak=positive * 10.0 + rng.normal(size=rows),
+    )
+    table = _stored(frame, 5, tmp_path)
+    positive_rows = np.flatnonzero(positive)
+    settled = 0
+    for column in ("amount", "count", "nullable", "flag", "when", "holes", "none", "constant"):
+        for below in (0.55, 0.7, 0.99):
+            whole = screen_auc(numeric_view(frame[column]), positive_rows, below)
+            assert screen_column(table, column, positive_rows, below) == whole
+            settled += whole is not None
+    assert settled >= 10
+    assert screen_column(table, "leak", positive_rows, 0.99) is None
