@@ -477,6 +477,12 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     return take_rows(frame, rows, columns)
 
 
+def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Return the increasing positions `rows` that fall in [start, stop), counted from start
+    (a chunk's own positions of them)."""
+    return rows[np.searchsorted(rows, start) : np.searchsorted(rows, stop)] - start
+
+
 def _same_dtype(dtype: DtypeObj, wanted: DtypeObj) -> bool:
     """Whether values of `dtype` are already of `wanted`: for categoricals, the same
     categories in the same order (pandas calls two unordered categoricals of the same

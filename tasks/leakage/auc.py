@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import as_naive_utc, to_days
 from retrain_guard.tasks.quirks import as_finite
-from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
+from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable, rows_within
 
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
@@ -172,10 +172,8 @@ def screen_column(
     for chunk in frame.chunks([column]):
         values = _numbers(chunk[column])
         stop = start + len(values)
-        ahead = positive_rows[
-            np.searchsorted(positive_rows, start) : np.searchsorted(positive_rows, stop)
-        ]
-        chunk_rows, chunk_hits = _histograms(values, ahead - start, low, scale, _SCREEN_BINS)
+        ahead = rows_within(positive_rows, start, stop)
+        chunk_rows, chunk_hits = _histograms(values, ahead, low, scale, _SCREEN_BINS)
         rows += chunk_rows
         hits += chunk_hits
         start = stop

@@ -12,9 +12,11 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, row_chunks, rows_within
 
 MISSINGNESS = "missingness_leakage"
+# Rows of an in-memory column counted at a time.
+_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,9 @@ def measure_missingness(
     positive_rows = np.flatnonzero(positive)
     measured = []
     for column in columns:
-        present = frame[column].notna().to_numpy()
-        n_present = int(np.count_nonzero(present))
-        if n_present in (0, len(present)):
+        n_present, pos_present = _present(frame, column, positive_rows)
+        if n_present in (0, len(positive)):
             continue
-        pos_present = int(np.count_nonzero(present[positive_rows]))
         neg_present = n_present - pos_present
         best: PresenceSplit | None = None
         best_ratio = 0.0
@@ -84,6 +84,20 @@ def measure_missingness(
         if best is not None:
             measured.append(best)
     return measured
+
+
+def _present(frame: Frame, column: str, positive_rows: np.ndarray) -> tuple[int, int]:
+    """Return how many rows, and how many positive rows, have a value in the column,
+    counted a stored partition (or _ROWS rows in memory) at a time."""
+    n_present = pos_present = start = 0
+    for chunk in row_chunks(frame, [column], _ROWS):
+        present = chunk[column].notna().to_numpy()
+        n_present += int(np.count_nonzero(present))
+        pos_present += int(
+            np.count_nonzero(present[rows_within(positive_rows, start, start + len(present))])
+        )
+        start += len(present)
+    return n_present, pos_present
 
 
 def judge_missingness(measured: list[PresenceSplit], params: LeakageParams) -> Judged:

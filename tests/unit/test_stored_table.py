@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from retrain_guard.tasks.leakage.auc import numeric_column, numeric_view, screen_auc, screen_column
+from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.order import order_scores
 from retrain_guard.tasks.leakage.rows import (
     distinct_count,
@@ -395,9 +396,31 @@ def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path:
     positive_rows = np.flatnonzero(positive)
     settled = 0
     for column in ("amount", "count", "nullable", "flag", "when", "holes", "none", "constant"):
+        numbers = numeric_view(frame[column])
+        assert numbers is not None
         for below in (0.55, 0.7, 0.99):
-            whole = screen_auc(numeric_view(frame[column]), positive_rows, below)
+            whole = screen_auc(numbers, positive_rows, below)
             assert screen_column(table, column, positive_rows, below) == whole
             settled += whole is not None
     assert settled >= 10
     assert screen_column(table, "leak", positive_rows, 0.99) is None
+
+
+def test_missingness_counted_a_partition_at_a_time_is_measured_as_in_memory(
+    tmp_path: Path,
+) -> None:
+    """Presence counts added up over partitions give the in-memory measurement, a column
+    filled only for positive rows included."""
+    rng = np.random.default_rng(5)
+    rows = 800
+    positive = rng.random(rows) < 0.2
+    frame = _quirky(rows, 5).assign(
+        only_positive=np.where(positive, rng.normal(size=rows), np.nan),
+        none=np.full(rows, np.nan),
+    )
+    table = _stored(frame, 3, tmp_path)
+    columns = ["nullable", "text", "only_positive", "none", "amount"]
+    in_memory = measure_missingness(frame, columns, positive, min_rows=5)
+    assert [m.column for m in in_memory] == ["text", "only_positive"]  # nullable: no NA
+    assert max(in_memory, key=lambda m: m.ratio).column == "only_positive"
+    assert measure_missingness(table, columns, positive, min_rows=5) == in_memory
