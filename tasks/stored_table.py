@@ -314,14 +314,12 @@ class StoredTable:
     ) -> Iterator[pd.Series]:
         """Yield each of `columns` at `rows` (as `take`), one column read at a time.
 
-        Positions (in any order) are read a partition at a time, so only the rows taken are
-        held, never the whole column (at 20M rows, reading each column whole set the peak of
-        drawing the training sample); where they lie, and their order, are worked out once
-        for all the columns. Positions iloc takes otherwise (from the end, out of range, a
-        row twice, not signed integers) read each column whole, with iloc's answer.
+        Positions (in any order) are read a partition at a time: only the rows taken are
+        held, never the whole column; where they lie and their order are worked out once.
+        Positions iloc takes otherwise (from the end, out of range, a row twice, not signed
+        integers) read each column whole, with iloc's answer.
         """
-        missing = [c for c in columns if c not in self._columns]
-        if missing:
+        if missing := [c for c in columns if c not in self._columns]:
             raise KeyError(missing[0])
         stored = back = None
         if isinstance(rows, np.ndarray) and any(c not in self._added for c in columns):
@@ -475,12 +473,6 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     if isinstance(frame, StoredTable) and _increasing(rows):
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
-
-
-def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Return the increasing positions `rows` that fall in [start, stop), counted from start
-    (a chunk's own positions of them)."""
-    return rows[np.searchsorted(rows, start) : np.searchsorted(rows, stop)] - start
 
 
 def _same_dtype(dtype: DtypeObj, wanted: DtypeObj) -> bool:

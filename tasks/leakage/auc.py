@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import as_naive_utc, to_days
 from retrain_guard.tasks.quirks import as_finite
-from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable, rows_within
+from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
 _TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
@@ -178,6 +178,12 @@ def screen_column(
         hits += chunk_hits
         start = stop
     return _screened(rows, hits, below, _SCREEN_BINS)
+
+
+def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Return the increasing positions `rows` in [start, stop), counted from `start` (a
+    chunk's own positions of them)."""
+    return rows[np.searchsorted(rows, start) : np.searchsorted(rows, stop)] - start
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

@@ -10,9 +10,10 @@ import numpy as np
 from pydantic import JsonValue
 
 from retrain_guard.schemas.params import LeakageParams
+from retrain_guard.tasks.leakage.auc import rows_within
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.stored_table import Frame, row_chunks, rows_within
+from retrain_guard.tasks.stored_table import Frame, row_chunks
 
 MISSINGNESS = "missingness_leakage"
 # Rows of an in-memory column counted at a time.
