@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 from pandas.api.types import (
     infer_dtype,
     is_bool_dtype,
@@ -260,6 +261,15 @@ class DateColumn:
     column: str
     values: pd.Series
     how: str
+
+
+def never_dates(name: str, dtype: np.dtype | ExtensionDtype) -> bool:
+    """Whether `parse_date_like` rejects a column of this dtype and name whatever its values:
+    booleans, and numbers without a year or date hint in the name."""
+    if is_bool_dtype(dtype):
+        return True
+    numeric = is_numeric_dtype(dtype) and not is_datetime64_any_dtype(dtype)
+    return bool(numeric and not (_YEAR_HINT.search(name) or DATE_HINT.search(name)))
 
 
 def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:

@@ -7,17 +7,24 @@ tasks/dates.py.
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from pydantic import JsonValue
 
-from retrain_guard.tasks.dates import DateColumn, as_naive_utc, parse_date_like
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.dates import DateColumn, as_naive_utc, never_dates, parse_date_like
+from retrain_guard.tasks.stored_table import Frame, StoredTable
+
+# Rows compared at a time.
+_ROWS = 1_000_000
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
     """Yield the columns that read as dates (see `parse_date_like`), one at a time: a
-    stored table's columns are read as they are asked for, never all held at once."""
+    stored table's columns are read as they are asked for, never all held at once, and not
+    at all when their dtype and name rule dates out."""
     for column in columns:
+        if isinstance(frame, StoredTable) and never_dates(column, frame.dtype(column)):
+            continue
         parsed = parse_date_like(column, frame[column])
         if parsed is not None:
             yield parsed
@@ -67,13 +74,22 @@ def whole_days(times: pd.Series) -> bool:
 
 
 def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
+    """Count the rows with both times, those known after the reference, and the largest
+    lead; _ROWS rows at a time, so that the leads' temporaries stay a slice's size."""
     known = as_naive_utc(known)
-    present = known.notna() & reference.notna()
-    lead = (known - reference)[present]
-    after = lead > pd.Timedelta(0)
-    n_after = int(after.sum())
-    max_lead = lead[after].max() / pd.Timedelta(days=1) if n_after else 0.0
-    return DateLead(column, int(present.sum()), n_after, float(max_lead), source)
+    n_present = n_after = 0
+    max_lead = pd.Timedelta(0)
+    for start in range(0, len(known), _ROWS):
+        stop = start + _ROWS
+        lead = known.iloc[start:stop].to_numpy() - reference.iloc[start:stop].to_numpy()
+        present = ~np.isnat(lead)
+        n_present += int(np.count_nonzero(present))
+        after = lead[present & (lead > np.timedelta64(0))]
+        if len(after):
+            n_after += len(after)
+            max_lead = max(max_lead, pd.Timedelta(after.max()))
+    days = max_lead / pd.Timedelta(days=1) if n_after else 0.0
+    return DateLead(column, n_present, n_after, float(days), source)
 
 
 def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) -> list[DateLead]:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from retrain_guard.tasks.dates import never_dates, parse_date_like
 from retrain_guard.tasks.leakage.auc import numeric_column, numeric_view, screen_auc, screen_column
 from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.order import order_scores
@@ -424,3 +425,20 @@ def test_missingness_counted_a_partition_at_a_time_is_measured_as_in_memory(
     assert [m.column for m in in_memory] == ["text", "only_positive"]  # nullable: no NA
     assert max(in_memory, key=lambda m: m.ratio).column == "only_positive"
     assert measure_missingness(table, columns, positive, min_rows=5) == in_memory
+
+
+def test_columns_ruled_out_as_dates_unread_are_those_parse_date_like_rejects() -> None:
+    """A stored column is skipped unread only where parsing its values could not make
+    dates: booleans and numbers without a year or date name."""
+    rng = np.random.default_rng(3)
+    frame = _quirky(300, 3).assign(
+        signup_year=rng.integers(1990, 2020, 300),
+        created_at=rng.integers(1_600_000_000, 1_700_000_000, 300),
+        day="2024-01-02",
+    )
+    ruled_out = [c for c in frame.columns if never_dates(c, frame[c].dtype)]
+    assert ruled_out == ["amount", "count", "nullable", "flag"]
+    assert all(parse_date_like(c, frame[c]) is None for c in ruled_out)
+    assert {"signup_year", "created_at", "day", "when"} <= {
+        c for c in frame.columns if parse_date_like(c, frame[c]) is not None
+    }
