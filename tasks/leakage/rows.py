@@ -119,7 +119,7 @@ def repeat_count(frame: Frame, rows: np.ndarray, columns: list[str]) -> int:
         return len(rows) - 1
     combined = np.full(len(rows), 0x345678, dtype="uint64")
     for position, column in enumerate(by_distinct(frame, columns, rows)):
-        combined ^= row_hashes(take_rows(frame, rows, [column]))
+        combined ^= column_hashes(frame, rows, column)
         combined *= np.uint64(1000003 + 82520 * position)
         still = repeated(combined)
         if not still.any():
@@ -127,6 +127,19 @@ def repeat_count(frame: Frame, rows: np.ndarray, columns: list[str]) -> int:
         if not still.all():
             rows, combined = rows[still], combined[still]
     return len(combined) - distinct_count(combined)
+
+
+def column_hashes(frame: Frame, rows: np.ndarray, column: str) -> np.ndarray:
+    """Return row_hashes of one column at `rows`; a stored table's, at increasing rows, are
+    hashed a partition at a time, without taking the column's values at all the rows first."""
+    if not isinstance(frame, StoredTable) or np.any(np.diff(rows) <= 0):
+        return row_hashes(take_rows(frame, rows, [column]))
+    hashes = np.empty(len(rows), dtype="uint64")
+    start = 0
+    for chunk in frame.rows_at(rows, [column]).chunks([column]):
+        hashes[start : start + len(chunk)] = row_hashes(chunk)
+        start += len(chunk)
+    return hashes
 
 
 def distinct_count(values: np.ndarray) -> int:

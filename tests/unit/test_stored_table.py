@@ -336,7 +336,8 @@ def test_repeat_count_counts_rows_that_repeat_an_earlier_one_in_either_form(
     copied = rng.choice(600, 80, replace=False)
     frame.iloc[copied] = frame.iloc[rng.choice(600, 80)].to_numpy()
     table = _stored(frame, 4, tmp_path)
-    for rows in (np.arange(600), np.sort(rng.choice(600, 300, replace=False)), np.arange(0)):
+    subset = rng.choice(600, 300, replace=False)
+    for rows in (np.arange(600), np.sort(subset), subset, np.arange(0)):
         for columns in (list(frame.columns), ["count", "flag"], ["amount"]):
             expected = int(frame.iloc[rows][columns].duplicated().sum())
             assert repeat_count(frame, rows, columns) == expected
