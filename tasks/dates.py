@@ -30,6 +30,7 @@ from pandas.api.types import (
     is_object_dtype,
     is_string_dtype,
 )
+from pandas.errors import OutOfBoundsDatetime
 
 # An ISO-looking date at the start of a string: cheap to test on a sample, and it keeps
 # ids such as "20250101" or free text from being read as dates.
@@ -43,6 +44,7 @@ YEAR_FIRST_FORMATS = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})\s*$")
 SAMPLE = 200
 NS_PER_DAY = 86_400 * 10**9
+US_PER_DAY = 86_400 * 10**6
 
 
 # --- ISO text -------------------------------------------------------------------------------
@@ -97,10 +99,21 @@ def as_naive_utc(values: pd.Series) -> pd.Series:
     return values
 
 
+def naive_stamps(values: pd.Series) -> np.ndarray:
+    """Return datetimes as numpy datetime64 in UTC without zone: in nanoseconds, or in
+    microseconds when one lies outside the nanosecond range (1677-2262: a placeholder
+    9999-12-31 read from text is kept in microseconds)."""
+    naive = as_naive_utc(values)
+    try:
+        return naive.astype("datetime64[ns]").to_numpy()
+    except (OutOfBoundsDatetime, OverflowError):
+        return naive.astype("datetime64[us]").to_numpy()
+
+
 def to_days(values: pd.Series) -> np.ndarray:
     """Return datetimes as float days since 1970-01-01 UTC; missing values are NaN."""
-    stamps = as_naive_utc(values).astype("datetime64[ns]").to_numpy()
-    days = stamps.view("int64") / NS_PER_DAY
+    stamps = naive_stamps(values)
+    days = stamps.view("int64") / (NS_PER_DAY if stamps.dtype == "M8[ns]" else US_PER_DAY)
     days[np.isnat(stamps)] = np.nan
     return days
 
@@ -285,8 +298,10 @@ def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
         return DateColumn(name, as_naive_utc(values), "datetime column")
+    if never_dates(name, dtype):
+        return None
     sample = sample_present(values)
-    if sample.empty or is_bool_dtype(dtype):
+    if sample.empty:
         return None
     date_hint = bool(DATE_HINT.search(name))
     if is_object_dtype(dtype) or is_string_dtype(dtype):

@@ -315,7 +315,7 @@ class StoredTable:
         """Yield each of `columns` at `rows` (as `take`), one column read at a time.
 
         Positions (in any order) are read a partition at a time: only the rows taken are
-        held, never the whole column; where they lie and their order are worked out once.
+        held, never the whole column; their order and range are worked out once.
         Positions iloc takes otherwise (from the end, out of range, a row twice, not signed
         integers) read each column whole, with iloc's answer.
         """
@@ -431,6 +431,8 @@ class StoredTable:
 
 Frame = pd.DataFrame | StoredTable
 """What the stages after the schema read: the table in memory, or stored on disk."""
+CHUNK_ROWS = 1_000_000
+"""Rows of an in-memory table a check reduces at a time (a stored one: a partition)."""
 SameFrame = TypeVar("SameFrame", pd.DataFrame, StoredTable)
 """A stage that returns the table it was given returns it in the same form."""
 

@@ -19,7 +19,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from pydantic import JsonValue
 
-from retrain_guard.tasks.dates import as_naive_utc, to_days
+from retrain_guard.tasks.dates import naive_stamps, to_days
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
@@ -283,10 +283,9 @@ def out_of_fold_rates(codes: np.ndarray, positive: np.ndarray, folds: np.ndarray
 
 def numeric_view(values: pd.Series) -> np.ndarray | None:
     """Return the column as float64 (dates as days, missing as NaN), or None if categorical."""
-    dtype = values.dtype
-    if is_datetime64_any_dtype(dtype):
+    if is_datetime64_any_dtype(values.dtype):
         return to_days(values)
-    if is_bool_dtype(dtype) or is_numeric_dtype(dtype):
+    if is_numeric_kind(values.dtype):
         # Infinite or overflowing numbers count as missing (see tasks/quirks.py).
         return as_finite(values.to_numpy(dtype="float64", na_value=np.nan))
     return None
@@ -348,7 +347,7 @@ def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> b
 
 def time_bins(label_times: pd.Series, n_bins: int = _TIME_BINS) -> list[np.ndarray] | None:
     """Return the row positions of each label-time quantile bin, or None without times."""
-    stamps = as_naive_utc(label_times).astype("datetime64[ns]").to_numpy()
+    stamps = naive_stamps(label_times)
     present = ~np.isnat(stamps)
     n_present = int(np.count_nonzero(present))
     if n_present < 2:

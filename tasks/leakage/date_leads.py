@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 from pydantic import JsonValue
 
-from retrain_guard.tasks.dates import DateColumn, as_naive_utc, never_dates, parse_date_like
-from retrain_guard.tasks.stored_table import Frame, StoredTable
-
-# Rows compared at a time.
-_ROWS = 1_000_000
+from retrain_guard.tasks.dates import (
+    DateColumn,
+    as_naive_utc,
+    naive_stamps,
+    never_dates,
+    parse_date_like,
+)
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
@@ -75,13 +78,22 @@ def whole_days(times: pd.Series) -> bool:
 
 def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) -> DateLead:
     """Count the rows with both times, those known after the reference, and the largest
-    lead; _ROWS rows at a time, so that the leads' temporaries stay a slice's size."""
-    known = as_naive_utc(known)
+    lead; CHUNK_ROWS rows at a time, so that the leads' temporaries stay a slice's size.
+    Times outside the nanosecond range (a placeholder 9999-12-31) compare in microseconds."""
     n_present = n_after = 0
     max_lead = pd.Timedelta(0)
-    for start in range(0, len(known), _ROWS):
-        stop = start + _ROWS
-        lead = known.iloc[start:stop].to_numpy() - reference.iloc[start:stop].to_numpy()
+    for start in range(0, len(known), CHUNK_ROWS):
+        stop = start + CHUNK_ROWS
+        times, label_times = (
+            naive_stamps(known.iloc[start:stop]),
+            naive_stamps(reference.iloc[start:stop]),
+        )
+        if times.dtype != label_times.dtype:  # one outside the nanosecond range
+            times, label_times = (
+                times.astype("datetime64[us]"),
+                label_times.astype("datetime64[us]"),
+            )
+        lead = times - label_times
         present = ~np.isnat(lead)
         n_present += int(np.count_nonzero(present))
         after = lead[present & (lead > np.timedelta64(0))]

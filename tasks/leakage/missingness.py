@@ -13,11 +13,9 @@ from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.tasks.leakage.auc import rows_within
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.stored_table import Frame, row_chunks
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
 
 MISSINGNESS = "missingness_leakage"
-# Rows of an in-memory column counted at a time.
-_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -89,9 +87,9 @@ def measure_missingness(
 
 def _present(frame: Frame, column: str, positive_rows: np.ndarray) -> tuple[int, int]:
     """Return how many rows, and how many positive rows, have a value in the column,
-    counted a stored partition (or _ROWS rows in memory) at a time."""
+    counted a stored partition (or CHUNK_ROWS rows in memory) at a time."""
     n_present = pos_present = start = 0
-    for chunk in row_chunks(frame, [column], _ROWS):
+    for chunk in row_chunks(frame, [column], CHUNK_ROWS):
         present = chunk[column].notna().to_numpy()
         n_present += int(np.count_nonzero(present))
         pos_present += int(

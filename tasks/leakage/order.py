@@ -23,11 +23,9 @@ from retrain_guard.tasks.leakage.auc import (
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
-from retrain_guard.tasks.stored_table import Frame, row_chunks
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
 
 ORDER = "order_leakage"
-# Rows of an in-memory id column compared at a time (a stored one: a partition at a time).
-_TEXT_ROWS = 1_000_000
 
 
 def order_scores(frame: Frame, column: str) -> np.ndarray:
@@ -37,7 +35,7 @@ def order_scores(frame: Frame, column: str) -> np.ndarray:
     if numbers is not None:
         return numbers
     if len(frame) > 1:
-        ranks = _sorted_text_ranks(row_chunks(frame, [column], _TEXT_ROWS), len(frame))
+        ranks = _sorted_text_ranks(row_chunks(frame, [column], CHUNK_ROWS), len(frame))
         if ranks is not None:
             return ranks
     values = frame[column]

@@ -132,8 +132,10 @@ def repeat_count(frame: Frame, rows: np.ndarray, columns: list[str]) -> int:
 def column_hashes(frame: Frame, rows: np.ndarray, column: str) -> np.ndarray:
     """Return row_hashes of one column at `rows`; a stored table's, at increasing rows, are
     hashed a partition at a time, without taking the column's values at all the rows first."""
-    if not isinstance(frame, StoredTable) or np.any(np.diff(rows) <= 0):
-        return row_hashes(take_rows(frame, rows, [column]))
+    if not isinstance(frame, StoredTable):
+        return row_hashes(frame[column].iloc[rows].to_frame())
+    if np.any(np.diff(rows) <= 0):
+        return row_hashes(frame.take(rows, [column]))
     hashes = np.empty(len(rows), dtype="uint64")
     start = 0
     for chunk in frame.rows_at(rows, [column]).chunks([column]):

@@ -55,9 +55,10 @@ def measure_target_auc(
 
     def measure(column: str) -> FeaturePower:
         numeric = is_numeric_kind(dtype_of(frame, column))
+        screened = None
         if numeric and isinstance(frame, StoredTable):
             # Per-class histograms a partition at a time; the column is read whole only
-            # when they cannot settle it.
+            # when they cannot settle it (and then not screened again).
             screened = screen_column(frame, column, positive_rows, recheck_at)
             if screened is not None:
                 auc, missing, error = screened
@@ -69,7 +70,8 @@ def measure_target_auc(
         else:
             codes = category_codes(frame[column])
             kind, scores = "categorical", out_of_fold_rates(codes, positive, folds)
-        screened = screen_auc(scores, positive_rows, recheck_at)
+        if not (numbers is not None and isinstance(frame, StoredTable)):
+            screened = screen_auc(scores, positive_rows, recheck_at)
         if screened is not None:
             auc, missing, error = screened
             return FeaturePower(column, kind, auc, missing, max_error=error)

@@ -1,0 +1,189 @@
+"""The leakage checks on a table stored on disk (tasks/stored_table.py) reduce it a partition
+at a time, and in memory CHUNK_ROWS rows at a time: each measures what it measures on the
+whole columns, in either form."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain_guard.tasks.dates import never_dates, parse_date_like, to_days
+from retrain_guard.tasks.leakage import date_leads, missingness, order
+from retrain_guard.tasks.leakage.auc import (
+    numeric_column,
+    numeric_view,
+    screen_auc,
+    screen_column,
+    time_bins,
+)
+from retrain_guard.tasks.leakage.date_leads import date_like_columns, measure_post_label_dates
+from retrain_guard.tasks.leakage.missingness import measure_missingness
+from retrain_guard.tasks.leakage.order import order_scores
+from retrain_guard.tasks.leakage.rows import distinct_count, repeat_count
+from retrain_guard.tasks.stored_table import StoredTable
+from tests.unit.test_stored_table import _quirky, _stored
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-memory tables reduced 7 rows at a time, so that chunk boundaries are crossed."""
+    for module in (date_leads, missingness, order):
+        monkeypatch.setattr(module, "CHUNK_ROWS", 7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_repeat_count_counts_rows_that_repeat_an_earlier_one_in_either_form(
+    tmp_path: Path, seed: int
+) -> None:
+    """Hashing a column at a time and keeping only rows still repeating counts the same
+    repeats as pandas' duplicated over the whole rows (missing equal to missing), for any
+    subset of rows, in memory and stored."""
+    rng = np.random.default_rng(seed)
+    frame = _quirky(600, seed).drop(columns=["mixed"])
+    frame["count"] = rng.integers(0, 2, len(frame))  # few values: repeats a column alone
+    copied = rng.choice(600, 80, replace=False)
+    frame.iloc[copied] = frame.iloc[rng.choice(600, 80)].to_numpy()
+    table = _stored(frame, 4, tmp_path)
+    subset = rng.choice(600, 300, replace=False)
+    for rows in (np.arange(600), np.sort(subset), subset, np.arange(0)):
+        for columns in (list(frame.columns), ["count", "flag"], ["amount"]):
+            expected = int(frame.iloc[rows][columns].duplicated().sum())
+            assert repeat_count(frame, rows, columns) == expected
+            assert repeat_count(table, rows, columns) == expected
+    assert repeat_count(frame, np.arange(5), []) == 4  # no column: every row alike
+    assert distinct_count(np.array([3, 1, 3, 2, 1], dtype="uint64")) == 3
+
+
+def _text_ranks(values: pd.Series) -> np.ndarray:
+    """Ranks in text order (ties share the lowest), missing as NaN, by pandas' own rank."""
+    return values.astype(object).rank(method="min").to_numpy(dtype="float64")
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_order_scores_and_numbers_read_a_partition_at_a_time_equal_the_whole_columns(
+    tmp_path: Path,
+) -> None:
+    """Ids in order (runs of equal ids across partitions included), out of order, or with a
+    missing one, and every numeric dtype, score as the whole column does, in either form."""
+    rng = np.random.default_rng(7)
+    rows = 600
+    ids = np.sort(rng.choice([f"t{n:04d}" for n in range(300)], rows))  # runs of repeats
+    ids[150:152] = ids[149]  # a run across the first partitions' boundary (150 rows each)
+    frame = _quirky(rows, 7).assign(
+        unique=[f"u{n:05d}" for n in range(rows)],
+        repeated=ids,
+        shuffled=ids[rng.permutation(rows)],
+        one_missing=np.where(np.arange(rows) == 450, None, ids).astype(object),
+        cut=np.where(np.arange(rows) < 150, "b", "a"),  # out of order at a partition's start
+    )
+    table = _stored(frame, 4, tmp_path)
+    for column in ("unique", "repeated", "shuffled", "one_missing", "cut", "text"):
+        expected = _text_ranks(frame[column])
+        for form in (frame, table):
+            np.testing.assert_array_equal(order_scores(form, column), expected)
+    for column in ("amount", "count", "nullable", "flag", "when"):
+        expected = numeric_view(frame[column])
+        for form in (frame, table):
+            np.testing.assert_array_equal(numeric_column(form, column), expected)
+    assert numeric_column(table, "text") is None
+
+
+def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path: Path) -> None:
+    """Per-class histograms added up over partitions give the whole column's screen: the
+    same bound where it settles a column, None where it cannot (all missing, constant, a
+    column that separates the classes)."""
+    rng = np.random.default_rng(11)
+    rows = 900
+    positive = rng.random(rows) < 0.1
+    frame = _quirky(rows, 11).assign(
+        holes=np.where(rng.random(rows) < 0.2, np.nan, rng.normal(size=rows)),
+        none=np.full(rows, np.nan),
+        constant=np.ones(rows),
+        leak=positive * 10.0 + rng.normal(size=rows),
+    )
+    table = _stored(frame, 5, tmp_path)
+    positive_rows = np.flatnonzero(positive)
+    settled = 0
+    for column in ("amount", "count", "nullable", "flag", "when", "holes", "none", "constant"):
+        numbers = numeric_view(frame[column])
+        assert numbers is not None
+        for below in (0.55, 0.7, 0.99):
+            whole = screen_auc(numbers, positive_rows, below)
+            assert screen_column(table, column, positive_rows, below) == whole
+            settled += whole is not None
+    assert settled >= 10
+    assert screen_column(table, "leak", positive_rows, 0.99) is None
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_missingness_counted_a_partition_at_a_time_is_measured_as_in_memory(
+    tmp_path: Path,
+) -> None:
+    """Presence counts added up over partitions give the in-memory measurement, a column
+    filled only for positive rows included."""
+    rng = np.random.default_rng(5)
+    rows = 800
+    positive = rng.random(rows) < 0.2
+    frame = _quirky(rows, 5).assign(
+        only_positive=np.where(positive, rng.normal(size=rows), np.nan),
+        none=np.full(rows, np.nan),
+    )
+    table = _stored(frame, 3, tmp_path)
+    columns = ["nullable", "text", "only_positive", "none", "amount"]
+    in_memory = measure_missingness(frame, columns, positive, min_rows=5)
+    assert [m.column for m in in_memory] == ["text", "only_positive"]  # nullable: no NA
+    assert max(in_memory, key=lambda m: m.ratio).column == "only_positive"
+    assert measure_missingness(table, columns, positive, min_rows=5) == in_memory
+
+
+def test_columns_ruled_out_as_dates_are_not_read_and_are_those_parse_date_like_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored column is skipped unread only where parsing its values could not make
+    dates: booleans and numbers without a year or date name; the dates found are the same."""
+    rng = np.random.default_rng(3)
+    frame = _quirky(300, 3).assign(
+        signup_year=rng.integers(1990, 2020, 300),
+        created_at=rng.integers(1_600_000_000, 1_700_000_000, 300),
+        day="2024-01-02",
+    )
+    ruled_out = [c for c in frame.columns if never_dates(c, frame[c].dtype)]
+    assert ruled_out == ["amount", "count", "nullable", "flag"]
+    assert all(parse_date_like(c, frame[c]) is None for c in ruled_out)
+    columns = list(frame.columns)
+    in_memory = [d.column for d in date_like_columns(frame, columns)]
+    assert {"signup_year", "created_at", "day", "when"} <= set(in_memory)
+    table = _stored(frame, 3, tmp_path)
+    read: list[str] = []
+    column = StoredTable._column
+
+    def counted(self: StoredTable, name: str) -> pd.Series:
+        read.append(name)
+        return column(self, name)
+
+    monkeypatch.setattr(StoredTable, "_column", counted)
+    assert [d.column for d in date_like_columns(table, columns)] == in_memory
+    assert sorted(read) == sorted(set(columns) - set(ruled_out))
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_dates_past_the_nanosecond_range_are_measured_not_an_error(tmp_path: Path) -> None:
+    """A placeholder 9999-12-31 read from text stays in microseconds: it counts as known
+    after the label time (nanosecond label times), its days are right, and the label-time
+    bins hold every row, in memory and stored."""
+    label_times = pd.date_range("2024-01-01", periods=30, freq="D").astype("datetime64[ns]")
+    closed = np.where(np.arange(30) % 10 == 0, "9999-12-31", "2023-06-01")
+    frame = pd.DataFrame({"event_time": label_times, "closed_at": closed})
+    parsed = parse_date_like("closed_at", frame["closed_at"])
+    assert parsed is not None and str(parsed.values.dtype) == "datetime64[us]"
+    for form in (frame, _stored(frame.assign(closed_at=parsed.values), 4, tmp_path)):
+        (lead,) = measure_post_label_dates(form, "event_time", ["closed_at"])
+        assert (lead.non_null, lead.after_label_time) == (30, 3)
+        expected = (pd.Timestamp("9999-12-31") - pd.Timestamp("2024-01-01")).days
+        assert lead.max_lead_days == pytest.approx(expected)
+    days = to_days(parsed.values)
+    assert days[0] == pytest.approx((pd.Timestamp("9999-12-31") - pd.Timestamp("1970-01-01")).days)
+    assert days[1] == (pd.Timestamp("2023-06-01") - pd.Timestamp("1970-01-01")).days
+    bins = time_bins(pd.Series(parsed.values))
+    assert bins is not None and sorted(np.concatenate(bins).tolist()) == list(range(30))
