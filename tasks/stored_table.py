@@ -332,7 +332,7 @@ class StoredTable:
                     back = None if order is None else np.argsort(order)
         for column in columns:
             if stored is not None and column not in self._added:
-                pieces = [chunk[column] for chunk in stored._partitions([column])]
+                pieces = [chunk[column] for chunk in stored.chunks([column])]
                 values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
                 yield values if back is None else values.iloc[back]
                 continue
@@ -356,12 +356,6 @@ class StoredTable:
         partitions' categories), so every chunk encodes alike. A table of no rows yields one
         empty frame.
         """
-        yield from self._partitions(columns)
-        if not len(self):
-            yield self.take(None, list(columns))
-
-    def _partitions(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-        """`columns` of this table's rows in each stored partition holding some (`chunks`)."""
         dtypes = {c: self.dtype(c) for c in columns}
         added = {c: self._column(c) for c in columns if c in self._added}
         index = self.index
@@ -387,6 +381,8 @@ class StoredTable:
                     taken[column] = values.set_axis(index[done : done + ahead])
                 yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
             start, done = stop, done + ahead
+        if not done:
+            yield self.take(None, list(columns))
 
     def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
         """Return `columns` of the rows at increasing positions `rows`, still on disk."""

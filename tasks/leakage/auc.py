@@ -305,10 +305,8 @@ def numeric_column(frame: Frame, column: str) -> np.ndarray | None:
         return None
     numbers = np.empty(len(frame), dtype="float64")
     start = 0
-    for chunk in frame.chunks([column]):
-        view = numeric_view(chunk[column])
-        if view is None:  # a partition of another dtype than the table's: read it whole
-            return numeric_view(frame[column])
+    for chunk in frame.chunks([column]):  # each chunk in the table's dtype
+        view = _numbers(chunk[column])
         numbers[start : start + len(view)] = view
         start += len(view)
     return numbers

@@ -18,7 +18,7 @@ from retrain_guard.tasks.dates import (
     never_dates,
     parse_date_like,
 )
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, dtype_of
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
@@ -26,7 +26,7 @@ def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
     stored table's columns are read as they are asked for, never all held at once, and not
     at all when their dtype and name rule dates out."""
     for column in columns:
-        if isinstance(frame, StoredTable) and never_dates(column, frame.dtype(column)):
+        if never_dates(column, dtype_of(frame, column)):
             continue
         parsed = parse_date_like(column, frame[column])
         if parsed is not None:

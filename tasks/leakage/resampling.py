@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
-from retrain_guard.tasks.leakage.rows import repeat_count, row_hashes
+from retrain_guard.tasks.leakage.rows import by_distinct, repeat_count, row_hashes
 from retrain_guard.tasks.leakage.segments import (
     column_grid,
     complete_rows,
@@ -156,13 +156,16 @@ def measure_resampling(
         # Copies are compared with all majority rows: uniform copying gives both classes
         # the same share, while chance repeats of few distinct values only grow with more
         # rows; and with the minority's own values as independent columns.
-        majority = copy_share(frame, majority_rows, varying)
+        # Columns most distinct among the minority first: a row unique on them is dropped
+        # before the other columns are read (one sample for both classes).
+        ordered = by_distinct(frame, varying, minority_rows)
+        majority = copy_share(frame, majority_rows, ordered)
         independent = independent_copy_share(frame, minority_rows, varying)
         traces.append(
             ResamplingTrace(
                 "copies",
                 len(minority_rows),
-                copy_share(frame, minority_rows, varying),
+                copy_share(frame, minority_rows, ordered),
                 max(majority, independent),
                 (),
                 majority,

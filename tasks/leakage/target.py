@@ -55,11 +55,12 @@ def measure_target_auc(
 
     def measure(column: str) -> FeaturePower:
         numeric = is_numeric_kind(dtype_of(frame, column))
+        stored = frame if numeric and isinstance(frame, StoredTable) else None
         screened = None
-        if numeric and isinstance(frame, StoredTable):
+        if stored is not None:
             # Per-class histograms a partition at a time; the column is read whole only
             # when they cannot settle it (and then not screened again).
-            screened = screen_column(frame, column, positive_rows, recheck_at)
+            screened = screen_column(stored, column, positive_rows, recheck_at)
             if screened is not None:
                 auc, missing, error = screened
                 return FeaturePower(column, "numeric", auc, missing, max_error=error)
@@ -70,7 +71,7 @@ def measure_target_auc(
         else:
             codes = category_codes(frame[column])
             kind, scores = "categorical", out_of_fold_rates(codes, positive, folds)
-        if not (numbers is not None and isinstance(frame, StoredTable)):
+        if stored is None:
             screened = screen_auc(scores, positive_rows, recheck_at)
         if screened is not None:
             auc, missing, error = screened
