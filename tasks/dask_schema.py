@@ -7,11 +7,12 @@ them and named by their global row number (tasks/dask_engine.py numbers the part
 id. pandera's own Dask validation is not used: under lazy validation it reports only the
 first failing partition (pandera issue 719). A check about a whole column that a partition
 cannot judge alone, the baseline's "at most two classes" of the label, runs once on the
-label's distinct values; a unique column's repeated values are counted on the cluster and
-only their rows judged. The label's class counts are a reduction on the cluster. A
-partition is validated 250,000 rows at a time. The result is the typed SchemaOutcome of the
-pandas engine, with the table stored on the flow's disk as the partitions arrive
-(tasks/stored_table.py), for the stages after the schema to read a column at a time.
+label's distinct values (those the partitions counted); a unique column's repeated values
+are counted on the cluster and only their rows judged. The label's class counts are a
+reduction on the cluster. A partition is validated 250,000 rows at a time. The result is
+the typed SchemaOutcome of the pandas engine, with the table stored on the flow's disk
+(tasks/stored_table.py; written by the workers themselves where they see that disk), for
+the stages after the schema to read a column at a time.
 """
 
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from retrain_guard.tasks.leakage.rows import row_hashes
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
+from retrain_guard.tasks.table_files import PartFile, Store
 from retrain_guard.tasks.validation import (
     DeclaredSchema,
     SchemaOutcome,
@@ -65,6 +67,8 @@ class _Part:
     extra: tuple[str, ...]
     # The label's class counts in this partition's frame (None: the label is not counted).
     label_counts: pd.Series | None
+    # The frames as the worker wrote them to the flow's disk itself (then `frames` is empty).
+    files: tuple[PartFile | OSError, ...] = ()
 
 
 # Rows pandera validates at once on a worker: validating a million rows at once took
@@ -110,6 +114,31 @@ def _validate_part(
         chunks[0].extra,
         None if counts[0] is None else _summed(counts),
     )
+
+
+def _validate_and_store(
+    part: pd.DataFrame,
+    number: int,
+    store: Store,
+    declared: DeclaredSchema,
+    data: DataParams,
+    params: SchemaParams,
+    unusable_roles: list[str],
+) -> _Part:
+    """Validate partition `number` (`_validate_part`); a worker that sees the flow's disk
+    writes the frames there itself and returns only where they are."""
+    validated = _validate_part(part, declared, data, params, unusable_roles)
+    if not store.visible():
+        return validated
+    files = tuple(store.write(number, piece, f) for piece, f in enumerate(validated.frames))
+    return replace(validated, frames=(), files=files)
+
+
+def _stored_as_read(
+    part: pd.DataFrame, number: int, store: Store
+) -> pd.DataFrame | PartFile | OSError:
+    """Write partition `number` as read where the worker sees the flow's disk; else return it."""
+    return store.write(number, 0, part) if store.visible() else part
 
 
 def _validate_chunk(
@@ -221,17 +250,25 @@ def _without_label_check(declared: DeclaredSchema, data: DataParams) -> Declared
 
 def _label_failures(
     table: dd.DataFrame,
+    parts: list[_Part],
     check: pa.Check,
     declared: DeclaredSchema,
     data: DataParams,
     params: SchemaParams,
 ) -> tuple[SchemaFailure, ...]:
-    """Run the label's two-class check on its distinct values, gathered from the cluster.
+    """Run the label's two-class check on its distinct values.
 
-    A label has few distinct values: they are combined in a tree (split_out=1), not by
-    Dask's default shuffle, which moved every row's label between the workers."""
-    distinct = table[data.label].drop_duplicates(split_out=1).compute()
-    distinct = distinct.reset_index(drop=True).to_frame()
+    When every partition passed, they are the classes the partitions counted in their
+    validated rows (the values the pandas engine checks). Otherwise they are gathered from
+    the cluster, combined in a tree (split_out=1), not by Dask's default shuffle, which moved
+    every row's label between the workers."""
+    counts = [p.label_counts for p in parts]
+    if parts and all(p.passed for p in parts) and all(c is not None for c in counts):
+        summed = _summed(counts)
+        values = pd.Series(summed.index[summed.to_numpy() > 0], name=data.label)
+    else:
+        values = table[data.label].drop_duplicates(split_out=1).compute()
+    distinct = values.reset_index(drop=True).to_frame()
     schema = pa.DataFrameSchema(
         {data.label: pa.Column(nullable=True, checks=[check])}, name=declared.schema.name
     )
@@ -299,28 +336,32 @@ def validate_on_cluster(
     per_part = _without_label_check(declared, data) if label_check is not None else declared
     per_part = _without_uniqueness(per_part)
     # One pass: each partition is read and validated once on the cluster, and comes back
-    # with its failures and class counts; a few at a time, its rows are written to the
-    # flow's disk (tasks/stored_table.py) and let go of.
+    # with its failures and class counts; its rows are written to the flow's disk
+    # (tasks/stored_table.py) by the worker where it sees that disk, else by the flow as
+    # they arrive, a few at a time, and let go of.
     writer = TableWriter(table._meta, spill_dir)
+    store = writer.store()
 
     def written(number: int, part: _Part) -> _Part:
         for piece, frame in enumerate(part.frames):
             writer.add(number, frame, piece)
+        for piece, file in enumerate(part.files):
+            writer.adopt(number, file, piece)
         # Only copies are kept: an empty slice of the partition (its index a view) or class
         # counts deserialised from the same message would keep the message's buffer alive.
         counts = None if part.label_counts is None else part.label_counts.copy(deep=True)
-        return replace(part, frames=(), label_counts=counts)
+        return replace(part, frames=(), files=(), label_counts=counts)
 
     parts = pulled(
         [
-            dask.delayed(_validate_part)(p, per_part, data, params, roles)
-            for p in table.to_delayed()
+            dask.delayed(_validate_and_store)(p, n, store, per_part, data, params, roles)
+            for n, p in enumerate(table.to_delayed())
         ],
         written,
     )
     failures: list[tuple[SchemaFailure, ...]] = [p.failures for p in parts]
     if judged and label_check is not None:
-        failures.append(_label_failures(table, label_check, declared, data, params))
+        failures.append(_label_failures(table, parts, label_check, declared, data, params))
     for column in _unique_columns(declared):
         if column not in roles and column in table.columns:
             failures.append(_unique_failures(table, column, declared, data, params))
@@ -331,7 +372,18 @@ def validate_on_cluster(
         # The table as read, not the partitions the schema coerced: read again.
         counts = table[data.label].value_counts(dropna=True).compute() if counted else None
         writer = TableWriter(table._meta, spill_dir)
-        pulled(table.to_delayed(), writer.add)
+        store = writer.store()
+
+        def as_read(number: int, part: pd.DataFrame | PartFile | OSError) -> None:
+            if isinstance(part, pd.DataFrame):
+                writer.add(number, part)
+            else:
+                writer.adopt(number, part)
+
+        pulled(
+            [dask.delayed(_stored_as_read)(p, n, store) for n, p in enumerate(table.to_delayed())],
+            as_read,
+        )
         frame = writer.table()
         outcome = failed_rows(declared, merged, extra)
     else:

@@ -9,18 +9,13 @@ table. It answers the part of pandas' DataFrame interface those stages use: `col
 `table[mask]` (the rows where a boolean mask holds), `take` (some rows of some columns),
 `drop(columns=...)` and `assign(...)`, whose new columns are written to disk as well.
 
-Each partition's file holds its columns one after another, each a pickled array (so every
-pandas dtype, object columns of mixed values included, comes back as it went in), and
-their offsets; a column is read by concatenating it from every partition in order, as
-Dask concatenates partitions (categoricals by the union of their categories). The files
-live in a temporary directory removed when the last table reading it is gone.
+Each partition is one file (tasks/table_files.py: its columns one after another, written
+by the flow or, where they see its disk, by the Dask workers themselves); a column is read
+by concatenating it from every partition in order, as Dask concatenates partitions
+(categoricals by the union of their categories).
 """
 
-import pickle
-import shutil
 import tempfile
-import threading
-import weakref
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,58 +24,18 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionDtype
 from pandas.api.types import union_categoricals
 
 from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
-
-_INDEX = "__index__"
-DtypeObj = np.dtype | ExtensionDtype
-
-
-class _Directory:
-    """The spill directory; removed when no table reads it any more (or at exit)."""
-
-    def __init__(self, parent: str | None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent))
-        self._count = 0
-        self._lock = threading.Lock()
-        weakref.finalize(self, shutil.rmtree, self.path, True)
-
-    def new_file(self, stem: str) -> Path:
-        with self._lock:
-            self._count += 1
-            return self.path / f"{stem}-{self._count:06d}.pkl"
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One partition's file: where each column's pickle starts and ends, and its rows."""
-
-    path: Path
-    offsets: dict[str, tuple[int, int]]
-    rows: int
-    # Each column's dtype as written (the schema's, which may differ from the read's).
-    dtypes: dict[str, DtypeObj]
-
-
-def _write_part(path: Path, frame: pd.DataFrame) -> _Part:
-    offsets: dict[str, tuple[int, int]] = {}
-    with path.open("wb") as out:
-        arrays: list[tuple[str, object]] = [(_INDEX, frame.index)]
-        arrays += [(str(c), frame[c].array) for c in frame.columns]
-        for name, values in arrays:
-            start = out.tell()
-            pickle.dump(values, out, protocol=pickle.HIGHEST_PROTOCOL)
-            offsets[name] = (start, out.tell())
-    return _Part(path, offsets, len(frame), {str(c): t for c, t in frame.dtypes.items()})
-
-
-def _read_array(part: _Part, name: str) -> Any:
-    start, end = part.offsets[name]
-    with part.path.open("rb") as source:
-        source.seek(start)
-        return pickle.loads(source.read(end - start))
+from retrain_guard.tasks.table_files import (
+    INDEX,
+    Directory,
+    DtypeObj,
+    PartFile,
+    Store,
+    read_array,
+    write_part,
+)
 
 
 def _concat(arrays: list[Any], dtype: object) -> pd.Series:
@@ -106,10 +61,10 @@ class TableWriter:
         self._meta = meta
         self._where = directory
         try:
-            self._directory = _Directory(directory)
+            self._directory = Directory(directory)
         except OSError as exc:
             raise self._unwritable(exc) from exc
-        self._parts: dict[tuple[int, int], _Part] = {}
+        self._parts: dict[tuple[int, int], PartFile] = {}
 
     def add(self, number: int, frame: pd.DataFrame, piece: int = 0) -> None:
         """Write partition `number` (its columns must be the table's, in order), or its
@@ -117,9 +72,26 @@ class TableWriter:
         if [str(c) for c in frame.columns] != [str(c) for c in self._meta.columns]:
             raise ValueError(f"partition {number} has other columns than the table")
         try:
-            self._parts[number, piece] = _write_part(self._directory.new_file("part"), frame)
+            self._parts[number, piece] = write_part(self._directory.new_file("part"), frame)
         except OSError as exc:
             raise self._unwritable(exc) from exc
+
+    def store(self) -> Store:
+        """Return where a worker seeing this directory writes partitions itself (`adopt`)."""
+        try:
+            return self._directory.store()
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+
+    def adopt(self, number: int, written: PartFile | OSError, piece: int = 0) -> None:
+        """Take partition `number` (or its `piece`) as a worker wrote it with `Store.write`."""
+        if isinstance(written, OSError):
+            raise self._unwritable(written)
+        if written.path.parent != self._directory.path:
+            raise ValueError(f"partition {number} was written outside the table's directory")
+        if written.columns != [str(c) for c in self._meta.columns]:
+            raise ValueError(f"partition {number} has other columns than the table")
+        self._parts[number, piece] = written
 
     def _unwritable(self, exc: OSError) -> SpillUnwritable:
         where = repr(self._where) if self._where else f"(empty: {tempfile.gettempdir()!r})"
@@ -140,8 +112,8 @@ class TableWriter:
 class _Base:
     """The rows as written: the partitions' files, the dtypes, and the global row index."""
 
-    directory: _Directory
-    parts: tuple[_Part, ...]
+    directory: Directory
+    parts: tuple[PartFile, ...]
     meta: pd.DataFrame
     _index: list[pd.Index] = field(default_factory=list)
     # Each column's dtype as a whole read returns it, once learnt: the same for every table
@@ -162,7 +134,7 @@ class _Base:
         if len(self.parts) > 1 and isinstance(same, np.dtype):
             return self._filled(column, same)
         dtype = self.meta[column].dtype if column in self.meta.columns else object
-        return _concat([_read_array(p, column) for p in self.parts], dtype)
+        return _concat([read_array(p, column) for p in self.parts], dtype)
 
     def _filled(self, column: str, dtype: np.dtype) -> pd.Series:
         """Join a column whose partitions share one numpy dtype into one array filled a
@@ -170,7 +142,7 @@ class _Base:
         values = np.empty(self.rows, dtype=dtype)
         start = 0
         for part in self.parts:
-            values[start : start + part.rows] = np.asarray(_read_array(part, column))
+            values[start : start + part.rows] = np.asarray(read_array(part, column))
             start += part.rows
         return pd.Series(values, dtype=dtype, copy=False)
 
@@ -178,7 +150,7 @@ class _Base:
     def index(self) -> pd.Index:
         """The rows' labels: their global row numbers, a RangeIndex when contiguous."""
         if not self._index:
-            indexes = [_read_array(p, _INDEX) for p in self.parts]
+            indexes = [read_array(p, INDEX) for p in self.parts]
             self._index.append(_joined_index(indexes))
         return self._index[0]
 
@@ -374,7 +346,7 @@ class StoredTable:
                     if column in added:
                         values = added[column].iloc[done : done + ahead]
                     else:
-                        read = _concat([_read_array(part, column)], dtypes[column])
+                        read = _concat([read_array(part, column)], dtypes[column])
                         values = read.iloc[local]
                     if not _same_dtype(values.dtype, dtypes[column]):
                         values = _as_dtype(values, dtypes[column])  # a partition's own dtype

@@ -1,0 +1,118 @@
+"""The files of a stored table (tasks/stored_table.py): one per partition, and who writes them.
+
+A partition's file holds its index and then its columns, each a pickled array (every pandas
+dtype, object columns of mixed values included, comes back as it went in), and `PartFile`
+says where each starts and ends. The files live in a temporary directory (`Directory`)
+removed when the last table reading it is gone.
+
+The flow writes the partitions it pulls from the cluster. A Dask worker that sees the same
+directory (a local cluster, or a disk the cluster shares with the flow's machine) writes its
+own partitions there instead (`Store`), and only their `PartFile` travels to the flow: the
+rows are not serialised, sent and written a second time by the flow's single process. A
+worker knows it sees the flow's directory by a token file the flow wrote there; a worker
+that does not (another machine) hands its rows back to the flow as before.
+"""
+
+import pickle
+import secrets
+import shutil
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.extensions import ExtensionDtype
+
+INDEX = "__index__"
+_TOKEN = ".retrain-guard-store"
+DtypeObj = np.dtype | ExtensionDtype
+
+
+class Directory:
+    """The spill directory; removed when no table reads it any more (or at exit)."""
+
+    def __init__(self, parent: str | None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent))
+        self._count = 0
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def new_file(self, stem: str) -> Path:
+        with self._lock:
+            self._count += 1
+            return self.path / f"{stem}-{self._count:06d}.pkl"
+
+    def store(self) -> "Store":
+        """Return where workers may write partitions here (the token written once).
+
+        Raises:
+            OSError: the token cannot be written.
+        """
+        with self._lock:
+            if self._store is None:
+                token = secrets.token_hex(16)
+                (self.path / _TOKEN).write_text(token)
+                self._store = Store(str(self.path), token)
+            return self._store
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """One partition's file: where each column's pickle starts and ends, and its rows."""
+
+    path: Path
+    offsets: dict[str, tuple[int, int]]
+    rows: int
+    # Each column's dtype as written (the schema's, which may differ from the read's).
+    dtypes: dict[str, DtypeObj]
+
+    @property
+    def columns(self) -> list[str]:
+        return [name for name in self.offsets if name != INDEX]
+
+
+def write_part(path: Path, frame: pd.DataFrame) -> PartFile:
+    offsets: dict[str, tuple[int, int]] = {}
+    with path.open("wb") as out:
+        arrays: list[tuple[str, object]] = [(INDEX, frame.index)]
+        arrays += [(str(c), frame[c].array) for c in frame.columns]
+        for name, values in arrays:
+            start = out.tell()
+            pickle.dump(values, out, protocol=pickle.HIGHEST_PROTOCOL)
+            offsets[name] = (start, out.tell())
+    return PartFile(path, offsets, len(frame), {str(c): t for c, t in frame.dtypes.items()})
+
+
+def read_array(part: PartFile, name: str) -> Any:
+    start, end = part.offsets[name]
+    with part.path.open("rb") as source:
+        source.seek(start)
+        return pickle.loads(source.read(end - start))
+
+
+@dataclass(frozen=True)
+class Store:
+    """A stored table's directory as a worker addresses it, with the flow's token."""
+
+    path: str
+    token: str
+
+    def visible(self) -> bool:
+        """Whether this process sees the flow's directory (its token file, same token)."""
+        try:
+            return (Path(self.path) / _TOKEN).read_text() == self.token
+        except OSError:
+            return False
+
+    def write(self, number: int, piece: int, frame: pd.DataFrame) -> PartFile | OSError:
+        """Write partition `number`'s `piece`-th run of rows; an OSError (a full disk) is
+        returned, not raised, for the flow to report as its own spill error."""
+        try:
+            return write_part(Path(self.path) / f"part-{number:06d}-{piece:04d}.pkl", frame)
+        except OSError as exc:
+            return exc
