@@ -36,7 +36,8 @@ class Directory:
     """The spill directory; removed when no table reads it any more (or at exit)."""
 
     def __init__(self, parent: str | None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent))
+        # Absolute: a worker (or a later chdir) resolves it to the same directory.
+        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent)).resolve()
         self._count = 0
         self._lock = threading.Lock()
         self._store: Store | None = None

@@ -141,3 +141,17 @@ def test_an_unused_category_of_the_label_is_no_third_class(
     assert found.outcome.failures == ()
     assert found.label_counts is not None
     assert sorted(found.label_counts[found.label_counts > 0].index) == [0, 1]
+
+
+def test_a_relative_spill_directory_is_found_from_another_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("spill").mkdir()
+    writer = TableWriter(pd.DataFrame({"a": [1]}), "spill")
+    store = writer.store()
+    assert Path(store.path).is_absolute()
+    monkeypatch.chdir("/")  # a worker started elsewhere
+    assert store.visible()
+    writer.adopt(0, store.write(0, 0, pd.DataFrame({"a": [1, 2]})))
+    assert list(writer.table()["a"]) == [1, 2]
