@@ -180,6 +180,75 @@ def screen_column(
     return _screened(rows, hits, below, _SCREEN_BINS)
 
 
+# Distinct values past which a stored categorical column is read whole instead (its
+# partition-wise screen would hold a table of them as large as the column).
+MAX_SCREENED_CATEGORIES = 1_000_000
+
+
+def category_cells(
+    frame: StoredTable, column: str, positive: np.ndarray, folds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Count a stored categorical column's rows and positive rows by cell (fold, category),
+    a partition at a time: two (fold, category) arrays, or None past MAX_SCREENED_CATEGORIES.
+
+    The categories are coded across partitions as one factorize of the whole column codes
+    them (missing values one category of their own).
+    """
+    known = pd.Index([], dtype=object)
+    missing_code = -1
+    counts: list[np.ndarray] = []  # per chunk: rows by (category, fold, positive)
+    start = 0
+    for chunk in frame.chunks([column]):
+        local, distinct = pd.factorize(chunk[column], use_na_sentinel=True)
+        uniques = pd.Index(distinct).astype(object)  # the values boxed alike in every chunk
+        where = known.get_indexer(uniques)
+        new = where < 0
+        where[new] = np.arange(len(known), len(known) + int(new.sum()))
+        known = known.append(uniques[new])
+        codes = np.where(local >= 0, where[np.maximum(local, 0)], -1)
+        if (local < 0).any():
+            if missing_code < 0:
+                missing_code = len(known)
+                known = known.append(pd.Index([None], dtype=object))
+            codes[local < 0] = missing_code
+        if len(known) > MAX_SCREENED_CATEGORIES:
+            return None
+        stop = start + len(codes)
+        cell = 4 * codes + 2 * folds[start:stop] + positive[start:stop]
+        counts.append(np.bincount(cell, minlength=4))
+        start = stop
+    by_cell = np.zeros(4 * len(known), dtype=np.intp)
+    for found in counts:
+        by_cell[: len(found)] += found
+    cells = by_cell.reshape(len(known), 2, 2)  # category, fold, positive
+    hits = cells[:, :, 1].T.astype("float64")
+    return hits + cells[:, :, 0].T, hits
+
+
+def screen_cells(
+    rows: np.ndarray, hits: np.ndarray, prior: float, below: float
+) -> tuple[float, str, float] | None:
+    """`screen_auc` of the out-of-fold rates (`out_of_fold_rates`) from the counts by cell.
+
+    A row's score is its category's positive rate in the other fold, so it depends on the
+    row's cell alone: every score and the score histograms follow from the cells' counts,
+    with no per-row array, and give the whole column's result.
+    """
+    rate = (hits + _OOF_SMOOTHING * prior) / (rows + _OOF_SMOOTHING)
+    scores = rate[::-1]  # a cell's score: its category's rate in the other fold
+    held = rows > 0  # only cells that hold rows have a score the column takes
+    if not held.any():
+        return None
+    low, high = float(scores[held].min()), float(scores[held].max())
+    scale = _screen_scale(low, high, _SCREEN_BINS)
+    if scale is None:
+        return None
+    bins = _bin_index(scores[held], low, scale, _SCREEN_BINS)
+    binned_rows = np.bincount(bins, weights=rows[held], minlength=_SCREEN_BINS + 1)
+    binned_hits = np.bincount(bins, weights=hits[held], minlength=_SCREEN_BINS + 1)
+    return _screened(binned_rows, binned_hits, below, _SCREEN_BINS)
+
+
 def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Return the increasing positions `rows` in [start, stop), counted from `start` (a
     chunk's own positions of them)."""

@@ -12,6 +12,7 @@ from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.leakage.auc import (
     FeaturePower,
     auc_with_missing,
+    category_cells,
     category_codes,
     fold_of_rows,
     is_function_of_label,
@@ -20,6 +21,7 @@ from retrain_guard.tasks.leakage.auc import (
     out_of_fold_rates,
     ranked_scores,
     screen_auc,
+    screen_cells,
     screen_column,
     stratified_auc,
 )
@@ -52,18 +54,26 @@ def measure_target_auc(
     """
     folds = fold_of_rows(len(positive))
     positive_rows = np.flatnonzero(positive)
+    prior = float(positive.mean()) if len(positive) else 0.0
 
     def measure(column: str) -> FeaturePower:
         numeric = is_numeric_kind(dtype_of(frame, column))
-        stored = frame if numeric and isinstance(frame, StoredTable) else None
+        stored = frame if isinstance(frame, StoredTable) else None
         screened = None
         if stored is not None:
-            # Per-class histograms a partition at a time; the column is read whole only
-            # when they cannot settle it (and then not screened again).
-            screened = screen_column(stored, column, positive_rows, recheck_at)
+            # Per-class histograms a partition at a time (of a category's out-of-fold rate:
+            # per-cell counts); the column is read whole only when they cannot settle it
+            # (and then not screened again).
+            if numeric:
+                screened = screen_column(stored, column, positive_rows, recheck_at)
+            elif (cells := category_cells(stored, column, positive, folds)) is not None:
+                screened = screen_cells(*cells, prior, recheck_at)
+            else:  # too many categories to count apart: read whole, screened there
+                stored = None
             if screened is not None:
                 auc, missing, error = screened
-                return FeaturePower(column, "numeric", auc, missing, max_error=error)
+                kind = "numeric" if numeric else "categorical"
+                return FeaturePower(column, kind, auc, missing, max_error=error)
         numbers = numeric_column(frame, column) if numeric else None
         codes = None
         if numbers is not None:

@@ -9,11 +9,16 @@ import pandas as pd
 import pytest
 
 from retrain_guard.tasks.dates import never_dates, parse_date_like, to_days
-from retrain_guard.tasks.leakage import date_leads, missingness, order
+from retrain_guard.tasks.leakage import auc, date_leads, missingness, order
 from retrain_guard.tasks.leakage.auc import (
+    category_cells,
+    category_codes,
+    fold_of_rows,
     numeric_column,
     numeric_view,
+    out_of_fold_rates,
     screen_auc,
+    screen_cells,
     screen_column,
     time_bins,
 )
@@ -21,7 +26,8 @@ from retrain_guard.tasks.leakage.date_leads import date_like_columns, measure_po
 from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.order import order_scores
 from retrain_guard.tasks.leakage.rows import distinct_count, repeat_count
-from retrain_guard.tasks.stored_table import StoredTable
+from retrain_guard.tasks.leakage.target import measure_target_auc
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from tests.unit.test_stored_table import _quirky, _stored
 
 
@@ -114,6 +120,75 @@ def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path:
             settled += whole is not None
     assert settled >= 10
     assert screen_column(table, "leak", positive_rows, 0.99) is None
+
+
+def _categorical(rows: int, positive: np.ndarray, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = np.array(["red", "green", "blue", None, np.nan], dtype=object)
+    frame = _quirky(rows, seed)[["text", "flag"]].assign(
+        words=words[rng.integers(0, len(words), rows)],
+        # Each partition's categories differ; the stored table reads their union.
+        coded=pd.Categorical(rng.choice(["x", "y", "z"], rows)),
+        unique=[f"u{i}" for i in range(rows)],
+        rare=np.where(rng.random(rows) < 0.02, "odd", "even"),
+        # Categories that follow the class: the screen cannot settle it.
+        leak=np.where(positive ^ (rng.random(rows) < 0.02), "yes", "no"),
+    )
+    return frame.astype({"unique": "str"})
+
+
+def test_categories_counted_by_cell_a_partition_at_a_time_screen_as_the_whole_column(
+    tmp_path: Path,
+) -> None:
+    """The out-of-fold rates' screen from counts by (fold, category), partition by partition,
+    is the whole column's: the same bound where it settles, None where it cannot."""
+    rows = 900
+    positive = np.random.default_rng(5).random(rows) < 0.15
+    frame = _categorical(rows, positive, 5)
+    writer = TableWriter(frame.head(0), str(tmp_path))
+    orders = set()
+    for number, rows_of_part in enumerate(np.array_split(np.arange(rows), 5)):
+        part = frame.iloc[rows_of_part]
+        # Each partition's own categories, in the order its values come.
+        seen = list(part["coded"].astype(str).unique())
+        writer.add(number, part.assign(coded=pd.Categorical(part["coded"].astype(str), seen)))
+        orders.add(tuple(seen))
+    table = writer.table()
+    assert len(orders) > 1
+    folds = fold_of_rows(rows)
+    positive_rows = np.flatnonzero(positive)
+    prior = float(positive.mean())
+    settled = 0
+    for column in ("text", "words", "coded", "unique", "rare", "flag", "leak"):
+        scores = out_of_fold_rates(category_codes(table[column]), positive, folds)
+        cells = category_cells(table, column, positive, folds)
+        assert cells is not None
+        for below in (0.55, 0.7, 0.99):
+            whole = screen_auc(scores, positive_rows, below)
+            assert screen_cells(*cells, prior, below) == whole, (column, below)
+            settled += whole is not None
+    assert settled >= 8
+    leak = category_cells(table, "leak", positive, folds)
+    assert leak is not None and screen_cells(*leak, prior, 0.9) is None
+
+
+@pytest.mark.parametrize("cap", [1_000_000, 2])
+def test_target_auc_of_a_stored_table_is_the_in_memory_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """Every column's measure, stored or in memory; past the cap of categories a stored
+    column is read whole and screened as in memory."""
+    monkeypatch.setattr(auc, "MAX_SCREENED_CATEGORIES", cap)
+    rows = 600
+    positive = np.random.default_rng(8).random(rows) < 0.2
+    frame = _categorical(rows, positive, 8).assign(amount=np.arange(rows, dtype=float))
+    table = _stored(frame, 4, tmp_path)
+    columns = list(frame.columns)
+    for recheck_at in (0.6, 0.95):
+        stored = measure_target_auc(table, columns, positive, None, recheck_at)
+        in_memory = measure_target_auc(frame, columns, positive, None, recheck_at)
+        assert stored == in_memory
+        assert {m.kind for m in stored} == {"categorical", "numeric"}
 
 
 @pytest.mark.usefixtures("small_chunks")
