@@ -68,7 +68,7 @@ class _Part:
     # The label's class counts in this partition's frame (None: the label is not counted).
     label_counts: pd.Series | None
     # The frames as the worker wrote them to the flow's disk itself (then `frames` is empty).
-    files: tuple[PartFile | OSError, ...] = ()
+    files: tuple[PartFile, ...] = ()
 
 
 # Rows pandera validates at once on a worker: validating a million rows at once took
@@ -128,17 +128,15 @@ def _validate_and_store(
     """Validate partition `number` (`_validate_part`); a worker that sees the flow's disk
     writes the frames there itself and returns only where they are."""
     validated = _validate_part(part, declared, data, params, unusable_roles)
-    if not store.visible():
-        return validated
-    files = tuple(store.write(number, piece, f) for piece, f in enumerate(validated.frames))
-    return replace(validated, frames=(), files=files)
+    files = store.write(number, validated.frames) if store.visible() else None
+    return validated if files is None else replace(validated, frames=(), files=files)
 
 
-def _stored_as_read(
-    part: pd.DataFrame, number: int, store: Store
-) -> pd.DataFrame | PartFile | OSError:
-    """Write partition `number` as read where the worker sees the flow's disk; else return it."""
-    return store.write(number, 0, part) if store.visible() else part
+def _stored_as_read(part: pd.DataFrame, number: int, store: Store) -> pd.DataFrame | PartFile:
+    """Write partition `number` as read where the worker sees (and can write) the flow's
+    disk; else return it."""
+    files = store.write(number, (part,)) if store.visible() else None
+    return part if files is None else files[0]
 
 
 def _validate_chunk(
@@ -374,7 +372,7 @@ def validate_on_cluster(
         writer = TableWriter(table._meta, spill_dir)
         store = writer.store()
 
-        def as_read(number: int, part: pd.DataFrame | PartFile | OSError) -> None:
+        def as_read(number: int, part: pd.DataFrame | PartFile) -> None:
             if isinstance(part, pd.DataFrame):
                 writer.add(number, part)
             else:

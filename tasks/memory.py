@@ -10,6 +10,7 @@ compute.spill_dir, where the checked table is stored.
 """
 
 import io
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -420,7 +421,7 @@ def spill_room(directory: str | None) -> SpillRoom:
     """Return the free space of compute.spill_dir (empty: the system's temporary directory);
     its free space is None when it cannot be asked (a missing directory fails, naming the
     setting, when the table is written)."""
-    where = directory or tempfile.gettempdir()
+    where = os.path.expanduser(directory) if directory else tempfile.gettempdir()
     try:
         return SpillRoom(where, shutil.disk_usage(where).free)
     except OSError:

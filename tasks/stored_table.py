@@ -28,7 +28,6 @@ from pandas.api.types import union_categoricals
 
 from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
 from retrain_guard.tasks.table_files import (
-    INDEX,
     Directory,
     DtypeObj,
     PartFile,
@@ -83,10 +82,8 @@ class TableWriter:
         except OSError as exc:
             raise self._unwritable(exc) from exc
 
-    def adopt(self, number: int, written: PartFile | OSError, piece: int = 0) -> None:
+    def adopt(self, number: int, written: PartFile, piece: int = 0) -> None:
         """Take partition `number` (or its `piece`) as a worker wrote it with `Store.write`."""
-        if isinstance(written, OSError):
-            raise self._unwritable(written)
         if written.path.parent != self._directory.path:
             raise ValueError(f"partition {number} was written outside the table's directory")
         if written.columns != [str(c) for c in self._meta.columns]:
@@ -150,7 +147,7 @@ class _Base:
     def index(self) -> pd.Index:
         """The rows' labels: their global row numbers, a RangeIndex when contiguous."""
         if not self._index:
-            indexes = [read_array(p, INDEX) for p in self.parts]
+            indexes = [read_array(p, None) for p in self.parts]
             self._index.append(_joined_index(indexes))
         return self._index[0]
 

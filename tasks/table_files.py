@@ -2,23 +2,27 @@
 
 A partition's file holds its index and then its columns, each a pickled array (every pandas
 dtype, object columns of mixed values included, comes back as it went in), and `PartFile`
-says where each starts and ends. The files live in a temporary directory (`Directory`)
-removed when the last table reading it is gone.
+says where each starts and ends (the index kept apart: a column may have any name). The
+files live in a temporary directory (`Directory`) removed when the last table reading it is
+gone.
 
 The flow writes the partitions it pulls from the cluster. A Dask worker that sees the same
 directory (a local cluster, or a disk the cluster shares with the flow's machine) writes its
 own partitions there instead (`Store`), and only their `PartFile` travels to the flow: the
 rows are not serialised, sent and written a second time by the flow's single process. A
 worker knows it sees the flow's directory by a token file the flow wrote there; a worker
-that does not (another machine) hands its rows back to the flow as before.
+that does not (another machine), or cannot write there (a disk it mounts read-only, a
+quota), hands its rows back to the flow, which writes them.
 """
 
+import os
 import pickle
 import secrets
 import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,6 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 
-INDEX = "__index__"
 _TOKEN = ".retrain-guard-store"
 DtypeObj = np.dtype | ExtensionDtype
 
@@ -36,8 +39,9 @@ class Directory:
     """The spill directory; removed when no table reads it any more (or at exit)."""
 
     def __init__(self, parent: str | None) -> None:
+        where = os.path.expanduser(parent) if parent else None
         # Absolute: a worker (or a later chdir) resolves it to the same directory.
-        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=parent)).resolve()
+        self.path = Path(tempfile.mkdtemp(prefix="retrain-guard-table-", dir=where)).resolve()
         self._count = 0
         self._lock = threading.Lock()
         self._store: Store | None = None
@@ -64,9 +68,11 @@ class Directory:
 
 @dataclass(frozen=True)
 class PartFile:
-    """One partition's file: where each column's pickle starts and ends, and its rows."""
+    """One partition's file: where its index's and each column's pickle start and end, and
+    its rows."""
 
     path: Path
+    index: tuple[int, int]
     offsets: dict[str, tuple[int, int]]
     rows: int
     # Each column's dtype as written (the schema's, which may differ from the read's).
@@ -74,23 +80,25 @@ class PartFile:
 
     @property
     def columns(self) -> list[str]:
-        return [name for name in self.offsets if name != INDEX]
+        return list(self.offsets)
 
 
 def write_part(path: Path, frame: pd.DataFrame) -> PartFile:
     offsets: dict[str, tuple[int, int]] = {}
     with path.open("wb") as out:
-        arrays: list[tuple[str, object]] = [(INDEX, frame.index)]
-        arrays += [(str(c), frame[c].array) for c in frame.columns]
-        for name, values in arrays:
+        pickle.dump(frame.index, out, protocol=pickle.HIGHEST_PROTOCOL)
+        index = (0, out.tell())
+        for column in frame.columns:
             start = out.tell()
-            pickle.dump(values, out, protocol=pickle.HIGHEST_PROTOCOL)
-            offsets[name] = (start, out.tell())
-    return PartFile(path, offsets, len(frame), {str(c): t for c, t in frame.dtypes.items()})
+            pickle.dump(frame[column].array, out, protocol=pickle.HIGHEST_PROTOCOL)
+            offsets[str(column)] = (start, out.tell())
+    dtypes = {str(c): t for c, t in frame.dtypes.items()}
+    return PartFile(path, index, offsets, len(frame), dtypes)
 
 
-def read_array(part: PartFile, name: str) -> Any:
-    start, end = part.offsets[name]
+def read_array(part: PartFile, name: str | None) -> Any:
+    """Read a column of the partition (None: its index)."""
+    start, end = part.index if name is None else part.offsets[name]
     with part.path.open("rb") as source:
         source.seek(start)
         return pickle.loads(source.read(end - start))
@@ -110,10 +118,17 @@ class Store:
         except OSError:
             return False
 
-    def write(self, number: int, piece: int, frame: pd.DataFrame) -> PartFile | OSError:
-        """Write partition `number`'s `piece`-th run of rows; an OSError (a full disk) is
-        returned, not raised, for the flow to report as its own spill error."""
+    def write(self, number: int, frames: Sequence[pd.DataFrame]) -> tuple[PartFile, ...] | None:
+        """Write partition `number`'s frames (its pieces, in order); None when this process
+        cannot write here (what it wrote is removed): the flow then writes them."""
+        written: list[PartFile] = []
         try:
-            return write_part(Path(self.path) / f"part-{number:06d}-{piece:04d}.pkl", frame)
-        except OSError as exc:
-            return exc
+            for piece, frame in enumerate(frames):
+                path = Path(self.path) / f"part-{number:06d}-{piece:04d}.pkl"
+                written.append(write_part(path, frame))
+        except OSError:
+            for part in written:
+                part.path.unlink(missing_ok=True)
+            Path(self.path, f"part-{number:06d}-{len(written):04d}.pkl").unlink(missing_ok=True)
+            return None
+        return tuple(written)

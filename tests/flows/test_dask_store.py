@@ -15,7 +15,7 @@ import pytest
 from distributed import Client
 
 from retrain_guard.schemas.params import DataParams, SchemaParams
-from retrain_guard.tasks import dask_schema
+from retrain_guard.tasks import dask_schema, memory, stored_table, table_files
 from retrain_guard.tasks.dask_engine import read_dask
 from retrain_guard.tasks.engine import SpillUnwritable
 from retrain_guard.tasks.stored_table import TableWriter
@@ -32,11 +32,15 @@ def client(dask_address: str) -> Iterator[Client]:
         yield connected
 
 
-def _validated(path: Path, schema: str | None = None) -> dask_schema.ClusterSchema:
+def _validated(
+    path: Path, schema: str | None = None, spill: Path | None = None
+) -> dask_schema.ClusterSchema:
     params = DataParams(path=str(path), **DATA)
     table = read_dask(params)
     declared = declare_schema(SchemaParams(name=schema), params, [str(c) for c in table.columns])
-    return dask_schema.validate_on_cluster(table, declared, params, SchemaParams(name=schema))
+    return dask_schema.validate_on_cluster(
+        table, declared, params, SchemaParams(name=schema), spill_dir=str(spill) if spill else None
+    )
 
 
 def _counting(patch: pytest.MonkeyPatch) -> dict[str, int]:
@@ -84,16 +88,49 @@ def test_workers_write_the_partitions_and_the_table_is_the_one_the_flow_would_wr
         pd.testing.assert_frame_equal(stored.frame.to_pandas(), frame, check_dtype=False)
 
 
-def test_a_worker_that_cannot_write_the_table_is_the_spill_settings_error(
+def _failing_writes(patch: pytest.MonkeyPatch, workers_only: bool) -> list[str]:
+    """Make writing a partition's file fail (for the workers' names only, or for all), as on
+    a disk the workers mount read-only or a full one; return the names tried."""
+    real = table_files.write_part
+    tried: list[str] = []
+
+    def write_part(path: Path, frame: pd.DataFrame) -> PartFile:
+        tried.append(path.name)
+        by_worker = path.stem.count("-") == 2  # part-NNNNNN-PPPP
+        if by_worker or not workers_only:
+            path.write_bytes(b"partial")  # a file begun, then the disk refuses
+            raise OSError(28 if not workers_only else 30, "No space left on device")
+        return real(path, frame)
+
+    patch.setattr(table_files, "write_part", write_part)  # the workers' writes
+    patch.setattr(stored_table, "write_part", write_part)  # the flow's
+    return tried
+
+
+def test_a_worker_that_cannot_write_hands_its_rows_to_the_flow(
     example_frame: pd.DataFrame, client: Client, tmp_path: Path
 ) -> None:
     parts = write_parts(example_frame, tmp_path / "parts")
-
-    def full(store: Store, number: int, piece: int, frame: pd.DataFrame) -> OSError:
-        return OSError(28, "No space left on device")
-
+    spill = tmp_path / "spill"
+    spill.mkdir()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Store, "write", full)
+        calls = _counting(patch)
+        tried = _failing_writes(patch, workers_only=True)
+        stored = _validated(parts, spill=spill)
+    assert calls["adopt"] == 0 and calls["add"] >= 4
+    assert any(name.count("-") == 2 for name in tried)
+    pd.testing.assert_frame_equal(stored.frame.to_pandas(), example_frame, check_dtype=False)
+    (directory,) = spill.iterdir()
+    left = [p.name for p in directory.glob("part-*") if p.stem.count("-") == 2]
+    assert left == []  # what a worker began is removed
+
+
+def test_a_disk_neither_can_write_is_the_spill_settings_error(
+    example_frame: pd.DataFrame, client: Client, tmp_path: Path
+) -> None:
+    parts = write_parts(example_frame, tmp_path / "parts")
+    with pytest.MonkeyPatch.context() as patch:
+        _failing_writes(patch, workers_only=False)
         with pytest.raises(SpillUnwritable, match=r"compute\.spill_dir.*No space left"):
             _validated(parts)
 
@@ -101,15 +138,31 @@ def test_a_worker_that_cannot_write_the_table_is_the_spill_settings_error(
 def test_a_part_written_elsewhere_or_with_other_columns_is_refused(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     writer = TableWriter(frame.head(0), str(tmp_path))
-    elsewhere = Store(str(tmp_path), "t").write(0, 0, frame)
-    assert isinstance(elsewhere, PartFile)
+    elsewhere = Store(str(tmp_path), "t").write(0, [frame])
+    assert elsewhere is not None
     with pytest.raises(ValueError, match="outside"):
-        writer.adopt(0, elsewhere)
-    other = writer.store().write(0, 0, frame[["b", "a"]])
+        writer.adopt(0, elsewhere[0])
+    other = writer.store().write(0, [frame[["b", "a"]]])
+    assert other is not None
     with pytest.raises(ValueError, match="other columns"):
-        writer.adopt(0, other)
-    writer.adopt(0, writer.store().write(0, 0, frame))
+        writer.adopt(0, other[0])
+    pieces = writer.store().write(0, [frame.iloc[:1], frame.iloc[1:]])
+    assert pieces is not None
+    for piece, written in enumerate(pieces):
+        writer.adopt(0, written, piece)
     pd.testing.assert_frame_equal(writer.table().to_pandas(), frame)
+
+
+def test_a_column_may_be_named_as_anything_the_index_is_kept_apart(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"__index__": [5, 6], "": ["x", "y"]}, index=[10, 11])
+    writer = TableWriter(frame.head(0), str(tmp_path))
+    writer.add(0, frame)
+    written = writer.store().write(1, [frame.set_axis([12, 13])])
+    assert written is not None
+    writer.adopt(1, written[0])
+    table = writer.table()
+    assert list(table.index) == [10, 11, 12, 13]
+    assert list(table["__index__"]) == [5, 6, 5, 6]
 
 
 def test_a_store_is_visible_only_with_its_own_token(tmp_path: Path) -> None:
@@ -153,5 +206,18 @@ def test_a_relative_spill_directory_is_found_from_another_working_directory(
     assert Path(store.path).is_absolute()
     monkeypatch.chdir("/")  # a worker started elsewhere
     assert store.visible()
-    writer.adopt(0, store.write(0, 0, pd.DataFrame({"a": [1, 2]})))
+    written = store.write(0, [pd.DataFrame({"a": [1, 2]})])
+    assert written is not None
+    writer.adopt(0, written[0])
     assert list(writer.table()["a"]) == [1, 2]
+
+
+def test_a_spill_directory_under_home_is_the_users_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "spill").mkdir()
+    writer = TableWriter(pd.DataFrame({"a": [1]}), "~/spill")
+    assert Path(writer.store().path).parent == (tmp_path / "spill").resolve()
+    room = memory.spill_room("~/spill")
+    assert room.directory == str(tmp_path / "spill") and room.free is not None
