@@ -4,11 +4,12 @@ The measure of temporal_leakage (temporal.py judges it). It reads columns as dat
 tasks/dates.py.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import (
@@ -18,7 +19,7 @@ from retrain_guard.tasks.dates import (
     never_dates,
     parse_date_like,
 )
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, dtype_of
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, dtype_of
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
@@ -80,14 +81,21 @@ def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) ->
     """Count the rows with both times, those known after the reference, and the largest
     lead; CHUNK_ROWS rows at a time, so that the leads' temporaries stay a slice's size.
     Times outside the nanosecond range (a placeholder 9999-12-31) compare in microseconds."""
+    pairs = (
+        (known.iloc[start : start + CHUNK_ROWS], reference.iloc[start : start + CHUNK_ROWS])
+        for start in range(0, len(known), CHUNK_ROWS)
+    )
+    return _counted_leads(column, pairs, source)
+
+
+def _counted_leads(
+    column: str, pairs: Iterable[tuple[pd.Series, pd.Series]], source: str
+) -> DateLead:
+    """`lead_of` over runs of rows: each run's known-at times and reference times."""
     n_present = n_after = 0
     max_lead = pd.Timedelta(0)
-    for start in range(0, len(known), CHUNK_ROWS):
-        stop = start + CHUNK_ROWS
-        times, label_times = (
-            naive_stamps(known.iloc[start:stop]),
-            naive_stamps(reference.iloc[start:stop]),
-        )
+    for known, reference in pairs:
+        times, label_times = naive_stamps(known), naive_stamps(reference)
         if times.dtype != label_times.dtype:  # one outside the nanosecond range
             times, label_times = (
                 times.astype("datetime64[us]"),
@@ -108,8 +116,12 @@ def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) 
     """Measure, per date-like column, how many non-null values fall after the label time.
 
     A label time given as a date says nothing about the hour: a value later that same day
-    may still precede the prediction, so then only later days count.
+    may still precede the prediction, so then only later days count. On a stored table a
+    datetime column is compared with a datetime label time a partition at a time; a column
+    read as dates from text or numbers is parsed whole (its format is decided on all of it).
     """
+    if isinstance(frame, StoredTable) and is_datetime64_any_dtype(frame.dtype(label_time)):
+        return _stored_leads(frame, label_time, columns)
     reference = as_naive_utc(frame[label_time])
     by_day = whole_days(reference)
     return [
@@ -118,3 +130,36 @@ def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) 
         )
         for d in date_like_columns(frame, columns)
     ]
+
+
+def _stored_leads(frame: StoredTable, label_time: str, columns: list[str]) -> list[DateLead]:
+    by_day = _whole_days_stored(frame, label_time)
+    whole: pd.Series | None = None  # the label time, read only for a column parsed whole
+    leads: list[DateLead] = []
+    for column in columns:
+        if is_datetime64_any_dtype(frame.dtype(column)):
+            pairs = (
+                (_as_known(chunk[column], by_day), chunk[label_time])
+                for chunk in frame.chunks(list(dict.fromkeys([column, label_time])))
+            )
+            leads.append(_counted_leads(column, pairs, "datetime column"))
+            continue
+        for parsed in date_like_columns(frame, [column]):
+            whole = as_naive_utc(frame[label_time]) if whole is None else whole
+            leads.append(lead_of(column, _as_known(parsed.values, by_day), whole, parsed.how))
+    return leads
+
+
+def _as_known(values: pd.Series, by_day: bool) -> pd.Series:
+    return as_naive_utc(values).dt.floor("D") if by_day else values
+
+
+def _whole_days_stored(frame: StoredTable, label_time: str) -> bool:
+    """`whole_days` of a stored label time, a partition at a time."""
+    seen = False
+    for chunk in frame.chunks([label_time]):
+        present = as_naive_utc(chunk[label_time]).dropna()
+        if not (present == present.dt.floor("D")).all():
+            return False
+        seen = seen or bool(len(present))
+    return seen

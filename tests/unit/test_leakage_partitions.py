@@ -262,3 +262,51 @@ def test_dates_past_the_nanosecond_range_are_measured_not_an_error(tmp_path: Pat
     assert days[1] == (pd.Timestamp("2023-06-01") - pd.Timestamp("1970-01-01")).days
     bins = time_bins(pd.Series(parsed.values))
     assert bins is not None and sorted(np.concatenate(bins).tolist()) == list(range(30))
+
+
+@pytest.mark.parametrize("by_day", [False, True])
+def test_date_leads_of_a_stored_table_a_partition_at_a_time_are_the_in_memory_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_day: bool
+) -> None:
+    """Datetime columns (naive, zoned, with gaps, past the nanosecond range) compared with
+    the label time partition by partition, text and year columns parsed whole: the same
+    leads as in memory, whether the label time has hours or only days; the label time is
+    read whole only for the columns parsed whole."""
+    rng = np.random.default_rng(3)
+    rows = 400
+    start = pd.Timestamp("2024-01-01")
+    label = start + pd.to_timedelta(rng.integers(0, 300, rows), unit="D")
+    if not by_day:
+        label = label + pd.to_timedelta(rng.integers(0, 24, rows), unit="h")
+    label = pd.Series(label).where(rng.random(rows) > 0.05)  # some rows without one
+    later = pd.Series(label + pd.to_timedelta(rng.integers(-40, 5, rows), unit="D"))
+    frame = pd.DataFrame(
+        {
+            "event_time": label,
+            "closed_at": later + pd.Timedelta(hours=3),
+            "paid_at": later.dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo"),
+            "gap_at": later.where(rng.random(rows) < 0.5),
+            "far_at": later.astype("datetime64[us]").where(
+                np.arange(rows) % 50 != 0, pd.Timestamp("2900-01-01")
+            ),
+            "noted_on": later.dt.strftime("%Y-%m-%d"),
+            "year": later.dt.year.astype("Int64"),
+            "amount": rng.normal(size=rows),
+        }
+    )
+    columns = [c for c in frame.columns if c != "event_time"]
+    table = _stored(frame, 3, tmp_path)
+    expected = measure_post_label_dates(frame, "event_time", columns)
+    assert [lead.column for lead in expected] == columns[:-1]
+    assert any(lead.after_label_time for lead in expected)
+    reads: list[str] = []
+    real = StoredTable._column
+
+    def counted(stored: StoredTable, column: str) -> pd.Series:
+        reads.append(column)
+        return real(stored, column)
+
+    monkeypatch.setattr(StoredTable, "_column", counted)
+    assert measure_post_label_dates(table, "event_time", columns) == expected
+    assert reads.count("event_time") == 1  # for the text and year columns alone
+    assert not {"closed_at", "paid_at", "gap_at", "far_at"} & set(reads)
