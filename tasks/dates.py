@@ -225,22 +225,17 @@ def parse_text_dates(values: pd.Series, sample: pd.Series, formats: bool) -> Tex
         None when the column does not read as dates; a TextDates whose values are None when
         it holds day-month-year strings whose order no value settles.
     """
-    text = sample.astype(str)
-    if text.empty:
+    kind = text_dates_kind(sample, formats)
+    if kind is None:
         return None
-    if text.str.match(ISO_DATE).all():
+    if kind == ISO_KIND:
         parsed = parse_iso(values)
         if parsed is None:
             parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
         return TextDates(as_naive_utc(parsed), "ISO date strings")
-    if not formats:
-        return None
-    for fmt in YEAR_FIRST_FORMATS:
-        if pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
-            parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-            return TextDates(parsed, f"date strings ({fmt}, name hint)")
-    if not looks_like_day_month(text):
-        return None
+    if kind != DAY_MONTH_KIND:
+        parsed = pd.to_datetime(values, format=kind, errors="coerce")
+        return TextDates(parsed, f"date strings ({kind}, name hint)")
     order = day_month_order(values)
     if order is None:
         return None
@@ -248,6 +243,25 @@ def parse_text_dates(values: pd.Series, sample: pd.Series, formats: bool) -> Tex
         return TextDates(None, "day-month-year strings, order not settled", order)
     parsed = pd.to_datetime(values, format=order.format, errors="coerce")
     return TextDates(parsed, f"date strings ({order.format}, {order.reason()})")
+
+
+ISO_KIND, DAY_MONTH_KIND = "ISO", "day-month"
+
+
+def text_dates_kind(sample: pd.Series, formats: bool) -> str | None:
+    """What a text column's sample says it may be, before the column itself is read: ISO
+    dates, a year-first format, day-month-year strings, or None (not dates)."""
+    text = sample.astype(str)
+    if text.empty:
+        return None
+    if text.str.match(ISO_DATE).all():
+        return ISO_KIND
+    if not formats:
+        return None
+    for fmt in YEAR_FIRST_FORMATS:
+        if pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
+            return fmt
+    return DAY_MONTH_KIND if looks_like_day_month(text) else None
 
 
 # --- Recognising a column as dates -----------------------------------------------------------

@@ -9,17 +9,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype
+from pandas.api.types import is_datetime64_any_dtype, is_object_dtype, is_string_dtype
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import (
+    SAMPLE,
     DateColumn,
     as_naive_utc,
+    has_date_hint,
     naive_stamps,
     never_dates,
     parse_date_like,
+    text_dates_kind,
 )
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, dtype_of
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, DtypeObj, Frame, StoredTable, dtype_of
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
@@ -27,11 +30,29 @@ def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
     stored table's columns are read as they are asked for, never all held at once, and not
     at all when their dtype and name rule dates out."""
     for column in columns:
-        if never_dates(column, dtype_of(frame, column)):
+        dtype = dtype_of(frame, column)
+        if never_dates(column, dtype):
+            continue
+        if isinstance(frame, StoredTable) and _text_ruled_out(frame, column, dtype):
             continue
         parsed = parse_date_like(column, frame[column])
         if parsed is not None:
             yield parsed
+
+
+def _text_ruled_out(frame: StoredTable, column: str, dtype: DtypeObj) -> bool:
+    """Whether a stored text column's sample already says it is no dates, as
+    `parse_date_like` would judge it: the same sample (`sample_present`), taken at its rows,
+    without reading the column whole."""
+    if not (is_object_dtype(dtype) or is_string_dtype(dtype)):
+        return False
+    rows = len(frame)
+    stride = max(1, rows // (SAMPLE * 10))
+    present = frame.take(np.arange(0, rows, stride), [column])[column].dropna()
+    if len(present) < SAMPLE:  # sample_present then samples the whole column
+        return False
+    sample = present.iloc[:: max(1, len(present) // SAMPLE)][:SAMPLE]
+    return text_dates_kind(sample, has_date_hint(column)) is None
 
 
 # --- Temporal leakage ----------------------------------------------------------------------
