@@ -176,13 +176,16 @@ def measure_resampling(
     if len(columns) >= 2:
         control = take_rows(frame, control_rows, columns)
         sample = majority_rows[:: max(1, len(majority_rows) // _GRID_SAMPLE)]
+        # The sampled rows alone, not each whole column (a stored table: a partition at a time).
+        sampled = take_rows(frame, sample, columns)
         grids = [
             column_grid(
-                frame[c].iloc[sample].to_numpy(dtype="float64", na_value=np.nan),
+                sampled[c].to_numpy(dtype="float64", na_value=np.nan),
                 minority[c].to_numpy(dtype="float64", na_value=np.nan),
             )
             for c in columns
         ]
+        del sampled
         minority_share = segment_share(
             complete_rows(minority, columns), np.random.default_rng(1), grids
         )
