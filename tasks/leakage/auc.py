@@ -205,7 +205,7 @@ def category_cells(
         new = where < 0
         where[new] = np.arange(len(known), len(known) + int(new.sum()))
         known = known.append(uniques[new])
-        codes = np.where(local >= 0, where[np.maximum(local, 0)], -1)
+        codes = np.append(where, -1)[local]  # a missing row (-1) takes the last slot
         if (local < 0).any():
             if missing_code < 0:
                 missing_code = len(known)

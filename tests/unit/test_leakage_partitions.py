@@ -133,6 +133,9 @@ def _categorical(rows: int, positive: np.ndarray, seed: int) -> pd.DataFrame:
         rare=np.where(rng.random(rows) < 0.02, "odd", "even"),
         # Categories that follow the class: the screen cannot settle it.
         leak=np.where(positive ^ (rng.random(rows) < 0.02), "yes", "no"),
+        # No value at all in the first partitions (a field added later), or anywhere.
+        late=np.where(np.arange(rows) < rows // 2, None, rng.choice(["p", "q"], rows)),
+        empty=np.full(rows, None, dtype=object),
     )
     return frame.astype({"unique": "str"})
 
@@ -159,7 +162,7 @@ def test_categories_counted_by_cell_a_partition_at_a_time_screen_as_the_whole_co
     positive_rows = np.flatnonzero(positive)
     prior = float(positive.mean())
     settled = 0
-    for column in ("text", "words", "coded", "unique", "rare", "flag", "leak"):
+    for column in ("text", "words", "coded", "unique", "rare", "flag", "leak", "late", "empty"):
         scores = out_of_fold_rates(category_codes(table[column]), positive, folds)
         cells = category_cells(table, column, positive, folds)
         assert cells is not None
