@@ -128,14 +128,14 @@ def _validate_and_store(
     """Validate partition `number` (`_validate_part`); a worker that sees the flow's disk
     writes the frames there itself and returns only where they are."""
     validated = _validate_part(part, declared, data, params, unusable_roles)
-    files = store.write(number, validated.frames) if store.visible() else None
+    files = store.write(number, validated.frames)
     return validated if files is None else replace(validated, frames=(), files=files)
 
 
 def _stored_as_read(part: pd.DataFrame, number: int, store: Store) -> pd.DataFrame | PartFile:
     """Write partition `number` as read where the worker sees (and can write) the flow's
     disk; else return it."""
-    files = store.write(number, (part,)) if store.visible() else None
+    files = store.write(number, (part,))
     return part if files is None else files[0]
 
 
@@ -341,10 +341,9 @@ def validate_on_cluster(
     store = writer.store()
 
     def written(number: int, part: _Part) -> _Part:
-        for piece, frame in enumerate(part.frames):
-            writer.add(number, frame, piece)
-        for piece, file in enumerate(part.files):
-            writer.adopt(number, file, piece)
+        kept: tuple[pd.DataFrame | PartFile, ...] = (*part.files, *part.frames)  # one is empty
+        for piece, stored in enumerate(kept):
+            writer.put(number, stored, piece)
         # Only copies are kept: an empty slice of the partition (its index a view) or class
         # counts deserialised from the same message would keep the message's buffer alive.
         counts = None if part.label_counts is None else part.label_counts.copy(deep=True)
@@ -371,16 +370,9 @@ def validate_on_cluster(
         counts = table[data.label].value_counts(dropna=True).compute() if counted else None
         writer = TableWriter(table._meta, spill_dir)
         store = writer.store()
-
-        def as_read(number: int, part: pd.DataFrame | PartFile) -> None:
-            if isinstance(part, pd.DataFrame):
-                writer.add(number, part)
-            else:
-                writer.adopt(number, part)
-
         pulled(
             [dask.delayed(_stored_as_read)(p, n, store) for n, p in enumerate(table.to_delayed())],
-            as_read,
+            writer.put,
         )
         frame = writer.table()
         outcome = failed_rows(declared, merged, extra)

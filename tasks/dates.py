@@ -53,11 +53,20 @@ US_PER_DAY = 86_400 * 10**6
 def sample_present(values: pd.Series, size: int = SAMPLE) -> pd.Series:
     """Return up to `size` present values spread over the column."""
     # A strided slice first: dropping missing values of a million rows costs more.
-    present = values.iloc[:: max(1, len(values) // (size * 10))].dropna()
+    present = values.iloc[:: sample_stride(len(values), size)].dropna()
     if len(present) < size:
         present = values.dropna()
-    step = max(1, len(present) // size)
-    return present.iloc[::step][:size]
+    return spread_sample(present, size)
+
+
+def sample_stride(rows: int, size: int = SAMPLE) -> int:
+    """The stride of `sample_present`'s first look at a column of `rows` rows."""
+    return max(1, rows // (size * 10))
+
+
+def spread_sample(present: pd.Series, size: int = SAMPLE) -> pd.Series:
+    """Up to `size` of the present values, spread over them (`sample_present`)."""
+    return present.iloc[:: max(1, len(present) // size)][:size]
 
 
 def looks_like_iso_dates(values: pd.Series) -> bool:

@@ -58,6 +58,7 @@ class TableWriter:
 
     def __init__(self, meta: pd.DataFrame, directory: str | None = None) -> None:
         self._meta = meta
+        self._columns = [str(c) for c in meta.columns]
         self._where = directory
         try:
             self._directory = Directory(directory)
@@ -68,7 +69,7 @@ class TableWriter:
     def add(self, number: int, frame: pd.DataFrame, piece: int = 0) -> None:
         """Write partition `number` (its columns must be the table's, in order), or its
         `piece`-th run of rows when a partition comes in pieces."""
-        if [str(c) for c in frame.columns] != [str(c) for c in self._meta.columns]:
+        if [str(c) for c in frame.columns] != self._columns:
             raise ValueError(f"partition {number} has other columns than the table")
         try:
             self._parts[number, piece] = write_part(self._directory.new_file("part"), frame)
@@ -86,9 +87,16 @@ class TableWriter:
         """Take partition `number` (or its `piece`) as a worker wrote it with `Store.write`."""
         if written.path.parent != self._directory.path:
             raise ValueError(f"partition {number} was written outside the table's directory")
-        if written.columns != [str(c) for c in self._meta.columns]:
+        if written.columns != self._columns:
             raise ValueError(f"partition {number} has other columns than the table")
         self._parts[number, piece] = written
+
+    def put(self, number: int, part: pd.DataFrame | PartFile, piece: int = 0) -> None:
+        """`add` rows the flow holds, or `adopt` a file a worker wrote."""
+        if isinstance(part, pd.DataFrame):
+            self.add(number, part, piece)
+        else:
+            self.adopt(number, part, piece)
 
     def _unwritable(self, exc: OSError) -> SpillUnwritable:
         where = repr(self._where) if self._where else f"(empty: {tempfile.gettempdir()!r})"

@@ -120,7 +120,10 @@ class Store:
 
     def write(self, number: int, frames: Sequence[pd.DataFrame]) -> tuple[PartFile, ...] | None:
         """Write partition `number`'s frames (its pieces, in order); None when this process
-        cannot write here (what it wrote is removed): the flow then writes them."""
+        does not see the flow's directory or cannot write there (what it wrote is removed):
+        the flow then writes them."""
+        if not self.visible():
+            return None
         written: list[PartFile] = []
         try:
             for piece, frame in enumerate(frames):

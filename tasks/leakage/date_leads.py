@@ -20,6 +20,8 @@ from retrain_guard.tasks.dates import (
     naive_stamps,
     never_dates,
     parse_date_like,
+    sample_stride,
+    spread_sample,
     text_dates_kind,
 )
 from retrain_guard.tasks.stored_table import CHUNK_ROWS, DtypeObj, Frame, StoredTable, dtype_of
@@ -47,12 +49,11 @@ def _text_ruled_out(frame: StoredTable, column: str, dtype: DtypeObj) -> bool:
     if not (is_object_dtype(dtype) or is_string_dtype(dtype)):
         return False
     rows = len(frame)
-    stride = max(1, rows // (SAMPLE * 10))
-    present = frame.take(np.arange(0, rows, stride), [column])[column].dropna()
+    strided = np.arange(0, rows, sample_stride(rows))
+    present = frame.take(strided, [column])[column].dropna()
     if len(present) < SAMPLE:  # sample_present then samples the whole column
         return False
-    sample = present.iloc[:: max(1, len(present) // SAMPLE)][:SAMPLE]
-    return text_dates_kind(sample, has_date_hint(column)) is None
+    return text_dates_kind(spread_sample(present), has_date_hint(column)) is None
 
 
 # --- Temporal leakage ----------------------------------------------------------------------

@@ -59,21 +59,23 @@ def measure_target_auc(
     def measure(column: str) -> FeaturePower:
         numeric = is_numeric_kind(dtype_of(frame, column))
         stored = frame if isinstance(frame, StoredTable) else None
+        # A stored column is screened a partition at a time: per-class histograms of its
+        # values, or of a category's out-of-fold rate (per-cell counts). It is read whole
+        # only when they cannot settle it, and then not screened again; past the cap of
+        # categories it is screened whole.
+        cells = (
+            None if stored is None or numeric else category_cells(stored, column, positive, folds)
+        )
+        screened_apart = stored is not None and (numeric or cells is not None)
         screened = None
-        if stored is not None:
-            # Per-class histograms a partition at a time (of a category's out-of-fold rate:
-            # per-cell counts); the column is read whole only when they cannot settle it
-            # (and then not screened again).
-            if numeric:
-                screened = screen_column(stored, column, positive_rows, recheck_at)
-            elif (cells := category_cells(stored, column, positive, folds)) is not None:
-                screened = screen_cells(*cells, prior, recheck_at)
-            else:  # too many categories to count apart: read whole, screened there
-                stored = None
-            if screened is not None:
-                auc, missing, error = screened
-                kind = "numeric" if numeric else "categorical"
-                return FeaturePower(column, kind, auc, missing, max_error=error)
+        if stored is not None and numeric:
+            screened = screen_column(stored, column, positive_rows, recheck_at)
+        elif cells is not None:
+            screened = screen_cells(*cells, prior, recheck_at)
+        if screened is not None:
+            auc, missing, error = screened
+            kind = "numeric" if numeric else "categorical"
+            return FeaturePower(column, kind, auc, missing, max_error=error)
         numbers = numeric_column(frame, column) if numeric else None
         codes = None
         if numbers is not None:
@@ -81,7 +83,7 @@ def measure_target_auc(
         else:
             codes = category_codes(frame[column])
             kind, scores = "categorical", out_of_fold_rates(codes, positive, folds)
-        if stored is None:
+        if not screened_apart:
             screened = screen_auc(scores, positive_rows, recheck_at)
         if screened is not None:
             auc, missing, error = screened

@@ -99,7 +99,9 @@ def _failing_writes(patch: pytest.MonkeyPatch, workers_only: bool) -> list[str]:
         by_worker = path.stem.count("-") == 2  # part-NNNNNN-PPPP
         if by_worker or not workers_only:
             path.write_bytes(b"partial")  # a file begun, then the disk refuses
-            raise OSError(28 if not workers_only else 30, "No space left on device")
+            if workers_only:
+                raise OSError(30, "Read-only file system")
+            raise OSError(28, "No space left on device")
         return real(path, frame)
 
     patch.setattr(table_files, "write_part", write_part)  # the workers' writes
@@ -138,7 +140,8 @@ def test_a_disk_neither_can_write_is_the_spill_settings_error(
 def test_a_part_written_elsewhere_or_with_other_columns_is_refused(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     writer = TableWriter(frame.head(0), str(tmp_path))
-    elsewhere = Store(str(tmp_path), "t").write(0, [frame])
+    another = TableWriter(frame.head(0), str(tmp_path))
+    elsewhere = another.store().write(0, [frame])
     assert elsewhere is not None
     with pytest.raises(ValueError, match="outside"):
         writer.adopt(0, elsewhere[0])
@@ -170,6 +173,8 @@ def test_a_store_is_visible_only_with_its_own_token(tmp_path: Path) -> None:
     store = writer.store()
     assert store.visible()
     assert not Store(store.path, "another").visible()
+    assert Store(store.path, "another").write(0, [pd.DataFrame({"a": [1]})]) is None
+    assert not list(Path(store.path).glob("part-*"))  # nothing written unseen
     assert not Store(str(tmp_path / "nowhere"), store.token).visible()
 
 

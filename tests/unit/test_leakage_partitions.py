@@ -215,6 +215,19 @@ def test_missingness_counted_a_partition_at_a_time_is_measured_as_in_memory(
     assert measure_missingness(table, columns, positive, min_rows=5) == in_memory
 
 
+def _whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the columns a stored table reads whole from now on."""
+    reads: list[str] = []
+    real = StoredTable._column
+
+    def counted(stored: StoredTable, column: str) -> pd.Series:
+        reads.append(column)
+        return real(stored, column)
+
+    monkeypatch.setattr(StoredTable, "_column", counted)
+    return reads
+
+
 def test_columns_ruled_out_as_dates_are_not_read_and_are_those_parse_date_like_rejects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,14 +251,7 @@ def test_columns_ruled_out_as_dates_are_not_read_and_are_those_parse_date_like_r
     in_memory = [d.column for d in date_like_columns(frame, columns)]
     assert {"signup_year", "created_at", "day", "when", "noted_on"} <= set(in_memory)
     table = _stored(frame, 3, tmp_path)
-    read: list[str] = []
-    column = StoredTable._column
-
-    def counted(self: StoredTable, name: str) -> pd.Series:
-        read.append(name)
-        return column(self, name)
-
-    monkeypatch.setattr(StoredTable, "_column", counted)
+    read = _whole_reads(monkeypatch)
     assert [d.column for d in date_like_columns(table, columns)] == in_memory
     unread = {*ruled_out, "text", "mixed"}  # words and mixed values: no dates in the sample
     assert sorted(read) == sorted(set(columns) - unread)
@@ -308,14 +314,7 @@ def test_date_leads_of_a_stored_table_a_partition_at_a_time_are_the_in_memory_on
     expected = measure_post_label_dates(frame, "event_time", columns)
     assert [lead.column for lead in expected] == columns[:-1]
     assert any(lead.after_label_time for lead in expected)
-    reads: list[str] = []
-    real = StoredTable._column
-
-    def counted(stored: StoredTable, column: str) -> pd.Series:
-        reads.append(column)
-        return real(stored, column)
-
-    monkeypatch.setattr(StoredTable, "_column", counted)
+    reads = _whole_reads(monkeypatch)
     assert measure_post_label_dates(table, "event_time", columns) == expected
     assert reads.count("event_time") == 1  # for the text and year columns alone
     assert not {"closed_at", "paid_at", "gap_at", "far_at"} & set(reads)
