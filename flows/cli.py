@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--engine",
             choices=("pandas", "dask"),
             help="read and check the table in this process (pandas) or on a Dask cluster "
-            "(dask: compute.dask_workers local processes, or compute.dask_address)",
+            "(dask: compute.dask_workers local worker threads, or compute.dask_address)",
         )
 
     run = sub.add_parser("run", help="validate, train, evaluate, gate and publish")

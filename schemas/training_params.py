@@ -327,7 +327,7 @@ class ComputeParams(Section):
     engine: Literal["pandas", "dask"] = Field(
         default="pandas",
         description="pandas: the table is read into the flow's process; dask: it is read as a "
-        "Dask DataFrame on a cluster (a local one of dask_workers processes, or the scheduler "
+        "Dask DataFrame on a cluster (a local one of dask_workers threads, or the scheduler "
         "at dask_address), where the schema and label profile run partition by partition; "
         "the later stages read the checked table column by column from the flow's disk "
         "(spill_dir).",
@@ -336,13 +336,15 @@ class ComputeParams(Section):
         default=2,
         ge=1,
         le=256,
-        description="dask: worker processes of the local cluster started for the run.",
+        description="dask: workers of the local cluster started for the run: threads of "
+        "the flow's process, one task at a time each (a cluster of worker processes is one "
+        "started apart, named by dask_address).",
     )
     dask_address: str | None = Field(
         default=None,
         max_length=500,
         description="dask: address of an existing scheduler (e.g. tcp://10.0.0.5:8786); "
-        "empty: start a local cluster of dask_workers processes for the run.",
+        "empty: start a local cluster of dask_workers threads for the run.",
     )
     spill_dir: str | None = Field(
         default=None,

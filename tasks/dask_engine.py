@@ -1,7 +1,7 @@
 """The Dask engine's cluster and reader: `compute.engine: dask`.
 
-`dask_cluster` opens the run's client: on a LocalCluster of `compute.dask_workers` processes,
-or on the scheduler at `compute.dask_address`; the flow closes it once the checked table is
+`dask_cluster` opens the run's client: on a LocalCluster of `compute.dask_workers` worker
+threads in the flow's own process, or on the scheduler at `compute.dask_address`; the flow closes it once the checked table is
 stored on its disk (tasks/stored_table.py), or when the run ends otherwise, however it ends.
 `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned) dataset
 directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
@@ -76,13 +76,21 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
         finally:
             client.close()
         return
-    # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
+    # The local workers are threads of the flow's process, not processes of their own: each
+    # worker process held its own 0.2 GiB of imports and its own heap, and at 20M rows the
+    # schema stage's tree peaked at 1.74 GiB with two of them against 1.29 as threads, in
+    # the same time (benchmarks/RESULTS.md, issue 13). A worker thread shares the flow's
+    # memory, so Dask's per-worker memory limit (pause and spill at a share of the process's
+    # memory) would judge the flow's own arrays: there is none. A cluster of worker
+    # processes is one started apart and named by compute.dask_address. No dashboard: it
+    # would need a free port and bokeh, and nobody looks at it here.
     with (
         _quiet_closing(),
         LocalCluster(
             n_workers=compute.dask_workers,
             threads_per_worker=1,
-            processes=True,
+            processes=False,
+            memory_limit=0,
             dashboard_address=None,
         ) as cluster,
         Client(cluster) as client,
