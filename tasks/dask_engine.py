@@ -42,7 +42,15 @@ from retrain_guard.tasks.dask_survey import (
 from retrain_guard.tasks.engine import ADDRESS_SETTING, ClusterUnreachable
 from retrain_guard.tasks.load import DateDtype, Unreadable, read_iso_as
 from retrain_guard.tasks.quirks import column_kind, role_columns
-from retrain_guard.tasks.sources import InputError, Location, file_kind, first_line, locate, said
+from retrain_guard.tasks.sources import (
+    InputError,
+    Location,
+    file_kind,
+    first_line,
+    locate,
+    parquet_dataset,
+    said,
+)
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = "10s"
@@ -155,18 +163,23 @@ def _read(location: Location) -> tuple[dd.DataFrame, bool]:
     """Return the table as read, and whether it is a CSV read as text (dtypes not decided)."""
     fs, path = location.fs, location.path
     if fs.isdir(path) or file_kind(path, location.name) == "parquet":
+        # A directory's files are the ones the pandas engine takes (tasks/sources.py), in
+        # its order, with hive partitions below the directory: Dask's own listing takes
+        # others (.parq names, names under "_" or ".", a _metadata file's list).
+        dataset = parquet_dataset(location)
         # Partitions of whole row groups up to PARTITION_BYTES: Dask's default joins a
         # file's row groups up to 256 MiB stored, 4M rows (1 GiB in pandas) of a 27-column
         # table, and a worker takes several times its partition in the schema stage.
         frame = dd.read_parquet(
-            path,
+            path if dataset is None else list(dataset.files),
             filesystem=fs,
             index=False,
             split_row_groups="adaptive",
             blocksize=PARTITION_BYTES,
+            **({} if dataset is None else {"dataset": {"partition_base_dir": path.rstrip("/")}}),
         )
         # A row group larger than that is read in slices (tasks/dask_slices.py).
-        sliced = dask_slices.sliced_parquet(location, frame, dask_slices.SLICE_BYTES)
+        sliced = dask_slices.sliced_parquet(location, dataset, frame, dask_slices.SLICE_BYTES)
         return (frame if sliced is None else sliced), False
     return _csv(location, dtype=object), True
 

@@ -17,16 +17,16 @@ come back as categoricals) keeps Dask's reader.
 
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from retrain_guard.tasks.memory import parquet_bytes
-from retrain_guard.tasks.sources import Location, index_columns, parquet_dataset
+from retrain_guard.tasks.sources import Location, index_columns
 
 # Estimated pandas bytes per partition: a worker holds a few of them at once.
 SLICE_BYTES = 64 * 2**20
@@ -120,15 +120,15 @@ def _piece(file: pq.ParquetFile, piece: Piece, columns: list[str]) -> pa.Table:
     return pa.Table.from_batches(batches, schema=chosen)
 
 
-def sliced_parquet(location: Location, read: dd.DataFrame, budget: int) -> dd.DataFrame | None:
+def sliced_parquet(
+    location: Location, dataset: ds.Dataset | None, read: dd.DataFrame, budget: int
+) -> dd.DataFrame | None:
     """Return the table as partitions of about `budget` bytes, or None when Dask's own
-    partitions `read` are kept: no row group is larger than a partition, or the table is
-    one sliced reading would type differently (a categorical column)."""
+    partitions `read` (of the file, or the directory's `dataset` files) are kept: no row
+    group is larger than a partition, or the table is one sliced reading would type
+    differently (a categorical column)."""
     meta = read._meta
     if any(isinstance(dtype, pd.CategoricalDtype) for dtype in meta.dtypes):
-        return None
-    dataset = parquet_dataset(location)
-    if dataset is not None and not _same_files(location):
         return None
     paths = [location.path] if dataset is None else list(dataset.files)
     wanted = [str(c) for c in meta.columns]
@@ -161,23 +161,3 @@ def sliced_parquet(location: Location, read: dd.DataFrame, budget: int) -> dd.Da
         enforce_metadata=False,
     )
     return sliced
-
-
-def _same_files(location: Location) -> bool:
-    """Whether Dask's reader takes exactly the files the dataset takes (tasks/sources.py).
-
-    Dask takes names ending .parq, .parquet or .pq (case-sensitive) wherever they lie, and a
-    _metadata file's own list; the dataset takes .parquet and .pq in any case, none under a
-    name starting with "_" or ".". Other files (Spark's _SUCCESS) neither takes. When the
-    two would read different rows, Dask's reader is kept.
-    """
-    root = location.path.rstrip("/")
-    for path in location.fs.find(root):
-        inside = path[len(root) :].lstrip("/")
-        if inside == "_metadata":
-            return False
-        hidden = any(part.startswith(("_", ".")) for part in inside.split("/"))
-        ours = Path(inside).suffix.lower() in (".parquet", ".pq") and not hidden
-        if ours != inside.endswith((".parq", ".parquet", ".pq")):
-            return False
-    return True

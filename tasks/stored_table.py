@@ -45,7 +45,37 @@ def _concat(arrays: list[Any], dtype: object) -> pd.Series:
         return pd.Series(union_categoricals(arrays), copy=False)
     # Each array keeps its own dtype: pandas would read an object array of text as `str`.
     parts = [pd.Series(a, dtype=a.dtype, copy=False) for a in arrays]
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(_one_time_unit(parts), ignore_index=True)
+
+
+# Datetime units from the finest to the coarsest.
+_UNITS = ("ns", "us", "ms", "s")
+
+
+def _one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
+    """Return datetime partitions written in different units (a dataset whose files were
+    written by different tools) in one unit: the finest that holds every value.
+
+    pandas would join them in the finest unit present, and a date past 2262 in a coarser
+    partition does not fit nanoseconds. The coarsest unit present always holds them all
+    (a finer value loses only what is below that unit). Other columns are left as they are.
+    """
+    dtypes = [p.dtype for p in parts]
+    if not all(pd.api.types.is_datetime64_any_dtype(d) for d in dtypes):
+        return parts
+    if len({getattr(d, "tz", None) for d in dtypes}) > 1:
+        return parts  # naive and zoned (or two zones): pandas joins them as objects
+    present = {p.dt.unit for p in parts}
+    if len(present) < 2:
+        return parts
+    for unit in (u for u in _UNITS if u in present):
+        try:
+            return [p if p.dt.unit == unit else p.dt.as_unit(unit) for p in parts]
+        except pd.errors.OutOfBoundsDatetime:
+            continue
+    return parts
 
 
 class TableWriter:

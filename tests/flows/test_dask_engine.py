@@ -257,24 +257,44 @@ def test_tables_the_slices_would_read_otherwise_keep_dasks_partitions(
     example_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
     """Whatever the budget, Dask's reader is kept for a column Dask reads as a categorical,
-    which a slice read by pyarrow would not be, and for a directory whose files Dask and
-    the dataset would take differently (a .parq file); Spark's _SUCCESS marker, which
-    neither reads, does not stop the slicing."""
+    which a slice read by pyarrow would not be; Spark's _SUCCESS marker, which neither
+    engine reads, does not stop the slicing."""
     frame = example_frame.head(2000)
     coded = tmp_path / "coded.parquet"
     frame.assign(channel=frame["channel"].astype("category")).to_parquet(coded, index=False)
     spark = write_parts(frame, tmp_path / "spark", 2)
     (spark / "_SUCCESS").write_text("")
-    parq = write_parts(frame, tmp_path / "parq", 2)
-    (parq / "part-00.parquet").rename(parq / "part-00.parq")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dask_slices, "SLICE_BYTES", 1)
         assert read_dask(DataParams(path=str(spark), label="is_fraud")).npartitions == 2000
-        for kept in (coded, parq):
-            source = DataParams(path=str(kept), label="is_fraud")
-            with dask.config.set({"dataframe.convert-string": False}):
-                whole = dd.read_parquet(kept, index=False, split_row_groups="adaptive")
-            assert read_dask(source).npartitions == whole.npartitions, kept.name
+        source = DataParams(path=str(coded), label="is_fraud")
+        with dask.config.set({"dataframe.convert-string": False}):
+            whole = dd.read_parquet(coded, index=False, split_row_groups="adaptive")
+        assert read_dask(source).npartitions == whole.npartitions
+
+
+def test_a_directory_is_read_as_the_files_the_pandas_engine_takes(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path
+) -> None:
+    """Dask's own listing would also read a .parq file and names under "_" or ".", or only
+    the files a _metadata file lists: the Dask engine reads the files the pandas engine
+    reads, in its order, whole row groups or sliced."""
+    frame = example_frame.head(4000)
+    odd = write_parts(frame, tmp_path / "odd", 4)
+    (odd / "part-00.parquet").rename(odd / "part-00.parq")
+    for hidden in ("_part-01.parquet", ".part-01.parquet", "_tmp/part-09.parquet"):
+        (odd / hidden).parent.mkdir(exist_ok=True)
+        shutil.copy(odd / "part-01.parquet", odd / hidden)
+    listed = pq.read_metadata(odd / "part-03.parquet")
+    listed.set_file_path("part-03.parquet")
+    listed.write_metadata_file(str(odd / "_metadata"))
+    source = DataParams(path=str(odd), label="is_fraud")
+    expected = read_table(source)
+    assert len(expected) == 3000
+    for budget in (dask_slices.SLICE_BYTES, 1):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(dask_slices, "SLICE_BYTES", budget)
+            pd.testing.assert_frame_equal(collect(read_dask(source)), expected)
 
 
 @pytest.mark.parametrize("missing", [False, True], ids=["values", "values_and_missing"])

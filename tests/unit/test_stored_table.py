@@ -87,6 +87,35 @@ def test_dtypes_are_the_written_partitions_not_the_template(tmp_path: Path) -> N
     assert table.dtypes["t"] == table["t"].dtype == "datetime64[us]"
 
 
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_datetime_partitions_in_different_units_join_in_the_finest_that_holds_them(
+    tmp_path: Path, zone: str | None
+) -> None:
+    # A dataset whose files were written by different tools: one in ms with a date past
+    # 2262 (out of nanoseconds' range), one in ns with a sub-millisecond time.
+    late = pd.Series(np.array(["2300-01-01", "2024-05-01"], dtype="datetime64[ms]"))
+    fine = pd.Series(pd.to_datetime(["2024-05-02 00:00:00.000000123"])).dt.as_unit("ns")
+    if zone:
+        late, fine = late.dt.tz_localize(zone), fine.dt.tz_localize(zone)
+    for parts, unit in (([late, fine], "ms"), ([late.iloc[1:], fine], "ns")):
+        where = tmp_path / f"{unit}{zone}"
+        where.mkdir()
+        writer = TableWriter(pd.DataFrame({"t": parts[0].iloc[:0]}), str(where))
+        start = 0
+        for number, values in enumerate(parts):
+            rows = range(start, start + len(values))
+            writer.add(number, values.to_frame("t").set_axis(rows))
+            start += len(values)
+        table = writer.table()
+        joined = table["t"]
+        assert joined.dt.unit == unit and table.dtype("t") == joined.dtype
+        assert str(joined.iloc[0])[:10] == ("2300-01-01" if unit == "ms" else "2024-05-01")
+        # The finest unit keeps the nanoseconds; the coarsest, what it can hold.
+        assert joined.iloc[-1].nanosecond == (123 if unit == "ns" else 0)
+        chunked = pd.concat([c["t"] for c in table.chunks(["t"])])
+        pd.testing.assert_series_equal(chunked, joined, check_index=False)
+
+
 def test_an_object_column_of_text_stays_object(tmp_path: Path) -> None:
     frame = pd.DataFrame({"t": pd.Series(["a", None, "b", "c"], dtype=object)})
     for parts in (1, 2):
