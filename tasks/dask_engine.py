@@ -1,8 +1,9 @@
 """The Dask engine's cluster and reader: `compute.engine: dask`.
 
 `dask_cluster` opens the run's client: on a LocalCluster of `compute.dask_workers` worker
-threads in the flow's own process, or on the scheduler at `compute.dask_address`; the flow closes it once the checked table is
-stored on its disk (tasks/stored_table.py), or when the run ends otherwise, however it ends.
+threads in the flow's own process, or on the scheduler at `compute.dask_address`; the flow
+closes it once the checked table is stored on its disk (tasks/stored_table.py), or when the
+run ends otherwise, however it ends.
 `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned) dataset
 directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
 Every partition's index is its rows' global row numbers, as the pandas engine numbers them.
