@@ -59,8 +59,9 @@ def _one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
     written by different tools) in one unit: the finest that holds every value.
 
     pandas would join them in the finest unit present, and a date past 2262 in a coarser
-    partition does not fit nanoseconds. The coarsest unit present always holds them all
-    (a finer value loses only what is below that unit). Other columns are left as they are.
+    partition does not fit nanoseconds. The coarsest unit present always holds them all; a
+    finer value loses only what is below the unit chosen (ms and ns with a date past 2262:
+    microseconds, the nanoseconds lost). Other columns are left as they are.
     """
     dtypes = [p.dtype for p in parts]
     if not all(pd.api.types.is_datetime64_any_dtype(d) for d in dtypes):
@@ -70,7 +71,8 @@ def _one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
     present = {p.dt.unit for p in parts}
     if len(present) < 2:
         return parts
-    for unit in (u for u in _UNITS if u in present):
+    coarsest = max(_UNITS.index(u) for u in present)
+    for unit in _UNITS[: coarsest + 1]:  # a unit between those present may hold them all
         try:
             return [p if p.dt.unit == unit else p.dt.as_unit(unit) for p in parts]
         except pd.errors.OutOfBoundsDatetime:

@@ -88,16 +88,17 @@ def test_dtypes_are_the_written_partitions_not_the_template(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("zone", [None, "UTC"])
-def test_datetime_partitions_in_different_units_join_in_the_finest_that_holds_them(
+def test_datetime_partitions_in_different_units_join_in_the_finest_unit_that_holds_them(
     tmp_path: Path, zone: str | None
 ) -> None:
     # A dataset whose files were written by different tools: one in ms with a date past
-    # 2262 (out of nanoseconds' range), one in ns with a sub-millisecond time.
+    # 2262 (out of nanoseconds' range), one in ns with a sub-microsecond time.
     late = pd.Series(np.array(["2300-01-01", "2024-05-01"], dtype="datetime64[ms]"))
-    fine = pd.Series(pd.to_datetime(["2024-05-02 00:00:00.000000123"])).dt.as_unit("ns")
+    fine = pd.Series(pd.to_datetime(["2024-05-02 00:00:00.000123456"])).dt.as_unit("ns")
     if zone:
         late, fine = late.dt.tz_localize(zone), fine.dt.tz_localize(zone)
-    for parts, unit in (([late, fine], "ms"), ([late.iloc[1:], fine], "ns")):
+    # Microseconds hold both (the nanoseconds lost); without the late date, nanoseconds.
+    for parts, unit in (([late, fine], "us"), ([late.iloc[1:], fine], "ns")):
         where = tmp_path / f"{unit}{zone}"
         where.mkdir()
         writer = TableWriter(pd.DataFrame({"t": parts[0].iloc[:0]}), str(where))
@@ -109,9 +110,9 @@ def test_datetime_partitions_in_different_units_join_in_the_finest_that_holds_th
         table = writer.table()
         joined = table["t"]
         assert joined.dt.unit == unit and table.dtype("t") == joined.dtype
-        assert str(joined.iloc[0])[:10] == ("2300-01-01" if unit == "ms" else "2024-05-01")
-        # The finest unit keeps the nanoseconds; the coarsest, what it can hold.
-        assert joined.iloc[-1].nanosecond == (123 if unit == "ns" else 0)
+        assert str(joined.iloc[0])[:10] == ("2300-01-01" if unit == "us" else "2024-05-01")
+        assert joined.iloc[-1].microsecond == 123
+        assert joined.iloc[-1].nanosecond == (456 if unit == "ns" else 0)
         chunked = pd.concat([c["t"] for c in table.chunks(["t"])])
         pd.testing.assert_series_equal(chunked, joined, check_index=False)
 
