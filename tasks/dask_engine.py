@@ -1,9 +1,9 @@
 """The Dask engine's cluster and reader: `compute.engine: dask`.
 
 `dask_cluster` opens the run's client: on a LocalCluster of `compute.dask_workers` worker
-threads in the flow's own process, or on the scheduler at `compute.dask_address`; the flow
-closes it once the checked table is stored on its disk (tasks/stored_table.py), or when the
-run ends otherwise, however it ends.
+threads in the flow's own process (processes with `compute.dask_processes`), or on the
+scheduler at `compute.dask_address`; the flow closes it once the checked table is stored on
+its disk (tasks/stored_table.py), or when the run ends otherwise, however it ends.
 `read_dask` reads the table as a Dask DataFrame: a Parquet file, a (hive-partitioned) dataset
 directory or an fsspec URL (credentials as tasks/sources.py resolves them), or CSV.
 Every partition's index is its rows' global row numbers, as the pandas engine numbers them.
@@ -85,21 +85,21 @@ def dask_cluster(compute: ComputeParams) -> Iterator[Client]:
         finally:
             client.close()
         return
-    # The local workers are threads of the flow's process, not processes of their own: each
-    # worker process held its own 0.2 GiB of imports and its own heap, and at 20M rows the
-    # schema stage's tree peaked at 1.74 GiB with two of them against 1.29 as threads, in
-    # the same time (benchmarks/RESULTS.md, issue 13). A worker thread shares the flow's
-    # memory, so Dask's per-worker memory limit (pause and spill at a share of the process's
-    # memory) would judge the flow's own arrays: there is none. A cluster of worker
-    # processes is one started apart and named by compute.dask_address. No dashboard: it
-    # would need a free port and bokeh, and nobody looks at it here.
+    # The local workers are threads of the flow's process unless compute.dask_processes:
+    # each worker process holds its own 0.2 GiB of imports and its own heap, and at 20M
+    # rows the schema stage's tree peaked at 1.74 GiB with two of them against 1.29 as
+    # threads, in the same time (benchmarks/RESULTS.md, issue 13). A worker thread shares
+    # the flow's memory, so Dask's per-worker memory limit (pause and spill at a share of
+    # the process's memory) would judge the flow's own arrays: threads run without one.
+    # No dashboard: it would need a free port and bokeh, and nobody looks at it here.
+    processes = compute.dask_processes
     with (
         _quiet_closing(),
         LocalCluster(
             n_workers=compute.dask_workers,
             threads_per_worker=1,
-            processes=False,
-            memory_limit=0,
+            processes=processes,
+            memory_limit="auto" if processes else 0,
             dashboard_address=None,
         ) as cluster,
         Client(cluster) as client,
@@ -237,7 +237,9 @@ def pulled(tasks: Sequence[Delayed], take: Callable[[int, Any], T]) -> list[T]:
     number as it arrives; return what `take` returned, in the tasks' order.
 
     At most PULL_AHEAD results per worker are computed and not yet taken, so a table's
-    partitions pass through this process one by one instead of all at once.
+    partitions pass through this process one by one instead of all at once. When a task or
+    `take` fails, the tasks not finished are cancelled before the error goes on (a task
+    already running on a worker thread still ends on its own; its result is dropped).
     """
     client = get_client()
     window = PULL_AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
@@ -245,20 +247,24 @@ def pulled(tasks: Sequence[Delayed], take: Callable[[int, Any], T]) -> list[T]:
     pending = iter(enumerate(tasks))
     numbers: dict[Future, int] = {}
     running = as_completed()
-    for number, delayed in islice(pending, window):
-        future = client.compute(delayed)
-        numbers[future] = number
-        running.add(future)
-    for future in running:
-        number = numbers.pop(future)
-        result = future.result()
-        future.release()
-        results[number] = take(number, result)
-        del result
-        for following, delayed in islice(pending, 1):
-            started = client.compute(delayed)
-            numbers[started] = following
-            running.add(started)
+    try:
+        for number, delayed in islice(pending, window):
+            future = client.compute(delayed)
+            numbers[future] = number
+            running.add(future)
+        for future in running:
+            number = numbers.pop(future)
+            result = future.result()
+            future.release()
+            results[number] = take(number, result)
+            del result
+            for following, delayed in islice(pending, 1):
+                started = client.compute(delayed)
+                numbers[started] = following
+                running.add(started)
+    except BaseException:
+        client.cancel(list(numbers))
+        raise
     return [results[n] for n in sorted(results)]
 
 

@@ -12,9 +12,11 @@ metrics (floats to 6 significant digits, as the golden test compares them).
 import gc
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distributed import default_client
+from distributed import Client, default_client
 from fsspec.implementations.local import LocalFileSystem
 
 from retrain_guard.flows import retrain
@@ -471,15 +473,48 @@ def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_
     assert list(spill.iterdir()) == []
 
 
-def test_a_local_cluster_closing_keeps_dasks_closed_comm_notes_out_of_the_log() -> None:
-    """A message to a worker already gone, as the cluster closes, is logged by Dask at INFO
-    with a traceback: the run's own cluster keeps that logger at WARNING, then restores it."""
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_a_local_clusters_workers_and_its_closing_notes(processes: bool) -> None:
+    """The local workers run in the flow's process unless compute.dask_processes. A message
+    to a worker already gone, as the cluster closes, is logged by Dask at INFO with a
+    traceback: the run's own cluster keeps that logger at WARNING, then restores it."""
     logger = logging.getLogger("distributed.batched")
     before = logger.level
-    with dask_engine.dask_cluster(ComputeParams(engine="dask", dask_workers=1)) as client:
-        assert client.submit(sum, [1, 2]).result() == 3
+    compute = ComputeParams(engine="dask", dask_workers=1, dask_processes=processes)
+    with dask_engine.dask_cluster(compute) as client:
+        assert (client.submit(os.getpid).result() != os.getpid()) is processes
         assert not logger.isEnabledFor(logging.INFO)
     assert logger.level == before
+
+
+_RELEASE = threading.Event()
+
+
+def _pulled_task(number: int) -> int:
+    if number == 0:
+        raise ValueError("partition 0 is broken")
+    _RELEASE.wait(30)
+    return number
+
+
+def test_a_failed_pull_cancels_the_tasks_not_finished(dask_address: str) -> None:
+    """The first partition fails while the others wait on the workers or in the queue:
+    the error goes on and the scheduler is left with none of them."""
+    _RELEASE.clear()
+    with Client(dask_address) as client:
+        tasks = [dask.delayed(_pulled_task)(n) for n in range(8)]
+        with pytest.raises(ValueError, match="partition 0") as failed:
+            dask_engine.pulled(tasks, lambda number, result: result)
+        try:
+            left = client.run_on_scheduler(
+                lambda dask_scheduler: sorted(
+                    t.state for t in dask_scheduler.tasks.values() if t.state != "erred"
+                )
+            )
+        finally:
+            _RELEASE.set()
+        assert failed.traceback  # the failed frame, and any future it held, still alive
+        assert left == []
 
 
 def test_the_local_cluster_is_closed_once_the_table_is_stored(
