@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import dask
 import dask.dataframe as dd
 import pandas as pd
+from dask.dataframe.dispatch import concat
 from dask.delayed import Delayed
 from distributed import Client, Future, LocalCluster, as_completed, get_client
 from fsspec.implementations.local import LocalFileSystem
@@ -52,6 +53,7 @@ from retrain_guard.tasks.sources import (
     parquet_dataset,
     said,
 )
+from retrain_guard.tasks.stored_table import frames_in_one_time_unit
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = "10s"
@@ -269,8 +271,15 @@ def pulled(tasks: Sequence[Delayed], take: Callable[[int, Any], T]) -> list[T]:
 
 
 def collect(frame: dd.DataFrame) -> pd.DataFrame:
-    """Return the whole table in this process (what the stages not moved yet need)."""
-    collected: pd.DataFrame = frame.compute()
+    """Return the whole table in this process (what the stages not moved yet need).
+
+    Joined as Dask joins partitions (categoricals by union), after a datetime column
+    whose files were written in different units is put in one (tasks/stored_table.py
+    one_time_unit): pandas would join them in the finest, which a date past 2262 in a
+    coarser file does not fit.
+    """
+    parts = dask.compute(*frame.to_delayed())
+    collected: pd.DataFrame = concat(frames_in_one_time_unit(list(parts)))
     return collected
 
 

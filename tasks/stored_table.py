@@ -47,14 +47,14 @@ def _concat(arrays: list[Any], dtype: object) -> pd.Series:
     parts = [pd.Series(a, dtype=a.dtype, copy=False) for a in arrays]
     if len(parts) == 1:
         return parts[0]
-    return pd.concat(_one_time_unit(parts), ignore_index=True)
+    return pd.concat(one_time_unit(parts), ignore_index=True)
 
 
 # Datetime units from the finest to the coarsest.
 _UNITS = ("ns", "us", "ms", "s")
 
 
-def _one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
+def one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
     """Return datetime partitions written in different units (a dataset whose files were
     written by different tools) in one unit: the finest that holds every value.
 
@@ -78,6 +78,18 @@ def _one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
         except pd.errors.OutOfBoundsDatetime:
             continue
     return parts
+
+
+def frames_in_one_time_unit(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Return partitions whose datetime columns are in one unit per column (one_time_unit);
+    partitions already alike are returned as they are."""
+    if len(frames) < 2:
+        return frames
+    mixed = [c for c in frames[0].columns if len({str(f[c].dtype) for f in frames}) > 1]
+    for column in mixed:
+        joined = one_time_unit([f[column] for f in frames])
+        frames = [f.assign(**{column: v}) for f, v in zip(frames, joined, strict=True)]
+    return frames
 
 
 class TableWriter:

@@ -487,6 +487,26 @@ def test_a_local_clusters_workers_and_its_closing_notes(processes: bool) -> None
     assert logger.level == before
 
 
+def test_files_with_datetimes_in_different_units_are_collected_in_one(tmp_path: Path) -> None:
+    """One file in ms holding a date past 2262, one in ns: the whole table (a multi-column
+    uniqueness, unusable role columns) is joined in microseconds, which hold both."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name, unit, day in (("a", "ms", "2300-01-01"), ("b", "ns", "2024-01-02")):
+        opened = pa.array(np.array([day, "2024-01-01"], dtype=f"datetime64[{unit}]"))
+        table = pa.table({"y": [0, 1], "opened": opened})
+        pq.write_table(table, mixed / f"{name}.parquet")
+    collected = collect(read_dask(DataParams(path=str(mixed), label="y")))
+    assert collected["opened"].dt.unit == "us"
+    assert [str(d)[:10] for d in collected["opened"]] == [
+        "2300-01-01",
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-01",
+    ]
+    assert list(collected.index) == [0, 1, 2, 3]
+
+
 _RELEASE = threading.Event()
 
 
