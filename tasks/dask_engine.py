@@ -53,7 +53,7 @@ from retrain_guard.tasks.sources import (
     parquet_dataset,
     said,
 )
-from retrain_guard.tasks.stored_table import frames_in_one_time_unit
+from retrain_guard.tasks.time_units import frames_in_one_time_unit
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = "10s"
@@ -274,9 +274,9 @@ def collect(frame: dd.DataFrame) -> pd.DataFrame:
     """Return the whole table in this process (what the stages not moved yet need).
 
     Joined as Dask joins partitions (categoricals by union), after a datetime column
-    whose files were written in different units is put in one (tasks/stored_table.py
-    one_time_unit): pandas would join them in the finest, which a date past 2262 in a
-    coarser file does not fit.
+    whose files were written in different units is put in one (tasks/time_units.py):
+    pandas would join them in the finest, which a date past 2262 in a coarser file does
+    not fit.
     """
     parts = dask.compute(*frame.to_delayed())
     collected: pd.DataFrame = concat(frames_in_one_time_unit(list(parts)))
