@@ -31,12 +31,16 @@ def one_time_unit(parts: list[pd.Series]) -> list[pd.Series]:
     if len(present) < 2:
         return parts
     coarsest = max(_UNITS.index(u) for u in present)
-    for unit in _UNITS[: coarsest + 1]:  # a unit between those present may hold them all
+    for unit in _UNITS[:coarsest]:  # a unit between those present may hold them all
         try:
-            return [p if p.dt.unit == unit else p.dt.as_unit(unit) for p in parts]
+            return _in_unit(parts, unit)
         except pd.errors.OutOfBoundsDatetime:
             continue
-    return parts
+    return _in_unit(parts, _UNITS[coarsest])  # a finer value always fits a coarser unit
+
+
+def _in_unit(parts: list[pd.Series], unit: str) -> list[pd.Series]:
+    return [p if p.dt.unit == unit else p.dt.as_unit(unit) for p in parts]
 
 
 def frames_in_one_time_unit(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -46,6 +50,8 @@ def frames_in_one_time_unit(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
         return frames
     mixed = [c for c in frames[0].columns if len({str(f[c].dtype) for f in frames}) > 1]
     for column in mixed:
-        joined = one_time_unit([f[column] for f in frames])
-        frames = [f.assign(**{column: v}) for f, v in zip(frames, joined, strict=True)]
+        parts = [f[column] for f in frames]
+        joined = one_time_unit(parts)
+        if joined is not parts:  # not datetimes in several units: left as they are
+            frames = [f.assign(**{column: v}) for f, v in zip(frames, joined, strict=True)]
     return frames
