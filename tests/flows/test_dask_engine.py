@@ -17,6 +17,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -525,16 +526,26 @@ def test_a_failed_pull_cancels_the_tasks_not_finished(dask_address: str) -> None
         tasks = [dask.delayed(_pulled_task)(n) for n in range(8)]
         with pytest.raises(ValueError, match="partition 0") as failed:
             dask_engine.pulled(tasks, lambda number, result: result)
-        try:
-            left = client.run_on_scheduler(
-                lambda dask_scheduler: sorted(
-                    t.state for t in dask_scheduler.tasks.values() if t.state != "erred"
+
+        def left() -> list[str]:
+            return sorted(
+                client.run_on_scheduler(
+                    lambda dask_scheduler: [
+                        t.state for t in dask_scheduler.tasks.values() if t.state != "erred"
+                    ]
                 )
             )
+
+        # The scheduler forgets cancelled tasks as its messages arrive: wait for it a while.
+        try:
+            deadline = time.monotonic() + 10
+            while left() and time.monotonic() < deadline:
+                time.sleep(0.1)
         finally:
             _RELEASE.set()
-        assert failed.traceback  # the failed frame, and any future it held, still alive
-        assert left == []
+        # Raised through pulled, whose frame (and any future it held) the traceback keeps.
+        assert any(entry.name == "pulled" for entry in failed.traceback)
+        assert left() == []
 
 
 def test_the_local_cluster_is_closed_once_the_table_is_stored(
