@@ -20,6 +20,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import naive_stamps, to_days
+from retrain_guard.tasks.positions import position_index
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
@@ -80,7 +81,11 @@ def auc_with_missing(values: np.ndarray, positive: np.ndarray) -> tuple[float, s
     Returns:
         The AUC in [0.5, 1] and where missing values sit ('low', 'high' or 'none').
     """
-    c = count_pairs(values, positive)
+    return folded_auc(count_pairs(values, positive))
+
+
+def folded_auc(c: PairCounts) -> tuple[float, str]:
+    """`auc_with_missing` from the pairs counted."""
     if not c.m_pos and not c.m_neg:
         pairs = float(c.n_pos) * float(c.n_neg)
         auc = c.wins / pairs if pairs else 0.5
@@ -95,17 +100,16 @@ def auc_with_missing(values: np.ndarray, positive: np.ndarray) -> tuple[float, s
     return (folded_low, "low") if folded_low >= folded_high else (folded_high, "high")
 
 
-def _placed_auc(wins: float, c: PairCounts, side: str) -> float:
-    """Return the (unfolded) AUC for given wins among valued rows and a missing placement."""
+def placed_pairs(wins: float, c: PairCounts, side: str) -> tuple[float, float]:
+    """Return (wins, pairs) over all rows for given wins among valued rows, missing values
+    placed at `side` ('low', 'high'; ties among them count half)."""
     total = float(c.n_pos + c.m_pos) * float(c.n_neg + c.m_neg)
-    if not total:
-        return 0.5
     base = wins + 0.5 * c.m_pos * c.m_neg
     if side == "low":
         base += c.n_pos * c.m_neg
     elif side == "high":
         base += c.m_pos * c.n_neg
-    return base / total
+    return base, total
 
 
 def _bin_index(values: np.ndarray, low: float, scale: float, n_bins: int) -> np.ndarray:
@@ -252,7 +256,7 @@ def screen_cells(
 def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Return the increasing positions `rows` in [start, stop), counted from `start` (a
     chunk's own positions of them)."""
-    return rows[np.searchsorted(rows, start) : np.searchsorted(rows, stop)] - start
+    return rows[position_index(rows, start) : position_index(rows, stop)] - start
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -305,8 +309,10 @@ def _screened(
     )
     best: tuple[float, str, float] | None = None
     for side in ("low", "high") if has_missing else ("none",):
-        lowest = _placed_auc(wins_apart, counts, side)
-        highest = _placed_auc(wins_apart + shared, counts, side)
+        (fewest, total), (most, _) = (
+            placed_pairs(w, counts, side) for w in (wins_apart, wins_apart + shared)
+        )
+        lowest, highest = (fewest / total, most / total) if total else (0.5, 0.5)
         if max(highest, 1.0 - lowest) >= below:
             return None
         middle = (lowest + highest) / 2
@@ -413,32 +419,32 @@ def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> b
 
 
 def time_bins(label_times: pd.Series, n_bins: int = _TIME_BINS) -> list[np.ndarray] | None:
-    """Return the row positions of each label-time quantile bin, or None without times."""
+    """Return the row positions of each label-time quantile bin, or None without times.
+
+    Rows without a label time share a bin of their own. Beyond the times as floats (the
+    quantiles partition them in place), no whole-column temporary: bin numbers are bytes.
+    """
     stamps = naive_stamps(label_times)
     present = ~np.isnat(stamps)
     n_present = int(np.count_nonzero(present))
     if n_present < 2:
         return None
-    # Each million-row temporary costs page faults: view rather than convert, and mask
-    # only when some label times are missing.
-    as_int = stamps.view("int64").astype("float64")
     complete = n_present == len(present)
     quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
-    edges = np.unique(np.quantile(as_int if complete else as_int[present], quantiles))
-    bins = np.searchsorted(edges, as_int, side="right")
-    # Rows without a label time share a bin of their own. Bin numbers that fit a byte are
-    # sorted by radix sort, in linear time.
+    as_float = stamps.view("int64").astype("float64")
+    as_float = as_float if complete else as_float[present]
+    edges = np.unique(np.quantile(as_float, quantiles, overwrite_input=True))
+    del as_float
+    numbers = np.empty(len(stamps), dtype=np.min_scalar_type(len(edges) + 1))
+    for start in range(0, len(stamps), _BLOCK):
+        block = stamps[start : start + _BLOCK].view("int64").astype("float64")
+        numbers[start : start + _BLOCK] = np.searchsorted(edges, block, side="right")
     if not complete:
-        bins[~present] = len(edges) + 1
-    small = np.uint8 if len(edges) + 1 <= np.iinfo(np.uint8).max else np.int64
-    bins = bins.astype(small)
-    order = np.argsort(bins, kind="stable")
-    if len(order) <= np.iinfo(np.int32).max:  # the checks hold these all along: half the bytes
-        order = order.astype(np.int32)
-    # Bin sizes by counting, not by sorting the bin numbers once more.
-    ends = np.cumsum(np.bincount(bins))
-    starts = np.append(0, ends[:-1])
-    return [order[start:end] for start, end in zip(starts, ends, strict=True) if end > start]
+        numbers[~present] = len(edges) + 1
+    # The checks hold the positions all along: 32 bits each where they fit.
+    small = np.int32 if len(stamps) <= np.iinfo(np.int32).max else np.int64
+    bins = (np.flatnonzero(numbers == number) for number in range(len(edges) + 2))
+    return [members.astype(small) for members in bins if len(members)]
 
 
 def stratified_auc(

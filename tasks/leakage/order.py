@@ -4,10 +4,7 @@ The row order and the id column are scored like a feature (auc.py); a ranking th
 explains (the label rate drifts and ids are issued in time) is not reported.
 """
 
-from collections.abc import Callable, Iterator
-
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,25 +18,22 @@ from retrain_guard.tasks.leakage.auc import (
     stratified_auc,
 )
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
+from retrain_guard.tasks.leakage.rank_counts import RankCounts, row_order_counts, value_rank_counts
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.leakage.target import MIN_ROWS_FOR_TARGET_AUC, too_few_to_rank
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
+from retrain_guard.tasks.stored_table import Frame
 
 ORDER = "order_leakage"
 
 
 def order_scores(frame: Frame, column: str) -> np.ndarray:
     """Return the sort rank of the column's values (numbers as they are, strings in text
-    order), read a stored partition at a time where it can be."""
+    order), the whole column at once: for text `value_rank_counts` cannot key (a NUL byte).
+    One copy of the text at a time: only its missing rows are kept past the ranking, and
+    the ranks become floats in place of them."""
     numbers = numeric_column(frame, column)
     if numbers is not None:
         return numbers
-    if len(frame) > 1:
-        ranks = _sorted_text_ranks(row_chunks(frame, [column], CHUNK_ROWS), len(frame))
-        if ranks is not None:
-            return ranks
-    # One copy of the text at a time: only its missing rows are kept past the ranking, and
-    # the ranks become floats in place of them (at 20M ids, 0.3 GiB less at the peak).
     text = pa.array(frame[column].astype("string[pyarrow]"))
     missing = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     ranked = pc.rank(text, tiebreaker="min")
@@ -48,38 +42,6 @@ def order_scores(frame: Frame, column: str) -> np.ndarray:
     del ranked
     rank[missing] = np.nan
     return rank
-
-
-def _sorted_text_ranks(chunks: Iterator[pd.DataFrame], rows: int) -> np.ndarray | None:
-    """Return the ranks of text already in order and never missing, or None otherwise.
-
-    Ids are mostly issued in row order: comparing neighbours proves the text sorted, and
-    the ranks follow without sorting millions of strings; equal texts share the rank of
-    their first row, as tiebreaker="min" gives. Chunk by chunk, the first text of a chunk
-    compared with the last of the one before.
-    """
-    ranks = np.empty(rows, dtype="float64")
-    done = run_start = 0
-    last: pa.Scalar | None = None
-    for chunk in chunks:
-        text = pa.array(chunk.iloc[:, 0].astype("string[pyarrow]"))
-        in_order = pc.all(pc.greater_equal(text[1:], text[:-1]), min_count=0).as_py()
-        if text.null_count or not in_order:
-            return None
-        if not len(text):
-            continue
-        starts = np.ones(len(text), dtype=bool)
-        starts[1:] = np.asarray(pc.not_equal(text[1:], text[:-1]))
-        if last is not None:
-            if pc.less(text[0], last).as_py():
-                return None
-            starts[0] = pc.not_equal(text[0], last).as_py()
-        first = np.where(starts, np.arange(done, done + len(text)), 0)
-        first[0] = first[0] if starts[0] else run_start
-        np.maximum.accumulate(first, out=first)
-        ranks[done : done + len(text)] = first + 1.0
-        run_start, last, done = int(first[-1]), text[-1], done + len(text)
-    return ranks
 
 
 def measure_order(
@@ -91,31 +53,35 @@ def measure_order(
 ) -> list[FeaturePower]:
     """Measure how well the row order and the id rank the classes, overall and within time.
 
-    As for features, an order that cannot reach `recheck_at` keeps its bounded AUC; the
-    others are measured exactly and again within time bins. Each source's scores are made
-    when it is measured and let go after (at 20M rows each is 160 MB of floats).
+    Exactly, by counting pairs (rank_counts.py): neither the rows' ranks nor the whole id
+    column are held (at 20M rows each would be 160 MB of floats, and text ids several times
+    that to rank). Only text with a NUL byte is ranked whole; as for features, it keeps the
+    screen's bounded AUC when it cannot reach `recheck_at`.
     """
-    sources: list[tuple[str, Callable[[], np.ndarray]]] = [
-        ("row order", lambda: np.arange(len(frame), dtype="float64"))
-    ]
+    measured = [_counted("row order", row_order_counts(positive, bins))]
     if id_column:
-        sources.append((id_column, lambda: order_scores(frame, id_column)))
-    positive_rows = np.flatnonzero(positive)
-    return [
-        _power(name, scored(), positive, positive_rows, bins, recheck_at)
-        for name, scored in sources
-    ]
+        counts = value_rank_counts(frame, id_column, positive, bins)
+        if counts is not None:
+            measured.append(_counted(id_column, counts))
+        else:
+            scores = order_scores(frame, id_column)
+            measured.append(_power(id_column, scores, positive, bins, recheck_at))
+    return measured
+
+
+def _counted(name: str, counts: RankCounts) -> FeaturePower:
+    auc, missing = counts.auc()
+    return FeaturePower(name, "order", auc, missing, False, counts.auc_within_time(missing))
 
 
 def _power(
     name: str,
     scores: np.ndarray,
     positive: np.ndarray,
-    positive_rows: np.ndarray,
     bins: list[np.ndarray] | None,
     recheck_at: float,
 ) -> FeaturePower:
-    screened = screen_auc(scores, positive_rows, recheck_at)
+    screened = screen_auc(scores, np.flatnonzero(positive), recheck_at)
     if screened is not None:
         auc, missing, error = screened
         return FeaturePower(name, "order", auc, missing, max_error=error)

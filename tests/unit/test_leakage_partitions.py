@@ -9,22 +9,26 @@ import pandas as pd
 import pytest
 
 from retrain_guard.tasks.dates import never_dates, parse_date_like, to_days
-from retrain_guard.tasks.leakage import auc, date_leads, missingness, order
+from retrain_guard.tasks.leakage import auc, date_leads, missingness, rank_counts
 from retrain_guard.tasks.leakage.auc import (
+    auc_with_missing,
     category_cells,
     category_codes,
     fold_of_rows,
     numeric_column,
     numeric_view,
     out_of_fold_rates,
+    ranked_scores,
     screen_auc,
     screen_cells,
     screen_column,
+    stratified_auc,
     time_bins,
 )
 from retrain_guard.tasks.leakage.date_leads import date_like_columns, measure_post_label_dates
 from retrain_guard.tasks.leakage.missingness import measure_missingness
-from retrain_guard.tasks.leakage.order import order_scores
+from retrain_guard.tasks.leakage.order import measure_order, order_scores
+from retrain_guard.tasks.leakage.rank_counts import text_keys
 from retrain_guard.tasks.leakage.rows import distinct_count, repeat_count
 from retrain_guard.tasks.leakage.target import measure_target_auc
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
@@ -34,7 +38,7 @@ from tests.unit.test_stored_table import _quirky, _stored
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-memory tables reduced 7 rows at a time, so that chunk boundaries are crossed."""
-    for module in (date_leads, missingness, order):
+    for module in (date_leads, missingness, rank_counts):
         monkeypatch.setattr(module, "CHUNK_ROWS", 7)
 
 
@@ -93,6 +97,74 @@ def test_order_scores_and_numbers_read_a_partition_at_a_time_equal_the_whole_col
         for form in (frame, table):
             np.testing.assert_array_equal(numeric_column(form, column), expected)
     assert numeric_column(table, "text") is None
+
+
+def _exact_order(scores: np.ndarray, positive: np.ndarray, bins: list[np.ndarray] | None) -> tuple:
+    """The AUC, missing side and within-time AUC of whole-column scores, by sorting."""
+    auc_value, side = auc_with_missing(scores, positive)
+    within = None if bins is None else stratified_auc(ranked_scores(scores, side), positive, bins)
+    return pytest.approx(auc_value, abs=1e-12), side, within and pytest.approx(within, abs=1e-12)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("seed", range(3))
+def test_order_by_counting_pairs_equals_the_whole_columns_ranks(tmp_path: Path, seed: int) -> None:
+    """The row order and ids scored by counting pairs (the smaller class sorted, the rest
+    searched a partition at a time) give the AUC, missing side and within-time AUC that
+    ranking the whole column gives: text out of order with repeats, missing values, empty
+    and non-ASCII text of different lengths, numbers and dates; either class the smaller;
+    with and without label-time bins (rows without a time in a bin of their own)."""
+    rng = np.random.default_rng(seed)
+    rows = 700
+    words = np.array(["tx-9", "tx-10", "", "é", "éa", "z" * 30, "ab", None], dtype=object)
+    ids = np.array([f"id-{n}" for n in rng.integers(0, 400, rows)], dtype=object)
+    frame = _quirky(rows, seed).assign(
+        ids=ids,
+        words=words[rng.integers(0, len(words), rows)],
+        holes=np.where(rng.random(rows) < 0.1, None, ids).astype(object),
+        numbers=np.where(rng.random(rows) < 0.1, np.nan, rng.integers(0, 50, rows)),
+        label_time=pd.Series(
+            pd.date_range("2024-01-01", periods=rows, freq="D")[rng.permutation(rows)]
+        ).where(rng.random(rows) > 0.05),
+    )
+    table = _stored(frame, 4, tmp_path)
+    bins = time_bins(frame["label_time"])
+    assert bins is not None and len(bins) > 5
+    for rate in (0.1, 0.8):  # the smaller class: positives, then negatives
+        positive = rng.random(rows) < rate
+        for use_bins in (bins, None):
+            expected_rows = _exact_order(np.arange(rows, dtype="float64"), positive, use_bins)
+            for column in ("ids", "words", "holes", "text", "numbers", "amount", "when"):
+                expected = _exact_order(order_scores(frame, column), positive, use_bins)
+                for form in (frame, table):
+                    row_order, by_id = measure_order(form, column, positive, use_bins, 0.55)
+                    assert (row_order.auc, row_order.missing, row_order.auc_within_time) == (
+                        expected_rows
+                    )
+                    assert (by_id.auc, by_id.missing, by_id.auc_within_time) == expected
+                    assert by_id.max_error == 0.0
+
+
+def test_text_that_cannot_be_keyed_is_ranked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy's byte strings drop trailing NULs, so "a" would tie "a\\x00"; one long value
+    among short ones would pad every key to its length. Such text is not keyed and the id
+    is ranked whole instead, with the same measures."""
+    assert text_keys(pd.Series(["a", "a\x00"])) is None
+    keyed = text_keys(pd.Series(["b", None, "ab", "é"]))
+    assert keyed is not None
+    keys, missing = keyed
+    assert list(keys) == [b"b", b"ab", "é".encode()] and list(missing) == [0, 1, 0, 0]
+    monkeypatch.setattr(rank_counts, "_PADDED_FREE", 0)
+    long_one = pd.Series([f"a{n}" for n in range(400)] + ["x" * 100])
+    assert text_keys(long_one) is None
+    assert text_keys(long_one[:400]) is not None
+    positive = np.arange(401) % 5 == 0
+    nul = pd.Series([f"a\x00{n % 7}" if n % 3 else f"a{n}" for n in range(401)])
+    for ids in (nul, long_one):
+        frame = pd.DataFrame({"ids": ids})
+        expected = _exact_order(order_scores(frame, "ids"), positive, None)
+        by_id = measure_order(frame, "ids", positive, None, 1.0)[1]
+        assert (by_id.auc, by_id.missing, by_id.auc_within_time) == expected
 
 
 def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path: Path) -> None:

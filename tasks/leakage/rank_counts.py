@@ -1,0 +1,240 @@
+"""Pair counts of a ranking without ranking the whole column (order_leakage's scores).
+
+A ROC-AUC counts pairs of a positive and a negative row: the positive ranked above, or tied
+(half a pair). No row's rank is needed for that: the smaller class's values sorted, and
+each row of the larger class searched among them a partition at a time, give the counts
+that `count_pairs` makes from the whole column, overall and within each label-time bin.
+The row order needs no values at all: a row's position is its score. Text is compared as
+its UTF-8 bytes, as pyarrow sorts it, through fixed-width byte strings; text holding a NUL
+byte (which numpy's byte strings drop at the end) is left to the whole-column rank.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from retrain_guard.tasks.leakage.auc import PairCounts, folded_auc, numeric_view, placed_pairs
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks, take_rows
+
+# Bytes of padded text keys allowed whatever the text's own size.
+_PADDED_FREE = 64 << 20
+
+
+@dataclass(frozen=True)
+class RankCounts:
+    """The pairs of a ranking: over all rows, and within each label-time bin (or None)."""
+
+    overall: PairCounts
+    within: list[PairCounts] | None
+
+    def auc(self) -> tuple[float, str]:
+        """The folded ROC-AUC and where missing values sit, as `auc_with_missing`."""
+        return folded_auc(self.overall)
+
+    def auc_within_time(self, missing_side: str) -> float | None:
+        """The folded ROC-AUC of pairs in the same bin, missing values placed at
+        `missing_side` (as `stratified_auc` of `ranked_scores`)."""
+        if self.within is None:
+            return None
+        wins = pairs = 0.0
+        for counts in self.within:
+            w, p = placed_pairs(counts.wins, counts, missing_side)
+            wins += w
+            pairs += p
+        if not pairs:
+            return None
+        auc = wins / pairs
+        return max(auc, 1.0 - auc)
+
+
+def row_order_counts(positive: np.ndarray, bins: list[np.ndarray] | None) -> RankCounts:
+    """The pairs of the row order (each row scored by its position)."""
+    within = None if bins is None else [_position_pairs(positive[rows]) for rows in bins]
+    return RankCounts(_position_pairs(positive), within)
+
+
+def _position_pairs(positive: np.ndarray) -> PairCounts:
+    """Pairs with the positive row later, from the smaller class's positions alone: the
+    i-th positive (from 0) at position p has p - i negative rows before it."""
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    if n_pos <= n_neg:
+        at = np.flatnonzero(positive)
+        wins = int(at.sum(dtype="int64")) - n_pos * (n_pos - 1) // 2
+    else:
+        at = np.flatnonzero(~positive)
+        wins = n_pos * n_neg - (int(at.sum(dtype="int64")) - n_neg * (n_neg - 1) // 2)
+    return PairCounts(float(wins), n_pos, n_neg, 0, 0)
+
+
+def value_rank_counts(
+    frame: Frame, column: str, positive: np.ndarray, bins: list[np.ndarray] | None
+) -> RankCounts | None:
+    """The pairs of a column's values as scores (numbers and dates as `numeric_view` reads
+    them, anything else as text), reading the smaller class's rows, then the rest a
+    partition at a time; None for text holding a NUL byte."""
+    n_pos = int(np.count_nonzero(positive))
+    small_positive = n_pos <= len(positive) - n_pos
+    small_mask = positive if small_positive else ~positive
+    small_rows = np.flatnonzero(small_mask)
+    keyed = _keys(take_rows(frame, small_rows, [column])[column])
+    if keyed is None:
+        return None
+    bin_of = None if bins is None else _bin_numbers(bins, len(positive))
+    n_bins = 0 if bins is None else len(bins)
+    small = _SortedClass(*keyed, None if bin_of is None else bin_of[small_rows], n_bins)
+    del small_rows
+    large = _Searched(n_bins)
+    start = 0
+    for chunk in _chunks(frame, column):
+        stop = start + len(chunk)
+        rows = ~small_mask[start:stop]
+        keyed = _keys(chunk[rows])
+        if keyed is None:
+            return None
+        large.add(small, *keyed, None if bin_of is None else bin_of[start:stop][rows])
+        start = stop
+    return large.counts(small, small_positive)
+
+
+def _chunks(frame: Frame, column: str) -> Iterator[pd.Series]:
+    for chunk in row_chunks(frame, [column], CHUNK_ROWS):
+        yield chunk[column]
+
+
+def _bin_numbers(bins: list[np.ndarray], rows: int) -> np.ndarray:
+    """Each row's bin number (`bins` covers every row; one byte a row for up to 255 bins)."""
+    numbers = np.zeros(rows, dtype=np.min_scalar_type(max(len(bins) - 1, 0)))
+    for number, members in enumerate(bins):
+        numbers[members] = number
+    return numbers
+
+
+def _keys(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the values' sort keys with missing values left out, and the missing mask."""
+    numbers = numeric_view(values)
+    if numbers is not None:
+        missing = np.isnan(numbers)
+        return (numbers[~missing] if missing.any() else numbers), missing
+    return text_keys(values)
+
+
+def text_keys(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the present values' UTF-8 bytes as fixed-width byte strings (sorting as
+    pyarrow sorts the text) and the missing mask. None when a value holds a NUL byte, or
+    when padding every value to the longest would take more than four times the text's
+    bytes (and _PADDED_FREE beyond): one long value among short ones."""
+    text = pa.array(values.astype("string[pyarrow]"))
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    missing = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    present = text.drop_null().cast(pa.large_string())
+    offsets = np.frombuffer(present.buffers()[1], dtype=np.int64)
+    offsets = offsets[present.offset : present.offset + len(present) + 1]
+    data_buffer = present.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0)
+    data = data[offsets[0] : offsets[-1]]
+    lengths = np.diff(offsets)
+    shortest, width = int(lengths.min(initial=0)), max(int(lengths.max(initial=0)), 1)
+    if np.any(data == 0) or width * len(present) > 4 * len(data) + _PADDED_FREE:
+        return None
+    starts = offsets[:-1] - offsets[0]
+    keys = np.zeros((len(present), width), dtype=np.uint8)
+    # One byte position at a time: every value holds the first `shortest` of them.
+    for position in range(width):
+        if position < shortest:
+            keys[:, position] = data[starts + position]
+        else:
+            longer = np.flatnonzero(lengths > position)
+            keys[longer, position] = data[starts[longer] + position]
+    return keys.view(f"S{width}").ravel(), missing
+
+
+class _SortedClass:
+    """The smaller class's present keys sorted, overall and by (bin, key)."""
+
+    def __init__(
+        self, keys: np.ndarray, missing: np.ndarray, bin_of: np.ndarray | None, n_bins: int
+    ) -> None:
+        self.keys = np.sort(keys)
+        self.missing = int(np.count_nonzero(missing))
+        self.by_bin: np.ndarray | None = None
+        self.bounds = np.zeros(n_bins + 1, dtype=np.intp)
+        self.missing_by_bin = np.zeros(n_bins, dtype=np.intp)
+        if bin_of is not None:
+            present_bins = bin_of[~missing]
+            order = np.lexsort((keys, present_bins))
+            self.by_bin = keys[order]
+            self.bounds = np.searchsorted(present_bins[order], np.arange(n_bins + 1))
+            self.missing_by_bin = np.bincount(bin_of[missing], minlength=n_bins)
+
+    def widen(self, width: int) -> None:
+        """Make the keys at least `width` bytes wide (text longer than any so far)."""
+        if self.keys.dtype.kind == "S" and self.keys.dtype.itemsize < width:
+            self.keys = self.keys.astype(f"S{width}")
+            if self.by_bin is not None:
+                self.by_bin = self.by_bin.astype(f"S{width}")
+
+    def segment(self, number: int) -> tuple[np.ndarray, int]:
+        """Bin `number`'s sorted keys and its missing count."""
+        ordered = self.keys[:0] if self.by_bin is None else self.by_bin
+        lo, hi = self.bounds[number], self.bounds[number + 1]
+        return ordered[lo:hi], int(self.missing_by_bin[number])
+
+
+class _Searched:
+    """Sums over the larger class's rows: smaller-class keys strictly below and at most
+    each present key, and the present and missing rows; overall and per bin."""
+
+    def __init__(self, n_bins: int) -> None:
+        self.sums = np.zeros((n_bins + 1, 4), dtype=np.int64)  # row 0: overall
+
+    def add(
+        self, small: _SortedClass, keys: np.ndarray, missing: np.ndarray, bin_of: np.ndarray | None
+    ) -> None:
+        if keys.dtype.kind == "S":
+            small.widen(keys.dtype.itemsize)
+            keys = keys.astype(small.keys.dtype, copy=False)
+        self.sums[0] += _searched(small.keys, keys, missing)
+        if bin_of is None:
+            return
+        present_bins = bin_of[~missing]
+        for number in np.flatnonzero(np.bincount(bin_of)):
+            segment, _ = small.segment(int(number))
+            self.sums[number + 1] += _searched(
+                segment, keys[present_bins == number], missing[bin_of == number]
+            )
+
+    def counts(self, small: _SortedClass, small_positive: bool) -> RankCounts:
+        overall = _pairs(self.sums[0], len(small.keys), small.missing, small_positive)
+        if small.by_bin is None:
+            return RankCounts(overall, None)
+        within = []
+        for number in range(len(self.sums) - 1):
+            segment, missing = small.segment(number)
+            within.append(_pairs(self.sums[number + 1], len(segment), missing, small_positive))
+        return RankCounts(overall, within)
+
+
+def _searched(ordered: np.ndarray, keys: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """[keys of `ordered` below each key summed, at most each key summed, keys, missing]."""
+    below = np.searchsorted(ordered, keys, "left").sum(dtype="int64")
+    upto = np.searchsorted(ordered, keys, "right").sum(dtype="int64")
+    return np.array([below, upto, len(keys), np.count_nonzero(missing)], dtype=np.int64)
+
+
+def _pairs(
+    sums: np.ndarray, small_present: int, small_missing: int, small_positive: bool
+) -> PairCounts:
+    """`count_pairs`' counts from the larger class's sums against the smaller class."""
+    below, upto, large_present, large_missing = (int(v) for v in sums)
+    ties = 0.5 * (upto - below)
+    if small_positive:
+        # Positives above a negative: those past the negative's `upto`.
+        wins = float(small_present * large_present - upto) + ties
+        return PairCounts(wins, small_present, large_present, small_missing, large_missing)
+    wins = float(below) + ties
+    return PairCounts(wins, large_present, small_present, large_missing, small_missing)
