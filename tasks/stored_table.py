@@ -27,6 +27,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
+from retrain_guard.tasks.positions import increasing, position_index
 from retrain_guard.tasks.table_files import (
     Directory,
     DtypeObj,
@@ -144,6 +145,17 @@ class _Base:
         dtype = self.meta[column].dtype if column in self.meta.columns else object
         return _concat([read_array(p, column) for p in self.parts], dtype)
 
+    def read_at(self, column: str, positions: np.ndarray) -> pd.Series:
+        """`read` at increasing `positions` only, a partition at a time."""
+        arrays, start, done = [], 0, 0
+        for part in self.parts:
+            stop = start + part.rows
+            ahead = position_index(positions, stop) - done
+            if ahead:
+                arrays.append(read_array(part, column)[positions[done : done + ahead] - start])
+            start, done = stop, done + ahead
+        return _concat(arrays, self.meta[column].dtype if column in self.meta.columns else object)
+
     def _filled(self, column: str, dtype: np.dtype) -> pd.Series:
         """Join a column whose partitions share one numpy dtype into one array filled a
         partition at a time: the column is held once, not its partitions and their join."""
@@ -218,6 +230,13 @@ class StoredTable:
         index = self._base.index
         return index if self._positions is None else index[self._positions]
 
+    def _index_of(self, start: int, stop: int) -> pd.Index:
+        """The labels of rows [start, stop): of a subset of rows, without labelling all of
+        them at once (at 20M majority rows, 160 MB)."""
+        if self._positions is None or "index" in self.__dict__:
+            return self.index[start:stop]
+        return self._base.index[self._positions[start:stop]]
+
     @property
     def dtypes(self) -> pd.Series:
         """Each column's dtype as a read of it returns (a categorical's after the union)."""
@@ -272,6 +291,15 @@ class StoredTable:
                 values = values.iloc[self._relative(added.positions)]
         return values.set_axis(self.index).rename(column)
 
+    def _gathered(self, column: str) -> pd.Series:
+        """The column at this table's rows: each partition's values at its rows, joined
+        once (a strided sample of every partition, without a frame for each)."""
+        assert self._positions is not None
+        values = self._base.read_at(column, self._positions)
+        if not _same_dtype(values.dtype, wanted := self.dtype(column)):
+            values = _as_dtype(values, wanted)
+        return values.set_axis(self._index_of(0, len(self))).rename(column)
+
     def _relative(self, held: np.ndarray | None) -> np.ndarray | slice:
         """Where this table's rows are among `held` base rows (a superset, both in order)."""
         if self._positions is None:
@@ -305,15 +333,14 @@ class StoredTable:
         if isinstance(rows, np.ndarray) and any(c not in self._added for c in columns):
             inside = rows.dtype.kind == "i" and len(rows) > 0
             if inside and rows.min() >= 0 and rows.max() < len(self):
-                order = None if _increasing(rows) else np.argsort(rows, kind="stable")
+                order = None if increasing(rows) else np.argsort(rows, kind="stable")
                 ordered = rows if order is None else rows[order]
-                if _increasing(ordered):
+                if increasing(ordered):
                     stored = self.rows_at(ordered, self._columns)
                     back = None if order is None else np.argsort(order)
         for column in columns:
             if stored is not None and column not in self._added:
-                pieces = [chunk[column] for chunk in stored.chunks([column])]
-                values = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+                values = stored._gathered(column)
                 yield values if back is None else values.iloc[back]
                 continue
             values = self._column(column)
@@ -338,7 +365,6 @@ class StoredTable:
         """
         dtypes = {c: self.dtype(c) for c in columns}
         added = {c: self._column(c) for c in columns if c in self._added}
-        index = self.index
         start = done = 0
         for part in self._base.parts:
             stop = start + part.rows
@@ -346,9 +372,10 @@ class StoredTable:
                 local: np.ndarray | slice = slice(None)
                 ahead = part.rows
             else:
-                ahead = int(np.searchsorted(self._positions, stop)) - done
+                ahead = position_index(self._positions, stop) - done
                 local = self._positions[done : done + ahead] - start
             if ahead:
+                index = self._index_of(done, done + ahead)
                 taken = {}
                 for column in columns:
                     if column in added:
@@ -358,15 +385,15 @@ class StoredTable:
                         values = read.iloc[local]
                     if not _same_dtype(values.dtype, dtypes[column]):
                         values = _as_dtype(values, dtypes[column])  # a partition's own dtype
-                    taken[column] = values.set_axis(index[done : done + ahead])
-                yield pd.DataFrame(taken, index=index[done : done + ahead], copy=False)
+                    taken[column] = values.set_axis(index)
+                yield pd.DataFrame(taken, index=index, copy=False)
             start, done = stop, done + ahead
         if not done:
             yield self.take(None, list(columns))
 
     def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
         """Return `columns` of the rows at increasing positions `rows`, still on disk."""
-        if not _increasing(rows):
+        if not increasing(rows):
             raise ValueError("rows_at takes increasing positions")
         positions = rows if self._positions is None else self._positions[rows]
         kept = [c for c in columns if c in self._columns]
@@ -448,7 +475,7 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     """Return `columns` of the frame's rows (positions): in memory, as `take_rows`; on disk,
     a table still on disk when the positions increase (a time split's holdout), so that it is
     read a partition at a time (`row_chunks`)."""
-    if isinstance(frame, StoredTable) and _increasing(rows):
+    if isinstance(frame, StoredTable) and increasing(rows):
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
 
@@ -468,7 +495,3 @@ def _as_dtype(values: pd.Series, wanted: DtypeObj) -> pd.Series:
     if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
         return values.cat.set_categories(wanted.categories, ordered=wanted.ordered)
     return values.astype(wanted)
-
-
-def _increasing(rows: np.ndarray) -> bool:
-    return len(rows) < 2 or bool(np.all(np.diff(rows) > 0))

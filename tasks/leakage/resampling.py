@@ -26,6 +26,7 @@ from retrain_guard.tasks.leakage.segments import (
     segment_share,
 )
 from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.positions import row_positions
 from retrain_guard.tasks.stored_table import Frame, dtype_of, take_rows
 
 RESAMPLING = "resampling_leakage"
@@ -141,7 +142,7 @@ def measure_resampling(
     """Measure copies and SMOTE segments among minority rows, against what chance explains."""
     minority_mask = positive if positive.sum() * 2 <= len(positive) else ~positive
     minority_rows = np.flatnonzero(minority_mask)
-    majority_rows = np.flatnonzero(~minority_mask)
+    majority_rows = row_positions(~minority_mask)
     if len(minority_rows) < 3 or not features:
         return []
     rng = np.random.default_rng(0)

@@ -1,9 +1,12 @@
 """Whole rows as hashes: what split_sharing.py and resampling.py compare rows by."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
-from retrain_guard.tasks.stored_table import Frame, StoredTable, take_rows
+from retrain_guard.tasks.positions import increasing
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, take_rows
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -32,34 +35,69 @@ def _hashable_text(value: object) -> object:
 _SEARCHED_MOST = 4096
 
 
+# Above this many values, `repeated` and `distinct_count` sort an eighth of the 64-bit range
+# at a time: equal values share their top bits, and the sorted copy is an eighth as large.
+_BUCKETED_ABOVE = 2 * CHUNK_ROWS
+_BUCKET_SHIFT = np.uint64(61)
+
+
+def _buckets(values: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield the positions of the values in each eighth of the 64-bit range (hashes spread
+    evenly over them; other values may gather in one, which is still right)."""
+    top = np.empty(len(values), dtype=np.uint8)
+    for start in range(0, len(values), CHUNK_ROWS):
+        top[start : start + CHUNK_ROWS] = values[start : start + CHUNK_ROWS] >> _BUCKET_SHIFT
+    for bucket in range(8):
+        yield np.flatnonzero(top == bucket)
+
+
 def repeated(values: np.ndarray) -> np.ndarray:
     """Return whether each value occurs more than once among `values` (keep=False).
 
     By sorting: at 20M key hashes a pandas Index's lookup table and `duplicated`'s hash
     table took about 1 GiB more than the values (benchmarks/RESULTS.md, issue 13). Without
     repeats (unique keys, the usual case) one sort settles it; a few repeated values are
-    looked up by binary search, many through the sorting permutation.
+    looked up by binary search, many through the sorting permutation. Many values are
+    settled an eighth of the 64-bit range at a time.
     """
+    if len(values) <= _BUCKETED_ABOVE or values.dtype != np.uint64:
+        return _repeated_sorted(values)
+    found = np.empty(len(values), dtype=bool)
+    for members in _buckets(values):
+        found[members] = _repeated_sorted(values[members])
+    return found
+
+
+def _repeated_sorted(values: np.ndarray) -> np.ndarray:
+    """`repeated` by sorting all the values at once."""
     ordered = np.sort(values)
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return np.zeros(len(values), dtype=bool)
     first = same.copy()  # the first repeat of each repeated value
     first[1:] &= ~same[:-1]
+    found = np.empty(len(values), dtype=bool)
     if np.count_nonzero(first) <= _SEARCHED_MOST:
         twice = ordered[1:][first]  # each repeated value once, in order
-        at = np.searchsorted(twice, values)
-        np.minimum(at, len(twice) - 1, out=at)
-        return np.asarray(twice[at] == values)
+        del ordered, same, first
+        # A block of values at a time: their places among the repeated ones are not held
+        # for every value (at 20M hashes, 160 MB).
+        for start in range(0, len(values), CHUNK_ROWS):
+            block = values[start : start + CHUNK_ROWS]
+            at = np.searchsorted(twice, block)
+            np.minimum(at, len(twice) - 1, out=at)
+            found[start : start + CHUNK_ROWS] = twice[at] == block
+        return found
     del ordered, same, first
     order = np.argsort(values)
-    ordered = values[order]
-    same = ordered[1:] == ordered[:-1]
-    del ordered
+    # Neighbours in sorted order compared a block at a time, not the sorted values whole.
     in_run = np.zeros(len(values), dtype=bool)
-    in_run[1:] |= same
-    in_run[:-1] |= same
-    found = np.empty(len(values), dtype=bool)
+    for start in range(0, len(values) - 1, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(values) - 1)
+        ahead = values[order[start : stop + 1]]
+        same = ahead[1:] == ahead[:-1]
+        in_run[start + 1 : stop + 1] |= same
+        in_run[start:stop] |= same
     found[order] = in_run
     return found
 
@@ -129,33 +167,54 @@ def repeat_count(frame: Frame, rows: np.ndarray, columns: list[str]) -> int:
         return len(rows) - 1
     combined = _unmixed(len(rows))
     for position, column in enumerate(columns):
-        _mix(combined, column_hashes(frame, rows, column), position)
+        mix_column(frame, rows, column, combined, position)
         still = repeated(combined)
         if not still.any():
             return 0
         if not still.all():
-            rows, combined = rows[still], combined[still]
+            # The caller's rows copied once; the hashes (the check's own) kept in place.
+            rows, combined = rows[still], _compact(combined, still)
     return len(combined) - distinct_count(combined)
 
 
-def column_hashes(frame: Frame, rows: np.ndarray, column: str) -> np.ndarray:
-    """Return row_hashes of one column at `rows`; a stored table's, at increasing rows, are
-    hashed a partition at a time, without taking the column's values at all the rows first."""
+def _compact(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Return values[keep], written over the front of `values` a block at a time (at 20M
+    row hashes, no second array of 160 MB)."""
+    done = 0
+    for start in range(0, len(values), CHUNK_ROWS):
+        kept = values[start : start + CHUNK_ROWS][keep[start : start + CHUNK_ROWS]]
+        values[done : done + len(kept)] = kept
+        done += len(kept)
+    return values[:done]
+
+
+def mix_column(
+    frame: Frame, rows: np.ndarray, column: str, combined: np.ndarray, position: int
+) -> None:
+    """Fold row_hashes of one column at `rows` into `combined` (`_mix`, in place). A stored
+    table's, at increasing rows, are hashed and folded a partition at a time: neither the
+    column's values nor its hashes are held at all the rows."""
     if not isinstance(frame, StoredTable):
-        return row_hashes(frame[column].iloc[rows].to_frame())
-    if np.any(np.diff(rows) <= 0):
-        return row_hashes(frame.take(rows, [column]))
-    hashes = np.empty(len(rows), dtype="uint64")
+        _mix(combined, row_hashes(frame[column].iloc[rows].to_frame()), position)
+        return
+    if not increasing(rows):
+        _mix(combined, row_hashes(frame.take(rows, [column])), position)
+        return
     start = 0
     for chunk in frame.rows_at(rows, [column]).chunks([column]):
-        hashes[start : start + len(chunk)] = row_hashes(chunk)
+        _mix(combined[start : start + len(chunk)], row_hashes(chunk), position)
         start += len(chunk)
-    return hashes
 
 
 def distinct_count(values: np.ndarray) -> int:
     """Return how many distinct values there are, by sorting (at 20M hashes numpy's hashing
-    `unique` took several times a sort's time)."""
+    `unique` took several times a sort's time); many, an eighth of the range at a time."""
+    if len(values) > _BUCKETED_ABOVE and values.dtype == np.uint64:
+        return sum(_distinct_sorted(values[members]) for members in _buckets(values))
+    return _distinct_sorted(values)
+
+
+def _distinct_sorted(values: np.ndarray) -> int:
     if not len(values):
         return 0
     ordered = np.sort(values)

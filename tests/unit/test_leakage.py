@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from retrain_guard.flows.example_data import make_transactions
 from retrain_guard.schemas.params import DataParams, LeakageParams, RetrainParams, SplitParams
 from retrain_guard.schemas.report import CheckResult, Report
+from retrain_guard.tasks import positions as positions_module
 from retrain_guard.tasks.artifacts import LEAKAGE_KEY, leakage_table
 from retrain_guard.tasks.dates import parse_date_like
 from retrain_guard.tasks.leakage import rows, split_sharing
@@ -22,7 +23,7 @@ from retrain_guard.tasks.leakage.auc import (
     time_bins,
 )
 from retrain_guard.tasks.leakage.detect import detect_leakage
-from retrain_guard.tasks.leakage.rows import repeated
+from retrain_guard.tasks.leakage.rows import distinct_count, repeated
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.target import measure_target_auc
 from retrain_guard.tasks.leakage.temporal import (
@@ -30,6 +31,7 @@ from retrain_guard.tasks.leakage.temporal import (
     declarations_from_params,
     measure_declared_availability,
 )
+from retrain_guard.tasks.positions import increasing, position_index, row_positions
 from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
 from retrain_guard.tasks.split import Split, make_split
 from tests.leakage_cases import (
@@ -559,22 +561,48 @@ def test_the_label_free_checks_judge_dates_without_looking_at_the_label() -> Non
     assert temporal.status == "fail" and temporal.columns == ["closed_at"]
 
 
+@pytest.mark.parametrize("block", [1_000_000, 7])
 @pytest.mark.parametrize("searched_most", [4096, 2])
 @pytest.mark.parametrize("distinct", [1, 3, 500, 10**6, 2**64 - 1])
 def test_repeated_values_are_found_as_pandas_finds_duplicates(
-    distinct: int, searched_most: int, monkeypatch: pytest.MonkeyPatch
+    distinct: int, searched_most: int, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """rows.repeated (by sorting) marks what duplicated(keep=False) marks, every value once
     or more, the largest 64-bit hashes included; repeats looked up by binary search and,
-    beyond a few, through the sorting permutation."""
+    beyond a few, through the sorting permutation; a block of values at a time."""
     monkeypatch.setattr(rows, "_SEARCHED_MOST", searched_most)
+    monkeypatch.setattr(rows, "CHUNK_ROWS", block)
+    monkeypatch.setattr(rows, "_BUCKETED_ABOVE", 2 * block)  # by eighths of the range
     rng = np.random.default_rng(distinct % 97)
     for size in (0, 1, 2, 1000):
         values = rng.integers(0, distinct, size, dtype="uint64", endpoint=True)
         expected = pd.Index(values).duplicated(keep=False)
         np.testing.assert_array_equal(repeated(values), expected)
+        assert distinct_count(values) == len(np.unique(values))
     top = np.array([2**64 - 1, 0, 2**64 - 1, 5], dtype="uint64")
     np.testing.assert_array_equal(repeated(top), [True, False, True, False])
+
+
+@pytest.mark.parametrize("block", [1_000_000, 7, 1])
+def test_row_positions_and_increasing_a_block_at_a_time(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Positions found a block of the mask at a time are flatnonzero's (32-bit); strictly
+    increasing positions are told apart from repeated or decreasing ones across blocks."""
+    monkeypatch.setattr(positions_module, "BLOCK", block)
+    rng = np.random.default_rng(block)
+    for size in (0, 1, 2, 50):
+        mask = rng.random(size) < 0.4
+        found = row_positions(mask)
+        assert found.dtype == np.int32
+        np.testing.assert_array_equal(found, np.flatnonzero(mask))
+        assert increasing(found)
+    for positions in ([3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 2], [0, 5, 9, 9, 12], [5, 4]):
+        assert not increasing(np.array(positions))
+    assert increasing(np.arange(30)) and increasing(np.array([], dtype=np.int64))
+    for positions in (np.array([2, 5, 9], dtype=np.int32), np.array([2, 5, 9])):
+        for value in (-1, 0, 2, 3, 9, 10, 2**31, 2**40):
+            assert position_index(positions, value) == np.searchsorted(positions, value)
 
 
 def _columns_of_every_kind() -> list[pd.Series]:
