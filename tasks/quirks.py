@@ -32,7 +32,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame, SameFrame, dtype_of
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, SameFrame, dtype_of, row_chunks
 from retrain_guard.tasks.stray_text import (
     NON_NUMERIC,
     RowExample,
@@ -147,6 +147,16 @@ def _number_text(numbers: np.ndarray, position: int) -> JsonValue:
     return plain(number)
 
 
+def _all_finite(frame: Frame, column: str) -> bool:
+    """Whether a float column holds no +-inf or huge value; a chunk at a time (only a
+    column that does is read whole, for its rows)."""
+    for part in row_chunks(frame, [column], CHUNK_ROWS):
+        numbers = part[column].to_numpy(dtype="float64", na_value=np.nan)
+        if as_finite(numbers) is not numbers:
+            return False
+    return True
+
+
 def measure_non_finite(
     frame: Frame, columns: Iterable[str], id_column: str | None = None
 ) -> list[NonFinite]:
@@ -156,12 +166,10 @@ def measure_non_finite(
     """
     measured = []
     for column in columns:
-        if not is_float_dtype(dtype_of(frame, column)):
+        if not is_float_dtype(dtype_of(frame, column)) or _all_finite(frame, column):
             continue
         values = frame[column]
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        if as_finite(numbers) is numbers:
-            continue
         bad = is_overflowing(numbers)
         positions = np.flatnonzero(bad)
         flagged = numbers[positions]

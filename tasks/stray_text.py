@@ -19,7 +19,7 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame, take_rows
+from retrain_guard.tasks.stored_table import Frame, dtype_of, row_chunks, take_rows
 
 NON_NUMERIC = "non_numeric_values"
 # A text column is read as numbers when at least this share of its present values, and
@@ -134,19 +134,32 @@ class ReadAsNumbers:
         return {"column": self.column, "from": self.kind, "as": self.read_as}
 
 
+def could_be_numbers(head: pd.Series) -> bool:
+    """Whether a column's first values leave it possibly numbers but for a few strays:
+    text (or no value yet) with at most MAX_STRAYS values that are not numbers. More strays
+    among the first values are more in all: a text column (categories, codes, ids) is
+    settled without reading, or parsing, every value."""
+    if not (is_object_dtype(head.dtype) or is_string_dtype(head.dtype)):
+        return False
+    kind = infer_dtype(head, skipna=True)
+    if kind == "empty":
+        return True
+    if kind != "string":
+        return False
+    strays = head.notna() & pd.to_numeric(head.str.strip(), errors="coerce").isna()
+    return int(strays.sum()) <= MAX_STRAYS
+
+
+def first_values(frame: Frame, column: str) -> pd.Series:
+    """The column's first PROBE values (of a stored table, its first partition read)."""
+    return next(row_chunks(frame, [column], PROBE))[column]
+
+
 def numbers_in_text(values: pd.Series) -> pd.Series | None:
     """Return a text column's values as float64 when they are numbers but for a few stray
     entries (which become NaN), else None. Columns without a stray entry are left as they
     are: a text column of numbers only is the file's own choice (codes, zip codes)."""
-    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
-        return None
-    if infer_dtype(values, skipna=True) != "string":
-        return None
-    # More than MAX_STRAYS strays among the first values are more than MAX_STRAYS in all:
-    # a text column (categories, codes) is settled without parsing every value.
-    head = values.iloc[:PROBE]
-    head_strays = head.notna() & pd.to_numeric(head.str.strip(), errors="coerce").isna()
-    if int(head_strays.sum()) > MAX_STRAYS:
+    if not could_be_numbers(values.iloc[:PROBE]) or infer_dtype(values, skipna=True) != "string":
         return None
     present = values.notna()
     total = int(present.sum())
@@ -167,6 +180,8 @@ def measure_non_numeric(
     measured: list[NonNumeric] = []
     converted: dict[str, pd.Series] = {}
     for column in columns:
+        if not could_be_numbers(first_values(frame, column)):
+            continue
         values = frame[column]
         parsed = numbers_in_text(values)
         if parsed is None:
@@ -229,6 +244,13 @@ def numbers_of_other_kinds(
     notes: list[ReadAsNumbers] = []
     converted: dict[str, pd.Series] = {}
     for column in columns:
+        # Only a duration, or decimals among the first values, is read whole.
+        dtype = dtype_of(frame, column)
+        if not is_timedelta64_dtype(dtype) and not (
+            is_object_dtype(dtype)
+            and infer_dtype(first_values(frame, column), skipna=True) in ("decimal", "empty")
+        ):
+            continue
         values = frame[column]
         name = str(column)
         if is_timedelta64_dtype(values.dtype):

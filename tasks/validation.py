@@ -42,7 +42,7 @@ from retrain_guard.tasks.schema_failures import (
     summarise_failures,
     unusable_columns,
 )
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
@@ -155,7 +155,12 @@ def measure_empty_columns(frame: Frame, columns: list[str]) -> list[str]:
     """Return the columns among `columns` that hold no value in any row (none without rows)."""
     if not len(frame):
         return []  # a table without rows is the label profile's finding, not its columns'
-    return [c for c in columns if c in frame.columns and not bool(frame[c].notna().any())]
+    return [c for c in columns if c in frame.columns and not _any_value(frame, c)]
+
+
+def _any_value(frame: Frame, column: str) -> bool:
+    """Whether the column holds a value; a chunk at a time, up to the first one found."""
+    return any(bool(part[column].notna().any()) for part in row_chunks(frame, [column], CHUNK_ROWS))
 
 
 def judge_empty_columns(empty: list[str], rows: int) -> CheckResult:

@@ -19,6 +19,7 @@ from retrain_guard.schemas.params import (
     SchemaParams,
     SplitParams,
 )
+from retrain_guard.tasks import stored_table, validation
 from retrain_guard.tasks.features import (
     judge_constant_features,
     measure_constant_features,
@@ -48,9 +49,11 @@ from retrain_guard.tasks.stray_text import (
     judge_non_numeric,
     measure_non_numeric,
     numbers_in_text,
+    numbers_of_other_kinds,
 )
 from retrain_guard.tasks.training import fit_model, positive_scores, split_feature_kinds
-from retrain_guard.tasks.validation import declare_schema, validate_frame
+from retrain_guard.tasks.validation import declare_schema, measure_empty_columns, validate_frame
+from tests.unit.test_stored_table import _stored
 
 DATA = DataParams(
     path="t.csv", label="is_fraud", label_time="event_time", id_column="transaction_id"
@@ -400,3 +403,51 @@ def test_unusable_role_columns_are_found_and_left_to_unusable_columns_by_the_sch
     validated, check = validate_frame(frame, declared, DATA, SchemaParams(), roles)
     assert check.status == "pass", check.summary
     assert validated is not None and list(validated.columns) == list(frame.columns)
+
+
+def test_quirks_of_a_stored_table_read_only_what_they_must_and_find_late_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a table stored in partitions, the first values settle a text column (ids,
+    categories) and chunks settle a float column without infinities and a column holding
+    a value; what appears only in the last partition (a number column's strays, an
+    infinity, decimals after missing values, the only value) is found as in memory. A
+    whole column is read only for the columns that have the quirk."""
+    rows = 1200
+    numbers = [str(n) for n in range(rows)]
+    numbers[1150] = "n/a"
+    late = np.full(rows, np.nan)
+    late[1199] = 4.0
+    decimals = [None] * 1100 + [decimal.Decimal("1.5")] * 100
+    frame = pd.DataFrame(
+        {
+            "ids": [f"tx-{n}" for n in range(rows)],
+            "codes": pd.Series([None] * 400 + numbers[400:], dtype=object),
+            "amount": np.where(np.arange(rows) == 1190, np.inf, 1.0),
+            "clean": np.ones(rows),
+            "late": late,
+            "never": np.full(rows, np.nan),
+            "price": pd.Series(decimals, dtype=object),
+        }
+    )
+    table = _stored(frame, 4, tmp_path)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 100)
+    read_whole: list[str] = []
+    column = stored_table.StoredTable._column
+
+    def counted(self: stored_table.StoredTable, name: str) -> pd.Series:
+        read_whole.append(name)
+        return column(self, name)
+
+    monkeypatch.setattr(stored_table.StoredTable, "_column", counted)
+    for form in (frame, table):
+        read_whole.clear()
+        strays, _ = measure_non_numeric(form, ["ids", "codes"])
+        assert [(s.column, s.count) for s in strays] == [("codes", 1)]
+        (infinite,) = measure_non_finite(form, ["amount", "clean", "late"])
+        assert infinite.column == "amount"
+        assert measure_empty_columns(form, ["late", "never"]) == ["never"]
+        notes, _ = numbers_of_other_kinds(form, ["ids", "price", "amount"])
+        assert [n.column for n in notes] == ["price"]
+        if form is table:
+            assert sorted(set(read_whole)) == ["amount", "codes", "price"]
