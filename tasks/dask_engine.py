@@ -60,7 +60,7 @@ CONNECT_TIMEOUT = "10s"
 # Bytes of CSV text per partition (Dask's default).
 CSV_BLOCKSIZE = 64 * 2**20
 # Uncompressed Parquet bytes per partition, at most (a larger row group is one partition).
-PARTITION_BYTES = 64 * 2**20
+PARTITION_BYTES = 32 * 2**20
 
 
 @contextmanager

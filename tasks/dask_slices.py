@@ -28,8 +28,10 @@ from fsspec import AbstractFileSystem
 from retrain_guard.tasks.memory import parquet_bytes
 from retrain_guard.tasks.sources import Location, index_columns
 
-# Estimated pandas bytes per partition: a worker holds a few of them at once.
-SLICE_BYTES = 64 * 2**20
+# Estimated pandas bytes per partition: a worker holds a few of them at once. At 20M rows
+# (5 GiB in pandas) 64 MiB slices put the schema stage at 1.29-1.34 GiB of tree, 32 MiB at
+# 1.13-1.19, for about 9 s more (benchmarks/RESULTS.md, issue 13).
+SLICE_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
