@@ -108,20 +108,24 @@ def as_naive_utc(values: pd.Series) -> pd.Series:
     return values
 
 
-def naive_stamps(values: pd.Series) -> np.ndarray:
+def naive_stamps(values: pd.Series, unit: str | None = None) -> np.ndarray:
     """Return datetimes as numpy datetime64 in UTC without zone: in nanoseconds, or in
     microseconds when one lies outside the nanosecond range (1677-2262: a placeholder
-    9999-12-31 read from text is kept in microseconds)."""
+    9999-12-31 read from text is kept in microseconds); in `unit` when given (a column
+    read in parts takes the unit its whole would)."""
     naive = as_naive_utc(values)
+    if unit is not None:
+        return naive.astype(np.dtype(f"datetime64[{unit}]")).to_numpy()
     try:
         return naive.astype("datetime64[ns]").to_numpy()
     except (OutOfBoundsDatetime, OverflowError):
         return naive.astype("datetime64[us]").to_numpy()
 
 
-def to_days(values: pd.Series) -> np.ndarray:
-    """Return datetimes as float days since 1970-01-01 UTC; missing values are NaN."""
-    stamps = naive_stamps(values)
+def to_days(values: pd.Series, unit: str | None = None) -> np.ndarray:
+    """Return datetimes as float days since 1970-01-01 UTC (`naive_stamps`' unit, or
+    `unit`); missing values are NaN."""
+    stamps = naive_stamps(values, unit)
     days = stamps.view("int64") / (NS_PER_DAY if stamps.dtype == "M8[ns]" else US_PER_DAY)
     days[np.isnat(stamps)] = np.nan
     return days

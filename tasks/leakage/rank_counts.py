@@ -15,9 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import is_datetime64_any_dtype
 
+from retrain_guard.tasks.dates import naive_stamps, to_days
 from retrain_guard.tasks.leakage.auc import PairCounts, folded_auc, numeric_view, placed_pairs
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks, take_rows
+from retrain_guard.tasks.stored_table import (
+    CHUNK_ROWS,
+    Frame,
+    StoredTable,
+    dtype_of,
+    row_chunks,
+    take_rows,
+)
 
 # Bytes of padded text keys allowed whatever the text's own size.
 _PADDED_FREE = 64 << 20
@@ -80,7 +89,13 @@ def value_rank_counts(
     small_positive = n_pos <= len(positive) - n_pos
     small_mask = positive if small_positive else ~positive
     small_rows = np.flatnonzero(small_mask)
-    keyed = _keys(take_rows(frame, small_rows, [column])[column])
+    unit = _one_unit(frame, column)
+    if isinstance(frame, StoredTable):
+        smaller = take_rows(frame, small_rows, [column])[column]
+    else:  # the one column, not every column at those rows
+        smaller = frame[column].iloc[small_rows]
+    keyed = _keys(smaller, unit)
+    del smaller
     if keyed is None:
         return None
     bin_of = None if bins is None else _bin_numbers(bins, len(positive))
@@ -92,10 +107,11 @@ def value_rank_counts(
     for chunk in _chunks(frame, column):
         stop = start + len(chunk)
         rows = ~small_mask[start:stop]
-        keyed = _keys(chunk[rows])
-        if keyed is None:
+        keyed = _keys(chunk[rows], unit)
+        if keyed is None or not large.add(
+            small, *keyed, None if bin_of is None else bin_of[start:stop][rows]
+        ):
             return None
-        large.add(small, *keyed, None if bin_of is None else bin_of[start:stop][rows])
         start = stop
     return large.counts(small, small_positive)
 
@@ -113,9 +129,18 @@ def _bin_numbers(bins: list[np.ndarray], rows: int) -> np.ndarray:
     return numbers
 
 
-def _keys(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+def _one_unit(frame: Frame, column: str) -> str | None:
+    """The datetime unit of the whole column's days (`to_days`): microseconds when any
+    part needs them, so that equal times key alike in every part; None for other kinds."""
+    if not is_datetime64_any_dtype(dtype_of(frame, column)):
+        return None
+    wide = any(naive_stamps(part).dtype == "M8[us]" for part in _chunks(frame, column))
+    return "us" if wide else "ns"
+
+
+def _keys(values: pd.Series, unit: str | None) -> tuple[np.ndarray, np.ndarray] | None:
     """Return the values' sort keys with missing values left out, and the missing mask."""
-    numbers = numeric_view(values)
+    numbers = numeric_view(values) if unit is None else to_days(values, unit)
     if numbers is not None:
         missing = np.isnan(numbers)
         return (numbers[~missing] if missing.any() else numbers), missing
@@ -159,6 +184,7 @@ class _SortedClass:
     def __init__(
         self, keys: np.ndarray, missing: np.ndarray, bin_of: np.ndarray | None, n_bins: int
     ) -> None:
+        self.text_bytes = _text_bytes(keys)
         self.keys = np.sort(keys)
         self.missing = int(np.count_nonzero(missing))
         self.by_bin: np.ndarray | None = None
@@ -194,19 +220,26 @@ class _Searched:
 
     def add(
         self, small: _SortedClass, keys: np.ndarray, missing: np.ndarray, bin_of: np.ndarray | None
-    ) -> None:
+    ) -> bool:
+        """Add a part's sums; False when its text and the smaller class's, padded to one
+        width, would exceed text_keys' bound (a long value in one part only)."""
         if keys.dtype.kind == "S":
-            small.widen(keys.dtype.itemsize)
+            width = max(keys.dtype.itemsize, small.keys.dtype.itemsize)
+            padded = width * (len(keys) + len(small.keys))
+            if padded > 4 * (_text_bytes(keys) + small.text_bytes) + _PADDED_FREE:
+                return False
+            small.widen(width)
             keys = keys.astype(small.keys.dtype, copy=False)
         self.sums[0] += _searched(small.keys, keys, missing)
         if bin_of is None:
-            return
+            return True
         present_bins = bin_of[~missing]
         for number in np.flatnonzero(np.bincount(bin_of)):
             segment, _ = small.segment(int(number))
             self.sums[number + 1] += _searched(
                 segment, keys[present_bins == number], missing[bin_of == number]
             )
+        return True
 
     def counts(self, small: _SortedClass, small_positive: bool) -> RankCounts:
         overall = _pairs(self.sums[0], len(small.keys), small.missing, small_positive)
@@ -217,6 +250,11 @@ class _Searched:
             segment, missing = small.segment(number)
             within.append(_pairs(self.sums[number + 1], len(segment), missing, small_positive))
         return RankCounts(overall, within)
+
+
+def _text_bytes(keys: np.ndarray) -> int:
+    """The UTF-8 bytes of text keys (their lengths: no key holds a NUL); 0 for numbers."""
+    return int(np.strings.str_len(keys).sum()) if keys.dtype.kind == "S" else 0
 
 
 def _searched(ordered: np.ndarray, keys: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 at a time, and in memory CHUNK_ROWS rows at a time: each measures what it measures on the
 whole columns, in either form."""
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,39 @@ def test_text_that_cannot_be_keyed_is_ranked_whole(monkeypatch: pytest.MonkeyPat
         expected = _exact_order(order_scores(frame, "ids"), positive, None)
         by_id = measure_order(frame, "ids", positive, None, 1.0)[1]
         assert (by_id.auc, by_id.missing, by_id.auc_within_time) == expected
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_counting_pairs_keeps_the_whole_columns_bounds_and_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long text value in one part only would pad every key of the smaller class (and
+    every later part) to its length: the id is ranked whole instead. Dates with a
+    placeholder beyond 2262 in one part are keyed in one unit for every part, so equal
+    times tie as in the whole column. In memory, only the id column is copied."""
+    monkeypatch.setattr(rank_counts, "_PADDED_FREE", 0)
+    rows = 60
+    positive = np.arange(rows) % 3 == 0
+    ids = pd.Series([f"id{n:03d}" for n in range(rows - 1)] + ["x" * 5_000])
+    assert text_keys(ids[:-1]) is not None  # each part alone is within the bound
+    dates = pd.Series(pd.to_datetime(["2024-01-01 00:00:00.000001"] * (rows - 1)).astype("M8[us]"))
+    dates = pd.concat([dates, pd.Series([pd.Timestamp("9999-12-31")]).astype("M8[us]")])
+    frame = pd.DataFrame({"ids": ids, "dates": dates.to_numpy()})
+    frame["dates"] = frame["dates"].where(np.arange(rows) % 4 != 1)
+    table = _stored(frame, 3, tmp_path)
+    for form in (frame, table):
+        for column in ("ids", "dates"):
+            expected = _exact_order(order_scores(frame, column), positive, None)
+            by_id = measure_order(form, column, positive, None, 1.0)[1]
+            assert (by_id.auc, by_id.missing, by_id.auc_within_time) == expected
+        assert rank_counts.value_rank_counts(form, "ids", positive, None) is None
+    wide = pd.DataFrame(np.ones((20_000, 40)), columns=[f"c{i}" for i in range(40)])
+    wide["ids"] = [f"id{n}" for n in range(20_000)]
+    tracemalloc.start()
+    rank_counts.value_rank_counts(wide, "ids", np.arange(20_000) % 2 == 0, None)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.1 * wide.memory_usage().sum()
 
 
 def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path: Path) -> None:
