@@ -597,8 +597,8 @@ def test_row_positions_and_increasing_a_block_at_a_time(
         assert found.dtype == np.int32
         np.testing.assert_array_equal(found, np.flatnonzero(mask))
         assert increasing(found)
-    for positions in ([3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 2], [0, 5, 9, 9, 12], [5, 4]):
-        assert not increasing(np.array(positions))
+    for listed in ([3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 2], [0, 5, 9, 9, 12], [5, 4]):
+        assert not increasing(np.array(listed))
     assert increasing(np.arange(30)) and increasing(np.array([], dtype=np.int64))
     for positions in (np.array([2, 5, 9], dtype=np.int32), np.array([2, 5, 9])):
         for value in (-1, 0, 2, 3, 9, 10, 2**31, 2**40):
