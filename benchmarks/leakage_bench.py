@@ -28,7 +28,6 @@ from retrain_guard.tasks.leakage.auc import (
     fold_of_rows,
     numeric_view,
     out_of_fold_rates,
-    time_bins,
 )
 from retrain_guard.tasks.leakage.missingness import judge_missingness, measure_missingness
 from retrain_guard.tasks.leakage.order import judge_order, measure_order
@@ -36,6 +35,7 @@ from retrain_guard.tasks.leakage.resampling import check_resampling_leakage
 from retrain_guard.tasks.leakage.split_sharing import check_split_leakage
 from retrain_guard.tasks.leakage.target import judge_target_auc, measure_target_auc
 from retrain_guard.tasks.leakage.temporal import check_temporal_leakage
+from retrain_guard.tasks.leakage.time_bins import time_bins
 from retrain_guard.tasks.split import make_split
 from tests.leakage_cases import (
     LEAKS,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import TypeAdapter
@@ -28,7 +28,7 @@ from retrain_guard.schemas.report import DataSummary, Report
 from retrain_guard.tasks.locks import exclusive_lock
 from retrain_guard.tasks.profile import CODE as LABEL_PROFILE
 from retrain_guard.tasks.reporting import Metrics, ReportView
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, dtype_of, row_chunks
 
 HISTORY_FILE = "history.sqlite"
 # Seconds a writer waits for another run's transaction before giving up.
@@ -102,10 +102,17 @@ def fingerprint(frame: Frame, data: DataParams, summary: DataSummary) -> DataSum
     next runs can be checked against this one.
     """
     start = end = None
-    if data.label_time and data.label_time in frame.columns:
-        times = frame[data.label_time]
-        if pd.api.types.is_datetime64_any_dtype(times) and times.notna().any():
-            start, end = times.min().isoformat(), times.max().isoformat()
+    column = data.label_time
+    if column and column in frame.columns and is_datetime64_any_dtype(dtype_of(frame, column)):
+        # A chunk at a time: the range of a stored table's column without reading it whole.
+        ranges = [
+            (part.min(), part.max())
+            for part in (chunk[column] for chunk in row_chunks(frame, [column], CHUNK_ROWS))
+            if part.notna().any()
+        ]
+        if ranges:
+            start = min(low for low, _ in ranges).isoformat()
+            end = max(high for _, high in ranges).isoformat()
     return summary.model_copy(
         update={
             "columns_hash": columns_hash(frame),

@@ -12,6 +12,7 @@ One module per kind of leak; each measures (`measure_*`, typed measurements), th
     order.py          order_leakage (L2): the row order or the id ranks the classes
     auc.py            the single-feature ROC-AUC kernels target.py and order.py share
     rank_counts.py    order.py's pairs counted without ranking the whole column
+    time_bins.py      label-time quantile bins (a stored table's a partition at a time)
     resampling.py     resampling_leakage (L1.2): copies and SMOTE traces before the split
     segments.py       SMOTE's geometry (rows on segments between neighbours, rounding grids)
     split_sharing.py  split_leakage (L1.4): rows shared by the training part and the holdout

@@ -4,8 +4,8 @@ The kernels shared by target_leakage (target.py) and order_leakage (order.py):
 - exact pair counting by sorting (`count_pairs`, `auc_pairs`), with missing values ranked
   lowest or highest (`auc_with_missing`);
 - an O(n) histogram bound that settles columns far from a threshold (`screen_auc`);
-- the AUC within label-time bins, which tells a column that only follows time apart
-  (`time_bins`, `stratified_auc`);
+- the AUC within label-time bins (time_bins.py), which tells a column that only follows
+  time apart (`stratified_auc`);
 - a column's scores: numbers and dates as they are (`numeric_view`), categories by their
   out-of-fold positive rate (`category_codes`, `out_of_fold_rates`);
 - whether a column takes one value per class (`is_function_of_label`);
@@ -19,12 +19,11 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from pydantic import JsonValue
 
-from retrain_guard.tasks.dates import naive_stamps, to_days
+from retrain_guard.tasks.dates import to_days
 from retrain_guard.tasks.positions import position_index
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
-_TIME_BINS = 20
 _OOF_SMOOTHING = 1.0
 # Histogram bins of the O(n) AUC screen; pairs sharing a bin bound its error.
 _SCREEN_BINS = 4096
@@ -416,35 +415,6 @@ def is_function_of_label(codes_or_values: np.ndarray, positive: np.ndarray) -> b
         if pos_nan.any() or neg_nan.any():
             return False
     return bool(pos.min() == pos.max() and neg.min() == neg.max() and pos[0] != neg[0])
-
-
-def time_bins(label_times: pd.Series, n_bins: int = _TIME_BINS) -> list[np.ndarray] | None:
-    """Return the row positions of each label-time quantile bin, or None without times.
-
-    Rows without a label time share a bin of their own. Beyond the times as floats (the
-    quantiles partition them in place), no whole-column temporary: bin numbers are bytes.
-    """
-    stamps = naive_stamps(label_times)
-    present = ~np.isnat(stamps)
-    n_present = int(np.count_nonzero(present))
-    if n_present < 2:
-        return None
-    complete = n_present == len(present)
-    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
-    as_float = stamps.view("int64").astype("float64")
-    as_float = as_float if complete else as_float[present]
-    edges = np.unique(np.quantile(as_float, quantiles, overwrite_input=True))
-    del as_float
-    numbers = np.empty(len(stamps), dtype=np.min_scalar_type(len(edges) + 1))
-    for start in range(0, len(stamps), _BLOCK):
-        block = stamps[start : start + _BLOCK].view("int64").astype("float64")
-        numbers[start : start + _BLOCK] = np.searchsorted(edges, block, side="right")
-    if not complete:
-        numbers[~present] = len(edges) + 1
-    # The checks hold the positions all along: 32 bits each where they fit.
-    small = np.int32 if len(stamps) <= np.iinfo(np.int32).max else np.int64
-    bins = (np.flatnonzero(numbers == number) for number in range(len(edges) + 2))
-    return [members.astype(small) for members in bins if len(members)]
 
 
 def stratified_auc(

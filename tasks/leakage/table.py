@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrain_guard.schemas.params import DataParams, LeakageParams
-from retrain_guard.tasks.leakage.auc import time_bins
+from retrain_guard.tasks.leakage.time_bins import column_time_bins
 from retrain_guard.tasks.quirks import kind_of, usable_columns
 from retrain_guard.tasks.stored_table import Frame
 
@@ -66,5 +66,5 @@ def leakage_table(
         features,
         positive=(frame[data.label] == positive_class).to_numpy(),
         id_column=id_column,
-        bins=time_bins(frame[data.label_time]) if data.label_time else None,
+        bins=column_time_bins(frame, data.label_time) if data.label_time else None,
     )

@@ -11,6 +11,7 @@ import pytest
 from retrain_guard.flows.cli import main
 from retrain_guard.schemas.params import DataParams, HistoryParams
 from retrain_guard.schemas.report import DataSummary, Published, Report
+from retrain_guard.tasks import stored_table
 from retrain_guard.tasks.history import (
     RunRecord,
     append,
@@ -34,6 +35,7 @@ from retrain_guard.tasks.history_checks import (
     measure_against,
 )
 from retrain_guard.tasks.registry import check
+from tests.unit.test_stored_table import _stored
 
 PARAMS = HistoryParams()
 
@@ -139,6 +141,34 @@ def test_fingerprint_hashes_names_and_dtypes_and_takes_the_label_time_range() ->
     assert summary.columns_hash == columns_hash(frame)
     assert columns_hash(frame.astype({"amount": "int64"})) != columns_hash(frame), "dtypes count"
     assert columns_hash(frame.rename(columns={"amount": "a"})) != columns_hash(frame)
+
+
+def test_fingerprint_of_a_stored_table_takes_the_range_a_partition_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The label-time range of a table stored in partitions (zoned times, a partition with
+    none) is the whole column's, read a chunk at a time; no time at all gives no range."""
+    monkeypatch.setattr(stored_table, "CHUNK_ROWS", 2)
+    times = pd.Series(pd.date_range("2025-01-01", periods=8, freq="D", tz="Europe/Berlin"))
+    frame = pd.DataFrame(
+        {"t": times.iloc[[3, 1, 7, 0, 5, 2, 6, 4]].to_numpy(), "none": pd.NaT, "y": [0, 1] * 4}
+    )
+    frame.loc[[2, 3], "t"] = pd.NaT  # the second partition has no time
+    frame["none"] = frame["none"].astype("M8[ns]")
+    table = _stored(frame, 4, tmp_path)
+    for column in ("t", "none"):
+        data = DataParams(path="-", label="y", label_time=column)
+        whole = fingerprint(frame, data, DataSummary(rows=8))
+        stored = fingerprint(table, data, DataSummary(rows=8))
+        assert (stored.label_time_min, stored.label_time_max) == (
+            whole.label_time_min,
+            whole.label_time_max,
+        )
+    assert whole.label_time_min is None
+    data = DataParams(path="-", label="y", label_time="t")
+    assert (
+        fingerprint(table, data, DataSummary(rows=8)).label_time_min == "2025-01-02T00:00:00+01:00"
+    )
 
 
 def test_run_record_takes_verdict_metrics_and_version_from_the_report() -> None:

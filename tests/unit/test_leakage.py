@@ -20,7 +20,6 @@ from retrain_guard.tasks.leakage.auc import (
     fold_of_rows,
     out_of_fold_rates,
     screen_auc,
-    time_bins,
 )
 from retrain_guard.tasks.leakage.detect import detect_leakage
 from retrain_guard.tasks.leakage.rows import distinct_count, repeated
@@ -31,6 +30,7 @@ from retrain_guard.tasks.leakage.temporal import (
     declarations_from_params,
     measure_declared_availability,
 )
+from retrain_guard.tasks.leakage.time_bins import time_bins
 from retrain_guard.tasks.positions import increasing, position_index, row_positions
 from retrain_guard.tasks.reporting import DATA_CHECKS, RETRAIN_CHECKS
 from retrain_guard.tasks.split import Split, make_split

@@ -24,7 +24,6 @@ from retrain_guard.tasks.leakage.auc import (
     screen_cells,
     screen_column,
     stratified_auc,
-    time_bins,
 )
 from retrain_guard.tasks.leakage.date_leads import date_like_columns, measure_post_label_dates
 from retrain_guard.tasks.leakage.missingness import measure_missingness
@@ -32,6 +31,7 @@ from retrain_guard.tasks.leakage.order import measure_order, order_scores
 from retrain_guard.tasks.leakage.rank_counts import text_keys
 from retrain_guard.tasks.leakage.rows import distinct_count, repeat_count
 from retrain_guard.tasks.leakage.target import measure_target_auc
+from retrain_guard.tasks.leakage.time_bins import column_time_bins, time_bins
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from tests.unit.test_stored_table import _quirky, _stored
 
@@ -199,6 +199,33 @@ def test_counting_pairs_keeps_the_whole_columns_bounds_and_units(
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 0.1 * wide.memory_usage().sum()
+
+
+def test_time_bins_of_a_stored_table_equal_the_whole_columns(tmp_path: Path) -> None:
+    """Label-time bins read a partition at a time are the whole column's: the same rows in
+    each bin, rows without a time in a bin of their own, one unit for every partition when
+    one holds a time past 2262, zoned times; None with fewer than two times."""
+    rng = np.random.default_rng(5)
+    rows = 500
+    times = pd.Series(pd.date_range("2024-01-01", periods=rows, freq="37min", tz="Europe/Berlin"))
+    shuffled = times.iloc[rng.permutation(rows)].reset_index(drop=True)
+    holes = shuffled.where(rng.random(rows) > 0.1)
+    far = shuffled.dt.tz_localize(None).astype("M8[us]").copy()
+    far.iloc[450] = pd.Timestamp("9999-12-31")
+    frame = pd.DataFrame(
+        {"zoned": shuffled, "holes": holes, "far": far, "one": holes.where(np.arange(rows) == 3)}
+    )
+    table = _stored(frame, 4, tmp_path)
+    for column in ("zoned", "holes", "far", "one"):
+        expected = time_bins(frame[column])
+        for form in (frame, table):
+            found = column_time_bins(form, column)
+            if expected is None:
+                assert found is None
+                continue
+            assert found is not None
+            assert [b.tolist() for b in found] == [b.tolist() for b in expected]
+    assert time_bins(frame["one"]) is None
 
 
 def test_the_auc_screen_a_partition_at_a_time_equals_the_whole_columns(tmp_path: Path) -> None:
