@@ -28,7 +28,7 @@ from retrain_guard.schemas.report import DataSummary, Report
 from retrain_guard.tasks.locks import exclusive_lock
 from retrain_guard.tasks.profile import CODE as LABEL_PROFILE
 from retrain_guard.tasks.reporting import Metrics, ReportView
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, dtype_of, row_chunks
+from retrain_guard.tasks.stored_table import Frame, column_chunks, dtype_of
 
 HISTORY_FILE = "history.sqlite"
 # Seconds a writer waits for another run's transaction before giving up.
@@ -106,9 +106,7 @@ def fingerprint(frame: Frame, data: DataParams, summary: DataSummary) -> DataSum
     if column and column in frame.columns and is_datetime64_any_dtype(dtype_of(frame, column)):
         # A chunk at a time: the range of a stored table's column without reading it whole.
         ranges = [
-            (part.min(), part.max())
-            for part in (chunk[column] for chunk in row_chunks(frame, [column], CHUNK_ROWS))
-            if part.notna().any()
+            (part.min(), part.max()) for part in column_chunks(frame, column) if part.notna().any()
         ]
         if ranges:
             start = min(low for low, _ in ranges).isoformat()

@@ -32,7 +32,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, SameFrame, dtype_of, row_chunks
+from retrain_guard.tasks.stored_table import Frame, SameFrame, column_chunks, dtype_of
 from retrain_guard.tasks.stray_text import (
     NON_NUMERIC,
     RowExample,
@@ -150,8 +150,8 @@ def _number_text(numbers: np.ndarray, position: int) -> JsonValue:
 def _all_finite(frame: Frame, column: str) -> bool:
     """Whether a float column holds no +-inf or huge value; a chunk at a time (only a
     column that does is read whole, for its rows)."""
-    for part in row_chunks(frame, [column], CHUNK_ROWS):
-        numbers = part[column].to_numpy(dtype="float64", na_value=np.nan)
+    for part in column_chunks(frame, column):
+        numbers = part.to_numpy(dtype="float64", na_value=np.nan)
         if as_finite(numbers) is not numbers:
             return False
     return True

@@ -231,8 +231,7 @@ class StoredTable:
         return index if self._positions is None else index[self._positions]
 
     def _index_of(self, start: int, stop: int) -> pd.Index:
-        """The labels of rows [start, stop): of a subset of rows, without labelling all of
-        them at once (at 20M majority rows, 160 MB)."""
+        """The labels of rows [start, stop), without labelling a whole subset (160 MB at 20M)."""
         if self._positions is None or "index" in self.__dict__:
             return self.index[start:stop]
         return self._base.index[self._positions[start:stop]]
@@ -292,8 +291,7 @@ class StoredTable:
         return values.set_axis(self.index).rename(column)
 
     def _gathered(self, column: str) -> pd.Series:
-        """The column at this table's rows: each partition's values at its rows, joined
-        once (a strided sample of every partition, without a frame for each)."""
+        """The column at this table's rows, each partition's taken and joined once."""
         assert self._positions is not None
         values = self._base.read_at(column, self._positions)
         if not _same_dtype(values.dtype, wanted := self.dtype(column)):
@@ -469,6 +467,11 @@ def row_chunks(frame: Frame, columns: list[str] | None, rows: int) -> Iterator[p
     for start in range(0, max(len(frame), 1), rows):
         chunk = frame.iloc[start : start + rows]
         yield chunk if columns is None else chunk[columns]
+
+
+def column_chunks(frame: Frame, column: str, rows: int | None = None) -> Iterator[pd.Series]:
+    """`row_chunks` of one column (CHUNK_ROWS rows at a time unless `rows`), as values."""
+    return (c[column] for c in row_chunks(frame, [column], CHUNK_ROWS if rows is None else rows))
 
 
 def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:

@@ -19,7 +19,7 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame, dtype_of, row_chunks, take_rows
+from retrain_guard.tasks.stored_table import Frame, column_chunks, dtype_of, take_rows
 
 NON_NUMERIC = "non_numeric_values"
 # A text column is read as numbers when at least this share of its present values, and
@@ -152,7 +152,7 @@ def could_be_numbers(head: pd.Series) -> bool:
 
 def first_values(frame: Frame, column: str) -> pd.Series:
     """The column's first PROBE values (of a stored table, its first partition read)."""
-    return next(row_chunks(frame, [column], PROBE))[column]
+    return next(column_chunks(frame, column, PROBE))
 
 
 def numbers_in_text(values: pd.Series) -> pd.Series | None:

@@ -42,7 +42,7 @@ from retrain_guard.tasks.schema_failures import (
     summarise_failures,
     unusable_columns,
 )
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
+from retrain_guard.tasks.stored_table import Frame, column_chunks
 
 CODE = "schema_invalid"
 BASELINE = "baseline"
@@ -160,7 +160,7 @@ def measure_empty_columns(frame: Frame, columns: list[str]) -> list[str]:
 
 def _any_value(frame: Frame, column: str) -> bool:
     """Whether the column holds a value; a chunk at a time, up to the first one found."""
-    return any(bool(part[column].notna().any()) for part in row_chunks(frame, [column], CHUNK_ROWS))
+    return any(bool(part.notna().any()) for part in column_chunks(frame, column))
 
 
 def judge_empty_columns(empty: list[str], rows: int) -> CheckResult:

@@ -12,6 +12,7 @@ The kernels shared by target_leakage (target.py) and order_leakage (order.py):
 - `FeaturePower`, the measurement both checks judge.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -425,9 +426,13 @@ def stratified_auc(
     A score that merely follows time (an id issued in order, a date) ranks classes only
     as much as the label rate drifts; inside a narrow time bin that drift is gone.
     """
+    return pooled_auc(auc_pairs(scores[rows], positive[rows]) for rows in bins)
+
+
+def pooled_auc(groups: Iterable[tuple[float, float]]) -> float | None:
+    """The folded ROC-AUC of (wins, pairs) added up over groups; None without a pair."""
     wins = pairs = 0.0
-    for rows in bins:
-        w, p = auc_pairs(scores[rows], positive[rows])
+    for w, p in groups:
         wins += w
         pairs += p
     if not pairs:

@@ -9,7 +9,6 @@ its UTF-8 bytes, as pyarrow sorts it, through fixed-width byte strings; text hol
 byte (which numpy's byte strings drop at the end) is left to the whole-column rank.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,15 +17,14 @@ import pyarrow as pa
 from pandas.api.types import is_datetime64_any_dtype
 
 from retrain_guard.tasks.dates import naive_stamps, to_days
-from retrain_guard.tasks.leakage.auc import PairCounts, folded_auc, numeric_view, placed_pairs
-from retrain_guard.tasks.stored_table import (
-    CHUNK_ROWS,
-    Frame,
-    StoredTable,
-    dtype_of,
-    row_chunks,
-    take_rows,
+from retrain_guard.tasks.leakage.auc import (
+    PairCounts,
+    folded_auc,
+    numeric_view,
+    placed_pairs,
+    pooled_auc,
 )
+from retrain_guard.tasks.stored_table import Frame, StoredTable, column_chunks, dtype_of, take_rows
 
 # Bytes of padded text keys allowed whatever the text's own size.
 _PADDED_FREE = 64 << 20
@@ -48,15 +46,7 @@ class RankCounts:
         `missing_side` (as `stratified_auc` of `ranked_scores`)."""
         if self.within is None:
             return None
-        wins = pairs = 0.0
-        for counts in self.within:
-            w, p = placed_pairs(counts.wins, counts, missing_side)
-            wins += w
-            pairs += p
-        if not pairs:
-            return None
-        auc = wins / pairs
-        return max(auc, 1.0 - auc)
+        return pooled_auc(placed_pairs(c.wins, c, missing_side) for c in self.within)
 
 
 def row_order_counts(positive: np.ndarray, bins: list[np.ndarray] | None) -> RankCounts:
@@ -104,7 +94,7 @@ def value_rank_counts(
     del small_rows
     large = _Searched(n_bins)
     start = 0
-    for chunk in _chunks(frame, column):
+    for chunk in column_chunks(frame, column):
         stop = start + len(chunk)
         rows = ~small_mask[start:stop]
         keyed = _keys(chunk[rows], unit)
@@ -114,11 +104,6 @@ def value_rank_counts(
             return None
         start = stop
     return large.counts(small, small_positive)
-
-
-def _chunks(frame: Frame, column: str) -> Iterator[pd.Series]:
-    for chunk in row_chunks(frame, [column], CHUNK_ROWS):
-        yield chunk[column]
 
 
 def _bin_numbers(bins: list[np.ndarray], rows: int) -> np.ndarray:
@@ -134,7 +119,7 @@ def _one_unit(frame: Frame, column: str) -> str | None:
     part needs them, so that equal times key alike in every part; None for other kinds."""
     if not is_datetime64_any_dtype(dtype_of(frame, column)):
         return None
-    wide = any(naive_stamps(part).dtype == "M8[us]" for part in _chunks(frame, column))
+    wide = any(naive_stamps(part).dtype == "M8[us]" for part in column_chunks(frame, column))
     return "us" if wide else "ns"
 
 

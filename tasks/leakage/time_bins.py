@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from retrain_guard.tasks.dates import naive_stamps
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, row_chunks
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, column_chunks
 
 TIME_BINS = 20
 
@@ -29,10 +29,7 @@ def column_time_bins(frame: Frame, column: str, n_bins: int = TIME_BINS) -> list
     if not isinstance(frame, StoredTable):
         return time_bins(frame[column], n_bins)
 
-    def parts() -> Iterator[pd.Series]:
-        return (chunk[column] for chunk in row_chunks(frame, [column], CHUNK_ROWS))
-
-    return _binned(parts, len(frame), n_bins)
+    return _binned(lambda: column_chunks(frame, column), len(frame), n_bins)
 
 
 def _binned(

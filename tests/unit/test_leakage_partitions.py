@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain_guard.tasks import stored_table
 from retrain_guard.tasks.dates import never_dates, parse_date_like, to_days
 from retrain_guard.tasks.leakage import auc, date_leads, missingness, rank_counts
 from retrain_guard.tasks.leakage.auc import (
@@ -39,7 +40,7 @@ from tests.unit.test_stored_table import _quirky, _stored
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-memory tables reduced 7 rows at a time, so that chunk boundaries are crossed."""
-    for module in (date_leads, missingness, rank_counts):
+    for module in (date_leads, missingness, stored_table):
         monkeypatch.setattr(module, "CHUNK_ROWS", 7)
 
 

@@ -19,7 +19,7 @@ from retrain_guard.schemas.params import (
     SchemaParams,
     SplitParams,
 )
-from retrain_guard.tasks import stored_table, validation
+from retrain_guard.tasks import stored_table
 from retrain_guard.tasks.features import (
     judge_constant_features,
     measure_constant_features,
@@ -431,7 +431,7 @@ def test_quirks_of_a_stored_table_read_only_what_they_must_and_find_late_values(
         }
     )
     table = _stored(frame, 4, tmp_path)
-    monkeypatch.setattr(validation, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(stored_table, "CHUNK_ROWS", 100)
     read_whole: list[str] = []
     column = stored_table.StoredTable._column
 
