@@ -76,7 +76,7 @@ from retrain_guard.schemas.date_checks import (
 )
 from retrain_guard.schemas.params import describe_yaml_error
 from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
-from retrain_guard.tasks.dates import format_offset, parse_offset
+from retrain_guard.tasks.offsets import format_offset, parse_offset
 
 Scalar = int | float | str | bool
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]

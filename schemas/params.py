@@ -25,7 +25,6 @@ from retrain_guard.schemas.training_params import (
     Sampler,
     Section,
 )
-from retrain_guard.tasks.dates import OFFSET_GRAMMAR, looks_like_offset, parse_offset
 from retrain_guard.tasks.masking import (
     mask_options,
     mask_url,
@@ -33,6 +32,7 @@ from retrain_guard.tasks.masking import (
     sql_source_name,
     url_secrets,
 )
+from retrain_guard.tasks.offsets import OFFSET_GRAMMAR, looks_like_offset, parse_offset
 
 __all__ = [
     "ComputeParams",

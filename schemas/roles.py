@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrain_guard.tasks.dates import OFFSET_GRAMMAR, format_offset, parse_offset
+from retrain_guard.tasks.offsets import OFFSET_GRAMMAR, format_offset, parse_offset
 
 
 class SchemaDeclarationError(ValueError):

@@ -13,10 +13,8 @@ from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
 from retrain_guard.tasks.dates import (
     as_naive_utc,
     day_month_order,
-    format_offset,
     parse_date_like,
     parse_iso,
-    parse_offset,
     to_days,
 )
 from retrain_guard.tasks.leakage.detect import detect_leakage
@@ -26,6 +24,7 @@ from retrain_guard.tasks.leakage.temporal import (
     declarations_from_params,
 )
 from retrain_guard.tasks.load import read_table
+from retrain_guard.tasks.offsets import format_offset, parse_offset
 from retrain_guard.tasks.schema_draft import draft_schema
 from tests.leakage_cases import rows_of
 

@@ -16,7 +16,7 @@ from retrain_guard.schemas.declaration import (
 from retrain_guard.schemas.example import Transactions
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.roles import KnownAt, SchemaDeclarationError, SchemaRoles
-from retrain_guard.tasks.dates import format_offset, parse_offset
+from retrain_guard.tasks.offsets import format_offset, parse_offset
 from retrain_guard.tasks.validation import apply_roles, declare_schema
 
 REPO = Path(__file__).resolve().parents[2]
