@@ -14,7 +14,9 @@ schema draft and the schema and parameter models can all share it without a cycl
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -206,55 +208,67 @@ def looks_like_day_month(sample: pd.Series) -> bool:
     return bool(len(sample)) and bool(sample.astype(str).str.match(_DAY_MONTH).all())
 
 
-def unsettled_day_month(values: pd.Series) -> DayMonthOrder | None:
-    """Return the open order of a text column of day-month-year dates, None if not such."""
-    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+def unsettled_order(sample: pd.Series, distinct: Callable[[], pd.Series]) -> DayMonthOrder | None:
+    """The open day/month order of a text column of day-month-year dates, None if not such:
+    from its present `sample`, and its values (or only its distinct ones, in order of
+    appearance) asked for only when the sample is day-month-year."""
+    if not looks_like_day_month(sample):
         return None
-    if not looks_like_day_month(sample_present(values)):
-        return None
-    order = day_month_order(values)
+    order = day_month_order(distinct())
     return order if order is not None and order.format is None else None
 
 
 @dataclass(frozen=True)
-class TextDates:
-    """Text read as dates: the parsed values, or why the column stays text."""
+class DateReading:
+    """How a column reads as dates, decided before its rows are parsed: from its dtype, a
+    sample of its present values and, for day-month-year text, its distinct values.
 
-    values: pd.Series | None
+    `read` parses any run of the column's rows as it parses the whole, value by value, so a
+    column can be read a partition at a time; it is None for day-month-year text whose
+    order no value settles (`unsettled`).
+    """
+
     how: str
+    read: Callable[[pd.Series], pd.Series] | None
     unsettled: DayMonthOrder | None = None
 
 
-def parse_text_dates(values: pd.Series, sample: pd.Series, formats: bool) -> TextDates | None:
-    """Read a text column as dates: ISO always, other formats only when `formats` is true.
+def text_reading(
+    sample: pd.Series, formats: bool, distinct: Callable[[], pd.Series]
+) -> DateReading | None:
+    """How a text column reads as dates: ISO always, other formats only when `formats` is
+    true (a name hints at dates); None when it does not.
 
-    Args:
-        values: the column.
-        sample: present values of it (see sample_present) that decide whether to try.
-        formats: whether formats other than ISO may be tried (a name hints at dates).
-
-    Returns:
-        None when the column does not read as dates; a TextDates whose values are None when
-        it holds day-month-year strings whose order no value settles.
+    `sample` holds present values of it (see sample_present) that decide whether to try;
+    `distinct` gives the column's values (or only its distinct ones, in order of
+    appearance), asked for only for day-month-year text.
     """
     kind = text_dates_kind(sample, formats)
     if kind is None:
         return None
     if kind == ISO_KIND:
-        parsed = parse_iso(values)
-        if parsed is None:
-            parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-        return TextDates(as_naive_utc(parsed), "ISO date strings")
+        return DateReading("ISO date strings", _iso_dates)
     if kind != DAY_MONTH_KIND:
-        parsed = pd.to_datetime(values, format=kind, errors="coerce")
-        return TextDates(parsed, f"date strings ({kind}, name hint)")
-    order = day_month_order(values)
+        return DateReading(f"date strings ({kind}, name hint)", partial(_formatted, kind))
+    order = day_month_order(distinct())
     if order is None:
         return None
     if order.format is None:
-        return TextDates(None, "day-month-year strings, order not settled", order)
-    parsed = pd.to_datetime(values, format=order.format, errors="coerce")
-    return TextDates(parsed, f"date strings ({order.format}, {order.reason()})")
+        return DateReading("day-month-year strings, order not settled", None, order)
+    return DateReading(
+        f"date strings ({order.format}, {order.reason()})", partial(_formatted, order.format)
+    )
+
+
+def _iso_dates(values: pd.Series) -> pd.Series:
+    parsed = parse_iso(values)
+    if parsed is None:
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+    return as_naive_utc(parsed)
+
+
+def _formatted(date_format: str, values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, format=date_format, errors="coerce")
 
 
 ISO_KIND, DAY_MONTH_KIND = "ISO", "day-month"
@@ -329,43 +343,55 @@ def parse_date_like(name: str, values: pd.Series) -> DateColumn | None:
     sample = sample_present(values)
     if sample.empty:
         return None
+    reading = date_reading(name, dtype, sample, lambda: values)
+    if reading is None or reading.read is None:
+        return None
+    return DateColumn(name, reading.read(values), reading.how)
+
+
+def date_reading(
+    name: str,
+    dtype: np.dtype | ExtensionDtype,
+    sample: pd.Series,
+    distinct: Callable[[], pd.Series],
+) -> DateReading | None:
+    """`parse_date_like`'s decision for a column that is not datetime, before its rows are
+    parsed: from its name, dtype and present `sample` (`distinct` as in `text_reading`).
+    None when the column does not read as dates, or is text whose order is left open."""
     date_hint = bool(DATE_HINT.search(name))
     if is_object_dtype(dtype) or is_string_dtype(dtype):
-        read = parse_text_dates(values, sample, formats=date_hint)
-        if read is None or read.values is None:
-            return None
-        return DateColumn(name, read.values, read.how)
-    if not is_numeric_dtype(dtype):
+        read = text_reading(sample, formats=date_hint, distinct=distinct)
+        return None if read is None or read.read is None else read
+    if not is_numeric_dtype(dtype) or not (_YEAR_HINT.search(name) or date_hint):
         return None
     numbers = sample.to_numpy(dtype="float64")
     if is_float_dtype(dtype) and not np.all(numbers == np.round(numbers)):
         return None
     low, high = float(numbers.min()), float(numbers.max())
-    if not (_YEAR_HINT.search(name) or date_hint):
-        return None
-    whole = values.to_numpy(dtype="float64", na_value=np.nan)
     if _YEAR_HINT.search(name) and _YEARS[0] <= low and high <= _YEARS[1]:
-        years = pd.Series(whole, index=values.index)
-        text = years.astype("Int64").astype("string")
-        parsed = pd.to_datetime(text, format="%Y", errors="coerce")
-        return DateColumn(name, parsed, "years (integers with a year name)")
+        return DateReading("years (integers with a year name)", partial(_numbers_as, "%Y"))
     if not date_hint:
         return None
     if _EPOCH_SECONDS[0] <= low and high <= _EPOCH_SECONDS[1]:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="s"), index=values.index), "epoch seconds"
-        )
+        return DateReading("epoch seconds", partial(_epoch, "s"))
     if _EPOCH_SECONDS[0] * 1000 <= low and high <= _EPOCH_SECONDS[1] * 1000:
-        return DateColumn(
-            name, pd.Series(pd.to_datetime(whole, unit="ms"), index=values.index), "epoch ms"
-        )
-    if low >= 19_000_101 and high <= 21_001_231:
-        text = pd.Series(whole, index=values.index).astype("Int64").astype("string")
-        if pd.to_datetime(text[sample.index], format="%Y%m%d", errors="coerce").notna().all():
-            return DateColumn(
-                name, pd.to_datetime(text, format="%Y%m%d", errors="coerce"), "yyyymmdd numbers"
-            )
+        return DateReading("epoch ms", partial(_epoch, "ms"))
+    if low >= 19_000_101 and high <= 21_001_231 and _numbers_as("%Y%m%d", sample).notna().all():
+        return DateReading("yyyymmdd numbers", partial(_numbers_as, "%Y%m%d"))
     return None
+
+
+def _numbers_as(date_format: str, values: pd.Series) -> pd.Series:
+    """Whole numbers read as text in `date_format` (years, yyyymmdd); others missing."""
+    numbers = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+    return pd.to_datetime(
+        numbers.astype("Int64").astype("string"), format=date_format, errors="coerce"
+    )
+
+
+def _epoch(unit: Literal["s", "ms"], values: pd.Series) -> pd.Series:
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(pd.to_datetime(numbers, unit=unit), index=values.index)
 
 
 # --- The label time -------------------------------------------------------------------------
@@ -407,7 +433,7 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
     where = f"{subject} {name!r}"
     if is_bool_dtype(dtype):
         return LabelTime(None, "booleans", f"{where} holds true/false values, not dates")
-    read: TextDates | DateColumn | None
+    read: DateReading | DateColumn | None
     if is_object_dtype(dtype) or is_string_dtype(dtype):
         # A few bad values among ISO dates are reported by row, not a reason to give up.
         present = values.dropna().astype(str)
@@ -424,8 +450,8 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
                     f"has none), so the instant those without one mean is unknown; {ISO_REMEDY} "
                     "with a zone on every value",
                 )
-        read = parse_text_dates(values, sample, formats=True)
-        if read is not None and read.values is None and read.unsettled is not None:
+        read = text_reading(sample, True, lambda: values)
+        if read is not None and read.unsettled is not None:
             return LabelTime(
                 None,
                 read.how,
@@ -433,10 +459,11 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
                 f"not read by guessing: {ISO_REMEDY}",
                 unsettled=read.unsettled,
             )
-        if read is None or read.values is None:
+        if read is None or read.read is None:
             example = str(sample.iloc[0])
             problem = f"{where} holds text that does not read as dates (e.g. {example!r}); "
             return LabelTime(None, "text", problem + ISO_REMEDY)
+        read = DateColumn(name, read.read(values), read.how)
     elif is_numeric_dtype(dtype):
         # The role is the hint: read the numbers as if the name said 'year' and 'date'.
         read = parse_date_like("label_time_year_date", values)

@@ -9,7 +9,7 @@ from pandas.api.types import is_datetime64_any_dtype
 
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.schemas.report import CheckResult
-from retrain_guard.tasks.dates import unsettled_day_month
+from retrain_guard.tasks.leakage.column_dates import unsettled_column
 from retrain_guard.tasks.leakage.temporal import (
     AMBIGUOUS_DATES,
     AmbiguousDates,
@@ -81,7 +81,7 @@ def name_unsettled_label_time(
     column = data.label_time
     if not column or column not in unusable or column not in frame.columns:
         return checks
-    order = unsettled_day_month(frame[column])
+    order = unsettled_column(frame, column)
     if order is None:
         return checks
     already = [col for c in checks if c.code == AMBIGUOUS_DATES for col in c.columns]

@@ -1,7 +1,7 @@
 """When each date column is known: how many of its values fall after the row's label time.
 
 The measure of temporal_leakage (temporal.py judges it). It reads columns as dates through
-tasks/dates.py.
+tasks/dates.py, a stored table's without reading them whole (column_dates.py).
 """
 
 from collections.abc import Iterable, Iterator
@@ -9,51 +9,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype, is_object_dtype, is_string_dtype
+from pandas.api.types import is_datetime64_any_dtype
 from pydantic import JsonValue
 
-from retrain_guard.tasks.dates import (
-    SAMPLE,
-    DateColumn,
-    as_naive_utc,
-    has_date_hint,
-    naive_stamps,
-    never_dates,
-    parse_date_like,
-    sample_stride,
-    spread_sample,
-    text_dates_kind,
-)
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, DtypeObj, Frame, StoredTable, dtype_of
+from retrain_guard.tasks.dates import DateColumn, as_naive_utc, naive_stamps
+from retrain_guard.tasks.leakage.column_dates import column_reading
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
 
 
 def date_like_columns(frame: Frame, columns: list[str]) -> Iterator[DateColumn]:
     """Yield the columns that read as dates (see `parse_date_like`), one at a time: a
-    stored table's columns are read as they are asked for, never all held at once, and not
-    at all when their dtype and name rule dates out."""
+    stored table's columns are read as they are asked for, never all held at once, and only
+    once their dtype, name and sample say they read as dates."""
     for column in columns:
-        dtype = dtype_of(frame, column)
-        if never_dates(column, dtype):
-            continue
-        if isinstance(frame, StoredTable) and _text_ruled_out(frame, column, dtype):
-            continue
-        parsed = parse_date_like(column, frame[column])
-        if parsed is not None:
-            yield parsed
-
-
-def _text_ruled_out(frame: StoredTable, column: str, dtype: DtypeObj) -> bool:
-    """Whether a stored text column's sample already says it is no dates, as
-    `parse_date_like` would judge it: the same sample (`sample_present`), taken at its rows,
-    without reading the column whole."""
-    if not (is_object_dtype(dtype) or is_string_dtype(dtype)):
-        return False
-    rows = len(frame)
-    strided = np.arange(0, rows, sample_stride(rows))
-    present = frame.take(strided, [column])[column].dropna()
-    if len(present) < SAMPLE:  # sample_present then samples the whole column
-        return False
-    return text_dates_kind(spread_sample(present), has_date_hint(column)) is None
+        reading = column_reading(frame, column)
+        if reading is not None and reading.read is not None:
+            yield DateColumn(column, reading.read(frame[column]), reading.how)
 
 
 # --- Temporal leakage ----------------------------------------------------------------------
@@ -138,9 +109,10 @@ def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) 
     """Measure, per date-like column, how many non-null values fall after the label time.
 
     A label time given as a date says nothing about the hour: a value later that same day
-    may still precede the prediction, so then only later days count. On a stored table a
-    datetime column is compared with a datetime label time a partition at a time; a column
-    read as dates from text or numbers is parsed whole (its format is decided on all of it).
+    may still precede the prediction, so then only later days count. On a stored table with
+    a datetime label time every column is compared a partition at a time: one read as dates
+    from text or numbers is parsed a partition at a time too, by the reading its sample and
+    distinct values decide (tasks/leakage/column_dates.py).
     """
     if isinstance(frame, StoredTable) and is_datetime64_any_dtype(frame.dtype(label_time)):
         return _stored_leads(frame, label_time, columns)
@@ -156,19 +128,17 @@ def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) 
 
 def _stored_leads(frame: StoredTable, label_time: str, columns: list[str]) -> list[DateLead]:
     by_day = _whole_days_stored(frame, label_time)
-    whole: pd.Series | None = None  # the label time, read only for a column parsed whole
     leads: list[DateLead] = []
     for column in columns:
-        if is_datetime64_any_dtype(frame.dtype(column)):
-            pairs = (
-                (_as_known(chunk[column], by_day), chunk[label_time])
-                for chunk in frame.chunks(list(dict.fromkeys([column, label_time])))
-            )
-            leads.append(_counted_leads(column, pairs, "datetime column"))
+        reading = column_reading(frame, column)
+        if reading is None or reading.read is None:
             continue
-        for parsed in date_like_columns(frame, [column]):
-            whole = as_naive_utc(frame[label_time]) if whole is None else whole
-            leads.append(lead_of(column, _as_known(parsed.values, by_day), whole, parsed.how))
+        read = reading.read
+        pairs = (
+            (_as_known(read(chunk[column]), by_day), chunk[label_time])
+            for chunk in frame.chunks(list(dict.fromkeys([column, label_time])))
+        )
+        leads.append(_counted_leads(column, pairs, reading.how))
     return leads
 
 

@@ -24,8 +24,8 @@ from retrain_guard.tasks.dates import (
     has_date_hint,
     parse_date_like,
     read_label_time,
-    unsettled_day_month,
 )
+from retrain_guard.tasks.leakage.column_dates import unsettled_column
 from retrain_guard.tasks.leakage.date_leads import (
     DateLead,
     lead_of,
@@ -68,7 +68,7 @@ def measure_ambiguous_dates(frame: Frame, columns: list[str]) -> list[AmbiguousD
     """
     found = []
     for column in columns:
-        if has_date_hint(column) and (order := unsettled_day_month(frame[column])) is not None:
+        if has_date_hint(column) and (order := unsettled_column(frame, column)) is not None:
             found.append(AmbiguousDates(column, order))
     return found
 

@@ -365,9 +365,9 @@ def _whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_columns_ruled_out_as_dates_are_not_read_and_are_those_parse_date_like_rejects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A stored column is skipped unread only where parsing its values could not make
-    dates: booleans and numbers without a year or date name, and text whose sample (the one
-    parse_date_like takes) already reads as no dates; the dates found are the same."""
+    """A stored column is read whole only when it reads as dates: the others are judged by
+    their dtype and name (booleans, numbers without a year or date name) or by the sample
+    parse_date_like takes, read at its rows; the dates found are the same."""
     rng = np.random.default_rng(3)
     # Day and month in doubt in the sample; the last row settles the order.
     noted = np.array(["01/02/2024"] * 299 + ["13/02/2024"], dtype=object)
@@ -387,8 +387,7 @@ def test_columns_ruled_out_as_dates_are_not_read_and_are_those_parse_date_like_r
     table = _stored(frame, 3, tmp_path)
     read = _whole_reads(monkeypatch)
     assert [d.column for d in date_like_columns(table, columns)] == in_memory
-    unread = {*ruled_out, "text", "mixed"}  # words and mixed values: no dates in the sample
-    assert sorted(read) == sorted(set(columns) - unread)
+    assert sorted(read) == sorted(in_memory)
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -417,10 +416,10 @@ def test_dates_past_the_nanosecond_range_are_measured_not_an_error(tmp_path: Pat
 def test_date_leads_of_a_stored_table_a_partition_at_a_time_are_the_in_memory_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_day: bool
 ) -> None:
-    """Datetime columns (naive, zoned, with gaps, past the nanosecond range) compared with
-    the label time partition by partition, text and year columns parsed whole: the same
-    leads as in memory, whether the label time has hours or only days; the label time is
-    read whole only for the columns parsed whole."""
+    """Datetime columns (naive, zoned, with gaps, past the nanosecond range), text and year
+    columns compared with the label time partition by partition (the text and years parsed
+    a partition at a time): the same leads as in memory, whether the label time has hours
+    or only days; no column is read whole."""
     rng = np.random.default_rng(3)
     rows = 400
     start = pd.Timestamp("2024-01-01")
@@ -450,5 +449,4 @@ def test_date_leads_of_a_stored_table_a_partition_at_a_time_are_the_in_memory_on
     assert any(lead.after_label_time for lead in expected)
     reads = _whole_reads(monkeypatch)
     assert measure_post_label_dates(table, "event_time", columns) == expected
-    assert reads.count("event_time") == 1  # for the text and year columns alone
-    assert not {"closed_at", "paid_at", "gap_at", "far_at"} & set(reads)
+    assert reads == []

@@ -1,0 +1,106 @@
+"""Text and numbers read as dates a partition at a time (tasks/leakage/column_dates.py): a
+stored column gives the whole column's sample, distinct values and reading, so the date
+checks measure what they measure in memory without reading it whole."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain_guard.tasks import stored_table
+from retrain_guard.tasks.dates import parse_date_like, sample_present
+from retrain_guard.tasks.leakage import date_leads
+from retrain_guard.tasks.leakage.column_dates import (
+    column_reading,
+    column_sample,
+    unsettled_column,
+)
+from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
+from retrain_guard.tasks.leakage.temporal import measure_ambiguous_dates
+from tests.unit.test_leakage_partitions import _whole_reads
+from tests.unit.test_stored_table import _stored
+
+ROWS = 600
+
+
+def _dated(seed: int, rows: int = ROWS) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D")
+    known = pd.Series(label + pd.to_timedelta(rng.integers(-60, 10, rows), unit="D"))
+    # Every day is 12 or less until the last partition: only it settles day first.
+    settled = known.where(known.dt.day <= 12, known - pd.to_timedelta(known.dt.day - 1, "D"))
+    settled.iloc[-1] = pd.Timestamp("2024-03-25")
+    sparse = np.arange(rows) % 20 == 0
+    ambiguous = known.dt.strftime("%d/%m/%Y").where(known.dt.day <= 12, "01/01/2024")
+    contradicted = ambiguous.copy()
+    contradicted.iloc[[5, 500]] = ["13/01/2024", "01/13/2024"]
+    return pd.DataFrame(
+        {
+            "event_time": label,
+            "closed_date": settled.dt.strftime("%d/%m/%Y"),
+            "paid_date": known.dt.strftime("%Y/%m/%d"),
+            "opened_at": known.astype("datetime64[ms]").astype("int64"),
+            "report_date": known.dt.strftime("%Y%m%d").astype("int64"),
+            "signup_year": pd.array(known.dt.year.where(rng.random(rows) > 0.1), "Int64"),
+            "noted_date": settled.dt.strftime("%d/%m/%Y").where(
+                sparse | (np.arange(rows) == rows - 1)
+            ),
+            "visit_date": ambiguous,
+            "checked_date": contradicted,
+            "city": np.array(["Oslo", "Lima", None], dtype=object)[rng.integers(0, 3, rows)],
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_text_and_numbers_read_as_dates_a_partition_at_a_time_measure_as_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Day-month-year text settled only by a row of the last partition, year-first text,
+    epoch milliseconds, yyyymmdd numbers, years with gaps and a mostly empty column: the
+    stored table's date leads and open day/month orders are the in-memory ones, and no
+    column is read whole."""
+    for module in (date_leads, stored_table):
+        monkeypatch.setattr(module, "CHUNK_ROWS", 7)
+    frame = _dated(seed)
+    columns = [c for c in frame.columns if c != "event_time"]
+    table = _stored(frame, 4, tmp_path)
+    # The first partition alone would leave the order open: the decision takes them all.
+    assert unsettled_column(frame.iloc[:150], "closed_date") is not None
+    expected = measure_post_label_dates(frame, "event_time", columns)
+    read_as_dates = ["closed_date", "paid_date", "opened_at", "report_date", "signup_year"]
+    assert [lead.column for lead in expected] == [*read_as_dates, "noted_date"]
+    assert "day first, settled by '25/03/2024'" in expected[0].source
+    assert any(lead.after_label_time for lead in expected)
+    ambiguous = measure_ambiguous_dates(frame, columns)
+    assert [(a.column, a.order.order) for a in ambiguous] == [
+        ("visit_date", "unsettled"),
+        ("checked_date", "contradictory"),
+    ]
+    reads = _whole_reads(monkeypatch)
+    assert measure_post_label_dates(table, "event_time", columns) == expected
+    assert measure_ambiguous_dates(table, columns) == ambiguous
+    assert reads == []
+
+
+@pytest.mark.parametrize("rows", [ROWS, 9_000])
+def test_a_stored_columns_sample_and_reading_are_the_whole_columns(
+    tmp_path: Path, rows: int
+) -> None:
+    """The sample is the one sample_present takes of the whole column (strided, or from
+    every present row when the strided look finds too few), and the reading parses a
+    partition as the whole column is parsed."""
+    frame = _dated(0, rows)
+    table = _stored(frame, 5, tmp_path)
+    for column in frame.columns:
+        whole = sample_present(frame[column])
+        stored = column_sample(table, column)
+        assert stored.tolist() == whole.tolist(), column
+        reading = column_reading(table, column)
+        parsed = parse_date_like(column, frame[column])
+        assert (reading is None or reading.read is None) == (parsed is None), column
+        if reading is not None and reading.read is not None and parsed is not None:
+            assert reading.how == parsed.how
+            pieces = [reading.read(frame[column].iloc[i : i + 130]) for i in range(0, rows, 130)]
+            pd.testing.assert_series_equal(pd.concat(pieces), parsed.values, check_names=False)
