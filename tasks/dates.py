@@ -234,14 +234,18 @@ class DateReading:
 
 
 def text_reading(
-    sample: pd.Series, formats: bool, distinct: Callable[[], pd.Series]
+    sample: pd.Series,
+    formats: bool,
+    distinct: Callable[[], pd.Series],
+    order: DayMonthOrder | None = None,
 ) -> DateReading | None:
     """How a text column reads as dates: ISO always, other formats only when `formats` is
     true (a name hints at dates); None when it does not.
 
     `sample` holds present values of it (see sample_present) that decide whether to try;
     `distinct` gives the column's values (or only its distinct ones, in order of
-    appearance), asked for only for day-month-year text.
+    appearance), asked for only for day-month-year text; `order`, when given, is that
+    text's order as the whole column settles it (a part of it read alone).
     """
     kind = text_dates_kind(sample, formats)
     if kind is None:
@@ -250,7 +254,7 @@ def text_reading(
         return DateReading("ISO date strings", _iso_dates)
     if kind != DAY_MONTH_KIND:
         return DateReading(f"date strings ({kind}, name hint)", partial(_formatted, kind))
-    order = day_month_order(distinct())
+    order = order or day_month_order(distinct())
     if order is None:
         return None
     if order.format is None:
@@ -415,7 +419,9 @@ class LabelTime:
     bad_rows: tuple[int, ...] = ()
 
 
-def read_label_time(name: str, values: pd.Series, subject: str = "label time") -> LabelTime:
+def read_label_time(
+    name: str, values: pd.Series, subject: str = "label time", order: DayMonthOrder | None = None
+) -> LabelTime:
     """Read the label time column as dates by the rules of parse_date_like, never guessing.
 
     The role itself says the column holds dates, so a date-like name is not needed: text in
@@ -423,6 +429,8 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
     integer years (1900-2100), epoch seconds or milliseconds, or yyyymmdd numbers. A
     column without any value reads as missing dates (the time split reports it). A column a
     schema declares as datetime is read the same way (`subject` 'column' in messages).
+    `order` is the day/month order of day-month-year text as the whole column settles it,
+    when `values` are one part of it (a Dask partition).
     """
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
@@ -450,7 +458,7 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
                     f"has none), so the instant those without one mean is unknown; {ISO_REMEDY} "
                     "with a zone on every value",
                 )
-        read = text_reading(sample, True, lambda: values)
+        read = text_reading(sample, True, lambda: values, order)
         if read is not None and read.unsettled is not None:
             return LabelTime(
                 None,

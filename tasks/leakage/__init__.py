@@ -5,6 +5,7 @@ One module per kind of leak; each measures (`measure_*`, typed measurements), th
 
     table.py          LeakageTable: the frame, roles, settings and what checks derive
     date_leads.py     how many of each date column's values fall after the label time
+    column_dates.py   text and numbers read as dates a partition at a time (stored tables)
     temporal.py       temporal_leakage (L3.1): dates and declared known-at times after the
                       label time; leakage_config_invalid; ambiguous_dates
     missingness.py    missingness_leakage (L2): presence of a value reveals the class
@@ -26,6 +27,6 @@ A new whole-table leakage check: a module here with its measure and judge functi
 (returning `Judged` through `findings.judged_from_findings`) and a `run(table: LeakageTable)
 -> Judged`; its entry in tasks/registry.py naming that function (`runs=
 "retrain_guard.tasks.leakage.<module>:run"`), which places it in the run and the report; and tests.
-Dates, offsets and time zones come from tasks/dates.py. This file imports nothing, so
-importing one module loads only what it needs.
+Dates and time zones come from tasks/dates.py, offsets from tasks/offsets.py. This file
+imports nothing, so importing one module loads only what it needs.
 """

@@ -633,6 +633,37 @@ def test_iso_dates_are_decided_for_the_whole_column(
     _same_checks(dask_report, pandas_report)
 
 
+@pytest.mark.parametrize("contradicted", [False, True])
+def test_a_text_label_times_day_month_order_is_decided_for_the_whole_column(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path, contradicted: bool
+) -> None:
+    """dd/mm/yyyy label times whose first partition holds days up to 12 only: the later
+    partitions settle day first for the whole column, and every partition is read so, as the
+    pandas engine reads it; a month-first value in the first partition contradicts the
+    order for both engines. (Each partition settling its own order failed the first one, and
+    let the contradiction through: the first partition read month first, the others day
+    first.)"""
+    frame = example_frame.copy()
+    times = pd.to_datetime(frame["event_time"])
+    first = np.arange(len(frame)) < len(frame) // PARTS
+    days = np.where(first, (times.dt.day - 1) % 12 + 1, times.dt.day)
+    text = pd.Series([f"{d:02d}/{t:%m/%Y}" for d, t in zip(days, times, strict=True)], dtype=object)
+    if contradicted:
+        text.iloc[0] = "01/13/2024"
+    frame["event_time"] = text.to_numpy()
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    pandas_report = run_flow("validate", params_for(tmp_path / "one.parquet", tmp_path / "p"))
+    dask_report = run_flow(
+        "validate", params_for(parts, tmp_path / "d", compute=_dask(dask_address))
+    )
+    _same_checks(dask_report, pandas_report)
+    schema = next(c for c in pandas_report.checks if c.code == "schema_invalid")
+    assert schema.status == ("fail" if contradicted else "pass")
+    if contradicted:
+        assert "'01/13/2024' only month first" in json.dumps(schema.model_dump(mode="json"))
+
+
 def test_csv_dtypes_come_from_every_partition(
     example_frame: pd.DataFrame,
     dask_address: str,

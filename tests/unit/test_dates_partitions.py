@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from retrain_guard.tasks import stored_table
-from retrain_guard.tasks.dates import parse_date_like, sample_present
+from retrain_guard.tasks.dask_schema import joined_order
+from retrain_guard.tasks.dates import day_month_order, parse_date_like, sample_present
 from retrain_guard.tasks.leakage import date_leads
 from retrain_guard.tasks.leakage.column_dates import (
     column_reading,
@@ -104,3 +105,35 @@ def test_a_stored_columns_sample_and_reading_are_the_whole_columns(
             assert reading.how == parsed.how
             pieces = [reading.read(frame[column].iloc[i : i + 130]) for i in range(0, rows, 130)]
             pd.testing.assert_series_equal(pd.concat(pieces), parsed.values, check_names=False)
+
+
+def _day_month_text(rng: np.random.Generator, rows: int, day_first: bool) -> list[str]:
+    days, months = rng.integers(1, 29, rows), rng.integers(1, 13, rows)
+    first, second = (days, months) if day_first else (months, days)
+    return [f"{a:02d}/{b:02d}/2024" for a, b in zip(first, second, strict=True)]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_columns_order_joined_from_its_parts_is_the_whole_columns(seed: int) -> None:
+    """Parts that each settle nothing, settle it only in a later part, contradict each other
+    across parts, use another separator or hold other text: joining the parts' orders gives
+    day_month_order of the whole column, examples included."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(int(rng.integers(1, 5))):
+        rows = int(rng.integers(1, 40))
+        text = pd.Series(_day_month_text(rng, rows, bool(rng.random() < 0.5)), dtype=object)
+        if rng.random() < 0.5:  # first fields up to 9: such a part may settle nothing
+            text = text.str.replace(
+                r"^(\d\d)/(\d\d)/", lambda m: f"0{int(m[1]) % 9 + 1}/{m[2]}/", regex=True
+            )
+        if rng.random() < 0.1:
+            text.iloc[0] = text.iloc[0].replace("/", "-")
+        if rng.random() < 0.05:
+            text.iloc[-1] = "soon"
+        if rng.random() < 0.2:
+            text.iloc[: rows // 2] = None
+        parts.append(text)
+    whole = pd.concat(parts, ignore_index=True)
+    orders = [day_month_order(p) for p in parts if p.notna().any()]
+    assert joined_order(orders) == day_month_order(whole)
