@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandas.api.types import is_datetime64_any_dtype
 from pandera.engines import pandas_engine
 
-from retrain_guard.tasks.dates import read_label_time
+from retrain_guard.tasks.label_time import read_label_time
 
 TIME_ZONE_CHECK = "single_time_zone"
 PARSE_CHECK = "parses_as_datetime"

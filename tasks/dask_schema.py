@@ -25,8 +25,6 @@ from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
     is_numeric_dtype,
-    is_object_dtype,
-    is_string_dtype,
 )
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -34,13 +32,14 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.tasks.dask_engine import pulled
-from retrain_guard.tasks.dates import DayMonthOrder, day_month_order
+from retrain_guard.tasks.dask_label_time import label_time_text
 from retrain_guard.tasks.heap import release_freed_memory
+from retrain_guard.tasks.label_time import WholeText
 from retrain_guard.tasks.leakage.rows import row_hashes
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
-from retrain_guard.tasks.table_files import DtypeObj, PartFile, Store
+from retrain_guard.tasks.table_files import PartFile, Store
 from retrain_guard.tasks.validation import (
     DeclaredSchema,
     SchemaOutcome,
@@ -90,7 +89,7 @@ def _validate_part(
     params: SchemaParams,
     unusable_roles: list[str],
     chunk_rows: int = CHUNK_ROWS,
-    order: DayMonthOrder | None = None,
+    whole: WholeText | None = None,
 ) -> _Part:
     """Validate a partition a chunk of rows at a time (the chunks' failures are merged with
     every partition's, as the partitions' are). The validated chunks are kept apart, not
@@ -98,16 +97,16 @@ def _validate_part(
     as a part of the table, which joins them as Dask joins partitions, categoricals by the
     union of their categories.
 
-    A label time read as text is validated with its whole partition (how it reads as dates
-    is decided from the rows validated at once), unless it is day-month-year text whose
-    order the whole column settled (`order`, label_time_order): then each chunk reads it so.
+    A label time read as text is read as the whole column settles (`whole`,
+    label_time_text); without that, with its whole partition (how it reads as dates is
+    decided from the rows validated at once).
     """
     times = part[data.label_time] if data.label_time in part.columns else None
-    if times is not None and not is_datetime64_any_dtype(times.dtype) and order is None:
+    if times is not None and not is_datetime64_any_dtype(times.dtype) and whole is None:
         chunk_rows = max(len(part), 1)
     chunks = [
         _validate_chunk(
-            part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles, order
+            part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles, whole
         )
         for start in range(0, max(len(part), 1), chunk_rows)
     ]
@@ -133,11 +132,11 @@ def _validate_and_store(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str],
-    order: DayMonthOrder | None,
+    whole: WholeText | None,
 ) -> _Part:
     """Validate partition `number` (`_validate_part`); a worker that sees the flow's disk
     writes the frames there itself and returns only where they are."""
-    validated = _validate_part(part, declared, data, params, unusable_roles, order=order)
+    validated = _validate_part(part, declared, data, params, unusable_roles, whole=whole)
     files = store.write(number, validated.frames)
     return validated if files is None else replace(validated, frames=(), files=files)
 
@@ -155,9 +154,9 @@ def _validate_chunk(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str],
-    order: DayMonthOrder | None = None,
+    whole: WholeText | None = None,
 ) -> _Part:
-    outcome = validate_schema(part, declared, data, params, unusable_roles, order)
+    outcome = validate_schema(part, declared, data, params, unusable_roles, whole)
     frame = part if outcome.in_memory is None else outcome.in_memory
     counted = data.label in frame.columns and data.label not in unusable_roles
     counts = frame[data.label].value_counts(dropna=True) if counted else None
@@ -348,7 +347,7 @@ def validate_on_cluster(
     # with its failures and class counts; its rows are written to the flow's disk
     # (tasks/stored_table.py) by the worker where it sees that disk, else by the flow as
     # they arrive, a few at a time, and let go of.
-    order = label_time_order(table, declared, data, roles)
+    whole = label_time_text(table, declared, data, roles)
     writer = TableWriter(table._meta, spill_dir)
     store = writer.store()
 
@@ -363,7 +362,7 @@ def validate_on_cluster(
 
     parts = pulled(
         [
-            dask.delayed(_validate_and_store)(p, n, store, per_part, data, params, roles, order)
+            dask.delayed(_validate_and_store)(p, n, store, per_part, data, params, roles, whole)
             for n, p in enumerate(table.to_delayed())
         ],
         written,
@@ -396,60 +395,6 @@ def validate_on_cluster(
         )
     release_freed_memory()  # what the pulled partitions took, before the checks read the table
     return ClusterSchema(outcome, frame, counts)
-
-
-def label_time_order(
-    table: dd.DataFrame, declared: DeclaredSchema, data: DataParams, unusable_roles: list[str]
-) -> DayMonthOrder | None:
-    """The day/month order of a label time of day-month-year text, as the whole column
-    settles it: the pandas engine decides it on every row, and a partition alone may hold no
-    value that settles it (days up to 12 only) or miss the one that contradicts it. Each
-    partition's order is found on the cluster and joined (`joined_order`); None when the
-    label time is not such text in every partition that has one (each partition then
-    decides how its text reads, and one that does not read as dates fails)."""
-    column = data.label_time
-    if declared.lists_columns or not column or column not in table.columns:
-        return None
-    if column in unusable_roles or not _is_text(table[column].dtype):
-        return None
-    tasks = [dask.delayed(_part_order)(p) for p in table[[column]].to_delayed()]
-    found = [order for present, order in dask.compute(*tasks) if present]
-    return joined_order(found)
-
-
-def _is_text(dtype: DtypeObj) -> bool:
-    return bool(is_object_dtype(dtype) or is_string_dtype(dtype))
-
-
-def _part_order(part: pd.DataFrame) -> tuple[bool, DayMonthOrder | None]:
-    values = part.iloc[:, 0]
-    present = bool(values.notna().any())
-    return present, day_month_order(values) if present else None
-
-
-def joined_order(orders: list[DayMonthOrder | None]) -> DayMonthOrder | None:
-    """`day_month_order` of a column from its parts' orders, in row order (None for a part
-    not all day-month-year text): the same order, separator and example values, since the
-    first example of each kind lies in the first part that has one."""
-    if not orders or any(o is None for o in orders):
-        return None
-    known = [o for o in orders if o is not None]
-    separator = known[0].separator
-    if any(o.separator != separator for o in known):
-        return None
-    day = next((o.example for o in known if o.order in ("day_first", "contradictory")), None)
-    either = ("month_first", "contradictory")
-    month = next(
-        (o.other if o.order == "contradictory" else o.example for o in known if o.order in either),
-        None,
-    )
-    if day is not None and month is not None:
-        return DayMonthOrder("contradictory", separator, day, month)
-    if day is not None:
-        return DayMonthOrder("day_first", separator, day)
-    if month is not None:
-        return DayMonthOrder("month_first", separator, month)
-    return DayMonthOrder("unsettled", separator, known[0].example)
 
 
 def _summed(counts: list[pd.Series | None]) -> pd.Series:

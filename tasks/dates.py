@@ -38,7 +38,7 @@ from pandas.errors import OutOfBoundsDatetime
 ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 )
-_ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+ZONE_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 # Formats whose field order is fixed by the year coming first: never ambiguous.
 YEAR_FIRST_FORMATS = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
 # Day and month in either order, then a four-digit year; one separator throughout.
@@ -94,7 +94,7 @@ def parse_iso(values: pd.Series) -> pd.Series | None:
     except (ValueError, TypeError):
         pass
     text = values.dropna().astype(str)
-    if text.empty or not bool(text.str.contains(_ZONE_SUFFIX, regex=True).all()):
+    if text.empty or not bool(text.str.contains(ZONE_SUFFIX, regex=True).all()):
         return None
     try:
         return pd.to_datetime(values, format="ISO8601", utc=True)
@@ -251,7 +251,7 @@ def text_reading(
     if kind is None:
         return None
     if kind == ISO_KIND:
-        return DateReading("ISO date strings", _iso_dates)
+        return DateReading("ISO date strings", iso_dates)
     if kind != DAY_MONTH_KIND:
         return DateReading(f"date strings ({kind}, name hint)", partial(_formatted, kind))
     order = order or day_month_order(distinct())
@@ -264,7 +264,8 @@ def text_reading(
     )
 
 
-def _iso_dates(values: pd.Series) -> pd.Series:
+def iso_dates(values: pd.Series) -> pd.Series:
+    """ISO date strings as naive UTC datetimes (parse_iso; values it cannot take coerced)."""
     parsed = parse_iso(values)
     if parsed is None:
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
@@ -396,95 +397,3 @@ def _numbers_as(date_format: str, values: pd.Series) -> pd.Series:
 def _epoch(unit: Literal["s", "ms"], values: pd.Series) -> pd.Series:
     numbers = values.to_numpy(dtype="float64", na_value=np.nan)
     return pd.Series(pd.to_datetime(numbers, unit=unit), index=values.index)
-
-
-# --- The label time -------------------------------------------------------------------------
-
-ISO_REMEDY = "write it as ISO 8601 (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS) in the extract"
-
-
-@dataclass(frozen=True)
-class LabelTime:
-    """The label time read as dates, or why it cannot be used.
-
-    `values` is None when the column cannot be read as dates without a guess: `problem`
-    says why in words, `unsettled` holds the day/month order a text column left open.
-    `bad_rows` are the positions of present values that did not parse.
-    """
-
-    values: pd.Series | None
-    how: str
-    problem: str | None = None
-    unsettled: DayMonthOrder | None = None
-    bad_rows: tuple[int, ...] = ()
-
-
-def read_label_time(
-    name: str, values: pd.Series, subject: str = "label time", order: DayMonthOrder | None = None
-) -> LabelTime:
-    """Read the label time column as dates by the rules of parse_date_like, never guessing.
-
-    The role itself says the column holds dates, so a date-like name is not needed: text in
-    ISO 8601 or a year-first format, day-month-year text whose order a value settles,
-    integer years (1900-2100), epoch seconds or milliseconds, or yyyymmdd numbers. A
-    column without any value reads as missing dates (the time split reports it). A column a
-    schema declares as datetime is read the same way (`subject` 'column' in messages).
-    `order` is the day/month order of day-month-year text as the whole column settles it,
-    when `values` are one part of it (a Dask partition).
-    """
-    dtype = values.dtype
-    if is_datetime64_any_dtype(dtype):
-        return LabelTime(values, "datetime column")
-    if not bool(values.notna().any()):
-        return LabelTime(pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), "empty")
-    sample = sample_present(values)
-    where = f"{subject} {name!r}"
-    if is_bool_dtype(dtype):
-        return LabelTime(None, "booleans", f"{where} holds true/false values, not dates")
-    read: DateReading | DateColumn | None
-    if is_object_dtype(dtype) or is_string_dtype(dtype):
-        # A few bad values among ISO dates are reported by row, not a reason to give up.
-        present = values.dropna().astype(str)
-        iso = present.str.match(ISO_DATE)
-        if bool(iso.any()) and float(iso.mean()) >= 0.5:
-            sample = sample_present(present[iso])
-            zoned = present[iso].str.contains(_ZONE_SUFFIX, regex=True)
-            if bool(zoned.any()) and not bool(zoned.all()):
-                example = str(present[iso][~zoned].iloc[0])
-                return LabelTime(
-                    None,
-                    "ISO date strings",
-                    f"{where} mixes values with and without a time zone (e.g. {example!r} "
-                    f"has none), so the instant those without one mean is unknown; {ISO_REMEDY} "
-                    "with a zone on every value",
-                )
-        read = text_reading(sample, True, lambda: values, order)
-        if read is not None and read.unsettled is not None:
-            return LabelTime(
-                None,
-                read.how,
-                f"{where} holds day/month/year text and {read.unsettled.reason()}; it is "
-                f"not read by guessing: {ISO_REMEDY}",
-                unsettled=read.unsettled,
-            )
-        if read is None or read.read is None:
-            example = str(sample.iloc[0])
-            problem = f"{where} holds text that does not read as dates (e.g. {example!r}); "
-            return LabelTime(None, "text", problem + ISO_REMEDY)
-        read = DateColumn(name, read.read(values), read.how)
-    elif is_numeric_dtype(dtype):
-        # The role is the hint: read the numbers as if the name said 'year' and 'date'.
-        read = parse_date_like("label_time_year_date", values)
-        if read is None:
-            problem = (
-                f"{where} holds numbers ({values.min()} to {values.max()}) that are neither "
-                "years 1900-2100, epoch seconds or milliseconds (2000-2100), nor yyyymmdd "
-                "dates; "
-            )
-            return LabelTime(None, "numbers", problem + ISO_REMEDY)
-    else:
-        return LabelTime(None, str(dtype), f"{where} of type {dtype} does not read as dates")
-    parsed = read.values
-    assert parsed is not None  # unparsed text returned above
-    bad = (parsed.isna() & values.notna()).to_numpy()
-    return LabelTime(parsed, read.how, bad_rows=tuple(int(i) for i in np.flatnonzero(bad)))

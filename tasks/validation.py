@@ -23,7 +23,7 @@ from retrain_guard.schemas.declaration import compile_spec, is_yaml_reference, l
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
-from retrain_guard.tasks.dates import ISO_REMEDY, DayMonthOrder, read_label_time
+from retrain_guard.tasks.label_time import ISO_REMEDY, WholeText, read_label_time
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.schema_failures import (
     EXTRA_CHECK,
@@ -120,20 +120,20 @@ def read_label_times(
     data: DataParams,
     declared: DeclaredSchema,
     max_cases: int,
-    order: DayMonthOrder | None = None,
+    whole: WholeText | None = None,
 ) -> tuple[pd.DataFrame, SchemaFailure | None]:
     """Read the baseline's label time as dates with tasks/dates.py; return the failure if not.
 
     Day/month order is never guessed: an unsettled dd/mm text label time stays text and is
     a failure that says to write ISO 8601. Present values that do not parse are listed by
-    row. A user schema declares its own dtypes; its label time is left to it. `order` is
-    the day/month order the whole column settles when `frame` is one partition of it.
+    row. A user schema declares its own dtypes; its label time is left to it. `whole` is
+    what the whole text column settles when `frame` is one partition of it.
     """
     column = data.label_time
     if declared.lists_columns or not column or column not in frame.columns:
         return frame, None
     values = frame[column]
-    read = read_label_time(column, values, order=order)
+    read = read_label_time(column, values, whole=whole)
     if read.values is None:
         return frame, SchemaFailure(column, LABEL_TIME_CHECK, message=str(read.problem))
     if read.bad_rows:
@@ -334,7 +334,7 @@ def validate_schema(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str] | None = None,
-    label_time_order: DayMonthOrder | None = None,
+    label_time_text: WholeText | None = None,
 ) -> SchemaOutcome:
     """Validate lazily: the (coerced) frame and a pass check, or no frame, a fail check and
     the failures.
@@ -342,7 +342,7 @@ def validate_schema(
     `unusable_roles` are role columns (label, label time, id) whose values no check can use
     (lists, structs, ...): unusable_columns reports them, so the schema leaves them alone
     rather than give a misleading reason ("more than two classes") for the same column.
-    `label_time_order`: see read_label_times (the Dask engine's partitions).
+    `label_time_text`: see read_label_times (the Dask engine's partitions).
     """
     schema = declared.schema
     # Columns the run leaves out (data.drop) are not checked at all; they stay in the
@@ -359,7 +359,7 @@ def validate_schema(
         c for c in extra_columns(declared, [str(c) for c in frame.columns]) if c not in dropped
     ]
     frame, label_time_failure = read_label_times(
-        frame, data, declared, params.max_failure_cases, label_time_order
+        frame, data, declared, params.max_failure_cases, label_time_text
     )
     if label_time_failure is not None and data.label_time in schema.columns:
         # Reported once, in words, by read_label_times; not again as a dtype mismatch.

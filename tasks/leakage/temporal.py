@@ -23,8 +23,8 @@ from retrain_guard.tasks.dates import (
     as_naive_utc,
     has_date_hint,
     parse_date_like,
-    read_label_time,
 )
+from retrain_guard.tasks.label_time import read_label_time
 from retrain_guard.tasks.leakage.column_dates import unsettled_column
 from retrain_guard.tasks.leakage.date_leads import (
     DateLead,

@@ -633,24 +633,45 @@ def test_iso_dates_are_decided_for_the_whole_column(
     _same_checks(dask_report, pandas_report)
 
 
-@pytest.mark.parametrize("contradicted", [False, True])
-def test_a_text_label_times_day_month_order_is_decided_for_the_whole_column(
-    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path, contradicted: bool
-) -> None:
-    """dd/mm/yyyy label times whose first partition holds days up to 12 only: the later
-    partitions settle day first for the whole column, and every partition is read so, as the
-    pandas engine reads it; a month-first value in the first partition contradicts the
-    order for both engines. (Each partition settling its own order failed the first one, and
-    let the contradiction through: the first partition read month first, the others day
-    first.)"""
-    frame = example_frame.copy()
+def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
+    """The example's label times as text that one partition alone would read otherwise."""
     times = pd.to_datetime(frame["event_time"])
-    first = np.arange(len(frame)) < len(frame) // PARTS
-    days = np.where(first, (times.dt.day - 1) % 12 + 1, times.dt.day)
-    text = pd.Series([f"{d:02d}/{t:%m/%Y}" for d, t in zip(days, times, strict=True)], dtype=object)
-    if contradicted:
-        text.iloc[0] = "01/13/2024"
-    frame["event_time"] = text.to_numpy()
+    rows = np.arange(len(frame))
+    first = rows < len(frame) // PARTS
+    if variant in ("settled_late", "contradicted"):
+        # dd/mm/yyyy, days up to 12 in the first partition: the later ones settle day first.
+        days = np.where(first, (times.dt.day - 1) % 12 + 1, times.dt.day)
+        text = pd.Series([f"{d:02d}/{t:%m/%Y}" for d, t in zip(days, times, strict=True)])
+        if variant == "contradicted":  # month first, in the partition that settles nothing
+            text.iloc[0] = "01/13/2024"
+        return text.astype(object)
+    text = times.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    if variant == "zones_by_file":  # the later files write an offset, the first ones none
+        return text.where(rows < len(frame) // 2, text + "+01:00")
+    # ISO dates, but most of the first partition's values are 'n/a': half the column or
+    # more is ISO, so the 'n/a' are bad rows, not a column of other text.
+    return text.where(~first | (rows % 5 == 0), "n/a")
+
+
+@pytest.mark.parametrize(
+    ("variant", "verdict"),
+    [
+        ("settled_late", "pass"),
+        ("contradicted", "'01/13/2024' only month first"),
+        ("zones_by_file", "mixes values with and without a time zone"),
+        ("iso_with_text", "value(s) do not parse"),
+    ],
+)
+def test_a_text_label_time_is_read_as_the_whole_column_says(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path, variant: str, verdict: str
+) -> None:
+    """A label time in text is read by what the whole column settles, as the pandas engine
+    reads it: the day/month order (settled only by later partitions, or contradicted by a
+    value of the first), ISO values without a zone in the early files and with one in the
+    later ones (refused, not read as UTC), ISO dates with a partition of mostly other text
+    (its bad rows counted). Each partition reading its own text failed the first case,
+    passed the second and third, and said the fourth was no dates at all."""
+    frame = example_frame.assign(event_time=_text_label_times(example_frame, variant).to_numpy())
     frame.to_parquet(tmp_path / "one.parquet", index=False)
     parts = write_parts(frame, tmp_path / "parts")
     pandas_report = run_flow("validate", params_for(tmp_path / "one.parquet", tmp_path / "p"))
@@ -659,9 +680,11 @@ def test_a_text_label_times_day_month_order_is_decided_for_the_whole_column(
     )
     _same_checks(dask_report, pandas_report)
     schema = next(c for c in pandas_report.checks if c.code == "schema_invalid")
-    assert schema.status == ("fail" if contradicted else "pass")
-    if contradicted:
-        assert "'01/13/2024' only month first" in json.dumps(schema.model_dump(mode="json"))
+    if verdict == "pass":
+        assert schema.status == "pass"
+    else:
+        assert schema.status == "fail"
+        assert verdict in json.dumps(schema.model_dump(mode="json"))
 
 
 def test_csv_dtypes_come_from_every_partition(

@@ -4,13 +4,17 @@ checks measure what they measure in memory without reading it whole."""
 
 from pathlib import Path
 
+import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 
+from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.tasks import stored_table
-from retrain_guard.tasks.dask_schema import joined_order
+from retrain_guard.tasks.dask_label_time import joined_order, label_time_text
 from retrain_guard.tasks.dates import day_month_order, parse_date_like, sample_present
+from retrain_guard.tasks.label_time import text_facts
 from retrain_guard.tasks.leakage import date_leads
 from retrain_guard.tasks.leakage.column_dates import (
     column_reading,
@@ -19,6 +23,7 @@ from retrain_guard.tasks.leakage.column_dates import (
 )
 from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
 from retrain_guard.tasks.leakage.temporal import measure_ambiguous_dates
+from retrain_guard.tasks.validation import declare_schema
 from tests.unit.test_leakage_partitions import _whole_reads
 from tests.unit.test_stored_table import _stored
 
@@ -137,3 +142,41 @@ def test_a_columns_order_joined_from_its_parts_is_the_whole_columns(seed: int) -
     whole = pd.concat(parts, ignore_index=True)
     orders = [day_month_order(p) for p in parts if p.notna().any()]
     assert joined_order(orders) == day_month_order(whole)
+
+
+def _label_time_texts(rows: int, seed: int) -> dict[str, pd.Series]:
+    rng = np.random.default_rng(seed)
+    times = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, rows), unit="s")
+    iso = pd.Series(times.strftime("%Y-%m-%dT%H:%M:%S"), dtype=object)
+    cut = np.arange(rows) >= rows // 3
+    return {
+        "zones_later": iso.where(~cut, iso + "+01:00"),
+        "iso_mostly": iso.where(rng.random(rows) < 0.7, "n/a"),
+        "text_mostly": iso.where(rng.random(rows) < 0.3, "n/a"),
+        "day_month": pd.Series(times.strftime("%d/%m/%Y"), dtype=object),
+        "year_first": pd.Series(times.strftime("%Y/%m/%d"), dtype=object),
+        "sparse": iso.where(rng.random(rows) < 0.03),
+    }
+
+
+@pytest.mark.parametrize("rows", [700, 12_000])
+def test_a_text_label_times_facts_joined_from_partitions_are_the_whole_columns(
+    rows: int,
+) -> None:
+    """label_time_text on a Dask table of several partitions finds what text_facts finds
+    on the whole column: the same sample (a stride of the rows, or of the present values
+    when the column is mostly empty), ISO or not, the ISO value without a zone, and the
+    day/month order the whole column settles."""
+    for seed, (name, text) in enumerate(_label_time_texts(rows, 3).items()):
+        frame = pd.DataFrame({"event_time": text, "y": np.arange(rows) % 2})
+        data = DataParams(path="unused.parquet", label="y", label_time="event_time")
+        declared = declare_schema(SchemaParams(), data, list(frame.columns))
+        table = dd.from_pandas(frame, npartitions=3 + seed % 3)
+        with dask.config.set(scheduler="synchronous"):
+            found = label_time_text(table, declared, data, [])
+        expected = text_facts(frame["event_time"])
+        assert found is not None, name
+        assert found.sample.tolist() == expected.sample.tolist(), name
+        assert (found.iso, found.naive_example) == (expected.iso, expected.naive_example), name
+        if not found.iso:
+            assert found.order == day_month_order(frame["event_time"]), name

@@ -11,7 +11,7 @@ from pandera.typing import Series
 from retrain_guard.schemas.date_checks import DATES_CHECK, with_time_zone_checks
 from retrain_guard.schemas.declaration import compile_spec, parse_spec, spec_from_schema
 from retrain_guard.schemas.params import DataParams, SchemaParams, SplitParams
-from retrain_guard.tasks.dates import read_label_time
+from retrain_guard.tasks.label_time import read_label_time
 from retrain_guard.tasks.split import UNTIMED, judge_split, make_split
 from retrain_guard.tasks.validation import (
     LABEL_TIME_CHECK,

@@ -1,0 +1,140 @@
+"""The Dask engine's text label time, read as the whole column settles it.
+
+The pandas engine reads a text label time (tasks/label_time.py) by facts of the whole
+column: whether half its values or more are ISO dates, whether ISO values with and without
+a zone meet, the day/month order its values settle, the sample that decides other formats.
+A partition alone may say otherwise: hold only days up to 12, miss the value that
+contradicts the order, hold only values without a zone, or mostly other text. So the facts
+are found on the cluster, from the label time column alone (`label_time_text`), and every
+partition is read by them (tasks/dask_schema.py).
+"""
+
+from dataclasses import dataclass
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
+
+from retrain_guard.schemas.params import DataParams
+from retrain_guard.tasks.dates import (
+    ISO_DATE,
+    SAMPLE,
+    ZONE_SUFFIX,
+    DayMonthOrder,
+    day_month_order,
+    sample_stride,
+    spread_sample,
+)
+from retrain_guard.tasks.label_time import WholeText
+from retrain_guard.tasks.table_files import DtypeObj
+from retrain_guard.tasks.validation import DeclaredSchema
+
+
+def label_time_text(
+    table: dd.DataFrame, declared: DeclaredSchema, data: DataParams, unusable_roles: list[str]
+) -> WholeText | None:
+    """What a text label time settles as a whole column (tasks/label_time.py WholeText), as
+    the pandas engine finds it on every row: a partition alone may hold no value that
+    settles the day/month order, miss the one that contradicts it, hold only ISO values
+    without a zone where others have one, or be mostly text that is not ISO.
+
+    Two passes over the label time alone on the cluster: each partition's counts (present,
+    ISO, ISO with a zone), first ISO value without a zone and day/month order; then its
+    values in sample_present's sample of the whole column (the rows a stride of the table
+    takes, or, when they hold too few values, a stride of the present values). None when
+    the label time is not text or a schema declares its own.
+    """
+    column = data.label_time
+    if declared.lists_columns or not column or column not in table.columns:
+        return None
+    if column in unusable_roles or not _is_text(table[column].dtype):
+        return None
+    times = table[[column]].to_delayed()
+    counted: list[_TextPart] = list(dask.compute(*[dask.delayed(_text_part)(p) for p in times]))
+    present = sum(c.present for c in counted)
+    offsets = [sum(c.present for c in counted[:n]) for n in range(len(counted))]
+    stride, every = sample_stride(sum(c.rows for c in counted)), max(1, present // SAMPLE)
+    sampled = dask.compute(
+        *[dask.delayed(_sampled)(p, stride, o, every) for p, o in zip(times, offsets, strict=True)]
+    )
+    strided = _joined([s for s, _ in sampled])
+    if len(strided) >= SAMPLE:
+        sample = spread_sample(strided)
+    else:
+        sample = _joined([f for _, f in sampled]).iloc[:SAMPLE]
+    iso, zoned = sum(c.iso for c in counted), sum(c.zoned for c in counted)
+    if not (iso and iso / present >= 0.5):
+        return WholeText(sample, False, None, joined_order([c.order for c in counted if c.present]))
+    naive = next((c.naive for c in counted if c.naive is not None), None)
+    return WholeText(sample, True, naive if 0 < zoned < iso else None)
+
+
+@dataclass(frozen=True)
+class _TextPart:
+    """One partition's share of label_time_text's first pass."""
+
+    rows: int
+    present: int
+    iso: int
+    zoned: int
+    naive: str | None  # its first ISO value without a zone
+    order: DayMonthOrder | None
+
+
+def _text_part(part: pd.DataFrame) -> _TextPart:
+    values = part.iloc[:, 0]
+    present = values.dropna().astype(str)
+    iso = present.str.match(ISO_DATE)
+    zoned = present[iso].str.contains(ZONE_SUFFIX, regex=True)
+    naive = present[iso][~zoned]
+    order = day_month_order(values) if len(present) else None
+    first = str(naive.iloc[0]) if len(naive) else None
+    return _TextPart(len(values), len(present), int(iso.sum()), int(zoned.sum()), first, order)
+
+
+def _sampled(
+    part: pd.DataFrame, stride: int, offset: int, every: int
+) -> tuple[pd.Series, pd.Series]:
+    """The partition's present values at the table's strided rows (its index holds the
+    global row numbers), and every `every`-th present value of the table among its own,
+    `offset` present values coming before the partition."""
+    values = part.iloc[:, 0]
+    strided = values[part.index.to_numpy() % stride == 0].dropna()
+    present = values.dropna()
+    picked = present[(offset + np.arange(len(present))) % every == 0]
+    return strided, picked.iloc[:SAMPLE]
+
+
+def _joined(pieces: list[pd.Series]) -> pd.Series:
+    return pd.concat(pieces) if pieces else pd.Series([], dtype=object)
+
+
+def _is_text(dtype: DtypeObj) -> bool:
+    return bool(is_object_dtype(dtype) or is_string_dtype(dtype))
+
+
+def joined_order(orders: list[DayMonthOrder | None]) -> DayMonthOrder | None:
+    """`day_month_order` of a column from its parts' orders, in row order (None for a part
+    not all day-month-year text): the same order, separator and example values, since the
+    first example of each kind lies in the first part that has one."""
+    if not orders or any(o is None for o in orders):
+        return None
+    known = [o for o in orders if o is not None]
+    separator = known[0].separator
+    if any(o.separator != separator for o in known):
+        return None
+    day = next((o.example for o in known if o.order in ("day_first", "contradictory")), None)
+    either = ("month_first", "contradictory")
+    month = next(
+        (o.other if o.order == "contradictory" else o.example for o in known if o.order in either),
+        None,
+    )
+    if day is not None and month is not None:
+        return DayMonthOrder("contradictory", separator, day, month)
+    if day is not None:
+        return DayMonthOrder("day_first", separator, day)
+    if month is not None:
+        return DayMonthOrder("month_first", separator, month)
+    return DayMonthOrder("unsettled", separator, known[0].example)
