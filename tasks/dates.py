@@ -389,6 +389,7 @@ def date_reading(
 def _numbers_as(date_format: str, values: pd.Series) -> pd.Series:
     """Whole numbers read as text in `date_format` (years, yyyymmdd); others missing."""
     numbers = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+    numbers = numbers.where(numbers == np.round(numbers))  # 2019.5 is no year: missing
     return pd.to_datetime(
         numbers.astype("Int64").astype("string"), format=date_format, errors="coerce"
     )

@@ -17,6 +17,7 @@ from retrain_guard.tasks.dates import (
     parse_iso,
     to_days,
 )
+from retrain_guard.tasks.label_time import read_label_time
 from retrain_guard.tasks.leakage.detect import detect_leakage
 from retrain_guard.tasks.leakage.temporal import (
     DeclarationError,
@@ -274,3 +275,19 @@ def test_a_declared_known_at_column_of_epoch_seconds_is_read_as_seconds() -> Non
     params = LeakageParams(known_at={"amount": "ready"})
     check = check_temporal_leakage(frame, "event_time", ["amount"], params)
     assert check.status == "fail" and check.columns == ["amount"]
+
+
+def test_a_fraction_among_years_or_yyyymmdd_numbers_is_a_missing_date_not_an_error() -> None:
+    """The sample decides that float numbers are years or yyyymmdd dates; a value with a
+    fraction the sample did not see is no date (missing, a bad row of a label time), where
+    it raised from the cast to integers."""
+    years = pd.Series([2019.0 + i % 5 for i in range(3000)])
+    years.iloc[1] = 2019.5  # outside the sample's stride
+    parsed = parse_date_like("signup_year", years)
+    assert parsed is not None and parsed.how.startswith("years")
+    assert parsed.values.isna().tolist() == [i == 1 for i in range(3000)]
+    days = pd.Series([20240101.0 + i % 28 for i in range(3000)])
+    days.iloc[1] = 20240101.5
+    read = read_label_time("event_time", days)
+    assert read.values is not None and read.how == "yyyymmdd numbers"
+    assert read.bad_rows == (1,)
