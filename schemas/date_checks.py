@@ -2,7 +2,7 @@
 
 Added to every datetime column, whether its schema is written in YAML (schemas/declaration.py)
 or in code (`with_time_zone_checks`): a column mixing zones fails by row unless it
-normalises them; a coerced column is read by tasks/dates.py (ISO 8601, year-first text,
+normalises them; a coerced column is read by tasks/label_time.py (ISO 8601, year-first text,
 day/month order only when a value settles it), never by pandera's guessing coercion.
 """
 
@@ -11,11 +11,13 @@ import pandera.pandas as pa
 from pandas.api.types import is_datetime64_any_dtype
 from pandera.engines import pandas_engine
 
-from retrain_guard.tasks.label_time import read_label_time
+from retrain_guard.tasks.label_time import read_label_time, whole_text_of
 
 TIME_ZONE_CHECK = "single_time_zone"
 PARSE_CHECK = "parses_as_datetime"
 DATES_CHECK = "reads_as_dates_without_guessing"
+# The parser of a coerced datetime column (tasks/dask_label_time.py finds its columns by it).
+DATES_PARSER = "read_dates"
 # Checks added to every datetime column, implied by its dtype: not written back to YAML.
 IMPLIED_CHECKS = (TIME_ZONE_CHECK, PARSE_CHECK, DATES_CHECK)
 _ZONE_SUFFIX = r"(Z|[+-]\d{2}:?\d{2})$"
@@ -34,7 +36,8 @@ def single_time_zone(values: pd.Series) -> pd.Series | bool:
     """Pass values in one zone; fail the rows whose zone (or naivety) differs from most rows.
 
     A datetime dtype holds one zone by construction; the check matters for text or object
-    columns a reader could not parse because their zones were mixed.
+    columns a reader could not parse because their zones were mixed. "Most rows" are the
+    whole column's when `values` are one part of it (label_time.read_as_whole).
     """
     if is_datetime64_any_dtype(values.dtype):
         return True
@@ -42,7 +45,8 @@ def single_time_zone(values: pd.Series) -> pd.Series | bool:
     present = zone.dropna()
     if present.empty:
         return True
-    usual = present.value_counts().idxmax()
+    facts = whole_text_of(str(values.name))
+    usual = facts.usual_zone if facts and facts.usual_zone else present.value_counts().idxmax()
     return (zone == usual) | values.isna()
 
 
@@ -82,7 +86,7 @@ def time_zone_parser(time_zone: str, normalise: bool) -> pa.Parser:
 
 
 def read_dates(values: pd.Series) -> pd.Series | None:
-    """Return a coerced datetime column's values read by tasks/dates.py, None if they are not.
+    """Return a coerced datetime column's values read by tasks/label_time.py, None if they are not.
 
     pandera's own coercion leaves the day/month order of '03/01/2024' to pandas and reads
     integers as nanoseconds; the rules of the label time apply instead (never a guess).
@@ -104,7 +108,7 @@ def dates_parser() -> pa.Parser:
         # reads_as_dates_without_guessing checks report them.
         return values if parsed is None else parsed.dt.as_unit("ns")
 
-    return pa.Parser(parse, name="read_dates")
+    return pa.Parser(parse, name=DATES_PARSER)
 
 
 def reads_as_dates(values: pd.Series) -> pd.Series | bool:
@@ -134,7 +138,7 @@ def time_checks(normalise_time_zones: bool) -> list[pa.Check]:
 def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     """Add the mixed-time-zone check to every datetime column of a schema written in code.
 
-    A coerced datetime column is read by tasks/dates.py as in a YAML schema (dates_parser),
+    A coerced datetime column is read by tasks/label_time.py as in a YAML schema (dates_parser),
     not by pandera's coercion, which guesses the day/month order.
     """
     for name, column in schema.columns.items():
@@ -145,7 +149,7 @@ def with_time_zone_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
         if not is_time or any(c.name in IMPLIED_CHECKS for c in column.checks):
             continue
         checks = [*column.checks, *time_checks(False)]
-        # A zoned column keeps pandera's coercion to its zone: tasks/dates.py reads to UTC.
+        # A zoned column keeps pandera's coercion to its zone: label_time.py reads to UTC.
         if not column.coerce or getattr(dtype, "tz", None) is not None:
             schema = schema.update_column(name, checks=checks)
             continue

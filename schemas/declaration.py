@@ -32,14 +32,14 @@ Format (every key but `name` and `columns` optional)::
     # no coercion, no nulls, and a datetime column mixing zones (or aware and naive values)
     # fails by row unless it sets time_zone and normalise_time_zones (naive values are then
     # taken to be in time_zone). A datetime column with coerce: true is read by
-    # tasks/dates.py, never guessed: ISO 8601, year-first text, dd/mm or mm/dd text only
+    # tasks/label_time.py, never guessed: ISO 8601, year-first text, dd/mm or mm/dd text only
     # when a day above 12 settles the order, integer years, epoch seconds or ms, yyyymmdd.
     checks:                        # dataframe-level comparisons, row by row
       - {left: account_opened_at, op: "<=", right: event_time}
       - {left: shipped_at, op: "<=", right: event_time, offset: "+1d", name: shipped_in_time}
 
 Offsets are an optional sign, a number and a unit among w, d, h, min, s ("0d", "-1d",
-"+30d", "-90min"), read by tasks/dates.py as in leakage.known_at. A known-at text that reads
+"+30d", "-90min"), read by tasks/offsets.py as in leakage.known_at. A known-at text that reads
 as an offset is an offset; a column whose name reads as one cannot be a known-at column.
 A known-at offset must not be positive: a feature known only after the label time is a
 declaration error, reported before any data row is read. A known-at column names the
@@ -325,7 +325,7 @@ def compile_spec(spec: SchemaSpec) -> pa.DataFrameSchema:
         if column.dtype == "datetime":
             checks += time_checks(column.normalise_time_zones)
             if column.coerce and not column.time_zone:
-                # Read by tasks/dates.py, not coerced by pandera (which guesses the order);
+                # Read by tasks/label_time.py, not coerced by pandera (which guesses the order);
                 # a zoned column keeps pandera's coercion to its zone (dates.py reads to UTC).
                 parsers.append(dates_parser())
                 checks.append(pa.Check(reads_as_dates, name=DATES_CHECK))

@@ -5,8 +5,9 @@ column: whether half its values or more are ISO dates, whether ISO values with a
 a zone meet, the day/month order its values settle, the sample that decides other formats.
 A partition alone may say otherwise: hold only days up to 12, miss the value that
 contradicts the order, hold only values without a zone, or mostly other text. So the facts
-are found on the cluster, from the label time column alone (`label_time_text`), and every
-partition is read by them (tasks/dask_schema.py).
+are found on the cluster, from the column alone (`column_text`), and every partition is
+read by them (tasks/dask_schema.py). The same holds for a schema's datetime columns in text,
+read by the same rules (schemas/date_checks.py).
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_object_dtype, is_string_dtype
 
+from retrain_guard.schemas.date_checks import DATES_PARSER, TIME_ZONE_CHECK, zone_of
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.tasks.dates import (
     ISO_DATE,
@@ -32,25 +34,42 @@ from retrain_guard.tasks.table_files import DtypeObj
 from retrain_guard.tasks.validation import DeclaredSchema
 
 
-def label_time_text(
+def whole_texts(
     table: dd.DataFrame, declared: DeclaredSchema, data: DataParams, unusable_roles: list[str]
-) -> WholeText | None:
-    """What a text label time settles as a whole column (tasks/label_time.py WholeText), as
-    the pandas engine finds it on every row: a partition alone may hold no value that
-    settles the day/month order, miss the one that contradicts it, hold only ISO values
-    without a zone where others have one, or be mostly text that is not ISO.
+) -> dict[str, WholeText]:
+    """The facts of every text column the schema reads as dates with tasks/label_time.py,
+    for each partition to read it by (label_time.read_as_whole): the baseline's label time,
+    or a schema's datetime columns read or zone-checked by schemas/date_checks.py (those
+    with its `read_dates` parser or its single_time_zone check)."""
+    if declared.lists_columns:
+        read = [
+            name
+            for name, column in declared.schema.columns.items()
+            if any(getattr(p, "name", None) == DATES_PARSER for p in column.parsers or [])
+            or any(c.name == TIME_ZONE_CHECK for c in column.checks)
+        ]
+    else:
+        read = [data.label_time] if data.label_time else []
+    return {
+        column: column_text(table, column)
+        for column in read
+        if column in table.columns
+        and column not in unusable_roles
+        and _is_text(table[column].dtype)
+    }
 
-    Two passes over the label time alone on the cluster: each partition's counts (present,
-    ISO, ISO with a zone), first ISO value without a zone and day/month order; then its
-    values in sample_present's sample of the whole column (the rows a stride of the table
-    takes, or, when they hold too few values, a stride of the present values). None when
-    the label time is not text or a schema declares its own.
+
+def column_text(table: dd.DataFrame, column: str) -> WholeText:
+    """What a text column settles as a whole (tasks/label_time.py WholeText), as the pandas
+    engine finds it on every row: a partition alone may hold no value that settles the
+    day/month order, miss the one that contradicts it, hold only ISO values without a zone
+    where others have one, or be mostly text that is not ISO.
+
+    Two passes over the column alone on the cluster: each partition's counts (present, ISO,
+    ISO with a zone), first ISO value without a zone and day/month order; then its values
+    in sample_present's sample of the whole column (the rows a stride of the table takes,
+    or, when they hold too few values, a stride of the present values).
     """
-    column = data.label_time
-    if declared.lists_columns or not column or column not in table.columns:
-        return None
-    if column in unusable_roles or not _is_text(table[column].dtype):
-        return None
     times = table[[column]].to_delayed()
     counted: list[_TextPart] = list(dask.compute(*[dask.delayed(_text_part)(p) for p in times]))
     present = sum(c.present for c in counted)
@@ -64,16 +83,23 @@ def label_time_text(
         sample = spread_sample(strided)
     else:
         sample = _joined([f for _, f in sampled]).iloc[:SAMPLE]
+    zones = _joined([c.zones for c in counted]).groupby(level=0, sort=False).sum()
+    # As value_counts orders the whole column's zones (by count; few: a stable sort).
+    ordered = zones.sort_values(ascending=False)
+    usual = str(ordered.idxmax()) if len(zones) else None
+    seen = {str(zone): int(n) for zone, n in ordered.items()}
     iso, zoned = sum(c.iso for c in counted), sum(c.zoned for c in counted)
     if not (iso and iso / present >= 0.5):
-        return WholeText(sample, False, None, joined_order([c.order for c in counted if c.present]))
+        order = joined_order([c.order for c in counted if c.present])
+        return WholeText(sample, False, None, order, usual, settled=True, zones=seen)
     naive = next((c.naive for c in counted if c.naive is not None), None)
-    return WholeText(sample, True, naive if 0 < zoned < iso else None)
+    naive = naive if 0 < zoned < iso else None
+    return WholeText(sample, True, naive, None, usual, settled=True, zones=seen)
 
 
 @dataclass(frozen=True)
 class _TextPart:
-    """One partition's share of label_time_text's first pass."""
+    """One partition's share of column_text's first pass."""
 
     rows: int
     present: int
@@ -81,6 +107,7 @@ class _TextPart:
     zoned: int
     naive: str | None  # its first ISO value without a zone
     order: DayMonthOrder | None
+    zones: pd.Series  # its present values per zone, in order of first appearance
 
 
 def _text_part(part: pd.DataFrame) -> _TextPart:
@@ -91,7 +118,10 @@ def _text_part(part: pd.DataFrame) -> _TextPart:
     naive = present[iso][~zoned]
     order = day_month_order(values) if len(present) else None
     first = str(naive.iloc[0]) if len(naive) else None
-    return _TextPart(len(values), len(present), int(iso.sum()), int(zoned.sum()), first, order)
+    zones = zone_of(values).dropna().value_counts(sort=False)
+    return _TextPart(
+        len(values), len(present), int(iso.sum()), int(zoned.sum()), first, order, zones
+    )
 
 
 def _sampled(

@@ -30,11 +30,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
 
+from retrain_guard.schemas.date_checks import TIME_ZONE_CHECK
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.tasks.dask_engine import pulled
-from retrain_guard.tasks.dask_label_time import label_time_text
+from retrain_guard.tasks.dask_label_time import whole_texts
 from retrain_guard.tasks.heap import release_freed_memory
-from retrain_guard.tasks.label_time import WholeText
+from retrain_guard.tasks.label_time import WholeText, read_as_whole
 from retrain_guard.tasks.leakage.rows import row_hashes
 from retrain_guard.tasks.schema_failures import SchemaFailure, failure_order
 from retrain_guard.tasks.schema_messages import TWO_CLASSES_CHECK, describe
@@ -89,7 +90,7 @@ def _validate_part(
     params: SchemaParams,
     unusable_roles: list[str],
     chunk_rows: int = CHUNK_ROWS,
-    whole: WholeText | None = None,
+    texts: dict[str, WholeText] | None = None,
 ) -> _Part:
     """Validate a partition a chunk of rows at a time (the chunks' failures are merged with
     every partition's, as the partitions' are). The validated chunks are kept apart, not
@@ -97,16 +98,17 @@ def _validate_part(
     as a part of the table, which joins them as Dask joins partitions, categoricals by the
     union of their categories.
 
-    A label time read as text is read as the whole column settles (`whole`,
-    label_time_text); without that, with its whole partition (how it reads as dates is
-    decided from the rows validated at once).
+    A text column read as dates (the label time, a schema's datetime column) is read as
+    the whole column settles (`texts`, dask_label_time.whole_texts). A label time read as
+    text is validated with its whole partition all the same: its bad rows' examples are
+    the partition's first, as in the pandas engine's words.
     """
     times = part[data.label_time] if data.label_time in part.columns else None
-    if times is not None and not is_datetime64_any_dtype(times.dtype) and whole is None:
+    if times is not None and not is_datetime64_any_dtype(times.dtype):
         chunk_rows = max(len(part), 1)
     chunks = [
         _validate_chunk(
-            part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles, whole
+            part.iloc[start : start + chunk_rows], declared, data, params, unusable_roles, texts
         )
         for start in range(0, max(len(part), 1), chunk_rows)
     ]
@@ -132,11 +134,11 @@ def _validate_and_store(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str],
-    whole: WholeText | None,
+    texts: dict[str, WholeText],
 ) -> _Part:
     """Validate partition `number` (`_validate_part`); a worker that sees the flow's disk
     writes the frames there itself and returns only where they are."""
-    validated = _validate_part(part, declared, data, params, unusable_roles, whole=whole)
+    validated = _validate_part(part, declared, data, params, unusable_roles, texts=texts)
     files = store.write(number, validated.frames)
     return validated if files is None else replace(validated, frames=(), files=files)
 
@@ -154,9 +156,10 @@ def _validate_chunk(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str],
-    whole: WholeText | None = None,
+    texts: dict[str, WholeText] | None = None,
 ) -> _Part:
-    outcome = validate_schema(part, declared, data, params, unusable_roles, whole)
+    with read_as_whole(texts or {}):
+        outcome = validate_schema(part, declared, data, params, unusable_roles)
     frame = part if outcome.in_memory is None else outcome.in_memory
     counted = data.label in frame.columns and data.label not in unusable_roles
     counts = frame[data.label].value_counts(dropna=True) if counted else None
@@ -285,15 +288,29 @@ def _label_failures(
     return validate_schema(distinct, only_label, roles, params).failures
 
 
-def merge_failures(parts: list[tuple[SchemaFailure, ...]], max_cases: int) -> list[SchemaFailure]:
+def merge_failures(
+    parts: list[tuple[SchemaFailure, ...]],
+    max_cases: int,
+    texts: dict[str, WholeText] | None = None,
+) -> list[SchemaFailure]:
     """Merge the partitions' failures per (column, check): counts summed, rows in global
-    order capped at max_cases, the words said again of the whole count."""
+    order capped at max_cases, the words said again of the whole count. The time zones
+    seen of a column in `texts` are the whole column's, those of passing partitions too."""
     grouped: dict[Key, list[SchemaFailure]] = {}
     for failures in parts:
         for failure in failures:
             grouped.setdefault((failure.column, failure.check), []).append(failure)
-    merged = [_merged(group, max_cases) for group in grouped.values()]
+    merged = [_whole_zones(_merged(group, max_cases), texts or {}) for group in grouped.values()]
     return sorted(merged, key=failure_order)
+
+
+def _whole_zones(failure: SchemaFailure, texts: dict[str, WholeText]) -> SchemaFailure:
+    facts = texts.get(failure.column or "")
+    if failure.check != TIME_ZONE_CHECK or facts is None or facts.zones is None:
+        return failure
+    threshold = {**(failure.threshold or {}), "time_zones_seen": dict[str, JsonValue](facts.zones)}
+    message = describe(failure.column, failure.check, failure.count, failure.value, threshold)
+    return replace(failure, threshold=threshold, message=message)
 
 
 def _merged(group: list[SchemaFailure], max_cases: int) -> SchemaFailure:
@@ -347,7 +364,7 @@ def validate_on_cluster(
     # with its failures and class counts; its rows are written to the flow's disk
     # (tasks/stored_table.py) by the worker where it sees that disk, else by the flow as
     # they arrive, a few at a time, and let go of.
-    whole = label_time_text(table, declared, data, roles)
+    texts = whole_texts(table, declared, data, roles)
     writer = TableWriter(table._meta, spill_dir)
     store = writer.store()
 
@@ -362,7 +379,7 @@ def validate_on_cluster(
 
     parts = pulled(
         [
-            dask.delayed(_validate_and_store)(p, n, store, per_part, data, params, roles, whole)
+            dask.delayed(_validate_and_store)(p, n, store, per_part, data, params, roles, texts)
             for n, p in enumerate(table.to_delayed())
         ],
         written,
@@ -374,7 +391,7 @@ def validate_on_cluster(
         if column not in roles and column in table.columns:
             failures.append(_unique_failures(table, column, declared, data, params))
     extra = list(parts[0].extra) if parts else []
-    merged = merge_failures(failures, params.max_failure_cases)
+    merged = merge_failures(failures, params.max_failure_cases, texts)
     counted = data.label in table.columns and data.label not in roles
     if merged:
         # The table as read, not the partitions the schema coerced: read again.

@@ -10,6 +10,9 @@ each partition's reading. A schema's datetime columns are read the same way
 (schemas/date_checks.py).
 """
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +63,41 @@ class WholeText:
     `sample` is sample_present of the column, which decides how text other than ISO reads;
     `iso` whether half its present values or more are ISO dates; `naive_example` the first
     ISO value without a zone when others have one (then it is not read); `order` the
-    day/month order of day-month-year text (None: found from the values read).
+    day/month order of day-month-year text, with `settled` the whole column's (None: the
+    text is not all day-month-year); without `settled`, found from the values read;
+    `usual_zone` the zone most of its present values have, 'naive' or an offset
+    (schemas/date_checks.py single_time_zone; None: found from the values checked), and
+    `zones` its present values per zone, most first (the time_zones_seen of a failure).
     """
 
     sample: pd.Series
     iso: bool
     naive_example: str | None = None
     order: DayMonthOrder | None = None
+    usual_zone: str | None = None
+    settled: bool = False
+    zones: dict[str, int] | None = None
+
+
+# The facts of the columns whose parts are being read (read_as_whole), by column name.
+_WHOLE: ContextVar[Mapping[str, WholeText] | None] = ContextVar("whole_texts", default=None)
+
+
+@contextmanager
+def read_as_whole(facts: Mapping[str, WholeText]) -> Iterator[None]:
+    """Within it, read_label_time reads a column named in `facts` by them: the values it is
+    given are one part of that column (a Dask partition, validated by pandera, whose
+    datetime parsers and checks call read_label_time with the part alone)."""
+    token = _WHOLE.set(facts)
+    try:
+        yield
+    finally:
+        _WHOLE.reset(token)
+
+
+def whole_text_of(name: str) -> WholeText | None:
+    """The facts `read_as_whole` gives for column `name`, if it is reading a part of it."""
+    return (_WHOLE.get() or {}).get(name)
 
 
 def text_facts(values: pd.Series) -> WholeText:
@@ -81,9 +112,7 @@ def text_facts(values: pd.Series) -> WholeText:
     return WholeText(sample_present(values), True, naive)
 
 
-def read_label_time(
-    name: str, values: pd.Series, subject: str = "label time", whole: WholeText | None = None
-) -> LabelTime:
+def read_label_time(name: str, values: pd.Series, subject: str = "label time") -> LabelTime:
     """Read the label time column as dates by the rules of parse_date_like, never guessing.
 
     The role itself says the column holds dates, so a date-like name is not needed: text in
@@ -91,9 +120,10 @@ def read_label_time(
     integer years (1900-2100), epoch seconds or milliseconds, or yyyymmdd numbers. A
     column without any value reads as missing dates (the time split reports it). A column a
     schema declares as datetime is read the same way (`subject` 'column' in messages).
-    Text is read as `whole` says the whole column reads (`text_facts` of it) when `values`
-    are one part of it (a Dask partition): a part alone may hold no value that settles the
-    day/month order, or only values without a zone where others have one.
+    Text is read by the facts of the whole column (`text_facts` of it), those `read_as_whole`
+    gives when `values` are one part of it (a Dask partition): a part alone may hold no
+    value that settles the day/month order, or only values without a zone where others
+    have one.
     """
     dtype = values.dtype
     if is_datetime64_any_dtype(dtype):
@@ -105,7 +135,7 @@ def read_label_time(
         return LabelTime(None, "booleans", f"{where} holds true/false values, not dates")
     read: DateReading | DateColumn | None
     if is_object_dtype(dtype) or is_string_dtype(dtype):
-        facts = whole or text_facts(values)
+        facts = whole_text_of(name) or text_facts(values)
         sample = facts.sample
         if facts.naive_example is not None:
             return LabelTime(
@@ -117,7 +147,9 @@ def read_label_time(
             )
         # A few bad values among ISO dates are reported by row, not a reason to give up.
         iso = DateReading("ISO date strings", iso_dates)
-        read = iso if facts.iso else text_reading(sample, True, lambda: values, facts.order)
+        # Settled facts leave nothing to the part's own values: no order is no order.
+        distinct = (lambda: values.iloc[:0]) if facts.settled else (lambda: values)
+        read = iso if facts.iso else text_reading(sample, True, distinct, facts.order)
         if read is not None and read.unsettled is not None:
             return LabelTime(
                 None,

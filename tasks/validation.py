@@ -2,7 +2,7 @@
 
 `declare_schema` resolves `schema.name` (a registered model, a YAML file, or the baseline),
 `check_header` fails on missing, extra or repeated columns before any row is read, and
-`validate_schema` validates every row, reading the baseline's label time with tasks/dates.py,
+`validate_schema` validates every row, reading the baseline's label time with tasks/label_time.py,
 and returns a typed `SchemaOutcome` (the validated frame, the check, the failures and the
 columns they leave unusable). The failures, typed and in words, live in
 tasks/schema_failures.py; they become JSON only in the check's metrics.
@@ -23,7 +23,7 @@ from retrain_guard.schemas.declaration import compile_spec, is_yaml_reference, l
 from retrain_guard.schemas.params import DataParams, SchemaParams
 from retrain_guard.schemas.report import CheckResult
 from retrain_guard.schemas.roles import SchemaDeclarationError, SchemaRoles
-from retrain_guard.tasks.label_time import ISO_REMEDY, WholeText, read_label_time
+from retrain_guard.tasks.label_time import ISO_REMEDY, read_label_time
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.schema_failures import (
     EXTRA_CHECK,
@@ -94,7 +94,7 @@ def baseline_schema(columns: list[str], data: DataParams) -> pa.DataFrameSchema:
     The label is present and has at most two classes (one class is the profile stage's
     `single_class_target`); rows without a label are left out by the profile stage, which
     reports them (`unlabelled_rows`). The label time, if given, is a datetime column: it
-    is read by tasks/dates.py before validation (read_label_times), never by pandera's
+    is read by tasks/label_time.py before validation (read_label_times), never by pandera's
     guessing coercion; rows without one are left out of the time split, which reports
     them (`rows_without_label_time`). Columns in data.drop are not checked at all. An
     entirely empty column is no schema failure: empty_columns warns and leaves it out of
@@ -120,20 +120,19 @@ def read_label_times(
     data: DataParams,
     declared: DeclaredSchema,
     max_cases: int,
-    whole: WholeText | None = None,
 ) -> tuple[pd.DataFrame, SchemaFailure | None]:
-    """Read the baseline's label time as dates with tasks/dates.py; return the failure if not.
+    """Read the baseline's label time as dates with tasks/label_time.py; return the failure if not.
 
     Day/month order is never guessed: an unsettled dd/mm text label time stays text and is
     a failure that says to write ISO 8601. Present values that do not parse are listed by
-    row. A user schema declares its own dtypes; its label time is left to it. `whole` is
-    what the whole text column settles when `frame` is one partition of it.
+    row. A user schema declares its own dtypes; its label time is left to it. A partition
+    of the Dask engine reads it as the whole column settles (label_time.read_as_whole).
     """
     column = data.label_time
     if declared.lists_columns or not column or column not in frame.columns:
         return frame, None
     values = frame[column]
-    read = read_label_time(column, values, whole=whole)
+    read = read_label_time(column, values)
     if read.values is None:
         return frame, SchemaFailure(column, LABEL_TIME_CHECK, message=str(read.problem))
     if read.bad_rows:
@@ -334,7 +333,6 @@ def validate_schema(
     data: DataParams,
     params: SchemaParams,
     unusable_roles: list[str] | None = None,
-    label_time_text: WholeText | None = None,
 ) -> SchemaOutcome:
     """Validate lazily: the (coerced) frame and a pass check, or no frame, a fail check and
     the failures.
@@ -342,7 +340,6 @@ def validate_schema(
     `unusable_roles` are role columns (label, label time, id) whose values no check can use
     (lists, structs, ...): unusable_columns reports them, so the schema leaves them alone
     rather than give a misleading reason ("more than two classes") for the same column.
-    `label_time_text`: see read_label_times (the Dask engine's partitions).
     """
     schema = declared.schema
     # Columns the run leaves out (data.drop) are not checked at all; they stay in the
@@ -358,9 +355,7 @@ def validate_schema(
     extra = [
         c for c in extra_columns(declared, [str(c) for c in frame.columns]) if c not in dropped
     ]
-    frame, label_time_failure = read_label_times(
-        frame, data, declared, params.max_failure_cases, label_time_text
-    )
+    frame, label_time_failure = read_label_times(frame, data, declared, params.max_failure_cases)
     if label_time_failure is not None and data.label_time in schema.columns:
         # Reported once, in words, by read_label_times; not again as a dtype mismatch.
         schema = schema.update_column(str(data.label_time), dtype=None)

@@ -41,7 +41,7 @@ from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from retrain_guard.tasks.validation import declare_schema
-from tests.conftest import params_for
+from tests.conftest import REPO, params_for
 from tests.flows.test_golden_reports import GOLDEN, masked
 from tests.leakage_cases import ID, LABEL, LEAKS, LOOKALIKES, Case, leak_case
 
@@ -645,6 +645,9 @@ def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
         if variant == "contradicted":  # month first, in the partition that settles nothing
             text.iloc[0] = "01/13/2024"
         return text.astype(object)
+    if variant == "separators_by_file":  # dd/mm/yyyy, then dd-mm-yyyy: not one format
+        text = times.dt.strftime("%d/%m/%Y").astype(object)
+        return text.where(rows < len(frame) // 2, times.dt.strftime("%d-%m-%Y"))
     text = times.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
     if variant == "zones_by_file":  # the later files write an offset, the first ones none
         return text.where(rows < len(frame) // 2, text + "+01:00")
@@ -660,6 +663,7 @@ def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
         ("contradicted", "'01/13/2024' only month first"),
         ("zones_by_file", "mixes values with and without a time zone"),
         ("iso_with_text", "value(s) do not parse"),
+        ("separators_by_file", "holds text that does not read as dates"),
     ],
 )
 def test_a_text_label_time_is_read_as_the_whole_column_says(
@@ -669,8 +673,10 @@ def test_a_text_label_time_is_read_as_the_whole_column_says(
     reads it: the day/month order (settled only by later partitions, or contradicted by a
     value of the first), ISO values without a zone in the early files and with one in the
     later ones (refused, not read as UTC), ISO dates with a partition of mostly other text
-    (its bad rows counted). Each partition reading its own text failed the first case,
-    passed the second and third, and said the fourth was no dates at all."""
+    (its bad rows counted), day-month-year text with one separator in the early files and
+    another in the later ones (no format). Each partition reading its own text failed the
+    first case, passed the second, third and fifth, and said the fourth was no dates at
+    all."""
     frame = example_frame.assign(event_time=_text_label_times(example_frame, variant).to_numpy())
     frame.to_parquet(tmp_path / "one.parquet", index=False)
     parts = write_parts(frame, tmp_path / "parts")
@@ -685,6 +691,36 @@ def test_a_text_label_time_is_read_as_the_whole_column_says(
     else:
         assert schema.status == "fail"
         assert verdict in json.dumps(schema.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize("variant", ["settled_late", "contradicted", "zones_by_file"])
+def test_a_schemas_datetime_column_in_text_is_read_as_the_whole_column_says(
+    example_frame: pd.DataFrame, dask_address: str, tmp_path: Path, variant: str
+) -> None:
+    """A schema's coerced datetime column is read by the label time's rules
+    (schemas/date_checks.py): in the Dask engine by what the whole column settles, not by
+    each partition or chunk alone, and its zones are checked against the whole column's
+    usual one, so both engines give the same report. (Read by each chunk alone, the first
+    case failed and the other two passed.)"""
+    frame = example_frame.assign(event_time=_text_label_times(example_frame, variant).to_numpy())
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    text = (REPO / "schemas" / "examples" / "transactions.yaml").read_text()
+    declared = "  event_time:\n    dtype: datetime\n"
+    assert declared in text
+    schema = tmp_path / "coerced.yaml"
+    schema.write_text(text.replace(declared, f"{declared}    coerce: true\n"))
+    named = {"name": str(schema)}
+    pandas_report = run_flow(
+        "validate", params_for(tmp_path / "one.parquet", tmp_path / "p", schema=named)
+    )
+    dask_report = run_flow(
+        "validate",
+        params_for(parts, tmp_path / "d", schema=named, compute=_dask(dask_address)),
+    )
+    _same_checks(dask_report, pandas_report)
+    statuses = {c.code: c.status for c in pandas_report.checks}
+    assert statuses["schema_invalid"] == ("pass" if variant == "settled_late" else "fail")
 
 
 def test_csv_dtypes_come_from_every_partition(
