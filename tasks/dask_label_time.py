@@ -16,7 +16,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_object_dtype, is_string_dtype
+from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype, is_string_dtype
 
 from retrain_guard.schemas.date_checks import DATES_PARSER, TIME_ZONE_CHECK, zone_of
 from retrain_guard.schemas.params import DataParams
@@ -55,7 +55,7 @@ def whole_texts(
         for column in read
         if column in table.columns
         and column not in unusable_roles
-        and _is_text(table[column].dtype)
+        and _readable(table[column].dtype)
     }
 
 
@@ -91,10 +91,10 @@ def column_text(table: dd.DataFrame, column: str) -> WholeText:
     iso, zoned = sum(c.iso for c in counted), sum(c.zoned for c in counted)
     if not (iso and iso / present >= 0.5):
         order = joined_order([c.order for c in counted if c.present])
-        return WholeText(sample, False, None, order, usual, settled=True, zones=seen)
+        return WholeText(sample, False, None, order, usual, True, seen, _span(counted))
     naive = next((c.naive for c in counted if c.naive is not None), None)
     naive = naive if 0 < zoned < iso else None
-    return WholeText(sample, True, naive, None, usual, settled=True, zones=seen)
+    return WholeText(sample, True, naive, None, usual, True, seen, _span(counted))
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class _TextPart:
     iso: int
     zoned: int
     naive: str | None  # its first ISO value without a zone
+    span: tuple[object, object]  # its smallest and largest value (numbers)
     order: DayMonthOrder | None
     zones: pd.Series  # its present values per zone, in order of first appearance
 
@@ -119,9 +120,18 @@ def _text_part(part: pd.DataFrame) -> _TextPart:
     order = day_month_order(values) if len(present) else None
     first = str(naive.iloc[0]) if len(naive) else None
     zones = zone_of(values).dropna().value_counts(sort=False)
+    numbers = is_numeric_dtype(values.dtype) and len(present)
+    span = (values.min(), values.max()) if numbers else (None, None)
     return _TextPart(
-        len(values), len(present), int(iso.sum()), int(zoned.sum()), first, order, zones
+        len(values), len(present), int(iso.sum()), int(zoned.sum()), first, span, order, zones
     )
+
+
+def _span(counted: list[_TextPart]) -> tuple[object, object]:
+    spans = [c.span for c in counted if c.span[0] is not None]
+    if not spans:
+        return (None, None)
+    return (min(low for low, _ in spans), max(high for _, high in spans))  # type: ignore[type-var]
 
 
 def _sampled(
@@ -141,8 +151,11 @@ def _joined(pieces: list[pd.Series]) -> pd.Series:
     return pd.concat(pieces) if pieces else pd.Series([], dtype=object)
 
 
-def _is_text(dtype: DtypeObj) -> bool:
-    return bool(is_object_dtype(dtype) or is_string_dtype(dtype))
+def _readable(dtype: DtypeObj) -> bool:
+    """Text or numbers (not booleans): what read_label_time reads by whole-column facts."""
+    if is_bool_dtype(dtype):
+        return False
+    return bool(is_object_dtype(dtype) or is_string_dtype(dtype) or is_numeric_dtype(dtype))
 
 
 def joined_order(orders: list[DayMonthOrder | None]) -> DayMonthOrder | None:

@@ -31,6 +31,7 @@ from retrain_guard.tasks.dates import (
     DateColumn,
     DateReading,
     DayMonthOrder,
+    date_reading,
     iso_dates,
     parse_date_like,
     sample_present,
@@ -68,6 +69,7 @@ class WholeText:
     `usual_zone` the zone most of its present values have, 'naive' or an offset
     (schemas/date_checks.py single_time_zone; None: found from the values checked), and
     `zones` its present values per zone, most first (the time_zones_seen of a failure).
+    A column of numbers has its sample and `span`, its smallest and largest value.
     """
 
     sample: pd.Series
@@ -77,6 +79,8 @@ class WholeText:
     usual_zone: str | None = None
     settled: bool = False
     zones: dict[str, int] | None = None
+    # Numbers: the smallest and largest value.
+    span: tuple[object, object] = (None, None)
 
 
 # The facts of the columns whose parts are being read (read_as_whole), by column name.
@@ -165,10 +169,19 @@ def read_label_time(name: str, values: pd.Series, subject: str = "label time") -
         read = DateColumn(name, read.read(values), read.how)
     elif is_numeric_dtype(dtype):
         # The role is the hint: read the numbers as if the name said 'year' and 'date'.
-        read = parse_date_like("label_time_year_date", values)
+        whole = whole_text_of(name)
+        if whole is None:
+            read = parse_date_like("label_time_year_date", values)
+            low, high = values.min(), values.max()
+        else:  # one part of the column: decided by the whole column's sample
+            reading = date_reading("label_time_year_date", dtype, whole.sample, lambda: values)
+            read = None
+            if reading is not None and reading.read is not None:
+                read = DateColumn(name, reading.read(values), reading.how)
+            low, high = whole.span
         if read is None:
             problem = (
-                f"{where} holds numbers ({values.min()} to {values.max()}) that are neither "
+                f"{where} holds numbers ({low} to {high}) that are neither "
                 "years 1900-2100, epoch seconds or milliseconds (2000-2100), nor yyyymmdd "
                 "dates; "
             )

@@ -634,7 +634,7 @@ def test_iso_dates_are_decided_for_the_whole_column(
 
 
 def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
-    """The example's label times as text that one partition alone would read otherwise."""
+    """The example's label times as text (or numbers) one partition alone reads otherwise."""
     times = pd.to_datetime(frame["event_time"])
     rows = np.arange(len(frame))
     first = rows < len(frame) // PARTS
@@ -645,6 +645,10 @@ def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
         if variant == "contradicted":  # month first, in the partition that settles nothing
             text.iloc[0] = "01/13/2024"
         return text.astype(object)
+    if variant == "years_stray":  # years; a stray 1 sampled by its partition alone
+        years = times.dt.year.astype("int64")
+        years.iloc[24] = 1
+        return years
     if variant == "separators_by_file":  # dd/mm/yyyy, then dd-mm-yyyy: not one format
         text = times.dt.strftime("%d/%m/%Y").astype(object)
         return text.where(rows < len(frame) // 2, times.dt.strftime("%d-%m-%Y"))
@@ -664,6 +668,7 @@ def _text_label_times(frame: pd.DataFrame, variant: str) -> pd.Series:
         ("zones_by_file", "mixes values with and without a time zone"),
         ("iso_with_text", "value(s) do not parse"),
         ("separators_by_file", "holds text that does not read as dates"),
+        ("years_stray", "1 value(s) do not parse"),
     ],
 )
 def test_a_text_label_time_is_read_as_the_whole_column_says(
@@ -674,9 +679,10 @@ def test_a_text_label_time_is_read_as_the_whole_column_says(
     value of the first), ISO values without a zone in the early files and with one in the
     later ones (refused, not read as UTC), ISO dates with a partition of mostly other text
     (its bad rows counted), day-month-year text with one separator in the early files and
-    another in the later ones (no format). Each partition reading its own text failed the
-    first case, passed the second, third and fifth, and said the fourth was no dates at
-    all."""
+    another in the later ones (no format), integer years with a stray 1 that only its
+    partition's sample holds (a bad row, not a column of other numbers). Each partition
+    deciding alone failed the first case, passed the second, third and fifth, and said
+    the fourth and sixth were no dates at all."""
     frame = example_frame.assign(event_time=_text_label_times(example_frame, variant).to_numpy())
     frame.to_parquet(tmp_path / "one.parquet", index=False)
     parts = write_parts(frame, tmp_path / "parts")
