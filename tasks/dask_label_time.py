@@ -1,13 +1,14 @@
-"""The Dask engine's text label time, read as the whole column settles it.
+"""The Dask engine's label time in text or numbers, read as the whole column settles it.
 
-The pandas engine reads a text label time (tasks/label_time.py) by facts of the whole
-column: whether half its values or more are ISO dates, whether ISO values with and without
-a zone meet, the day/month order its values settle, the sample that decides other formats.
-A partition alone may say otherwise: hold only days up to 12, miss the value that
-contradicts the order, hold only values without a zone, or mostly other text. So the facts
-are found on the cluster, from the column alone (`column_text`), and every partition is
-read by them (tasks/dask_schema.py). The same holds for a schema's datetime columns in text,
-read by the same rules (schemas/date_checks.py).
+The pandas engine reads a label time in text or numbers (tasks/label_time.py) by facts of
+the whole column: whether half its values or more are ISO dates, whether ISO values with
+and without a zone meet, the day/month order its values settle, the sample that decides
+other formats and numbers, the usual zone. A partition alone may say otherwise: hold only
+days up to 12, miss the value that contradicts the order, hold only values without a zone,
+mostly other text, or a stray number its own sample catches. So the facts are found on the
+cluster, from the column alone (`column_text`), and every partition is read by them
+(tasks/dask_schema.py). The same holds for a schema's datetime columns, read and
+zone-checked by the same rules (schemas/date_checks.py).
 """
 
 from dataclasses import dataclass
@@ -37,10 +38,11 @@ from retrain_guard.tasks.validation import DeclaredSchema
 def whole_texts(
     table: dd.DataFrame, declared: DeclaredSchema, data: DataParams, unusable_roles: list[str]
 ) -> dict[str, WholeText]:
-    """The facts of every text column the schema reads as dates with tasks/label_time.py,
-    for each partition to read it by (label_time.read_as_whole): the baseline's label time,
-    or a schema's datetime columns read or zone-checked by schemas/date_checks.py (those
-    with its `read_dates` parser or its single_time_zone check)."""
+    """The facts of every text or number column the schema reads as dates with
+    tasks/label_time.py, for each partition to read it by (label_time.read_as_whole): the
+    baseline's label time, or a schema's datetime columns read or zone-checked by
+    schemas/date_checks.py (those with its `read_dates` parser or its single_time_zone
+    check)."""
     if declared.lists_columns:
         read = [
             name

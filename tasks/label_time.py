@@ -59,7 +59,7 @@ class LabelTime:
 
 @dataclass(frozen=True)
 class WholeText:
-    """What a text column settles as a whole, for reading any part of it alike.
+    """What a text or number column settles as a whole, for reading any part of it alike.
 
     `sample` is sample_present of the column, which decides how text other than ISO reads;
     `iso` whether half its present values or more are ISO dates; `naive_example` the first
@@ -79,7 +79,6 @@ class WholeText:
     usual_zone: str | None = None
     settled: bool = False
     zones: dict[str, int] | None = None
-    # Numbers: the smallest and largest value.
     span: tuple[object, object] = (None, None)
 
 
