@@ -78,10 +78,10 @@ def lead_of(column: str, known: pd.Series, reference: pd.Series, source: str) ->
         (known.iloc[start : start + CHUNK_ROWS], reference.iloc[start : start + CHUNK_ROWS])
         for start in range(0, len(known), CHUNK_ROWS)
     )
-    return _counted_leads(column, pairs, source)
+    return counted_leads(column, pairs, source)
 
 
-def _counted_leads(
+def counted_leads(
     column: str, pairs: Iterable[tuple[pd.Series, pd.Series]], source: str
 ) -> DateLead:
     """`lead_of` over runs of rows: each run's known-at times and reference times."""
@@ -138,7 +138,7 @@ def _stored_leads(frame: StoredTable, label_time: str, columns: list[str]) -> li
             (_as_known(read(chunk[column]), by_day), chunk[label_time])
             for chunk in frame.chunks(list(dict.fromkeys([column, label_time])))
         )
-        leads.append(_counted_leads(column, pairs, reading.how))
+        leads.append(counted_leads(column, pairs, reading.how))
     return leads
 
 

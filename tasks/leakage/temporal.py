@@ -8,10 +8,11 @@
 How a column is read as dates lives in tasks/dates.py; this module measures and judges.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from pydantic import JsonValue
 
 from retrain_guard.schemas.params import LeakageParams
@@ -25,16 +26,17 @@ from retrain_guard.tasks.dates import (
     parse_date_like,
 )
 from retrain_guard.tasks.label_time import read_label_time
-from retrain_guard.tasks.leakage.column_dates import unsettled_column
+from retrain_guard.tasks.leakage.column_dates import column_reading, unsettled_column
 from retrain_guard.tasks.leakage.date_leads import (
     DateLead,
+    counted_leads,
     lead_of,
     measure_post_label_dates,
 )
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, StoredTable
 
 TEMPORAL = "temporal_leakage"
 CONFIG = "leakage_config_invalid"
@@ -100,6 +102,11 @@ def measure_declared_availability(
 ) -> list[DateLead]:
     """Measure, per declared feature, how often it becomes known after the row's label time.
 
+    On a stored table with a datetime label time, a partition at a time: the offset added
+    to each partition's label times, a declared column read by the reading its sample
+    decides (tasks/leakage/column_dates.py); only a column read by force (no date look, a
+    label time's rules) is read whole.
+
     Args:
         frame: the table.
         label_time: column of the moment each prediction is made.
@@ -110,25 +117,57 @@ def measure_declared_availability(
     Raises:
         DeclarationError: a named column is missing or cannot be read as times.
     """
-    reference = as_naive_utc(pd.to_datetime(frame[label_time]))
+    stored = isinstance(frame, StoredTable) and is_datetime64_any_dtype(frame.dtype(label_time))
+    reference: pd.Series | None = None  # the whole label time, read once if needed
     measured = []
     for feature, when in declarations.items():
-        if feature not in frame.columns:
-            raise DeclarationError(f"leakage.known_at names feature {feature!r}: no such column")
+        _check_declared(frame, feature, when)
         if isinstance(when, pd.Timedelta):
-            known = reference + when
             source = f"declared known at label time {_signed(when)}"
         else:
-            if when not in frame.columns:
-                raise DeclarationError(
-                    f"leakage.known_at[{feature!r}] names column {when!r}: no such column"
-                )
+            source = f"declared known at column {when!r}"
+        if stored and (known_of := _known_in_parts(frame, label_time, when)) is not None:
+            assert isinstance(frame, StoredTable)
+            columns = [label_time, feature, *([] if isinstance(when, pd.Timedelta) else [when])]
+            pairs = (
+                (known_of(chunk).where(chunk[feature].notna()), chunk[label_time])
+                for chunk in frame.chunks(list(dict.fromkeys(columns)))
+            )
+            measured.append(counted_leads(feature, pairs, source))
+            continue
+        if reference is None:
+            reference = as_naive_utc(pd.to_datetime(frame[label_time]))
+        if isinstance(when, pd.Timedelta):
+            known = reference + when
+        else:
             parsed = parse_date_like(when, frame[when]) or _forced_dates(when, frame[when])
             known = parsed.values
-            source = f"declared known at column {when!r}"
         known = known.where(frame[feature].notna())
         measured.append(lead_of(feature, known, reference, source))
     return measured
+
+
+def _check_declared(frame: Frame, feature: str, when: str | pd.Timedelta) -> None:
+    if feature not in frame.columns:
+        raise DeclarationError(f"leakage.known_at names feature {feature!r}: no such column")
+    if isinstance(when, str) and when not in frame.columns:
+        raise DeclarationError(
+            f"leakage.known_at[{feature!r}] names column {when!r}: no such column"
+        )
+
+
+def _known_in_parts(
+    frame: Frame, label_time: str, when: str | pd.Timedelta
+) -> Callable[[pd.DataFrame], pd.Series] | None:
+    """How a partition's known-at times are had: its label times plus the offset, or the
+    declared column read as its sample decides; None for a column only read by force."""
+    if isinstance(when, pd.Timedelta):
+        return lambda chunk: as_naive_utc(chunk[label_time]) + when
+    reading = column_reading(frame, when)
+    if reading is None or reading.read is None:
+        return None
+    read = reading.read
+    return lambda chunk: as_naive_utc(read(chunk[when]))
 
 
 def _forced_dates(name: str, values: pd.Series) -> DateColumn:

@@ -22,7 +22,10 @@ from retrain_guard.tasks.leakage.column_dates import (
     unsettled_column,
 )
 from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
-from retrain_guard.tasks.leakage.temporal import measure_ambiguous_dates
+from retrain_guard.tasks.leakage.temporal import (
+    measure_ambiguous_dates,
+    measure_declared_availability,
+)
 from retrain_guard.tasks.validation import declare_schema
 from tests.unit.test_leakage_partitions import _whole_reads
 from tests.unit.test_stored_table import _stored
@@ -179,3 +182,53 @@ def test_a_text_label_times_facts_joined_from_partitions_are_the_whole_columns(
         assert (found.iso, found.naive_example) == (expected.iso, expected.naive_example), name
         if not found.iso:
             assert found.order == day_month_order(frame["event_time"]), name
+
+
+@pytest.mark.parametrize("zoned", [False, True])
+def test_known_at_declarations_of_a_stored_table_are_measured_a_partition_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zoned: bool
+) -> None:
+    """An offset from the label time, a datetime column, day-month-year text and epoch
+    numbers declared as known-at times: the same leads as in memory, with no column read
+    whole; a column read only by force (year-first text without a date name) is read
+    whole, and measured alike."""
+    for module in (date_leads, stored_table):
+        monkeypatch.setattr(module, "CHUNK_ROWS", 7)
+    rng = np.random.default_rng(4)
+    label = pd.Series(
+        pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, ROWS), unit="s")
+    )
+    if zoned:
+        label = label.dt.tz_localize("Europe/Paris", ambiguous="NaT", nonexistent="NaT")
+    known = pd.Series(
+        pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, ROWS), unit="s")
+    )
+    frame = pd.DataFrame(
+        {
+            "event_time": label,
+            "amount": rng.normal(size=ROWS),
+            "balance": np.where(rng.random(ROWS) < 0.2, np.nan, rng.normal(size=ROWS)),
+            "score": rng.normal(size=ROWS),
+            "rating": rng.normal(size=ROWS),
+            "grade": rng.normal(size=ROWS),
+            "reviewed_at": known,
+            "settled_date": known.dt.strftime("%d/%m/%Y"),
+            "approved_at": known.astype("datetime64[s]").astype("int64"),
+            "approval": known.dt.strftime("%Y/%m/%d"),
+        }
+    )
+    declarations: dict[str, str | pd.Timedelta] = {
+        "amount": pd.Timedelta(0),
+        "balance": pd.Timedelta(hours=-6),
+        "score": "reviewed_at",
+        "rating": "settled_date",
+        "grade": "approved_at",
+        "approval_only": "approval",
+    }
+    frame["approval_only"] = rng.normal(size=ROWS)
+    expected = measure_declared_availability(frame, "event_time", declarations)
+    assert any(lead.after_label_time for lead in expected)
+    table = _stored(frame, 4, tmp_path)
+    reads = _whole_reads(monkeypatch)
+    assert measure_declared_availability(table, "event_time", declarations) == expected
+    assert set(reads) == {"approval", "approval_only", "event_time"}  # the forced one's
