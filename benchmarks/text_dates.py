@@ -2,16 +2,19 @@
 
 Run on demand (not in tests):
 `.venv/bin/python -m benchmarks.text_dates [--rows 20000000] [--checkouts DIR ...]
-[--workdir DIR]`.
+[--label-time-text] [--workdir DIR]`.
 
 engine_scale's table (benchmarks/engine_scale.py, generated or taken from its cache) is
 copied a file at a time with one more column, `closed_date`: dd/mm/yyyy text (the day/month
 order settled by the values), 0 to 90 days before to 4 days after the label time, missing
 in 30% of rows. Its values after the label time make the run halt on temporal_leakage, as
-it should. Each checkout given (a directory holding `retrain_guard/`: this one by default,
-or another commit's worktree) runs `retrain-guard validate --engine dask` on it in turn,
-in one invocation, so that their wall times and peaks compare on the same machine state;
-the process tree's resident memory is sampled as engine_scale samples it.
+it should. With `--label-time-text` the label time, event_time, is dd/mm/yyyy text as well
+(a day's resolution): the Dask engine then finds how the whole column reads on the cluster
+before the schema runs on the partitions (tasks/dask_label_time.py). Each checkout given
+(a directory holding `retrain_guard/`: this one by default, or another commit's worktree)
+runs `retrain-guard validate --engine dask` on it in turn, in one invocation, so that their
+wall times and peaks compare on the same machine state; the process tree's resident memory
+is sampled as engine_scale samples it.
 """
 
 import argparse
@@ -30,8 +33,9 @@ COLUMN = "closed_date"
 SEED = 5
 
 
-def with_text_dates(source: Path, target: Path) -> Path:
-    """Copy the dataset directory `source` with the text date column (cached in `target`)."""
+def with_text_dates(source: Path, target: Path, label_time_text: bool = False) -> Path:
+    """Copy the dataset directory `source` with the text date column (cached in `target`),
+    and the label time as text too when asked."""
     if target.is_dir():
         return target
     partial = target.with_name(f".{target.name}.tmp")
@@ -43,6 +47,9 @@ def with_text_dates(source: Path, target: Path) -> Path:
         closed = when + pd.to_timedelta(rng.integers(-90, 5, len(when)), unit="D")
         text = closed.dt.strftime("%d/%m/%Y").where(rng.random(len(when)) >= 0.3)
         table = table.append_column(COLUMN, pa.array(text, type=pa.string(), from_pandas=True))
+        if label_time_text:
+            days = pa.array(when.dt.strftime("%d/%m/%Y"), type=pa.string(), from_pandas=True)
+            table = table.set_column(table.schema.get_field_index("event_time"), "event_time", days)
         pq.write_table(table, partial / file.name)
     partial.replace(target)
     return target
@@ -61,18 +68,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--checkouts", type=Path, nargs="+", default=[Path.cwd().resolve()])
     parser.add_argument("--limit-gib", type=float, default=16.0)
+    parser.add_argument("--label-time-text", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/engine_scale"))
     args = parser.parse_args()
     base = ensure_tables(args.workdir, args.rows, 1_000_000)
-    data = with_text_dates(base.dataset, args.workdir / f"text_dates_{args.rows}")
+    name = f"text_dates_{args.rows}" + ("_label_text" if args.label_time_text else "")
+    data = with_text_dates(base.dataset, args.workdir / name, args.label_time_text)
     size = table_bytes(data)
     config = args.workdir / "config.yaml"
     config.write_text("compute:\n  max_memory_fraction: 1.0\n")
-    say(f"{args.rows:,} rows with {COLUMN}: {size / GIB:.2f} GiB in pandas")
+    also = " and event_time as text" if args.label_time_text else ""
+    say(f"{args.rows:,} rows with {COLUMN}{also}: {size / GIB:.2f} GiB in pandas")
     say("| checkout | wall s | peak tree GiB | peak / table | exit | verdict |")
     say("|---|---|---|---|---|---|")
     for checkout in args.checkouts:
-        out = args.workdir / "runs" / f"text_dates_{checkout.name}"
+        out = args.workdir / "runs" / f"{name}_{checkout.name}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         # Imports resolve to the checkout: PYTHONPATH, and a working directory without a
