@@ -22,15 +22,13 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype, i
 from retrain_guard.schemas.date_checks import DATES_PARSER, TIME_ZONE_CHECK, zone_of
 from retrain_guard.schemas.params import DataParams
 from retrain_guard.tasks.dates import (
-    ISO_DATE,
     SAMPLE,
-    ZONE_SUFFIX,
     DayMonthOrder,
     day_month_order,
     sample_stride,
     spread_sample,
 )
-from retrain_guard.tasks.label_time import WholeText
+from retrain_guard.tasks.label_time import WholeText, iso_counts, iso_decided
 from retrain_guard.tasks.table_files import DtypeObj
 from retrain_guard.tasks.validation import DeclaredSchema
 
@@ -90,13 +88,11 @@ def column_text(table: dd.DataFrame, column: str) -> WholeText:
     ordered = zones.sort_values(ascending=False)
     usual = str(ordered.idxmax()) if len(zones) else None
     seen = {str(zone): int(n) for zone, n in ordered.items()}
-    iso, zoned = sum(c.iso for c in counted), sum(c.zoned for c in counted)
-    if not (iso and iso / present >= 0.5):
-        order = joined_order([c.order for c in counted if c.present])
-        return WholeText(sample, False, None, order, usual, True, seen, _span(counted))
     naive = next((c.naive for c in counted if c.naive is not None), None)
-    naive = naive if 0 < zoned < iso else None
-    return WholeText(sample, True, naive, None, usual, True, seen, _span(counted))
+    iso = sum(c.iso for c in counted)
+    is_iso, naive = iso_decided(present, iso, sum(c.zoned for c in counted), naive)
+    order = None if is_iso else joined_order([c.order for c in counted if c.present])
+    return WholeText(sample, is_iso, naive, order, usual, True, seen, _span(counted))
 
 
 @dataclass(frozen=True)
@@ -115,18 +111,15 @@ class _TextPart:
 
 def _text_part(part: pd.DataFrame) -> _TextPart:
     values = part.iloc[:, 0]
-    present = values.dropna().astype(str)
-    iso = present.str.match(ISO_DATE)
-    zoned = present[iso].str.contains(ZONE_SUFFIX, regex=True)
-    naive = present[iso][~zoned]
-    order = day_month_order(values) if len(present) else None
-    first = str(naive.iloc[0]) if len(naive) else None
+    if is_numeric_dtype(values.dtype):  # no text to look at: its count and span
+        present = int(values.notna().sum())
+        span = (values.min(), values.max()) if present else (None, None)
+        return _TextPart(len(values), present, 0, 0, None, span, None, pd.Series(dtype="int64"))
+    present, iso, zoned, first = iso_counts(values)
+    # An ISO value is no day-month-year text: day_month_order would find none.
+    order = day_month_order(values) if present and not iso else None
     zones = zone_of(values).dropna().value_counts(sort=False)
-    numbers = is_numeric_dtype(values.dtype) and len(present)
-    span = (values.min(), values.max()) if numbers else (None, None)
-    return _TextPart(
-        len(values), len(present), int(iso.sum()), int(zoned.sum()), first, span, order, zones
-    )
+    return _TextPart(len(values), present, iso, zoned, first, (None, None), order, zones)
 
 
 def _span(counted: list[_TextPart]) -> tuple[object, object]:

@@ -103,16 +103,29 @@ def whole_text_of(name: str) -> WholeText | None:
     return (_WHOLE.get() or {}).get(name)
 
 
-def text_facts(values: pd.Series) -> WholeText:
-    """The `WholeText` of a whole text column in memory."""
+def iso_counts(values: pd.Series) -> tuple[int, int, int, str | None]:
+    """A text column's present values, its ISO dates, those with a zone, and its first ISO
+    date without one: what decides ISO and a mix of zones (summed over a column's parts)."""
     present = values.dropna().astype(str)
     iso = present.str.match(ISO_DATE)
-    if not (bool(iso.any()) and float(iso.mean()) >= 0.5):
-        return WholeText(sample_present(values), False)
     zoned = present[iso].str.contains(ZONE_SUFFIX, regex=True)
-    mixed = bool(zoned.any()) and not bool(zoned.all())
-    naive = str(present[iso][~zoned].iloc[0]) if mixed else None
-    return WholeText(sample_present(values), True, naive)
+    naive = present[iso][~zoned]
+    first = str(naive.iloc[0]) if len(naive) else None
+    return len(present), int(iso.sum()), int(zoned.sum()), first
+
+
+def iso_decided(present: int, iso: int, zoned: int, naive: str | None) -> tuple[bool, str | None]:
+    """Whether a column of these `iso_counts` reads as ISO (half its present values or
+    more), and the ISO value without a zone that refuses it when zoned ones meet it."""
+    if not (iso and iso / present >= 0.5):
+        return False, None
+    return True, naive if 0 < zoned < iso else None
+
+
+def text_facts(values: pd.Series) -> WholeText:
+    """The `WholeText` of a whole text column in memory."""
+    is_iso, naive = iso_decided(*iso_counts(values))
+    return WholeText(sample_present(values), is_iso, naive)
 
 
 def read_label_time(name: str, values: pd.Series, subject: str = "label time") -> LabelTime:
