@@ -52,6 +52,7 @@ from retrain_guard.tasks.load import (
     read_header,
 )
 from retrain_guard.tasks.memory import guard_memory_task
+from retrain_guard.tasks.part_map import steps_on_cluster
 from retrain_guard.tasks.profile import LabelProfile, profile_label_task
 from retrain_guard.tasks.publish import (
     TRUSTED_SETTING,
@@ -258,10 +259,6 @@ def _data_stages(
             loaded = collect(loaded)
     else:
         bad_roles = unusable_roles(loaded, data)
-    if on_cluster:
-        recorder.metrics["engine"] = engine.engine_metrics(
-            recorder.flow, engine.is_dask_frame(loaded)
-        )
     counts: pd.Series | None = None
     quirks: list[CheckResult] = []
     if bad_roles and isinstance(loaded, pd.DataFrame):
@@ -279,15 +276,18 @@ def _data_stages(
             validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
             read = loaded
         frame = read if validation.frame is None else validation.frame
-        cluster.close()  # the table is stored (or collected): the workers' memory goes back
+        if on_cluster:  # open for the leakage checks' steps when they run on the cluster
+            steps = steps_on_cluster(frame)
+            recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, loaded, steps)
+            if not steps:  # the table is stored: the workers' memory goes back
+                cluster.close()
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
     # An empty column left the table: a declaration of when it is known has nothing to judge.
     known_at = {k: v for k, v in params.leakage.known_at.items() if k not in empty}
-    params = params.model_copy(
-        update={"leakage": params.leakage.model_copy(update={"known_at": known_at})}
-    )
+    leakage_params = params.leakage.model_copy(update={"known_at": known_at})
+    params = params.model_copy(update={"leakage": leakage_params})
     if empty and not data.feature_columns(frame.columns):
         return _no_features(recorder, empty, "schema", "every feature column is empty")
     unusable = unusable_after_schema(frame, data, validation)

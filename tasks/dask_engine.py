@@ -234,6 +234,16 @@ def _renumber(
 PULL_AHEAD = 2
 
 
+def cluster_address() -> str | None:
+    """The address of the scheduler at compute.dask_address, whose workers may read the
+    table they stored (tasks/part_map.py); None for a local cluster started for the run,
+    whose workers share the flow's machine: the leakage checks' steps run faster in the
+    flow there (benchmarks/RESULTS.md, "Dask engine: leakage steps on the cluster")."""
+    client = get_client()
+    address = getattr(client.scheduler, "address", None)
+    return None if client.cluster is not None or address is None else str(address)
+
+
 def pulled(tasks: Sequence[Delayed], take: Callable[[int, Any], T]) -> list[T]:
     """Compute `tasks` on the cluster a few at a time; hand each result to `take` with its
     number as it arrives; return what `take` returned, in the tasks' order.

@@ -32,7 +32,7 @@ from pydantic import JsonValue
 
 from retrain_guard.schemas.date_checks import TIME_ZONE_CHECK
 from retrain_guard.schemas.params import DataParams, SchemaParams
-from retrain_guard.tasks.dask_engine import pulled
+from retrain_guard.tasks.dask_engine import cluster_address, pulled
 from retrain_guard.tasks.dask_label_time import whole_texts
 from retrain_guard.tasks.heap import release_freed_memory
 from retrain_guard.tasks.label_time import WholeText, read_as_whole
@@ -402,11 +402,11 @@ def validate_on_cluster(
             [dask.delayed(_stored_as_read)(p, n, store) for n, p in enumerate(table.to_delayed())],
             writer.put,
         )
-        frame = writer.table()
+        frame = writer.table(cluster_address())
         outcome = failed_rows(declared, merged, extra)
     else:
         counts = _summed([p.label_counts for p in parts]) if counted else None
-        frame = writer.table()
+        frame = writer.table(cluster_address())
         outcome = SchemaOutcome(
             frame, passed_check(declared, len(frame), extra), extra=tuple(extra)
         )

@@ -79,11 +79,16 @@ def is_dask_frame(table: object) -> "TypeIs[dd.DataFrame]":
     return type(table).__module__.split(".")[0] == "dask"
 
 
-def engine_metrics(flow: str, on_cluster: bool) -> dict[str, JsonValue]:
+def engine_metrics(flow: str, table: object, steps: bool = False) -> dict[str, JsonValue]:
     """Return the report's note of what ran on the cluster, what read the table stored on
     the flow's disk a column at a time (tasks/stored_table.py), and what needed the whole
-    table collected into the flow's process."""
-    moved = ["load", "schema", "profile"] if on_cluster else ["load"]
+    table collected into the flow's process: `table` as the schema stage got it (a Dask
+    DataFrame, or the table collected). `steps`: the leakage checks' per-partition steps
+    run on the cluster (tasks/part_map.py), not in the flow's process."""
+    on_cluster = is_dask_frame(table)
+    moved = (
+        ["load", "schema", "profile", *(["leakage"] if steps else [])] if on_cluster else ["load"]
+    )
     later = ["leakage", *(["split", "train", "evaluate"] if flow == "retrain" else [])]
     return {
         "name": "dask",

@@ -20,36 +20,25 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TypeVar, overload
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from retrain_guard.tasks.engine import SPILL_SETTING, SpillUnwritable
 from retrain_guard.tasks.positions import increasing, position_index
 from retrain_guard.tasks.table_files import (
     Directory,
     DtypeObj,
+    PartChunk,
     PartFile,
     Store,
+    as_dtype,
+    joined,
     read_array,
+    same_dtype,
     write_part,
 )
-from retrain_guard.tasks.time_units import one_time_unit
-
-
-def _concat(arrays: list[Any], dtype: object) -> pd.Series:
-    """Join one column's partitions as Dask joins them (categoricals by union)."""
-    if not arrays:
-        return pd.Series([], dtype=dtype)  # type: ignore[call-overload]
-    if all(isinstance(a, pd.Categorical) for a in arrays) and len(arrays) > 1:
-        return pd.Series(union_categoricals(arrays), copy=False)
-    # Each array keeps its own dtype: pandas would read an object array of text as `str`.
-    parts = [pd.Series(a, dtype=a.dtype, copy=False) for a in arrays]
-    if len(parts) == 1:
-        return parts[0]
-    return pd.concat(one_time_unit(parts), ignore_index=True)
 
 
 class TableWriter:
@@ -69,12 +58,14 @@ class TableWriter:
         except OSError as exc:
             raise self._unwritable(exc) from exc
         self._parts: dict[tuple[int, int], PartFile] = {}
+        self._by_flow = False  # whether the flow wrote any partition (`add`)
 
     def add(self, number: int, frame: pd.DataFrame, piece: int = 0) -> None:
         """Write partition `number` (its columns must be the table's, in order), or its
         `piece`-th run of rows when a partition comes in pieces."""
         if [str(c) for c in frame.columns] != self._columns:
             raise ValueError(f"partition {number} has other columns than the table")
+        self._by_flow = True
         try:
             self._parts[number, piece] = write_part(self._directory.new_file("part"), frame)
         except OSError as exc:
@@ -110,10 +101,13 @@ class TableWriter:
             "about the table's size in memory"
         )
 
-    def table(self) -> "StoredTable":
-        """Return the table of every partition (and piece) added, in their order."""
+    def table(self, cluster: str | None = None) -> "StoredTable":
+        """Return the table of every partition (and piece) added, in their order; the
+        workers of the scheduler at `cluster` read it (tasks/part_map.py) when they wrote
+        every partition themselves."""
         parts = tuple(self._parts[n] for n in sorted(self._parts))
-        base = _Base(self._directory, parts, self._meta)
+        readers = None if self._by_flow else cluster
+        base = _Base(self._directory, parts, self._meta, readers)
         return StoredTable(base, list(map(str, self._meta.columns)))
 
 
@@ -124,6 +118,8 @@ class _Base:
     directory: Directory
     parts: tuple[PartFile, ...]
     meta: pd.DataFrame
+    # The scheduler whose workers see the files (they wrote them), else None.
+    cluster: str | None = None
     _index: list[pd.Index] = field(default_factory=list)
     # Each column's dtype as a whole read returns it, once learnt: the same for every table
     # of these rows, whichever rows it keeps.
@@ -143,7 +139,7 @@ class _Base:
         if len(self.parts) > 1 and isinstance(same, np.dtype):
             return self._filled(column, same)
         dtype = self.meta[column].dtype if column in self.meta.columns else object
-        return _concat([read_array(p, column) for p in self.parts], dtype)
+        return joined([read_array(p, column) for p in self.parts], dtype)
 
     def read_at(self, column: str, positions: np.ndarray) -> pd.Series:
         """`read` at increasing `positions` only, a partition at a time."""
@@ -154,7 +150,7 @@ class _Base:
             if ahead:
                 arrays.append(read_array(part, column)[positions[done : done + ahead] - start])
             start, done = stop, done + ahead
-        return _concat(arrays, self.meta[column].dtype if column in self.meta.columns else object)
+        return joined(arrays, self.meta[column].dtype if column in self.meta.columns else object)
 
     def _filled(self, column: str, dtype: np.dtype) -> pd.Series:
         """Join a column whose partitions share one numpy dtype into one array filled a
@@ -220,6 +216,11 @@ class StoredTable:
 
     def __len__(self) -> int:
         return self._base.rows if self._positions is None else len(self._positions)
+
+    @property
+    def cluster(self) -> str | None:
+        """The address of the Dask scheduler whose workers can read this table's files."""
+        return self._base.cluster
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -294,8 +295,8 @@ class StoredTable:
         """The column at this table's rows, each partition's taken and joined once."""
         assert self._positions is not None
         values = self._base.read_at(column, self._positions)
-        if not _same_dtype(values.dtype, wanted := self.dtype(column)):
-            values = _as_dtype(values, wanted)
+        if not same_dtype(values.dtype, wanted := self.dtype(column)):
+            values = as_dtype(values, wanted)
         return values.set_axis(self._index_of(0, len(self))).rename(column)
 
     def _relative(self, held: np.ndarray | None) -> np.ndarray | slice:
@@ -361,8 +362,18 @@ class StoredTable:
         partitions' categories), so every chunk encodes alike. A table of no rows yields one
         empty frame.
         """
+        pieces = self.part_chunks(columns)
+        for piece in pieces:
+            yield piece.read()
+        if not pieces:
+            yield self.take(None, list(columns))
+
+    def part_chunks(self, columns: Sequence[str]) -> list[PartChunk]:
+        """What `chunks` reads: each partition holding rows of this table, as a `PartChunk`
+        (assigned columns read whole, once, and sliced)."""
         dtypes = {c: self.dtype(c) for c in columns}
         added = {c: self._column(c) for c in columns if c in self._added}
+        pieces = []
         start = done = 0
         for part in self._base.parts:
             stop = start + part.rows
@@ -373,21 +384,10 @@ class StoredTable:
                 ahead = position_index(self._positions, stop) - done
                 local = self._positions[done : done + ahead] - start
             if ahead:
-                index = self._index_of(done, done + ahead)
-                taken = {}
-                for column in columns:
-                    if column in added:
-                        values = added[column].iloc[done : done + ahead]
-                    else:
-                        read = _concat([read_array(part, column)], dtypes[column])
-                        values = read.iloc[local]
-                    if not _same_dtype(values.dtype, dtypes[column]):
-                        values = _as_dtype(values, dtypes[column])  # a partition's own dtype
-                    taken[column] = values.set_axis(index)
-                yield pd.DataFrame(taken, index=index, copy=False)
+                values = {c: a.iloc[done : done + ahead] for c, a in added.items()}
+                pieces.append(PartChunk(part, local, dtypes, values, done, done + ahead))
             start, done = stop, done + ahead
-        if not done:
-            yield self.take(None, list(columns))
+        return pieces
 
     def rows_at(self, rows: np.ndarray, columns: Sequence[str]) -> "StoredTable":
         """Return `columns` of the rows at increasing positions `rows`, still on disk."""
@@ -481,20 +481,3 @@ def rows_of(frame: Frame, rows: np.ndarray, columns: list[str]) -> Frame:
     if isinstance(frame, StoredTable) and increasing(rows):
         return frame.rows_at(rows, columns)
     return take_rows(frame, rows, columns)
-
-
-def _same_dtype(dtype: DtypeObj, wanted: DtypeObj) -> bool:
-    """Whether values of `dtype` are already of `wanted`: for categoricals, the same
-    categories in the same order (pandas calls two unordered categoricals of the same
-    categories equal in any order, but their codes differ)."""
-    if isinstance(dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
-        return dtype.ordered == wanted.ordered and dtype.categories.equals(wanted.categories)
-    return bool(dtype == wanted)
-
-
-def _as_dtype(values: pd.Series, wanted: DtypeObj) -> pd.Series:
-    """Return the values in `wanted`; categories recoded into its order (astype leaves a
-    categorical whose dtype pandas calls equal as it is)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
-        return values.cat.set_categories(wanted.categories, ordered=wanted.ordered)
-    return values.astype(wanted)

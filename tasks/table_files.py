@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
+from pandas.api.types import union_categoricals
+
+from retrain_guard.tasks.time_units import one_time_unit
 
 _TOKEN = ".retrain-guard-store"
 DtypeObj = np.dtype | ExtensionDtype
@@ -135,3 +138,81 @@ class Store:
             Path(self.path, f"part-{number:06d}-{len(written):04d}.pkl").unlink(missing_ok=True)
             return None
         return tuple(written)
+
+
+def joined(arrays: list[Any], dtype: object) -> pd.Series:
+    """Join one column's partitions as Dask joins them (categoricals by union)."""
+    if not arrays:
+        return pd.Series([], dtype=dtype)  # type: ignore[call-overload]
+    if all(isinstance(a, pd.Categorical) for a in arrays) and len(arrays) > 1:
+        return pd.Series(union_categoricals(arrays), copy=False)
+    # Each array keeps its own dtype: pandas would read an object array of text as `str`.
+    parts = [pd.Series(a, dtype=a.dtype, copy=False) for a in arrays]
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(one_time_unit(parts), ignore_index=True)
+
+
+def same_dtype(dtype: DtypeObj, wanted: DtypeObj) -> bool:
+    """Whether values of `dtype` are already of `wanted`: for categoricals, the same
+    categories in the same order (pandas calls two unordered categoricals of the same
+    categories equal in any order, but their codes differ)."""
+    if isinstance(dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
+        return dtype.ordered == wanted.ordered and dtype.categories.equals(wanted.categories)
+    return bool(dtype == wanted)
+
+
+def as_dtype(values: pd.Series, wanted: DtypeObj) -> pd.Series:
+    """Return the values in `wanted`; categories recoded into its order (astype leaves a
+    categorical whose dtype pandas calls equal as it is)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(wanted, pd.CategoricalDtype):
+        return values.cat.set_categories(wanted.categories, ordered=wanted.ordered)
+    return values.astype(wanted)
+
+
+@dataclass(frozen=True)
+class PartChunk:
+    """One stored partition's rows of some columns, as `StoredTable.chunks` yields them,
+    readable in any process that sees the table's files (a Dask worker of the flow's disk).
+
+    `rows` are the partition's rows kept (positions in its file: their labels are its
+    index's at those positions), `dtypes` the table's dtype of each column (a categorical:
+    every partition's categories), `added` the values of columns the flow assigned, already
+    at these rows; `start` and `stop` are the rows' positions in the table.
+    """
+
+    part: PartFile
+    rows: np.ndarray | slice
+    dtypes: dict[str, DtypeObj]
+    added: dict[str, pd.Series]
+    start: int
+    stop: int
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Rows kept travel as one bit per row of the partition: a subset of most of a
+        partition's rows is an eighth of a byte a row, not the 8 of its positions."""
+        state = dict(self.__dict__)
+        if isinstance(self.rows, np.ndarray):
+            kept = np.zeros(self.part.rows, dtype=bool)
+            kept[self.rows] = True
+            state["rows"] = np.packbits(kept)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["rows"], np.ndarray):
+            bits = np.unpackbits(state["rows"], count=state["part"].rows).view(bool)
+            state["rows"] = np.flatnonzero(bits)
+        self.__dict__.update(state)
+
+    def read(self) -> pd.DataFrame:
+        index = read_array(self.part, None)[self.rows]
+        taken = {}
+        for column, dtype in self.dtypes.items():
+            if column in self.added:
+                values = self.added[column]
+            else:
+                values = joined([read_array(self.part, column)], dtype).iloc[self.rows]
+            if not same_dtype(values.dtype, dtype):
+                values = as_dtype(values, dtype)  # a partition's own dtype
+            taken[column] = values.set_axis(index)
+        return pd.DataFrame(taken, index=index, copy=False)

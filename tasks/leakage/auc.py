@@ -21,6 +21,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import to_days
+from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
 from retrain_guard.tasks.positions import position_index
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
@@ -154,34 +155,32 @@ def screen_auc(
 def screen_column(
     frame: StoredTable, column: str, positive_rows: np.ndarray, below: float
 ) -> tuple[float, str, float] | None:
-    """`screen_auc` of a stored numeric or date column, read a partition at a time: its
-    range first, then the per-class histograms of each partition, added up. The result is
-    the whole column's (the same bins, the same counts); only a column it cannot settle
-    needs reading whole, for the exact AUC."""
-    low, high = np.inf, -np.inf
-    for chunk in frame.chunks([column]):
-        values = _numbers(chunk[column])
-        if not len(values):
-            continue
-        low, high = (
-            float(np.fmin(low, np.fmin.reduce(values))),
-            float(np.fmax(high, np.fmax.reduce(values))),
-        )
+    """`screen_auc` of a stored numeric or date column, read a partition at a time (on the
+    cluster where it can, tasks/part_map.py): its range first, then the per-class histograms
+    of each partition, added up. The result is the whole column's (the same bins, the same
+    counts); only a column it cannot settle needs reading whole, for the exact AUC."""
+    ranges = np.array(map_parts(frame, [column], _value_range, column), dtype="float64")
+    low, high = float(np.fmin.reduce(ranges[:, 0])), float(np.fmax.reduce(ranges[:, 1]))
     scale = _screen_scale(low, high, _SCREEN_BINS)
     if scale is None:
         return None
-    rows = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
-    hits = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
-    start = 0
-    for chunk in frame.chunks([column]):
-        values = _numbers(chunk[column])
-        stop = start + len(values)
-        ahead = rows_within(positive_rows, start, stop)
-        chunk_rows, chunk_hits = _histograms(values, ahead, low, scale, _SCREEN_BINS)
-        rows += chunk_rows
-        hits += chunk_hits
-        start = stop
+    binned = map_parts(frame, [column], _part_histograms, column, Rows(positive_rows), low, scale)
+    rows = np.sum([r for r, _ in binned], axis=0)
+    hits = np.sum([h for _, h in binned], axis=0)
     return _screened(rows, hits, below, _SCREEN_BINS)
+
+
+def _value_range(chunk: pd.DataFrame, column: str) -> tuple[float, float]:
+    values = _numbers(chunk[column])
+    if not len(values):
+        return np.inf, -np.inf
+    return float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+
+
+def _part_histograms(
+    chunk: pd.DataFrame, column: str, positive: np.ndarray, low: float, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    return _histograms(_numbers(chunk[column]), positive, low, scale, _SCREEN_BINS)
 
 
 # Distinct values past which a stored categorical column is read whole instead (its
@@ -193,40 +192,48 @@ def category_cells(
     frame: StoredTable, column: str, positive: np.ndarray, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Count a stored categorical column's rows and positive rows by cell (fold, category),
-    a partition at a time: two (fold, category) arrays, or None past MAX_SCREENED_CATEGORIES.
+    a partition at a time (on the cluster where it can): two (fold, category) arrays, or
+    None past MAX_SCREENED_CATEGORIES.
 
     The categories are coded across partitions as one factorize of the whole column codes
-    them (missing values one category of their own).
+    them (missing values one category of their own): each partition counts by its own
+    codes, and the flow joins its distinct values in order.
     """
-    known = pd.Index([], dtype=object)
+    known: pd.Index = pd.Index([], dtype=object)
     missing_code = -1
-    counts: list[np.ndarray] = []  # per chunk: rows by (category, fold, positive)
-    start = 0
-    for chunk in frame.chunks([column]):
-        local, distinct = pd.factorize(chunk[column], use_na_sentinel=True)
-        uniques = pd.Index(distinct).astype(object)  # the values boxed alike in every chunk
+    by_cell = np.zeros((0, 4), dtype=np.intp)  # rows by category, then (fold, positive)
+    parts = map_parts(frame, [column], _part_cells, column, Aligned(positive), Aligned(folds))
+    for uniques, has_missing, counts in parts:
         where = known.get_indexer(uniques)
         new = where < 0
         where[new] = np.arange(len(known), len(known) + int(new.sum()))
         known = known.append(uniques[new])
-        codes = np.append(where, -1)[local]  # a missing row (-1) takes the last slot
-        if (local < 0).any():
-            if missing_code < 0:
-                missing_code = len(known)
-                known = known.append(pd.Index([None], dtype=object))
-            codes[local < 0] = missing_code
+        if has_missing and missing_code < 0:
+            missing_code = len(known)
+            known = known.append(pd.Index([None], dtype=object))
         if len(known) > MAX_SCREENED_CATEGORIES:
             return None
-        stop = start + len(codes)
-        cell = 4 * codes + 2 * folds[start:stop] + positive[start:stop]
-        counts.append(np.bincount(cell, minlength=4))
-        start = stop
-    by_cell = np.zeros(4 * len(known), dtype=np.intp)
-    for found in counts:
-        by_cell[: len(found)] += found
+        if len(by_cell) < len(known):
+            by_cell = np.concatenate([by_cell, np.zeros((len(known) - len(by_cell), 4), np.intp)])
+        by_cell[where] += counts[:-1]  # distinct categories: each row of by_cell once
+        if has_missing:
+            by_cell[missing_code] += counts[-1]
     cells = by_cell.reshape(len(known), 2, 2)  # category, fold, positive
     hits = cells[:, :, 1].T.astype("float64")
     return hits + cells[:, :, 0].T, hits
+
+
+def _part_cells(
+    chunk: pd.DataFrame, column: str, positive: np.ndarray, folds: np.ndarray
+) -> tuple[pd.Index, bool, np.ndarray]:
+    """A partition's distinct values (in order of appearance), whether it has missing
+    values, and its rows by (its own category code, fold, positive); missing values last."""
+    local, distinct = pd.factorize(chunk[column], use_na_sentinel=True)
+    uniques = pd.Index(distinct).astype(object)  # the values boxed alike in every chunk
+    codes = np.where(local < 0, len(uniques), local)
+    cell = 4 * codes + 2 * folds + positive
+    counts = np.bincount(cell, minlength=4 * (len(uniques) + 1)).reshape(-1, 4)
+    return uniques, bool((local < 0).any()), counts
 
 
 def screen_cells(

@@ -7,13 +7,14 @@ model the label through whether a value is there, whatever the value.
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from pydantic import JsonValue
 
 from retrain_guard.schemas.params import LeakageParams
-from retrain_guard.tasks.leakage.auc import rows_within
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, row_chunks
+from retrain_guard.tasks.part_map import Rows, map_parts
+from retrain_guard.tasks.stored_table import Frame
 
 MISSINGNESS = "missingness_leakage"
 
@@ -87,16 +88,15 @@ def measure_missingness(
 
 def _present(frame: Frame, column: str, positive_rows: np.ndarray) -> tuple[int, int]:
     """Return how many rows, and how many positive rows, have a value in the column,
-    counted a stored partition (or CHUNK_ROWS rows in memory) at a time."""
-    n_present = pos_present = start = 0
-    for chunk in row_chunks(frame, [column], CHUNK_ROWS):
-        present = chunk[column].notna().to_numpy()
-        n_present += int(np.count_nonzero(present))
-        pos_present += int(
-            np.count_nonzero(present[rows_within(positive_rows, start, start + len(present))])
-        )
-        start += len(present)
-    return n_present, pos_present
+    counted a partition (in memory, CHUNK_ROWS rows) at a time, on the cluster where it can
+    (tasks/part_map.py)."""
+    counted = map_parts(frame, [column], _part_present, column, Rows(positive_rows))
+    return sum(n for n, _ in counted), sum(p for _, p in counted)
+
+
+def _part_present(chunk: pd.DataFrame, column: str, positive: np.ndarray) -> tuple[int, int]:
+    present = chunk[column].notna().to_numpy()
+    return int(np.count_nonzero(present)), int(np.count_nonzero(present[positive]))
 
 
 def judge_missingness(measured: list[PresenceSplit], params: LeakageParams) -> Judged:

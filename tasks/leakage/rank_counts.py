@@ -9,6 +9,7 @@ its UTF-8 bytes, as pyarrow sorts it, through fixed-width byte strings; text hol
 byte (which numpy's byte strings drop at the end) is left to the whole-column rank.
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,8 @@ from retrain_guard.tasks.leakage.auc import (
     placed_pairs,
     pooled_auc,
 )
-from retrain_guard.tasks.stored_table import Frame, StoredTable, column_chunks, dtype_of, take_rows
+from retrain_guard.tasks.part_map import Aligned, map_parts
+from retrain_guard.tasks.stored_table import Frame, StoredTable, dtype_of, take_rows
 
 # Bytes of padded text keys allowed whatever the text's own size.
 _PADDED_FREE = 64 << 20
@@ -92,18 +94,59 @@ def value_rank_counts(
     n_bins = 0 if bins is None else len(bins)
     small = _SortedClass(*keyed, None if bin_of is None else bin_of[small_rows], n_bins)
     del small_rows
-    large = _Searched(n_bins)
-    start = 0
-    for chunk in column_chunks(frame, column):
-        stop = start + len(chunk)
-        rows = ~small_mask[start:stop]
-        keyed = _keys(chunk[rows], unit)
-        if keyed is None or not large.add(
-            small, *keyed, None if bin_of is None else bin_of[start:stop][rows]
-        ):
+    # Each partition's larger-class rows searched among the smaller class's keys (on the
+    # cluster where it can, tasks/part_map.py); the flow adds the sums up.
+    searched = map_parts(
+        frame,
+        [column],
+        _part_sums,
+        column,
+        unit,
+        small,
+        Aligned(small_mask),
+        None if bin_of is None else Aligned(bin_of),
+    )
+    if any(sums is None for sums in searched):
+        return None
+    total = np.sum([sums for sums in searched if sums is not None], axis=0)
+    return _counts(total, small, small_positive)
+
+
+def _part_sums(
+    chunk: pd.DataFrame,
+    column: str,
+    unit: str | None,
+    small: "_SortedClass",
+    small_mask: np.ndarray,
+    bin_of: np.ndarray | None,
+) -> np.ndarray | None:
+    """A partition's sums over its larger-class rows (`_searched`), overall and per bin;
+    None for text that cannot be keyed, or whose padding to the smaller class's width would
+    exceed text_keys' bound (a long value in one part only)."""
+    rows = ~small_mask
+    keyed = _keys(chunk[column][rows], unit)
+    if keyed is None:
+        return None
+    keys, missing = keyed
+    if keys.dtype.kind == "S":
+        width = max(keys.dtype.itemsize, small.keys.dtype.itemsize)
+        padded = width * (len(keys) + len(small.keys))
+        if padded > 4 * (_text_bytes(keys) + small.text_bytes) + _PADDED_FREE:
             return None
-        start = stop
-    return large.counts(small, small_positive)
+        small = small.widened(width)
+        keys = keys.astype(small.keys.dtype, copy=False)
+    sums = np.zeros((len(small.bounds), 4), dtype=np.int64)  # row 0: overall
+    sums[0] = _searched(small.keys, keys, missing)
+    if bin_of is None:
+        return sums
+    bin_of = bin_of[rows]
+    present_bins = bin_of[~missing]
+    for number in np.flatnonzero(np.bincount(bin_of)):
+        segment, _ = small.segment(int(number))
+        sums[number + 1] = _searched(
+            segment, keys[present_bins == number], missing[bin_of == number]
+        )
+    return sums
 
 
 def _bin_numbers(bins: list[np.ndarray], rows: int) -> np.ndarray:
@@ -119,8 +162,11 @@ def _one_unit(frame: Frame, column: str) -> str | None:
     part needs them, so that equal times key alike in every part; None for other kinds."""
     if not is_datetime64_any_dtype(dtype_of(frame, column)):
         return None
-    wide = any(naive_stamps(part).dtype == "M8[us]" for part in column_chunks(frame, column))
-    return "us" if wide else "ns"
+    return "us" if any(map_parts(frame, [column], _needs_micro, column)) else "ns"
+
+
+def _needs_micro(chunk: pd.DataFrame, column: str) -> bool:
+    return bool(naive_stamps(chunk[column]).dtype == "M8[us]")
 
 
 def _keys(values: pd.Series, unit: str | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -182,12 +228,15 @@ class _SortedClass:
             self.bounds = np.searchsorted(present_bins[order], np.arange(n_bins + 1))
             self.missing_by_bin = np.bincount(bin_of[missing], minlength=n_bins)
 
-    def widen(self, width: int) -> None:
-        """Make the keys at least `width` bytes wide (text longer than any so far)."""
-        if self.keys.dtype.kind == "S" and self.keys.dtype.itemsize < width:
-            self.keys = self.keys.astype(f"S{width}")
-            if self.by_bin is not None:
-                self.by_bin = self.by_bin.astype(f"S{width}")
+    def widened(self, width: int) -> "_SortedClass":
+        """These keys at least `width` bytes wide (text longer than any so far): a copy."""
+        if self.keys.dtype.kind != "S" or self.keys.dtype.itemsize >= width:
+            return self
+        wide = copy.copy(self)
+        wide.keys = self.keys.astype(f"S{width}")
+        if self.by_bin is not None:
+            wide.by_bin = self.by_bin.astype(f"S{width}")
+        return wide
 
     def segment(self, number: int) -> tuple[np.ndarray, int]:
         """Bin `number`'s sorted keys and its missing count."""
@@ -196,45 +245,17 @@ class _SortedClass:
         return ordered[lo:hi], int(self.missing_by_bin[number])
 
 
-class _Searched:
-    """Sums over the larger class's rows: smaller-class keys strictly below and at most
-    each present key, and the present and missing rows; overall and per bin."""
-
-    def __init__(self, n_bins: int) -> None:
-        self.sums = np.zeros((n_bins + 1, 4), dtype=np.int64)  # row 0: overall
-
-    def add(
-        self, small: _SortedClass, keys: np.ndarray, missing: np.ndarray, bin_of: np.ndarray | None
-    ) -> bool:
-        """Add a part's sums; False when its text and the smaller class's, padded to one
-        width, would exceed text_keys' bound (a long value in one part only)."""
-        if keys.dtype.kind == "S":
-            width = max(keys.dtype.itemsize, small.keys.dtype.itemsize)
-            padded = width * (len(keys) + len(small.keys))
-            if padded > 4 * (_text_bytes(keys) + small.text_bytes) + _PADDED_FREE:
-                return False
-            small.widen(width)
-            keys = keys.astype(small.keys.dtype, copy=False)
-        self.sums[0] += _searched(small.keys, keys, missing)
-        if bin_of is None:
-            return True
-        present_bins = bin_of[~missing]
-        for number in np.flatnonzero(np.bincount(bin_of)):
-            segment, _ = small.segment(int(number))
-            self.sums[number + 1] += _searched(
-                segment, keys[present_bins == number], missing[bin_of == number]
-            )
-        return True
-
-    def counts(self, small: _SortedClass, small_positive: bool) -> RankCounts:
-        overall = _pairs(self.sums[0], len(small.keys), small.missing, small_positive)
-        if small.by_bin is None:
-            return RankCounts(overall, None)
-        within = []
-        for number in range(len(self.sums) - 1):
-            segment, missing = small.segment(number)
-            within.append(_pairs(self.sums[number + 1], len(segment), missing, small_positive))
-        return RankCounts(overall, within)
+def _counts(sums: np.ndarray, small: _SortedClass, small_positive: bool) -> RankCounts:
+    """The pair counts from the larger class's summed `_searched` sums (row 0 overall, then
+    a row per bin) against the smaller class."""
+    overall = _pairs(sums[0], len(small.keys), small.missing, small_positive)
+    if small.by_bin is None:
+        return RankCounts(overall, None)
+    within = []
+    for number in range(len(sums) - 1):
+        segment, missing = small.segment(number)
+        within.append(_pairs(sums[number + 1], len(segment), missing, small_positive))
+    return RankCounts(overall, within)
 
 
 def _text_bytes(keys: np.ndarray) -> int:

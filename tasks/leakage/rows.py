@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from retrain_guard.tasks.part_map import iter_parts
 from retrain_guard.tasks.positions import increasing
 from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, take_rows
 
@@ -200,10 +201,14 @@ def mix_column(
     if not increasing(rows):
         _mix(combined, row_hashes(frame.take(rows, [column])), position)
         return
-    start = 0
-    for chunk in frame.rows_at(rows, [column]).chunks([column]):
-        _mix(combined[start : start + len(chunk)], row_hashes(chunk), position)
-        start += len(chunk)
+    start = 0  # hashed where the partitions are (tasks/part_map.py), folded here in order
+    for hashes in iter_parts(frame.rows_at(rows, [column]), [column], _hashes_of, column):
+        _mix(combined[start : start + len(hashes)], hashes, position)
+        start += len(hashes)
+
+
+def _hashes_of(chunk: pd.DataFrame, column: str) -> np.ndarray:
+    return row_hashes(chunk[[column]])
 
 
 def distinct_count(values: np.ndarray) -> int:

@@ -26,3 +26,21 @@ def dask_address() -> Iterator[str]:
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         yield str(cluster.scheduler_address)
+
+
+@pytest.fixture(scope="session")
+def tcp_dask_address() -> Iterator[str]:
+    """A LocalCluster whose workers are threads of this process reached over TCP: every task,
+    argument and result is serialised as for a worker on another machine (an in-process
+    scheduler's workers run the reductions' steps in the flow instead, tasks/part_map.py)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield str(cluster.scheduler_address)

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from retrain_guard.flows import retrain
 from retrain_guard.flows.cli import main, run_flow
 from retrain_guard.schemas.params import ComputeParams, DataParams, SchemaParams
 from retrain_guard.schemas.report import Report
-from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory, training
+from retrain_guard.tasks import dask_engine, dask_schema, dask_slices, memory, part_map, training
 from retrain_guard.tasks.dask_engine import collect, read_dask, unusable_roles_dask
 from retrain_guard.tasks.load import read_table
 from retrain_guard.tasks.quirks import unusable_roles
@@ -345,7 +346,9 @@ def test_clean_example_matches_the_pandas_engine(
     assert dask_report.data == pandas_report.data
 
 
-def _case_report(case: Case, address: str, tmp: Path, name: str) -> None:
+def _case_report(
+    case: Case, address: str, tmp: Path, name: str, where: tuple[str, ...] = ()
+) -> None:
     path = write_parts(case.frame, tmp / "case")
     data = {"label": LABEL, "label_time": case.label_time, "id_column": ID, "drop": [*case.drop]}
     params = params_for(
@@ -356,7 +359,8 @@ def _case_report(case: Case, address: str, tmp: Path, name: str) -> None:
         compute=_dask(address),
     )
     report = masked(run_flow("run", params), tmp)
-    assert report["metrics"]["engine"]["on_cluster"] == ["load", "schema", "profile"]
+    on_cluster = ["load", "schema", "profile", *where]
+    assert report["metrics"]["engine"]["on_cluster"] == on_cluster
     expected = _without_engine(json.loads((GOLDEN / f"{name}.json").read_text()))
     found = _without_engine(report)
     assert [(c["code"], c["status"], c["columns"]) for c in found["checks"]] == [
@@ -368,6 +372,16 @@ def _case_report(case: Case, address: str, tmp: Path, name: str) -> None:
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_leak_case_matches_the_pandas_engine(name: str, dask_address: str, tmp_path: Path) -> None:
     _case_report(leak_case(name), dask_address, tmp_path, f"leak_{name}")
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_leak_case_with_the_leakage_steps_on_the_cluster_matches_the_pandas_engine(
+    name: str, tcp_dask_address: str, tmp_path: Path
+) -> None:
+    """A scheduler given by address whose workers wrote the table runs the leakage checks'
+    per-partition steps (tasks/part_map.py): the report is the same."""
+    case = leak_case(name)
+    _case_report(case, tcp_dask_address, tmp_path, f"leak_{name}", where=("leakage",))
 
 
 @pytest.mark.parametrize("name", sorted(LOOKALIKES))
@@ -459,9 +473,9 @@ def test_the_stored_table_lives_in_the_spill_directory_and_is_removed_after_the_
     seen: list[list[str]] = []
     real_table = TableWriter.table
 
-    def watched(writer: TableWriter) -> StoredTable:
+    def watched(writer: TableWriter, cluster: str | None = None) -> StoredTable:
         seen.append([p.name for p in spill.iterdir()])
-        return real_table(writer)
+        return real_table(writer, cluster)
 
     compute = _dask(dask_address, spill_dir=str(spill))
     params = params_for(parts, tmp_path / "out", compute=compute)
@@ -551,6 +565,9 @@ def test_a_failed_pull_cancels_the_tasks_not_finished(dask_address: str) -> None
 def test_the_local_cluster_is_closed_once_the_table_is_stored(
     example_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
+    """The default local cluster's workers are threads of the flow's process: the leakage
+    checks' steps run in the flow (tasks/part_map.py), and the cluster is closed, its
+    memory handed back, once the table is stored."""
     parts = write_parts(example_frame, tmp_path / "parts")
     clients: list[object] = []
     measure = retrain.measure_empty_columns
@@ -568,7 +585,50 @@ def test_the_local_cluster_is_closed_once_the_table_is_stored(
         report = run_flow("validate", params)
     assert report.status == "passed"
     assert report.metrics["engine"]["stored_for"] == ["leakage"]
+    assert report.metrics["engine"]["on_cluster"] == ["load", "schema", "profile"]
     assert clients == [None]
+
+
+def test_the_cluster_is_open_for_the_leakage_checks_and_closed_before_the_split(
+    example_frame: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tcp_dask_address: str,
+) -> None:
+    """The leakage checks' per-partition steps run on the cluster whose workers stored the
+    table (tasks/part_map.py; workers reached over TCP, as on other machines); the split and
+    training run with the run's client closed."""
+    parts = write_parts(example_frame, tmp_path / "parts")
+    clients: dict[str, object] = {}
+    steps: list[str] = []
+
+    def seen(stage: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                clients[stage] = default_client()
+            except ValueError:  # no client: the cluster is closed
+                clients[stage] = None
+            return real(*args, **kwargs)
+
+        return watched
+
+    on_cluster = part_map._on_cluster
+
+    def counted(client: Any, pieces: Any, step: Any, arguments: Any) -> Any:
+        steps.append(step.__name__)
+        return on_cluster(client, pieces, step, arguments)
+
+    monkeypatch.setattr(part_map, "_on_cluster", counted)
+    leakage = seen("leakage", retrain.detect_leakage_task)
+    monkeypatch.setattr(retrain, "detect_leakage_task", leakage)
+    monkeypatch.setattr(retrain, "split_task", seen("split", retrain.split_task))
+    compute = {"engine": "dask", "dask_address": tcp_dask_address}
+    report = run_flow("run", params_for(parts, tmp_path / "out", compute=compute))
+    assert report.status == "passed"
+    assert report.metrics["engine"]["stored_for"] == ["leakage", "split", "train", "evaluate"]
+    assert clients["leakage"] is not None and clients["split"] is None
+    assert report.metrics["engine"]["on_cluster"] == ["load", "schema", "profile", "leakage"]
+    assert {"_part_histograms", "_part_present"} <= set(steps)
 
 
 def test_sql_source_is_refused_by_the_dask_engine(

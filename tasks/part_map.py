@@ -1,0 +1,167 @@
+"""A reduction's per-partition step, run where the table's partitions are: `map_parts`.
+
+A check that reduces a column partition by partition (histograms, counts, sums of ranks,
+row hashes) hands its per-partition step to `map_parts` (or `iter_parts`), which returns the
+step's result for each partition in order; the check combines them. On a table the Dask
+engine stored where the workers of a scheduler at `compute.dask_address` wrote it
+(tasks/stored_table.py: a spill directory on a disk they share with the flow's machine), the
+steps run on that cluster while it is open, each worker reading its partition's file
+itself: only the results travel to the flow. Anywhere else they run in the flow's process,
+one after another, with the same results: the pandas engine's table in memory, a table the
+flow wrote for workers that do not see its disk, the cluster already closed, and a local
+cluster started for the run, or an in-process scheduler, whose workers share the flow's
+cores: on one 2-core machine at 20M rows, steps on its worker threads took the leakage
+checks from 30 s to 57 s, on its worker processes to 88 s and the process tree's peak from
+1.59 GiB to 2.11 GiB (benchmarks/RESULTS.md, "Dask engine: leakage steps on the cluster").
+
+A step is a module-level function (a remote worker unpickles it by name) called as
+`step(chunk, *arguments)`; an argument wrapped in `Rows` (increasing row positions of the
+table) reaches it as the positions among the chunk's rows, one wrapped in `Aligned` (an
+array of one value per row) as the chunk's slice of it, any other argument as it is (sent
+to the workers once, whatever the number of partitions).
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from retrain_guard.tasks.positions import position_index
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
+from retrain_guard.tasks.table_files import PartChunk
+
+T = TypeVar("T")
+# Results per worker computed ahead of the one the flow takes next.
+AHEAD = 2
+# Bytes past which an argument every step shares goes to the workers once, not per task.
+_SCATTERED = 1 << 20
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Increasing row positions of the table; a step gets those within its chunk, from 0."""
+
+    positions: np.ndarray
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """One value per row of the table; a step gets its chunk's slice."""
+
+    values: np.ndarray
+
+
+def _of_rows(argument: object, start: int, stop: int) -> object:
+    if isinstance(argument, Rows):
+        positions = argument.positions
+        lo, hi = position_index(positions, start), position_index(positions, stop)
+        return positions[lo:hi] - start
+    if isinstance(argument, Aligned):
+        return argument.values[start:stop]
+    return argument
+
+
+def map_parts(
+    frame: Frame, columns: Sequence[str], step: Callable[..., T], *arguments: object
+) -> list[T]:
+    """Return `step(chunk, *arguments)` for each partition's chunk of `columns`, in order
+    (see the module docstring); a table of no rows gives one step, of its empty chunk."""
+    return list(iter_parts(frame, columns, step, *arguments))
+
+
+def iter_parts(
+    frame: Frame, columns: Sequence[str], step: Callable[..., T], *arguments: object
+) -> Iterator[T]:
+    """`map_parts`, its results yielded in order as they come: on the cluster, at most
+    AHEAD results per worker are computed and not yet taken, so that results as large as a
+    partition's rows pass through the flow a few at a time."""
+    if not isinstance(frame, StoredTable):
+        start = 0
+        for begin in range(0, max(len(frame), 1), CHUNK_ROWS):
+            chunk = frame.iloc[begin : begin + CHUNK_ROWS][list(columns)]
+            stop = start + len(chunk)
+            yield step(chunk, *(_of_rows(a, start, stop) for a in arguments))
+            start = stop
+        return
+    pieces = frame.part_chunks(columns)
+    if not pieces:
+        yield step(frame.take(None, list(columns)), *(_of_rows(a, 0, 0) for a in arguments))
+        return
+    client = _client(frame)
+    if client is None or len(pieces) == 1:
+        for piece in pieces:
+            yield step(piece.read(), *(_of_rows(a, piece.start, piece.stop) for a in arguments))
+        return
+    yield from _on_cluster(client, pieces, step, arguments)
+
+
+def steps_on_cluster(frame: Frame) -> bool:
+    """Whether steps over this table run on its cluster (while that is open): a table
+    stored by the workers of a scheduler given by address, not one of this process."""
+    address = frame.cluster if isinstance(frame, StoredTable) else None
+    return address is not None and not address.startswith("inproc://")
+
+
+def _client(frame: StoredTable) -> Any:
+    """The open client of the cluster whose workers wrote the table, or None."""
+    if not steps_on_cluster(frame):
+        return None
+    try:
+        from distributed import get_client  # the Dask engine's extra: present with its table
+    except ImportError:
+        return None
+    try:
+        client = get_client()
+    except ValueError:  # no client: the run's cluster is closed
+        return None
+    if client.status != "running" or getattr(client.scheduler, "address", None) != frame.cluster:
+        return None
+    return client
+
+
+def _on_cluster(
+    client: Any, pieces: list[PartChunk], step: Callable[..., T], arguments: tuple[object, ...]
+) -> Iterator[T]:
+    """Run the steps on the cluster: the shared arguments scattered once, each partition's
+    own arguments with its task; yield the results in order."""
+    from distributed import Future
+
+    shared = [
+        client.scatter(a, broadcast=True, hash=False) if _sizeof(a) > _SCATTERED else a
+        for a in arguments
+    ]
+    window = AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    futures: list[Any] = []
+
+    def submit(piece: PartChunk) -> None:
+        own = (_of_rows(a, piece.start, piece.stop) for a in shared)
+        futures.append(client.submit(_read_and_step, piece, step, *own, pure=False))
+
+    try:
+        for piece in pieces[:window]:
+            submit(piece)
+        for number in range(len(pieces)):
+            future = futures[number]
+            result: T = future.result()
+            future.release()
+            futures[number] = None
+            if number + window < len(pieces):
+                submit(pieces[number + window])
+            yield result
+    finally:
+        client.cancel([f for f in [*futures, *shared] if isinstance(f, Future)])
+
+
+def _sizeof(argument: object) -> int:
+    if isinstance(argument, Rows | Aligned):
+        return 0  # sliced per partition
+    from dask.sizeof import sizeof
+
+    return int(sizeof(argument))
+
+
+def _read_and_step(piece: PartChunk, step: Callable[..., T], *arguments: object) -> T:
+    chunk: pd.DataFrame = piece.read()
+    return step(chunk, *arguments)

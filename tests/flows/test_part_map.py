@@ -1,0 +1,169 @@
+"""A reduction's per-partition steps (tasks/part_map.py) run on the cluster whose workers
+wrote the stored table, while its client is open, and in the flow otherwise; either way each
+step sees the same chunk and arguments, so the checks' results are the same.
+
+The cluster here (tests/flows/conftest.py, tcp_dask_address) reaches its workers over TCP:
+every step, argument and result is serialised as for a worker on another machine.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, get_worker
+
+from retrain_guard.tasks import part_map
+from retrain_guard.tasks.leakage.auc import category_cells, fold_of_rows, screen_column
+from retrain_guard.tasks.leakage.missingness import measure_missingness
+from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
+from retrain_guard.tasks.stored_table import StoredTable, TableWriter
+from tests.unit.test_stored_table import _quirky
+
+
+@pytest.fixture
+def client(tcp_dask_address: str) -> Iterator[Client]:
+    with Client(tcp_dask_address) as connected:
+        yield connected
+
+
+def _by_workers(frame: pd.DataFrame, parts: int, tmp: Path, client: Client) -> TableWriter:
+    """Have the cluster's workers write `frame` as `parts` partitions, as the schema stage
+    does where they see the flow's disk."""
+    tmp.mkdir(exist_ok=True)
+    writer = TableWriter(frame.head(0), str(tmp))
+    store = writer.store()
+    pieces = np.array_split(np.arange(len(frame)), parts)
+    for number, rows in enumerate(pieces):
+        (written,) = client.submit(store.write, number, [frame.iloc[rows]], pure=False).result()
+        writer.adopt(number, written)
+    return writer
+
+
+def _step(
+    chunk: pd.DataFrame, column: str, rows: np.ndarray, aligned: np.ndarray, shared: np.ndarray
+) -> tuple[bool, int, list[object], float, float, int]:
+    """What a step saw: whether on a worker, its rows, their labels, the column at the
+    positions given, the aligned slice, and the shared array."""
+    try:
+        get_worker()
+        on_worker = True
+    except ValueError:
+        on_worker = False
+    picked = float(chunk[column].iloc[rows].sum())
+    return on_worker, len(chunk), list(chunk.index[:3]), picked, float(aligned.sum()), len(shared)
+
+
+def _saw(table: StoredTable | pd.DataFrame, n: int) -> list[tuple[object, ...]]:
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(n, n // 3, replace=False))
+    aligned = rng.random(n)
+    shared = np.zeros(300_000)  # 2.4 MB: sent to the workers once
+    return map_parts(table, ["amount"], _step, "amount", Rows(rows), Aligned(aligned), shared)
+
+
+def test_steps_run_on_the_workers_that_wrote_the_table_with_the_flows_chunks(
+    client: Client, tmp_path: Path
+) -> None:
+    frame = _quirky(1000, 3)
+    writer = _by_workers(frame, 4, tmp_path, client)
+    address = client.scheduler.address
+    on_cluster, in_flow = writer.table(address), writer.table()
+    assert on_cluster.cluster == address and in_flow.cluster is None
+    seen = _saw(on_cluster, len(frame))
+    assert len(seen) == 4 and all(s[0] for s in seen)  # each on a worker
+    local = _saw(in_flow, len(frame))
+    assert not any(s[0] for s in local)
+    assert [s[1:] for s in seen] == [s[1:] for s in local]
+    (whole,) = _saw(frame, len(frame))  # in memory: one chunk of CHUNK_ROWS rows
+    assert whole[1] == sum(s[1] for s in local)
+    assert whole[3:5] == pytest.approx((sum(s[3] for s in local), sum(s[4] for s in local)))
+    # A subset of rows, and a column the flow assigned, read alike on the workers.
+    kept = np.sort(np.random.default_rng(1).choice(1000, 400, replace=False))
+    subset = on_cluster.rows_at(kept, ["amount"]).assign(doubled=frame["amount"].iloc[kept] * 2)
+
+    def doubled(table: StoredTable) -> list[tuple[int, float, float]]:
+        return map_parts(table, ["amount", "doubled"], _sums)
+
+    assert doubled(subset) == doubled(
+        in_flow.rows_at(kept, ["amount"]).assign(doubled=frame["amount"].iloc[kept] * 2)
+    )
+
+
+def _sums(chunk: pd.DataFrame) -> tuple[int, float, float]:
+    labels = int(np.asarray(chunk.index).sum())
+    return labels, float(chunk["amount"].sum()), float(chunk["doubled"].sum())
+
+
+def test_without_the_writers_client_the_steps_run_in_the_flow(
+    client: Client, tmp_path: Path
+) -> None:
+    """Another scheduler's table, or partitions the flow wrote itself (workers that do not
+    see its disk): the flow runs the steps."""
+    frame = _quirky(600, 4)
+    writer = _by_workers(frame, 3, tmp_path / "a", client)
+    assert not any(s[0] for s in _saw(writer.table("tcp://elsewhere:8786"), len(frame)))
+    mixed = _by_workers(frame.iloc[:400], 2, tmp_path / "b", client)
+    mixed.add(2, frame.iloc[400:])
+    assert mixed.table(client.scheduler.address).cluster is None
+
+
+def test_an_in_process_or_closed_cluster_leaves_the_steps_to_the_flow(
+    tmp_path: Path, dask_address: str, tcp_dask_address: str
+) -> None:
+    """An in-process scheduler's workers are the flow's own threads; a closed client has
+    no workers: the flow runs the steps."""
+    frame = _quirky(600, 4)
+    with Client(dask_address) as threads:
+        own = _by_workers(frame, 3, tmp_path / "own", threads).table(threads.scheduler.address)
+        assert dask_address.startswith("inproc://") and own.cluster == dask_address
+        assert not any(s[0] for s in _saw(own, len(frame)))
+    with Client(tcp_dask_address) as connected:
+        gone = _by_workers(frame, 3, tmp_path / "gone", connected).table(tcp_dask_address)
+        assert all(s[0] for s in _saw(gone, len(frame)))
+    assert not any(s[0] for s in _saw(gone, len(frame)))
+
+
+def test_the_checks_reductions_on_the_cluster_equal_the_flows(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AUC screen's histograms and category cells, and missingness by class, measured on
+    the workers are the flow's."""
+    real = part_map._on_cluster
+    calls: list[str] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args[2].__name__)
+        return real(*args)
+
+    monkeypatch.setattr(part_map, "_on_cluster", counted)
+    rng = np.random.default_rng(5)
+    n = 3000
+    positive = rng.random(n) < 0.1
+    frame = pd.DataFrame(
+        {
+            "score": np.where(positive, rng.normal(1, 1, n), rng.normal(0, 1, n)),
+            "kind": pd.Series(rng.choice(["a", "b", "c", None], n), dtype=object),
+            "sparse": np.where(rng.random(n) < np.where(positive, 0.9, 0.2), 1.0, np.nan),
+            "is_fraud": positive.astype(int),
+        }
+    )
+    writer = _by_workers(frame, 5, tmp_path, client)
+    on_cluster, in_flow = writer.table(client.scheduler.address), writer.table()
+    rows = np.flatnonzero(positive)
+    folds = fold_of_rows(n)
+    for table in (on_cluster, in_flow):
+        assert screen_column(table, "score", rows, 0.99) is not None
+    assert screen_column(on_cluster, "score", rows, 0.99) == screen_column(
+        in_flow, "score", rows, 0.99
+    )
+    cluster_cells = category_cells(on_cluster, "kind", positive, folds)
+    flow_cells = category_cells(in_flow, "kind", positive, folds)
+    assert cluster_cells is not None and flow_cells is not None
+    for got, expected in zip(cluster_cells, flow_cells, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    missing = measure_missingness(on_cluster, ["sparse"], positive, min_rows=5)
+    assert missing and missing == measure_missingness(in_flow, ["sparse"], positive, min_rows=5)
+    assert {"_value_range", "_part_histograms", "_part_cells", "_part_present"} <= set(calls)
