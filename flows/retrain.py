@@ -181,7 +181,7 @@ def checked_data(
         return declared
     params, schema = declared
     try:
-        with ExitStack() as cluster:  # compute.engine dask: open until the table is stored
+        with ExitStack() as cluster:  # compute.engine dask: closed when no more stage uses it
             outcome = _data_stages(params, recorder, schema, table, cluster)
     except engine.EngineSettingError as exc:  # no scheduler, or no room for the table
         outcome = check("invalid_parameters").result(
@@ -259,6 +259,8 @@ def _data_stages(
             loaded = collect(loaded)
     else:
         bad_roles = unusable_roles(loaded, data)
+    if on_cluster:  # what runs where; the leakage steps are added once the table is stored
+        recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, loaded)
     counts: pd.Series | None = None
     quirks: list[CheckResult] = []
     if bad_roles and isinstance(loaded, pd.DataFrame):
@@ -276,11 +278,10 @@ def _data_stages(
             validation = validate_schema_task(loaded, declared, data, params.schema_, bad_roles)
             read = loaded
         frame = read if validation.frame is None else validation.frame
-        if on_cluster:  # open for the leakage checks' steps when they run on the cluster
-            steps = steps_on_cluster(frame)
-            recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, loaded, steps)
-            if not steps:  # the table is stored: the workers' memory goes back
-                cluster.close()
+        if not steps_on_cluster(frame):  # the table is stored: the workers' memory goes back
+            cluster.close()
+        elif on_cluster:  # open for the leakage checks' steps (tasks/part_map.py)
+            recorder.metrics["engine"] = engine.engine_metrics(recorder.flow, loaded, True)
         empty = measure_empty_columns(frame, data.feature_columns(frame.columns))
     recorder.add(validation.check, judge_empty_columns(empty, len(frame)))
     frame = frame.drop(columns=empty)
@@ -297,9 +298,8 @@ def _data_stages(
         with recorder.stage("load"):
             frame, quirks = check_quirks_task(frame, data)
         recorder.add(*quirks)
-    role_problems = [
-        c for q in quirks if q.status == "fail" for c in q.columns if c not in data.drop
-    ]
+    failing = [c for q in quirks if q.status == "fail" for c in q.columns]
+    role_problems = [c for c in failing if c not in data.drop]
     unusable = list(dict.fromkeys([*unusable, *role_problems]))
     if data.label in unusable:
         reason = f"label {data.label!r} " + (

@@ -17,8 +17,8 @@ checks from 30 s to 57 s, on its worker processes to 88 s and the process tree's
 A step is a module-level function (a remote worker unpickles it by name) called as
 `step(chunk, *arguments)`; an argument wrapped in `Rows` (increasing row positions of the
 table) reaches it as the positions among the chunk's rows, one wrapped in `Aligned` (an
-array of one value per row) as the chunk's slice of it, any other argument as it is (sent
-to the workers once, whatever the number of partitions).
+array of one value per row) as the chunk's slice of it, any other argument as it is (on a
+cluster, scattered to the workers once unless a plain scalar).
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -33,10 +33,6 @@ from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
 from retrain_guard.tasks.table_files import PartChunk
 
 T = TypeVar("T")
-# Results per worker computed ahead of the one the flow takes next.
-AHEAD = 2
-# Bytes past which an argument every step shares goes to the workers once, not per task.
-_SCATTERED = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,9 +70,9 @@ def map_parts(
 def iter_parts(
     frame: Frame, columns: Sequence[str], step: Callable[..., T], *arguments: object
 ) -> Iterator[T]:
-    """`map_parts`, its results yielded in order as they come: on the cluster, at most
-    AHEAD results per worker are computed and not yet taken, so that results as large as a
-    partition's rows pass through the flow a few at a time."""
+    """`map_parts`, its results yielded in order as they come: on the cluster, a few per
+    worker are computed ahead of the one taken (tasks/dask_engine.py PULL_AHEAD), so that
+    results as large as a partition's rows pass through the flow a few at a time."""
     if not isinstance(frame, StoredTable):
         start = 0
         for begin in range(0, max(len(frame), 1), CHUNK_ROWS):
@@ -125,14 +121,16 @@ def _on_cluster(
     client: Any, pieces: list[PartChunk], step: Callable[..., T], arguments: tuple[object, ...]
 ) -> Iterator[T]:
     """Run the steps on the cluster: the shared arguments scattered once, each partition's
-    own arguments with its task; yield the results in order."""
+    own arguments with its task; yield the results in order, as `dask_engine.pulled` takes
+    them (a few per worker ahead). A worker that cannot read its partition's file (one
+    that joined the cluster after the table was written, elsewhere) leaves that step to
+    the flow, which reads the file on its own disk."""
     from distributed import Future
 
-    shared = [
-        client.scatter(a, broadcast=True, hash=False) if _sizeof(a) > _SCATTERED else a
-        for a in arguments
-    ]
-    window = AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    from retrain_guard.tasks.dask_engine import PULL_AHEAD
+
+    shared = [client.scatter(a, broadcast=True, hash=False) if _shared(a) else a for a in arguments]
+    window = PULL_AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
     futures: list[Any] = []
 
     def submit(piece: PartChunk) -> None:
@@ -142,26 +140,38 @@ def _on_cluster(
     try:
         for piece in pieces[:window]:
             submit(piece)
-        for number in range(len(pieces)):
+        for number, piece in enumerate(pieces):
             future = futures[number]
-            result: T = future.result()
+            result: T | _Unread = future.result()
             future.release()
             futures[number] = None
             if number + window < len(pieces):
                 submit(pieces[number + window])
+            if isinstance(result, _Unread):
+                own = (_of_rows(a, piece.start, piece.stop) for a in arguments)
+                result = step(piece.read(), *own)
             yield result
     finally:
         client.cancel([f for f in [*futures, *shared] if isinstance(f, Future)])
 
 
-def _sizeof(argument: object) -> int:
-    if isinstance(argument, Rows | Aligned):
-        return 0  # sliced per partition
-    from dask.sizeof import sizeof
+def _shared(argument: object) -> bool:
+    """Whether an argument goes to the workers once (scattered) rather than with each
+    task: anything but a partition's own (`Rows`, `Aligned`) and a plain scalar."""
+    plain = str | bytes | int | float | bool | np.generic | pd.Timedelta | pd.Timestamp
+    return not (argument is None or isinstance(argument, Rows | Aligned | plain))
 
-    return int(sizeof(argument))
+
+@dataclass(frozen=True)
+class _Unread:
+    """A worker could not read the partition's file: the flow runs that step."""
+
+    error: str
 
 
-def _read_and_step(piece: PartChunk, step: Callable[..., T], *arguments: object) -> T:
-    chunk: pd.DataFrame = piece.read()
+def _read_and_step(piece: PartChunk, step: Callable[..., T], *arguments: object) -> T | _Unread:
+    try:
+        chunk: pd.DataFrame = piece.read()
+    except OSError as exc:  # the file is not on this worker's disk
+        return _Unread(str(exc))
     return step(chunk, *arguments)

@@ -170,7 +170,7 @@ def as_dtype(values: pd.Series, wanted: DtypeObj) -> pd.Series:
     return values.astype(wanted)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PartChunk:
     """One stored partition's rows of some columns, as `StoredTable.chunks` yields them,
     readable in any process that sees the table's files (a Dask worker of the flow's disk).

@@ -21,8 +21,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import to_days
-from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
-from retrain_guard.tasks.positions import position_index
+from retrain_guard.tasks.part_map import Aligned, Rows, iter_parts, map_parts
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.stored_table import DtypeObj, Frame, StoredTable
 
@@ -164,9 +163,12 @@ def screen_column(
     scale = _screen_scale(low, high, _SCREEN_BINS)
     if scale is None:
         return None
-    binned = map_parts(frame, [column], _part_histograms, column, Rows(positive_rows), low, scale)
-    rows = np.sum([r for r, _ in binned], axis=0)
-    hits = np.sum([h for _, h in binned], axis=0)
+    rows = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
+    hits = np.zeros(_SCREEN_BINS + 1, dtype=np.intp)
+    steps = (_part_histograms, column, Rows(positive_rows), low, scale)
+    for part_rows, part_hits in iter_parts(frame, [column], *steps):
+        rows += part_rows
+        hits += part_hits
     return _screened(rows, hits, below, _SCREEN_BINS)
 
 
@@ -202,7 +204,7 @@ def category_cells(
     known: pd.Index = pd.Index([], dtype=object)
     missing_code = -1
     by_cell = np.zeros((0, 4), dtype=np.intp)  # rows by category, then (fold, positive)
-    parts = map_parts(frame, [column], _part_cells, column, Aligned(positive), Aligned(folds))
+    parts = iter_parts(frame, [column], _part_cells, column, Aligned(positive), Aligned(folds))
     for uniques, has_missing, counts in parts:
         where = known.get_indexer(uniques)
         new = where < 0
@@ -258,12 +260,6 @@ def screen_cells(
     binned_rows = np.bincount(bins, weights=rows[held], minlength=_SCREEN_BINS + 1)
     binned_hits = np.bincount(bins, weights=hits[held], minlength=_SCREEN_BINS + 1)
     return _screened(binned_rows, binned_hits, below, _SCREEN_BINS)
-
-
-def rows_within(rows: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Return the increasing positions `rows` in [start, stop), counted from `start` (a
-    chunk's own positions of them)."""
-    return rows[position_index(rows, start) : position_index(rows, stop)] - start
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

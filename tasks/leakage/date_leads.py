@@ -4,7 +4,7 @@ The measure of temporal_leakage (temporal.py judges it). It reads columns as dat
 tasks/dates.py, a stored table's without reading them whole (column_dates.py).
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +14,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import DateColumn, as_naive_utc, naive_stamps
 from retrain_guard.tasks.leakage.column_dates import column_reading
+from retrain_guard.tasks.part_map import iter_parts, map_parts
 from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
 
 
@@ -85,22 +86,38 @@ def counted_leads(
     column: str, pairs: Iterable[tuple[pd.Series, pd.Series]], source: str
 ) -> DateLead:
     """`lead_of` over runs of rows: each run's known-at times and reference times."""
+    return summed_leads(
+        column, [lead_counts(known, reference) for known, reference in pairs], source
+    )
+
+
+def lead_counts(known: pd.Series, reference: pd.Series) -> tuple[int, int, pd.Timedelta]:
+    """One run of rows' present known-at times, those after the reference time, and the
+    largest lead among them (0 without any)."""
+    times, label_times = naive_stamps(known), naive_stamps(reference)
+    if times.dtype != label_times.dtype:  # one outside the nanosecond range
+        times, label_times = (
+            times.astype("datetime64[us]"),
+            label_times.astype("datetime64[us]"),
+        )
+    lead = times - label_times
+    present = ~np.isnat(lead)
+    after = lead[present & (lead > np.timedelta64(0))]
+    largest = pd.Timedelta(after.max()) if len(after) else pd.Timedelta(0)
+    return int(np.count_nonzero(present)), len(after), largest
+
+
+def summed_leads(
+    column: str, counts: Iterable[tuple[int, int, pd.Timedelta]], source: str
+) -> DateLead:
+    """The `DateLead` of runs' `lead_counts`."""
     n_present = n_after = 0
     max_lead = pd.Timedelta(0)
-    for known, reference in pairs:
-        times, label_times = naive_stamps(known), naive_stamps(reference)
-        if times.dtype != label_times.dtype:  # one outside the nanosecond range
-            times, label_times = (
-                times.astype("datetime64[us]"),
-                label_times.astype("datetime64[us]"),
-            )
-        lead = times - label_times
-        present = ~np.isnat(lead)
-        n_present += int(np.count_nonzero(present))
-        after = lead[present & (lead > np.timedelta64(0))]
-        if len(after):
-            n_after += len(after)
-            max_lead = max(max_lead, pd.Timedelta(after.max()))
+    for present, after, largest in counts:
+        n_present += present
+        if after:
+            n_after += after
+            max_lead = max(max_lead, largest)
     days = max_lead / pd.Timedelta(days=1) if n_after else 0.0
     return DateLead(column, n_present, n_after, float(days), source)
 
@@ -127,19 +144,28 @@ def measure_post_label_dates(frame: Frame, label_time: str, columns: list[str]) 
 
 
 def _stored_leads(frame: StoredTable, label_time: str, columns: list[str]) -> list[DateLead]:
+    """Each partition's leads counted where it is (on the cluster where it can,
+    tasks/part_map.py), by the reading of the whole column."""
     by_day = _whole_days_stored(frame, label_time)
     leads: list[DateLead] = []
     for column in columns:
         reading = column_reading(frame, column)
         if reading is None or reading.read is None:
             continue
-        read = reading.read
-        pairs = (
-            (_as_known(read(chunk[column]), by_day), chunk[label_time])
-            for chunk in frame.chunks(list(dict.fromkeys([column, label_time])))
-        )
-        leads.append(counted_leads(column, pairs, reading.how))
+        read = list(dict.fromkeys([column, label_time]))
+        counts = iter_parts(frame, read, _part_leads, column, label_time, reading.read, by_day)
+        leads.append(summed_leads(column, counts, reading.how))
     return leads
+
+
+def _part_leads(
+    chunk: pd.DataFrame,
+    column: str,
+    label_time: str,
+    read: Callable[[pd.Series], pd.Series],
+    by_day: bool,
+) -> tuple[int, int, pd.Timedelta]:
+    return lead_counts(_as_known(read(chunk[column]), by_day), chunk[label_time])
 
 
 def _as_known(values: pd.Series, by_day: bool) -> pd.Series:
@@ -148,10 +174,11 @@ def _as_known(values: pd.Series, by_day: bool) -> pd.Series:
 
 def _whole_days_stored(frame: StoredTable, label_time: str) -> bool:
     """`whole_days` of a stored label time, a partition at a time."""
-    seen = False
-    for chunk in frame.chunks([label_time]):
-        present = as_naive_utc(chunk[label_time]).dropna()
-        if not (present == present.dt.floor("D")).all():
-            return False
-        seen = seen or bool(len(present))
-    return seen
+    parts = map_parts(frame, [label_time], _whole_days_part, label_time)
+    return all(whole for whole, _ in parts) and any(seen for _, seen in parts)
+
+
+def _whole_days_part(chunk: pd.DataFrame, label_time: str) -> tuple[bool, bool]:
+    """Whether the partition's label times are whole days, and whether it holds any."""
+    present = as_naive_utc(chunk[label_time]).dropna()
+    return bool((present == present.dt.floor("D")).all()), bool(len(present))

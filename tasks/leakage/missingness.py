@@ -13,7 +13,7 @@ from pydantic import JsonValue
 from retrain_guard.schemas.params import LeakageParams
 from retrain_guard.tasks.leakage.findings import Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
-from retrain_guard.tasks.part_map import Rows, map_parts
+from retrain_guard.tasks.part_map import Rows, iter_parts
 from retrain_guard.tasks.stored_table import Frame
 
 MISSINGNESS = "missingness_leakage"
@@ -90,8 +90,12 @@ def _present(frame: Frame, column: str, positive_rows: np.ndarray) -> tuple[int,
     """Return how many rows, and how many positive rows, have a value in the column,
     counted a partition (in memory, CHUNK_ROWS rows) at a time, on the cluster where it can
     (tasks/part_map.py)."""
-    counted = map_parts(frame, [column], _part_present, column, Rows(positive_rows))
-    return sum(n for n, _ in counted), sum(p for _, p in counted)
+    n_present = positive_present = 0
+    for present, positives in iter_parts(
+        frame, [column], _part_present, column, Rows(positive_rows)
+    ):
+        n_present, positive_present = n_present + present, positive_present + positives
+    return n_present, positive_present
 
 
 def _part_present(chunk: pd.DataFrame, column: str, positive: np.ndarray) -> tuple[int, int]:

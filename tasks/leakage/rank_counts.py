@@ -25,7 +25,7 @@ from retrain_guard.tasks.leakage.auc import (
     placed_pairs,
     pooled_auc,
 )
-from retrain_guard.tasks.part_map import Aligned, map_parts
+from retrain_guard.tasks.part_map import Aligned, iter_parts
 from retrain_guard.tasks.stored_table import Frame, StoredTable, dtype_of, take_rows
 
 # Bytes of padded text keys allowed whatever the text's own size.
@@ -96,7 +96,8 @@ def value_rank_counts(
     del small_rows
     # Each partition's larger-class rows searched among the smaller class's keys (on the
     # cluster where it can, tasks/part_map.py); the flow adds the sums up.
-    searched = map_parts(
+    total = np.zeros((n_bins + 1, 4), dtype=np.int64)
+    for sums in iter_parts(
         frame,
         [column],
         _part_sums,
@@ -105,10 +106,10 @@ def value_rank_counts(
         small,
         Aligned(small_mask),
         None if bin_of is None else Aligned(bin_of),
-    )
-    if any(sums is None for sums in searched):
-        return None
-    total = np.sum([sums for sums in searched if sums is not None], axis=0)
+    ):
+        if sums is None:
+            return None
+        total += sums
     return _counts(total, small, small_positive)
 
 
@@ -162,7 +163,7 @@ def _one_unit(frame: Frame, column: str) -> str | None:
     part needs them, so that equal times key alike in every part; None for other kinds."""
     if not is_datetime64_any_dtype(dtype_of(frame, column)):
         return None
-    return "us" if any(map_parts(frame, [column], _needs_micro, column)) else "ns"
+    return "us" if any(iter_parts(frame, [column], _needs_micro, column)) else "ns"
 
 
 def _needs_micro(chunk: pd.DataFrame, column: str) -> bool:
@@ -229,7 +230,8 @@ class _SortedClass:
             self.missing_by_bin = np.bincount(bin_of[missing], minlength=n_bins)
 
     def widened(self, width: int) -> "_SortedClass":
-        """These keys at least `width` bytes wide (text longer than any so far): a copy."""
+        """These keys at least `width` bytes wide (text longer than any so far): a copy when
+        they are narrower, else these."""
         if self.keys.dtype.kind != "S" or self.keys.dtype.itemsize >= width:
             return self
         wide = copy.copy(self)

@@ -28,11 +28,13 @@ def dask_address() -> Iterator[str]:
         yield str(cluster.scheduler_address)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tcp_dask_address() -> Iterator[str]:
     """A LocalCluster whose workers are threads of this process reached over TCP: every task,
     argument and result is serialised as for a worker on another machine (an in-process
-    scheduler's workers run the reductions' steps in the flow instead, tasks/part_map.py)."""
+    scheduler's workers run the reductions' steps in the flow instead, tasks/part_map.py).
+    Closed after each module that uses it: its threads' traffic would otherwise count in
+    later tests' measures of their own allocations (tracemalloc sees every thread)."""
     from distributed import LocalCluster
 
     with LocalCluster(

@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 from distributed import Client, get_worker
 
-from retrain_guard.tasks import part_map
+from retrain_guard.tasks import part_map, table_files
 from retrain_guard.tasks.leakage.auc import category_cells, fold_of_rows, screen_column
+from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
 from retrain_guard.tasks.leakage.missingness import measure_missingness
+from retrain_guard.tasks.leakage.rank_counts import value_rank_counts
 from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from tests.unit.test_stored_table import _quirky
@@ -37,8 +39,9 @@ def _by_workers(frame: pd.DataFrame, parts: int, tmp: Path, client: Client) -> T
     store = writer.store()
     pieces = np.array_split(np.arange(len(frame)), parts)
     for number, rows in enumerate(pieces):
-        (written,) = client.submit(store.write, number, [frame.iloc[rows]], pure=False).result()
-        writer.adopt(number, written)
+        files = client.submit(store.write, number, [frame.iloc[rows]], pure=False).result()
+        assert files is not None, "the workers see the flow's disk"
+        writer.adopt(number, files[0])
     return writer
 
 
@@ -56,7 +59,14 @@ def _step(
     return on_worker, len(chunk), list(chunk.index[:3]), picked, float(aligned.sum()), len(shared)
 
 
-def _saw(table: StoredTable | pd.DataFrame, n: int) -> list[tuple[object, ...]]:
+Seen = tuple[bool, int, list[object], float, float, int]
+
+
+def _address(client: Client) -> str:
+    return str(client.scheduler_info()["address"])
+
+
+def _saw(table: StoredTable | pd.DataFrame, n: int) -> list[Seen]:
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(n, n // 3, replace=False))
     aligned = rng.random(n)
@@ -69,7 +79,7 @@ def test_steps_run_on_the_workers_that_wrote_the_table_with_the_flows_chunks(
 ) -> None:
     frame = _quirky(1000, 3)
     writer = _by_workers(frame, 4, tmp_path, client)
-    address = client.scheduler.address
+    address = _address(client)
     on_cluster, in_flow = writer.table(address), writer.table()
     assert on_cluster.cluster == address and in_flow.cluster is None
     seen = _saw(on_cluster, len(frame))
@@ -107,7 +117,7 @@ def test_without_the_writers_client_the_steps_run_in_the_flow(
     assert not any(s[0] for s in _saw(writer.table("tcp://elsewhere:8786"), len(frame)))
     mixed = _by_workers(frame.iloc[:400], 2, tmp_path / "b", client)
     mixed.add(2, frame.iloc[400:])
-    assert mixed.table(client.scheduler.address).cluster is None
+    assert mixed.table(_address(client)).cluster is None
 
 
 def test_an_in_process_or_closed_cluster_leaves_the_steps_to_the_flow(
@@ -117,7 +127,7 @@ def test_an_in_process_or_closed_cluster_leaves_the_steps_to_the_flow(
     no workers: the flow runs the steps."""
     frame = _quirky(600, 4)
     with Client(dask_address) as threads:
-        own = _by_workers(frame, 3, tmp_path / "own", threads).table(threads.scheduler.address)
+        own = _by_workers(frame, 3, tmp_path / "own", threads).table(_address(threads))
         assert dask_address.startswith("inproc://") and own.cluster == dask_address
         assert not any(s[0] for s in _saw(own, len(frame)))
     with Client(tcp_dask_address) as connected:
@@ -129,8 +139,8 @@ def test_an_in_process_or_closed_cluster_leaves_the_steps_to_the_flow(
 def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The AUC screen's histograms and category cells, and missingness by class, measured on
-    the workers are the flow's."""
+    """The AUC screen's histograms and category cells, missingness by class and the dates
+    after the label time, measured on the workers, are the flow's."""
     real = part_map._on_cluster
     calls: list[str] = []
 
@@ -145,13 +155,16 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     frame = pd.DataFrame(
         {
             "score": np.where(positive, rng.normal(1, 1, n), rng.normal(0, 1, n)),
-            "kind": pd.Series(rng.choice(["a", "b", "c", None], n), dtype=object),
+            "kind": pd.Series(rng.choice(np.array(["a", "b", "c", None], dtype=object), n)),
             "sparse": np.where(rng.random(n) < np.where(positive, 0.9, 0.2), 1.0, np.nan),
             "is_fraud": positive.astype(int),
+            "event_time": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="h"),
         }
     )
+    late = pd.to_timedelta(np.where(positive, 30, -2), unit="D")
+    frame["closed"] = (frame["event_time"] + late).where(rng.random(n) < 0.8)
     writer = _by_workers(frame, 5, tmp_path, client)
-    on_cluster, in_flow = writer.table(client.scheduler.address), writer.table()
+    on_cluster, in_flow = writer.table(_address(client)), writer.table()
     rows = np.flatnonzero(positive)
     folds = fold_of_rows(n)
     for table in (on_cluster, in_flow):
@@ -166,4 +179,36 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
         np.testing.assert_array_equal(got, expected)
     missing = measure_missingness(on_cluster, ["sparse"], positive, min_rows=5)
     assert missing and missing == measure_missingness(in_flow, ["sparse"], positive, min_rows=5)
-    assert {"_value_range", "_part_histograms", "_part_cells", "_part_present"} <= set(calls)
+    leads = measure_post_label_dates(on_cluster, "event_time", ["closed"])
+    assert leads and leads[0].after_label_time > 0
+    assert leads == measure_post_label_dates(in_flow, "event_time", ["closed"])
+    for column in ("score", "kind"):  # numbers, and text keyed as bytes
+        ranked = value_rank_counts(on_cluster, column, positive, None)
+        assert ranked is not None and ranked == value_rank_counts(in_flow, column, positive, None)
+    steps = {"_value_range", "_part_histograms", "_part_cells", "_part_present", "_part_leads"}
+    assert steps | {"_whole_days_part", "_part_sums"} <= set(calls)
+
+
+def test_a_worker_that_cannot_read_a_partition_leaves_its_step_to_the_flow(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that joined after the table was written, on another disk, finds no file:
+    the flow runs that partition's step on its own disk, and the result is the same."""
+    frame = _quirky(900, 6)
+    writer = _by_workers(frame, 3, tmp_path, client)
+    expected = _saw(writer.table(), len(frame))
+    real = table_files.read_array
+
+    def elsewhere(part: table_files.PartFile, name: str | None) -> object:
+        try:
+            get_worker()
+        except ValueError:  # the flow
+            return real(part, name)
+        if part.path.name.startswith("part-000001"):
+            raise FileNotFoundError(2, "No such file or directory", str(part.path))
+        return real(part, name)
+
+    monkeypatch.setattr(table_files, "read_array", elsewhere)
+    seen = _saw(writer.table(_address(client)), len(frame))
+    assert [s[0] for s in seen] == [True, False, True]
+    assert [s[1:] for s in seen] == [s[1:] for s in expected]

@@ -173,8 +173,8 @@ def test_text_that_cannot_be_keyed_is_ranked_whole(monkeypatch: pytest.MonkeyPat
 def test_counting_pairs_keeps_the_whole_columns_bounds_and_units(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A long text value in one part only would pad every key of the smaller class (and
-    every later part) to its length: the id is ranked whole instead. Dates with a
+    """A long text value in one part only would pad every key of the smaller class to its
+    length for that part: the id is ranked whole instead. Dates with a
     placeholder beyond 2262 in one part are keyed in one unit for every part, so equal
     times tie as in the whole column. In memory, only the id column is copied."""
     monkeypatch.setattr(rank_counts, "_PADDED_FREE", 0)
