@@ -86,9 +86,9 @@ def engine_metrics(flow: str, table: object, steps: bool = False) -> dict[str, J
     DataFrame, or the table collected). `steps`: the leakage checks' per-partition steps
     run on the cluster (tasks/part_map.py), not in the flow's process."""
     on_cluster = is_dask_frame(table)
-    moved = (
-        ["load", "schema", "profile", *(["leakage"] if steps else [])] if on_cluster else ["load"]
-    )
+    moved = ["load", "schema", "profile"] if on_cluster else ["load"]
+    if on_cluster and steps:
+        moved.append("leakage")
     later = ["leakage", *(["split", "train", "evaluate"] if flow == "retrain" else [])]
     return {
         "name": "dask",

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from retrain_guard.tasks.positions import position_index
-from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
+from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable, row_chunks
 from retrain_guard.tasks.table_files import PartChunk
 
 T = TypeVar("T")
@@ -75,8 +75,7 @@ def iter_parts(
     results as large as a partition's rows pass through the flow a few at a time."""
     if not isinstance(frame, StoredTable):
         start = 0
-        for begin in range(0, max(len(frame), 1), CHUNK_ROWS):
-            chunk = frame.iloc[begin : begin + CHUNK_ROWS][list(columns)]
+        for chunk in row_chunks(frame, list(columns), CHUNK_ROWS):
             stop = start + len(chunk)
             yield step(chunk, *(_of_rows(a, start, stop) for a in arguments))
             start = stop

@@ -14,7 +14,7 @@ from pydantic import JsonValue
 
 from retrain_guard.tasks.dates import DateColumn, as_naive_utc, naive_stamps
 from retrain_guard.tasks.leakage.column_dates import column_reading
-from retrain_guard.tasks.part_map import iter_parts, map_parts
+from retrain_guard.tasks.part_map import iter_parts
 from retrain_guard.tasks.stored_table import CHUNK_ROWS, Frame, StoredTable
 
 
@@ -174,8 +174,12 @@ def _as_known(values: pd.Series, by_day: bool) -> pd.Series:
 
 def _whole_days_stored(frame: StoredTable, label_time: str) -> bool:
     """`whole_days` of a stored label time, a partition at a time."""
-    parts = map_parts(frame, [label_time], _whole_days_part, label_time)
-    return all(whole for whole, _ in parts) and any(seen for _, seen in parts)
+    seen = False
+    for whole, held in iter_parts(frame, [label_time], _whole_days_part, label_time):
+        if not whole:  # the rest need not be read
+            return False
+        seen = seen or held
+    return seen
 
 
 def _whole_days_part(chunk: pd.DataFrame, label_time: str) -> tuple[bool, bool]:
