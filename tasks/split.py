@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import JsonValue
@@ -13,8 +14,9 @@ from sklearn.model_selection import train_test_split
 from retrain_guard.schemas.params import DataParams, SplitParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.dates import as_naive_utc
+from retrain_guard.tasks.part_map import iter_parts, map_parts
 from retrain_guard.tasks.registry import check
-from retrain_guard.tasks.stored_table import Frame
+from retrain_guard.tasks.stored_table import Frame, StoredTable
 from retrain_guard.tasks.training import MIN_TRAINING_MINORITY_ROWS
 
 CODE = "insufficient_minority"
@@ -75,56 +77,218 @@ class Split:
         }
 
 
+@dataclass(frozen=True)
+class Quantile:
+    """Where the time split's quantile falls among the `timed` rows: the label time `at`
+    of rank `cut_rank`, how many rows are before it (`first`) and up to it (`after`), and
+    the next later label time (None: `at` is the latest)."""
+
+    timed: int
+    at: pd.Timestamp
+    first: int
+    after: int
+    later: pd.Timestamp | None
+
+    def cut(self, holdout_fraction: float) -> tuple[pd.Timestamp, bool]:
+        """Return the cut (the holdout's first label time) and whether the block of rows
+        at `at` goes to the training part.
+
+        The block stays in the holdout (never smaller than asked) unless that makes the
+        holdout more than FRACTION_TOO_LARGE times holdout_fraction, or leaves no training
+        rows, and training is the closer side.
+        """
+        n = self.timed
+        with_block = (n - self.first) / n
+        without_block = (n - self.after) / n
+        to_training = self.later is not None and (
+            self.first == 0
+            or (
+                with_block > holdout_fraction * FRACTION_TOO_LARGE
+                and abs(without_block - holdout_fraction) < abs(with_block - holdout_fraction)
+            )
+        )
+        return (self.later if to_training and self.later is not None else self.at), to_training
+
+
+def cut_rank(timed: int, holdout_fraction: float) -> int:
+    """The rank (from 0) among the timed rows' sorted label times of the quantile's time."""
+    return int((timed - 1) * (1.0 - holdout_fraction))
+
+
+def untimed_split(rows: int, holdout_fraction: float) -> Split:
+    """No label time at all: nothing to cut on; judge_split fails with
+    rows_without_label_time, no traceback."""
+    empty = np.array([], dtype="int64")
+    return Split(empty, empty, "time", None, 0, untimed_rows=rows, asked_fraction=holdout_fraction)
+
+
+def timed_split(
+    train: np.ndarray, holdout: np.ndarray, rows: int, quantile: Quantile, holdout_fraction: float
+) -> Split:
+    """The Split of a time cut: `train` and `holdout` the positions it placed of `rows`."""
+    cut, to_training = quantile.cut(holdout_fraction)
+    untimed = rows - quantile.timed
+    return Split(
+        train=train,
+        holdout=holdout,
+        strategy="time",
+        cut=cut.isoformat(),
+        gap_rows=rows - len(train) - len(holdout) - untimed,
+        untimed_rows=untimed,
+        tied_rows=quantile.after - quantile.first,
+        tied_side="training" if to_training else "holdout",
+        tied_at=quantile.at.isoformat(),
+        asked_fraction=holdout_fraction,
+    )
+
+
 def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: float) -> Split:
     """Cut where (1 - holdout_fraction) of the timed rows fall before; the rest is the holdout.
 
     Rows with the same label time never fall on both sides: the rows at the quantile's label
     time go to the holdout with all later ones, unless (monthly or yearly label times) that
     makes the holdout more than FRACTION_TOO_LARGE times holdout_fraction and putting them in
-    the training part brings it closer; both parts keep rows when the times allow it.
-    Training rows end `gap_days` before the cut.
+    the training part brings it closer (`Quantile.cut`); both parts keep rows when the times
+    allow it. Training rows end `gap_days` before the cut. A stored table's label time is
+    cut a partition at a time instead (`split_stored_by_time`), with the same result.
     """
     times = label_times.reset_index(drop=True)
     ordered = np.sort(times.dropna().to_numpy())
     if not len(ordered):
-        # Nothing to cut on: judge_split fails with rows_without_label_time, no traceback.
-        empty = np.array([], dtype="int64")
-        return Split(
-            empty, empty, "time", None, 0, untimed_rows=len(times), asked_fraction=holdout_fraction
-        )
+        return untimed_split(len(times), holdout_fraction)
     n = len(ordered)
-    at = pd.Timestamp(ordered[int((n - 1) * (1.0 - holdout_fraction))])
-    # The block of rows at that time starts at `first` and ends before `after` (sorted).
-    first = int(np.searchsorted(ordered, at.to_datetime64(), side="left"))
-    after = int(np.searchsorted(ordered, at.to_datetime64(), side="right"))
-    with_block = (n - first) / n
-    without_block = (n - after) / n
-    # The block stays in the holdout (never smaller than asked) unless that makes the holdout
-    # too large, or leaves no training rows, and training is the closer side.
-    block_to_training = after < n and (
-        first == 0
-        or (
-            with_block > holdout_fraction * FRACTION_TOO_LARGE
-            and abs(without_block - holdout_fraction) < abs(with_block - holdout_fraction)
-        )
-    )
-    cut = pd.Timestamp(ordered[after]) if block_to_training else at
+    at = ordered[cut_rank(n, holdout_fraction)]
+    first = int(np.searchsorted(ordered, at, side="left"))
+    after = int(np.searchsorted(ordered, at, side="right"))
+    later = pd.Timestamp(ordered[after]) if after < n else None
+    quantile = Quantile(n, pd.Timestamp(at), first, after, later)
+    cut, _ = quantile.cut(holdout_fraction)
     holdout_mask = (times >= cut).to_numpy()
     train_mask = (times < cut - pd.Timedelta(days=gap_days)).to_numpy()
-    untimed = int(times.isna().sum())
     positions = np.arange(len(times))
-    return Split(
-        train=positions[train_mask],
-        holdout=positions[holdout_mask],
-        strategy="time",
-        cut=cut.isoformat(),
-        gap_rows=int(len(times) - train_mask.sum() - holdout_mask.sum()) - untimed,
-        untimed_rows=untimed,
-        tied_rows=after - first,
-        tied_side="training" if block_to_training else "holdout",
-        tied_at=at.isoformat(),
-        asked_fraction=holdout_fraction,
+    return timed_split(
+        positions[train_mask], positions[holdout_mask], len(times), quantile, holdout_fraction
     )
+
+
+# The stored label time's quantile is found by counting its values in this many equal
+# ranges of label time, partition by partition, narrowing to the range that holds it,
+# until at most _GATHER_ROWS rows (or one label time) are left in it: those are sorted.
+_RANGES = 4096
+_GATHER_ROWS = 200_000
+
+
+def split_stored_by_time(
+    frame: StoredTable, column: str, holdout_fraction: float, gap_days: float
+) -> Split:
+    """`split_by_time` of a stored table's label time `column`, read a partition at a time
+    by steps that run where the partitions are (tasks/part_map.py): the flow never holds
+    the column, only counts, the few label times around the quantile, and the positions.
+    """
+    summaries = map_parts(frame, [column], _summary, column)
+    rows = sum(s[0] for s in summaries)
+    timed = sum(s[1] for s in summaries)
+    earliest = [s[2] for s in summaries if s[2] is not None]
+    latest = [s[3] for s in summaries if s[3] is not None]
+    if not timed:
+        return untimed_split(rows, holdout_fraction)
+    rank = cut_rank(timed, holdout_fraction)
+    at = _ranked(frame, column, rank, min(earliest), max(latest), timed)
+    around = map_parts(frame, [column], _around, column, at)
+    first = sum(a[0] for a in around)
+    later = [a[2] for a in around if a[2] is not None]
+    quantile = Quantile(
+        timed,
+        pd.Timestamp(at),
+        first,
+        first + sum(a[1] for a in around),
+        pd.Timestamp(min(later)) if later else None,
+    )
+    cut, _ = quantile.cut(holdout_fraction)
+    train_end = (cut - pd.Timedelta(days=gap_days)).to_datetime64()
+    train, holdout, start = [], [], 0
+    for size, part_train, part_holdout in iter_parts(
+        frame, [column], _sides, column, cut.to_datetime64(), train_end
+    ):
+        train.append(part_train + start)
+        holdout.append(part_holdout + start)
+        start += size
+    return timed_split(
+        np.concatenate(train), np.concatenate(holdout), rows, quantile, holdout_fraction
+    )
+
+
+def _stamps(chunk: pd.DataFrame, column: str) -> np.ndarray:
+    """The chunk's label times as naive UTC numpy datetimes (NaT where missing)."""
+    return as_naive_utc(chunk[column]).to_numpy()
+
+
+Stamp = np.datetime64 | None
+
+
+def _summary(chunk: pd.DataFrame, column: str) -> tuple[int, int, Stamp, Stamp]:
+    """A partition's rows, timed rows, and earliest and latest label time (None: none)."""
+    stamps = _stamps(chunk, column)
+    timed = stamps[~np.isnat(stamps)]
+    if not len(timed):
+        return len(stamps), 0, None, None
+    return len(stamps), len(timed), timed.min(), timed.max()
+
+
+def _ranked(
+    frame: StoredTable,
+    column: str,
+    rank: int,
+    lowest: np.datetime64,
+    highest: np.datetime64,
+    timed: int,
+) -> np.datetime64:
+    """Return the label time of `rank` (from 0) among the timed rows' sorted label times."""
+    kind = lowest.dtype
+    lo, hi = int(lowest.view("int64")), int(highest.view("int64"))
+    inside = timed  # rows with a label time in [lo, hi]
+    while inside > _GATHER_ROWS and hi > lo:
+        width = -(-(hi - lo + 1) // _RANGES)
+        counts = np.sum(map_parts(frame, [column], _range_counts, column, lo, hi, width), axis=0)
+        ends = np.cumsum(counts)
+        number = int(np.searchsorted(ends, rank, side="right"))
+        rank -= int(ends[number - 1]) if number else 0
+        lo, hi = lo + number * width, min(hi, lo + (number + 1) * width - 1)
+        inside = int(counts[number])
+    if hi == lo:
+        return np.int64(lo).view(kind)
+    gathered = np.sort(np.concatenate(map_parts(frame, [column], _within, column, lo, hi)))
+    return gathered[rank]
+
+
+def _range_counts(chunk: pd.DataFrame, column: str, lo: int, hi: int, width: int) -> np.ndarray:
+    """Count the chunk's label times in each of _RANGES ranges of `width` from `lo` (to `hi`)."""
+    values = _stamps(chunk, column).view("int64")  # NaT is the lowest int64: below any lo
+    inside = values[(values >= lo) & (values <= hi)]
+    # As unsigned offsets: hi - lo may exceed the int64 range (dates 1677 to 2262 in ns).
+    offsets = (inside - np.int64(lo)).view("uint64") // np.uint64(width)
+    return np.bincount(offsets.astype(np.intp), minlength=_RANGES)
+
+
+def _within(chunk: pd.DataFrame, column: str, lo: int, hi: int) -> np.ndarray:
+    stamps = _stamps(chunk, column)
+    values = stamps.view("int64")
+    return stamps[(values >= lo) & (values <= hi)]
+
+
+def _around(chunk: pd.DataFrame, column: str, at: np.datetime64) -> tuple[int, int, Stamp]:
+    """Rows before `at`, at it, and the earliest later label time (None: none)."""
+    stamps = _stamps(chunk, column)
+    later = stamps[stamps > at]
+    return int((stamps < at).sum()), int((stamps == at).sum()), later.min() if len(later) else None
+
+
+def _sides(
+    chunk: pd.DataFrame, column: str, cut: np.datetime64, train_end: np.datetime64
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """The chunk's rows, and the positions in it of its training rows and holdout rows."""
+    stamps = _stamps(chunk, column)
+    return len(stamps), np.flatnonzero(stamps < train_end), np.flatnonzero(stamps >= cut)
 
 
 def split_at_random(y: pd.Series, holdout_fraction: float, seed: int) -> Split:
@@ -152,6 +316,12 @@ def make_split(frame: Frame, data: DataParams, params: SplitParams) -> Split:
     if use_time:
         if data.label_time is None:
             raise ValueError("split.strategy 'time' needs data.label_time")
+        if isinstance(frame, StoredTable) and is_datetime64_any_dtype(
+            frame.dtypes[data.label_time]
+        ):
+            return split_stored_by_time(
+                frame, data.label_time, params.holdout_fraction, params.gap_days
+            )
         return split_by_time(
             as_naive_utc(frame[data.label_time]), params.holdout_fraction, params.gap_days
         )
