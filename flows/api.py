@@ -18,7 +18,8 @@ from prefect.states import Failed, State
 from pydantic import ValidationError
 from sklearn.base import clone
 
-from retrain_guard.flows.retrain import checked_data, conclude, output_dir_check
+from retrain_guard.flows.conclusion import conclude, output_dir_check
+from retrain_guard.flows.retrain import checked_data
 from retrain_guard.schemas.params import RetrainParams, describe_validation
 from retrain_guard.schemas.report import CheckResult, Report, RetrainGuardHalt, Stage
 from retrain_guard.tasks.compare import CODE as REGRESSION

@@ -7,21 +7,18 @@ and publishes the report.
 """
 
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
-from prefect.runtime import deployment, flow_run
+from prefect import flow
 from prefect.states import Failed, State
 from pydantic import JsonValue
 
+from retrain_guard.flows.conclusion import conclude, output_dir_check
 from retrain_guard.schemas.params import RetrainParams
 from retrain_guard.schemas.report import CheckResult, DataSummary, Report, RetrainGuardHalt, Stage
 from retrain_guard.tasks import engine
 from retrain_guard.tasks.approval import settle
-from retrain_guard.tasks.artifacts import publish_artifacts_task
 from retrain_guard.tasks.compare import CODE as REGRESSION
 from retrain_guard.tasks.compare import NotCompared, compare_task, judge_regression
 from retrain_guard.tasks.diagnosis import diagnose_task
@@ -32,9 +29,6 @@ from retrain_guard.tasks.heap import limit_heap_arenas
 from retrain_guard.tasks.history import (
     fingerprint,
     history_path,
-    read_last,
-    record_run_task,
-    run_record,
 )
 from retrain_guard.tasks.history_checks import check_history_task
 from retrain_guard.tasks.leakage.detect import (
@@ -58,9 +52,7 @@ from retrain_guard.tasks.publish import (
     TRUSTED_SETTING,
     LatestMoved,
     Untrusted,
-    output_dir_problem,
     publish_if_latest_task,
-    write_report,
 )
 from retrain_guard.tasks.quirks import check_quirks_task, unusable_roles
 from retrain_guard.tasks.registry import check
@@ -79,16 +71,8 @@ from retrain_guard.tasks.validation import (
 
 INPUT_UNREADABLE = "input_unreadable"
 NO_FEATURES = "no_features_left"
-OUTPUT_DIR = "output_dir_unusable"
 LATEST_MOVED = "latest_moved"
 LEAKAGE_CHECKS = [code for code, stage in DATA_CHECKS if stage == "leakage"]
-
-
-def _run_name() -> str:
-    context = FlowRunContext.get()
-    if context and context.flow_run:
-        return f"{context.flow_run.name}-{str(context.flow_run.id)[:8]}"
-    return "local"
 
 
 def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State[Any]:
@@ -100,51 +84,6 @@ def _finish(recorder: RunRecorder, failed: CheckResult | None) -> Report | State
     return Failed(message=report.one_line(), data=RetrainGuardHalt(report))
 
 
-def conclude(recorder: RunRecorder, failed: CheckResult | None) -> Report:
-    """Record the run in the history, then write, publish and return the report."""
-    report = recorder.build(failed)
-    output_dir = Path(recorder.params.publish.output_dir)
-    report_path: Path | None = output_dir / "reports" / f"{_run_name()}.json"
-    store: Path | None = history_path(output_dir)
-    if failed is not None and failed.code == OUTPUT_DIR:
-        # Nowhere to write: the report lives in the artifacts only, the run in no history.
-        report_path = store = None
-    history = _record_history(report, store)
-    report = report.model_copy(
-        update={
-            "run": {
-                **report.run,
-                "report_path": str(report_path) if report_path else None,
-                "history": history,
-            }
-        }
-    )
-    if report_path is not None:
-        write_report(report, report_path)
-    runs = read_last(store, recorder.params.history.last_n) if store and history["recorded"] else []
-    publish_artifacts_task(report, str(report_path) if report_path else None, runs)
-    logger = get_run_logger()
-    if failed is None:
-        logger.info("Passed; report %s", report_path)
-    else:
-        logger.error("Halted: %s; report %s", report.one_line(), report_path)
-    return report
-
-
-def _record_history(report: Report, store: Path | None) -> dict[str, JsonValue]:
-    """Append the run to the history; return the report's note of where, or why not.
-
-    A history that cannot be written is a note in report.run.history, not a check: the
-    verdict is about the data and the model, and the run's report is never lost for it.
-    """
-    if store is None:
-        return {"path": None, "recorded": False, "error": "the output directory is unusable"}
-    run_id = str(flow_run.id) if flow_run.id else _run_name()
-    record = run_record(report, run_id, deployment.name)
-    error = record_run_task(str(store), record)
-    return {"path": str(store), "recorded": error is None, "error": error}
-
-
 def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
     """Record that the table could not be read, naming the file and the reason."""
     unreadable = check(INPUT_UNREADABLE).result("fail", str(reason))
@@ -152,25 +91,18 @@ def _unreadable(recorder: RunRecorder, reason: Exception | str) -> CheckResult:
     return unreadable
 
 
-def output_dir_check(params: RetrainParams) -> CheckResult | None:
-    """Return the failure of an output directory where nothing could be written."""
-    problem = output_dir_problem(params.publish.output_dir)
-    if problem is None:
-        return None
-    return check(OUTPUT_DIR).result(
-        "fail",
-        f"publish.output_dir: {problem}; reports and models could not be written",
-        metrics={"setting": "publish.output_dir", "path": params.publish.output_dir},
-    )
-
-
 def checked_data(
-    params: RetrainParams, recorder: RunRecorder, table: pd.DataFrame | None = None
+    params: RetrainParams,
+    recorder: RunRecorder,
+    table: pd.DataFrame | None = None,
+    cluster: ExitStack | None = None,
 ) -> tuple[RetrainParams, Frame, LabelProfile] | CheckResult:
     """Run what both flows (and check_data, flows/api.py) run first: the output directory
     and the engine, before any data is read; the schema; the data stages. `table` is an
     in-memory table to check instead of reading data.path. Return the resolved parameters
-    and the checked frame, or the first failing check."""
+    and the checked frame, or the first failing check. The Dask engine's cluster closes
+    when no more of these stages uses it, or, if still used, with `cluster` (the caller's:
+    the split's and the scoring's steps run there too), else on return."""
     if failed := output_dir_check(params) or engine.check_engine(params.compute, table is None):
         recorder.add(failed)
         return failed
@@ -181,8 +113,8 @@ def checked_data(
         return declared
     params, schema = declared
     try:
-        with ExitStack() as cluster:  # compute.engine dask: closed when no more stage uses it
-            outcome = _data_stages(params, recorder, schema, table, cluster)
+        with ExitStack() as own:
+            outcome = _data_stages(params, recorder, schema, table, cluster or own)
     except engine.EngineSettingError as exc:  # no scheduler, or no room for the table
         outcome = check("invalid_parameters").result(
             "fail", str(exc), metrics={"setting": exc.setting}, stage="load"
@@ -425,10 +357,21 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     """
     limit_heap_arenas()
     recorder = RunRecorder(params, RETRAIN_CHECKS, "retrain", owns_process=True)
-    outcome = checked_data(params, recorder)
-    if isinstance(outcome, CheckResult):
-        return _finish(recorder, outcome)
-    params, frame, profile = outcome
+    with ExitStack() as cluster:  # open to the scoring when the steps run on it
+        outcome = checked_data(params, recorder, cluster=cluster)
+        if isinstance(outcome, CheckResult):
+            return _finish(recorder, outcome)
+        return _retrained(recorder, cluster, *outcome)
+
+
+def _retrained(
+    recorder: RunRecorder,
+    cluster: ExitStack,
+    params: RetrainParams,
+    frame: Frame,
+    profile: LabelProfile,
+) -> Report | State[Any]:
+    """Split, train, evaluate, gate and publish; `cluster` closes after the scoring."""
     data = params.data
 
     with recorder.stage("split"):
@@ -450,6 +393,7 @@ def retrain(params: RetrainParams) -> Report | State[Any]:
     with recorder.stage("evaluate"):
         evaluation = evaluate_task(trained, parts, params)
         comparison = compare_task(trained, parts, params, evaluation.holdout_scores)
+    cluster.close()
     recorder.add(evaluation.resampling.check(), *checked.checks)
     recorder.metrics.update(evaluation.to_json(checked))
     if not isinstance(comparison, NotCompared):

@@ -83,13 +83,14 @@ def engine_metrics(flow: str, table: object, steps: bool = False) -> dict[str, J
     """Return the report's note of what ran on the cluster, what read the table stored on
     the flow's disk a column at a time (tasks/stored_table.py), and what needed the whole
     table collected into the flow's process: `table` as the schema stage got it (a Dask
-    DataFrame, or the table collected). `steps`: the leakage checks' per-partition steps
-    run on the cluster (tasks/part_map.py), not in the flow's process."""
+    DataFrame, or the table collected). `steps`: the per-partition steps of the leakage
+    checks, the time split's cut and the holdout's scoring run on the cluster
+    (tasks/part_map.py), not in the flow's process."""
     on_cluster = is_dask_frame(table)
     moved = ["load", "schema", "profile"] if on_cluster else ["load"]
-    if on_cluster and steps:
-        moved.append("leakage")
     later = ["leakage", *(["split", "train", "evaluate"] if flow == "retrain" else [])]
+    if on_cluster and steps:
+        moved += [stage for stage in later if stage != "train"]
     return {
         "name": "dask",
         "on_cluster": list[JsonValue](moved),

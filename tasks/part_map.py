@@ -123,12 +123,24 @@ def _on_cluster(
     own arguments with its task; yield the results in order, as `dask_engine.pulled` takes
     them (a few per worker ahead). A worker that cannot read its partition's file (one
     that joined the cluster after the table was written, elsewhere) leaves that step to
-    the flow, which reads the file on its own disk."""
+    the flow, which reads the file on its own disk. An argument the workers cannot unpickle
+    (its class's module installed only where the flow runs: a custom estimator), or a step
+    that fails on a worker, leaves that step and every later one to the flow, where a
+    failure of the step itself raises as it would without a cluster."""
     from distributed import Future
 
     from retrain_guard.tasks.dask_engine import PULL_AHEAD
 
-    shared = [client.scatter(a, broadcast=True, hash=False) if _shared(a) else a for a in arguments]
+    def in_flow(piece: PartChunk) -> T:
+        return step(piece.read(), *(_of_rows(a, piece.start, piece.stop) for a in arguments))
+
+    try:
+        shared = [
+            client.scatter(a, broadcast=True, hash=False) if _shared(a) else a for a in arguments
+        ]
+    except Exception:  # a worker could not unpickle an argument: the flow runs the steps
+        yield from map(in_flow, pieces)
+        return
     window = PULL_AHEAD * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
     futures: list[Any] = []
 
@@ -136,20 +148,25 @@ def _on_cluster(
         own = (_of_rows(a, piece.start, piece.stop) for a in shared)
         futures.append(client.submit(_read_and_step, piece, step, *own, pure=False))
 
+    failed = False  # a step failed on a worker: the flow runs the rest
     try:
         for piece in pieces[:window]:
             submit(piece)
         for number, piece in enumerate(pieces):
-            future = futures[number]
-            result: T | _Unread = future.result()
-            future.release()
-            futures[number] = None
-            if number + window < len(pieces):
+            future = futures[number] if number < len(futures) else None
+            result: T | _Unread = _Unread("a step failed on a worker")
+            if future is not None and not failed:
+                try:
+                    result = future.result()
+                except Exception:  # rerun in the flow, where the step's own error raises
+                    failed = True
+                    client.cancel([f for f in futures if isinstance(f, Future)])
+            if future is not None:
+                future.release()
+                futures[number] = None
+            if not failed and number + window < len(pieces):
                 submit(pieces[number + window])
-            if isinstance(result, _Unread):
-                own = (_of_rows(a, piece.start, piece.stop) for a in arguments)
-                result = step(piece.read(), *own)
-            yield result
+            yield in_flow(piece) if isinstance(result, _Unread) else result
     finally:
         client.cancel([f for f in [*futures, *shared] if isinstance(f, Future)])
 

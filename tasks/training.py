@@ -42,6 +42,7 @@ from retrain_guard.tasks.estimator import (
     make_custom_estimator,
 )
 from retrain_guard.tasks.onehot import OneHotThenNumbers
+from retrain_guard.tasks.part_map import iter_parts
 from retrain_guard.tasks.profile import LabelProfile
 from retrain_guard.tasks.quirks import as_finite
 from retrain_guard.tasks.registry import check
@@ -49,7 +50,7 @@ from retrain_guard.tasks.resampling import ALREADY_REACHED, InsufficientMinority
 from retrain_guard.tasks.resampling import (
     MIN_TRAINING_MINORITY_ROWS as MIN_TRAINING_MINORITY_ROWS,  # tasks/split.py reads it here
 )
-from retrain_guard.tasks.stored_table import Frame, row_chunks, rows_of, take_rows
+from retrain_guard.tasks.stored_table import Frame, StoredTable, row_chunks, rows_of, take_rows
 from retrain_guard.tasks.train_sample import (
     Correction,
     TrainingSample,
@@ -423,9 +424,18 @@ class Scorer(Protocol):
 def positive_scores(model: Scorer, X: Frame, columns: list[str] | None = None) -> np.ndarray:
     """Return the model's score of the positive class for each row of `columns` (default:
     all), SCORE_ROWS at a time: the prepared and encoded rows of a large holdout are never
-    all in memory at once, nor its rows when it is stored on disk (read a partition at a
-    time)."""
-    chunks = row_chunks(X, columns, SCORE_ROWS)
+    all in memory at once, nor its rows when it is stored on disk: those are scored a
+    partition at a time where the partitions are (tasks/part_map.py), the model sent to
+    the cluster's workers once."""
+    if isinstance(X, StoredTable):
+        scored = list(X.columns) if columns is None else columns
+        return np.concatenate(list(iter_parts(X, scored, _scores_of, model)))
+    return _scores_of(X, model, columns)
+
+
+def _scores_of(rows: pd.DataFrame, model: Scorer, columns: list[str] | None = None) -> np.ndarray:
+    """The model's positive-class scores of `columns` of `rows`, SCORE_ROWS at a time."""
+    chunks = row_chunks(rows, columns, SCORE_ROWS)
     return np.concatenate([np.asarray(model.predict_proba(chunk))[:, 1] for chunk in chunks])
 
 

@@ -378,10 +378,12 @@ def test_leak_case_matches_the_pandas_engine(name: str, dask_address: str, tmp_p
 def test_leak_case_with_the_leakage_steps_on_the_cluster_matches_the_pandas_engine(
     name: str, tcp_dask_address: str, tmp_path: Path
 ) -> None:
-    """A scheduler given by address whose workers wrote the table runs the leakage checks'
-    per-partition steps (tasks/part_map.py): the report is the same."""
+    """A scheduler given by address whose workers wrote the table runs the leakage checks',
+    the time split's and the holdout scoring's per-partition steps (tasks/part_map.py): the
+    report is the same."""
     case = leak_case(name)
-    _case_report(case, tcp_dask_address, tmp_path, f"leak_{name}", where=("leakage",))
+    where = ("leakage", "split", "evaluate")
+    _case_report(case, tcp_dask_address, tmp_path, f"leak_{name}", where=where)
 
 
 @pytest.mark.parametrize("name", sorted(LOOKALIKES))
@@ -589,16 +591,18 @@ def test_the_local_cluster_is_closed_once_the_table_is_stored(
     assert clients == [None]
 
 
-def test_the_cluster_is_open_for_the_leakage_checks_and_closed_before_the_split(
+def test_the_cluster_is_open_for_the_steps_to_the_scoring_and_closed_before_the_gate(
     example_frame: pd.DataFrame,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tcp_dask_address: str,
+    dask_address: str,
 ) -> None:
-    """The leakage checks' per-partition steps run on the cluster whose workers stored the
-    table (tasks/part_map.py; workers reached over TCP, as on other machines); the split and
-    training run with the run's client closed."""
-    parts = write_parts(example_frame, tmp_path / "parts")
+    """The leakage checks', the time split's and the holdout scoring's per-partition steps
+    run on the cluster whose workers stored the table (tasks/part_map.py; workers reached
+    over TCP, as on other machines); the gate runs with the run's client closed."""
+    # Ten partitions: the holdout (the latest fifth of the rows) spans more than one.
+    parts = write_parts(example_frame, tmp_path / "parts", 10)
     clients: dict[str, object] = {}
     steps: list[str] = []
 
@@ -621,14 +625,32 @@ def test_the_cluster_is_open_for_the_leakage_checks_and_closed_before_the_split(
     monkeypatch.setattr(part_map, "_on_cluster", counted)
     leakage = seen("leakage", retrain.detect_leakage_task)
     monkeypatch.setattr(retrain, "detect_leakage_task", leakage)
-    monkeypatch.setattr(retrain, "split_task", seen("split", retrain.split_task))
+    for stage, task in (
+        ("split", "split_task"),
+        ("evaluate", "evaluate_task"),
+        ("gate", "gate_task"),
+    ):
+        monkeypatch.setattr(retrain, task, seen(stage, getattr(retrain, task)))
     compute = {"engine": "dask", "dask_address": tcp_dask_address}
     report = run_flow("run", params_for(parts, tmp_path / "out", compute=compute))
     assert report.status == "passed"
     assert report.metrics["engine"]["stored_for"] == ["leakage", "split", "train", "evaluate"]
-    assert clients["leakage"] is not None and clients["split"] is None
-    assert report.metrics["engine"]["on_cluster"] == ["load", "schema", "profile", "leakage"]
-    assert {"_part_histograms", "_part_present"} <= set(steps)
+    assert None not in (clients["leakage"], clients["split"], clients["evaluate"])
+    assert clients["gate"] is None
+    assert report.metrics["engine"]["on_cluster"] == [
+        *("load", "schema", "profile"),
+        *("leakage", "split", "evaluate"),
+    ]
+    assert {"_part_histograms", "_part_present", "_summary", "_sides", "_scores_of"} <= set(steps)
+    # The same run with the steps in the flow: the same report apart from where they ran.
+    in_process = {"engine": "dask", "dask_address": dask_address}
+    local = run_flow("run", params_for(parts, tmp_path / "flow", compute=in_process))
+    # (the output directories differ, and with them the summaries naming them)
+    assert [(c.code, c.status, c.columns, c.metrics) for c in local.checks] == [
+        (c.code, c.status, c.columns, c.metrics) for c in report.checks
+    ]
+    assert local.metrics["split"] == report.metrics["split"]
+    assert local.metrics["holdout"] == report.metrics["holdout"]
 
 
 def test_sql_source_is_refused_by_the_dask_engine(
@@ -888,15 +910,15 @@ def test_the_holdout_is_scored_from_disk_and_compared_as_with_pandas(
     example_frame.to_parquet(tmp_path / "one.parquet", index=False)
     parts = write_parts(example_frame, tmp_path / "parts", parts=8)  # the holdout spans two
     read: list[int] = []
-    chunks = training.row_chunks
+    parts_of = training.iter_parts
 
-    def counted(frame: Any, columns: Any, rows: int) -> Any:
-        for chunk in chunks(frame, columns, rows):
-            if isinstance(frame, StoredTable):  # the holdout (training rows are in memory)
-                read.append(len(chunk))
-            yield chunk
+    def counted(frame: Any, *args: Any) -> Any:
+        assert isinstance(frame, StoredTable)  # the holdout (training rows are in memory)
+        for scores in parts_of(frame, *args):
+            read.append(len(scores))
+            yield scores
 
-    monkeypatch.setattr(training, "row_chunks", counted)
+    monkeypatch.setattr(training, "iter_parts", counted)
     reports = {}
     for engine, path, compute in (
         ("pandas", tmp_path / "one.parquet", {}),

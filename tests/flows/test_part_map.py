@@ -6,6 +6,7 @@ The cluster here (tests/flows/conftest.py, tcp_dask_address) reaches its workers
 every step, argument and result is serialised as for a worker on another machine.
 """
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
 from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.rank_counts import value_rank_counts
 from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
+from retrain_guard.tasks.split import split_stored_by_time
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
 from tests.unit.test_stored_table import _quirky
 
@@ -185,8 +187,17 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     for column in ("score", "kind"):  # numbers, and text keyed as bytes
         ranked = value_rank_counts(on_cluster, column, positive, None)
         assert ranked is not None and ranked == value_rank_counts(in_flow, column, positive, None)
+    # The time split's quantile, tied block and sides (tasks/split.py).
+    cluster_split = split_stored_by_time(on_cluster, "event_time", 0.2, 3.0)
+    flow_split = split_stored_by_time(in_flow, "event_time", 0.2, 3.0)
+    assert cluster_split.describe() == flow_split.describe()
+    for got, expected in (
+        (cluster_split.train, flow_split.train),
+        (cluster_split.holdout, flow_split.holdout),
+    ):
+        np.testing.assert_array_equal(got, expected)
     steps = {"_value_range", "_part_histograms", "_part_cells", "_part_present", "_part_leads"}
-    assert steps | {"_whole_days_part", "_part_sums"} <= set(calls)
+    assert steps | {"_whole_days_part", "_part_sums", "_summary", "_around", "_sides"} <= set(calls)
 
 
 def test_a_worker_that_cannot_read_a_partition_leaves_its_step_to_the_flow(
@@ -212,3 +223,49 @@ def test_a_worker_that_cannot_read_a_partition_leaves_its_step_to_the_flow(
     seen = _saw(writer.table(_address(client)), len(frame))
     assert [s[0] for s in seen] == [True, False, True]
     assert [s[1:] for s in seen] == [s[1:] for s in expected]
+
+
+def _rebuilt() -> "_OnlyInTheFlow":
+    # The workers are threads of this process: they unpickle off the main thread.
+    if threading.current_thread() is threading.main_thread():
+        return _OnlyInTheFlow()
+    raise ModuleNotFoundError("No module named 'users_own_estimators'")
+
+
+class _OnlyInTheFlow:
+    """An argument whose class the workers cannot import (a custom estimator's module
+    installed only where the flow runs)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _rebuilt, ()
+
+
+def _sum_with(chunk: pd.DataFrame, argument: object) -> float:
+    if not isinstance(argument, _OnlyInTheFlow):
+        raise TypeError(f"unexpected {argument!r}")
+    return float(chunk["amount"].sum())
+
+
+def _sum_in_the_flow(chunk: pd.DataFrame) -> float:
+    if threading.current_thread() is not threading.main_thread():
+        raise ModuleNotFoundError("No module named 'users_own_estimators'")
+    return float(chunk["amount"].sum())
+
+
+def _fails(chunk: pd.DataFrame) -> float:
+    raise ArithmeticError(f"a step's own failure at {len(chunk)} rows")
+
+
+def test_a_step_that_fails_on_the_workers_runs_in_the_flow(client: Client, tmp_path: Path) -> None:
+    """An argument the workers cannot unpickle, or a step that fails on them: the steps
+    run in the flow, with the same results; a step's own error raises in the flow as it
+    would without a cluster."""
+    frame = _quirky(900, 7)
+    writer = _by_workers(frame, 3, tmp_path, client)
+    on_cluster, in_flow = writer.table(_address(client)), writer.table()
+    sums = map_parts(on_cluster, ["amount"], _sum_with, _OnlyInTheFlow())
+    assert sums == map_parts(in_flow, ["amount"], _sum_with, _OnlyInTheFlow())
+    assert len(sums) == 3
+    assert map_parts(on_cluster, ["amount"], _sum_in_the_flow) == sums
+    with pytest.raises(ArithmeticError, match="a step's own failure at 300 rows"):
+        map_parts(on_cluster, ["amount"], _fails)
