@@ -104,14 +104,32 @@ def _repeated_sorted(values: np.ndarray) -> np.ndarray:
 
 
 def hashed_rows(frame: Frame, rows: np.ndarray, columns: list[str]) -> np.ndarray:
-    """Return row_hashes of `columns` at `rows`. A stored table is hashed one column at a
-    time and the columns' hashes combined (equal rows, equal hashes, within the table)."""
+    """Return row_hashes of `columns` at `rows`. A stored table's rows are hashed a
+    partition at a time, where the partitions are (tasks/part_map.py), each column's hashes
+    folded into the row's (equal rows, equal hashes, within the table): only the hashes
+    reach the flow."""
     if not isinstance(frame, StoredTable):
         return row_hashes(take_rows(frame, rows, columns))
-    combined = _unmixed(len(rows))
-    for position, values in enumerate(frame.columns_at(rows, columns)):
-        _mix(combined, row_hashes(values.to_frame()), position)
+    if not increasing(rows):  # each distinct row hashed once, in the table's order
+        distinct, back = np.unique(rows, return_inverse=True)
+        return hashed_rows(frame, distinct, columns)[back]
+    parts = iter_parts(frame.rows_at(rows, columns), columns, _mixed_hashes, list(columns))
+    return np.concatenate(list(parts))
+
+
+def _mixed_hashes(chunk: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    combined = _unmixed(len(chunk))
+    for position, column in enumerate(columns):
+        _mix(combined, row_hashes(chunk[[column]]), position)
     return combined
+
+
+def column_hashes(frame: Frame, column: str) -> np.ndarray:
+    """Return row_hashes of one column at every row; a stored table's hashed a partition at
+    a time where the partitions are."""
+    if not isinstance(frame, StoredTable):
+        return row_hashes(frame[[column]])
+    return np.concatenate(list(iter_parts(frame, [column], _hashes_of, column)))
 
 
 def _unmixed(rows: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from retrain_guard.tasks.leakage.auc import category_cells, fold_of_rows, screen
 from retrain_guard.tasks.leakage.date_leads import measure_post_label_dates
 from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.rank_counts import value_rank_counts
+from retrain_guard.tasks.leakage.rows import column_hashes, hashed_rows, row_hashes
 from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
 from retrain_guard.tasks.split import split_stored_by_time
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
@@ -187,6 +188,13 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     for column in ("score", "kind"):  # numbers, and text keyed as bytes
         ranked = value_rank_counts(on_cluster, column, positive, None)
         assert ranked is not None and ranked == value_rank_counts(in_flow, column, positive, None)
+    # Rows hashed whole, at rows in any order, and one column's hashes (split_sharing.py).
+    rows = np.random.default_rng(6).permutation(n)[: n // 2]
+    features = ["score", "kind", "sparse", "closed"]
+    np.testing.assert_array_equal(
+        hashed_rows(on_cluster, rows, features), hashed_rows(in_flow, rows, features)
+    )
+    np.testing.assert_array_equal(column_hashes(on_cluster, "kind"), row_hashes(frame[["kind"]]))
     # The time split's quantile, tied block and sides (tasks/split.py).
     cluster_split = split_stored_by_time(on_cluster, "event_time", 0.2, 3.0)
     flow_split = split_stored_by_time(in_flow, "event_time", 0.2, 3.0)
@@ -197,7 +205,8 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     ):
         np.testing.assert_array_equal(got, expected)
     steps = {"_value_range", "_part_histograms", "_part_cells", "_part_present", "_part_leads"}
-    assert steps | {"_whole_days_part", "_part_sums", "_summary", "_around", "_sides"} <= set(calls)
+    steps |= {"_whole_days_part", "_part_sums", "_summary", "_around", "_sides"}
+    assert steps | {"_mixed_hashes", "_hashes_of"} <= set(calls)
 
 
 def test_a_worker_that_cannot_read_a_partition_leaves_its_step_to_the_flow(

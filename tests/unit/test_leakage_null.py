@@ -9,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from retrain_guard.schemas.params import LeakageParams, SplitParams
 from retrain_guard.schemas.report import CheckResult
+from retrain_guard.tasks.leakage import split_sharing
 from retrain_guard.tasks.leakage.resampling import (
     check_resampling_leakage,
     independent_copy_share,
@@ -283,3 +284,36 @@ def test_the_auc_screen_leaves_a_range_too_narrow_to_bin_to_the_exact_auc() -> N
     values = np.zeros(27)
     values[-1] = 2.225074e-313  # a subnormal range: dividing by it overflows
     assert screen_auc(values, np.array([24, 25, 26]), 0.95) is None
+
+
+def test_the_chance_level_stops_reading_columns_once_nothing_reported_can_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a shared vector, the columns' collision chances are multiplied only until
+    the rows chance expects are far below the report's 3 decimals: each further column is
+    a whole-column count at 20M rows, and the report is the same as with every column."""
+    i = np.arange(2000)
+    frame = pd.DataFrame({"k": i % 1000, "j": i // 1000})
+    for number, prime in enumerate((7, 11, 13, 17, 19, 23, 29, 31)):
+        frame[f"x{number}"] = (i * prime) % 1000  # a value in two rows, never the same two
+    frame["y"] = i % 2
+    features = [c for c in frame.columns if c != "y"]
+    train, holdout = i[:1600], i[1600:]
+    counted: list[str] = []
+    real = split_sharing.collision_probability
+
+    def counting(values: pd.Series) -> float:
+        counted.append(str(values.name))
+        return real(values)
+
+    monkeypatch.setattr(split_sharing, "collision_probability", counting)
+    early = split_sharing.measure_split_sharing(frame, features, "y", train, holdout)
+    used = len(counted)
+    monkeypatch.setattr(split_sharing, "_NEGLIGIBLE", 0.0)
+    every = split_sharing.measure_split_sharing(frame, features, "y", train, holdout)
+    assert early.shared_vectors == every.shared_vectors == 0
+    assert used == 5 and len(counted) - used == len(features)
+    assert every.expected_by_chance <= early.expected_by_chance < 1e-4
+    params = LeakageParams()
+    same = [split_sharing.judge_split_sharing(m, params, features) for m in (early, every)]
+    assert same[0] == same[1]
