@@ -29,12 +29,14 @@ from retrain_guard.tasks.label_time import read_label_time
 from retrain_guard.tasks.leakage.column_dates import column_reading, unsettled_column
 from retrain_guard.tasks.leakage.date_leads import (
     DateLead,
-    counted_leads,
+    lead_counts,
     lead_of,
     measure_post_label_dates,
+    summed_leads,
 )
 from retrain_guard.tasks.leakage.findings import UNBOUNDED, Finding, Judged, judged_from_findings
 from retrain_guard.tasks.leakage.table import LeakageTable
+from retrain_guard.tasks.part_map import iter_parts
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.stored_table import Frame, StoredTable
 
@@ -124,16 +126,14 @@ def measure_declared_availability(
         _check_declared(frame, feature, when)
         if isinstance(when, pd.Timedelta):
             source = f"declared known at label time {_signed(when)}"
+            read, columns = None, [label_time, feature]
         else:
             source = f"declared known at column {when!r}"
-        if stored and (known_of := _known_in_parts(frame, label_time, when)) is not None:
-            assert isinstance(frame, StoredTable)
-            columns = [label_time, feature, *([] if isinstance(when, pd.Timedelta) else [when])]
-            pairs = (
-                (known_of(chunk).where(chunk[feature].notna()), chunk[label_time])
-                for chunk in frame.chunks(list(dict.fromkeys(columns)))
-            )
-            measured.append(counted_leads(feature, pairs, source))
+            read = _declared_reading(frame, when) if stored else None
+            columns = list(dict.fromkeys([label_time, feature, when]))
+        if stored and (isinstance(when, pd.Timedelta) or read is not None):
+            counts = iter_parts(frame, columns, _part_known, feature, label_time, when, read)
+            measured.append(summed_leads(feature, counts, source))
             continue
         if reference is None:
             reference = as_naive_utc(pd.to_datetime(frame[label_time]))
@@ -156,18 +156,28 @@ def _check_declared(frame: Frame, feature: str, when: str | pd.Timedelta) -> Non
         )
 
 
-def _known_in_parts(
-    frame: Frame, label_time: str, when: str | pd.Timedelta
-) -> Callable[[pd.DataFrame], pd.Series] | None:
-    """How a partition's known-at times are had: its label times plus the offset, or the
-    declared column read as its sample decides; None for a column only read by force."""
-    if isinstance(when, pd.Timedelta):
-        return lambda chunk: as_naive_utc(chunk[label_time]) + when
+def _declared_reading(frame: Frame, when: str) -> Callable[[pd.Series], pd.Series] | None:
+    """How a declared known-at column is read as dates, as its sample decides; None for a
+    column only read by force (no date look: read whole, a label time's rules)."""
     reading = column_reading(frame, when)
-    if reading is None or reading.read is None:
-        return None
-    read = reading.read
-    return lambda chunk: as_naive_utc(read(chunk[when]))
+    return None if reading is None else reading.read
+
+
+def _part_known(
+    chunk: pd.DataFrame,
+    feature: str,
+    label_time: str,
+    when: str | pd.Timedelta,
+    read: Callable[[pd.Series], pd.Series] | None,
+) -> tuple[int, int, pd.Timedelta]:
+    """A partition's `lead_counts` of a declaration: its label times plus the offset, or
+    the declared column as `read`, where the feature is present."""
+    if isinstance(when, pd.Timedelta):
+        known = as_naive_utc(chunk[label_time]) + when
+    else:
+        assert read is not None
+        known = as_naive_utc(read(chunk[when]))
+    return lead_counts(known.where(chunk[feature].notna()), chunk[label_time])
 
 
 def _forced_dates(name: str, values: pd.Series) -> DateColumn:
