@@ -15,6 +15,7 @@ from retrain_guard.schemas.params import DataParams, SplitParams
 from retrain_guard.schemas.report import CheckResult, Status
 from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.part_map import iter_parts, map_parts
+from retrain_guard.tasks.part_ranks import bounds, ranked
 from retrain_guard.tasks.registry import check
 from retrain_guard.tasks.stored_table import Frame, StoredTable
 from retrain_guard.tasks.training import MIN_TRAINING_MINORITY_ROWS
@@ -171,34 +172,26 @@ def split_by_time(label_times: pd.Series, holdout_fraction: float, gap_days: flo
     )
 
 
-# The stored label time's quantile is found by counting its values in this many equal
-# ranges of label time, partition by partition, narrowing to the range that holds it,
-# until at most _GATHER_ROWS rows (or one label time) are left in it: those are sorted.
-_RANGES = 4096
-_GATHER_ROWS = 200_000
-
-
 def split_stored_by_time(
     frame: StoredTable, column: str, holdout_fraction: float, gap_days: float
 ) -> Split:
     """`split_by_time` of a stored table's label time `column`, read a partition at a time
-    by steps that run where the partitions are (tasks/part_map.py): the flow never holds
-    the column, only counts, the few label times around the quantile, and the positions.
+    by steps that run where the partitions are (tasks/part_map.py): the quantile's label
+    time found by counting (tasks/part_ranks.py), then the rows around it and each side.
+    The flow never holds the column, only counts, a few label times and the positions.
     """
-    summaries = map_parts(frame, [column], _summary, column)
-    rows = sum(s[0] for s in summaries)
-    timed = sum(s[1] for s in summaries)
-    earliest = [s[2] for s in summaries if s[2] is not None]
-    latest = [s[3] for s in summaries if s[3] is not None]
-    if not timed:
+    rows = len(frame)
+    found = bounds(frame, [column], _stamp_values, (column,))
+    if not found[0]:
         return untimed_split(rows, holdout_fraction)
-    rank = cut_rank(timed, holdout_fraction)
-    at = _ranked(frame, column, rank, min(earliest), max(latest), timed)
+    rank = cut_rank(found[0], holdout_fraction)
+    (value,) = ranked(frame, [column], _stamp_values, (column,), [rank], found)
+    at = np.int64(value).view(_naive(frame.dtype(column)))
     around = map_parts(frame, [column], _around, column, at)
     first = sum(a[0] for a in around)
     later = [a[2] for a in around if a[2] is not None]
     quantile = Quantile(
-        timed,
+        found[0],
         pd.Timestamp(at),
         first,
         first + sum(a[1] for a in around),
@@ -218,62 +211,26 @@ def split_stored_by_time(
     )
 
 
+def _naive(dtype: object) -> np.dtype:
+    """The numpy dtype of a datetime column's values as naive UTC (`as_naive_utc`)."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return np.dtype(f"M8[{dtype.unit}]")
+    assert isinstance(dtype, np.dtype)
+    return dtype
+
+
 def _stamps(chunk: pd.DataFrame, column: str) -> np.ndarray:
     """The chunk's label times as naive UTC numpy datetimes (NaT where missing)."""
     return as_naive_utc(chunk[column]).to_numpy()
 
 
+def _stamp_values(chunk: pd.DataFrame, column: str) -> np.ndarray:
+    """The chunk's present label times as int64 (tasks/part_ranks.py)."""
+    stamps = _stamps(chunk, column)
+    return stamps[~np.isnat(stamps)].view("int64")
+
+
 Stamp = np.datetime64 | None
-
-
-def _summary(chunk: pd.DataFrame, column: str) -> tuple[int, int, Stamp, Stamp]:
-    """A partition's rows, timed rows, and earliest and latest label time (None: none)."""
-    stamps = _stamps(chunk, column)
-    timed = stamps[~np.isnat(stamps)]
-    if not len(timed):
-        return len(stamps), 0, None, None
-    return len(stamps), len(timed), timed.min(), timed.max()
-
-
-def _ranked(
-    frame: StoredTable,
-    column: str,
-    rank: int,
-    lowest: np.datetime64,
-    highest: np.datetime64,
-    timed: int,
-) -> np.datetime64:
-    """Return the label time of `rank` (from 0) among the timed rows' sorted label times."""
-    kind = lowest.dtype
-    lo, hi = int(lowest.view("int64")), int(highest.view("int64"))
-    inside = timed  # rows with a label time in [lo, hi]
-    while inside > _GATHER_ROWS and hi > lo:
-        width = -(-(hi - lo + 1) // _RANGES)
-        counts = np.sum(map_parts(frame, [column], _range_counts, column, lo, hi, width), axis=0)
-        ends = np.cumsum(counts)
-        number = int(np.searchsorted(ends, rank, side="right"))
-        rank -= int(ends[number - 1]) if number else 0
-        lo, hi = lo + number * width, min(hi, lo + (number + 1) * width - 1)
-        inside = int(counts[number])
-    if hi == lo:
-        return np.int64(lo).view(kind)
-    gathered = np.sort(np.concatenate(map_parts(frame, [column], _within, column, lo, hi)))
-    return gathered[rank]
-
-
-def _range_counts(chunk: pd.DataFrame, column: str, lo: int, hi: int, width: int) -> np.ndarray:
-    """Count the chunk's label times in each of _RANGES ranges of `width` from `lo` (to `hi`)."""
-    values = _stamps(chunk, column).view("int64")  # NaT is the lowest int64: below any lo
-    inside = values[(values >= lo) & (values <= hi)]
-    # As unsigned offsets: hi - lo may exceed the int64 range (dates 1677 to 2262 in ns).
-    offsets = (inside - np.int64(lo)).view("uint64") // np.uint64(width)
-    return np.bincount(offsets.astype(np.intp), minlength=_RANGES)
-
-
-def _within(chunk: pd.DataFrame, column: str, lo: int, hi: int) -> np.ndarray:
-    stamps = _stamps(chunk, column)
-    values = stamps.view("int64")
-    return stamps[(values >= lo) & (values <= hi)]
 
 
 def _around(chunk: pd.DataFrame, column: str, at: np.datetime64) -> tuple[int, int, Stamp]:

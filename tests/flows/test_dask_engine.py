@@ -641,7 +641,7 @@ def test_the_cluster_is_open_for_the_steps_to_the_scoring_and_closed_before_the_
         *("load", "schema", "profile"),
         *("leakage", "split", "evaluate"),
     ]
-    assert {"_part_histograms", "_part_present", "_summary", "_sides", "_scores_of"} <= set(steps)
+    assert {"_part_histograms", "_part_present", "_bounds", "_sides", "_scores_of"} <= set(steps)
     # The same run with the steps in the flow: the same report apart from where they ran.
     in_process = {"engine": "dask", "dask_address": dask_address}
     local = run_flow("run", params_for(parts, tmp_path / "flow", compute=in_process))

@@ -23,6 +23,7 @@ from retrain_guard.tasks.leakage.missingness import measure_missingness
 from retrain_guard.tasks.leakage.rank_counts import value_rank_counts
 from retrain_guard.tasks.leakage.rows import column_hashes, hashed_rows, row_hashes
 from retrain_guard.tasks.leakage.temporal import measure_declared_availability
+from retrain_guard.tasks.leakage.time_bins import column_time_bins
 from retrain_guard.tasks.part_map import Aligned, Rows, map_parts
 from retrain_guard.tasks.split import split_stored_by_time
 from retrain_guard.tasks.stored_table import StoredTable, TableWriter
@@ -189,6 +190,11 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     for column in ("score", "kind"):  # numbers, and text keyed as bytes
         ranked = value_rank_counts(on_cluster, column, positive, None)
         assert ranked is not None and ranked == value_rank_counts(in_flow, column, positive, None)
+    # Label-time bins: their unit, quantiles and each row's bin (tasks/leakage/time_bins.py).
+    cluster_bins = column_time_bins(on_cluster, "event_time")
+    flow_bins = column_time_bins(in_flow, "event_time")
+    assert cluster_bins is not None and flow_bins is not None
+    assert [b.tolist() for b in cluster_bins] == [b.tolist() for b in flow_bins]
     # Known-at declarations: an offset from the label time, and a column of times.
     declared: dict[str, str | pd.Timedelta] = {"score": pd.Timedelta(hours=-5), "sparse": "closed"}
     known = measure_declared_availability(on_cluster, "event_time", declared)
@@ -211,8 +217,9 @@ def test_the_checks_reductions_on_the_cluster_equal_the_flows(
     ):
         np.testing.assert_array_equal(got, expected)
     steps = {"_value_range", "_part_histograms", "_part_cells", "_part_present", "_part_leads"}
-    steps |= {"_whole_days_part", "_part_sums", "_summary", "_around", "_sides"}
-    assert steps | {"_mixed_hashes", "_hashes_of", "_part_known"} <= set(calls)
+    steps |= {"_whole_days_part", "_part_sums", "_bounds", "_around", "_sides"}
+    steps |= {"_mixed_hashes", "_hashes_of", "_part_known"}
+    assert steps | {"_needs_micro", "_within", "_bin_numbers"} <= set(calls)
 
 
 def test_a_worker_that_cannot_read_a_partition_leaves_its_step_to_the_flow(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_guard.tasks import part_map, stored_table
+from retrain_guard.tasks import part_map, part_ranks, stored_table
 from retrain_guard.tasks.dates import never_dates, parse_date_like, to_days
 from retrain_guard.tasks.leakage import auc, date_leads, rank_counts
 from retrain_guard.tasks.leakage.auc import (
@@ -204,10 +204,15 @@ def test_counting_pairs_keeps_the_whole_columns_bounds_and_units(
     assert peak < 0.1 * wide.memory_usage().sum()
 
 
-def test_time_bins_of_a_stored_table_equal_the_whole_columns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gathered", [part_ranks.GATHER_ROWS, 5])
+def test_time_bins_of_a_stored_table_equal_the_whole_columns(
+    tmp_path: Path, gathered: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Label-time bins read a partition at a time are the whole column's: the same rows in
     each bin, rows without a time in a bin of their own, one unit for every partition when
-    one holds a time past 2262, zoned times; None with fewer than two times."""
+    one holds a time past 2262, zoned times; None with fewer than two times. With few
+    values gathered, the quantiles are narrowed down by counting over several rounds."""
+    monkeypatch.setattr(part_ranks, "GATHER_ROWS", gathered)
     rng = np.random.default_rng(5)
     rows = 500
     times = pd.Series(pd.date_range("2024-01-01", periods=rows, freq="37min", tz="Europe/Berlin"))

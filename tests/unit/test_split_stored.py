@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from retrain_guard.schemas.params import DataParams, SplitParams
+from retrain_guard.tasks import part_ranks
 from retrain_guard.tasks import split as split_module
 from retrain_guard.tasks.dates import as_naive_utc
 from retrain_guard.tasks.split import make_split, split_by_time, split_stored_by_time
@@ -48,8 +49,8 @@ def test_the_stored_cut_is_the_whole_columns(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Few rows gathered and few ranges: the narrowing runs several rounds even here.
-    monkeypatch.setattr(split_module, "_GATHER_ROWS", 7)
-    monkeypatch.setattr(split_module, "_RANGES", 4)
+    monkeypatch.setattr(part_ranks, "GATHER_ROWS", 7)
+    monkeypatch.setattr(part_ranks, "RANGES", 4)
     rng = np.random.default_rng(len(kind))
     times = _times(kind, 900, rng)
     frame = pd.DataFrame({"t": times.where(rng.random(900) > 0.1).reset_index(drop=True)})
