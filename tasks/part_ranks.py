@@ -56,23 +56,28 @@ def ranked(
     rank = [int(r) for r in ranks]
     lo, hi, inside = [lowest] * len(rank), [highest] * len(rank), [count] * len(rank)
     while narrow := [i for i in range(len(rank)) if inside[i] > GATHER_ROWS and hi[i] > lo[i]]:
-        widths = [-(-(hi[i] - lo[i] + 1) // RANGES) for i in narrow]
-        ranges = [(lo[i], hi[i], width) for i, width in zip(narrow, widths, strict=True)]
+        # Ranks in the same range (all of them at first) share its counts.
+        ranges = sorted({(lo[i], hi[i], -(-(hi[i] - lo[i] + 1) // RANGES)) for i in narrow})
         counts = np.sum(map_parts(frame, columns, _range_counts, values, arguments, ranges), axis=0)
-        for i, width, counted in zip(narrow, widths, counts, strict=True):
-            ends = np.cumsum(counted)
+        counted = dict(zip(ranges, counts, strict=True))
+        for i in narrow:
+            key = next(r for r in ranges if r[:2] == (lo[i], hi[i]))
+            width, ends = key[2], np.cumsum(counted[key])
             number = int(np.searchsorted(ends, rank[i], side="right"))
             rank[i] -= int(ends[number - 1]) if number else 0
             lo[i], hi[i] = lo[i] + number * width, min(hi[i], lo[i] + (number + 1) * width - 1)
-            inside[i] = int(counted[number])
+            inside[i] = int(counted[key][number])
     result = list(lo)
-    gather = [i for i in range(len(rank)) if hi[i] > lo[i]]
+    gather = sorted({(lo[i], hi[i], 0) for i in range(len(rank)) if hi[i] > lo[i]})
     if gather:
-        ranges = [(lo[i], hi[i], 0) for i in gather]
-        parts = map_parts(frame, columns, _within, values, arguments, ranges)
-        for number, i in enumerate(gather):
-            held = np.sort(np.concatenate([part[number] for part in parts]))
-            result[i] = int(held[rank[i]])
+        parts = map_parts(frame, columns, _within, values, arguments, gather)
+        held = {
+            key: np.sort(np.concatenate([part[number] for part in parts]))
+            for number, key in enumerate(gather)
+        }
+        for i in range(len(rank)):
+            if hi[i] > lo[i]:
+                result[i] = int(held[(lo[i], hi[i], 0)][rank[i]])
     return result
 
 
