@@ -57,27 +57,28 @@ def ranked(
     lo, hi, inside = [lowest] * len(rank), [highest] * len(rank), [count] * len(rank)
     while narrow := [i for i in range(len(rank)) if inside[i] > GATHER_ROWS and hi[i] > lo[i]]:
         # Ranks in the same range (all of them at first) share its counts.
-        ranges = sorted({(lo[i], hi[i], -(-(hi[i] - lo[i] + 1) // RANGES)) for i in narrow})
+        widths = {(lo[i], hi[i]): -(-(hi[i] - lo[i] + 1) // RANGES) for i in narrow}
+        ranges = [(low, high, width) for (low, high), width in widths.items()]
         counts = np.sum(map_parts(frame, columns, _range_counts, values, arguments, ranges), axis=0)
-        counted = dict(zip(ranges, counts, strict=True))
+        counted = dict(zip(widths, counts, strict=True))
         for i in narrow:
-            key = next(r for r in ranges if r[:2] == (lo[i], hi[i]))
-            width, ends = key[2], np.cumsum(counted[key])
+            width, counts_i = widths[lo[i], hi[i]], counted[lo[i], hi[i]]
+            ends = np.cumsum(counts_i)
             number = int(np.searchsorted(ends, rank[i], side="right"))
             rank[i] -= int(ends[number - 1]) if number else 0
             lo[i], hi[i] = lo[i] + number * width, min(hi[i], lo[i] + (number + 1) * width - 1)
-            inside[i] = int(counted[key][number])
+            inside[i] = int(counts_i[number])
     result = list(lo)
-    gather = sorted({(lo[i], hi[i], 0) for i in range(len(rank)) if hi[i] > lo[i]})
+    gather = list(dict.fromkeys((lo[i], hi[i]) for i in range(len(rank)) if hi[i] > lo[i]))
     if gather:
         parts = map_parts(frame, columns, _within, values, arguments, gather)
         held = {
-            key: np.sort(np.concatenate([part[number] for part in parts]))
-            for number, key in enumerate(gather)
+            ends: np.sort(np.concatenate([part[number] for part in parts]))
+            for number, ends in enumerate(gather)
         }
         for i in range(len(rank)):
             if hi[i] > lo[i]:
-                result[i] = int(held[(lo[i], hi[i], 0)][rank[i]])
+                result[i] = int(held[lo[i], hi[i]][rank[i]])
     return result
 
 
@@ -97,10 +98,10 @@ def _range_counts(
 
 
 def _within(
-    chunk: object, values: Values, arguments: tuple[object, ...], ranges: list[tuple[int, int, int]]
+    chunk: object, values: Values, arguments: tuple[object, ...], ranges: list[tuple[int, int]]
 ) -> list[np.ndarray]:
     held = values(chunk, *arguments)
-    return [held[(held >= lo) & (held <= hi)] for lo, hi, _ in ranges]
+    return [held[(held >= lo) & (held <= hi)] for lo, hi in ranges]
 
 
 def quantiles(

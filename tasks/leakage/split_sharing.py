@@ -141,13 +141,16 @@ def measure_split_sharing(
     vectors_h, vectors_t = hashed_row_pair(frame, candidates_h, candidates_t, features)
     shared_vectors = int(pd.Index(vectors_h).isin(vectors_t).sum())
     # A shared row repeats the features and the label: pairs of (vector hash, label), the
-    # label read at the candidates only (at 20M rows the whole label is 160 MB).
+    # label read once, at the candidates only (at 20M rows the whole label is 160 MB).
+    both = np.concatenate([candidates_h, candidates_t])
+    labels = take_rows(frame, both, [label])[label].to_numpy()
+    labels_h, labels_t = labels[: len(candidates_h)], labels[len(candidates_h) :]
     shared_rows = int(
-        pd.MultiIndex.from_arrays([vectors_h, _labels_at(frame, label, candidates_h)])
-        .isin(pd.MultiIndex.from_arrays([vectors_t, _labels_at(frame, label, candidates_t)]))
+        pd.MultiIndex.from_arrays([vectors_h, labels_h])
+        .isin(pd.MultiIndex.from_arrays([vectors_t, labels_t]))
         .sum()
     )
-    del vectors_h, vectors_t
+    del vectors_h, vectors_t, labels, labels_h, labels_t
     n_train = len(train)
     repeated = repeated_rows(frame, features, train, key_hash)
     seen = repeated / n_train
@@ -205,10 +208,6 @@ def measure_split_sharing(
         later,
         len(holdout) * max(rate, upper_rate),
     )
-
-
-def _labels_at(frame: Frame, label: str, rows: np.ndarray) -> np.ndarray:
-    return take_rows(frame, rows, [label])[label].to_numpy()
 
 
 def collision_probability(values: pd.Series) -> float:

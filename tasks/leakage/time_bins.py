@@ -6,8 +6,6 @@ the same edges as `np.quantile` of the whole column) and each row's bin. The flo
 bin numbers (a byte a row) and the bins' positions, never the label times.
 """
 
-from collections.abc import Callable, Iterator
-
 import numpy as np
 import pandas as pd
 
@@ -24,7 +22,7 @@ def time_bins(label_times: pd.Series, n_bins: int = TIME_BINS) -> list[np.ndarra
 
     Rows without a label time share a bin of their own; each row's bin number is a byte.
     """
-    return _binned(lambda: iter([label_times]), len(label_times), n_bins)
+    return _binned(label_times, n_bins)
 
 
 def column_time_bins(frame: Frame, column: str, n_bins: int = TIME_BINS) -> list[np.ndarray] | None:
@@ -62,34 +60,18 @@ def _bin_numbers(chunk: pd.DataFrame, column: str, unit: str, edges: np.ndarray)
     return numbers
 
 
-def _binned(
-    parts: Callable[[], Iterator[pd.Series]], rows: int, n_bins: int
-) -> list[np.ndarray] | None:
-    # The whole column's unit (naive_stamps: microseconds when any time needs them).
-    unit, n_present = "ns", 0
-    for part in parts():
-        stamps = naive_stamps(part)
-        unit = "us" if stamps.dtype == "M8[us]" else unit
-        n_present += int(np.count_nonzero(~np.isnat(stamps)))
-    if n_present < 2:
+def _binned(label_times: pd.Series, n_bins: int) -> list[np.ndarray] | None:
+    stamps = naive_stamps(label_times)  # its unit: microseconds when any time needs them
+    present = stamps[~np.isnat(stamps)]
+    if len(present) < 2:
         return None
-    as_float = np.empty(n_present, dtype="float64")
-    done = 0
-    for part in parts():
-        stamps = naive_stamps(part, unit)
-        present = stamps[~np.isnat(stamps)]
-        as_float[done : done + len(present)] = present.view("int64")
-        done += len(present)
+    unit = "us" if stamps.dtype == "M8[us]" else "ns"
+    as_float = present.view("int64").astype("float64")
+    del stamps, present
     quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
     edges = np.unique(np.quantile(as_float, quantiles, overwrite_input=True))
     del as_float
-    numbers = np.empty(rows, dtype=np.min_scalar_type(len(edges) + 1))
-    start = 0
-    for part in parts():
-        found = _bin_numbers(part.to_frame("t"), "t", unit, edges)
-        numbers[start : start + len(found)] = found
-        start += len(found)
-    return _members(numbers, len(edges))
+    return _members(_bin_numbers(label_times.to_frame("t"), "t", unit, edges), len(edges))
 
 
 def _members(numbers: np.ndarray, edges: int) -> list[np.ndarray]:
